@@ -1,0 +1,109 @@
+"""Shared geometry helpers: validation, low-dimensional embedding, cluster density.
+
+Private to ``strategies``: the public modules validate once at their edge and then
+call these on clean arrays.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import KMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.preprocessing import normalize
+from sklearn.utils import check_random_state
+
+EMBED_DIM = 64
+FIT_SAMPLE = 20_000
+DENSITY_CLUSTERS = 32
+
+Matrix: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray
+
+
+def check_pool(X: object, name: str = "X_pool") -> Matrix:
+    """Return ``X`` as csr or a 2-d float array; reject NaN/inf once, here."""
+    if sp.issparse(X):
+        Xs = sp.csr_matrix(X)
+        if not np.isfinite(Xs.data).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return Xs
+    Xd = np.asarray(X, dtype=np.float64)
+    if Xd.ndim == 1:
+        Xd = Xd.reshape(-1, 1)
+    if Xd.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d matrix, got {Xd.ndim} dimensions")
+    if not np.isfinite(Xd).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return Xd
+
+
+def n_rows(X: Matrix) -> int:
+    return int(X.shape[0])  # type: ignore[index]
+
+
+def row_norms(X: Matrix) -> np.ndarray:
+    """Euclidean norm of every row, dense or sparse."""
+    if sp.issparse(X):
+        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()  # type: ignore[union-attr]
+    else:
+        sq = np.einsum("ij,ij->i", X, X)
+    return np.sqrt(sq)
+
+
+def embed(X: Matrix, *, random_state: int | np.random.RandomState | None = None) -> np.ndarray:
+    """A dense, at most ``EMBED_DIM``-dimensional view of the pool for geometry.
+
+    Sparse or wide matrices go through TruncatedSVD (LSA, Deerwester et al. 1990) fitted
+    on a random sample of at most ``FIT_SAMPLE`` rows; narrow dense matrices are kept.
+    """
+    n, d = X.shape  # type: ignore[misc]
+    if not sp.issparse(X) and d <= EMBED_DIM:
+        return np.asarray(X, dtype=np.float64)
+    rng = check_random_state(random_state)
+    k = min(EMBED_DIM, d - 1, n - 1)
+    if k < 1:
+        dense = X.toarray() if sp.issparse(X) else np.asarray(X)  # type: ignore[union-attr]
+        return np.asarray(dense, dtype=np.float64)
+    sample = rng.choice(n, size=min(n, FIT_SAMPLE), replace=False)
+    svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=4, random_state=rng)
+    svd.fit(X[np.sort(sample)])  # type: ignore[index]
+    return np.asarray(svd.transform(X), dtype=np.float64)
+
+
+def cluster_density(
+    Z: np.ndarray, *, random_state: int | np.random.RandomState | None
+) -> np.ndarray:
+    """Approximate information density, in [0, 1], of every row of an embedding ``Z``.
+
+    Settles & Craven (2008) weight uncertainty by the mean cosine similarity of ``x`` to
+    the pool, ``(1/U) sum_u sim(x, x_u)``. An ``n x n`` similarity matrix does not scale,
+    so the pool is summarised by ``c`` k-means centroids ``mu_j`` holding a share ``w_j``
+    of the pool: ``d(x) = sum_j w_j max(0, cos(x, mu_j))``, rescaled so the max is 1.
+    """
+    n = Z.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    rng = check_random_state(random_state)
+    Zc = Z - Z.mean(axis=0)
+    sample = rng.choice(n, size=min(n, FIT_SAMPLE), replace=False)
+    distinct = np.unique(Zc[sample], axis=0).shape[0]
+    c = max(1, min(DENSITY_CLUSTERS, distinct))
+    km = KMeans(n_clusters=c, n_init=1, max_iter=50, random_state=rng).fit(Zc[sample])
+    weights = np.bincount(km.labels_, minlength=c) / len(sample)
+    sims = normalize(Zc) @ normalize(km.cluster_centers_).T
+    density = np.clip(sims, 0.0, None) @ weights
+    top = density.max()
+    return density / top if top > 0 else np.ones(n)
+
+
+def uniform_tiebreak(n: int, random_state: int | np.random.RandomState | None) -> np.ndarray:
+    """A seeded random permutation key used to break ties among equal scores."""
+    return check_random_state(random_state).permutation(n)
+
+
+def rank_desc(values: np.ndarray, random_state: int | np.random.RandomState | None) -> np.ndarray:
+    """Indices sorting ``values`` from highest to lowest, ties broken by a seeded key."""
+    key = uniform_tiebreak(len(values), random_state)
+    return np.lexsort((key, -values))

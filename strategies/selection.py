@@ -1,0 +1,311 @@
+"""Batch selection: a batch is a set chosen on several criteria, not the top-k of a list.
+
+``total = informativeness + w_r * representativeness + w_b * balance`` (each in [0, 1]),
+divided by predicted seconds when cost-aware (expected gain per second, Settles et al.
+2008 "Active learning with real annotation costs"); then a diversity step picks the set
+from a shortlist of the ``k * shortlist_factor`` best rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.linear_model import HuberRegressor
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.utils import check_random_state
+
+from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, rank_desc
+
+DIVERSITY_MODES = ("none", "cluster", "kcenter")
+
+
+@dataclass(frozen=True)
+class SelectorOptions:
+    """How a batch is chosen. Weights of 0 switch a criterion off."""
+
+    diversity: str = "none"
+    shortlist_factor: int = 10
+    representativeness: float = 0.0
+    class_balance: float = 0.0
+    cost_aware: bool = False
+
+    def __post_init__(self) -> None:
+        if self.diversity not in DIVERSITY_MODES:
+            raise ValueError(f"diversity must be one of {DIVERSITY_MODES}")
+        if self.shortlist_factor < 1:
+            raise ValueError("shortlist_factor must be at least 1")
+        if min(self.representativeness, self.class_balance) < 0:
+            raise ValueError("weights must be non-negative")
+
+
+@dataclass(frozen=True)
+class SelectorPreset:
+    name: str
+    description: str
+    options: SelectorOptions
+
+
+SELECTORS: dict[str, SelectorPreset] = {
+    p.name: p
+    for p in (
+        SelectorPreset("top_k", "The k highest scores, no diversity.", SelectorOptions()),
+        SelectorPreset(
+            "cluster",
+            "Cluster the top 10k candidates, take the best of each cluster.",
+            SelectorOptions(diversity="cluster"),
+        ),
+        SelectorPreset(
+            "kcenter",
+            "Greedy k-center over the top 10k: informative and far apart.",
+            SelectorOptions(diversity="kcenter"),
+        ),
+        SelectorPreset(
+            "representative",
+            "Cluster diversity plus a bonus for dense regions.",
+            SelectorOptions(diversity="cluster", representativeness=0.5),
+        ),
+        SelectorPreset(
+            "balanced",
+            "Cluster diversity plus a bonus for rare predicted classes.",
+            SelectorOptions(diversity="cluster", class_balance=0.5),
+        ),
+        SelectorPreset(
+            "cost_aware",
+            "Expected gain per predicted second, cluster diversity.",
+            SelectorOptions(diversity="cluster", cost_aware=True),
+        ),
+    )
+}
+
+
+@dataclass
+class Selection:
+    """Picked pool rows in annotation order, with each pick's score components."""
+
+    indices: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def as_records(self) -> list[dict[str, Any]]:
+        """One JSON-friendly dict per pick: ``{"index", "rank", <component>: float}``."""
+        return [
+            {"index": int(i), "rank": r, **{k: float(v[r]) for k, v in self.components.items()}}
+            for r, i in enumerate(self.indices)
+        ]
+
+
+def options_for(selector: str | SelectorOptions) -> SelectorOptions:
+    """Resolve a preset name (or pass options through)."""
+    if isinstance(selector, SelectorOptions):
+        return selector
+    if selector not in SELECTORS:
+        raise ValueError(f"unknown selector {selector!r}; choose from {sorted(SELECTORS)}")
+    return SELECTORS[selector].options
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+
+
+def balance_scores(proba: np.ndarray, label_counts: np.ndarray | None = None) -> np.ndarray:
+    """Expected rarity of an item's class: ``sum_y p_y * r_y``, ``r_y = 1 / (K * share_y)``.
+
+    ``share_y`` is the class's share of the labels so far (add-one smoothed) or, without
+    labels, of the predicted pool; rescaled to [0, 1].
+    """
+    K = proba.shape[1]
+    counts = proba.sum(axis=0) if label_counts is None else np.asarray(label_counts, float)
+    share = (counts + 1.0) / (counts.sum() + K)
+    return _unit(proba @ (1.0 / (K * share)))
+
+
+def _check_inputs(
+    scores: object, X: Matrix, proba: np.ndarray | None, cost: np.ndarray | None
+) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or len(s) != n_rows(X):
+        raise ValueError(f"scores must be 1-d with one value per pool row ({n_rows(X)})")
+    if not np.isfinite(s).all():
+        raise ValueError("scores contain NaN or infinite values")
+    if proba is not None and np.shape(proba)[0] != len(s):
+        raise ValueError("proba must have one row per pool row")
+    if cost is not None:
+        c = np.asarray(cost, dtype=np.float64)
+        if c.shape != s.shape or not np.isfinite(c).all() or (c <= 0).any():
+            raise ValueError("cost must hold one positive, finite number of seconds per row")
+    return s
+
+
+def select_batch(
+    scores: np.ndarray,
+    X_pool: Matrix,
+    k: int,
+    *,
+    options: SelectorOptions | str = SelectorOptions(),
+    proba: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    label_counts: np.ndarray | None = None,
+    random_state: int | None = None,
+) -> Selection:
+    """Choose ``min(k, n)`` distinct pool rows, ranked (position 0 = annotate first).
+
+    Ties are broken by a key drawn from ``random_state``. Components per pick:
+    ``informativeness`` (score scaled to [0, 1]), ``representativeness``, ``balance``,
+    ``cost`` (predicted seconds), ``diversity`` (distance to the nearest earlier pick,
+    scaled by the pool's spread; 1 for the first) and ``total``.
+    """
+    opts = options_for(options)
+    X = check_pool(X_pool)
+    s = _check_inputs(scores, X, proba, cost)
+    if k < 0:
+        raise ValueError("k must be non-negative")
+    k = min(k, len(s))
+    rng = check_random_state(random_state)
+    parts = _components(s, X, opts, proba, cost, label_counts, rng)
+    order = rank_desc(parts["total"], rng)
+    shortlist = order[: min(len(s), k * (opts.shortlist_factor if opts.diversity != "none" else 1))]
+    picks = _diverse(shortlist, parts["total"], X, k, opts.diversity, rng)
+    components = {name: values[picks] for name, values in parts.items()}
+    components["diversity"] = _spread(X, picks)
+    return Selection(indices=picks.astype(np.int64), components=components)
+
+
+def _components(
+    s: np.ndarray,
+    X: Matrix,
+    opts: SelectorOptions,
+    proba: np.ndarray | None,
+    cost: np.ndarray | None,
+    label_counts: np.ndarray | None,
+    rng: np.random.RandomState,
+) -> dict[str, np.ndarray]:
+    parts = {"informativeness": _unit(s)}
+    total = parts["informativeness"].copy()
+    if opts.representativeness > 0 and len(s) > 1:
+        parts["representativeness"] = cluster_density(embed(X, random_state=rng), random_state=rng)
+        total += opts.representativeness * parts["representativeness"]
+    if opts.class_balance > 0 and proba is not None:
+        parts["balance"] = balance_scores(np.asarray(proba, dtype=np.float64), label_counts)
+        total += opts.class_balance * parts["balance"]
+    if cost is not None:
+        parts["cost"] = np.asarray(cost, dtype=np.float64)
+        if opts.cost_aware:
+            # A small floor keeps a zero-information item from tying every other one.
+            total = (total + 1e-3) / (parts["cost"] / np.median(parts["cost"]))
+    parts["total"] = total
+    return parts
+
+
+def _diverse(
+    shortlist: np.ndarray,
+    total: np.ndarray,
+    X: Matrix,
+    k: int,
+    mode: str,
+    rng: np.random.RandomState,
+) -> np.ndarray:
+    if mode == "none" or len(shortlist) <= k or k <= 1:
+        return shortlist[:k]
+    rows = X[shortlist]  # type: ignore[index]
+    if mode == "cluster":
+        return _best_per_cluster(shortlist, rows, k, rng)
+    return _greedy_kcenter(shortlist, total[shortlist], rows, k)
+
+
+def _best_per_cluster(
+    shortlist: np.ndarray, rows: Matrix, k: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """Cluster the (already ranked) shortlist into k groups and keep each group's best."""
+    n_distinct = _n_distinct(rows)
+    labels = (
+        KMeans(n_clusters=min(k, n_distinct), n_init=1, max_iter=100, random_state=rng)
+        .fit(rows)
+        .labels_
+    )
+    _, first = np.unique(labels, return_index=True)  # shortlist is ranked: first = best
+    picked = np.sort(first)
+    rest = np.setdiff1d(np.arange(len(shortlist)), picked)  # sorted: fill by rank
+    return shortlist[np.concatenate([picked, rest])[:k]]
+
+
+def _n_distinct(rows: Matrix) -> int:
+    d = euclidean_distances(rows, rows)
+    d[np.tril_indices(d.shape[0])] = np.inf
+    return int(d.shape[0] - np.count_nonzero(d.min(axis=0) < 1e-9))
+
+
+def _greedy_kcenter(shortlist: np.ndarray, total: np.ndarray, rows: Matrix, k: int) -> np.ndarray:
+    """Greedy k-center (Sener & Savarese 2018) weighted by informativeness.
+
+    Start with the best; then maximise ``total * dist(x, batch)``. The product keeps
+    informativeness in play while pushing picks apart.
+    """
+    unit = _unit(total) + 1e-6
+    picked = [0]
+    dist = euclidean_distances(rows, rows[0:1]).ravel()  # type: ignore[index]
+    for _ in range(k - 1):  # loop over the batch, vectorised over the shortlist
+        gain = unit * dist
+        gain[picked] = -1.0
+        nxt = int(np.argmax(gain))
+        picked.append(nxt)
+        dist = np.minimum(dist, euclidean_distances(rows, rows[nxt : nxt + 1]).ravel())  # type: ignore[index]
+    return shortlist[np.asarray(picked)]
+
+
+def _spread(X: Matrix, picks: np.ndarray) -> np.ndarray:
+    """Distance of each pick to its nearest earlier pick, over the batch's largest distance."""
+    if len(picks) == 0:
+        return np.zeros(0)
+    rows = X[picks]  # type: ignore[index]
+    d = euclidean_distances(rows, rows)
+    d[np.triu_indices(len(picks))] = np.inf
+    nearest = d.min(axis=1)
+    nearest[0] = np.nan
+    top = np.nanmax(nearest) if len(picks) > 1 else 0.0
+    scaled = nearest / top if top > 0 else np.zeros_like(nearest)
+    scaled[0] = 1.0
+    return np.nan_to_num(scaled, nan=0.0)
+
+
+class CostModel:
+    """Predicted annotation seconds from simple item features (robust linear fit).
+
+    ``log(seconds) ~ a + b * log1p(length)`` fitted with the Huber loss (Huber 1964) so a
+    coffee break does not skew it. With fewer than ``min_samples`` recorded times it
+    predicts their median (or ``default_seconds``).
+    """
+
+    def __init__(self, default_seconds: float = 10.0, min_samples: int = 5) -> None:
+        self.default_seconds = default_seconds
+        self.min_samples = min_samples
+        self.regressor_: HuberRegressor | None = None
+        self.median_: float = default_seconds
+
+    @staticmethod
+    def item_features(lengths: np.ndarray) -> np.ndarray:
+        """Features from item size (text characters, or pixels/feature count for others)."""
+        return np.log1p(np.asarray(lengths, dtype=np.float64).reshape(len(lengths), -1))
+
+    def fit(self, lengths: np.ndarray, seconds: np.ndarray) -> CostModel:
+        sec = np.asarray(seconds, dtype=np.float64)
+        if sec.ndim != 1 or len(sec) != len(lengths) or not np.isfinite(sec).all():
+            raise ValueError("seconds must be finite with one value per item")
+        keep = sec > 0
+        self.median_ = float(np.median(sec[keep])) if keep.any() else self.default_seconds
+        self.regressor_ = None
+        if keep.sum() >= self.min_samples:
+            self.regressor_ = HuberRegressor().fit(
+                self.item_features(np.asarray(lengths)[keep]), np.log(sec[keep])
+            )
+        return self
+
+    def predict(self, lengths: np.ndarray) -> np.ndarray:
+        """Predicted seconds per item, clipped to [0.5 s, 1 h]."""
+        n = len(lengths)
+        if self.regressor_ is None:
+            return np.full(n, self.median_)
+        log_sec = self.regressor_.predict(self.item_features(np.asarray(lengths)))
+        return np.clip(np.exp(log_sec), 0.5, 3600.0)
