@@ -1,0 +1,113 @@
+"""JSON API for annotating: next item, annotations, skip, undo (PRODUCT.md §10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import services
+from annotator.models import Annotation, Assignment
+from projects.access import ANYONE, project_for_member
+from projects.models import Item, Project
+from projects.selectors import current_batch
+
+
+def item_payload(project: Project, item: Item) -> dict[str, Any]:
+    payload: dict[str, Any] = {"id": item.pk, "meta": item.meta}
+    if project.kind == Project.Kind.IMAGE:
+        payload["image_url"] = reverse("api-item-image", args=[project.pk, item.pk])
+    else:
+        payload["text"] = item.text
+    return payload
+
+
+def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
+    batch = current_batch(project)
+    return {
+        "item": item_payload(project, assignment.item),
+        "labels": project.labels,
+        "expires_at": assignment.expires_at,
+        "batch": None if batch is None else {
+            "number": batch.number, "size": batch.size, "done": batch.size - batch.remaining,
+            "kind": batch.kind,
+        },
+    }
+
+
+NextResponse = inline_serializer("NextItem", {
+    "item": serializers.DictField(), "labels": serializers.ListField(),
+    "expires_at": serializers.DateTimeField(), "batch": serializers.DictField(allow_null=True),
+})
+
+
+class NextView(APIView):
+    @extend_schema(responses={200: NextResponse, 204: None})
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        result = services.assignment_next(project=project, user=request.user)
+        if result.assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": result.reason})
+        return Response(next_payload(project, result.assignment))
+
+
+class AnnotationInput(serializers.Serializer):
+    item = serializers.IntegerField()
+    label = serializers.CharField(max_length=200)
+    confidence = serializers.IntegerField(required=False, default=3)
+
+
+class AnnotationOutput(serializers.ModelSerializer):
+    annotator = serializers.CharField(source="annotator.username")
+
+    class Meta:
+        model = Annotation
+        fields = ["id", "item", "annotator", "label", "confidence", "seconds", "created_at"]
+
+
+class AnnotationsView(APIView):
+    @extend_schema(request=AnnotationInput, responses={201: AnnotationOutput, 200: AnnotationOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        data = AnnotationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation, created = services.annotation_submit(
+            project=project, user=request.user, item_id=data.validated_data["item"],
+            label=data.validated_data["label"], confidence=data.validated_data["confidence"],
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(AnnotationOutput(annotation).data, status=code)
+
+
+class ItemRef(serializers.Serializer):
+    item = serializers.IntegerField()
+
+
+class SkipView(APIView):
+    @extend_schema(request=ItemRef, responses={204: None})
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        data = ItemRef(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.assignment_skip(project=project, user=request.user, item_id=data.validated_data["item"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UndoView(APIView):
+    """The caller's last labelled item, to label again (a new POST edits the annotation)."""
+
+    @extend_schema(request=None, responses={200: NextResponse, 204: None})
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        last = services.annotation_last(project=project, user=request.user)
+        if last is None:
+            return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": "Nothing to undo."})
+        return Response({
+            "item": item_payload(project, last.item), "labels": project.labels,
+            "previous": {"label": last.label, "confidence": last.confidence},
+        })

@@ -1,0 +1,73 @@
+"""Assignments (leases on items), annotations and review decisions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Item, Project
+
+
+class Assignment(models.Model):
+    """A lease: one annotator may label one item until `expires_at`."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        DONE = "done"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_item"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "annotator"],
+                condition=Q(state="active"),
+                name="assignment_active",
+            ),
+            models.Index(
+                fields=["project", "expires_at"],
+                condition=Q(state="active"),
+                name="assignment_expiry",
+            ),
+        ]
+
+
+class Annotation(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
+    )
+    label = models.CharField(max_length=200)
+    confidence = models.PositiveSmallIntegerField(default=3)
+    seconds = models.FloatField(null=True, blank=True, help_text="Time from hand-out to label.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="one_annotation_per_item"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=1) & Q(confidence__lte=5), name="confidence_1_to_5"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "annotator", "-created_at"])]
+
+
+class ReviewDecision(models.Model):
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="review")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)

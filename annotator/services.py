@@ -1,0 +1,230 @@
+"""Hand out items, take annotations, skip and undo: the annotate hot path.
+
+Claiming is one locked read and two writes. On Postgres the read is
+`SELECT ... FOR UPDATE SKIP LOCKED` on the item row whose `assigned < required`
+condition every claimer updates, so concurrent claimers skip each other and a
+re-checked row that was just filled drops out. On SQLite the settings open every
+transaction IMMEDIATE, which serialises writers, so the same code hands out no
+duplicates there either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import Http404
+from django.utils import timezone
+
+from annotator import consensus_service
+from annotator.models import Annotation, Assignment
+from projects import services as project_services
+from projects.models import Batch, Item, Membership, Project
+
+MAX_SECONDS = 3600.0
+
+
+class Conflict(Exception):
+    """The request is well-formed but clashes with the item's state (HTTP 409)."""
+
+
+@dataclass
+class NextResult:
+    assignment: Assignment | None
+    reason: str = ""
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.WINNOW_LEASE_SECONDS)
+
+
+def assignment_next(*, project: Project, user: AbstractBaseUser) -> NextResult:
+    """The caller's current item, or the highest-ranked free item of the open batch."""
+    leases_expire(project=project)
+    for _attempt in range(3):
+        try:
+            return _claim(project, user)
+        except IntegrityError:  # the same user raced themself from two tabs
+            continue
+    return NextResult(None, "Could not claim an item; try again.")
+
+
+def _claim(project: Project, user: AbstractBaseUser) -> NextResult:
+    now = timezone.now()
+    with transaction.atomic():
+        current = (
+            Assignment.objects.select_related("item")
+            .filter(project=project, annotator=user, state=Assignment.State.ACTIVE)
+            .order_by("created_at").first()
+        )
+        if current is not None:
+            current.expires_at = now + _lease()
+            current.save(update_fields=["expires_at"])
+            return NextResult(current)
+        batch = _open_batch(project)
+        if batch is None:
+            return NextResult(None, _idle_reason(project))
+        item = (
+            Item.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(batch=batch, state=Item.State.QUEUED, assigned__lt=F("required"))
+            .exclude(assignments__annotator=user)
+            .order_by("batch_rank").first()
+        )
+        if item is None:
+            return NextResult(None, "Every item of the open batch is taken; more come soon.")
+        Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
+        assignment = Assignment.objects.create(
+            project=project, item=item, annotator=user, expires_at=now + _lease()
+        )
+        return NextResult(assignment)
+
+
+def _open_batch(project: Project) -> Batch | None:
+    batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+    if batch is None and project.state in (Project.State.COLLECTING, Project.State.TRAINING):
+        batch = project_services.batch_open(project=project, quick=True)
+    return batch
+
+
+def _idle_reason(project: Project) -> str:
+    if project.state == Project.State.STOPPED:
+        return f"The project has stopped: {project.stop_reason or 'stopped by its lead'}."
+    if project.state == Project.State.SETUP:
+        return "The project has no items yet: import a pool first."
+    if project.state == Project.State.ARCHIVED:
+        return "The project is archived."
+    if project.state == Project.State.TRAINING:
+        return "The model is retraining and the pool is empty for now."
+    return "Nothing left to label: the pool is exhausted."
+
+
+def leases_expire(*, project: Project) -> int:
+    """Return abandoned items to the queue (each expired lease is released once)."""
+    now = timezone.now()
+    if not Assignment.objects.filter(
+        project=project, state=Assignment.State.ACTIVE, expires_at__lte=now
+    ).exists():
+        return 0
+    with transaction.atomic():
+        expired = list(
+            Assignment.objects.select_for_update(skip_locked=True)
+            .filter(project=project, state=Assignment.State.ACTIVE, expires_at__lte=now)
+            .values_list("pk", "item_id")[:500]
+        )
+        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+            state=Assignment.State.EXPIRED
+        )
+        for _pk, item_id in expired:
+            Item.objects.filter(pk=item_id, assigned__gt=0).update(assigned=F("assigned") - 1)
+    return len(expired)
+
+
+def _check_label(project: Project, label: object, confidence: object) -> tuple[str, int]:
+    errors = {}
+    if not isinstance(label, str) or label not in project.labels:
+        errors["label"] = f"unknown label {label!r}; the project's labels are {project.labels}"
+    if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
+        errors["confidence"] = "confidence must be an integer from 1 to 5"
+    if errors:
+        raise ValidationError(errors)
+    assert isinstance(label, str) and isinstance(confidence, int)
+    return label, confidence
+
+
+def _item_for_update(project: Project, item_id: object) -> Item:
+    try:
+        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[arg-type]
+    except (Item.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such item in this project.") from None
+
+
+@transaction.atomic
+def annotation_submit(
+    *, project: Project, user: AbstractBaseUser, item_id: object, label: object,
+    confidence: object = 3,
+) -> tuple[Annotation, bool]:
+    """Record a label; a repeat of the same submission creates nothing (returns created=False).
+
+    A different label for an item the caller already labelled is an edit (undo).
+    """
+    label, confidence = _check_label(project, label, confidence)
+    item = _item_for_update(project, item_id)
+    existing = Annotation.objects.filter(item=item, annotator=user).first()
+    if existing is not None:
+        if (existing.label, existing.confidence) != (label, confidence):
+            existing.label, existing.confidence = label, confidence
+            existing.save(update_fields=["label", "confidence"])
+            if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
+                consensus_service.item_finalise(project=project, item=item)
+        return existing, False
+    assignment = _take_assignment(item, user)
+    now = timezone.now()
+    annotation = Annotation.objects.create(
+        project=project, item=item, annotator=user, label=label, confidence=confidence,
+        seconds=min((now - assignment.created_at).total_seconds(), MAX_SECONDS),
+    )
+    Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
+    item.refresh_from_db()
+    if item.annotation_count >= item.required:
+        consensus_service.item_finalise(project=project, item=item)
+        if item.batch_id is not None:
+            project_services.batch_item_completed(batch_id=item.batch_id)
+    return annotation, True
+
+
+def _take_assignment(item: Item, user: AbstractBaseUser) -> Assignment:
+    assignment = Assignment.objects.filter(item=item, annotator=user).first()
+    if assignment is None or assignment.state in (
+        Assignment.State.SKIPPED, Assignment.State.DONE
+    ):
+        raise Conflict("This item is not assigned to you: ask for it with next/ first.")
+    if item.state != Item.State.QUEUED or item.annotation_count >= item.required:
+        raise Conflict("This item needs no more labels.")
+    if assignment.state == Assignment.State.EXPIRED:
+        if item.assigned >= item.required:
+            raise Conflict("Your lease on this item expired and it went to someone else.")
+        Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
+    assignment.state = Assignment.State.DONE
+    assignment.save(update_fields=["state"])
+    return assignment
+
+
+@transaction.atomic
+def assignment_skip(*, project: Project, user: AbstractBaseUser, item_id: object) -> None:
+    """Give an item back; when nobody is left to label it, it leaves the batch."""
+    item = _item_for_update(project, item_id)
+    updated = Assignment.objects.filter(
+        item=item, annotator=user, state__in=[Assignment.State.ACTIVE, Assignment.State.EXPIRED]
+    )
+    was_active = updated.filter(state=Assignment.State.ACTIVE).exists()
+    if not updated.update(state=Assignment.State.SKIPPED):
+        raise Conflict("This item is not assigned to you.")
+    if was_active:
+        Item.objects.filter(pk=item.pk, assigned__gt=0).update(assigned=F("assigned") - 1)
+    members = Membership.objects.filter(project=project).count()
+    tried = Assignment.objects.filter(item=item).count()
+    if tried >= members and item.state == Item.State.QUEUED and item.annotation_count == 0:
+        batch_id = item.batch_id
+        Item.objects.filter(pk=item.pk).update(
+            state=Item.State.POOL, batch=None, batch_rank=None, required=0, assigned=0,
+            meta={**item.meta, "skipped_by_all": True},
+        )
+        if batch_id is not None:
+            project_services.batch_item_completed(batch_id=batch_id)
+
+
+def annotation_last(*, project: Project, user: AbstractBaseUser) -> Annotation | None:
+    """The caller's most recent annotation in the project (what undo goes back to)."""
+    return (
+        Annotation.objects.select_related("item")
+        .filter(project=project, annotator=user).order_by("-created_at", "-pk").first()
+    )
+
+
+def seconds_since(assignment: Assignment) -> float:
+    return (timezone.now() - assignment.created_at).total_seconds()

@@ -1,0 +1,57 @@
+"""The one place that decides who may touch a project.
+
+Outsiders get 404 (a project's existence is not disclosed); members whose role
+is too low get 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from projects.models import Membership, Project
+
+Role = Membership.Role
+LEAD_ONLY = (Role.LEAD,)
+REVIEWERS = (Role.LEAD, Role.REVIEWER)
+ANYONE = (Role.LEAD, Role.REVIEWER, Role.ANNOTATOR)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def projects_for_user(user: User) -> QuerySet[Project]:
+    """Projects the user may see: all for staff, else those they belong to."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)
+
+
+def member_role(user: User, project: Project) -> str | None:
+    if not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return Role.LEAD
+    membership = Membership.objects.filter(project=project, user=user).first()
+    return membership.role if membership else None
+
+
+def project_for_member(
+    user: User, project_id: int | str, roles: Iterable[str] = ANYONE
+) -> tuple[Project, str]:
+    """The project and the caller's role; 404 for outsiders, 403 for a too-low role."""
+    try:
+        project = Project.objects.get(pk=int(project_id))
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project.") from None
+    role = member_role(user, project)
+    if role is None:
+        raise Http404("No such project.")
+    if role not in tuple(roles):
+        raise PermissionDenied(f"This needs the role {' or '.join(roles)}; you are {role}.")
+    return project, role

@@ -1,0 +1,248 @@
+"""JSON API for projects (PRODUCT.md §10). Views parse, check access, call one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+from projects import selectors, services, uploads
+from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
+from projects.importers import ImportRejected
+from projects.models import Project
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict with the item's state."
+
+
+class TooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Domain errors become clear 4xx answers: validation 400, conflicts 409."""
+    from annotator.services import Conflict as ServiceConflict
+
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ServiceConflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ImportRejected):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return exception_handler(exc, context)
+
+
+class StoppingRuleSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Project.Kind.values)
+    labels = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1)
+    batch_size = serializers.IntegerField(required=False)
+    strategy = serializers.CharField(required=False)
+    selector = serializers.CharField(required=False)
+    overlap = serializers.IntegerField(required=False)
+    agreement_fraction = serializers.FloatField(required=False)
+    agreement_overlap = serializers.IntegerField(required=False)
+    consensus_method = serializers.CharField(required=False)
+    holdout_fraction = serializers.FloatField(required=False)
+    holdout_target = serializers.IntegerField(required=False)
+    seed_per_class = serializers.IntegerField(required=False)
+    stopping = serializers.ListField(child=serializers.DictField(), required=False)
+    stream = serializers.DictField(required=False)
+
+
+class ProjectUpdateSerializer(ProjectCreateSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    kind = None  # type: ignore[assignment]
+    labels = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "kind", "labels", "state", "batch_size", "strategy", "selector",
+            "overlap", "agreement_fraction", "agreement_overlap", "consensus_method",
+            "holdout_fraction", "holdout_target", "seed_per_class", "stopping", "stop_reason",
+            "stream_budget", "created_at",
+        ]
+
+
+def _settings_from(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    stream = data.pop("stream", None)
+    if stream is not None:
+        data["stream_budget"] = stream.get("budget")
+    return data
+
+
+class ProjectListView(APIView):
+    @extend_schema(responses=ProjectSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        projects = projects_for_user(request.user).order_by("-created_at")
+        return Response(ProjectSerializer(projects, many=True).data)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ProjectCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_create(user=request.user, **_settings_from(serializer.validated_data))
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    def patch(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        serializer = ProjectUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_update(project=project, **_settings_from(serializer.validated_data))
+        return Response(ProjectSerializer(project).data)
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=["lead", "reviewer", "annotator"])
+
+
+class MembersView(APIView):
+    @extend_schema(responses=MemberSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id)
+        return Response(
+            [{"username": m.user.username, "role": m.role} for m in selectors.members(project)]
+        )
+
+    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        serializer = MemberSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.membership_add(project=project, **serializer.validated_data)
+        return Response(
+            {"username": membership.user.username, "role": membership.role},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+ImportResult = inline_serializer(
+    "ImportResult",
+    {
+        "created": serializers.IntegerField(),
+        "skipped": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+        "job": serializers.IntegerField(required=False),
+    },
+)
+
+
+class ImportView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}},
+        responses={201: ImportResult, 202: ImportResult},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        upload = request.FILES.get("file")
+        if upload is None:
+            return Response({"file": ["Attach the file as multipart field 'file'."]}, status=400)
+        if upload.size is not None and upload.size > settings.WINNOW_MAX_UPLOAD_BYTES:
+            raise TooLarge(
+                f"The file is {upload.size} bytes; the limit is {settings.WINNOW_MAX_UPLOAD_BYTES}."
+            )
+        result = uploads.import_upload(project=project, upload=upload, user=request.user)
+        code = status.HTTP_202_ACCEPTED if result.get("job") else status.HTTP_201_CREATED
+        if not result.get("job") and result["created"] == 0 and result["errors"]:
+            code = status.HTTP_400_BAD_REQUEST
+        return Response(result, status=code)
+
+
+class StatusView(APIView):
+    @extend_schema(responses=inline_serializer("Status", {
+        "state": serializers.CharField(), "labeled": serializers.IntegerField(),
+        "pool": serializers.IntegerField(), "batch": serializers.DictField(allow_null=True),
+        "model": serializers.DictField(allow_null=True),
+        "stopping": serializers.ListField(child=serializers.DictField()),
+    }))
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        return Response(selectors.project_status(project))
+
+
+class ExportView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl")],
+        responses={(200, "application/jsonl"): str, (200, "text/csv"): str},
+    )
+    def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        fmt = request.query_params.get("format", "jsonl")
+        if fmt not in ("jsonl", "csv"):
+            raise serializers.ValidationError({"format": "format must be jsonl or csv"})
+        rows = selectors.export_jsonl(project) if fmt == "jsonl" else selectors.export_csv(project)
+        content_type = "application/jsonl" if fmt == "jsonl" else "text/csv"
+        response = StreamingHttpResponse(rows, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.{fmt}"'
+        return response
+
+
+class ResumeView(APIView):
+    @extend_schema(request=None, responses=ProjectSerializer)
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        services.project_resume(project=project)
+        project.refresh_from_db()
+        return Response(ProjectSerializer(project).data)
+
+
+class ModelDownloadView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, project_id: int, version: int) -> FileResponse:
+        from projects.training import model_path
+
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        path = model_path(project.pk, int(version))
+        if not path.exists():
+            raise Http404("No such model version.")
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+
+
+class LearningCurveView(APIView):
+    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id)
+        return Response(selectors.learning_curve(project))
+
+
+class ItemImageView(APIView):
+    """An item's image, to members only (there is no public media URL)."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request: Request, project_id: int, item_id: int) -> FileResponse:
+        from projects.media import item_image_response
+
+        project, _ = project_for_member(request.user, project_id)
+        return item_image_response(project, item_id, thumbnail=request.query_params.get("thumb") == "1")

@@ -1,0 +1,112 @@
+"""Per-project feature store: features are computed once per item and kept on disk.
+
+Rows live in append-only shard files (`.npz`), each with the item ids it covers,
+so rescoring the pool is one vstack and one matrix product, never a per-item
+query. Shards are written atomically (temp file + rename), so concurrent workers
+never see half a shard; duplicate rows (two workers featurising the same new
+items) are dropped on load.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
+
+Matrix = sp.csr_matrix | np.ndarray
+
+COMPACT_AFTER_SHARDS = 16
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    ids: np.ndarray  # sorted item ids
+    X: Matrix  # one row per id
+
+    def rows(self, item_ids: np.ndarray) -> Matrix:
+        """Rows for `item_ids` (all must be present), in that order."""
+        positions = np.searchsorted(self.ids, item_ids)
+        return self.X[positions]
+
+    def missing(self, item_ids: np.ndarray) -> np.ndarray:
+        return np.setdiff1d(item_ids, self.ids, assume_unique=False)
+
+
+def _project_dir(project_id: int) -> Path:
+    return Path(settings.FEATURES_ROOT) / f"project_{project_id}"
+
+
+def _write(path: Path, ids: np.ndarray, X: Matrix) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+            np.savez(
+                fh, ids=ids, data=X.data, indices=X.indices, indptr=X.indptr,
+                shape=np.array(X.shape), sparse=np.array(True),
+            )
+        else:
+            np.savez(fh, ids=ids, dense=np.asarray(X, dtype=np.float32), sparse=np.array(False))
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> tuple[np.ndarray, Matrix]:
+    with np.load(path) as npz:
+        ids = npz["ids"]
+        if bool(npz["sparse"]):
+            shape = tuple(int(v) for v in npz["shape"])
+            return ids, sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]), shape=shape)
+        return ids, npz["dense"]
+
+
+def _stack(blocks: list[Matrix]) -> Matrix:
+    if any(sp.issparse(b) for b in blocks):
+        return sp.vstack([sp.csr_matrix(b) for b in blocks], format="csr")
+    return np.vstack(blocks)
+
+
+def features_add(project_id: int, ids: np.ndarray, X: Matrix) -> None:
+    """Append rows for new items as a shard of their own."""
+    if len(ids) == 0:
+        return
+    directory = _project_dir(project_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(ids)
+    _write(directory / f"shard-{uuid.uuid4().hex}.npz", np.asarray(ids)[order], X[order])
+
+
+def features_load(project_id: int) -> FeatureTable | None:
+    """All stored rows of a project, sorted by item id, or None if none yet."""
+    for _attempt in range(3):
+        paths = sorted(_project_dir(project_id).glob("shard-*.npz"))
+        if not paths:
+            return None
+        try:
+            parts = [_read(p) for p in paths]
+        except FileNotFoundError:  # a concurrent compaction replaced the shards
+            continue
+        ids = np.concatenate([p[0] for p in parts])
+        X = _stack([p[1] for p in parts])
+        ids, first = np.unique(ids, return_index=True)
+        table = FeatureTable(ids=ids, X=X[first])
+        if len(paths) > COMPACT_AFTER_SHARDS:
+            _compact(project_id, paths, table)
+        return table
+    raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
+
+
+def _compact(project_id: int, paths: list[Path], table: FeatureTable) -> None:
+    """Merge many small shards (stream mode) into one; readers retry on a vanished file."""
+    _write(_project_dir(project_id) / f"shard-{uuid.uuid4().hex}.npz", table.ids, table.X)
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def features_delete(project_id: int) -> None:
+    for path in _project_dir(project_id).glob("*.npz"):
+        path.unlink(missing_ok=True)

@@ -1,0 +1,255 @@
+"""Projects, membership, items, batches, model versions and the selection log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    class Kind(models.TextChoices):
+        TEXT = "text"
+        IMAGE = "image"
+        VECTOR = "vector"
+
+    class State(models.TextChoices):
+        SETUP = "setup"
+        COLLECTING = "collecting"
+        TRAINING = "training"
+        STOPPED = "stopped"
+        ARCHIVED = "archived"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    labels = models.JSONField(default=list, help_text="Label names, in key order.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SETUP)
+    batch_size = models.PositiveIntegerField(default=20)
+    strategy = models.CharField(max_length=40)
+    selector = models.CharField(max_length=40)
+    overlap = models.PositiveSmallIntegerField(default=1)
+    agreement_fraction = models.FloatField(default=0.0)
+    agreement_overlap = models.PositiveSmallIntegerField(default=2)
+    consensus_method = models.CharField(max_length=20, default="majority")
+    holdout_fraction = models.FloatField(
+        default=0.2, help_text="Share of each batch drawn at random for evaluation."
+    )
+    holdout_target = models.PositiveIntegerField(
+        default=200, help_text="Stop adding holdout items once this many exist."
+    )
+    seed_per_class = models.PositiveSmallIntegerField(
+        default=2, help_text="Coverage batches until every label has this many examples."
+    )
+    stopping = models.JSONField(default=list, blank=True)
+    stop_reason = models.TextField(blank=True)
+    stream_budget = models.FloatField(null=True, blank=True)
+    stream_state = models.JSONField(default=dict, blank=True)
+    random_state = models.PositiveIntegerField(default=0)
+    stop_set = models.JSONField(
+        default=list, blank=True, help_text="Fixed item ids for stabilizing predictions."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        LEAD = "lead"
+        REVIEWER = "reviewer"
+        ANNOTATOR = "annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.project}"
+
+
+class Batch(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class Kind(models.TextChoices):
+        COVERAGE = "coverage", "cold-start coverage"
+        MODEL = "model", "model ranking"
+        STALE = "stale", "previous ranking while retraining"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    model_version = models.ForeignKey(
+        "ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    strategy = models.CharField(max_length=40)
+    selector = models.CharField(max_length=40)
+    size = models.PositiveIntegerField(default=0)
+    remaining = models.IntegerField(default=0, help_text="Items still short of annotations.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="batch_number_unique"),
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(state="open"), name="one_open_batch"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} batch {self.number}"
+
+
+class Item(models.Model):
+    class State(models.TextChoices):
+        POOL = "pool", "unlabeled pool"
+        QUEUED = "queued", "in a batch"
+        LABELED = "labeled"
+        REVIEW = "review", "waiting for review"
+        PREDICTED = "predicted", "stream item left to the model"
+
+    class LabelSource(models.TextChoices):
+        NONE = ""
+        SEED = "seed", "imported"
+        CONSENSUS = "consensus"
+        REVIEW = "review"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    text = models.TextField(blank=True)
+    image = models.CharField(max_length=300, blank=True, help_text="Path under MEDIA_ROOT.")
+    meta = models.JSONField(default=dict, blank=True)
+    vector = models.JSONField(null=True, blank=True, help_text="User features (vector projects).")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.POOL)
+    label = models.CharField(max_length=200, null=True, blank=True)
+    label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
+    gold_label = models.CharField(max_length=200, null=True, blank=True)
+    is_holdout = models.BooleanField(default=False)
+    from_stream = models.BooleanField(default=False)
+    batch = models.ForeignKey(
+        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+    )
+    batch_rank = models.PositiveIntegerField(null=True, blank=True)
+    required = models.PositiveSmallIntegerField(default=0)
+    assigned = models.PositiveSmallIntegerField(
+        default=0, help_text="Live leases plus annotations: the claim condition lives on this row."
+    )
+    annotation_count = models.PositiveSmallIntegerField(default=0)
+    score = models.FloatField(null=True, blank=True)
+    prediction = models.SmallIntegerField(null=True, blank=True)
+    scored_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "state", "-score"], name="item_pool_ranking"),
+            models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk}"
+
+
+class ModelVersion(models.Model):
+    """One retrain. A `pending` row is the database's record that a retrain is owed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    trigger = models.CharField(max_length=40, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    train_size = models.PositiveIntegerField(default=0)
+    pool_size = models.PositiveIntegerField(default=0)
+    labels_total = models.PositiveIntegerField(default=0)
+    annotation_seconds = models.FloatField(default=0.0)
+    timings = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(null=True, blank=True)
+    max_uncertainty = models.FloatField(null=True, blank=True)
+    stop_set_predictions = models.JSONField(null=True, blank=True)
+    stopping = models.JSONField(default=list, blank=True)
+    model_file = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["project", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="model_version_unique"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(status="pending"),
+                name="one_retrain_owed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} model v{self.version}"
+
+
+class SelectionLog(models.Model):
+    """Why each batch item was picked: strategy, model version and score components."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="selections")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="selections")
+    rank = models.PositiveIntegerField()
+    reason = models.CharField(max_length=12)  # coverage | model | stale | holdout
+    model_version = models.PositiveIntegerField(null=True, blank=True)
+    strategy = models.CharField(max_length=40)
+    score = models.FloatField(null=True, blank=True)
+    components = models.JSONField(default=dict, blank=True)
+    withdrawn = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["batch", "rank"]
+
+
+class ImportJob(models.Model):
+    """A file import; big image ZIPs run in the worker and report progress here."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    upload = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,215 @@
+"""Which items go into a batch, and why (PRODUCT.md §2.2, §4).
+
+Two speeds: the request path (`quick`) only reads stored scores or samples at
+random, so an annotator finishing a batch never waits; the worker runs the full
+selector (coverage seeding, diversity, balance, cost) and refreshes the batch's
+untouched items with its picks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import joblib
+import numpy as np
+from django.db import transaction
+from django.db.models import F, Max
+
+from projects import pool, services
+from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
+
+
+@dataclass
+class Picks:
+    item_ids: list[int]
+    kind: str
+    strategy: str
+    model_version: ModelVersion | None = None
+    holdout: set[int] = field(default_factory=set)
+    scores: dict[int, float] = field(default_factory=dict)
+    components: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+def latest_model(project: Project) -> ModelVersion | None:
+    return (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+        .order_by("-version").first()
+    )
+
+
+def retraining(project: Project) -> bool:
+    return ModelVersion.objects.filter(
+        project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
+    ).exists()
+
+
+def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
+    """Cold start: choose for coverage until every label could have a few examples."""
+    if latest is None:
+        return True
+    labeled = Item.objects.filter(project=project, label__isnull=False, is_holdout=False).count()
+    return labeled < project.seed_per_class * len(project.labels)
+
+
+def candidate_ids(project: Project) -> np.ndarray:
+    ids = Item.objects.filter(project=project, state=Item.State.POOL, is_holdout=False)
+    return np.fromiter(ids.values_list("id", flat=True), dtype=np.int64)
+
+
+def batch_picks(*, project: Project, k: int, quick: bool, holdout: bool = True) -> Picks:
+    latest = latest_model(project)
+    n_holdout = services.holdout_quota(project, k) if holdout else 0
+    if needs_coverage(project, latest):
+        picks = _coverage_picks(project, k - n_holdout, quick=quick)
+    else:
+        assert latest is not None
+        picks = _model_picks(project, latest, k - n_holdout, quick=quick)
+    _add_holdout(project, picks, n_holdout)
+    return picks
+
+
+def _coverage_picks(project: Project, k: int, *, quick: bool) -> Picks:
+    ids = candidate_ids(project)
+    rng = np.random.default_rng(project.random_state + len(ids))
+    if quick or len(ids) <= k:
+        chosen = rng.permutation(ids)[:k]
+        return Picks(item_ids=chosen.tolist(), kind=Batch.Kind.STALE, strategy="random")
+    from strategies.seeding import coverage_seed
+
+    table = pool.features_ready(project, ids)
+    rows = coverage_seed(table.rows(ids), k, random_state=project.random_state)
+    return Picks(item_ids=ids[rows].tolist(), kind=Batch.Kind.COVERAGE, strategy="coverage")
+
+
+def _model_picks(project: Project, latest: ModelVersion, k: int, *, quick: bool) -> Picks:
+    from strategies.selection import SELECTORS, select_batch
+
+    preset = SELECTORS[project.selector]
+    factor = 1 if quick else max(preset.options.shortlist_factor, 1)
+    ranked = list(
+        Item.objects.filter(
+            project=project, state=Item.State.POOL, is_holdout=False,
+            scored_version=latest.version,
+        )
+        .order_by("-score", "id")
+        .values_list("id", "score")[: k * factor]
+    )
+    kind = Batch.Kind.STALE if retraining(project) else Batch.Kind.MODEL
+    if not ranked:
+        return _coverage_picks(project, k, quick=True)
+    ids = np.array([r[0] for r in ranked], dtype=np.int64)
+    scores = np.array([r[1] for r in ranked], dtype=np.float64)
+    if quick or len(ids) <= k and preset.options.diversity == "none":
+        return Picks(
+            item_ids=ids[:k].tolist(), kind=kind, strategy=project.strategy, model_version=latest,
+            scores=dict(zip(ids[:k].tolist(), scores[:k].tolist(), strict=True)),
+        )
+    X = pool.features_ready(project, ids).rows(ids)
+    model = load_model(project.pk, latest.version)
+    selection = select_batch(
+        scores, X, k, options=preset.options, proba=model.predict_proba(X),
+        cost=_predicted_seconds(project, ids) if preset.options.cost_aware else None,
+        random_state=project.random_state + latest.version,
+    )
+    chosen = ids[selection.indices]
+    records = selection.as_records()
+    return Picks(
+        item_ids=chosen.tolist(), kind=kind, strategy=project.strategy, model_version=latest,
+        scores={int(i): float(scores[r["index"]]) for i, r in zip(chosen, records, strict=True)},
+        components={
+            int(i): {key: v for key, v in r.items() if key not in ("index", "rank")}
+            for i, r in zip(chosen, records, strict=True)
+        },
+    )
+
+
+def _predicted_seconds(project: Project, ids: np.ndarray) -> np.ndarray:
+    """Predicted annotation time per candidate, from this project's recorded times."""
+    from strategies.selection import CostModel
+
+    from annotator.models import Annotation
+
+    done = list(
+        Annotation.objects.filter(project=project, seconds__isnull=False)
+        .values_list("item__text", "seconds")[:5000]
+    )
+    texts = dict(Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text"))
+    lengths = np.array([len(texts.get(int(i), "")) for i in ids], dtype=np.float64)
+    model = CostModel()
+    if len(done) >= 5:
+        model.fit(
+            np.array([len(t or "") for t, _ in done], dtype=np.float64),
+            np.array([s for _, s in done], dtype=np.float64),
+        )
+    return np.asarray(model.predict(lengths), dtype=np.float64)
+
+
+def _add_holdout(project: Project, picks: Picks, n: int) -> None:
+    """Mix randomly sampled evaluation items evenly into the batch (never by the strategy)."""
+    if n <= 0:
+        return
+    ids = np.setdiff1d(candidate_ids(project), np.array(picks.item_ids, dtype=np.int64))
+    rng = np.random.default_rng(project.random_state + 1 + len(ids))
+    chosen = rng.permutation(ids)[:n].tolist()
+    picks.holdout = set(chosen)
+    merged = list(picks.item_ids)
+    step = max(1, (len(merged) + len(chosen)) // max(len(chosen), 1))
+    for j, item_id in enumerate(chosen):
+        merged.insert(min(len(merged), j * step + step - 1), item_id)
+    picks.item_ids = merged
+
+
+@lru_cache(maxsize=32)
+def load_model(project_id: int, version: int) -> Any:
+    """A trained model version (cached per process: versions never change once written)."""
+    from projects.training import model_path
+
+    return joblib.load(model_path(project_id, version))["model"]
+
+
+def batch_open_full(*, project: Project) -> Batch | None:
+    """Open a batch with the full selector (in the worker)."""
+    return services.batch_open(project=project, quick=False)
+
+
+@transaction.atomic
+def batch_withdraw_untouched(*, batch: Batch) -> int:
+    """Send a batch's not-yet-started model picks back to the pool."""
+    untouched = list(
+        Item.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(batch=batch, assigned=0, annotation_count=0, is_holdout=False)
+        .values_list("id", flat=True)
+    )
+    withdrawn = Item.objects.filter(pk__in=untouched, assigned=0, annotation_count=0).update(
+        state=Item.State.POOL, batch=None, batch_rank=None, required=0
+    )
+    SelectionLog.objects.filter(batch=batch, item_id__in=untouched).update(withdrawn=True)
+    Batch.objects.filter(pk=batch.pk).update(
+        size=F("size") - withdrawn, remaining=F("remaining") - withdrawn
+    )
+    return withdrawn
+
+
+@transaction.atomic
+def batch_top_up(
+    *, project: Project, batch: Batch, model_version: ModelVersion | None
+) -> Batch:
+    """Fill the open batch back to the batch size with the newest model's picks."""
+    batch.refresh_from_db()
+    has_holdout = Item.objects.filter(batch=batch, is_holdout=True).exists()
+    k = project.batch_size - batch.size
+    if k > 0:
+        picks = batch_picks(project=project, k=k, quick=False, holdout=not has_holdout)
+        last = SelectionLog.objects.filter(batch=batch).aggregate(r=Max("rank"))["r"]
+        start = 0 if last is None else last + 1
+        services.batch_add_items(project=project, batch=batch, picks=picks, start_rank=start)
+        Batch.objects.filter(pk=batch.pk).update(
+            kind=picks.kind, model_version=picks.model_version or model_version,
+            strategy=picks.strategy,
+        )
+    batch.refresh_from_db()
+    if batch.size == 0:
+        batch.delete()
+    return batch

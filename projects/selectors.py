@@ -1,0 +1,169 @@
+"""Reads for projects: status, dashboards, exports. N+1 queries are prevented here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
+
+EXPORT_CHUNK = 2000
+
+
+def project_counts(project: Project) -> dict[str, int]:
+    return Item.objects.filter(project=project).aggregate(
+        items=Count("id"),
+        labeled=Count("id", filter=Q(label__isnull=False)),
+        pool=Count("id", filter=Q(state__in=[Item.State.POOL, Item.State.QUEUED])),
+        review=Count("id", filter=Q(state=Item.State.REVIEW)),
+        holdout=Count("id", filter=Q(is_holdout=True, label__isnull=False)),
+        predicted=Count("id", filter=Q(state=Item.State.PREDICTED)),
+    )
+
+
+def current_batch(project: Project) -> Batch | None:
+    batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+    return batch or Batch.objects.filter(project=project).order_by("-number").first()
+
+
+def project_status(project: Project) -> dict[str, Any]:
+    counts = project_counts(project)
+    batch = current_batch(project)
+    latest = (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+        .order_by("-version").first()
+    )
+    owed = (
+        ModelVersion.objects.filter(
+            project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
+        ).order_by("version").first()
+    )
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "state": project.state,
+        "stop_reason": project.stop_reason,
+        **counts,
+        "batch": None if batch is None else {
+            "number": batch.number, "size": batch.size, "done": batch.size - batch.remaining,
+            "state": batch.state, "kind": batch.kind,
+        },
+        "model": None if latest is None else {
+            "version": latest.version, "metrics": latest.metrics,
+            "train_size": latest.train_size, "finished_at": latest.finished_at,
+        },
+        "retrain": None if owed is None else {"version": owed.version, "status": owed.status},
+        "stopping": stopping_values(project, latest),
+    }
+
+
+def stopping_values(project: Project, latest: ModelVersion | None) -> list[dict[str, Any]]:
+    evaluated = {r["rule"]: r for r in (latest.stopping if latest else [])}
+    return [
+        {
+            "rule": rule["rule"],
+            "met": bool(evaluated.get(rule["rule"], {}).get("met", False)),
+            "value": evaluated.get(rule["rule"], {}).get("value"),
+            "detail": evaluated.get(rule["rule"], {}).get("detail", "not evaluated yet"),
+            "params": rule,
+        }
+        for rule in project.stopping
+    ]
+
+
+def learning_curve(project: Project) -> list[dict[str, Any]]:
+    versions = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+    return [
+        {
+            "version": v.version, "labels": v.labels_total, "train_size": v.train_size,
+            "metrics": v.metrics, "timings": v.timings, "finished_at": v.finished_at,
+        }
+        for v in versions.order_by("version")
+    ]
+
+
+def selection_log(project: Project, *, limit: int = 200) -> QuerySet[SelectionLog]:
+    return (
+        SelectionLog.objects.filter(batch__project=project)
+        .select_related("batch").order_by("-batch__number", "rank")[:limit]
+    )
+
+
+def members(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("role")
+
+
+def _export_records(project: Project) -> Iterator[dict[str, Any]]:
+    from annotator.models import Annotation
+
+    items = Item.objects.filter(project=project).order_by("id")
+    ids = list(items.values_list("id", flat=True))
+    for start in range(0, len(ids), EXPORT_CHUNK):
+        chunk = ids[start : start + EXPORT_CHUNK]
+        by_item: dict[int, list[dict[str, Any]]] = {}
+        annotations = (
+            Annotation.objects.filter(item_id__in=chunk)
+            .values_list("item_id", "annotator__username", "label", "confidence", "created_at")
+            .order_by("created_at")
+        )
+        for item_id, username, label, confidence, created in annotations:
+            by_item.setdefault(item_id, []).append({
+                "annotator": username, "label": label, "confidence": confidence,
+                "created_at": created.isoformat(),
+            })
+        rows = Item.objects.filter(pk__in=chunk).order_by("id").values(
+            "id", "text", "image", "label", "label_source", "meta", "is_holdout", "state",
+            "prediction",
+        )
+        for row in rows:
+            row["annotations"] = by_item.get(row["id"], [])
+            yield row
+
+
+def export_jsonl(project: Project) -> Iterator[str]:
+    for row in _export_records(project):
+        record: dict[str, Any] = {"id": row["id"]}
+        if project.kind == Project.Kind.IMAGE:
+            record["image"] = row["image"]
+        else:
+            record["text"] = row["text"]
+        record.update({
+            "label": row["label"],
+            "label_source": row["label_source"] or None,
+            "annotations": row["annotations"],
+            "meta": row["meta"],
+            "holdout": row["is_holdout"],
+            "prediction": _prediction(project, row["prediction"]),
+        })
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _prediction(project: Project, code: int | None) -> str | None:
+    if code is None or not 0 <= code < len(project.labels):
+        return None
+    return str(project.labels[code])
+
+
+def export_csv(project: Project) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    first = "image" if project.kind == Project.Kind.IMAGE else "text"
+    writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
+    for row in _export_records(project):
+        writer.writerow([
+            row["id"], row["image"] if first == "image" else row["text"], row["label"] or "",
+            row["label_source"],
+            "; ".join(
+                f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
+            ),
+            int(row["is_holdout"]), json.dumps(row["meta"], ensure_ascii=False),
+        ])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()

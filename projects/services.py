@@ -1,0 +1,296 @@
+"""Writes for projects: create, configure, import, batches, retrain requests.
+
+Keyword-only functions, each one transaction; work for the worker is enqueued on
+commit, and the database (a `pending` ModelVersion) records that it is owed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from projects import bulk
+from projects.importers import ParsedRow
+from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
+
+EDITABLE_FIELDS = (
+    "name", "labels", "batch_size", "strategy", "selector", "overlap", "agreement_fraction",
+    "agreement_overlap", "consensus_method", "holdout_fraction", "holdout_target",
+    "seed_per_class", "stopping", "stream_budget",
+)
+
+
+def settings_validate(data: dict[str, Any], *, project: Project | None = None) -> dict[str, Any]:
+    """Check a project's settings against the strategy library; raise ValidationError."""
+    from strategies.query import STRATEGIES
+    from strategies.selection import SELECTORS
+    from strategies.stopping import validate_rule
+
+    errors: dict[str, str] = {}
+    clean = dict(data)
+    if "labels" in data:
+        labels = data["labels"]
+        if (
+            not isinstance(labels, list)
+            or not labels
+            or not all(isinstance(x, str) and x.strip() for x in labels)
+        ):
+            errors["labels"] = "labels must be a non-empty list of non-empty strings"
+        elif len(set(labels)) != len(labels):
+            errors["labels"] = "labels must be distinct"
+        elif len(labels) > 200:
+            errors["labels"] = "at most 200 labels"
+        elif project is not None and not set(project.labels) <= set(labels):
+            errors["labels"] = "labels can be added but not removed or renamed"
+        else:
+            clean["labels"] = [x.strip() for x in labels]
+    if "strategy" in data and data["strategy"] not in STRATEGIES:
+        errors["strategy"] = f"unknown strategy; choose one of {sorted(STRATEGIES)}"
+    if "selector" in data and data["selector"] not in SELECTORS:
+        errors["selector"] = f"unknown selector; choose one of {sorted(SELECTORS)}"
+    _check_range(data, errors, "batch_size", 1, 10_000)
+    _check_range(data, errors, "overlap", 1, 20)
+    _check_range(data, errors, "agreement_overlap", 1, 20)
+    _check_range(data, errors, "holdout_target", 0, 1_000_000)
+    _check_range(data, errors, "seed_per_class", 0, 1000)
+    _check_fraction(data, errors, "agreement_fraction")
+    _check_fraction(data, errors, "holdout_fraction", upper=0.9)
+    _check_fraction(data, errors, "stream_budget", nullable=True)
+    if "consensus_method" in data and data["consensus_method"] not in CONSENSUS_NAMES:
+        errors["consensus_method"] = f"choose one of {list(CONSENSUS_NAMES)}"
+    if "stopping" in data:
+        try:
+            clean["stopping"] = [validate_rule(rule) for rule in (data["stopping"] or [])]
+        except (ValueError, TypeError, AttributeError) as exc:
+            errors["stopping"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+CONSENSUS_NAMES = ("majority", "weighted", "dawid_skene")
+
+
+def _check_range(data: dict[str, Any], errors: dict[str, str], key: str, lo: int, hi: int) -> None:
+    if key not in data:
+        return
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        errors[key] = f"{key} must be an integer from {lo} to {hi}"
+
+
+def _check_fraction(
+    data: dict[str, Any], errors: dict[str, str], key: str, *, upper: float = 1.0,
+    nullable: bool = False,
+) -> None:
+    if key not in data or (nullable and data[key] is None):
+        return
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= upper:
+        errors[key] = f"{key} must be a number from 0 to {upper}"
+
+
+@transaction.atomic
+def project_create(
+    *, user: AbstractBaseUser, name: str, kind: str, labels: list[str], **options: Any
+) -> Project:
+    from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
+
+    if kind not in Project.Kind.values:
+        raise ValidationError({"kind": f"kind must be one of {Project.Kind.values}"})
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValidationError({"name": "name must be 1 to 200 characters"})
+    unknown = set(options) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({k: "unknown setting" for k in unknown})
+    fields = settings_validate(
+        {"labels": labels, "strategy": DEFAULT_STRATEGY, "selector": DEFAULT_SELECTOR, **options}
+    )
+    project = Project.objects.create(name=name.strip(), kind=kind, created_by=user, **fields)
+    Membership.objects.create(project=project, user=user, role=Membership.Role.LEAD)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, **changes: Any) -> Project:
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({k: "unknown setting" for k in unknown})
+    clean = settings_validate(changes, project=project)
+    for key, value in clean.items():
+        setattr(project, key, value)
+    project.save(update_fields=list(clean))
+    return project
+
+
+@transaction.atomic
+def membership_add(*, project: Project, username: str, role: str) -> Membership:
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"role must be one of {Membership.Role.values}"})
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": f"no user called {username!r}"})
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def items_import(
+    *, project: Project, rows: list[ParsedRow], images: list[str] | None = None
+) -> int:
+    """Add parsed rows to the pool; imported labels are seed labels and trigger a retrain."""
+    created = bulk.items_insert(project.pk, rows, images or [])
+    if project.state == Project.State.SETUP and created:
+        Project.objects.filter(pk=project.pk).update(state=Project.State.COLLECTING)
+        project.state = Project.State.COLLECTING
+    if any(row.label for row in rows):
+        retrain_request(project=project, trigger="import")
+    return created
+
+
+def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
+    """Record that a retrain is owed (once) and send it to the worker after commit."""
+    from projects import tasks
+
+    with transaction.atomic():
+        owed = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
+        existing = owed.first()
+        if existing is not None:
+            return existing
+        last = ModelVersion.objects.filter(project=project).aggregate(v=Max("version"))["v"]
+        try:
+            with transaction.atomic():
+                version = ModelVersion.objects.create(
+                    project=project, version=(last or 0) + 1, trigger=trigger
+                )
+        except IntegrityError:  # a concurrent request recorded it first
+            return ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+        Project.objects.filter(pk=project.pk, state=Project.State.COLLECTING).update(
+            state=Project.State.TRAINING
+        )
+    transaction.on_commit(lambda: tasks.retrain.delay(version.pk))
+    return version
+
+
+def batch_item_completed(*, batch_id: int) -> None:
+    """One item of a batch has all its annotations; the last one closes the batch."""
+    Batch.objects.filter(pk=batch_id).update(remaining=F("remaining") - 1)
+    # The UPDATE holds the row lock until commit, so exactly one caller reads 0.
+    batch = Batch.objects.select_related("project").get(pk=batch_id)
+    if batch.remaining <= 0 and batch.state == Batch.State.OPEN:
+        batch_close(batch=batch)
+
+
+def batch_close(*, batch: Batch) -> None:
+    """Close a finished batch, ask for a retrain, and open the next batch at once.
+
+    The next batch comes from the previous ranking so annotators never wait for
+    the retrain; the retrain then refreshes its untouched items (PRODUCT.md §2.4).
+    """
+    batch.state = Batch.State.CLOSED
+    batch.closed_at = timezone.now()
+    batch.save(update_fields=["state", "closed_at"])
+    retrain_request(project=batch.project, trigger=f"batch {batch.number}")
+    batch_open(project=batch.project)
+
+
+def batch_open(*, project: Project, quick: bool = True) -> Batch | None:
+    """Open the project's next batch unless one is open or nothing is left.
+
+    `quick` (the request path) only reads stored scores; the worker passes False
+    to run the full selector.
+    """
+    from projects import selection
+
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+        if open_batch is not None or project.state in (
+            Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP,
+        ):
+            return open_batch
+        picks = selection.batch_picks(project=project, k=project.batch_size, quick=quick)
+        if not picks.item_ids:
+            return None
+        number = (Batch.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
+        batch = Batch.objects.create(
+            project=project, number=number, kind=picks.kind, strategy=picks.strategy,
+            selector=project.selector, model_version=picks.model_version,
+        )
+        batch_add_items(project=project, batch=batch, picks=picks, start_rank=0)
+        return batch
+
+
+def batch_add_items(
+    *, project: Project, batch: Batch, picks: Any, start_rank: int
+) -> None:
+    """Put picked items in a batch with their required annotation counts, and log why."""
+    ids = list(picks.item_ids)
+    required = _required_annotations(project, len(ids), seed=batch.number * 7919 + start_rank)
+    items = Item.objects.in_bulk(ids)
+    for rank, (item_id, need) in enumerate(zip(ids, required, strict=True), start=start_rank):
+        item = items[item_id]
+        item.batch = batch
+        item.batch_rank = rank
+        item.required = need
+        item.assigned = 0
+        item.state = Item.State.QUEUED
+        item.is_holdout = item_id in picks.holdout
+    Item.objects.bulk_update(
+        items.values(), ["batch", "batch_rank", "required", "assigned", "state", "is_holdout"]
+    )
+    SelectionLog.objects.bulk_create(
+        SelectionLog(
+            batch=batch, item_id=item_id, rank=rank,
+            reason="holdout" if item_id in picks.holdout else batch.kind,
+            model_version=picks.model_version.version if picks.model_version else None,
+            strategy="random" if item_id in picks.holdout else picks.strategy,
+            score=picks.scores.get(item_id), components=picks.components.get(item_id, {}),
+        )
+        for rank, item_id in enumerate(ids, start=start_rank)
+    )
+    Batch.objects.filter(pk=batch.pk).update(
+        size=F("size") + len(ids), remaining=F("remaining") + len(ids)
+    )
+
+
+def _required_annotations(project: Project, n: int, *, seed: int) -> list[int]:
+    """`overlap` annotators per item; a seeded `agreement_fraction` gets `agreement_overlap`."""
+    annotators = Membership.objects.filter(project=project).count()
+    base = min(project.overlap, max(annotators, 1))
+    extra = min(max(project.agreement_overlap, base), max(annotators, 1))
+    need = np.full(n, base, dtype=int)
+    if project.agreement_fraction > 0 and extra > base:
+        rng = np.random.default_rng(project.random_state + seed)
+        chosen = rng.random(n) < project.agreement_fraction
+        need[chosen] = extra
+    return need.tolist()
+
+
+def holdout_quota(project: Project, k: int) -> int:
+    have = Item.objects.filter(project=project, is_holdout=True).count()
+    wanted = math.ceil(k * project.holdout_fraction)
+    return max(0, min(wanted, project.holdout_target - have, k - 1))
+
+
+@transaction.atomic
+def project_resume(*, project: Project) -> None:
+    """The lead overrides the stopping rules: collecting resumes with a new batch."""
+    Project.objects.filter(pk=project.pk).update(state=Project.State.COLLECTING, stop_reason="")
+    project.refresh_from_db()
+    batch_open(project=project)
+
+
+@transaction.atomic
+def project_stop(*, project: Project, reason: str) -> None:
+    Project.objects.filter(pk=project.pk).update(state=Project.State.STOPPED, stop_reason=reason)

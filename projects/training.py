@@ -1,0 +1,250 @@
+"""Retrain + rescore: the work a Celery worker does between batches (PRODUCT.md §2.4).
+
+`retrain_run` is idempotent: it claims a pending (or abandoned) ModelVersion with
+a compare-and-set update, trains outside any transaction (SQLite must not hold
+its write lock for seconds), and commits the results, the stopping decision and
+the refreshed batch in one short transaction at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from projects import bulk, pool, services
+from projects.models import Batch, ModelVersion, Project
+
+log = logging.getLogger(__name__)
+
+STOP_SET_SIZE = 1000
+# A running retrain whose worker died is re-claimed after this long.
+STALE_RUNNING = timedelta(minutes=30)
+
+
+def retrain_run(*, model_version_id: int) -> bool:
+    """Train, evaluate, rescore the whole pool and refresh the batch; False if not claimed."""
+    if not _claim(model_version_id):
+        return False
+    version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
+    try:
+        results = _train_and_score(version.project, version)
+    except Exception as exc:
+        log.exception("retrain %s failed", model_version_id)
+        ModelVersion.objects.filter(pk=model_version_id).update(
+            status=ModelVersion.Status.FAILED, error=repr(exc)[:2000], finished_at=timezone.now()
+        )
+        Project.objects.filter(pk=version.project_id, state=Project.State.TRAINING).update(
+            state=Project.State.COLLECTING
+        )
+        raise
+    _finish(version, results)
+    return True
+
+
+def _claim(model_version_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(status=ModelVersion.Status.PENDING) | Q(
+        status=ModelVersion.Status.RUNNING, started_at__lt=now - STALE_RUNNING
+    )
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is None:
+        return False
+    busy = ModelVersion.objects.filter(
+        project_id=version.project_id, status=ModelVersion.Status.RUNNING,
+        started_at__gte=now - STALE_RUNNING,
+    ).exclude(pk=model_version_id)
+    if busy.exists():  # one retrain per project at a time; the running one re-sends us
+        return False
+    claimed = ModelVersion.objects.filter(claimable, pk=model_version_id).update(
+        status=ModelVersion.Status.RUNNING, started_at=now, attempts=1 + version.attempts
+    )
+    return claimed == 1
+
+
+def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
+    from strategies import metrics, query
+    from strategies.models import train_model
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    snap = pool.pool_snapshot(project)
+    timings["load_features"] = time.perf_counter() - started
+    n_classes = len(project.labels)
+    train = snap.train
+    if not train.any():
+        raise ValueError("no labelled items to train on yet")
+
+    t = time.perf_counter()
+    model = train_model(snap.X[train], snap.label[train], n_classes, random_state=project.random_state)
+    timings["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    held = snap.labeled & snap.holdout
+    evaluation = None
+    if held.any():
+        evaluation = metrics.evaluate(
+            snap.label[held], model.predict(snap.X[held]), n_classes,
+            random_state=project.random_state,
+        )
+    timings["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    in_pool = snap.pool
+    X_pool = snap.X[in_pool]
+    proba = model.predict_proba(X_pool) if in_pool.any() else np.zeros((0, n_classes))
+    scores = np.zeros(0)
+    if in_pool.any():
+        ctx = query.QueryContext(
+            X_pool=X_pool, model=model, proba=proba, X_labeled=snap.X[train],
+            y_labeled=snap.label[train], n_classes=n_classes,
+            random_state=project.random_state + version.version,
+        )
+        scores = query.score(project.strategy, ctx)
+    timings["score"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    bulk.scores_write(snap.ids[in_pool], scores, proba.argmax(axis=1), version.version)
+    timings["write_scores"] = time.perf_counter() - t
+
+    stop_ids = _stop_set(project, snap.ids)
+    stop_rows = np.searchsorted(snap.ids, stop_ids)
+    stop_predictions = model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
+    model_file = _save_model(project, version, model)
+    timings["total"] = time.perf_counter() - started
+    return {
+        "metrics": evaluation,
+        "train_size": int(train.sum()),
+        "pool_size": int(in_pool.sum()),
+        "labels_total": int(snap.labeled.sum()),
+        "max_uncertainty": float(1.0 - proba.max(axis=1).min()) if len(proba) else None,
+        "stop_set_predictions": stop_predictions,
+        "model_file": model_file,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
+    """A fixed random sample of items, chosen once, for stabilizing predictions."""
+    if not project.stop_set:
+        rng = np.random.default_rng(project.random_state)
+        chosen = rng.choice(ids, size=min(STOP_SET_SIZE, len(ids)), replace=False)
+        project.stop_set = sorted(int(i) for i in chosen)
+        Project.objects.filter(pk=project.pk).update(stop_set=project.stop_set)
+    return np.intersect1d(np.array(project.stop_set, dtype=np.int64), ids)
+
+
+def model_path(project_id: int, version: int) -> Path:
+    return Path(settings.MODELS_ROOT) / f"project_{project_id}" / f"model_v{version}.joblib"
+
+
+def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
+    path = model_path(project.pk, version.version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump({"model": model, "labels": list(project.labels), "kind": project.kind}, tmp)
+    tmp.replace(path)
+    return str(path.relative_to(settings.MODELS_ROOT))
+
+
+def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
+    project_id = version.project_id
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project_id)
+        seconds = _annotation_seconds(project)
+        ModelVersion.objects.filter(pk=version.pk).update(
+            status=ModelVersion.Status.DONE, finished_at=timezone.now(),
+            annotation_seconds=seconds, **results,
+        )
+        version.refresh_from_db()
+        stopping = stopping_evaluate(project=project, latest=version)
+        ModelVersion.objects.filter(pk=version.pk).update(stopping=stopping)
+        fired = [rule for rule in stopping if rule["met"]]
+        if fired and project.state != Project.State.STOPPED:
+            reason = "; ".join(f"{r['rule']}: {r['detail']}" for r in fired)
+            project.state = Project.State.STOPPED
+            project.stop_reason = reason
+        elif project.state == Project.State.TRAINING:
+            project.state = Project.State.COLLECTING
+        project.save(update_fields=["state", "stop_reason"])
+        if project.state != Project.State.STOPPED:
+            batch_refresh(project=project)
+        pending = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
+        next_owed = pending.first()
+        if next_owed is not None:
+            from projects import tasks
+
+            Project.objects.filter(pk=project_id, state=Project.State.COLLECTING).update(
+                state=Project.State.TRAINING
+            )
+            transaction.on_commit(lambda: tasks.retrain.delay(next_owed.pk))
+
+
+def _annotation_seconds(project: Project) -> float:
+    from annotator.models import Annotation
+
+    total = Annotation.objects.filter(project=project).aggregate(s=Sum("seconds"))["s"]
+    return float(total or 0.0)
+
+
+def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[str, Any]]:
+    """Each enabled stopping rule's current value over the project's model history."""
+    from strategies.stopping import BatchRecord, evaluate_rules
+
+    if not project.stopping:
+        return []
+    history = [
+        BatchRecord(
+            labels=v.labels_total,
+            seconds=v.annotation_seconds,
+            metric=(v.metrics or {}).get("accuracy"),
+            metric_low=(v.metrics or {}).get("accuracy_low"),
+            stop_set_predictions=np.array(v.stop_set_predictions)
+            if v.stop_set_predictions is not None else None,
+            max_uncertainty=v.max_uncertainty,
+        )
+        for v in ModelVersion.objects.filter(
+            project=project, status=ModelVersion.Status.DONE
+        ).order_by("version")
+    ]
+    return [
+        {"rule": r.rule, "met": bool(r.met), "value": r.value, "detail": r.detail}
+        for r in evaluate_rules(history, project.stopping)
+    ]
+
+
+def batch_refresh(*, project: Project) -> Batch | None:
+    """Give the open batch the newest model's picks: untouched items go back to the pool."""
+    from projects import selection
+
+    open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+    if open_batch is None:
+        return selection.batch_open_full(project=project)
+    latest = selection.latest_model(project)
+    chosen_by = latest.pk if latest else None
+    if open_batch.model_version_id == chosen_by and open_batch.kind != Batch.Kind.STALE:
+        return open_batch
+    selection.batch_withdraw_untouched(batch=open_batch)
+    return selection.batch_top_up(project=project, batch=open_batch, model_version=latest)
+
+
+def batch_refresh_unless_training(*, project: Project) -> None:
+    """After an import: replace a quick (random) open batch with coverage picks.
+
+    While a retrain is owed, its end refreshes the batch with model picks instead.
+    """
+    from projects import selection
+
+    if selection.retraining(project):
+        return
+    with transaction.atomic():
+        batch_refresh(project=project)

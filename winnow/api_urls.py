@@ -1,0 +1,32 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotator import api as annotator_api
+from projects import api
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("projects/", api.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", api.ProjectDetailView.as_view(), name="api-project"),
+    path("projects/<int:project_id>/members/", api.MembersView.as_view(), name="api-members"),
+    path("projects/<int:project_id>/import/", api.ImportView.as_view(), name="api-import"),
+    path("projects/<int:project_id>/status/", api.StatusView.as_view(), name="api-status"),
+    path("projects/<int:project_id>/export/", api.ExportView.as_view(), name="api-export"),
+    path("projects/<int:project_id>/resume/", api.ResumeView.as_view(), name="api-resume"),
+    path("projects/<int:project_id>/curve/", api.LearningCurveView.as_view(), name="api-curve"),
+    path(
+        "projects/<int:project_id>/models/<int:version>/",
+        api.ModelDownloadView.as_view(), name="api-model-download",
+    ),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/image/",
+        api.ItemImageView.as_view(), name="api-item-image",
+    ),
+    path("projects/<int:project_id>/next/", annotator_api.NextView.as_view(), name="api-next"),
+    path(
+        "projects/<int:project_id>/annotations/",
+        annotator_api.AnnotationsView.as_view(), name="api-annotations",
+    ),
+    path("projects/<int:project_id>/skip/", annotator_api.SkipView.as_view(), name="api-skip"),
+    path("projects/<int:project_id>/undo/", annotator_api.UndoView.as_view(), name="api-undo"),
+]
