@@ -31,6 +31,12 @@ class Project(models.Model):
     agreement_fraction = models.FloatField(default=0.0)
     agreement_overlap = models.PositiveSmallIntegerField(default=2)
     consensus_method = models.CharField(max_length=20, default="majority")
+    consensus_threshold = models.FloatField(
+        default=0.5, help_text="Least vote share (or posterior) a consensus label needs."
+    )
+    gold_fraction = models.FloatField(
+        default=0.0, help_text="Share of hand-outs that are gold items, mixed in unannounced."
+    )
     holdout_fraction = models.FloatField(
         default=0.2, help_text="Share of each batch drawn at random for evaluation."
     )
@@ -126,6 +132,7 @@ class Item(models.Model):
         LABELED = "labeled"
         REVIEW = "review", "waiting for review"
         PREDICTED = "predicted", "stream item left to the model"
+        GOLD = "gold", "gold item (quality check, not trained on)"
 
     class LabelSource(models.TextChoices):
         NONE = ""
@@ -142,6 +149,10 @@ class Item(models.Model):
     label = models.CharField(max_length=200, null=True, blank=True)
     label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
     gold_label = models.CharField(max_length=200, null=True, blank=True)
+    consensus_method = models.CharField(max_length=20, blank=True)
+    consensus_support = models.FloatField(
+        null=True, blank=True, help_text="Winning vote share, or Dawid-Skene posterior."
+    )
     is_holdout = models.BooleanField(default=False)
     from_stream = models.BooleanField(default=False)
     batch = models.ForeignKey(
