@@ -59,6 +59,8 @@ class ProjectCreateSerializer(serializers.Serializer):
     agreement_fraction = serializers.FloatField(required=False)
     agreement_overlap = serializers.IntegerField(required=False)
     consensus_method = serializers.CharField(required=False)
+    consensus_threshold = serializers.FloatField(required=False)
+    gold_fraction = serializers.FloatField(required=False)
     holdout_fraction = serializers.FloatField(required=False)
     holdout_target = serializers.IntegerField(required=False)
     seed_per_class = serializers.IntegerField(required=False)
@@ -78,6 +80,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "kind", "labels", "state", "batch_size", "strategy", "selector",
             "overlap", "agreement_fraction", "agreement_overlap", "consensus_method",
+            "consensus_threshold", "gold_fraction",
             "holdout_fraction", "holdout_target", "seed_per_class", "stopping", "stop_reason",
             "stream_budget", "created_at",
         ]

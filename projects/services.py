@@ -24,7 +24,7 @@ from projects.models import Batch, Item, Membership, ModelVersion, Project, Sele
 EDITABLE_FIELDS = (
     "name", "labels", "batch_size", "strategy", "selector", "overlap", "agreement_fraction",
     "agreement_overlap", "consensus_method", "holdout_fraction", "holdout_target",
-    "seed_per_class", "stopping", "stream_budget",
+    "seed_per_class", "stopping", "stream_budget", "consensus_threshold", "gold_fraction",
 )
 
 
@@ -62,6 +62,8 @@ def settings_validate(data: dict[str, Any], *, project: Project | None = None) -
     _check_range(data, errors, "holdout_target", 0, 1_000_000)
     _check_range(data, errors, "seed_per_class", 0, 1000)
     _check_fraction(data, errors, "agreement_fraction")
+    _check_fraction(data, errors, "consensus_threshold")
+    _check_fraction(data, errors, "gold_fraction", upper=0.5)
     _check_fraction(data, errors, "holdout_fraction", upper=0.9)
     _check_fraction(data, errors, "stream_budget", nullable=True)
     if "consensus_method" in data and data["consensus_method"] not in CONSENSUS_NAMES:
