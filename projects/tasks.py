@@ -42,3 +42,11 @@ def resend_owed_work() -> int:
     for pk in ids:
         retrain.delay(pk)
     return len(ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def image_import_process(job_id: int) -> bool:
+    """Thumbnails and features for the images of one import job (resumable)."""
+    from projects import image_import
+
+    return image_import.import_job_run(job_id=job_id)

@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from annotator import api as annotator_api
-from projects import api
+from projects import api, api_stream
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -21,6 +21,15 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/items/<int:item_id>/image/",
         api.ItemImageView.as_view(), name="api-item-image",
+    ),
+    path("projects/<int:project_id>/stream/", api_stream.StreamView.as_view(), name="api-stream"),
+    path(
+        "projects/<int:project_id>/stream/stats/",
+        api_stream.StreamStatsView.as_view(), name="api-stream-stats",
+    ),
+    path(
+        "projects/<int:project_id>/imports/<int:job_id>/",
+        api_stream.ImportJobView.as_view(), name="api-import-job",
     ),
     path("projects/<int:project_id>/next/", annotator_api.NextView.as_view(), name="api-next"),
     path(

@@ -1,0 +1,110 @@
+"""JSON API for stream mode and image import jobs (PRODUCT.md §6, §10)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects import image_import, stream
+from projects.access import ANYONE, LEAD_ONLY, Role, project_for_member
+from projects.api import Conflict, TooLarge
+from projects.models import ImportJob
+
+# Who may post arrivals: the lead, and annotators (e.g. a service account's token).
+STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
+
+StreamInput = inline_serializer("StreamInput", {
+    "text": serializers.CharField(required=False),
+    "features": serializers.ListField(child=serializers.FloatField(), required=False),
+    "meta": serializers.DictField(required=False),
+})
+StreamOutput = inline_serializer("StreamDecision", {
+    "item": serializers.IntegerField(), "query": serializers.BooleanField(),
+    "score": serializers.FloatField(allow_null=True),
+    "prediction": serializers.CharField(allow_null=True),
+    "model_version": serializers.IntegerField(allow_null=True),
+})
+
+
+class StreamView(APIView):
+    """One arriving item: the latest model decides at once whether a human labels it."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "application/json": StreamInput,
+            "multipart/form-data": {"type": "object", "properties": {
+                "image": {"type": "string", "format": "binary"},
+                "meta": {"type": "string", "description": "a JSON object"}}},
+        },
+        responses={200: StreamOutput},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, STREAM_ROLES)
+        data = request.data
+        try:
+            decision = stream.stream_item_add(
+                project=project, text=data.get("text"), vector=data.get("features"),
+                image=_image_bytes(request), meta=_meta(data.get("meta")),
+            )
+        except stream.StreamClosed as exc:
+            raise Conflict(str(exc)) from None
+        return Response(decision.as_dict())
+
+
+def _image_bytes(request: Request) -> bytes | None:
+    upload = request.FILES.get("image")
+    if upload is None:
+        return None
+    limit = settings.WINNOW_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise TooLarge(f"The image is {upload.size} bytes; the limit is {limit}.")
+    return bytes(upload.read(limit))
+
+
+def _meta(value: Any) -> Any:
+    """Multipart forms carry meta as JSON text; JSON bodies as an object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValidationError({"meta": "meta must be a JSON object"}) from None
+    return value
+
+
+class StreamStatsView(APIView):
+    """The stream dashboard's data: arrivals, query rate against budget, drift."""
+
+    @extend_schema(responses={200: serializers.DictField()})
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        return Response(stream.stream_stats(project))
+
+
+class ImportJobView(APIView):
+    """Progress of an image import: the worker fills in `processed` until `done`."""
+
+    @extend_schema(responses={200: inline_serializer("ImportJob", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(),
+        "total": serializers.IntegerField(), "processed": serializers.IntegerField(),
+        "created": serializers.IntegerField(), "skipped": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+        "progress": serializers.FloatField(),
+    })})
+    def get(self, request: Request, project_id: int, job_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        job = ImportJob.objects.filter(project=project, pk=job_id).first()
+        if job is None:
+            raise Http404("No such import in this project.")
+        return Response(image_import.import_job_status(job))
