@@ -6,59 +6,85 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from django.db import connection
+from django.db.models import Field
 from django.utils import timezone
 
 from projects.importers import ParsedRow
 from projects.models import Item
 
-_COLUMNS = (
-    "project_id", "text", "image", "meta", "vector", "state", "label", "label_source",
-    "is_holdout", "from_stream", "required", "assigned", "annotation_count", "created_at",
-)
+def _item_columns() -> list[Field[Any, Any]]:
+    return [f for f in Item._meta.concrete_fields if not f.primary_key]
 
 
-def _row_values(project_id: int, row: ParsedRow, image: str, now: str) -> tuple[object, ...]:
-    state = Item.State.LABELED if row.label else Item.State.POOL
-    return (
-        project_id, row.text, image, json.dumps(row.meta),
-        None if row.vector is None else json.dumps(row.vector),
-        state, row.label, Item.LabelSource.SEED if row.label else "",
-        False, False, 0, 0, 0, now,
-    )
+def _defaults(now: str) -> dict[str, object]:
+    """Every column's default, so raw inserts keep up with new model fields."""
+    values: dict[str, object] = {}
+    for field in _item_columns():
+        if field.name == "created_at":
+            values[field.attname] = now
+        elif field.has_default():
+            values[field.attname] = field.get_default()
+        else:
+            values[field.attname] = None if field.null else ""
+    return values
+
+
+def _row_values(
+    defaults: dict[str, object], project_id: int, row: ParsedRow, image: str
+) -> dict[str, object]:
+    return {
+        **defaults,
+        "project_id": project_id, "text": row.text, "image": image, "meta": row.meta,
+        "vector": row.vector, "state": Item.State.LABELED if row.label else Item.State.POOL,
+        "label": row.label, "label_source": Item.LabelSource.SEED if row.label else "",
+    }
+
+
+def _cell(value: object, *, postgres: bool) -> object:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, bool) and postgres:
+        return "t" if value else "f"
+    return value
 
 
 def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[str] = ()) -> int:
     """Insert parsed rows in one statement stream; the caller holds the transaction."""
-    now = timezone.now().isoformat()
+    defaults = _defaults(timezone.now().isoformat())
+    columns = list(defaults)
+    postgres = connection.vendor == "postgresql"
     values = [
-        _row_values(project_id, row, images[i] if images else "", now) for i, row in enumerate(rows)
+        [_cell(v, postgres=postgres) for v in
+         _row_values(defaults, project_id, row, images[i] if images else "").values()]
+        for i, row in enumerate(rows)
     ]
-    if connection.vendor == "postgresql":
-        _copy_postgres(values)
+    if postgres:
+        _copy_postgres(columns, values)
     else:
-        placeholders = ", ".join(["%s"] * len(_COLUMNS))
+        placeholders = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cursor:
             cursor.executemany(
-                f"INSERT INTO projects_item ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                f"INSERT INTO projects_item ({', '.join(columns)}) VALUES ({placeholders})",
                 values,
             )
     return len(values)
 
 
-def _copy_postgres(values: list[tuple[object, ...]]) -> None:
+def _copy_postgres(columns: list[str], values: list[list[object]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in values:
         writer.writerow(["\\N" if v is None else v for v in row])
     buffer.seek(0)
+    not_null = [f.attname for f in _item_columns() if not f.null]
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(  # type: ignore[attr-defined]
-            f"COPY projects_item ({', '.join(_COLUMNS)}) FROM STDIN "
-            "WITH (FORMAT csv, NULL '\\N', "
-            "FORCE_NOT_NULL (text, image, meta, state, label_source))",
+            f"COPY projects_item ({', '.join(columns)}) FROM STDIN "
+            f"WITH (FORMAT csv, NULL '\\N', FORCE_NOT_NULL ({', '.join(not_null)}))",
             buffer,
         )
 
