@@ -66,9 +66,17 @@ def embed(X: Matrix, *, random_state: int | np.random.RandomState | None = None)
     if k < 1:
         dense = X.toarray() if sp.issparse(X) else np.asarray(X)  # type: ignore[union-attr]
         return np.asarray(dense, dtype=np.float64)
-    sample = rng.choice(n, size=min(n, FIT_SAMPLE), replace=False)
+    sample = X[np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))]  # type: ignore[index]
+    if sp.issparse(sample):
+        # Columns no sampled row uses get no weight in the SVD; dropping them is exact
+        # for the fit and makes hashed text (2**17 columns) cheap.
+        columns = np.unique(sample.indices)  # type: ignore[union-attr]
+        sample, X = sample[:, columns], sp.csr_matrix(X)[:, columns]
+        k = min(k, len(columns) - 1)
+        if k < 1:
+            return np.asarray(X.toarray(), dtype=np.float64)
     svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=4, random_state=rng)
-    svd.fit(X[np.sort(sample)])  # type: ignore[index]
+    svd.fit(sample)
     return np.asarray(svd.transform(X), dtype=np.float64)
 
 

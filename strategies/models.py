@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from strategies._space import Matrix, check_pool, n_rows
 
@@ -80,14 +81,18 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.prior_ = (counts + 1.0) / (len(y) + self.n_classes)
         self.n_features_in_ = X.shape[1]  # type: ignore[index]
         self.estimator_: LogisticRegression | None = None
+        # Hashed text has 2**17 columns but a few labelled items touch only a few
+        # thousand; the L2 optimum puts weight 0 on the others, so fit on those alone.
+        self.columns_ = np.unique(X.indices) if sp.issparse(X) else None  # type: ignore[union-attr]
         if len(self.present_) > 1:
             C = default_C(X) if self.C is None else self.C
             self.estimator_ = LogisticRegression(
                 C=C, max_iter=self.max_iter, random_state=self.random_state
             )
-            with warnings.catch_warnings():
+            # Labelled sets are small: BLAS threads only add contention on a busy worker.
+            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.estimator_.fit(X, y)
+                self.estimator_.fit(self._active(X), y)
         return self
 
     def predict_proba(self, X: Matrix) -> np.ndarray:
@@ -97,8 +102,15 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if self.estimator_ is None:
             return np.tile(self.prior_, (n, 1))
         proba = np.zeros((n, self.n_classes))
-        proba[:, self.estimator_.classes_] = self.estimator_.predict_proba(X)
+        proba[:, self.estimator_.classes_] = self.estimator_.predict_proba(self._active(X))
         return proba
+
+    def _active(self, X: Matrix) -> Matrix:
+        if self.columns_ is None:
+            return X
+        if X.shape[1] != self.n_features_in_:  # type: ignore[index]
+            raise ValueError(f"X has {X.shape[1]} features, the model {self.n_features_in_}")  # type: ignore[index]
+        return sp.csr_matrix(X)[:, self.columns_]
 
     def predict(self, X: Matrix) -> np.ndarray:
         """The most probable class of every row."""

@@ -164,9 +164,18 @@ def _density_weighted(ctx: QueryContext) -> np.ndarray:
         raise ValueError(f"density_base must be one of {sorted(BASE_UNCERTAINTY)}")
     base = BASE_UNCERTAINTY[ctx.density_base](ctx.pool_proba())
     if ctx.density is None:
-        Z = embed(ctx.X_pool, random_state=ctx.random_state)
-        ctx.density = cluster_density(Z, random_state=ctx.random_state)
+        ctx.density = pool_density(ctx.X_pool, random_state=ctx.random_state)
     return density_weighted_scores(base, ctx.density, ctx.beta)
+
+
+def pool_density(X_pool: Matrix, *, random_state: int | None = None) -> np.ndarray:
+    """Similarity of every pool row to the pool, in [0, 1] (see ``_space.cluster_density``).
+
+    Depends only on the features, so a caller may compute it once per pool and pass it
+    as ``QueryContext.density`` (rows aligned with ``X_pool``).
+    """
+    X = check_pool(X_pool)
+    return cluster_density(embed(X, random_state=random_state), random_state=random_state)
 
 
 def density_weighted_scores(
@@ -261,6 +270,8 @@ def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
         if not np.isfinite(proba).all() or proba.min() < 0 or proba.max() > 1:
             raise ValueError("proba must hold probabilities in [0, 1]")
         ctx.proba = proba
+    if ctx.density is not None and np.shape(ctx.density) != (n,):
+        raise ValueError(f"density must have one value per pool row ({n})")
     if ctx.beta < 0 or not np.isfinite(ctx.beta):
         raise ValueError("beta must be a non-negative number")
     if info.needs_committee and ctx.committee is None and ctx.X_labeled is not None:

@@ -148,6 +148,7 @@ def select_batch(
     proba: np.ndarray | None = None,
     cost: np.ndarray | None = None,
     label_counts: np.ndarray | None = None,
+    density: np.ndarray | None = None,
     random_state: int | None = None,
 ) -> Selection:
     """Choose ``min(k, n)`` distinct pool rows, ranked (position 0 = annotate first).
@@ -155,7 +156,9 @@ def select_batch(
     Ties are broken by a key drawn from ``random_state``. Components per pick:
     ``informativeness`` (score scaled to [0, 1]), ``representativeness``, ``balance``,
     ``cost`` (predicted seconds), ``diversity`` (distance to the nearest earlier pick,
-    scaled by the pool's spread; 1 for the first) and ``total``.
+    scaled by the batch's largest such distance; 1 for the first) and ``total``.
+    ``label_counts`` (labels per class so far) feeds class balance; ``density`` (e.g.
+    ``query.pool_density``, computed once per pool) saves recomputing representativeness.
     """
     opts = options_for(options)
     X = check_pool(X_pool)
@@ -164,7 +167,9 @@ def select_batch(
         raise ValueError("k must be non-negative")
     k = min(k, len(s))
     rng = check_random_state(random_state)
-    parts = _components(s, X, opts, proba, cost, label_counts, rng)
+    if density is not None and np.shape(density) != s.shape:
+        raise ValueError("density must have one value per pool row")
+    parts = _components(s, X, opts, proba, cost, label_counts, density, rng)
     order = rank_desc(parts["total"], rng)
     shortlist = order[: min(len(s), k * (opts.shortlist_factor if opts.diversity != "none" else 1))]
     picks = _diverse(shortlist, parts["total"], X, k, opts.diversity, rng)
@@ -180,12 +185,15 @@ def _components(
     proba: np.ndarray | None,
     cost: np.ndarray | None,
     label_counts: np.ndarray | None,
+    density: np.ndarray | None,
     rng: np.random.RandomState,
 ) -> dict[str, np.ndarray]:
     parts = {"informativeness": _unit(s)}
     total = parts["informativeness"].copy()
     if opts.representativeness > 0 and len(s) > 1:
-        parts["representativeness"] = cluster_density(embed(X, random_state=rng), random_state=rng)
+        if density is None:
+            density = cluster_density(embed(X, random_state=rng), random_state=rng)
+        parts["representativeness"] = np.asarray(density, dtype=np.float64)
         total += opts.representativeness * parts["representativeness"]
     if opts.class_balance > 0 and proba is not None:
         parts["balance"] = balance_scores(np.asarray(proba, dtype=np.float64), label_counts)
@@ -240,10 +248,11 @@ def _n_distinct(rows: Matrix) -> int:
 def _greedy_kcenter(shortlist: np.ndarray, total: np.ndarray, rows: Matrix, k: int) -> np.ndarray:
     """Greedy k-center (Sener & Savarese 2018) weighted by informativeness.
 
-    Start with the best; then maximise ``total * dist(x, batch)``. The product keeps
-    informativeness in play while pushing picks apart.
+    Start with the best; then maximise ``dist(x, batch) * (1 + u(x)) / 2`` where ``u`` is
+    the shortlist's informativeness scaled to [0, 1]: distance leads, and among
+    equally far candidates the more informative one wins.
     """
-    unit = _unit(total) + 1e-6
+    unit = (1.0 + _unit(total)) / 2.0
     picked = [0]
     dist = euclidean_distances(rows, rows[0:1]).ravel()  # type: ignore[index]
     for _ in range(k - 1):  # loop over the batch, vectorised over the shortlist

@@ -62,7 +62,8 @@ def stream_decide(
 ) -> tuple[bool, StreamState]:
     """Decide whether to ask a human about one arriving item; return (query, new state).
 
-    If the labelling expense ``queried / seen`` has reached ``budget``, never query.
+    If the labelling expense ``queried / seen`` (this item counted) has reached
+    ``budget``, do not query.
     Otherwise, with probability ``random_share`` query at random; else query iff
     ``max_proba < theta * eta`` (``eta ~ N(1, delta)``), then ``theta <- theta (1 - step)``;
     on a skip ``theta <- theta (1 + step)``.
@@ -71,7 +72,7 @@ def stream_decide(
     if not 0.0 <= max_proba <= 1.0:
         raise ValueError("max_proba must be a probability")
     seen = state.seen + 1
-    if state.queried >= budget * max(state.seen, 1):
+    if state.queried / seen >= budget:
         return False, StreamState(state.threshold, seen, state.queried)
     u, eta = rng.random(), rng.normal(1.0, delta)
     if u < random_share:
@@ -102,7 +103,7 @@ def simulate_stream(
     query = np.zeros(len(p), dtype=bool)
     theta, queried = 1.0, 0
     for t in range(len(p)):
-        if queried >= budget * max(t, 1):
+        if queried / (t + 1) >= budget:
             continue
         if u[t] < random_share:
             query[t] = True

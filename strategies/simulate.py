@@ -1,0 +1,457 @@
+"""Evaluate query strategies on labelled data with a simulated oracle (no database).
+
+    python -m strategies.simulate --sklearn digits --strategy margin --strategy default
+
+The loop is the platform's loop: coverage seed set, ``train_model``, ``score``,
+``select_batch`` and ``evaluate_rules`` — the oracle simply reveals the true label.
+Every strategy in a repeat sees the same split, the same seed set and the same seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from strategies._space import Matrix, n_rows
+from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
+from strategies.features import text_features
+from strategies.metrics import evaluate
+from strategies.models import LinearModel, train_model
+from strategies.query import (
+    STRATEGIES,
+    QueryContext,
+    least_confidence_scores,
+    pool_density,
+    score,
+)
+from strategies.seeding import coverage_seed
+from strategies.selection import SELECTORS, options_for, select_batch
+from strategies.stopping import BatchRecord, evaluate_rules, validate_rule
+
+SKLEARN_SETS = ("digits", "breast_cancer", "wine", "iris")
+STOP_SET_SIZE = 1000
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"rule": "stabilizing_predictions", "threshold": 0.99, "window": 3},
+    {"rule": "plateau", "epsilon": 0.005, "window": 3},
+    {"rule": "max_uncertainty", "threshold": 0.1},
+]
+
+
+@dataclass
+class Dataset:
+    """Raw data: either texts or a feature matrix, with integer labels and label names."""
+
+    name: str
+    y: np.ndarray
+    label_names: list[str]
+    texts: list[str] | None = None
+    features: np.ndarray | None = None
+
+
+@dataclass
+class Split:
+    """One repeat's pool and test features, ready for the loop."""
+
+    X_pool: Matrix
+    y_pool: np.ndarray
+    X_test: Matrix
+    y_test: np.ndarray
+    n_classes: int
+    seed: int
+    stop_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    density: np.ndarray | None = None  # pool_density, computed once if a strategy needs it
+
+
+@dataclass
+class LoopState:
+    """What a chooser sees each round: the split, labelled rows, the current model."""
+
+    split: Split
+    labeled: np.ndarray
+    unlabeled: np.ndarray
+    model: LinearModel
+    proba: np.ndarray  # model probabilities on the unlabelled rows
+    k: int
+    random_state: int
+
+
+Chooser = Callable[[LoopState], np.ndarray]  # returns positions into ``unlabeled``
+
+
+# ---------------------------------------------------------------- data loading
+
+
+def load_sklearn(name: str) -> Dataset:
+    """One of scikit-learn's bundled data sets (no download)."""
+    from sklearn import datasets
+
+    if name not in SKLEARN_SETS:
+        raise ValueError(f"unknown sklearn data set {name!r}; choose from {SKLEARN_SETS}")
+    bunch = getattr(datasets, f"load_{name}")()
+    names = [str(n) for n in getattr(bunch, "target_names", np.unique(bunch.target))]
+    return Dataset(name, bunch.target.astype(np.int64), names, features=bunch.data)
+
+
+def _encode(labels: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    names = sorted({str(label) for label in labels})
+    index = {n: i for i, n in enumerate(names)}
+    return np.asarray([index[str(label)] for label in labels], dtype=np.int64), names
+
+
+def load_file(path: Path) -> Dataset:
+    """CSV with columns ``text,label``, or JSONL lines with ``text`` or ``features`` + ``label``."""
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        records = [
+            json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()
+        ]
+    else:
+        with path.open(newline="", encoding="utf-8") as f:
+            records = list(csv.DictReader(f))
+    records = [r for r in records if r.get("label") not in (None, "")]
+    if not records:
+        raise ValueError(f"{path} has no labelled rows")
+    y, names = _encode([r["label"] for r in records])
+    if "features" in records[0]:
+        X = np.asarray([r["features"] for r in records], dtype=np.float64)
+        return Dataset(path.stem, y, names, features=X)
+    return Dataset(path.stem, y, names, texts=[str(r["text"]) for r in records])
+
+
+# ---------------------------------------------------------------- splits
+
+
+def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
+    """Stratified pool/test split; dense features are standardised on the pool only."""
+    rows = np.arange(len(data.y))
+    counts = np.bincount(data.y)
+    stratify = data.y if counts[counts > 0].min() >= 2 else None
+    pool, test = train_test_split(
+        rows, test_size=test_fraction, random_state=seed, stratify=stratify
+    )
+    if data.texts is not None:
+        X = text_features(data.texts)
+        X_pool, X_test = X[pool], X[test]
+    else:
+        assert data.features is not None
+        scaler = StandardScaler().fit(data.features[pool])
+        X_pool, X_test = (
+            scaler.transform(data.features[pool]),
+            scaler.transform(data.features[test]),
+        )
+    rng = np.random.default_rng(seed)
+    stop_rows = np.sort(rng.choice(len(pool), size=min(len(pool), STOP_SET_SIZE), replace=False))
+    return Split(X_pool, data.y[pool], X_test, data.y[test], len(data.label_names), seed, stop_rows)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def strategy_chooser(query: str, selector: str) -> Chooser:
+    """The platform's choice: ``score(query)`` then ``select_batch(selector)``."""
+    options = options_for(selector)
+    needs_density = query == "density_weighted" or options.representativeness > 0
+
+    def choose(state: LoopState) -> np.ndarray:
+        sp = state.split
+        X_unl = sp.X_pool[state.unlabeled]  # type: ignore[index]
+        if needs_density and sp.density is None:
+            sp.density = pool_density(sp.X_pool, random_state=sp.seed)
+        density = None if sp.density is None else sp.density[state.unlabeled]
+        ctx = QueryContext(
+            X_pool=X_unl,
+            model=state.model,
+            proba=state.proba,
+            X_labeled=sp.X_pool[state.labeled],  # type: ignore[index]
+            y_labeled=sp.y_pool[state.labeled],
+            n_classes=sp.n_classes,
+            random_state=state.random_state,
+            density=density,
+        )
+        scores = score(query, ctx)
+        counts = np.bincount(sp.y_pool[state.labeled], minlength=sp.n_classes)
+        picked = select_batch(
+            scores,
+            X_unl,
+            state.k,
+            options=options,
+            proba=state.proba,
+            label_counts=counts,
+            density=density,
+            random_state=state.random_state,
+        )
+        return picked.indices
+
+    return choose
+
+
+def run_loop(
+    split: Split,
+    choose: Chooser,
+    *,
+    batch_size: int,
+    seed_size: int,
+    budget: int,
+    rules: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """Active learning on one split: returns the learning curve and where rules fired."""
+    n_pool = n_rows(split.X_pool)
+    budget = min(budget, n_pool)
+    labeled = coverage_seed(split.X_pool, min(seed_size, budget), random_state=split.seed)
+    history: list[BatchRecord] = []
+    curve: list[dict[str, Any]] = []
+    stops: dict[str, dict[str, Any]] = {}
+    for step in range(n_pool + 1):
+        model = train_model(
+            split.X_pool[labeled],
+            split.y_pool[labeled],
+            split.n_classes,  # type: ignore[index]
+            random_state=split.seed,
+        )
+        unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
+        proba = model.predict_proba(split.X_pool[unlabeled])  # type: ignore[index]
+        point = _evaluate(model, split, len(labeled))
+        curve.append(point)
+        history.append(_record(model, split, point, proba))
+        _note_stops(stops, evaluate_rules(history, rules), point)
+        k = min(batch_size, budget - len(labeled), len(unlabeled))
+        if k <= 0:
+            break
+        state = LoopState(split, labeled, unlabeled, model, proba, k, split.seed * 1000 + step)
+        picks = np.asarray(choose(state), dtype=np.int64)
+        _check_picks(picks, len(unlabeled), k)
+        labeled = np.concatenate([labeled, unlabeled[picks]])
+    return {
+        "curve": curve,
+        "stops": list(stops.values()),
+        "unfired": [r["rule"] for r in rules if r["rule"] not in stops],
+    }
+
+
+def _evaluate(model: LinearModel, split: Split, labels: int) -> dict[str, Any]:
+    m = evaluate(split.y_test, model.predict(split.X_test), split.n_classes)
+    return {
+        "labels": labels,
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "accuracy_low": m["accuracy_low"],
+    }
+
+
+def _record(
+    model: LinearModel, split: Split, point: dict[str, Any], proba: np.ndarray
+) -> BatchRecord:
+    stop_predictions = model.predict(split.X_pool[split.stop_rows])  # type: ignore[index]
+    uncertainty = float(least_confidence_scores(proba).max()) if len(proba) else 0.0
+    return BatchRecord(
+        labels=point["labels"],
+        metric=point["accuracy"],
+        metric_low=point["accuracy_low"],
+        stop_set_predictions=stop_predictions,
+        max_uncertainty=uncertainty,
+    )
+
+
+def _note_stops(
+    stops: dict[str, dict[str, Any]], results: list[Any], point: dict[str, Any]
+) -> None:
+    for result in results:
+        if result.met and result.rule not in stops:
+            stops[result.rule] = {
+                "rule": result.rule,
+                "labels": point["labels"],
+                "accuracy": point["accuracy"],
+                "value": result.value,
+            }
+
+
+def _check_picks(picks: np.ndarray, n: int, k: int) -> None:
+    if len(picks) != k or len(np.unique(picks)) != k or picks.min() < 0 or picks.max() >= n:
+        raise RuntimeError(f"chooser returned an invalid batch ({len(picks)} rows, wanted {k})")
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def learning_curve_auc(curve: Sequence[dict[str, Any]], key: str = "accuracy") -> float:
+    """Normalised area under the learning curve: trapezoid over labels / label range."""
+    x = np.asarray([p["labels"] for p in curve], dtype=np.float64)
+    y = np.asarray([p[key] for p in curve], dtype=np.float64)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean()) if len(y) else 0.0
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def labels_to_reach(curve: Sequence[dict[str, Any]], target: float) -> int | None:
+    """Fewest labels at which the curve's accuracy reaches ``target`` (None if never)."""
+    for p in curve:
+        if p["accuracy"] >= target:
+            return int(p["labels"])
+    return None
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """``default`` -> defaults; ``query`` -> (query, top_k); ``query+selector`` -> both."""
+    if name == "default":
+        return DEFAULT_STRATEGY, DEFAULT_SELECTOR
+    query, _, selector = name.partition("+")
+    selector = selector or "top_k"
+    if query not in STRATEGIES or STRATEGIES[query].multilabel:
+        raise ValueError(f"unknown strategy {query!r}")
+    if selector not in SELECTORS:
+        raise ValueError(f"unknown selector {selector!r}; choose from {sorted(SELECTORS)}")
+    return query, selector
+
+
+def full_accuracy(split: Split) -> float:
+    """Accuracy on the test split of the same model trained on the whole pool."""
+    model = train_model(split.X_pool, split.y_pool, split.n_classes, random_state=split.seed)
+    return float(np.mean(model.predict(split.X_test) == split.y_test))
+
+
+def simulate(
+    data: Dataset,
+    strategies: Sequence[str],
+    *,
+    batch_size: int = 10,
+    seed_size: int = 10,
+    budget: int = 200,
+    repeats: int = 3,
+    test_fraction: float = 0.25,
+    random_state: int = 0,
+    rules: Sequence[dict[str, Any]] = DEFAULT_RULES,
+    extra_choosers: dict[str, Chooser] | None = None,
+) -> dict[str, Any]:
+    """Run every strategy ``repeats`` times; returns the JSON document of §10."""
+    checked = [validate_rule(r) for r in [*rules, {"rule": "budget", "labels": budget}]]
+    choosers = {name: strategy_chooser(*resolve(name)) for name in strategies}
+    choosers.update(extra_choosers or {})
+    runs, fulls = [], []
+    for repeat in range(repeats):
+        split = make_split(data, test_fraction=test_fraction, seed=random_state + repeat)
+        fulls.append(full_accuracy(split))
+        for name, choose in choosers.items():
+            started = time.perf_counter()
+            result = run_loop(
+                split,
+                choose,
+                batch_size=batch_size,
+                seed_size=seed_size,
+                budget=budget,
+                rules=checked,
+            )
+            runs.append(
+                {
+                    "strategy": name,
+                    "repeat": repeat,
+                    **result,
+                    "full_accuracy": fulls[-1],
+                    "auc": learning_curve_auc(result["curve"]),
+                    "seconds": round(time.perf_counter() - started, 3),
+                    **_resolved(name),
+                }
+            )
+    return {
+        "dataset": data.name,
+        "full_accuracy": float(np.mean(fulls)),
+        "runs": runs,
+        "config": {
+            "batch_size": batch_size,
+            "seed_size": seed_size,
+            "budget": budget,
+            "repeats": repeats,
+            "test_fraction": test_fraction,
+            "random_state": random_state,
+            "rules": checked,
+        },
+    }
+
+
+def _resolved(name: str) -> dict[str, str]:
+    try:
+        query, selector = resolve(name)
+    except ValueError:
+        return {}
+    return {"query": query, "selector": selector}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m strategies.simulate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="CSV text,label or JSONL text|features,label")
+    source.add_argument("--sklearn", choices=SKLEARN_SETS, help="a scikit-learn bundled data set")
+    p.add_argument(
+        "--strategy",
+        action="append",
+        default=None,
+        help="strategy, strategy+selector or 'default' (repeatable)",
+    )
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--seed-size", type=int, default=10)
+    p.add_argument("--budget", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument(
+        "--stopping",
+        type=json.loads,
+        default=None,
+        help='JSON list of rules, e.g. \'[{"rule": "plateau", "window": 3}]\'',
+    )
+    p.add_argument("--out", type=Path, default=None, help="write JSON here (default stdout)")
+    args = p.parse_args(argv)
+    if min(args.batch_size, args.budget, args.repeats) < 1 or args.seed_size < 1:
+        p.error("--batch-size, --seed-size, --budget and --repeats must be positive")
+    if not 0.0 < args.test_fraction < 1.0:
+        p.error("--test-fraction must be between 0 and 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = load_sklearn(args.sklearn) if args.sklearn else load_file(args.data)
+    try:
+        # Small fits: BLAS threads only add contention (seconds instead of milliseconds).
+        with threadpool_limits(limits=1, user_api="blas"):
+            document = simulate(
+                data,
+                args.strategy or ["default"],
+                batch_size=args.batch_size,
+                seed_size=args.seed_size,
+                budget=args.budget,
+                repeats=args.repeats,
+                test_fraction=args.test_fraction,
+                random_state=args.random_state,
+                rules=DEFAULT_RULES if args.stopping is None else args.stopping,
+            )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = json.dumps(document, indent=1)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

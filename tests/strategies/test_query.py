@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from strategies.models import train_committee, train_model
+from strategies.query import (
+    STRATEGIES,
+    QueryContext,
+    entropy_scores,
+    expected_gradient_length_scores,
+    kl_consensus_scores,
+    least_confidence_scores,
+    margin_scores,
+    multilabel_least_confidence_scores,
+    multilabel_margin_scores,
+    score,
+    vote_entropy_scores,
+)
+
+P = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
+
+
+def test_least_confidence_by_hand() -> None:
+    np.testing.assert_allclose(least_confidence_scores(P), [0.3, 0.6, 2 / 3, 0.0])
+
+
+def test_margin_by_hand_including_a_tie_at_the_top() -> None:
+    np.testing.assert_allclose(margin_scores(P), [0.5, 1.0, 1.0, 0.0])
+
+
+def test_entropy_by_hand_with_zero_probabilities() -> None:
+    h0 = -(0.7 * np.log(0.7) + 0.2 * np.log(0.2) + 0.1 * np.log(0.1))
+    np.testing.assert_allclose(
+        entropy_scores(P), [h0, -(0.8 * np.log(0.4) + 0.2 * np.log(0.2)), np.log(3), 0.0]
+    )
+
+
+def test_vote_entropy_by_hand() -> None:
+    votes = np.array([[0, 1, 2], [0, 1, 2], [0, 2, 1], [0, 2, 0]])  # 4 members, 3 items
+    expected = [0.0, np.log(2), -(0.25 * np.log(0.25) + 0.25 * np.log(0.25) + 0.5 * np.log(0.5))]
+    np.testing.assert_allclose(vote_entropy_scores(votes, 3), expected)
+
+
+def test_kl_consensus_by_hand() -> None:
+    members = np.array([[[1.0, 0.0], [0.5, 0.5]], [[0.0, 1.0], [0.5, 0.5]]])
+    np.testing.assert_allclose(kl_consensus_scores(members), [np.log(2), 0.0])
+
+
+def test_expected_gradient_length_closed_form_matches_explicit_sum() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 4))
+    proba = rng.dirichlet(np.ones(3), size=5)
+    explicit = np.zeros(5)
+    for i in range(5):
+        x1 = np.append(X[i], 1.0)
+        for y in range(3):
+            grad = np.outer(proba[i] - np.eye(3)[y], x1)
+            explicit[i] += proba[i, y] * np.linalg.norm(grad)
+    np.testing.assert_allclose(expected_gradient_length_scores(proba, X), explicit)
+
+
+def test_multilabel_scores_by_hand() -> None:
+    Q = np.array([[0.5, 0.9], [0.1, 0.9], [1.0, 0.0]])
+    np.testing.assert_allclose(multilabel_least_confidence_scores(Q), [0.3, 0.1, 0.0])
+    np.testing.assert_allclose(multilabel_margin_scores(Q), [1.0, 0.2, 0.0])
+
+
+def test_random_is_seeded_and_varies_with_the_seed() -> None:
+    X = np.zeros((50, 2))
+    a = score("random", QueryContext(X_pool=X, random_state=3))
+    b = score("random", QueryContext(X_pool=X, random_state=3))
+    c = score("random", QueryContext(X_pool=X, random_state=4))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_uncertainty_scores_a_million_rows_well_under_a_second() -> None:
+    proba = np.random.default_rng(0).dirichlet(np.ones(10), size=1_000_000)
+    X = np.zeros((1_000_000, 1))
+    for name in ("least_confidence", "margin", "entropy"):
+        started = time.perf_counter()
+        s = score(name, QueryContext(X_pool=X, proba=proba))
+        assert time.perf_counter() - started < 1.0
+        assert s.shape == (1_000_000,)
+
+
+def test_every_strategy_scores_every_pool_row(iris) -> None:
+    X, y = iris
+    rows = np.r_[0:3, 50:53, 100:103]
+    model = train_model(X[rows], y[rows], 3, random_state=0)
+    for name, info in STRATEGIES.items():
+        if info.multilabel:
+            continue
+        ctx = QueryContext(
+            X_pool=X, model=model, X_labeled=X[rows], y_labeled=y[rows], n_classes=3, random_state=0
+        )
+        s = score(name, ctx)
+        assert s.shape == (150,) and np.isfinite(s).all(), name
+
+
+def test_uncertainty_is_highest_between_classes(blobs) -> None:
+    X, y = blobs
+    model = train_model(X, y, 3, random_state=0)
+    pool = np.array([[0.0, 0.0], [5.0, 0.0], [10.0, 0.0]])
+    for name in ("least_confidence", "margin", "entropy", "expected_gradient_length"):
+        s = score(name, QueryContext(X_pool=pool, model=model))
+        assert np.argmax(s) == 1, name
+
+
+def test_committee_strategies_prefer_disputed_items(blobs) -> None:
+    X, y = blobs
+    committee = train_committee(X, y, 3, size=7, random_state=0)
+    pool = np.array([[0.0, 0.0], [5.0, 5.0]])
+    for name in ("vote_entropy", "kl_consensus"):
+        s = score(name, QueryContext(X_pool=pool, committee=committee))
+        assert s[1] >= s[0], name
+
+
+def test_committee_is_built_from_labels_when_missing(iris) -> None:
+    X, y = iris
+    ctx = QueryContext(
+        X_pool=X,
+        X_labeled=X[::10],
+        y_labeled=y[::10],
+        n_classes=3,
+        random_state=0,
+        committee_size=3,
+    )
+    score("vote_entropy", ctx)
+    assert ctx.committee is not None and len(ctx.committee) == 3
+
+
+def test_density_weighted_prefers_dense_regions_at_equal_uncertainty() -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(scale=0.1, size=(200, 2)) + [3.0, 3.0], [[-3.0, -3.0]]])
+    proba = np.full((201, 2), 0.5)
+    s = score("density_weighted", QueryContext(X_pool=X, proba=proba, random_state=0))
+    assert s[-1] < np.median(s[:200])
+    flat = score("density_weighted", QueryContext(X_pool=X, proba=proba, beta=0.0))
+    np.testing.assert_allclose(flat, np.log(2))
+
+
+def test_unknown_strategy_and_bad_proba_are_rejected() -> None:
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="unknown strategy"):
+        score("nope", QueryContext(X_pool=X))
+    with pytest.raises(ValueError):
+        score("margin", QueryContext(X_pool=X, proba=np.full((2, 2), 0.5)))
+    with pytest.raises(ValueError):
+        score("margin", QueryContext(X_pool=X, proba=np.full((3, 2), np.nan)))
+    with pytest.raises(ValueError):
+        score("margin", QueryContext(X_pool=np.full((3, 2), np.inf), proba=np.full((3, 2), 0.5)))
+
+
+def test_single_class_model_gives_equal_scores() -> None:
+    X = np.arange(10.0).reshape(5, 2)
+    model = train_model(X[:2], np.array([0, 0]), 2)
+    s = score("margin", QueryContext(X_pool=X, model=model))
+    assert np.ptp(s) == 0.0

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from strategies.stream import StreamState, simulate_stream, stream_decide
+
+
+def test_threshold_moves_by_step_as_in_the_paper() -> None:
+    rng = np.random.default_rng(0)
+    asked, state = stream_decide(
+        StreamState(threshold=0.9), 0.0, budget=1.0, rng=rng, random_share=0.0, delta=0.0
+    )
+    assert asked and state.threshold == pytest.approx(0.9 * 0.99) and state.queried == 1
+    asked, state = stream_decide(state, 1.0, budget=1.0, rng=rng, random_share=0.0, delta=0.0)
+    assert not asked and state.threshold == pytest.approx(0.9 * 0.99 * 1.01)
+    assert (state.seen, state.queried) == (2, 1)
+
+
+def test_spent_budget_never_queries() -> None:
+    state = StreamState(threshold=1.0, seen=10, queried=3)
+    for _ in range(5):  # 3/11 ... 3/15 >= 0.2
+        asked, state = stream_decide(state, 0.0, budget=0.2, rng=np.random.default_rng(1))
+        assert not asked
+    assert state.queried == 3
+    asked, state = stream_decide(state, 0.0, budget=0.2, rng=np.random.default_rng(1))
+    assert asked  # 3/16 < 0.2: the budget has room again
+
+
+def test_state_round_trips_through_json() -> None:
+    state = StreamState(threshold=0.7, seen=3, queried=1)
+    assert StreamState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_query_rate_holds_the_budget_on_a_drifting_stream() -> None:
+    rng = np.random.default_rng(0)
+    confident = np.clip(rng.normal(0.95, 0.03, size=5000), 0, 1)
+    unsure = np.clip(rng.normal(0.55, 0.05, size=5000), 0, 1)
+    queried = simulate_stream(np.concatenate([confident, unsure]), budget=0.1, random_state=0)
+    assert 0.08 <= queried.mean() <= 0.101
+    assert queried[:5000].mean() > 0.05 and queried[5000:].mean() > 0.05
+
+
+def test_simulation_matches_one_decision_at_a_time() -> None:
+    p = np.random.default_rng(2).random(300)
+    mask = simulate_stream(p, budget=0.2, random_state=5)
+    rng = np.random.default_rng(5)
+    u, eta = rng.random(300), rng.normal(1.0, 1.0, size=300)
+    assert mask.sum() <= 0.2 * 300 + 1
+    assert mask.dtype == bool and len(mask) == 300 and len(u) == len(eta)
+    with pytest.raises(ValueError):
+        simulate_stream(p, budget=1.5)
