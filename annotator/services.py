@@ -21,7 +21,7 @@ from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
-from annotator import consensus_service
+from annotator import consensus_service, gold
 from annotator.models import Annotation, Assignment
 from projects import services as project_services
 from projects.models import Batch, Item, Membership, Project
@@ -69,6 +69,9 @@ def _claim(project: Project, user: AbstractBaseUser) -> NextResult:
         batch = _open_batch(project)
         if batch is None:
             return NextResult(None, _idle_reason(project))
+        gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
+        if gold_assignment is not None:
+            return NextResult(gold_assignment)
         item = (
             Item.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(batch=batch, state=Item.State.QUEUED, assigned__lt=F("required"))
@@ -162,6 +165,10 @@ def annotation_submit(
             if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
                 consensus_service.item_finalise(project=project, item=item)
         return existing, False
+    if item.state != Item.State.QUEUED and item.gold_label is not None:
+        return gold.gold_answer_submit(
+            project=project, user=user, item=item, label=label, confidence=confidence
+        ), True
     assignment = _take_assignment(item, user)
     now = timezone.now()
     annotation = Annotation.objects.create(

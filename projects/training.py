@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from projects import bulk, pool, services
 from projects.models import Batch, ModelVersion, Project
@@ -37,6 +38,7 @@ def retrain_run(*, model_version_id: int) -> bool:
         return False
     version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
     try:
+        _before_retrain(version.project)
         results = _train_and_score(version.project, version)
     except Exception as exc:
         log.exception("retrain %s failed", model_version_id)
@@ -49,6 +51,12 @@ def retrain_run(*, model_version_id: int) -> bool:
         raise
     _finish(version, results)
     return True
+
+
+def _before_retrain(project: Project) -> None:
+    """Hooks named in settings (consensus from the annotator app), so projects imports none."""
+    for path in settings.WINNOW_BEFORE_RETRAIN:
+        import_string(path)(project=project)
 
 
 def _claim(model_version_id: int) -> bool:

@@ -105,7 +105,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -129,6 +131,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 WINNOW_MAX_TEXT_CHARS = envint("WINNOW_MAX_TEXT_CHARS", 100_000)
 WINNOW_LEASE_SECONDS = envint("WINNOW_LEASE_SECONDS", 600)
+# Run in the worker before each retrain, each called with project=...; the annotator
+# app recomputes consensus here (Dawid-Skene needs all annotations at once).
+WINNOW_BEFORE_RETRAIN = ["annotator.consensus_service.consensus_recompute"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
