@@ -118,7 +118,8 @@ def _export_records(project: Project) -> Iterator[dict[str, Any]]:
             })
         rows = Item.objects.filter(pk__in=chunk).order_by("id").values(
             "id", "text", "image", "label", "label_source", "meta", "is_holdout", "state",
-            "prediction",
+            "prediction", "gold_label", "consensus_method", "consensus_support",
+            "review__reviewer__username", "review__created_at",
         )
         for row in rows:
             row["annotations"] = by_item.get(row["id"], [])
@@ -136,11 +137,30 @@ def export_jsonl(project: Project) -> Iterator[str]:
             "label": row["label"],
             "label_source": row["label_source"] or None,
             "annotations": row["annotations"],
+            "consensus": _consensus(row),
+            "review": _review(row),
+            "gold_label": row["gold_label"],
             "meta": row["meta"],
             "holdout": row["is_holdout"],
             "prediction": _prediction(project, row["prediction"]),
         })
         yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
+    """How the annotations were combined: the method and the winner's vote share/posterior."""
+    if not row["consensus_method"]:
+        return None
+    return {"method": row["consensus_method"], "support": row["consensus_support"]}
+
+
+def _review(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row["review__reviewer__username"] is None:
+        return None
+    return {
+        "reviewer": row["review__reviewer__username"],
+        "created_at": row["review__created_at"].isoformat(),
+    }
 
 
 def _prediction(project: Project, code: int | None) -> str | None:

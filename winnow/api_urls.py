@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from annotator import api as annotator_api
+from annotator import api_quality
 from projects import api, api_stream
 
 urlpatterns = [
@@ -38,4 +39,14 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/skip/", annotator_api.SkipView.as_view(), name="api-skip"),
     path("projects/<int:project_id>/undo/", annotator_api.UndoView.as_view(), name="api-undo"),
+    path(
+        "projects/<int:project_id>/agreement/",
+        api_quality.AgreementView.as_view(), name="api-agreement",
+    ),
+    path(
+        "projects/<int:project_id>/annotators/",
+        api_quality.AnnotatorStatsView.as_view(), name="api-annotator-stats",
+    ),
+    path("projects/<int:project_id>/gold/", api_quality.GoldView.as_view(), name="api-gold"),
+    path("projects/<int:project_id>/review/", api_quality.ReviewView.as_view(), name="api-review"),
 ]
