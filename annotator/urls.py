@@ -1,3 +1,10 @@
 from django.urls import path
 
-urlpatterns: list = []
+from annotator import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
+    path("projects/<int:project_id>/annotate/label/", views.annotate_label, name="annotate-label"),
+    path("projects/<int:project_id>/annotate/skip/", views.annotate_skip, name="annotate-skip"),
+    path("projects/<int:project_id>/annotate/undo/", views.annotate_undo, name="annotate-undo"),
+]

@@ -1,3 +1,14 @@
 from django.urls import path
 
-urlpatterns: list = []
+from projects import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("projects/new/", views.project_create, name="project-create"),
+    path("projects/<int:project_id>/", views.dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
+    path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
+    path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
+    path("projects/<int:project_id>/resume/", views.project_resume, name="project-resume"),
+]

@@ -1,0 +1,98 @@
+"""The annotate page: one item, keyboard first; htmx swaps in the next item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from annotator import services
+from annotator.models import Annotation
+from projects.access import project_for_member
+from projects.models import Item, Project
+from projects.selectors import current_batch
+
+CONFIDENCE_KEYS = ["z", "x", "c", "v", "b"]
+
+
+def _label_keys(labels: list[str]) -> list[dict[str, str]]:
+    keys = [str(i) for i in range(1, 10)] + ["0"]
+    return [{"label": label, "key": keys[i] if i < len(keys) else ""} for i, label in enumerate(labels)]
+
+
+def _panel(
+    request: HttpRequest, project: Project, *, item: Item | None, reason: str = "",
+    error: str = "", previous: Annotation | None = None,
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "project": project, "item": item, "reason": reason, "error": error,
+        "previous": previous, "labels": _label_keys(list(project.labels)),
+        "batch": current_batch(project),
+        "confidence_keys": list(zip(range(1, 6), CONFIDENCE_KEYS, strict=True)),
+    }
+    template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
+    return render(request, template, context)
+
+
+def _next(request: HttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+    result = services.assignment_next(project=project, user=request.user)
+    item = result.assignment.item if result.assignment else None
+    return _panel(request, project, item=item, reason=result.reason, error=error)
+
+
+@login_required
+def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id)
+    return _next(request, project)
+
+
+@login_required
+@require_POST
+def annotate_label(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id)
+    try:
+        services.annotation_submit(
+            project=project, user=request.user, item_id=request.POST.get("item"),
+            label=request.POST.get("label"), confidence=_int(request.POST.get("confidence")),
+        )
+    except (ValidationError, services.Conflict) as exc:
+        return _next(request, project, error=_message(exc))
+    return _next(request, project)
+
+
+@login_required
+@require_POST
+def annotate_skip(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id)
+    try:
+        services.assignment_skip(project=project, user=request.user, item_id=request.POST.get("item"))
+    except services.Conflict as exc:
+        return _next(request, project, error=str(exc))
+    return _next(request, project)
+
+
+@login_required
+@require_POST
+def annotate_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id)
+    last = services.annotation_last(project=project, user=request.user)
+    if last is None:
+        return _next(request, project, error="Nothing to undo yet.")
+    return _panel(request, project, item=last.item, previous=last)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else 3
+    except ValueError:
+        return None
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)

@@ -1,0 +1,161 @@
+"""HTML pages for projects: list, create, dashboard, settings, import, export, members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from projects import charts, selectors, services, uploads
+from projects.access import LEAD_ONLY, projects_for_user, project_for_member
+from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
+from projects.importers import ImportRejected
+from projects.models import Membership, Project
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    projects = projects_for_user(request.user).annotate(
+        n_items=Count("items", distinct=True),
+        n_labeled=Count("items", filter=Q(items__label__isnull=False), distinct=True),
+    ).order_by("-created_at")
+    roles = dict(
+        Membership.objects.filter(user=request.user).values_list("project_id", "role")
+    )
+    rows = [{"project": p, "role": roles.get(p.pk, "admin")} for p in projects]
+    return render(request, "projects/home.html", {"rows": rows})
+
+
+def _apply_errors(form: Any, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, problems)
+
+
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    form = ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            project = services.project_create(user=request.user, **data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Project created: import a pool to start.")
+            return redirect("project-import", project.pk)
+    return render(request, "projects/create.html", {"form": form})
+
+
+@login_required
+def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, role = project_for_member(request.user, project_id)
+    context = _dashboard_context(project, role)
+    if request.htmx:
+        return render(request, "projects/dashboard.html#live", context)
+    return render(request, "projects/dashboard.html", context)
+
+
+def _dashboard_context(project: Project, role: str) -> dict[str, Any]:
+    status = selectors.project_status(project)
+    curve = selectors.learning_curve(project)
+    return {
+        "project": project, "role": role, "status": status, "curve": curve,
+        "chart": charts.learning_curve_svg(curve),
+        "selections": selectors.selection_log(project, limit=60),
+        "quality": _quality(project, role),
+        "is_lead": role == Membership.Role.LEAD,
+    }
+
+
+def _quality(project: Project, role: str) -> dict[str, Any]:
+    """Agreement and annotator stats, when the quality module provides them."""
+    try:
+        from annotator import selectors as quality
+    except ImportError:  # pragma: no cover - the module ships with the app
+        return {}
+    result: dict[str, Any] = {}
+    if hasattr(quality, "agreement"):
+        result["agreement"] = quality.agreement(project)
+    if hasattr(quality, "annotator_stats"):
+        result["annotators"] = quality.annotator_stats(project)
+    return result
+
+
+@login_required
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(project))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(project=project, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("project-dashboard", project.pk)
+    return render(request, "projects/settings.html", {"project": project, "form": form})
+
+
+@login_required
+def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    result: dict[str, Any] | None = None
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = uploads.import_upload(
+                project=project, upload=form.cleaned_data["file"], user=request.user
+            )
+        except ImportRejected as exc:
+            error = str(exc)
+    context = {"project": project, "form": form, "result": result, "error": error}
+    if request.htmx:
+        return render(request, "projects/import.html#result", context)
+    return render(request, "projects/import.html", context)
+
+
+@login_required
+def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    return render(request, "projects/export.html", {
+        "project": project, "curve": selectors.learning_curve(project),
+    })
+
+
+@login_required
+def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, role = project_for_member(request.user, project_id)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST":
+        project_for_member(request.user, project_id, LEAD_ONLY)
+        if form.is_valid():
+            try:
+                services.membership_add(project=project, **form.cleaned_data)
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, f"{form.cleaned_data['username']} added.")
+                return redirect("project-members", project.pk)
+    return render(request, "projects/members.html", {
+        "project": project, "form": form, "members": selectors.members(project),
+        "is_lead": role == Membership.Role.LEAD,
+    })
+
+
+@login_required
+@require_POST
+def project_resume(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    services.project_resume(project=project)
+    messages.success(request, "Collecting resumed: the stopping rules were overridden.")
+    if request.htmx:
+        return HttpResponseClientRedirect(f"/projects/{project.pk}/")
+    return redirect("project-dashboard", project.pk)
