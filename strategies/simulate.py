@@ -204,9 +204,15 @@ def run_loop(
     seed_size: int,
     budget: int,
     rules: Sequence[dict[str, Any]],
+    until_accuracy: float | None = None,
 ) -> dict[str, Any]:
-    """Active learning on one split: returns the learning curve and where rules fired."""
+    """Active learning on one split: returns the learning curve and where rules fired.
+
+    Labels ``budget`` items; with ``until_accuracy`` it goes on past the budget until the
+    test accuracy first reaches that value (or the pool runs out), for label-count figures.
+    """
     n_pool = n_rows(split.X_pool)
+    reached = until_accuracy is None
     budget = min(budget, n_pool)
     labeled = coverage_seed(split.X_pool, min(seed_size, budget), random_state=split.seed)
     history: list[BatchRecord] = []
@@ -225,7 +231,8 @@ def run_loop(
         curve.append(point)
         history.append(_record(model, split, point, proba))
         _note_stops(stops, evaluate_rules(history, rules), point)
-        k = min(batch_size, budget - len(labeled), len(unlabeled))
+        reached = reached or point["accuracy"] >= until_accuracy  # type: ignore[operator]
+        k = min(batch_size, (budget if reached else n_pool) - len(labeled), len(unlabeled))
         if k <= 0:
             break
         state = LoopState(split, labeled, unlabeled, model, proba, k, split.seed * 1000 + step)
@@ -332,6 +339,7 @@ def simulate(
     random_state: int = 0,
     rules: Sequence[dict[str, Any]] = DEFAULT_RULES,
     extra_choosers: dict[str, Chooser] | None = None,
+    until_full_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Run every strategy ``repeats`` times; returns the JSON document of §10."""
     checked = [validate_rule(r) for r in [*rules, {"rule": "budget", "labels": budget}]]
@@ -350,6 +358,9 @@ def simulate(
                 seed_size=seed_size,
                 budget=budget,
                 rules=checked,
+                until_accuracy=None
+                if until_full_fraction is None
+                else until_full_fraction * fulls[-1],
             )
             runs.append(
                 {
@@ -357,7 +368,9 @@ def simulate(
                     "repeat": repeat,
                     **result,
                     "full_accuracy": fulls[-1],
-                    "auc": learning_curve_auc(result["curve"]),
+                    "auc": learning_curve_auc(
+                        [p for p in result["curve"] if p["labels"] <= budget]
+                    ),
                     "seconds": round(time.perf_counter() - started, 3),
                     **_resolved(name),
                 }
