@@ -1,0 +1,94 @@
+"""Stream mode end to end: real PostgreSQL, Redis and a Celery worker retraining per batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from projects.models import Batch, Item, ModelVersion
+
+pytestmark = [
+    pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
+
+PETS = ["the cat purrs on the warm mat", "a kitten chased the toy mouse", "my dog sleeps all day"]
+MONEY = ["stocks fell on the market today", "the bank raised interest rates",
+         "bond yields and share prices rose"]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def models_done(pid: int) -> int:
+    return ModelVersion.objects.filter(project_id=pid, status="done").count()
+
+
+def test_stream_decisions_budget_and_batch_retrain_in_the_worker(api, celery_worker_process):  # type: ignore[no-untyped-def]
+    pid = api["lead"].post(
+        "/api/projects/",
+        {"name": "News stream", "kind": "text", "labels": ["pets", "money"], "batch_size": 5,
+         "holdout_fraction": 0, "stream": {"budget": 0.1}},
+        format="json",
+    ).json()["id"]
+    api["lead"].post(
+        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
+    )
+    seed = "text,label\n" + "".join(
+        f"{t} {i},{label}\n" for label, texts in (("pets", PETS), ("money", MONEY))
+        for i, t in enumerate(texts * 3)
+    )
+    assert api["lead"].post(
+        f"/api/projects/{pid}/import/", {"file": SimpleUploadedFile("s.csv", seed.encode())}
+    ).status_code == 201
+    wait_for(lambda: models_done(pid) == 1, what=celery_worker_process.output()[-3000:])
+
+    rng = np.random.default_rng(1)
+    answers = []
+    for i in range(500):
+        texts = PETS if rng.random() < (0.8 if i < 250 else 0.2) else MONEY  # prior shift
+        answers.append(api["ann1"].post(
+            f"/api/projects/{pid}/stream/", {"text": f"{texts[i % 3]} {i}"}, format="json"
+        ).json())
+    queried = [a for a in answers if a["query"]]
+    assert 0.05 * 500 <= len(queried) <= 0.1 * 500 + 1
+    assert {a["model_version"] for a in answers} == {1}
+    predicted = Item.objects.filter(project_id=pid, from_stream=True, state="predicted")
+    assert predicted.count() == 500 - len(queried)
+    assert not predicted.filter(prediction__isnull=True).exists()
+
+    stats = api["lead"].get(f"/api/projects/{pid}/stream/stats/").json()
+    assert stats["arrivals"] == 500 and stats["queried"] == len(queried)
+    assert stats["predicted"]["pets"] > 0 and stats["predicted"]["money"] > 0
+
+    # the annotator labels the queried items of the batch; the full batch retrains.
+    # (Labelling on while that retrain finishes can deadlock in annotation_submit on
+    # Postgres, a pool-mode issue reported separately, so this test stops at one batch.)
+    for _ in range(8):
+        if Batch.objects.filter(project_id=pid, state="closed").exists():
+            break
+        nxt = api["ann1"].get(f"/api/projects/{pid}/next/")
+        if nxt.status_code != 200:
+            break
+        item = nxt.json()["item"]
+        label = "money" if any(w in item["text"] for w in ("stock", "bank", "bond")) else "pets"
+        assert api["ann1"].post(
+            f"/api/projects/{pid}/annotations/", {"item": item["id"], "label": label},
+            format="json",
+        ).status_code == 201
+    assert Batch.objects.filter(project_id=pid, state="closed").exists()
+    wait_for(lambda: models_done(pid) >= 2, what="the retrain after a stream batch")
+    later = api["ann1"].post(
+        f"/api/projects/{pid}/stream/", {"text": "interest rates and the bank"}, format="json"
+    ).json()
+    assert later["model_version"] >= 2 and later["prediction"] == "money"
