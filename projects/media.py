@@ -9,8 +9,13 @@ from django.http import FileResponse, Http404
 
 from projects.models import Item, Project
 
-CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-                 ".webp": "image/webp", ".gif": "image/gif"}
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
 
 
 def item_image_response(project: Project, item_id: int, *, thumbnail: bool) -> FileResponse:
@@ -23,7 +28,8 @@ def item_image_response(project: Project, item_id: int, *, thumbnail: bool) -> F
         path = thumb if thumb.exists() else path
     if not path.is_file():
         raise Http404("The image file is missing.")
-    response = FileResponse(open(path, "rb"), content_type=CONTENT_TYPES.get(path.suffix.lower()))
+    handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    response = FileResponse(handle, content_type=CONTENT_TYPES.get(path.suffix.lower()))
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

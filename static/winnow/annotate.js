@@ -12,6 +12,8 @@ document.addEventListener("keydown", (event) => {
   }
   const button = document.querySelector(`#annotate-panel button[data-key="${CSS.escape(key)}"]`);
   if (button && !button.disabled) {
+    // A key may arrive before htmx has initialised a just-swapped button; process is idempotent.
+    window.htmx?.process(button);
     button.click();
     event.preventDefault();
   }

@@ -25,11 +25,18 @@ def labelled_project() -> tuple[Any, dict[str, str]]:
     lead = get_user_model().objects.create_user("lead", password="pw-lead")
     get_user_model().objects.create_user("ann1", password="pw-ann1")
     project = services.project_create(
-        user=lead, name="Docstrings", kind="text", labels=labels, batch_size=BATCH,
-        holdout_fraction=0.0, seed_per_class=0,
+        user=lead,
+        name="Docstrings",
+        kind="text",
+        labels=labels,
+        batch_size=BATCH,
+        holdout_fraction=0.0,
+        seed_per_class=0,
     )
     services.membership_add(project=project, username="ann1", role="annotator")
-    services.items_import(project=project, rows=[ParsedRow(line=i, text=t) for i, (t, _) in enumerate(rows)])
+    services.items_import(
+        project=project, rows=[ParsedRow(line=i, text=t) for i, (t, _) in enumerate(rows)]
+    )
     return project, truth
 
 
@@ -49,7 +56,8 @@ def test_keyboard_labels_a_batch_and_dashboard_shows_retrain(
         page.keyboard.press(key)
         page.wait_for_function(
             "id => !document.querySelector('#item') || "
-            "document.querySelector('#item').dataset.item !== id", arg=item_id,
+            "document.querySelector('#item').dataset.item !== id",
+            arg=item_id,
         )
         seen.append(int(item_id))
     assert len(set(seen)) == BATCH
@@ -69,7 +77,6 @@ def test_skip_and_undo_by_keyboard(live_server: Any, page: Any, labelled_project
     page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
     first = page.locator("#item").get_attribute("data-item")
     page.keyboard.press("s")
-    page.screenshot(path="/tmp/skip.png")
     page.wait_for_function("id => document.querySelector('#item').dataset.item !== id", arg=first)
     second = page.locator("#item").get_attribute("data-item")
     page.keyboard.press("1")
