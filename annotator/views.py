@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from annotator import review as review_service
+from annotator import selectors as quality
 from annotator import services
 from annotator.models import Annotation
-from projects.access import project_for_member
+from projects.access import REVIEWERS, project_for_member
 from projects.models import Item, Project
 from projects.selectors import current_batch
 
@@ -21,16 +23,27 @@ CONFIDENCE_KEYS = ["z", "x", "c", "v", "b"]
 
 def _label_keys(labels: list[str]) -> list[dict[str, str]]:
     keys = [str(i) for i in range(1, 10)] + ["0"]
-    return [{"label": label, "key": keys[i] if i < len(keys) else ""} for i, label in enumerate(labels)]
+    return [
+        {"label": label, "key": keys[i] if i < len(keys) else ""} for i, label in enumerate(labels)
+    ]
 
 
 def _panel(
-    request: HttpRequest, project: Project, *, item: Item | None, reason: str = "",
-    error: str = "", previous: Annotation | None = None,
+    request: HttpRequest,
+    project: Project,
+    *,
+    item: Item | None,
+    reason: str = "",
+    error: str = "",
+    previous: Annotation | None = None,
 ) -> HttpResponse:
     context: dict[str, Any] = {
-        "project": project, "item": item, "reason": reason, "error": error,
-        "previous": previous, "labels": _label_keys(list(project.labels)),
+        "project": project,
+        "item": item,
+        "reason": reason,
+        "error": error,
+        "previous": previous,
+        "labels": _label_keys(list(project.labels)),
         "batch": current_batch(project),
         "confidence_keys": list(zip(range(1, 6), CONFIDENCE_KEYS, strict=True)),
     }
@@ -56,8 +69,11 @@ def annotate_label(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     try:
         services.annotation_submit(
-            project=project, user=request.user, item_id=request.POST.get("item"),
-            label=request.POST.get("label"), confidence=_int(request.POST.get("confidence")),
+            project=project,
+            user=request.user,
+            item_id=request.POST.get("item"),
+            label=request.POST.get("label"),
+            confidence=_int(request.POST.get("confidence")),
         )
     except (ValidationError, services.Conflict) as exc:
         return _next(request, project, error=_message(exc))
@@ -69,7 +85,9 @@ def annotate_label(request: HttpRequest, project_id: int) -> HttpResponse:
 def annotate_skip(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     try:
-        services.assignment_skip(project=project, user=request.user, item_id=request.POST.get("item"))
+        services.assignment_skip(
+            project=project, user=request.user, item_id=request.POST.get("item")
+        )
     except services.Conflict as exc:
         return _next(request, project, error=str(exc))
     return _next(request, project)
@@ -96,3 +114,43 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+@login_required
+def review(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The review queue, one item at a time: number keys decide, `b` sends it back."""
+    project, _ = project_for_member(request.user, project_id, REVIEWERS)
+    return _review_panel(request, project)
+
+
+@login_required
+@require_POST
+def review_act(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, REVIEWERS)
+    item_id = request.POST.get("item")
+    try:
+        if request.POST.get("action") == "send_back":
+            review_service.review_send_back(project=project, user=request.user, item_id=item_id)
+        else:
+            review_service.review_decide(
+                project=project,
+                user=request.user,
+                item_id=item_id,
+                label=request.POST.get("label"),
+            )
+    except (ValidationError, services.Conflict) as exc:
+        return _review_panel(request, project, error=_message(exc))
+    return _review_panel(request, project)
+
+
+def _review_panel(request: HttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+    queue = quality.review_queue(project, limit=1)
+    context = {
+        "project": project,
+        "entry": queue[0] if queue else None,
+        "error": error,
+        "waiting": quality.review_count(project),
+        "labels": _label_keys(list(project.labels)),
+    }
+    template = "annotator/review.html#panel" if request.htmx else "annotator/review.html"
+    return render(request, template, context)

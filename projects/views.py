@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from projects import charts, selectors, services, uploads
-from projects.access import LEAD_ONLY, projects_for_user, project_for_member
+from projects.access import LEAD_ONLY, project_for_member, projects_for_user
 from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
 from projects.importers import ImportRejected
 from projects.models import Membership, Project
@@ -22,13 +22,15 @@ from projects.models import Membership, Project
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = projects_for_user(request.user).annotate(
-        n_items=Count("items", distinct=True),
-        n_labeled=Count("items", filter=Q(items__label__isnull=False), distinct=True),
-    ).order_by("-created_at")
-    roles = dict(
-        Membership.objects.filter(user=request.user).values_list("project_id", "role")
+    projects = (
+        projects_for_user(request.user)
+        .annotate(
+            n_items=Count("items", distinct=True),
+            n_labeled=Count("items", filter=Q(items__label__isnull=False), distinct=True),
+        )
+        .order_by("-created_at")
     )
+    roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
     rows = [{"project": p, "role": roles.get(p.pk, "admin")} for p in projects]
     return render(request, "projects/home.html", {"rows": rows})
 
@@ -56,42 +58,55 @@ def project_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
-    context = _dashboard_context(project, role)
-    if request.htmx:
-        return render(request, "projects/dashboard.html#live", context)
+    if request.htmx:  # the live part, polled every 2 s
+        return render(request, "projects/dashboard.html#live", _live_context(project, role))
+    context = {
+        **_live_context(project, role),
+        "selections": selectors.selection_log(project, limit=60),
+        "quality": _quality(project, role, request.user),
+    }
     return render(request, "projects/dashboard.html", context)
 
 
-def _dashboard_context(project: Project, role: str) -> dict[str, Any]:
+def _dashboard_context(project: Project, role: str, user: Any) -> dict[str, Any]:
     status = selectors.project_status(project)
     curve = selectors.learning_curve(project)
     return {
-        "project": project, "role": role, "status": status, "curve": curve,
+        "project": project,
+        "role": role,
+        "status": status,
+        "curve": curve,
         "chart": charts.learning_curve_svg(curve),
         "selections": selectors.selection_log(project, limit=60),
-        "quality": _quality(project, role),
+        "quality": _quality(project, role, user),
         "is_lead": role == Membership.Role.LEAD,
     }
 
 
-def _quality(project: Project, role: str) -> dict[str, Any]:
-    """Agreement and annotator stats, when the quality module provides them."""
-    try:
-        from annotator import selectors as quality
-    except ImportError:  # pragma: no cover - the module ships with the app
-        return {}
-    result: dict[str, Any] = {}
-    if hasattr(quality, "agreement"):
-        result["agreement"] = quality.agreement(project)
-    if hasattr(quality, "annotator_stats"):
-        result["annotators"] = quality.annotator_stats(project)
-    return result
+def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
+    """Agreement for everyone; annotators see only their own stats row."""
+    from annotator import selectors as quality
+
+    agreement = quality.agreement(project)
+    confusion = agreement["confusion"]
+    return {
+        "agreement": agreement,
+        "confusion_rows": [
+            {"label": label, "values": values}
+            for label, values in zip(confusion["labels"], confusion["matrix"], strict=True)
+        ],
+        "annotators": quality.annotator_stats(
+            project, user=None if role in (Membership.Role.LEAD, Membership.Role.REVIEWER) else user
+        ),
+    }
 
 
 @login_required
 def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-    form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(project))
+    form = ProjectSettingsForm(
+        request.POST or None, initial=ProjectSettingsForm.initial_for(project)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.project_update(project=project, **form.cleaned_data)
@@ -125,9 +140,14 @@ def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-    return render(request, "projects/export.html", {
-        "project": project, "curve": selectors.learning_curve(project),
-    })
+    return render(
+        request,
+        "projects/export.html",
+        {
+            "project": project,
+            "curve": selectors.learning_curve(project),
+        },
+    )
 
 
 @login_required
@@ -144,10 +164,16 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
             else:
                 messages.success(request, f"{form.cleaned_data['username']} added.")
                 return redirect("project-members", project.pk)
-    return render(request, "projects/members.html", {
-        "project": project, "form": form, "members": selectors.members(project),
-        "is_lead": role == Membership.Role.LEAD,
-    })
+    return render(
+        request,
+        "projects/members.html",
+        {
+            "project": project,
+            "form": form,
+            "members": selectors.members(project),
+            "is_lead": role == Membership.Role.LEAD,
+        },
+    )
 
 
 @login_required
