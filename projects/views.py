@@ -68,17 +68,13 @@ def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(request, "projects/dashboard.html", context)
 
 
-def _dashboard_context(project: Project, role: str, user: Any) -> dict[str, Any]:
-    status = selectors.project_status(project)
+def _live_context(project: Project, role: str) -> dict[str, Any]:
     curve = selectors.learning_curve(project)
     return {
         "project": project,
         "role": role,
-        "status": status,
-        "curve": curve,
+        "status": selectors.project_status(project),
         "chart": charts.learning_curve_svg(curve),
-        "selections": selectors.selection_log(project, limit=60),
-        "quality": _quality(project, role, user),
         "is_lead": role == Membership.Role.LEAD,
     }
 
