@@ -57,9 +57,14 @@ def assignment_next(*, project: Project, user: AbstractBaseUser) -> NextResult:
 def _claim(project: Project, user: AbstractBaseUser) -> NextResult:
     now = timezone.now()
     with transaction.atomic():
+        # Locked and unexpired: a lease another request is expiring right now is not
+        # handed back as current (that item may already be going to someone else).
         current = (
-            Assignment.objects.select_related("item")
-            .filter(project=project, annotator=user, state=Assignment.State.ACTIVE)
+            Assignment.objects.select_for_update(of=("self",)).select_related("item")
+            .filter(
+                project=project, annotator=user, state=Assignment.State.ACTIVE,
+                expires_at__gt=now,
+            )
             .order_by("created_at").first()
         )
         if current is not None:

@@ -38,6 +38,12 @@ class PoolSnapshot:
     def pool(self) -> np.ndarray:
         return (self.state == Item.State.POOL) & ~self.holdout
 
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """What a retrain scores: the pool and the open batch, whose untouched items go back."""
+        queued = (self.state == Item.State.POOL) | (self.state == Item.State.QUEUED)
+        return queued & ~self.holdout
+
 
 def label_codes(project: Project, labels: np.ndarray) -> np.ndarray:
     """Map label names to their index in the project's label list (-1 for none)."""

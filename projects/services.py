@@ -254,7 +254,7 @@ def batch_add_items(
     SelectionLog.objects.bulk_create(
         SelectionLog(
             batch=batch, item_id=item_id, rank=rank,
-            reason="holdout" if item_id in picks.holdout else batch.kind,
+            reason="holdout" if item_id in picks.holdout else picks.kind,
             model_version=picks.model_version.version if picks.model_version else None,
             strategy="random" if item_id in picks.holdout else picks.strategy,
             score=picks.scores.get(item_id), components=picks.components.get(item_id, {}),

@@ -107,7 +107,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     timings["evaluate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    in_pool = snap.pool
+    # Queued items too: those the refresh sends back to the pool must compete on this
+    # version's scores, not on the previous model's (or none).
+    in_pool = snap.unlabeled
     X_pool = snap.X[in_pool]
     proba = model.predict_proba(X_pool) if in_pool.any() else np.zeros((0, n_classes))
     scores = np.zeros(0)
@@ -132,7 +134,7 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     return {
         "metrics": evaluation,
         "train_size": int(train.sum()),
-        "pool_size": int(in_pool.sum()),
+        "pool_size": int(snap.pool.sum()),
         "labels_total": int(snap.labeled.sum()),
         "max_uncertainty": float(1.0 - proba.max(axis=1).min()) if len(proba) else None,
         "stop_set_predictions": stop_predictions,
