@@ -36,12 +36,15 @@ def project_status(project: Project) -> dict[str, Any]:
     batch = current_batch(project)
     latest = (
         ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
-        .order_by("-version").first()
+        .order_by("-version")
+        .first()
     )
     owed = (
         ModelVersion.objects.filter(
             project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
-        ).order_by("version").first()
+        )
+        .order_by("version")
+        .first()
     )
     return {
         "id": project.pk,
@@ -49,13 +52,22 @@ def project_status(project: Project) -> dict[str, Any]:
         "state": project.state,
         "stop_reason": project.stop_reason,
         **counts,
-        "batch": None if batch is None else {
-            "number": batch.number, "size": batch.size, "done": batch.size - batch.remaining,
-            "state": batch.state, "kind": batch.kind,
+        "batch": None
+        if batch is None
+        else {
+            "number": batch.number,
+            "size": batch.size,
+            "done": batch.size - batch.remaining,
+            "state": batch.state,
+            "kind": batch.kind,
         },
-        "model": None if latest is None else {
-            "version": latest.version, "metrics": latest.metrics,
-            "train_size": latest.train_size, "finished_at": latest.finished_at,
+        "model": None
+        if latest is None
+        else {
+            "version": latest.version,
+            "metrics": latest.metrics,
+            "train_size": latest.train_size,
+            "finished_at": latest.finished_at,
         },
         "retrain": None if owed is None else {"version": owed.version, "status": owed.status},
         "stopping": stopping_values(project, latest),
@@ -80,8 +92,12 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
     versions = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
     return [
         {
-            "version": v.version, "labels": v.labels_total, "train_size": v.train_size,
-            "metrics": v.metrics, "timings": v.timings, "finished_at": v.finished_at,
+            "version": v.version,
+            "labels": v.labels_total,
+            "train_size": v.train_size,
+            "metrics": v.metrics,
+            "timings": v.timings,
+            "finished_at": v.finished_at,
         }
         for v in versions.order_by("version")
     ]
@@ -89,8 +105,9 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
 
 def selection_log(project: Project, *, limit: int = 200) -> QuerySet[SelectionLog]:
     return (
-        SelectionLog.objects.filter(batch__project=project)
-        .select_related("batch").order_by("-batch__number", "rank")[:limit]
+        SelectionLog.objects.filter(batch__project=project, withdrawn=False)
+        .select_related("batch")
+        .order_by("-batch__number", "rank")[:limit]
     )
 
 
@@ -112,14 +129,33 @@ def _export_records(project: Project) -> Iterator[dict[str, Any]]:
             .order_by("created_at")
         )
         for item_id, username, label, confidence, created in annotations:
-            by_item.setdefault(item_id, []).append({
-                "annotator": username, "label": label, "confidence": confidence,
-                "created_at": created.isoformat(),
-            })
-        rows = Item.objects.filter(pk__in=chunk).order_by("id").values(
-            "id", "text", "image", "label", "label_source", "meta", "is_holdout", "state",
-            "prediction", "gold_label", "consensus_method", "consensus_support",
-            "review__reviewer__username", "review__created_at",
+            by_item.setdefault(item_id, []).append(
+                {
+                    "annotator": username,
+                    "label": label,
+                    "confidence": confidence,
+                    "created_at": created.isoformat(),
+                }
+            )
+        rows = (
+            Item.objects.filter(pk__in=chunk)
+            .order_by("id")
+            .values(
+                "id",
+                "text",
+                "image",
+                "label",
+                "label_source",
+                "meta",
+                "is_holdout",
+                "state",
+                "prediction",
+                "gold_label",
+                "consensus_method",
+                "consensus_support",
+                "review__reviewer__username",
+                "review__created_at",
+            )
         )
         for row in rows:
             row["annotations"] = by_item.get(row["id"], [])
@@ -133,17 +169,19 @@ def export_jsonl(project: Project) -> Iterator[str]:
             record["image"] = row["image"]
         else:
             record["text"] = row["text"]
-        record.update({
-            "label": row["label"],
-            "label_source": row["label_source"] or None,
-            "annotations": row["annotations"],
-            "consensus": _consensus(row),
-            "review": _review(row),
-            "gold_label": row["gold_label"],
-            "meta": row["meta"],
-            "holdout": row["is_holdout"],
-            "prediction": _prediction(project, row["prediction"]),
-        })
+        record.update(
+            {
+                "label": row["label"],
+                "label_source": row["label_source"] or None,
+                "annotations": row["annotations"],
+                "consensus": _consensus(row),
+                "review": _review(row),
+                "gold_label": row["gold_label"],
+                "meta": row["meta"],
+                "holdout": row["is_holdout"],
+                "prediction": _prediction(project, row["prediction"]),
+            }
+        )
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -175,14 +213,19 @@ def export_csv(project: Project) -> Iterator[str]:
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
     for row in _export_records(project):
-        writer.writerow([
-            row["id"], row["image"] if first == "image" else row["text"], row["label"] or "",
-            row["label_source"],
-            "; ".join(
-                f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
-            ),
-            int(row["is_holdout"]), json.dumps(row["meta"], ensure_ascii=False),
-        ])
+        writer.writerow(
+            [
+                row["id"],
+                row["image"] if first == "image" else row["text"],
+                row["label"] or "",
+                row["label_source"],
+                "; ".join(
+                    f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
+                ),
+                int(row["is_holdout"]),
+                json.dumps(row["meta"], ensure_ascii=False),
+            ]
+        )
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
