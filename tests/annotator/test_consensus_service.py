@@ -28,7 +28,7 @@ def _project(method: str, **options: object) -> Project:
 
 def _item(project: Project, votes: list[tuple[str, int]], users, **fields: object) -> Item:  # type: ignore[no-untyped-def]
     item = Item.objects.create(
-        project=project, text="x", state=fields.pop("state", "queued"), required=len(votes),
+        project=project, text="x", state=str(fields.pop("state", "queued")), required=len(votes),
         annotation_count=len(votes), assigned=len(votes), **fields,
     )
     Annotation.objects.bulk_create(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from functools import partial
 
 import pytest
 from sklearn.metrics import cohen_kappa_score
@@ -25,7 +26,7 @@ def _drain(clients, pid, answer, *, rounds: int = 200) -> dict[str, list[int]]: 
     for _ in range(rounds):
         progressed = False
         for name, client in clients.items():
-            item = label_next(client, pid, lambda item, name=name: answer(name, item))
+            item = label_next(client, pid, partial(answer, name))
             if item is not None:
                 seen[name].append(item["id"])
                 progressed = True
