@@ -254,3 +254,21 @@ def test_import_job_progress_is_for_the_lead_and_hidden_from_outsiders(api, proj
     assert api["outsider"].get(url).status_code == 404
     assert api["ann1"].get(url).status_code == 403
     assert api["lead"].get(f"/api/projects/{project.pk}/imports/{job + 99}/").status_code == 404
+
+
+def test_image_demo_is_scikit_learns_digits_as_pngs(db):  # type: ignore[no-untyped-def]
+    from projects import demo
+
+    project = demo.demo_images_create()
+    assert demo.demo_images_create().pk == project.pk  # idempotent
+    assert project.kind == "image" and project.labels == [str(d) for d in range(10)]
+    assert Item.objects.filter(project=project).count() == 1797
+    assert project.memberships.filter(user__username="alice", role="annotator").exists()
+    job = ImportJob.objects.get(project=project)
+    assert image_import.import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "done" and job.processed == 1797
+    first = Item.objects.filter(project=project).first()
+    assert first is not None
+    with Image.open(Path(settings.MEDIA_ROOT) / first.image) as img:
+        assert img.format == "PNG" and img.size == (32, 32)
