@@ -1,6 +1,7 @@
 """Image import throughput: ZIP → validated images → features + thumbnails.
 
-Run ``python benchmarks/images.py [--images N]``. It builds N PNGs from
+Run ``python benchmarks/images.py [--images N]``; ``--learn`` runs the learning
+benchmark on digits through the image pipeline (default strategy vs random). It builds N PNGs from
 scikit-learn's digits (8×8 upscaled to 64×64, plus noise) in class folders,
 zips them in memory and times each stage of the import path the platform
 uses. ``featurise_zip`` is the reusable part (e.g. for a learning-curve
@@ -110,10 +111,121 @@ def digits_zip(n_images: int, *, random_state: int = 0) -> io.BytesIO:
     return out
 
 
+def learning(n_images: int, *, repeats: int, budget: int, batch_size: int) -> dict[str, object]:
+    """Active learning on digits through the image pipeline: PNG → ZIP → image features.
+
+    The features are exactly what an image project stores (``image_features`` of
+    each decoded PNG, no rescaling); the loop is ``strategies.simulate``'s, so the
+    default strategy and random see the same splits, seed sets and budget.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from strategies.simulate import Split, learning_curve_auc, resolve, run_loop, strategy_chooser
+
+    result = featurise_zip(
+        digits_zip(n_images), max_uncompressed_bytes=MAX_UNCOMPRESSED_BYTES,
+        max_pixels=MAX_PIXELS, max_files=MAX_FILES, thumbnails=False,
+    )
+    X = result.features.astype(np.float64)
+    y = np.array([int(label) for label in result.labels if label is not None])
+    curves: dict[str, list[list[dict[str, float]]]] = {"default": [], "random": []}
+    for repeat in range(repeats):
+        pool, test = train_test_split(
+            np.arange(len(y)), test_size=0.25, random_state=repeat, stratify=y
+        )
+        stop_rows = np.sort(np.random.default_rng(repeat).choice(
+            len(pool), size=min(len(pool), 1000), replace=False
+        ))
+        split = Split(X[pool], y[pool], X[test], y[test], 10, repeat, stop_rows)
+        for name in curves:
+            run = run_loop(
+                split, strategy_chooser(*resolve(name)), batch_size=batch_size,
+                seed_size=batch_size, budget=budget, rules=[],
+            )
+            curves[name].append(run["curve"])
+    return {
+        name: {
+            "auc": round(float(np.mean([learning_curve_auc(c) for c in runs])), 4),
+            "curve": [
+                {"labels": points[0]["labels"],
+                 "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4)}
+                for points in zip(*runs, strict=True)
+            ],
+        }
+        for name, runs in curves.items()
+    }
+
+
+def print_learning(summary: dict[str, object], n_images: int, repeats: int) -> None:
+    default, random = summary["default"], summary["random"]
+    assert isinstance(default, dict) and isinstance(random, dict)
+    print(f"digits through the image pipeline: {n_images} PNGs, {repeats} repeats (mean)")
+    print(f"{'labels':>7} {'default':>9} {'random':>9}")
+    for a, b in zip(default["curve"], random["curve"], strict=True):
+        print(f"{a['labels']:>7} {a['accuracy']:>9.4f} {b['accuracy']:>9.4f}")
+    print(f"area under the learning curve: default {default['auc']:.4f}, "
+          f"random {random['auc']:.4f}")
+
+
+def platform(n_images: int) -> dict[str, float]:
+    """The platform's own path: the import request, then the worker's job, in-process.
+
+    Uses DATABASE_URL (default: SQLite under a temporary WINNOW_DATA_DIR).
+    """
+    import os
+    import tempfile
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
+    os.environ.setdefault("WINNOW_DATA_DIR", tempfile.mkdtemp(prefix="winnow-images-"))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from projects import image_import, services
+    from projects.models import ImportJob
+
+    call_command("migrate", verbosity=0, interactive=False)
+    user, _ = get_user_model().objects.get_or_create(username="bench-images")
+    project = services.project_create(
+        user=user, name=f"images bench {time.time():.0f}", kind="image",
+        labels=[str(d) for d in range(10)],
+    )
+    data = digits_zip(n_images).getvalue()
+    t0 = time.perf_counter()
+    answer = image_import.import_image_upload(project=project, data=data, name="d.zip", user=user)
+    t1 = time.perf_counter()
+    image_import.import_job_run(job_id=int(answer["job"]))
+    t2 = time.perf_counter()
+    job = ImportJob.objects.get(pk=answer["job"])
+    assert job.status == "done" and job.processed == n_images, job.errors[:3]
+    return {"request_seconds": t1 - t0, "worker_seconds": t2 - t1, "total_seconds": t2 - t0}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--learn", action="store_true", help="the learning benchmark instead")
+    parser.add_argument(
+        "--platform", action="store_true",
+        help="time the platform's import request and worker job (needs a database)",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=10)
     args = parser.parse_args(argv)
+    if args.platform:
+        seconds = platform(args.images)
+        for stage, secs in seconds.items():
+            print(f"{stage:>16}: {secs:7.2f}s  {args.images / secs:9.0f} images/s")
+        return
+    if args.learn:
+        summary = learning(
+            args.images, repeats=args.repeats, budget=args.budget, batch_size=args.batch_size
+        )
+        print_learning(summary, args.images, args.repeats)
+        return
     t0 = time.perf_counter()
     buffer = digits_zip(args.images)
     print(
