@@ -86,7 +86,15 @@ def _meta(value: Any) -> Any:
 class StreamStatsView(APIView):
     """The stream dashboard's data: arrivals, query rate against budget, drift."""
 
-    @extend_schema(responses={200: serializers.DictField()})
+    @extend_schema(responses={200: inline_serializer("StreamStats", {
+        "arrivals": serializers.IntegerField(), "queried": serializers.IntegerField(),
+        "query_rate": serializers.FloatField(), "budget": serializers.FloatField(),
+        "threshold": serializers.FloatField(), "stored": serializers.IntegerField(),
+        "predicted": serializers.DictField(child=serializers.IntegerField()),
+        "timeline": serializers.ListField(child=serializers.DictField()),
+        "drift": serializers.FloatField(allow_null=True),
+        "labels": serializers.ListField(child=serializers.CharField()),
+    })})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         return Response(stream.stream_stats(project))

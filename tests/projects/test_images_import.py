@@ -108,7 +108,8 @@ def test_class_folders_become_seed_labels_and_the_worker_step_adds_thumbnails_an
     table = features.features_load(project.pk)
     assert table is not None
     ids = np.array([i.pk for i in items])
-    assert table.missing(ids).size == 0 and table.rows(ids).shape == (5, IMAGE_FEATURE_DIM)
+    rows: np.ndarray = np.asarray(table.rows(ids))
+    assert table.missing(ids).size == 0 and rows.shape == (5, IMAGE_FEATURE_DIM)
     for item in items:
         image = Path(settings.MEDIA_ROOT) / item.image
         assert image.with_name(f"{image.stem}.thumb.webp").is_file()
