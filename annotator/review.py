@@ -91,7 +91,7 @@ def review_send_back(*, project: Project, user: AbstractBaseUser, item_id: objec
 
 def _batch_for(project: Project) -> Batch:
     """The open batch; a new one from the pool; or, with the pool empty, a batch for this item."""
-    locked = Project.objects.select_for_update().get(pk=project.pk)
+    locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     batch = Batch.objects.filter(project=locked, state=Batch.State.OPEN).first()
     if batch is None:
         batch = project_services.batch_open(project=locked, quick=True)

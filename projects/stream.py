@@ -135,7 +135,7 @@ def _decide_and_store(
     with transaction.atomic():
         _relax_commit()
         raw_state, budget, state = (
-            Project.objects.select_for_update().filter(pk=project.pk)
+            Project.objects.select_for_update(no_key=True).filter(pk=project.pk)
             .values_list("stream_state", "stream_budget", "state").get()
         )
         current = StreamState.from_dict(raw_state or {})
