@@ -42,22 +42,18 @@ EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 FEATURE_CHUNK = 256  # images featurised per feature shard and progress update
 MAX_ERRORS = 1000
 
-# Defaults for limits a deployment may set in settings (environment variables there).
-DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
-DEFAULT_MAX_ZIP_BYTES = 2 * 1024**3
-DEFAULT_MAX_ZIP_FILES = 100_000
 
 
 def max_image_pixels() -> int:
-    return int(getattr(settings, "WINNOW_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+    return int(settings.WINNOW_MAX_IMAGE_PIXELS)
 
 
 def max_zip_bytes() -> int:
-    return int(getattr(settings, "WINNOW_MAX_ZIP_BYTES", DEFAULT_MAX_ZIP_BYTES))
+    return int(settings.WINNOW_MAX_ZIP_BYTES)
 
 
 def max_zip_files() -> int:
-    return int(getattr(settings, "WINNOW_MAX_ZIP_FILES", DEFAULT_MAX_ZIP_FILES))
+    return int(settings.WINNOW_MAX_ZIP_FILES)
 
 
 @dataclass

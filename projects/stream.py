@@ -166,7 +166,7 @@ def _relax_commit() -> None:
     one (item and stream state commit together); the flush wait is most of a
     decision's time otherwise.
     """
-    if connection.vendor == "postgresql" and getattr(settings, "WINNOW_STREAM_ASYNC_COMMIT", True):
+    if connection.vendor == "postgresql" and settings.WINNOW_STREAM_ASYNC_COMMIT:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
 

@@ -131,6 +131,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 WINNOW_MAX_TEXT_CHARS = envint("WINNOW_MAX_TEXT_CHARS", 100_000)
 WINNOW_LEASE_SECONDS = envint("WINNOW_LEASE_SECONDS", 600)
+# Image imports: per-image pixel limit (decompression bombs), ZIP size and entry limits.
+WINNOW_MAX_IMAGE_PIXELS = envint("WINNOW_MAX_IMAGE_PIXELS", 40_000_000)
+WINNOW_MAX_ZIP_BYTES = envint("WINNOW_MAX_ZIP_BYTES", 2 * 1024**3)
+WINNOW_MAX_ZIP_FILES = envint("WINNOW_MAX_ZIP_FILES", 100_000)
+# Stream decisions on Postgres may skip waiting for the WAL flush (losing at most the
+# last fraction of a second of arrivals on a crash, never half of one).
+WINNOW_STREAM_ASYNC_COMMIT = envbool("WINNOW_STREAM_ASYNC_COMMIT", True)
 # Run in the worker before each retrain, each called with project=...; the annotator
 # app recomputes consensus here (Dawid-Skene needs all annotations at once).
 WINNOW_BEFORE_RETRAIN = ["annotator.consensus_service.consensus_recompute"]
