@@ -99,7 +99,7 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Class probabilities, shape ``(n, n_classes)``, rows summing to 1."""
         X = check_pool(X, "X")
         n = n_rows(X)
-        if self.estimator_ is None:
+        if self.estimator_ is None or n == 0:
             return np.tile(self.prior_, (n, 1))
         proba = np.zeros((n, self.n_classes))
         proba[:, self.estimator_.classes_] = self.estimator_.predict_proba(self._active(X))

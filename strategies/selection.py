@@ -27,7 +27,7 @@ class SelectorOptions:
     """How a batch is chosen. Weights of 0 switch a criterion off."""
 
     diversity: str = "none"
-    shortlist_factor: int = 10
+    shortlist_factor: int = 3
     representativeness: float = 0.0
     class_balance: float = 0.0
     cost_aware: bool = False
@@ -54,28 +54,28 @@ SELECTORS: dict[str, SelectorPreset] = {
         SelectorPreset("top_k", "The k highest scores, no diversity.", SelectorOptions()),
         SelectorPreset(
             "cluster",
-            "Cluster the top 10k candidates, take the best of each cluster.",
+            "Cluster the top 3k candidates, take the best of each cluster.",
             SelectorOptions(diversity="cluster"),
         ),
         SelectorPreset(
             "kcenter",
-            "Greedy k-center over the top 10k: informative and far apart.",
+            "Greedy k-center over the top 3k candidates: informative and far apart.",
             SelectorOptions(diversity="kcenter"),
         ),
         SelectorPreset(
             "representative",
-            "Cluster diversity plus a bonus for dense regions.",
-            SelectorOptions(diversity="cluster", representativeness=0.5),
+            "k-center diversity plus a bonus for dense regions (avoids outliers).",
+            SelectorOptions(diversity="kcenter", representativeness=0.3),
         ),
         SelectorPreset(
             "balanced",
-            "Cluster diversity plus a bonus for rare predicted classes.",
-            SelectorOptions(diversity="cluster", class_balance=0.5),
+            "k-center diversity plus a bonus for rare predicted classes.",
+            SelectorOptions(diversity="kcenter", class_balance=0.3),
         ),
         SelectorPreset(
             "cost_aware",
-            "Expected gain per predicted second, cluster diversity.",
-            SelectorOptions(diversity="cluster", cost_aware=True),
+            "Expected gain per predicted second, k-center diversity.",
+            SelectorOptions(diversity="kcenter", cost_aware=True),
         ),
     )
 }

@@ -86,3 +86,10 @@ def test_multilabel_model_gives_per_label_probabilities(iris) -> None:
     assert proba.shape == (150, 3)
     assert (model.predict(X)[:, 0] == Y[:, 0]).mean() > 0.95
     assert np.all(proba[:, 2] < 0.5)  # a label never seen positive
+
+
+def test_empty_pool_gives_empty_probabilities(iris) -> None:
+    X, y = iris
+    model = train_model(X, y, 3)
+    assert model.predict_proba(X[:0]).shape == (0, 3)
+    assert model.predict(X[:0]).shape == (0,)
