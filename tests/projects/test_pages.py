@@ -1,0 +1,121 @@
+"""The HTML pages: who sees what, and the forms that configure a project."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from projects import services
+from projects.models import Item, Project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(users):  # type: ignore[no-untyped-def]
+    project = services.project_create(
+        user=users["lead"], name="Pages", kind="text", labels=["a", "b"], batch_size=3
+    )
+    services.membership_add(project=project, username="ann1", role="annotator")
+    return project
+
+
+def test_lead_sees_every_page(client, users, project):  # type: ignore[no-untyped-def]
+    client.force_login(users["lead"])
+    for url in (
+        "/",
+        "/projects/new/",
+        f"/projects/{project.pk}/",
+        f"/projects/{project.pk}/settings/",
+        f"/projects/{project.pk}/import/",
+        f"/projects/{project.pk}/export/",
+        f"/projects/{project.pk}/members/",
+        f"/projects/{project.pk}/annotate/",
+        f"/projects/{project.pk}/review/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert b"Pages" in client.get("/").content
+
+
+def test_outsider_gets_404_and_annotator_403_on_pages(client, users, project):  # type: ignore[no-untyped-def]
+    client.force_login(users["outsider"])
+    for url in ("", "settings/", "annotate/", "export/", "review/"):
+        assert client.get(f"/projects/{project.pk}/{url}").status_code == 404, url
+    assert b"Pages" not in client.get("/").content
+    client.force_login(users["ann1"])
+    for url in ("settings/", "import/", "export/", "review/"):
+        assert client.get(f"/projects/{project.pk}/{url}").status_code == 403, url
+    assert client.get(f"/projects/{project.pk}/").status_code == 200
+
+
+def test_create_project_through_the_form_with_stopping_rules(client, users):  # type: ignore[no-untyped-def]
+    client.force_login(users["ann2"])
+    response = client.post(
+        "/projects/new/",
+        {
+            "name": "Via UI",
+            "kind": "text",
+            "labels": "spam\nham",
+            "batch_size": 10,
+            "strategy": "entropy",
+            "selector": "kcenter",
+            "overlap": 1,
+            "agreement_fraction": 0,
+            "agreement_overlap": 2,
+            "consensus_method": "majority",
+            "consensus_threshold": 0.5,
+            "gold_fraction": 0,
+            "holdout_fraction": 0.2,
+            "stop_plateau": "on",
+            "stop_plateau__epsilon": "0.01",
+            "stop_plateau__window": "4",
+            "stop_budget__labels": "300",
+        },
+    )
+    project = Project.objects.get(name="Via UI")
+    assert response.status_code == 302
+    assert project.labels == ["spam", "ham"] and project.strategy == "entropy"
+    assert project.stopping == [{"rule": "plateau", "epsilon": 0.01, "window": 4}]
+    assert project.memberships.get().user == users["ann2"]
+
+
+def test_settings_form_shows_errors_and_keeps_labels(client, users, project):  # type: ignore[no-untyped-def]
+    client.force_login(users["lead"])
+    page = client.get(f"/projects/{project.pk}/settings/").content.decode()
+    assert "Stop rule: stabilizing_predictions" in page
+    response = client.post(
+        f"/projects/{project.pk}/settings/",
+        {
+            "name": "Pages",
+            "labels": "a",
+            "batch_size": 3,
+            "strategy": "margin",
+            "selector": "cluster",
+            "overlap": 1,
+            "agreement_fraction": 0,
+            "agreement_overlap": 2,
+            "consensus_method": "majority",
+            "consensus_threshold": 0.5,
+            "gold_fraction": 0,
+            "holdout_fraction": 0.2,
+            "stop_budget": "on",
+            "stop_budget__labels": "50",
+        },
+    )
+    assert response.status_code == 200
+    assert "can be added but not removed" in response.content.decode()
+    project.refresh_from_db()
+    assert project.labels == ["a", "b"] and project.stopping == []
+
+
+def test_import_page_reports_rows_and_rejections(client, users, project):  # type: ignore[no-untyped-def]
+    client.force_login(users["lead"])
+    good = SimpleUploadedFile("p.csv", b"text,label\nhello,a\n,b\n")
+    page = client.post(f"/projects/{project.pk}/import/", {"file": good}, HTTP_HX_REQUEST="true")
+    text = page.content.decode()
+    assert "<strong>1</strong> items imported" in text and "missing text" in text
+    bad = SimpleUploadedFile("p.csv", "text\ncaf\xe9\n".encode("latin-1"))
+    text = client.post(f"/projects/{project.pk}/import/", {"file": bad}).content.decode()
+    assert "not UTF-8" in text
+    assert Item.objects.filter(project=project).count() == 1
