@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -64,6 +64,7 @@ def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         **_live_context(project, role),
         "selections": selectors.selection_log(project, limit=60),
         "quality": _quality(project, role, request.user),
+        "stream": _stream(project),
     }
     return render(request, "projects/dashboard.html", context)
 
@@ -77,6 +78,31 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
         "chart": charts.learning_curve_svg(curve),
         "is_lead": role == Membership.Role.LEAD,
     }
+
+
+def _stream(project: Project) -> dict[str, Any] | None:
+    """Arrivals, query rate against budget and predicted-label mix over time (§6)."""
+    from projects.stream import stream_stats
+
+    if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
+        return None
+    stats = stream_stats(project)
+    colours = ["#3b5bdb", "#e67700", "#2b8a3e", "#c92a2a", "#7048e8", "#0c8599", "#5c940d"]
+    stats["rows"] = [
+        {
+            "bucket": b,
+            "bars": [
+                {
+                    "label": label,
+                    "share": round(100 * b["shares"].get(label, 0.0), 1),
+                    "colour": colours[i % len(colours)],
+                }
+                for i, label in enumerate(stats["labels"])
+            ],
+        }
+        for b in stats["timeline"]
+    ]
+    return stats
 
 
 def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
@@ -181,3 +207,16 @@ def project_resume(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(f"/projects/{project.pk}/")
     return redirect("project-dashboard", project.pk)
+
+
+@login_required
+def import_job(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
+    """Progress of an image import running in the worker (polled by the import page)."""
+    from projects.image_import import import_job_status
+    from projects.models import ImportJob
+
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    job = get_object_or_404(ImportJob, project=project, pk=job_id)
+    return render(
+        request, "projects/import.html#job", {"project": project, "job": import_job_status(job)}
+    )

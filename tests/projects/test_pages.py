@@ -119,3 +119,44 @@ def test_import_page_reports_rows_and_rejections(client, users, project):  # typ
     text = client.post(f"/projects/{project.pk}/import/", {"file": bad}).content.decode()
     assert "not UTF-8" in text
     assert Item.objects.filter(project=project).count() == 1
+
+
+def test_dashboard_shows_stream_query_rate_and_label_mix(client, api, users):  # type: ignore[no-untyped-def]
+    project = services.project_create(
+        user=users["lead"], name="Stream", kind="text", labels=["a", "b"], stream_budget=0.2
+    )
+    for i in range(10):
+        response = api["lead"].post(
+            f"/api/projects/{project.pk}/stream/", {"text": f"arrival {i}"}, format="json"
+        )
+        assert response.status_code in (200, 201), response.content
+    client.force_login(users["lead"])
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'id="stream"' in page and "10 arrivals" in page and "budget of 0.200" in page
+
+
+def test_image_import_job_progress_fragment(client, users):  # type: ignore[no-untyped-def]
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    project = services.project_create(
+        user=users["lead"], name="Pics", kind="image", labels=["x", "y"]
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3):
+            png = io.BytesIO()
+            Image.new("RGB", (16, 16), (i * 60, 0, 0)).save(png, "PNG")
+            archive.writestr(f"x/{i}.png", png.getvalue())
+    client.force_login(users["lead"])
+    upload = SimpleUploadedFile("p.zip", buffer.getvalue())
+    page = client.post(f"/projects/{project.pk}/import/", {"file": upload}, HTTP_HX_REQUEST="true")
+    text = page.content.decode()
+    assert "<strong>3</strong> items imported" in text and 'id="import-job"' in text
+    job = project.imports.get()
+    fragment = client.get(f"/projects/{project.pk}/imports/{job.pk}/").content.decode()
+    assert "of 3 images" in fragment and 'hx-trigger="every 1s"' in fragment
+    client.force_login(users["outsider"])
+    assert client.get(f"/projects/{project.pk}/imports/{job.pk}/").status_code == 404
