@@ -33,17 +33,26 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
         "item": item_payload(project, assignment.item),
         "labels": project.labels,
         "expires_at": assignment.expires_at,
-        "batch": None if batch is None else {
-            "number": batch.number, "size": batch.size, "done": batch.size - batch.remaining,
+        "batch": None
+        if batch is None
+        else {
+            "number": batch.number,
+            "size": batch.size,
+            "done": batch.size - batch.remaining,
             "kind": batch.kind,
         },
     }
 
 
-NextResponse = inline_serializer("NextItem", {
-    "item": serializers.DictField(), "labels": serializers.ListField(),
-    "expires_at": serializers.DateTimeField(), "batch": serializers.DictField(allow_null=True),
-})
+NextResponse = inline_serializer(
+    "NextItem",
+    {
+        "item": serializers.DictField(),
+        "labels": serializers.ListField(),
+        "expires_at": serializers.DateTimeField(),
+        "batch": serializers.DictField(allow_null=True),
+    },
+)
 
 
 class NextView(APIView):
@@ -71,14 +80,19 @@ class AnnotationOutput(serializers.ModelSerializer):
 
 
 class AnnotationsView(APIView):
-    @extend_schema(request=AnnotationInput, responses={201: AnnotationOutput, 200: AnnotationOutput})
+    @extend_schema(
+        request=AnnotationInput, responses={201: AnnotationOutput, 200: AnnotationOutput}
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         data = AnnotationInput(data=request.data)
         data.is_valid(raise_exception=True)
         annotation, created = services.annotation_submit(
-            project=project, user=request.user, item_id=data.validated_data["item"],
-            label=data.validated_data["label"], confidence=data.validated_data["confidence"],
+            project=project,
+            user=request.user,
+            item_id=data.validated_data["item"],
+            label=data.validated_data["label"],
+            confidence=data.validated_data["confidence"],
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(AnnotationOutput(annotation).data, status=code)
@@ -94,7 +108,9 @@ class SkipView(APIView):
         project, _ = project_for_member(request.user, project_id, ANYONE)
         data = ItemRef(data=request.data)
         data.is_valid(raise_exception=True)
-        services.assignment_skip(project=project, user=request.user, item_id=data.validated_data["item"])
+        services.assignment_skip(
+            project=project, user=request.user, item_id=data.validated_data["item"]
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,8 +122,13 @@ class UndoView(APIView):
         project, _ = project_for_member(request.user, project_id, ANYONE)
         last = services.annotation_last(project=project, user=request.user)
         if last is None:
-            return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": "Nothing to undo."})
-        return Response({
-            "item": item_payload(project, last.item), "labels": project.labels,
-            "previous": {"label": last.label, "confidence": last.confidence},
-        })
+            return Response(
+                status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": "Nothing to undo."}
+            )
+        return Response(
+            {
+                "item": item_payload(project, last.item),
+                "labels": project.labels,
+                "previous": {"label": last.label, "confidence": last.confidence},
+            }
+        )

@@ -25,7 +25,11 @@ def learning_curve_svg(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
     upper = [(x(c["labels"]), y(c["metrics"]["accuracy_high"])) for c in points]
     lower = [(x(c["labels"]), y(c["metrics"]["accuracy_low"])) for c in points]
     return {
-        "width": WIDTH, "height": HEIGHT, "pad": PAD, "right": WIDTH - PAD, "bottom": HEIGHT - PAD,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "pad": PAD,
+        "right": WIDTH - PAD,
+        "bottom": HEIGHT - PAD,
         "accuracy": " ".join(f"{a},{b}" for a, b in line),
         "macro_f1": " ".join(f"{a},{b}" for a, b in f1),
         "band": " ".join(f"{a},{b}" for a, b in upper + lower[::-1]),

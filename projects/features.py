@@ -47,8 +47,13 @@ def _write(path: Path, ids: np.ndarray, X: Matrix) -> None:
         if sp.issparse(X):
             X = sp.csr_matrix(X)
             np.savez(
-                fh, ids=ids, data=X.data, indices=X.indices, indptr=X.indptr,
-                shape=np.array(X.shape), sparse=np.array(True),
+                fh,
+                ids=ids,
+                data=X.data,
+                indices=X.indices,
+                indptr=X.indptr,
+                shape=np.array(X.shape),
+                sparse=np.array(True),
             )
         else:
             np.savez(fh, ids=ids, dense=np.asarray(X, dtype=np.float32), sparse=np.array(False))

@@ -113,9 +113,7 @@ def _csv_records(text: str, *, delimiter: str, kind: str) -> Iterator[tuple[int,
         if not values:
             continue
         if len(values) != len(header):
-            yield reader.line_num, RowError(
-                f"expected {len(header)} fields, found {len(values)}"
-            )
+            yield reader.line_num, RowError(f"expected {len(header)} fields, found {len(values)}")
             continue
         yield reader.line_num, dict(zip(header, values, strict=True))
 
@@ -146,7 +144,9 @@ class _RowChecker:
             raise RowError("label must be a string")
         label = str(value).strip()
         if label not in self.labels:
-            raise RowError(f"unknown label {label!r}; the project's labels are {sorted(self.labels)}")
+            raise RowError(
+                f"unknown label {label!r}; the project's labels are {sorted(self.labels)}"
+            )
         return label
 
     def _text(self, value: Any, *, required: bool) -> str:

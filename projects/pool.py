@@ -53,7 +53,8 @@ def label_codes(project: Project, labels: np.ndarray) -> np.ndarray:
 
 def pool_snapshot(project: Project) -> PoolSnapshot:
     rows = list(
-        Item.objects.filter(project=project).order_by("id")
+        Item.objects.filter(project=project)
+        .order_by("id")
         .values_list("id", "state", "label", "is_holdout")
     )
     if not rows:
@@ -63,8 +64,11 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
     ids = ids.astype(np.int64)
     table = features_ready(project, ids)
     return PoolSnapshot(
-        ids=ids, state=states.astype(str), label=label_codes(project, labels),
-        holdout=holdout.astype(bool), X=table.rows(ids),
+        ids=ids,
+        state=states.astype(str),
+        label=label_codes(project, labels),
+        holdout=holdout.astype(bool),
+        X=table.rows(ids),
     )
 
 

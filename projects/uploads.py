@@ -25,7 +25,10 @@ def import_upload(
 
         return image_import.import_image_upload(project=project, data=data, name=name, user=user)
     parsed = importers.parse_upload(
-        data, name, kind=project.kind, labels=list(project.labels),
+        data,
+        name,
+        kind=project.kind,
+        labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
     )
     created = 0

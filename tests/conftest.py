@@ -35,8 +35,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             reason = "needs PostgreSQL: set DATABASE_URL=postgres://... (see README)"
-            marker = pytest.mark.xfail(reason=reason, run=False, strict=True) if REQUIRE_SERVICES \
+            marker = (
+                pytest.mark.xfail(reason=reason, run=False, strict=True)
+                if REQUIRE_SERVICES
                 else pytest.mark.skip(reason=reason)
+            )
             item.add_marker(marker)
         if "redis" in item.keywords and not on_redis:
             reason = "needs Redis: set CELERY_BROKER_URL=redis://... (see README)"
@@ -56,10 +59,7 @@ def make_user(db: None):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def users(make_user):  # type: ignore[no-untyped-def]
     """The base cast: a lead, two annotators, a reviewer and an outsider."""
-    return {
-        name: make_user(name)
-        for name in ("lead", "ann1", "ann2", "reviewer", "outsider")
-    }
+    return {name: make_user(name) for name in ("lead", "ann1", "ann2", "reviewer", "outsider")}
 
 
 @pytest.fixture

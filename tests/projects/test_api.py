@@ -15,7 +15,8 @@ from projects.models import Item, Project
 pytestmark = pytest.mark.django_db
 
 CSV_POOL = "text,label\n" + "".join(
-    f"{'the cat sat on the mat' if i % 2 else 'stocks fell sharply today'} {i},\n" for i in range(30)
+    f"{'the cat sat on the mat' if i % 2 else 'stocks fell sharply today'} {i},\n"
+    for i in range(30)
 )
 
 
@@ -34,15 +35,24 @@ def project(api, users):  # type: ignore[no-untyped-def]
     assert response.status_code == 201, response.content
     pid = response.json()["id"]
     for name in ("ann1", "ann2"):
-        assert api["lead"].post(
-            f"/api/projects/{pid}/members/", {"username": name, "role": "annotator"}, format="json"
-        ).status_code == 201
+        assert (
+            api["lead"]
+            .post(
+                f"/api/projects/{pid}/members/",
+                {"username": name, "role": "annotator"},
+                format="json",
+            )
+            .status_code
+            == 201
+        )
     return Project.objects.get(pk=pid)
 
 
 def test_token_endpoint_returns_a_token(client, users):  # type: ignore[no-untyped-def]
     response = client.post(
-        "/api/auth/token/", {"username": "lead", "password": "pw-lead"}, content_type="application/json"
+        "/api/auth/token/",
+        {"username": "lead", "password": "pw-lead"},
+        content_type="application/json",
     )
     assert response.status_code == 200
     assert len(response.json()["token"]) == 40
@@ -61,8 +71,13 @@ def test_create_project_needs_only_name_kind_labels(api, users):  # type: ignore
 def test_create_project_rejects_unknown_strategy_and_bad_rule(api, users):  # type: ignore[no-untyped-def]
     response = api["lead"].post(
         "/api/projects/",
-        {"name": "P", "kind": "text", "labels": ["a"], "strategy": "psychic",
-         "stopping": [{"rule": "astrology"}]},
+        {
+            "name": "P",
+            "kind": "text",
+            "labels": ["a"],
+            "strategy": "psychic",
+            "stopping": [{"rule": "astrology"}],
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -73,29 +88,40 @@ def test_outsider_gets_404_for_every_project_url(api, project):  # type: ignore[
     pid = project.pk
     for url in ("", "status/", "next/", "export/", "members/", "curve/"):
         assert api["outsider"].get(f"/api/projects/{pid}/{url}").status_code == 404, url
-    assert api["outsider"].post(
-        f"/api/projects/{pid}/annotations/", {"item": 1, "label": "pets"}, format="json"
-    ).status_code == 404
+    assert (
+        api["outsider"]
+        .post(f"/api/projects/{pid}/annotations/", {"item": 1, "label": "pets"}, format="json")
+        .status_code
+        == 404
+    )
     assert api["outsider"].get("/api/projects/").json() == []
 
 
 def test_annotator_gets_403_for_lead_only_actions(api, project):  # type: ignore[no-untyped-def]
     pid = project.pk
     client = api["ann1"]
-    assert client.patch(f"/api/projects/{pid}/", {"batch_size": 3}, format="json").status_code == 403
-    assert client.post(
-        f"/api/projects/{pid}/members/", {"username": "outsider", "role": "lead"}, format="json"
-    ).status_code == 403
-    assert client.post(
-        f"/api/projects/{pid}/import/", {"file": upload("a.csv", CSV_POOL)}
-    ).status_code == 403
+    assert (
+        client.patch(f"/api/projects/{pid}/", {"batch_size": 3}, format="json").status_code == 403
+    )
+    assert (
+        client.post(
+            f"/api/projects/{pid}/members/", {"username": "outsider", "role": "lead"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(f"/api/projects/{pid}/import/", {"file": upload("a.csv", CSV_POOL)}).status_code
+        == 403
+    )
     assert client.get(f"/api/projects/{pid}/export/").status_code == 403
 
 
 def test_import_csv_reports_bad_rows_by_line_and_keeps_good_ones(api, project):  # type: ignore[no-untyped-def]
     content = 'text,label\nhello cat,pets\n,finance\nmoney,unknown\n"broken quote row,pets\n'
     content = "text,label\nhello cat,pets\n,finance\nmoney,astro\nbank rates,\nextra,pets,x\n"
-    response = api["lead"].post(f"/api/projects/{project.pk}/import/", {"file": upload("p.csv", content)})
+    response = api["lead"].post(
+        f"/api/projects/{project.pk}/import/", {"file": upload("p.csv", content)}
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["created"] == 2 and body["skipped"] == 3
@@ -131,7 +157,9 @@ def test_import_jsonl_with_meta_and_bad_lines(api, project):  # type: ignore[no-
     ],
 )
 def test_bad_files_are_refused_whole_with_a_message(api, project, name, content, message):  # type: ignore[no-untyped-def]
-    response = api["lead"].post(f"/api/projects/{project.pk}/import/", {"file": upload(name, content)})
+    response = api["lead"].post(
+        f"/api/projects/{project.pk}/import/", {"file": upload(name, content)}
+    )
     assert response.status_code == 400
     assert message in json.dumps(response.json())
     assert not Item.objects.filter(project=project).exists()
@@ -148,7 +176,9 @@ def test_too_large_upload_gets_413(api, project):  # type: ignore[no-untyped-def
 
 
 def _import(api, project, text: str = CSV_POOL) -> None:  # type: ignore[no-untyped-def]
-    response = api["lead"].post(f"/api/projects/{project.pk}/import/", {"file": upload("p.csv", text)})
+    response = api["lead"].post(
+        f"/api/projects/{project.pk}/import/", {"file": upload("p.csv", text)}
+    )
     assert response.status_code == 201, response.content
 
 
@@ -177,14 +207,22 @@ def test_annotation_errors_are_clear_4xx(api, project, users):  # type: ignore[n
     url = f"/api/projects/{project.pk}/annotations/"
     bad_label = api["ann1"].post(url, {"item": item["id"], "label": "zebra"}, format="json")
     assert bad_label.status_code == 400 and "unknown label" in bad_label.json()["label"][0]
-    bad_conf = api["ann1"].post(url, {"item": item["id"], "label": "pets", "confidence": 9}, format="json")
+    bad_conf = api["ann1"].post(
+        url, {"item": item["id"], "label": "pets", "confidence": 9}, format="json"
+    )
     assert bad_conf.status_code == 400
-    other = api["lead"].post(
-        "/api/projects/", {"name": "Other", "kind": "text", "labels": ["pets"]}, format="json"
-    ).json()["id"]
+    other = (
+        api["lead"]
+        .post(
+            "/api/projects/", {"name": "Other", "kind": "text", "labels": ["pets"]}, format="json"
+        )
+        .json()["id"]
+    )
     api["lead"].post(f"/api/projects/{other}/import/", {"file": upload("o.csv", "text\nfoo\n")})
     foreign = Item.objects.get(project_id=other).pk
-    assert api["ann1"].post(url, {"item": foreign, "label": "pets"}, format="json").status_code == 404
+    assert (
+        api["ann1"].post(url, {"item": foreign, "label": "pets"}, format="json").status_code == 404
+    )
     not_mine = api["ann2"].post(url, {"item": item["id"], "label": "pets"}, format="json")
     assert not_mine.status_code == 409
     assert not Item.objects.get(pk=item["id"]).annotations.exists()
@@ -204,14 +242,17 @@ def test_status_and_exports(api, project):  # type: ignore[no-untyped-def]
     item = api["ann1"].get(f"/api/projects/{project.pk}/next/").json()["item"]
     api["ann1"].post(
         f"/api/projects/{project.pk}/annotations/",
-        {"item": item["id"], "label": "finance", "confidence": 2}, format="json",
+        {"item": item["id"], "label": "finance", "confidence": 2},
+        format="json",
     )
     status = api["ann1"].get(f"/api/projects/{project.pk}/status/").json()
     assert status["state"] == "collecting" and status["labeled"] == 1 and status["pool"] == 29
     assert status["batch"]["number"] == 1 and status["batch"]["done"] == 1
     assert status["model"] is None and status["stopping"] == []
 
-    jsonl = b"".join(api["lead"].get(f"/api/projects/{project.pk}/export/?format=jsonl").streaming_content)
+    jsonl = b"".join(
+        api["lead"].get(f"/api/projects/{project.pk}/export/?format=jsonl").streaming_content
+    )
     records = [json.loads(line) for line in jsonl.decode().splitlines()]
     assert len(records) == 30
     labelled = next(r for r in records if r["id"] == item["id"])
@@ -220,7 +261,9 @@ def test_status_and_exports(api, project):  # type: ignore[no-untyped-def]
     assert labelled["annotations"][0]["confidence"] == 2
     assert set(labelled) >= {"id", "text", "label", "annotations", "meta"}
 
-    raw = b"".join(api["lead"].get(f"/api/projects/{project.pk}/export/?format=csv").streaming_content)
+    raw = b"".join(
+        api["lead"].get(f"/api/projects/{project.pk}/export/?format=csv").streaming_content
+    )
     rows = list(csv.reader(io.StringIO(raw.decode())))
     assert rows[0][:3] == ["id", "text", "label"] and len(rows) == 31
     assert api["lead"].get(f"/api/projects/{project.pk}/export/?format=xml").status_code == 400
@@ -230,7 +273,13 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ("/api/auth/token/", "/api/projects/", "/api/projects/{project_id}/next/",
-                 "/api/projects/{project_id}/annotations/", "/api/projects/{project_id}/status/",
-                 "/api/projects/{project_id}/export/", "/api/projects/{project_id}/import/"):
+    for path in (
+        "/api/auth/token/",
+        "/api/projects/",
+        "/api/projects/{project_id}/next/",
+        "/api/projects/{project_id}/annotations/",
+        "/api/projects/{project_id}/status/",
+        "/api/projects/{project_id}/export/",
+        "/api/projects/{project_id}/import/",
+    ):
         assert path in paths, path

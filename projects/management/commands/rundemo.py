@@ -20,10 +20,25 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("demo")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--beat", "--pool", "solo",
-             "--loglevel", "INFO", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "winnow",
+                "worker",
+                "--beat",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(settings.DATA_DIR / "celerybeat-schedule"),
+            ],
         )
-        self.stdout.write(f"Winnow is at http://{options['addrport']}/  (Ctrl+C stops web and worker)")
+        self.stdout.write(
+            f"Winnow is at http://{options['addrport']}/  (Ctrl+C stops web and worker)"
+        )
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
