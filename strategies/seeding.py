@@ -28,9 +28,9 @@ def coverage_seed(X_pool: Matrix, k: int, *, random_state: int | None = None) ->
         return rng.permutation(n)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
-    Z = embed(X, random_state=rng)
+    # Only the sample is embedded: a million-row pool never becomes a dense matrix.
     sample = np.sort(rng.choice(n, size=min(n, max(FIT_SAMPLE, k)), replace=False))
-    Zs = Z[sample]
+    Zs = embed(X[sample], random_state=rng)  # type: ignore[index]
     distinct = np.unique(Zs, axis=0).shape[0]
     picks = _centre_points(Zs, min(k, distinct), rng)
     chosen = sample[picks]
