@@ -16,6 +16,7 @@ from annotator.models import Annotation, Assignment
 from projects.access import ANYONE, project_for_member
 from projects.models import Item, Project
 from projects.selectors import current_batch
+from winnow.http import api_user
 
 
 def item_payload(project: Project, item: Item) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class NextView(APIView):
     @extend_schema(responses={200: NextResponse, 204: None})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
-        result = services.assignment_next(project=project, user=request.user)
+        result = services.assignment_next(project=project, user=api_user(request))
         if result.assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": result.reason})
         return Response(next_payload(project, result.assignment))
@@ -67,7 +68,7 @@ class NextView(APIView):
 
 class AnnotationInput(serializers.Serializer):
     item = serializers.IntegerField()
-    label = serializers.CharField(max_length=200)
+    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
     confidence = serializers.IntegerField(required=False, default=3)
 
 
@@ -89,7 +90,7 @@ class AnnotationsView(APIView):
         data.is_valid(raise_exception=True)
         annotation, created = services.annotation_submit(
             project=project,
-            user=request.user,
+            user=api_user(request),
             item_id=data.validated_data["item"],
             label=data.validated_data["label"],
             confidence=data.validated_data["confidence"],
@@ -109,7 +110,7 @@ class SkipView(APIView):
         data = ItemRef(data=request.data)
         data.is_valid(raise_exception=True)
         services.assignment_skip(
-            project=project, user=request.user, item_id=data.validated_data["item"]
+            project=project, user=api_user(request), item_id=data.validated_data["item"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -120,7 +121,7 @@ class UndoView(APIView):
     @extend_schema(request=None, responses={200: NextResponse, 204: None})
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
-        last = services.annotation_last(project=project, user=request.user)
+        last = services.annotation_last(project=project, user=api_user(request))
         if last is None:
             return Response(
                 status=status.HTTP_204_NO_CONTENT, headers={"X-Reason": "Nothing to undo."}

@@ -7,7 +7,7 @@ their own row. Outsiders get 404 everywhere (projects.access).
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -168,10 +168,10 @@ ReviewOutput = inline_serializer("ReviewResult", {
 })
 
 
-def _member(request: Request) -> AbstractBaseUser:
+def _member(request: Request) -> User:
     """The caller, signed in: project_for_member has already turned anonymous callers away."""
     user = request.user
-    assert isinstance(user, AbstractBaseUser)
+    assert isinstance(user, User)
     return user
 
 

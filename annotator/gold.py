@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -73,7 +73,7 @@ def _gold_write(item: Item, label: object) -> None:
 
 
 def gold_claim(
-    *, project: Project, user: AbstractBaseUser, expires_at: datetime
+    *, project: Project, user: User, expires_at: datetime
 ) -> Assignment | None:
     """Maybe lease a gold item the annotator has not seen (call inside the claim's transaction)."""
     if project.gold_fraction <= 0:
@@ -99,7 +99,7 @@ def gold_claim(
 
 
 def gold_answer_submit(
-    *, project: Project, user: AbstractBaseUser, item: Item, label: str, confidence: int
+    *, project: Project, user: User, item: Item, label: str, confidence: int
 ) -> Annotation:
     """Record an answer to a gold item handed out by :func:`gold_claim`."""
     from annotator.services import Conflict

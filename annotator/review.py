@@ -9,7 +9,7 @@ batch is closing; otherwise the next batch's retrain picks them up.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
@@ -32,7 +32,7 @@ def _item_for_update(project: Project, item_id: object) -> Item:
 
 @transaction.atomic
 def review_decide(
-    *, project: Project, user: AbstractBaseUser, item_id: object, label: object
+    *, project: Project, user: User, item_id: object, label: object
 ) -> tuple[ReviewDecision, bool]:
     """Give a waiting item its final label; repeating the same decision changes nothing."""
     if not isinstance(label, str) or label not in project.labels:
@@ -64,7 +64,7 @@ def _retrain_when_due(project: Project) -> None:
 
 
 @transaction.atomic
-def review_send_back(*, project: Project, user: AbstractBaseUser, item_id: object) -> Item:
+def review_send_back(*, project: Project, user: User, item_id: object) -> Item:
     """Return a waiting item to the open batch for one more annotator's label."""
     item = _item_for_update(project, item_id)
     if item.state != Item.State.REVIEW:

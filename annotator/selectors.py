@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
@@ -165,7 +165,7 @@ def agreement(project: Project) -> dict[str, Any]:
 
 
 def annotator_stats(
-    project: Project, user: AbstractBaseUser | AnonymousUser | None = None
+    project: Project, user: User | AnonymousUser | None = None
 ) -> list[dict[str, Any]]:
     """One row per annotator: items, median seconds, agreement with consensus and gold.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -43,7 +43,7 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.WINNOW_LEASE_SECONDS)
 
 
-def assignment_next(*, project: Project, user: AbstractBaseUser) -> NextResult:
+def assignment_next(*, project: Project, user: User) -> NextResult:
     """The caller's current item, or the highest-ranked free item of the open batch."""
     leases_expire(project=project)
     for _attempt in range(3):
@@ -54,7 +54,7 @@ def assignment_next(*, project: Project, user: AbstractBaseUser) -> NextResult:
     return NextResult(None, "Could not claim an item; try again.")
 
 
-def _claim(project: Project, user: AbstractBaseUser) -> NextResult:
+def _claim(project: Project, user: User) -> NextResult:
     now = timezone.now()
     with transaction.atomic():
         # Locked and unexpired: a lease another request is expiring right now is not
@@ -146,14 +146,14 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
 
 def _item_for_update(project: Project, item_id: object) -> Item:
     try:
-        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[arg-type]
+        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[call-overload]
     except (Item.DoesNotExist, ValueError, TypeError):
         raise Http404("No such item in this project.") from None
 
 
 @transaction.atomic
 def annotation_submit(
-    *, project: Project, user: AbstractBaseUser, item_id: object, label: object,
+    *, project: Project, user: User, item_id: object, label: object,
     confidence: object = 3,
 ) -> tuple[Annotation, bool]:
     """Record a label; a repeat of the same submission creates nothing (returns created=False).
@@ -189,7 +189,7 @@ def annotation_submit(
     return annotation, True
 
 
-def _take_assignment(item: Item, user: AbstractBaseUser) -> Assignment:
+def _take_assignment(item: Item, user: User) -> Assignment:
     assignment = Assignment.objects.filter(item=item, annotator=user).first()
     if assignment is None or assignment.state in (
         Assignment.State.SKIPPED, Assignment.State.DONE
@@ -207,7 +207,7 @@ def _take_assignment(item: Item, user: AbstractBaseUser) -> Assignment:
 
 
 @transaction.atomic
-def assignment_skip(*, project: Project, user: AbstractBaseUser, item_id: object) -> None:
+def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
     """Give an item back; when nobody is left to label it, it leaves the batch."""
     item = _item_for_update(project, item_id)
     updated = Assignment.objects.filter(
@@ -230,7 +230,7 @@ def assignment_skip(*, project: Project, user: AbstractBaseUser, item_id: object
             project_services.batch_item_completed(batch_id=batch_id)
 
 
-def annotation_last(*, project: Project, user: AbstractBaseUser) -> Annotation | None:
+def annotation_last(*, project: Project, user: User) -> Annotation | None:
     """The caller's most recent annotation in the project (what undo goes back to)."""
     return (
         Annotation.objects.select_related("item")

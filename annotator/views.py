@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -17,6 +17,7 @@ from annotator.models import Annotation
 from projects.access import REVIEWERS, project_for_member
 from projects.models import Item, Project
 from projects.selectors import current_batch
+from winnow.http import AuthedHttpRequest
 
 CONFIDENCE_KEYS = ["z", "x", "c", "v", "b"]
 
@@ -29,7 +30,7 @@ def _label_keys(labels: list[str]) -> list[dict[str, str]]:
 
 
 def _panel(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     project: Project,
     *,
     item: Item | None,
@@ -51,21 +52,21 @@ def _panel(
     return render(request, template, context)
 
 
-def _next(request: HttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+def _next(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
     result = services.assignment_next(project=project, user=request.user)
     item = result.assignment.item if result.assignment else None
     return _panel(request, project, item=item, reason=result.reason, error=error)
 
 
 @login_required
-def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+def annotate(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     return _next(request, project)
 
 
 @login_required
 @require_POST
-def annotate_label(request: HttpRequest, project_id: int) -> HttpResponse:
+def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     try:
         services.annotation_submit(
@@ -82,7 +83,7 @@ def annotate_label(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def annotate_skip(request: HttpRequest, project_id: int) -> HttpResponse:
+def annotate_skip(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     try:
         services.assignment_skip(
@@ -95,7 +96,7 @@ def annotate_skip(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def annotate_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+def annotate_undo(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id)
     last = services.annotation_last(project=project, user=request.user)
     if last is None:
@@ -117,7 +118,7 @@ def _message(exc: Exception) -> str:
 
 
 @login_required
-def review(request: HttpRequest, project_id: int) -> HttpResponse:
+def review(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The review queue, one item at a time: number keys decide, `b` sends it back."""
     project, _ = project_for_member(request.user, project_id, REVIEWERS)
     return _review_panel(request, project)
@@ -125,7 +126,7 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_act(request: HttpRequest, project_id: int) -> HttpResponse:
+def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, REVIEWERS)
     item_id = request.POST.get("item")
     try:
@@ -143,7 +144,7 @@ def review_act(request: HttpRequest, project_id: int) -> HttpResponse:
     return _review_panel(request, project)
 
 
-def _review_panel(request: HttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+def _review_panel(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
     queue = quality.review_queue(project, limit=1)
     context = {
         "project": project,

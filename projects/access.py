@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -20,10 +20,10 @@ LEAD_ONLY = (Role.LEAD,)
 REVIEWERS = (Role.LEAD, Role.REVIEWER)
 ANYONE = (Role.LEAD, Role.REVIEWER, Role.ANNOTATOR)
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
-def projects_for_user(user: User) -> QuerySet[Project]:
+def projects_for_user(user: AnyUser) -> QuerySet[Project]:
     """Projects the user may see: all for staff, else those they belong to."""
     if not user.is_authenticated:
         return Project.objects.none()
@@ -32,7 +32,7 @@ def projects_for_user(user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user)
 
 
-def member_role(user: User, project: Project) -> str | None:
+def member_role(user: AnyUser, project: Project) -> str | None:
     if not user.is_authenticated:
         return None
     if user.is_staff:
@@ -42,7 +42,7 @@ def member_role(user: User, project: Project) -> str | None:
 
 
 def project_for_member(
-    user: User, project_id: int | str, roles: Iterable[str] = ANYONE
+    user: AnyUser, project_id: int | str, roles: Iterable[str] = ANYONE
 ) -> tuple[Project, str]:
     """The project and the caller's role; 404 for outsiders, 403 for a too-low role."""
     try:

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -19,6 +19,7 @@ from projects import selectors, services, uploads
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.importers import ImportRejected
 from projects.models import Project
+from winnow.http import api_user
 
 
 class Conflict(APIException):
@@ -78,11 +79,27 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "id", "name", "kind", "labels", "state", "batch_size", "strategy", "selector",
-            "overlap", "agreement_fraction", "agreement_overlap", "consensus_method",
-            "consensus_threshold", "gold_fraction",
-            "holdout_fraction", "holdout_target", "seed_per_class", "stopping", "stop_reason",
-            "stream_budget", "created_at",
+            "id",
+            "name",
+            "kind",
+            "labels",
+            "state",
+            "batch_size",
+            "strategy",
+            "selector",
+            "overlap",
+            "agreement_fraction",
+            "agreement_overlap",
+            "consensus_method",
+            "consensus_threshold",
+            "gold_fraction",
+            "holdout_fraction",
+            "holdout_target",
+            "seed_per_class",
+            "stopping",
+            "stop_reason",
+            "stream_budget",
+            "created_at",
         ]
 
 
@@ -104,7 +121,9 @@ class ProjectListView(APIView):
     def post(self, request: Request) -> Response:
         serializer = ProjectCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.project_create(user=request.user, **_settings_from(serializer.validated_data))
+        project = services.project_create(
+            user=api_user(request), **_settings_from(serializer.validated_data)
+        )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -119,7 +138,9 @@ class ProjectDetailView(APIView):
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        project = services.project_update(project=project, **_settings_from(serializer.validated_data))
+        project = services.project_update(
+            project=project, **_settings_from(serializer.validated_data)
+        )
         return Response(ProjectSerializer(project).data)
 
 
@@ -163,8 +184,12 @@ class ImportView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}}}},
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
         responses={201: ImportResult, 202: ImportResult},
     )
     def post(self, request: Request, project_id: int) -> Response:
@@ -176,20 +201,27 @@ class ImportView(APIView):
             raise TooLarge(
                 f"The file is {upload.size} bytes; the limit is {settings.WINNOW_MAX_UPLOAD_BYTES}."
             )
-        result = uploads.import_upload(project=project, upload=upload, user=request.user)
-        code = status.HTTP_202_ACCEPTED if result.get("job") else status.HTTP_201_CREATED
+        result = uploads.import_upload(project=project, upload=upload, user=api_user(request))
+        code: int = status.HTTP_202_ACCEPTED if result.get("job") else status.HTTP_201_CREATED
         if not result.get("job") and result["created"] == 0 and result["errors"]:
             code = status.HTTP_400_BAD_REQUEST
         return Response(result, status=code)
 
 
 class StatusView(APIView):
-    @extend_schema(responses=inline_serializer("Status", {
-        "state": serializers.CharField(), "labeled": serializers.IntegerField(),
-        "pool": serializers.IntegerField(), "batch": serializers.DictField(allow_null=True),
-        "model": serializers.DictField(allow_null=True),
-        "stopping": serializers.ListField(child=serializers.DictField()),
-    }))
+    @extend_schema(
+        responses=inline_serializer(
+            "Status",
+            {
+                "state": serializers.CharField(),
+                "labeled": serializers.IntegerField(),
+                "pool": serializers.IntegerField(),
+                "batch": serializers.DictField(allow_null=True),
+                "model": serializers.DictField(allow_null=True),
+                "stopping": serializers.ListField(child=serializers.DictField()),
+            },
+        )
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         return Response(selectors.project_status(project))
@@ -248,4 +280,6 @@ class ItemImageView(APIView):
         from projects.media import item_image_response
 
         project, _ = project_for_member(request.user, project_id)
-        return item_image_response(project, item_id, thumbnail=request.query_params.get("thumb") == "1")
+        return item_image_response(
+            project, item_id, thumbnail=request.query_params.get("thumb") == "1"
+        )

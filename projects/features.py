@@ -13,12 +13,13 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 
-Matrix = sp.csr_matrix | np.ndarray
+Matrix: TypeAlias = sp.csr_matrix | np.ndarray
 
 COMPACT_AFTER_SHARDS = 16
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image
@@ -67,7 +67,7 @@ class ImageRow:
 
 
 def import_image_upload(
-    *, project: Project, data: bytes, name: str, user: AbstractBaseUser
+    *, project: Project, data: bytes, name: str, user: User
 ) -> dict[str, Any]:
     """Import a ZIP of images; returns ``{"created", "skipped", "errors", "job"}``.
 
@@ -124,7 +124,7 @@ def _apply_manifest(
 
 
 def image_items_import(
-    *, project: Project, rows: list[ImageRow], filename: str, user: AbstractBaseUser | None,
+    *, project: Project, rows: list[ImageRow], filename: str, user: User | None,
     errors: list[dict[str, Any]] | None = None,
 ) -> ImportJob:
     """Write the images and their items in one transaction; the worker does the rest."""

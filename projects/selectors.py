@@ -157,7 +157,8 @@ def _export_records(project: Project) -> Iterator[dict[str, Any]]:
                 "review__created_at",
             )
         )
-        for row in rows:
+        for values in rows:
+            row: dict[str, Any] = dict(values)
             row["annotations"] = by_item.get(row["id"], [])
             yield row
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
@@ -15,7 +15,7 @@ from projects.models import Project
 
 
 def import_upload(
-    *, project: Project, upload: UploadedFile, user: AbstractBaseUser
+    *, project: Project, upload: UploadedFile, user: User
 ) -> dict[str, Any]:
     """Parse and store the rows of an upload; whole-file problems raise ImportRejected."""
     name = upload.name or "upload"

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -18,10 +18,11 @@ from projects.access import LEAD_ONLY, project_for_member, projects_for_user
 from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
 from projects.importers import ImportRejected
 from projects.models import Membership, Project
+from winnow.http import AuthedHttpRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedHttpRequest) -> HttpResponse:
     projects = (
         projects_for_user(request.user)
         .annotate(
@@ -41,7 +42,7 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
 
 
 @login_required
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: AuthedHttpRequest) -> HttpResponse:
     form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -56,7 +57,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     if request.htmx:  # the live part, polled every 2 s
         return render(request, "projects/dashboard.html#live", _live_context(project, role))
@@ -124,7 +125,7 @@ def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
 
 
 @login_required
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ProjectSettingsForm(
         request.POST or None, initial=ProjectSettingsForm.initial_for(project)
@@ -141,7 +142,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ImportForm(request.POST or None, request.FILES or None)
     result: dict[str, Any] | None = None
@@ -160,7 +161,7 @@ def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     return render(
         request,
@@ -173,7 +174,7 @@ def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     form = MemberForm(request.POST or None)
     if request.method == "POST":
@@ -200,7 +201,7 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def project_resume(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_resume(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     services.project_resume(project=project)
     messages.success(request, "Collecting resumed: the stopping rules were overridden.")
@@ -210,7 +211,7 @@ def project_resume(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def import_job(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
+def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     """Progress of an image import running in the worker (polled by the import page)."""
     from projects.image_import import import_job_status
     from projects.models import ImportJob
