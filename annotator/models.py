@@ -44,6 +44,9 @@ class Assignment(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on item {self.item_id} ({self.state})"
+
 
 class Annotation(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -65,9 +68,15 @@ class Annotation(models.Model):
         ]
         indexes = [models.Index(fields=["project", "annotator", "-created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.annotator_id}: item {self.item_id} = {self.label}"
+
 
 class ReviewDecision(models.Model):
     item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="review")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     label = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"review of item {self.item_id}: {self.label}"

@@ -146,9 +146,9 @@ class Item(models.Model):
     meta = models.JSONField(default=dict, blank=True)
     vector = models.JSONField(null=True, blank=True, help_text="User features (vector projects).")
     state = models.CharField(max_length=10, choices=State.choices, default=State.POOL)
-    label = models.CharField(max_length=200, null=True, blank=True)
+    label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
     label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
-    gold_label = models.CharField(max_length=200, null=True, blank=True)
+    gold_label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
     consensus_method = models.CharField(max_length=20, blank=True)
     consensus_support = models.FloatField(
         null=True, blank=True, help_text="Winning vote share, or Dawid-Skene posterior."
@@ -240,6 +240,9 @@ class SelectionLog(models.Model):
     class Meta:
         ordering = ["batch", "rank"]
 
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} rank {self.rank}: item {self.item_id} ({self.reason})"
+
 
 class ImportJob(models.Model):
     """A file import; big image ZIPs run in the worker and report progress here."""
@@ -264,3 +267,6 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.filename} ({self.status})"
