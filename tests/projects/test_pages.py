@@ -160,3 +160,23 @@ def test_image_import_job_progress_fragment(client, users):  # type: ignore[no-u
     assert "of 3 images" in fragment and 'hx-trigger="every 1s"' in fragment
     client.force_login(users["outsider"])
     assert client.get(f"/projects/{project.pk}/imports/{job.pk}/").status_code == 404
+
+
+def test_admin_lists_every_model(client, make_user):  # type: ignore[no-untyped-def]
+    admin = make_user("root", staff=True)
+    admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    for path in (
+        "projects/project",
+        "projects/membership",
+        "projects/item",
+        "projects/batch",
+        "projects/modelversion",
+        "projects/selectionlog",
+        "projects/importjob",
+        "annotator/assignment",
+        "annotator/annotation",
+        "annotator/reviewdecision",
+    ):
+        assert client.get(f"/admin/{path}/").status_code == 200, path
