@@ -265,8 +265,23 @@ class ModelDownloadView(APIView):
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
 
 
+CurvePoints = inline_serializer(
+    "CurvePoint",
+    many=True,
+    fields=
+    {
+        "version": serializers.IntegerField(),
+        "labels": serializers.IntegerField(),
+        "train_size": serializers.IntegerField(),
+        "metrics": serializers.DictField(allow_null=True),
+        "timings": serializers.DictField(),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+    },
+)
+
+
 class LearningCurveView(APIView):
-    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    @extend_schema(responses=CurvePoints)
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(selectors.learning_curve(project))
