@@ -133,3 +133,10 @@ def test_cost_model_without_enough_data_predicts_the_median() -> None:
     model = CostModel().fit(np.array([10, 20]), np.array([4.0, 6.0]))
     np.testing.assert_allclose(model.predict(np.array([5, 500])), [5.0, 5.0])
     np.testing.assert_allclose(CostModel(default_seconds=7).predict(np.array([1])), [7.0])
+
+
+def test_identical_items_still_give_distinct_rows() -> None:
+    X = np.ones((8, 3))
+    for name in ("cluster", "kcenter", "representative"):
+        picked = select_batch(np.zeros(8), X, 3, options=name, random_state=0)
+        assert len(set(picked.indices.tolist())) == 3, name

@@ -43,12 +43,14 @@ def test_query_rate_holds_the_budget_on_a_drifting_stream() -> None:
     assert queried[:5000].mean() > 0.05 and queried[5000:].mean() > 0.05
 
 
-def test_simulation_matches_one_decision_at_a_time() -> None:
+def test_simulation_is_seeded_and_never_overspends() -> None:
     p = np.random.default_rng(2).random(300)
     mask = simulate_stream(p, budget=0.2, random_state=5)
-    rng = np.random.default_rng(5)
-    u, eta = rng.random(300), rng.normal(1.0, 1.0, size=300)
-    assert mask.sum() <= 0.2 * 300 + 1
-    assert mask.dtype == bool and len(mask) == 300 and len(u) == len(eta)
+    np.testing.assert_array_equal(mask, simulate_stream(p, budget=0.2, random_state=5))
+    assert mask.dtype == bool and len(mask) == 300
+    spent = np.cumsum(mask) / np.arange(1, 301)
+    # A query happens only while the expense before it is under budget.
+    assert np.all(spent[mask] <= 0.2 + 1.0 / np.arange(1, 301)[mask])
+    assert simulate_stream(p, budget=0.0, random_state=5).sum() == 0
     with pytest.raises(ValueError):
         simulate_stream(p, budget=1.5)
