@@ -92,6 +92,9 @@ def features_load(project_id: int) -> FeatureTable | None:
         paths = sorted(_project_dir(project_id).glob("shard-*.npz"))
         if not paths:
             return None
+        cached = _LOADED.get(project_id)
+        if cached is not None and cached[0] == tuple(paths):
+            return cached[1]
         try:
             parts = [_read(p) for p in paths]
         except FileNotFoundError:  # a concurrent compaction replaced the shards
@@ -102,8 +105,24 @@ def features_load(project_id: int) -> FeatureTable | None:
         table = FeatureTable(ids=ids, X=X[first])
         if len(paths) > COMPACT_AFTER_SHARDS:
             _compact(project_id, paths, table)
+        else:
+            _remember(project_id, tuple(paths), table)
         return table
     raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
+
+
+# The last table loaded per project, keyed by its shard files (immutable and uniquely
+# named, so the same names mean the same rows): the worker reads the whole table to
+# retrain and again, moments later, to pick the next batch under the project's lock.
+_LOADED: dict[int, tuple[tuple[Path, ...], FeatureTable]] = {}
+_LOADED_PROJECTS = 2
+
+
+def _remember(project_id: int, paths: tuple[Path, ...], table: FeatureTable) -> None:
+    _LOADED.pop(project_id, None)
+    while len(_LOADED) >= _LOADED_PROJECTS:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[project_id] = (paths, table)
 
 
 def _compact(project_id: int, paths: list[Path], table: FeatureTable) -> None:

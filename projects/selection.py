@@ -14,7 +14,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 
 from projects import pool, services
@@ -55,7 +55,11 @@ def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
 
 def candidate_ids(project: Project) -> np.ndarray:
     ids = Item.objects.filter(project=project, state=Item.State.POOL, is_holdout=False)
-    return np.fromiter(ids.values_list("id", flat=True), dtype=np.int64)
+    # A plain cursor: building 100k values_list rows took a fifth of a second per batch.
+    sql, params = ids.values_list("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1)
 
 
 def batch_picks(*, project: Project, k: int, quick: bool, holdout: bool = True) -> Picks:

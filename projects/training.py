@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from projects import bulk, pool, services
-from projects.models import Batch, ModelVersion, Project
+from projects.models import Batch, Item, ModelVersion, Project
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,11 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     timings["score"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    bulk.scores_write(snap.ids[in_pool], scores, proba.argmax(axis=1), version.version)
+    scored_ids, predictions = snap.ids[in_pool], proba.argmax(axis=1)
+    # Queued rows on their own: claims skip locked rows, so hold those locks only briefly.
+    queued = snap.state[in_pool] == Item.State.QUEUED
+    for part in (~queued, queued):
+        bulk.scores_write(scored_ids[part], scores[part], predictions[part], version.version)
     timings["write_scores"] = time.perf_counter() - t
 
     stop_ids = _stop_set(project, snap.ids)
@@ -169,7 +173,14 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
 def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
     project_id = version.project_id
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project_id)
+        # The open batch's row before the project's, the order in which an annotation
+        # that completes the batch takes them (the reverse order deadlocked with it), and
+        # NO KEY UPDATE, which still lets rows whose foreign keys point here be written.
+        list(
+            Batch.objects.select_for_update(no_key=True)
+            .filter(project_id=project_id, state=Batch.State.OPEN).values_list("pk", flat=True)
+        )
+        project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
         seconds = _annotation_seconds(project)
         ModelVersion.objects.filter(pk=version.pk).update(
             status=ModelVersion.Status.DONE, finished_at=timezone.now(),
