@@ -97,13 +97,16 @@ class WebServer:
     log: Path
 
     @classmethod
-    def start(cls, *, workers: int = 4, threads: int = 1) -> WebServer:
+    def start(
+        cls, *, workers: int = 4, threads: int = 1, env: dict[str, str] | None = None
+    ) -> WebServer:
+        """Serve the test database, or whatever database and data dir `env` names."""
         port = free_port()
         log = Path(settings.DATA_DIR) / f"web-{port}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "winnow.wsgi", "--bind", f"127.0.0.1:{port}",
              "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
-            cwd=ROOT, env=child_env(DEBUG="true"), stdout=open(log, "wb"),
+            cwd=ROOT, env=env or child_env(DEBUG="true"), stdout=open(log, "wb"),
             stderr=subprocess.STDOUT,
         )
         server = cls(process, f"http://127.0.0.1:{port}", log)

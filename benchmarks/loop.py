@@ -1,0 +1,551 @@
+"""The loop on PostgreSQL: import, retrain, rescore, and many annotators at once (issue 2).
+
+Run ``python benchmarks/loop.py [--sizes 10000 100000] [--clients 16 20]``. It creates
+its own database (``winnow_bench``) and data directory, migrates, starts gunicorn
+(``--web-workers``) and a Celery worker on Redis, and removes all of it at the end.
+
+Per pool size it times (a) the import of a generated CSV through ``POST .../import/``,
+(b) a retrain and (c) the rescore of the whole pool including writing the scores, from
+the worker's own timings (``ModelVersion.timings``) of a steady-state retrain (features
+already stored), and the first retrain, which also computes every item's features.
+(d) Annotators run ``next/`` then ``annotations/`` in a loop. Paced: each annotator
+starts a cycle every ``clients / --rate`` seconds (the target is a rate *and* a latency,
+which only a paced load can show: with no pause at all, Little's law makes mean latency
+``clients / throughput``); then saturated, with no pause, for the peak rate.
+
+The pool is generated but realistic: sentences drawn from each topic's word
+distribution in the demo docstrings (``strategies/data/demo_text.csv``), mixed with
+common words, labelled by topic; 1% of rows carry a seed label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import psycopg2
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
+TARGETS = {"import_100k": 5.0, "rescore": 10.0, "p99_ms": 50.0, "annotations_per_s": 85.0}
+TIMEOUT = 600.0
+
+_TOKENS = """
+import json
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+tokens = {}
+for name in json.loads(%r):
+    user, _ = get_user_model().objects.get_or_create(username=name)
+    tokens[name] = Token.objects.get_or_create(user=user)[0].key
+print(json.dumps(tokens))
+"""
+
+_TIMINGS = """
+import json
+from projects.models import ModelVersion
+rows = ModelVersion.objects.filter(project_id=%d).order_by("version")
+print(json.dumps([{"version": v.version, "status": v.status, "trigger": v.trigger,
+                   "train_size": v.train_size, "pool_size": v.pool_size, "timings": v.timings}
+                  for v in rows]))
+"""
+
+
+# --- the generated pool -------------------------------------------------------------
+
+
+def topic_vocabularies() -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Per demo topic, its words and their frequencies (words of 3+ letters)."""
+    with DEMO.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    topics = sorted({r["label"] for r in rows})
+    counts = {t: Counter[str]() for t in topics}
+    for r in rows:
+        counts[r["label"]].update(re.findall(r"[a-z]{3,}", r["text"].lower()))
+    words, freqs = [], []
+    for t in topics:
+        common = counts[t].most_common(600)
+        words.append(np.array([w for w, _ in common]))
+        f = np.array([c for _, c in common], dtype=np.float64)
+        freqs.append(f / f.sum())
+    return topics, words, freqs
+
+
+def generate_pool(n: int, *, seed: int = 0) -> tuple[list[str], list[str]]:
+    """`n` sentences of 8-30 words: 60% from the topic's vocabulary, 40% from any topic's."""
+    topics, words, freqs = topic_vocabularies()
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(len(topics), size=n)
+    lengths = rng.integers(8, 31, size=n)
+    texts: list[str] = [""] * n
+    for t in range(len(topics)):
+        rows = np.flatnonzero(labels == t)
+        total = int(lengths[rows].sum())
+        own = rng.choice(words[t], size=total, p=freqs[t])
+        other_topic = rng.integers(len(topics), size=total)
+        mixed = np.array([rng.choice(words[o]) for o in range(len(topics))])[other_topic]
+        drawn = np.where(rng.random(total) < 0.6, own, mixed)
+        ends = np.cumsum(lengths[rows])
+        for row, piece in zip(rows, np.split(drawn, ends[:-1]), strict=True):
+            texts[row] = " ".join(piece).capitalize() + "."
+    return texts, [topics[i] for i in labels]
+
+
+def pool_csv(texts: list[str], labels: list[str], *, seed_fraction: float) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "label"])
+    every = max(1, round(1 / seed_fraction))
+    for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        writer.writerow([text, label if i % every == 0 else ""])
+    return buffer.getvalue().encode()
+
+
+# --- the stack: database, data dir, gunicorn, worker -----------------------------------
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def python(self, code: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def session(self, user: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {self.tokens[user]}"
+        return session
+
+
+def _admin(pg: str, sql: str) -> None:
+    conn = psycopg2.connect(f"{pg}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+    conn.close()
+
+
+@contextmanager
+def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterator[Stack]:
+    """A fresh database and data dir, migrated, with gunicorn and a worker; all removed after."""
+    data_dir = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
+    _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
+    _admin(pg, "CREATE DATABASE winnow_bench")
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"}
+    env.update(
+        DATABASE_URL=f"{pg}/winnow_bench",
+        CELERY_BROKER_URL=redis,
+        WINNOW_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="winnow.settings",
+        DEBUG="false",
+        SECRET_KEY="bench-" + "x" * 50,
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        WINNOW_MAX_UPLOAD_BYTES=str(500 * 1024 * 1024),
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = ExitStack()
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+        )
+        port = 8765
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "winnow.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(web_workers),
+                    "--preload",
+                    "--log-level",
+                    "warning",
+                    "--timeout",
+                    "300",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=_log(logs, data_dir / "web.log"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "winnow",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"bench-{os.getpid()}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=_log(logs, data_dir / "worker.log"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        running = Stack(f"http://127.0.0.1:{port}", env)
+        running.tokens = running.python(_TOKENS % json.dumps(users))
+        _wait_http(running.url)
+        yield running
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        logs.close()
+        _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
+        for log in ("web.log", "worker.log"):
+            text = (data_dir / log).read_text(errors="replace") if (data_dir / log).exists() else ""
+            if "Traceback" in text:
+                print(f"\n{log} has errors; its end:\n{text[-6000:]}")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _log(logs: ExitStack, path: Path) -> IO[bytes]:
+    """A log file for a child process, closed with the stack."""
+    return logs.enter_context(path.open("wb"))
+
+
+def _wait_http(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/api/schema/", timeout=5)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer")
+
+
+# --- one pool size -------------------------------------------------------------------
+
+
+def project_create(
+    lead: requests.Session,
+    url: str,
+    name: str,
+    labels: list[str],
+    annotators: list[str],
+    batch_size: int,
+) -> int:
+    response = lead.post(
+        f"{url}/api/projects/",
+        json={
+            "name": name,
+            "kind": "text",
+            "labels": labels,
+            "batch_size": batch_size,
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    pid: int = response.json()["id"]
+    for username in annotators:
+        lead.post(
+            f"{url}/api/projects/{pid}/members/",
+            json={"username": username, "role": "annotator"},
+            timeout=60,
+        ).raise_for_status()
+    return pid
+
+
+def wait_model(lead: requests.Session, url: str, pid: int, version: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        model = lead.get(f"{url}/api/projects/{pid}/status/", timeout=60).json()["model"]
+        if model and model["version"] >= version:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"model version {version} did not arrive")
+
+
+def label_one_batch(session: requests.Session, url: str, pid: int, truth: dict[str, str]) -> None:
+    """Label the current batch's items until the batch number changes (a retrain is owed)."""
+    first = session.get(f"{url}/api/projects/{pid}/status/", timeout=60).json()["batch"]["number"]
+    while True:
+        response = session.get(f"{url}/api/projects/{pid}/next/", timeout=60)
+        response.raise_for_status()
+        body = response.json()
+        session.post(
+            f"{url}/api/projects/{pid}/annotations/",
+            json={
+                "item": body["item"]["id"],
+                "label": truth[body["item"]["text"]],
+                "confidence": 4,
+            },
+            timeout=60,
+        ).raise_for_status()
+        batch = session.get(f"{url}/api/projects/{pid}/status/", timeout=60).json()["batch"]
+        if batch["number"] != first:
+            return
+
+
+def bench_pool(running: Stack, n: int, annotators: list[str], batch_size: int) -> dict[str, Any]:
+    texts, labels = generate_pool(n, seed=n)
+    truth = dict(zip(texts, labels, strict=False))
+    topics = sorted(set(labels))
+    lead = running.session("lead")
+    pid = project_create(lead, running.url, f"pool {n}", topics, annotators, batch_size)
+    body = pool_csv(texts, labels, seed_fraction=0.01)
+    started = time.perf_counter()
+    response = lead.post(
+        f"{running.url}/api/projects/{pid}/import/",
+        files={"file": ("pool.csv", body)},
+        timeout=TIMEOUT,
+    )
+    import_seconds = time.perf_counter() - started
+    response.raise_for_status()
+    assert response.json()["created"] == n, response.text
+    wait_model(lead, running.url, pid, 1)
+    label_one_batch(running.session(annotators[0]), running.url, pid, truth)
+    wait_model(lead, running.url, pid, 2)
+    versions = running.python(_TIMINGS % pid)
+    return {
+        "n": n,
+        "pid": pid,
+        "import_s": import_seconds,
+        "mb": len(body) / 1e6,
+        "versions": versions,
+        "truth": truth,
+    }
+
+
+# --- annotators at once --------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    paced: bool
+    seconds: float
+    next_ms: list[float]
+    post_ms: list[float]
+    annotations: int
+    errors: Counter[str]
+
+    @property
+    def rate(self) -> float:
+        return self.annotations / self.seconds
+
+
+def annotators_at_once(
+    running: Stack,
+    pid: int,
+    users: list[str],
+    truth: dict[str, str],
+    *,
+    seconds: float,
+    rate: float | None,
+) -> LoadResult:
+    """Each user loops next/ + annotations/ for `seconds`; paced to `rate` ann/s in total."""
+    period = len(users) / rate if rate else 0.0
+    lock = threading.Lock()
+    result = LoadResult(len(users), rate is not None, seconds, [], [], 0, Counter())
+    start_at = time.perf_counter() + 0.5
+    stop_at = start_at + seconds
+
+    def run(user: str, offset: float) -> None:
+        session = running.session(user)
+        next_ms, post_ms, done, errors = [], [], 0, Counter[str]()
+        cycle = start_at + offset
+        while True:
+            now = time.perf_counter()
+            if cycle > now:
+                time.sleep(cycle - now)
+            if time.perf_counter() >= stop_at:
+                break
+            cycle += period
+            t0 = time.perf_counter()
+            response = session.get(f"{running.url}/api/projects/{pid}/next/", timeout=60)
+            next_ms.append((time.perf_counter() - t0) * 1000)
+            if response.status_code != 200:
+                errors[f"next {response.status_code} {response.headers.get('X-Reason', '')}"] += 1
+                continue
+            item = response.json()["item"]
+            t0 = time.perf_counter()
+            posted = session.post(
+                f"{running.url}/api/projects/{pid}/annotations/",
+                json={
+                    "item": item["id"],
+                    "label": truth[item["text"]],
+                    "confidence": 4,
+                },
+                timeout=60,
+            )
+            post_ms.append((time.perf_counter() - t0) * 1000)
+            if posted.status_code == 201:
+                done += 1
+            else:
+                errors[f"annotations {posted.status_code}"] += 1
+        with lock:
+            result.next_ms.extend(next_ms)
+            result.post_ms.extend(post_ms)
+            result.annotations += done
+            result.errors.update(errors)
+
+    threads = [
+        threading.Thread(target=run, args=(u, i * period / len(users))) for i, u in enumerate(users)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result
+
+
+# --- printing ------------------------------------------------------------------------
+
+
+def check(value: float, target: float, *, below: bool = True) -> str:
+    ok = value < target if below else value >= target
+    return f"{'OK  ' if ok else 'MISS'} (target {'<' if below else '>='} {target:g})"
+
+
+def print_pool(figures: dict[str, Any]) -> None:
+    n = figures["n"]
+    print(f"\n== pool of {n:,} items ({figures['mb']:.1f} MB CSV, 1% seed labels) ==")
+    target = f"  {check(figures['import_s'], TARGETS['import_100k'])}" if n >= 100_000 else ""
+    print(f"(a) import via HTTP           {figures['import_s']:8.2f} s{target}")
+    for v in figures["versions"]:
+        t = v["timings"]
+        rescore = t.get("load_features", 0) + t.get("score", 0) + t.get("write_scores", 0)
+        label = "first retrain (computes features)" if v["version"] == 1 else "steady-state retrain"
+        print(
+            f"    v{v['version']} {label}: train_size={v['train_size']} "
+            f"pool={v['pool_size']} timings={t}"
+        )
+        if v["version"] >= 2:
+            print(f"(b) retrain (fit)             {t.get('train', 0):8.2f} s")
+            print(
+                f"(c) rescore whole pool        {rescore:8.2f} s  "
+                f"(load {t.get('load_features', 0):.2f} + score {t.get('score', 0):.2f} + "
+                f"write {t.get('write_scores', 0):.2f})  {check(rescore, TARGETS['rescore'])}"
+            )
+            print(f"    retrain total             {t.get('total', 0):8.2f} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def print_load(load: LoadResult, *, judged: bool) -> None:
+    mode = "paced" if load.paced else "saturated (no pause)"
+    p99 = TARGETS["p99_ms"]
+    print(f"(d) {load.clients} annotators, {mode}, {load.seconds:.0f} s:")
+    for name, values in (("next/", load.next_ms), ("annotations/", load.post_ms)):
+        p50, q99 = percentile(values, 50), percentile(values, 99)
+        verdict = f"  {check(q99, p99)}" if judged else ""
+        print(f"    {name:13s} n={len(values):5d}  p50 {p50:6.1f} ms  p99 {q99:6.1f} ms{verdict}")
+    rate = f"  {check(load.rate, TARGETS['annotations_per_s'], below=False)}" if judged else ""
+    print(f"    annotations/s {load.rate:6.1f}{rate}   errors: {dict(load.errors) or 'none'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 20])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=90.0,
+        help="offered annotations/s in total for 16 clients in the paced run",
+    )
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument(
+        "--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
+    )
+    args = parser.parse_args()
+
+    annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
+    print(
+        f"Winnow loop benchmark: PostgreSQL, Redis, gunicorn x{args.web_workers}, "
+        f"1 Celery worker, {os.cpu_count()} CPUs"
+    )
+    with stack(
+        args.pg, args.redis, web_workers=args.web_workers, users=["lead", *annotators]
+    ) as running:
+        pools = []
+        for n in args.sizes:
+            figures = bench_pool(running, n, annotators, args.batch_size)
+            print_pool(figures)
+            pools.append(figures)
+        largest = pools[-1]
+        print(
+            f"\n== annotators at once on the {largest['n']:,}-item pool "
+            f"(batch size {args.batch_size}; retrains run alongside) =="
+        )
+        # Warm-up, not measured: each gunicorn process imports the selection code (numpy,
+        # scikit-learn) on its first batch change, which stalls that one request ~2 s.
+        annotators_at_once(
+            running, largest["pid"], annotators, largest["truth"], seconds=5, rate=None
+        )
+        for clients in args.clients:
+            users = annotators[:clients]
+            rate = args.rate * clients / 16
+            paced = annotators_at_once(
+                running, largest["pid"], users, largest["truth"], seconds=args.seconds, rate=rate
+            )
+            print_load(paced, judged=clients == 16)
+            print(
+                f"    (offered {rate:.0f} annotations/s: each annotator starts a cycle "
+                f"every {clients / rate * 1000:.0f} ms)"
+            )
+            saturated = annotators_at_once(
+                running, largest["pid"], users, largest["truth"], seconds=args.seconds, rate=None
+            )
+            print_load(saturated, judged=False)
+
+
+if __name__ == "__main__":
+    main()
