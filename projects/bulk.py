@@ -16,6 +16,7 @@ from django.utils import timezone
 from projects.importers import ParsedRow
 from projects.models import Item
 
+
 def _item_columns() -> list[Field[Any, Any]]:
     return [f for f in Item._meta.concrete_fields if not f.primary_key]
 
@@ -38,9 +39,14 @@ def _row_values(
 ) -> dict[str, object]:
     return {
         **defaults,
-        "project_id": project_id, "text": row.text, "image": image, "meta": row.meta,
-        "vector": row.vector, "state": Item.State.LABELED if row.label else Item.State.POOL,
-        "label": row.label, "label_source": Item.LabelSource.SEED if row.label else "",
+        "project_id": project_id,
+        "text": row.text,
+        "image": image,
+        "meta": row.meta,
+        "vector": row.vector,
+        "state": Item.State.LABELED if row.label else Item.State.POOL,
+        "label": row.label,
+        "label_source": Item.LabelSource.SEED if row.label else "",
     }
 
 

@@ -35,7 +35,8 @@ class Picks:
 def latest_model(project: Project) -> ModelVersion | None:
     return (
         ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
-        .order_by("-version").first()
+        .order_by("-version")
+        .first()
     )
 
 
@@ -94,7 +95,9 @@ def _model_picks(project: Project, latest: ModelVersion, k: int, *, quick: bool)
     factor = 1 if quick else max(preset.options.shortlist_factor, 1)
     ranked = list(
         Item.objects.filter(
-            project=project, state=Item.State.POOL, is_holdout=False,
+            project=project,
+            state=Item.State.POOL,
+            is_holdout=False,
             scored_version=latest.version,
         )
         .order_by("-score", "id")
@@ -107,20 +110,30 @@ def _model_picks(project: Project, latest: ModelVersion, k: int, *, quick: bool)
     scores = np.array([r[1] for r in ranked], dtype=np.float64)
     if quick or len(ids) <= k and preset.options.diversity == "none":
         return Picks(
-            item_ids=ids[:k].tolist(), kind=kind, strategy=project.strategy, model_version=latest,
+            item_ids=ids[:k].tolist(),
+            kind=kind,
+            strategy=project.strategy,
+            model_version=latest,
             scores=dict(zip(ids[:k].tolist(), scores[:k].tolist(), strict=True)),
         )
     X = pool.features_ready(project, ids).rows(ids)
     model = load_model(project.pk, latest.version)
     selection = select_batch(
-        scores, X, k, options=preset.options, proba=model.predict_proba(X),
+        scores,
+        X,
+        k,
+        options=preset.options,
+        proba=model.predict_proba(X),
         cost=_predicted_seconds(project, ids) if preset.options.cost_aware else None,
         random_state=project.random_state + latest.version,
     )
     chosen = ids[selection.indices]
     records = selection.as_records()
     return Picks(
-        item_ids=chosen.tolist(), kind=kind, strategy=project.strategy, model_version=latest,
+        item_ids=chosen.tolist(),
+        kind=kind,
+        strategy=project.strategy,
+        model_version=latest,
         scores={int(i): float(scores[r["index"]]) for i, r in zip(chosen, records, strict=True)},
         components={
             int(i): {key: v for key, v in r.items() if key not in ("index", "rank")}
@@ -131,13 +144,13 @@ def _model_picks(project: Project, latest: ModelVersion, k: int, *, quick: bool)
 
 def _predicted_seconds(project: Project, ids: np.ndarray) -> np.ndarray:
     """Predicted annotation time per candidate, from this project's recorded times."""
+    from annotator.models import Annotation
     from strategies.selection import CostModel
 
-    from annotator.models import Annotation
-
     done = list(
-        Annotation.objects.filter(project=project, seconds__isnull=False)
-        .values_list("item__text", "seconds")[:5000]
+        Annotation.objects.filter(project=project, seconds__isnull=False).values_list(
+            "item__text", "seconds"
+        )[:5000]
     )
     texts = dict(Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text"))
     lengths = np.array([len(texts.get(int(i), "")) for i in ids], dtype=np.float64)
@@ -197,9 +210,7 @@ def batch_withdraw_untouched(*, batch: Batch) -> int:
 
 
 @transaction.atomic
-def batch_top_up(
-    *, project: Project, batch: Batch, model_version: ModelVersion | None
-) -> Batch:
+def batch_top_up(*, project: Project, batch: Batch, model_version: ModelVersion | None) -> Batch:
     """Fill the open batch back to the batch size with the newest model's picks."""
     batch.refresh_from_db()
     has_holdout = Item.objects.filter(batch=batch, is_holdout=True).exists()
@@ -210,7 +221,8 @@ def batch_top_up(
         start = 0 if last is None else last + 1
         services.batch_add_items(project=project, batch=batch, picks=picks, start_rank=start)
         Batch.objects.filter(pk=batch.pk).update(
-            kind=picks.kind, model_version=picks.model_version or model_version,
+            kind=picks.kind,
+            model_version=picks.model_version or model_version,
             strategy=picks.strategy,
         )
     batch.refresh_from_db()
