@@ -302,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contenders", default=None, help="comma-separated names (ours and peers)")
     p.add_argument("--seed-size", type=int, default=10)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="repeat r uses random_state offset+r (fresh splits to confirm a tuning)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = p.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -317,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     cells = [(d, b) for d in args.datasets.split(",") for b in batch_sizes]
     started = time.perf_counter()
     docs: list[dict[str, Any]] = Parallel(n_jobs=args.jobs)(
-        delayed(one_repeat)(d, b, r, ours, peers, args.seed_size, BUDGETS.get(d, 200))
+        delayed(one_repeat)(
+            d, b, args.seed_offset + r, ours, peers, args.seed_size, BUDGETS.get(d, 200)
+        )
         for d, b in cells
         for r in range(repeats)
     )
