@@ -77,19 +77,26 @@ def _claim(project: Project, user: User) -> NextResult:
         gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
         if gold_assignment is not None:
             return NextResult(gold_assignment)
-        item = (
-            Item.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(batch=batch, state=Item.State.QUEUED, assigned__lt=F("required"))
-            .exclude(assignments__annotator=user)
-            .order_by("batch_rank").first()
-        )
+        item = _free_item(project, user)
+        if item is None and project_services.batch_open(project=project, another=True):
+            item = _free_item(project, user)
         if item is None:
-            return NextResult(None, "Every item of the open batch is taken; more come soon.")
+            return NextResult(None, "Every item of the open batches is taken; more come soon.")
         Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
         assignment = Assignment.objects.create(
             project=project, item=item, annotator=user, expires_at=now + _lease()
         )
         return NextResult(assignment)
+
+
+def _free_item(project: Project, user: User) -> Item | None:
+    """The highest-ranked item of the oldest open batch that the caller may take, locked."""
+    return (
+        Item.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(project=project, state=Item.State.QUEUED, assigned__lt=F("required"))
+        .exclude(assignments__annotator=user)
+        .order_by("batch_id", "batch_rank").first()
+    )
 
 
 def _open_batch(project: Project) -> Batch | None:

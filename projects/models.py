@@ -116,9 +116,6 @@ class Batch(models.Model):
         ordering = ["project", "number"]
         constraints = [
             models.UniqueConstraint(fields=["project", "number"], name="batch_number_unique"),
-            models.UniqueConstraint(
-                fields=["project"], condition=Q(state="open"), name="one_open_batch"
-            ),
         ]
 
     def __str__(self) -> str:

@@ -206,11 +206,17 @@ def batch_close(*, batch: Batch) -> None:
     batch_open(project=batch.project)
 
 
-def batch_open(*, project: Project, quick: bool = True) -> Batch | None:
-    """Open the project's next batch unless one is open or nothing is left.
+# Batches open at once: the next opens when every item of the open ones is handed out, so
+# many annotators never wait for the last items of a batch (nor for its retrain).
+MAX_OPEN_BATCHES = 3
+
+
+def batch_open(*, project: Project, quick: bool = True, another: bool = False) -> Batch | None:
+    """Open the project's next batch unless one is open (or nothing is left).
 
     `quick` (the request path) only reads stored scores; the worker passes False
-    to run the full selector.
+    to run the full selector. `another` opens the next batch while others are still
+    open, once none of their items is free, up to MAX_OPEN_BATCHES.
     """
     from projects import selection
 
@@ -218,9 +224,12 @@ def batch_open(*, project: Project, quick: bool = True) -> Batch | None:
         # NO KEY UPDATE: serialises batch opening without blocking the foreign-key checks
         # of concurrent annotations (FOR UPDATE deadlocked with them on Postgres).
         project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
-        open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
-        if open_batch is not None or project.state in (
-            Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP,
+        open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
+        open_batch = open_batches.first()
+        if project.state in (Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP):
+            return open_batch
+        if open_batch is not None and (
+            not another or open_batches.count() >= MAX_OPEN_BATCHES or _free_items(project)
         ):
             return open_batch
         picks = selection.batch_picks(project=project, k=project.batch_size, quick=quick)
@@ -233,6 +242,13 @@ def batch_open(*, project: Project, quick: bool = True) -> Batch | None:
         )
         batch_add_items(project=project, batch=batch, picks=picks, start_rank=0)
         return batch
+
+
+def _free_items(project: Project) -> bool:
+    """Whether some item of an open batch still waits for an annotator."""
+    return Item.objects.filter(
+        project=project, state=Item.State.QUEUED, assigned__lt=F("required")
+    ).exists()
 
 
 def batch_add_items(

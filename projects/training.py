@@ -22,7 +22,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from projects import bulk, pool, services
+from projects import bulk, pool
 from projects.models import Batch, Item, ModelVersion, Project
 
 log = logging.getLogger(__name__)
@@ -244,18 +244,20 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
 
 
 def batch_refresh(*, project: Project) -> Batch | None:
-    """Give the open batch the newest model's picks: untouched items go back to the pool."""
+    """Give open batches the newest model's picks: untouched items go back to the pool."""
     from projects import selection
 
-    open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
-    if open_batch is None:
+    open_batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN))
+    if not open_batches:
         return selection.batch_open_full(project=project)
     latest = selection.latest_model(project)
     chosen_by = latest.pk if latest else None
-    if open_batch.model_version_id == chosen_by and open_batch.kind != Batch.Kind.STALE:
-        return open_batch
-    selection.batch_withdraw_untouched(batch=open_batch)
-    return selection.batch_top_up(project=project, batch=open_batch, model_version=latest)
+    for batch in open_batches:
+        if batch.model_version_id == chosen_by and batch.kind != Batch.Kind.STALE:
+            continue
+        selection.batch_withdraw_untouched(batch=batch)
+        selection.batch_top_up(project=project, batch=batch, model_version=latest)
+    return Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
 
 
 def batch_refresh_unless_training(*, project: Project) -> None:

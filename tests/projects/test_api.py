@@ -283,3 +283,36 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
         "/api/projects/{project_id}/import/",
     ):
         assert path in paths, path
+
+
+def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
+    """Annotators never wait on the last items of a batch: batches pipeline, up to 3 open."""
+    from projects.models import Batch
+    from projects.services import MAX_OPEN_BATCHES
+
+    services_project = Project.objects.get(pk=project.pk)
+    services_project.batch_size = 1
+    services_project.holdout_fraction = 0.0
+    services_project.save()
+    api["lead"].post(
+        f"/api/projects/{project.pk}/members/",
+        {"username": "reviewer", "role": "annotator"},
+        format="json",
+    )
+    _import(api, project)
+    got = {}
+    for name in ("ann1", "ann2", "lead"):
+        response = api[name].get(f"/api/projects/{project.pk}/next/")
+        assert response.status_code == 200
+        got[name] = response.json()["item"]["id"]
+    assert len(set(got.values())) == 3
+    assert Batch.objects.filter(project=project, state="open").count() == MAX_OPEN_BATCHES
+    waiting = api["reviewer"].get(f"/api/projects/{project.pk}/next/")
+    assert waiting.status_code == 204 and "taken" in waiting.headers["X-Reason"]
+    api["ann1"].post(
+        f"/api/projects/{project.pk}/annotations/",
+        {"item": got["ann1"], "label": "pets"},
+        format="json",
+    )
+    assert Batch.objects.get(project=project, number=1).state == "closed"
+    assert api["reviewer"].get(f"/api/projects/{project.pk}/next/").status_code == 200
