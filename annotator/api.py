@@ -15,7 +15,6 @@ from annotator import services
 from annotator.models import Annotation, Assignment
 from projects.access import ANYONE, project_for_member
 from projects.models import Item, Project
-from projects.selectors import current_batch
 from winnow.http import api_user
 
 
@@ -29,7 +28,7 @@ def item_payload(project: Project, item: Item) -> dict[str, Any]:
 
 
 def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
-    batch = current_batch(project)
+    batch = assignment.item.batch
     return {
         "item": item_payload(project, assignment.item),
         "labels": project.labels,

@@ -60,28 +60,32 @@ def _claim(project: Project, user: User) -> NextResult:
         # Locked and unexpired: a lease another request is expiring right now is not
         # handed back as current (that item may already be going to someone else).
         current = (
-            Assignment.objects.select_for_update(of=("self",)).select_related("item")
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("item__batch")
             .filter(
-                project=project, annotator=user, state=Assignment.State.ACTIVE,
+                project=project,
+                annotator=user,
+                state=Assignment.State.ACTIVE,
                 expires_at__gt=now,
             )
-            .order_by("created_at").first()
+            .order_by("created_at")
+            .first()
         )
         if current is not None:
             current.expires_at = now + _lease()
             current.save(update_fields=["expires_at"])
             return NextResult(current)
-        batch = _open_batch(project)
-        if batch is None:
-            return NextResult(None, _idle_reason(project))
+        item = _free_item(project, user)
+        if item is None:
+            if _open_batch(project) is None:
+                return NextResult(None, _idle_reason(project))
+            if project_services.batch_open(project=project, another=True):
+                item = _free_item(project, user)
+        if item is None:
+            return NextResult(None, "Every item of the open batches is taken; more come soon.")
         gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
         if gold_assignment is not None:
             return NextResult(gold_assignment)
-        item = _free_item(project, user)
-        if item is None and project_services.batch_open(project=project, another=True):
-            item = _free_item(project, user)
-        if item is None:
-            return NextResult(None, "Every item of the open batches is taken; more come soon.")
         Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
         assignment = Assignment.objects.create(
             project=project, item=item, annotator=user, expires_at=now + _lease()
@@ -93,9 +97,11 @@ def _free_item(project: Project, user: User) -> Item | None:
     """The highest-ranked item of the oldest open batch that the caller may take, locked."""
     return (
         Item.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("batch")
         .filter(project=project, state=Item.State.QUEUED, assigned__lt=F("required"))
         .exclude(assignments__annotator=user)
-        .order_by("batch_id", "batch_rank").first()
+        .order_by("batch_id", "batch_rank")
+        .first()
     )
 
 
@@ -160,7 +166,11 @@ def _item_for_update(project: Project, item_id: object) -> Item:
 
 @transaction.atomic
 def annotation_submit(
-    *, project: Project, user: User, item_id: object, label: object,
+    *,
+    project: Project,
+    user: User,
+    item_id: object,
+    label: object,
     confidence: object = 3,
 ) -> tuple[Annotation, bool]:
     """Record a label; a repeat of the same submission creates nothing (returns created=False).
@@ -184,11 +194,15 @@ def annotation_submit(
     assignment = _take_assignment(item, user)
     now = timezone.now()
     annotation = Annotation.objects.create(
-        project=project, item=item, annotator=user, label=label, confidence=confidence,
+        project=project,
+        item=item,
+        annotator=user,
+        label=label,
+        confidence=confidence,
         seconds=min((now - assignment.created_at).total_seconds(), MAX_SECONDS),
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
-    item.refresh_from_db()
+    item.annotation_count += 1  # the row is locked above, so this is the stored count
     if item.annotation_count >= item.required:
         consensus_service.item_finalise(project=project, item=item)
         if item.batch_id is not None:
@@ -198,9 +212,7 @@ def annotation_submit(
 
 def _take_assignment(item: Item, user: User) -> Assignment:
     assignment = Assignment.objects.filter(item=item, annotator=user).first()
-    if assignment is None or assignment.state in (
-        Assignment.State.SKIPPED, Assignment.State.DONE
-    ):
+    if assignment is None or assignment.state in (Assignment.State.SKIPPED, Assignment.State.DONE):
         raise Conflict("This item is not assigned to you: ask for it with next/ first.")
     if item.state != Item.State.QUEUED or item.annotation_count >= item.required:
         raise Conflict("This item needs no more labels.")
@@ -230,7 +242,11 @@ def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
     if tried >= members and item.state == Item.State.QUEUED and item.annotation_count == 0:
         batch_id = item.batch_id
         Item.objects.filter(pk=item.pk).update(
-            state=Item.State.POOL, batch=None, batch_rank=None, required=0, assigned=0,
+            state=Item.State.POOL,
+            batch=None,
+            batch_rank=None,
+            required=0,
+            assigned=0,
             meta={**item.meta, "skipped_by_all": True},
         )
         if batch_id is not None:
@@ -241,7 +257,9 @@ def annotation_last(*, project: Project, user: User) -> Annotation | None:
     """The caller's most recent annotation in the project (what undo goes back to)."""
     return (
         Annotation.objects.select_related("item")
-        .filter(project=project, annotator=user).order_by("-created_at", "-pk").first()
+        .filter(project=project, annotator=user)
+        .order_by("-created_at", "-pk")
+        .first()
     )
 
 

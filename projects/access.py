@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from projects.models import Membership, Project
@@ -45,11 +45,17 @@ def project_for_member(
     user: AnyUser, project_id: int | str, roles: Iterable[str] = ANYONE
 ) -> tuple[Project, str]:
     """The project and the caller's role; 404 for outsiders, 403 for a too-low role."""
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    # One query: the project with the caller's role (this runs on every request).
+    own_role = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk).values("role")
     try:
-        project = Project.objects.get(pk=int(project_id))
+        project = Project.objects.annotate(member_role=Subquery(own_role[:1])).get(
+            pk=int(project_id)
+        )
     except (Project.DoesNotExist, ValueError, TypeError):
         raise Http404("No such project.") from None
-    role = member_role(user, project)
+    role = Role.LEAD if user.is_staff else getattr(project, "member_role", None)
     if role is None:
         raise Http404("No such project.")
     if role not in tuple(roles):

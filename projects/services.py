@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
@@ -22,9 +22,22 @@ from projects.importers import ParsedRow
 from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
 
 EDITABLE_FIELDS = (
-    "name", "labels", "batch_size", "strategy", "selector", "overlap", "agreement_fraction",
-    "agreement_overlap", "consensus_method", "holdout_fraction", "holdout_target",
-    "seed_per_class", "stopping", "stream_budget", "consensus_threshold", "gold_fraction",
+    "name",
+    "labels",
+    "batch_size",
+    "strategy",
+    "selector",
+    "overlap",
+    "agreement_fraction",
+    "agreement_overlap",
+    "consensus_method",
+    "holdout_fraction",
+    "holdout_target",
+    "seed_per_class",
+    "stopping",
+    "stream_budget",
+    "consensus_threshold",
+    "gold_fraction",
 )
 
 
@@ -90,7 +103,11 @@ def _check_range(data: dict[str, Any], errors: dict[str, str], key: str, lo: int
 
 
 def _check_fraction(
-    data: dict[str, Any], errors: dict[str, str], key: str, *, upper: float = 1.0,
+    data: dict[str, Any],
+    errors: dict[str, str],
+    key: str,
+    *,
+    upper: float = 1.0,
     nullable: bool = False,
 ) -> None:
     if key not in data or (nullable and data[key] is None):
@@ -102,7 +119,7 @@ def _check_fraction(
 
 @transaction.atomic
 def project_create(
-    *, user: AbstractBaseUser, name: str, kind: str, labels: list[str], **options: Any
+    *, user: User, name: str, kind: str, labels: list[str], **options: Any
 ) -> Project:
     from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
 
@@ -237,8 +254,12 @@ def batch_open(*, project: Project, quick: bool = True, another: bool = False) -
             return None
         number = (Batch.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
         batch = Batch.objects.create(
-            project=project, number=number, kind=picks.kind, strategy=picks.strategy,
-            selector=project.selector, model_version=picks.model_version,
+            project=project,
+            number=number,
+            kind=picks.kind,
+            strategy=picks.strategy,
+            selector=project.selector,
+            model_version=picks.model_version,
         )
         batch_add_items(project=project, batch=batch, picks=picks, start_rank=0)
         return batch
@@ -251,9 +272,7 @@ def _free_items(project: Project) -> bool:
     ).exists()
 
 
-def batch_add_items(
-    *, project: Project, batch: Batch, picks: Any, start_rank: int
-) -> None:
+def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> None:
     """Put picked items in a batch with their required annotation counts, and log why."""
     ids = list(picks.item_ids)
     required = _required_annotations(project, len(ids), seed=batch.number * 7919 + start_rank)
@@ -269,11 +288,14 @@ def batch_add_items(
     Item.objects.bulk_update(items.values(), ["batch_rank", "required", "is_holdout"])
     SelectionLog.objects.bulk_create(
         SelectionLog(
-            batch=batch, item_id=item_id, rank=rank,
+            batch=batch,
+            item_id=item_id,
+            rank=rank,
             reason="holdout" if item_id in picks.holdout else picks.kind,
             model_version=picks.model_version.version if picks.model_version else None,
             strategy="random" if item_id in picks.holdout else picks.strategy,
-            score=picks.scores.get(item_id), components=picks.components.get(item_id, {}),
+            score=picks.scores.get(item_id),
+            components=picks.components.get(item_id, {}),
         )
         for rank, item_id in enumerate(ids, start=start_rank)
     )

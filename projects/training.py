@@ -68,7 +68,8 @@ def _claim(model_version_id: int) -> bool:
     if version is None:
         return False
     busy = ModelVersion.objects.filter(
-        project_id=version.project_id, status=ModelVersion.Status.RUNNING,
+        project_id=version.project_id,
+        status=ModelVersion.Status.RUNNING,
         started_at__gte=now - STALE_RUNNING,
     ).exclude(pk=model_version_id)
     if busy.exists():  # one retrain per project at a time; the running one re-sends us
@@ -93,7 +94,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
         raise ValueError("no labelled items to train on yet")
 
     t = time.perf_counter()
-    model = train_model(snap.X[train], snap.label[train], n_classes, random_state=project.random_state)
+    model = train_model(
+        snap.X[train], snap.label[train], n_classes, random_state=project.random_state
+    )
     timings["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -101,7 +104,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     evaluation = None
     if held.any():
         evaluation = metrics.evaluate(
-            snap.label[held], model.predict(snap.X[held]), n_classes,
+            snap.label[held],
+            model.predict(snap.X[held]),
+            n_classes,
             random_state=project.random_state,
         )
     timings["evaluate"] = time.perf_counter() - t
@@ -115,8 +120,12 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(
-            X_pool=X_pool, model=model, proba=proba, X_labeled=snap.X[train],
-            y_labeled=snap.label[train], n_classes=n_classes,
+            X_pool=X_pool,
+            model=model,
+            proba=proba,
+            X_labeled=snap.X[train],
+            y_labeled=snap.label[train],
+            n_classes=n_classes,
             random_state=project.random_state + version.version,
         )
         scores = query.score(project.strategy, ctx)
@@ -132,7 +141,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
 
     stop_ids = _stop_set(project, snap.ids)
     stop_rows = np.searchsorted(snap.ids, stop_ids)
-    stop_predictions = model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
+    stop_predictions = (
+        model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
+    )
     model_file = _save_model(project, version, model)
     timings["total"] = time.perf_counter() - started
     return {
@@ -178,13 +189,16 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
         # NO KEY UPDATE, which still lets rows whose foreign keys point here be written.
         list(
             Batch.objects.select_for_update(no_key=True)
-            .filter(project_id=project_id, state=Batch.State.OPEN).values_list("pk", flat=True)
+            .filter(project_id=project_id, state=Batch.State.OPEN)
+            .values_list("pk", flat=True)
         )
         project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
         seconds = _annotation_seconds(project)
         ModelVersion.objects.filter(pk=version.pk).update(
-            status=ModelVersion.Status.DONE, finished_at=timezone.now(),
-            annotation_seconds=seconds, **results,
+            status=ModelVersion.Status.DONE,
+            finished_at=timezone.now(),
+            annotation_seconds=seconds,
+            **results,
         )
         version.refresh_from_db()
         stopping = stopping_evaluate(project=project, latest=version)
@@ -230,7 +244,8 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
             metric=(v.metrics or {}).get("accuracy"),
             metric_low=(v.metrics or {}).get("accuracy_low"),
             stop_set_predictions=np.array(v.stop_set_predictions)
-            if v.stop_set_predictions is not None else None,
+            if v.stop_set_predictions is not None
+            else None,
             max_uncertainty=v.max_uncertainty,
         )
         for v in ModelVersion.objects.filter(

@@ -51,12 +51,13 @@ class Worker:
     @classmethod
     def start(cls) -> Worker:
         log = Path(settings.DATA_DIR) / f"worker-{os.getpid()}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n",
-             f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=child_env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-        )
+        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo",
+                 "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n",
+                 f"test-{os.getpid()}@%h"],
+                cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+            )
         worker = cls(process, log)
         worker.wait_ready()
         return worker
@@ -103,12 +104,13 @@ class WebServer:
         """Serve the test database, or whatever database and data dir `env` names."""
         port = free_port()
         log = Path(settings.DATA_DIR) / f"web-{port}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "winnow.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
-            cwd=ROOT, env=env or child_env(DEBUG="true"), stdout=open(log, "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "winnow.wsgi", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
+                cwd=ROOT, env=env or child_env(DEBUG="true"), stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         server = cls(process, f"http://127.0.0.1:{port}", log)
         server.wait_ready()
         return server
