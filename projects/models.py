@@ -137,7 +137,11 @@ class Item(models.Model):
         CONSENSUS = "consensus"
         REVIEW = "review"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No single-column indexes on project / batch: the composite indexes below start with
+    # them, and every index slows the bulk COPY of an import.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     text = models.TextField(blank=True)
     image = models.CharField(max_length=300, blank=True, help_text="Path under MEDIA_ROOT.")
     meta = models.JSONField(default=dict, blank=True)
@@ -153,7 +157,8 @@ class Item(models.Model):
     is_holdout = models.BooleanField(default=False)
     from_stream = models.BooleanField(default=False)
     batch = models.ForeignKey(
-        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items",
+        db_index=False,
     )
     batch_rank = models.PositiveIntegerField(null=True, blank=True)
     required = models.PositiveSmallIntegerField(default=0)
