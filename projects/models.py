@@ -175,6 +175,7 @@ class Item(models.Model):
         indexes = [
             models.Index(fields=["project", "state", "-score"], name="item_pool_ranking"),
             models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
+            models.Index(fields=["project"], condition=Q(is_holdout=True), name="item_holdout"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Min
 
 from projects import pool, services
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
@@ -50,7 +50,10 @@ def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
     """Cold start: choose for coverage until every label could have a few examples."""
     if latest is None:
         return True
-    labeled = Item.objects.filter(project=project, label__isnull=False, is_holdout=False).count()
+    # Labelled items are state "labeled" (the ranking index finds them without a pool scan).
+    labeled = Item.objects.filter(
+        project=project, state=Item.State.LABELED, is_holdout=False
+    ).count()
     return labeled < project.seed_per_class * len(project.labels)
 
 
@@ -61,6 +64,36 @@ def candidate_ids(project: Project) -> np.ndarray:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1)
+
+
+def random_pool_items(
+    project: Project, n: int, rng: np.random.Generator, *, exclude: set[int]
+) -> list[int]:
+    """`n` pool items drawn uniformly over the id range: a few index probes, no pool scan.
+
+    Item ids of an import are consecutive (COPY), so a uniform id lands on a uniform item;
+    each draw takes the first pool item at or after it (wrapping around).
+    """
+    pool = Item.objects.filter(
+        project=project, state=Item.State.POOL, is_holdout=False
+    ).values_list("id", flat=True)
+    bounds = Item.objects.filter(project=project).aggregate(lo=Min("id"), hi=Max("id"))
+    if bounds["lo"] is None:
+        return []
+    chosen: list[int] = []
+    for _attempt in range(4 * n):
+        if len(chosen) == n:
+            break
+        start = int(rng.integers(bounds["lo"], bounds["hi"] + 1))
+        taken = exclude | set(chosen)
+        found = (
+            pool.filter(id__gte=start).exclude(id__in=taken).order_by("id").first()
+            or pool.exclude(id__in=taken).order_by("id").first()
+        )
+        if found is None:
+            break
+        chosen.append(found)
+    return chosen
 
 
 def batch_picks(*, project: Project, k: int, quick: bool, holdout: bool = True) -> Picks:
@@ -167,9 +200,8 @@ def _add_holdout(project: Project, picks: Picks, n: int) -> None:
     """Mix randomly sampled evaluation items evenly into the batch (never by the strategy)."""
     if n <= 0:
         return
-    ids = np.setdiff1d(candidate_ids(project), np.array(picks.item_ids, dtype=np.int64))
-    rng = np.random.default_rng(project.random_state + 1 + len(ids))
-    chosen = rng.permutation(ids)[:n].tolist()
+    rng = np.random.default_rng([project.random_state, len(picks.item_ids), *picks.item_ids[:3]])
+    chosen = random_pool_items(project, n, rng, exclude=set(picks.item_ids))
     picks.holdout = set(chosen)
     merged = list(picks.item_ids)
     step = max(1, (len(merged) + len(chosen)) // max(len(chosen), 1))
