@@ -79,7 +79,9 @@ def _claim(project: Project, user: User) -> NextResult:
         if item is None:
             if _open_batch(project) is None:
                 return NextResult(None, _idle_reason(project))
-            if project_services.batch_open(project=project, another=True):
+            if project_services.may_open_another(project) and project_services.batch_open(
+                project=project, another=True
+            ):
                 item = _free_item(project, user)
         if item is None:
             return NextResult(None, "Every item of the open batches is taken; more come soon.")

@@ -202,12 +202,33 @@ def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
 
 
 def batch_item_completed(*, batch_id: int) -> None:
-    """One item of a batch has all its annotations; the last one closes the batch."""
-    Batch.objects.filter(pk=batch_id).update(remaining=F("remaining") - 1)
-    # The UPDATE holds the row lock until commit, so exactly one caller reads 0.
-    batch = Batch.objects.select_related("project").get(pk=batch_id)
-    if batch.remaining <= 0 and batch.state == Batch.State.OPEN:
-        batch_close(batch=batch)
+    """An item of a batch got all its annotations (or left it): check progress after commit.
+
+    The check runs once the caller's transaction has committed, so annotations never
+    queue on the batch row while they hold their own locks; every completer re-counts
+    committed items, and the batch row lock is taken only when a batch looks finished.
+    """
+    transaction.on_commit(lambda: batch_progress(batch_id=batch_id))
+
+
+def batch_progress(*, batch_id: int) -> None:
+    """Refresh a batch's `remaining` and close it once no item waits for annotations."""
+    waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
+    left = waiting.count()
+    Batch.objects.filter(pk=batch_id, state=Batch.State.OPEN).exclude(remaining=left).update(
+        remaining=left
+    )
+    if left:
+        return
+    with transaction.atomic():
+        batch = (
+            Batch.objects.select_for_update(no_key=True)
+            .select_related("project")
+            .filter(pk=batch_id, state=Batch.State.OPEN)
+            .first()
+        )
+        if batch is not None and not waiting.exists():
+            batch_close(batch=batch)
 
 
 def batch_close(*, batch: Batch) -> None:
@@ -263,6 +284,11 @@ def batch_open(*, project: Project, quick: bool = True, another: bool = False) -
         )
         batch_add_items(project=project, batch=batch, picks=picks, start_rank=0)
         return batch
+
+
+def may_open_another(project: Project) -> bool:
+    """A lock-free pre-check, so waiting annotators don't queue on the project row."""
+    return Batch.objects.filter(project=project, state=Batch.State.OPEN).count() < MAX_OPEN_BATCHES
 
 
 def _free_items(project: Project) -> bool:

@@ -237,6 +237,7 @@ def test_two_annotators_get_different_items_in_rank_order(api, project):  # type
     assert ranks[a] < ranks[b]
 
 
+@pytest.mark.django_db(transaction=True)  # batch progress runs on commit
 def test_status_and_exports(api, project):  # type: ignore[no-untyped-def]
     _import(api, project)
     item = api["ann1"].get(f"/api/projects/{project.pk}/next/").json()["item"]
@@ -285,6 +286,7 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
         assert path in paths, path
 
 
+@pytest.mark.django_db(transaction=True)  # batch progress runs on commit
 def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
     """Annotators never wait on the last items of a batch: batches pipeline, up to 3 open."""
     from projects.models import Batch
