@@ -15,6 +15,7 @@ from annotator import services
 from annotator.models import Annotation, Assignment
 from projects.access import ANYONE, project_for_member
 from projects.models import Item, Project
+from projects.selectors import batch_summary
 from winnow.http import api_user
 
 
@@ -33,14 +34,7 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
         "item": item_payload(project, assignment.item),
         "labels": project.labels,
         "expires_at": assignment.expires_at,
-        "batch": None
-        if batch is None
-        else {
-            "number": batch.number,
-            "size": batch.size,
-            "done": batch.size - batch.remaining,
-            "kind": batch.kind,
-        },
+        "batch": batch_summary(batch),
     }
 
 

@@ -95,10 +95,15 @@ class GoldInput(serializers.Serializer):
     items = GoldEntry(many=True, allow_empty=False)
 
 
-GoldResult = inline_serializer("GoldResult", {
-    "updated": serializers.IntegerField(),
-    "errors": serializers.ListField(child=serializers.DictField()),
-})
+GoldResult = inline_serializer(
+    "GoldResult",
+    {
+        "updated": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
 class GoldItem(serializers.Serializer):
     item = serializers.IntegerField()
     label = serializers.CharField()  # type: ignore[assignment]
@@ -109,15 +114,18 @@ class GoldView(APIView):
     @extend_schema(responses=GoldItem(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-        return Response([
-            {"item": item_id, "label": label, "state": state}
-            for item_id, label, state in selectors.gold_items(project).values_list(
-                "id", "gold_label", "state"
-            )
-        ])
+        return Response(
+            [
+                {"item": item_id, "label": label, "state": state}
+                for item_id, label, state in selectors.gold_items(project).values_list(
+                    "id", "gold_label", "state"
+                )
+            ]
+        )
 
     @extend_schema(
-        request=GoldInput, responses={200: GoldResult, 400: GoldResult},
+        request=GoldInput,
+        responses={200: GoldResult, 400: GoldResult},
         description="Mark items gold with their true label (`label: null` unmarks). "
         "Gold items leave the pool, are not trained on, and are handed to annotators "
         "unannounced at the project's `gold_fraction`.",
@@ -161,11 +169,16 @@ class ReviewInput(serializers.Serializer):
         return attrs
 
 
-ReviewOutput = inline_serializer("ReviewResult", {
-    "item": serializers.IntegerField(), "label": serializers.CharField(allow_null=True),
-    "state": serializers.CharField(), "reviewer": serializers.CharField(required=False),
-    "created_at": serializers.DateTimeField(required=False),
-})
+ReviewOutput = inline_serializer(
+    "ReviewResult",
+    {
+        "item": serializers.IntegerField(),
+        "label": serializers.CharField(allow_null=True),
+        "state": serializers.CharField(),
+        "reviewer": serializers.CharField(required=False),
+        "created_at": serializers.DateTimeField(required=False),
+    },
+)
 
 
 def _member(request: Request) -> User:
@@ -189,7 +202,8 @@ class ReviewView(APIView):
         return Response(selectors.review_queue(project, limit=min(size, 1000)))
 
     @extend_schema(
-        request=ReviewInput, responses={201: ReviewOutput, 200: ReviewOutput},
+        request=ReviewInput,
+        responses={201: ReviewOutput, 200: ReviewOutput},
         description="`{item, label}` gives the final label (recorded with reviewer and "
         "time; 201, or 200 when repeated); `{item, action: send_back}` returns the item "
         "to the open batch for one more annotator.",
@@ -203,11 +217,18 @@ class ReviewView(APIView):
             item = review.review_send_back(project=project, user=_member(request), item_id=item_id)
             return Response({"item": item.pk, "label": None, "state": item.state})
         decision, created = review.review_decide(
-            project=project, user=_member(request), item_id=item_id,
+            project=project,
+            user=_member(request),
+            item_id=item_id,
             label=data.validated_data["label"],
         )
         return Response(
-            {"item": item_id, "label": decision.label, "state": "labeled",
-             "reviewer": decision.reviewer.get_username(), "created_at": decision.created_at},
+            {
+                "item": item_id,
+                "label": decision.label,
+                "state": "labeled",
+                "reviewer": decision.reviewer.get_username(),
+                "created_at": decision.created_at,
+            },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )

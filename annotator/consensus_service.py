@@ -41,7 +41,12 @@ def consensus_compute(
     function, _ = CONSENSUS_METHODS[method]
     cutoff = {"min_posterior" if method == "dawid_skene" else "min_support": threshold}
     return function(
-        arr.items, arr.annotators, arr.labels, n_labels, len(arr.item_ids), arr.confidence,
+        arr.items,
+        arr.annotators,
+        arr.labels,
+        n_labels,
+        len(arr.item_ids),
+        arr.confidence,
         **cutoff,
     )
 
@@ -72,9 +77,11 @@ def item_finalise(*, project: Project, item: Item) -> None:
 
 def _apply(item_id: int, decision: Decision) -> None:
     Item.objects.filter(pk=item_id).update(
-        state=decision.state, label=decision.label,
+        state=decision.state,
+        label=decision.label,
         label_source=Item.LabelSource.CONSENSUS if decision.label else "",
-        consensus_support=decision.support, consensus_method=decision.method,
+        consensus_support=decision.support,
+        consensus_method=decision.method,
     )
 
 
@@ -98,28 +105,30 @@ def consensus_recompute(*, project: Project) -> int:
     per_item = np.bincount(arr.items, minlength=len(arr.item_ids))
     multi = set(arr.item_ids[per_item >= 2].tolist())
     code_of = {int(pk): code for code, pk in enumerate(arr.item_ids.tolist())}
-    current = _recomputable(project).filter(pk__in=list(multi)).values_list(
-        "id", "state", "label"
-    )
+    current = _recomputable(project).filter(pk__in=list(multi)).values_list("id", "state", "label")
     changed: list[Item] = []
     moved = 0
     for item_id, state, label in current:
         decision = _decision(project, result, code_of[item_id], method)
         moved += (decision.state, decision.label) != (state, label)
-        changed.append(Item(
-            pk=item_id, state=decision.state, label=decision.label,
-            label_source=Item.LabelSource.CONSENSUS if decision.label else "",
-            consensus_support=decision.support, consensus_method=method,
-        ))
+        changed.append(
+            Item(
+                pk=item_id,
+                state=decision.state,
+                label=decision.label,
+                label_source=Item.LabelSource.CONSENSUS if decision.label else "",
+                consensus_support=decision.support,
+                consensus_method=method,
+            )
+        )
     _write(project, changed)
     return moved
 
 
 def _recomputable(project: Project) -> QuerySet[Item]:
     """Items consensus may (still) decide: settled, not reviewed, not seed, not gold-only."""
-    return (
-        Item.objects.filter(project=project, state__in=SETTLED_STATES)
-        .exclude(label_source__in=FINAL_SOURCES)
+    return Item.objects.filter(project=project, state__in=SETTLED_STATES).exclude(
+        label_source__in=FINAL_SOURCES
     )
 
 
@@ -130,6 +139,7 @@ def _write(project: Project, items: list[Item]) -> None:
         return
     with transaction.atomic():
         _recomputable(project).bulk_update(
-            items, ["state", "label", "label_source", "consensus_support", "consensus_method"],
+            items,
+            ["state", "label", "label_source", "consensus_support", "consensus_method"],
             batch_size=500,
         )

@@ -72,9 +72,7 @@ def _gold_write(item: Item, label: object) -> None:
     Item.objects.filter(pk=item.pk).update(gold_label=label, state=state)
 
 
-def gold_claim(
-    *, project: Project, user: User, expires_at: datetime
-) -> Assignment | None:
+def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignment | None:
     """Maybe lease a gold item the annotator has not seen (call inside the claim's transaction)."""
     if project.gold_fraction <= 0:
         return None
@@ -84,11 +82,13 @@ def gold_claim(
         return None
     candidates = list(
         Item.objects.filter(
-            project=project, gold_label__isnull=False,
+            project=project,
+            gold_label__isnull=False,
             state__in=[Item.State.GOLD, Item.State.LABELED],
-        ).exclude(assignments__annotator_id=user.pk).order_by("id").values_list("id", flat=True)[
-            :GOLD_CANDIDATES
-        ]
+        )
+        .exclude(assignments__annotator_id=user.pk)
+        .order_by("id")
+        .values_list("id", flat=True)[:GOLD_CANDIDATES]
     )
     if not candidates:
         return None
@@ -105,7 +105,8 @@ def gold_answer_submit(
     from annotator.services import Conflict
 
     assignment = Assignment.objects.filter(
-        item=item, annotator_id=user.pk,
+        item=item,
+        annotator_id=user.pk,
         state__in=[Assignment.State.ACTIVE, Assignment.State.EXPIRED],
     ).first()
     if assignment is None:
@@ -114,7 +115,11 @@ def gold_answer_submit(
     assignment.save(update_fields=["state"])
     seconds = (timezone.now() - assignment.created_at).total_seconds()
     annotation = Annotation.objects.create(
-        project=project, item=item, annotator_id=user.pk, label=label, confidence=confidence,
+        project=project,
+        item=item,
+        annotator_id=user.pk,
+        label=label,
+        confidence=confidence,
         seconds=min(seconds, MAX_SECONDS),
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)

@@ -13,21 +13,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
-from django.http import Http404
 
 from annotator.models import Assignment, ReviewDecision
 from annotator.services import Conflict
 from projects import services as project_services
+from projects.access import item_for_update
 from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
 
 REVIEW_TRIGGER = "review"
-
-
-def _item_for_update(project: Project, item_id: object) -> Item:
-    try:
-        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[call-overload]
-    except (Item.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such item in this project.") from None
 
 
 @transaction.atomic
@@ -37,7 +30,7 @@ def review_decide(
     """Give a waiting item its final label; repeating the same decision changes nothing."""
     if not isinstance(label, str) or label not in project.labels:
         raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
-    item = _item_for_update(project, item_id)
+    item = item_for_update(project, item_id)
     existing = ReviewDecision.objects.filter(item=item).first()
     if existing is not None:
         if existing.label != label:
@@ -66,7 +59,7 @@ def _retrain_when_due(project: Project) -> None:
 @transaction.atomic
 def review_send_back(*, project: Project, user: User, item_id: object) -> Item:
     """Return a waiting item to the open batch for one more annotator's label."""
-    item = _item_for_update(project, item_id)
+    item = item_for_update(project, item_id)
     if item.state != Item.State.REVIEW:
         raise Conflict("This item is not waiting for review.")
     if project.state not in (Project.State.COLLECTING, Project.State.TRAINING):
@@ -76,13 +69,22 @@ def review_send_back(*, project: Project, user: User, item_id: object) -> Item:
         raise Conflict("Every member has already seen this item; decide the label instead.")
     batch = _batch_for(project)
     Item.objects.filter(pk=item.pk).update(
-        state=Item.State.QUEUED, batch=batch, batch_rank=0, label=None, label_source="",
-        required=F("annotation_count") + 1, assigned=F("annotation_count"),
+        state=Item.State.QUEUED,
+        batch=batch,
+        batch_rank=0,
+        label=None,
+        label_source="",
+        required=F("annotation_count") + 1,
+        assigned=F("annotation_count"),
     )
     rank = SelectionLog.objects.filter(batch=batch).aggregate(r=Max("rank"))["r"]
     SelectionLog.objects.create(
-        batch=batch, item=item, rank=0 if rank is None else rank + 1, reason="sent_back",
-        strategy=REVIEW_TRIGGER, components={"reviewer": user.pk},
+        batch=batch,
+        item=item,
+        rank=0 if rank is None else rank + 1,
+        reason="sent_back",
+        strategy=REVIEW_TRIGGER,
+        components={"reviewer": user.pk},
     )
     Batch.objects.filter(pk=batch.pk).update(size=F("size") + 1, remaining=F("remaining") + 1)
     item.refresh_from_db()
@@ -98,7 +100,10 @@ def _batch_for(project: Project) -> Batch:
     if batch is None:
         number = Batch.objects.filter(project=locked).aggregate(n=Max("number"))["n"] or 0
         batch = Batch.objects.create(
-            project=locked, number=number + 1, kind=Batch.Kind.STALE, strategy=REVIEW_TRIGGER,
+            project=locked,
+            number=number + 1,
+            kind=Batch.Kind.STALE,
+            strategy=REVIEW_TRIGGER,
             selector=locked.selector,
         )
     return batch

@@ -122,7 +122,8 @@ def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntAr
     Single-annotation items are left out: there the annotator is the consensus.
     """
     final = Item.objects.filter(
-        project=project, label__isnull=False,
+        project=project,
+        label__isnull=False,
         label_source__in=[Item.LabelSource.CONSENSUS, Item.LabelSource.REVIEW],
     )
     items, labels = _reference(arr, final.values_list("id", "label"), project.labels)
@@ -188,7 +189,8 @@ def annotator_stats(
 def _people(project: Project, arr: AnnotationArrays) -> list[tuple[int, str, str | None]]:
     members = list(
         Membership.objects.filter(project=project)
-        .values_list("user_id", "user__username", "role").order_by("user__username")
+        .values_list("user_id", "user__username", "role")
+        .order_by("user__username")
     )
     known = {m[0] for m in members}
     former = [
@@ -201,8 +203,12 @@ def _people(project: Project, arr: AnnotationArrays) -> list[tuple[int, str, str
 
 
 def _stats_row(
-    arr: AnnotationArrays, code: int | None, username: str, role: str | None,
-    consensus: dict[int, tuple[int, float]], gold: dict[int, tuple[int, float]],
+    arr: AnnotationArrays,
+    code: int | None,
+    username: str,
+    role: str | None,
+    consensus: dict[int, tuple[int, float]],
+    gold: dict[int, tuple[int, float]],
 ) -> dict[str, Any]:
     mine = arr.annotators == code if code is not None else np.zeros(len(arr.items), dtype=bool)
     seconds = arr.seconds[mine]
@@ -225,7 +231,8 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
     """Items waiting for review, oldest first, each with every annotator's label and confidence."""
     items = list(
         Item.objects.filter(project=project, state=Item.State.REVIEW)
-        .order_by("id").values("id", "text", "image", "meta", "consensus_support")[:limit]
+        .order_by("id")
+        .values("id", "text", "image", "meta", "consensus_support")[:limit]
     )
     by_item: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in items}
     annotations = (
@@ -236,10 +243,15 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
         )
     )
     for item_id, username, label, confidence, seconds, created in annotations:
-        by_item[item_id].append({
-            "annotator": username, "label": label, "confidence": confidence,
-            "seconds": seconds, "created_at": created,
-        })
+        by_item[item_id].append(
+            {
+                "annotator": username,
+                "label": label,
+                "confidence": confidence,
+                "seconds": seconds,
+                "created_at": created,
+            }
+        )
     return [_review_entry(project, dict(row), by_item[row["id"]]) for row in items]
 
 

@@ -18,12 +18,12 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import Http404
 from django.utils import timezone
 
 from annotator import consensus_service, gold
 from annotator.models import Annotation, Assignment
 from projects import services as project_services
+from projects.access import item_for_update
 from projects.models import Batch, Item, Membership, Project
 
 MAX_SECONDS = 3600.0
@@ -159,13 +159,6 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
     return label, confidence
 
 
-def _item_for_update(project: Project, item_id: object) -> Item:
-    try:
-        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[call-overload]
-    except (Item.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such item in this project.") from None
-
-
 @transaction.atomic
 def annotation_submit(
     *,
@@ -180,7 +173,7 @@ def annotation_submit(
     A different label for an item the caller already labelled is an edit (undo).
     """
     label, confidence = _check_label(project, label, confidence)
-    item = _item_for_update(project, item_id)
+    item = item_for_update(project, item_id)
     existing = Annotation.objects.filter(item=item, annotator=user).first()
     if existing is not None:
         if (existing.label, existing.confidence) != (label, confidence):
@@ -230,7 +223,7 @@ def _take_assignment(item: Item, user: User) -> Assignment:
 @transaction.atomic
 def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
     """Give an item back; when nobody is left to label it, it leaves the batch."""
-    item = _item_for_update(project, item_id)
+    item = item_for_update(project, item_id)
     updated = Assignment.objects.filter(
         item=item, annotator=user, state__in=[Assignment.State.ACTIVE, Assignment.State.EXPIRED]
     )

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from projects.models import Membership, Project
+from projects.models import Item, Membership, Project
 
 Role = Membership.Role
 LEAD_ONLY = (Role.LEAD,)
@@ -39,6 +39,14 @@ def member_role(user: AnyUser, project: Project) -> str | None:
         return Role.LEAD
     membership = Membership.objects.filter(project=project, user=user).first()
     return membership.role if membership else None
+
+
+def item_for_update(project: Project, item_id: object) -> Item:
+    """A project's item, row-locked; 404 for another project's (or a malformed) id."""
+    try:
+        return Item.objects.select_for_update().get(project=project, pk=int(item_id))  # type: ignore[call-overload]
+    except (Item.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such item in this project.") from None
 
 
 def project_for_member(

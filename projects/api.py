@@ -268,8 +268,7 @@ class ModelDownloadView(APIView):
 CurvePoints = inline_serializer(
     "CurvePoint",
     many=True,
-    fields=
-    {
+    fields={
         "version": serializers.IntegerField(),
         "labels": serializers.IntegerField(),
         "train_size": serializers.IntegerField(),

@@ -23,17 +23,24 @@ from projects.models import ImportJob
 # Who may post arrivals: the lead, and annotators (e.g. a service account's token).
 STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
 
-StreamInput = inline_serializer("StreamInput", {
-    "text": serializers.CharField(required=False),
-    "features": serializers.ListField(child=serializers.FloatField(), required=False),
-    "meta": serializers.DictField(required=False),
-})
-StreamOutput = inline_serializer("StreamDecision", {
-    "item": serializers.IntegerField(), "query": serializers.BooleanField(),
-    "score": serializers.FloatField(allow_null=True),
-    "prediction": serializers.CharField(allow_null=True),
-    "model_version": serializers.IntegerField(allow_null=True),
-})
+StreamInput = inline_serializer(
+    "StreamInput",
+    {
+        "text": serializers.CharField(required=False),
+        "features": serializers.ListField(child=serializers.FloatField(), required=False),
+        "meta": serializers.DictField(required=False),
+    },
+)
+StreamOutput = inline_serializer(
+    "StreamDecision",
+    {
+        "item": serializers.IntegerField(),
+        "query": serializers.BooleanField(),
+        "score": serializers.FloatField(allow_null=True),
+        "prediction": serializers.CharField(allow_null=True),
+        "model_version": serializers.IntegerField(allow_null=True),
+    },
+)
 
 
 class StreamView(APIView):
@@ -44,9 +51,13 @@ class StreamView(APIView):
     @extend_schema(
         request={
             "application/json": StreamInput,
-            "multipart/form-data": {"type": "object", "properties": {
-                "image": {"type": "string", "format": "binary"},
-                "meta": {"type": "string", "description": "a JSON object"}}},
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "meta": {"type": "string", "description": "a JSON object"},
+                },
+            },
         },
         responses={200: StreamOutput},
     )
@@ -55,8 +66,11 @@ class StreamView(APIView):
         data = request.data
         try:
             decision = stream.stream_item_add(
-                project=project, text=data.get("text"), vector=data.get("features"),
-                image=_image_bytes(request), meta=_meta(data.get("meta")),
+                project=project,
+                text=data.get("text"),
+                vector=data.get("features"),
+                image=_image_bytes(request),
+                meta=_meta(data.get("meta")),
             )
         except stream.StreamClosed as exc:
             raise Conflict(str(exc)) from None
@@ -86,15 +100,25 @@ def _meta(value: Any) -> Any:
 class StreamStatsView(APIView):
     """The stream dashboard's data: arrivals, query rate against budget, drift."""
 
-    @extend_schema(responses={200: inline_serializer("StreamStats", {
-        "arrivals": serializers.IntegerField(), "queried": serializers.IntegerField(),
-        "query_rate": serializers.FloatField(), "budget": serializers.FloatField(),
-        "threshold": serializers.FloatField(), "stored": serializers.IntegerField(),
-        "predicted": serializers.DictField(child=serializers.IntegerField()),
-        "timeline": serializers.ListField(child=serializers.DictField()),
-        "drift": serializers.FloatField(allow_null=True),
-        "labels": serializers.ListField(child=serializers.CharField()),
-    })})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "StreamStats",
+                {
+                    "arrivals": serializers.IntegerField(),
+                    "queried": serializers.IntegerField(),
+                    "query_rate": serializers.FloatField(),
+                    "budget": serializers.FloatField(),
+                    "threshold": serializers.FloatField(),
+                    "stored": serializers.IntegerField(),
+                    "predicted": serializers.DictField(child=serializers.IntegerField()),
+                    "timeline": serializers.ListField(child=serializers.DictField()),
+                    "drift": serializers.FloatField(allow_null=True),
+                    "labels": serializers.ListField(child=serializers.CharField()),
+                },
+            )
+        }
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         return Response(stream.stream_stats(project))
@@ -103,13 +127,23 @@ class StreamStatsView(APIView):
 class ImportJobView(APIView):
     """Progress of an image import: the worker fills in `processed` until `done`."""
 
-    @extend_schema(responses={200: inline_serializer("ImportJob", {
-        "id": serializers.IntegerField(), "status": serializers.CharField(),
-        "total": serializers.IntegerField(), "processed": serializers.IntegerField(),
-        "created": serializers.IntegerField(), "skipped": serializers.IntegerField(),
-        "errors": serializers.ListField(child=serializers.DictField()),
-        "progress": serializers.FloatField(),
-    })})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ImportJob",
+                {
+                    "id": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "total": serializers.IntegerField(),
+                    "processed": serializers.IntegerField(),
+                    "created": serializers.IntegerField(),
+                    "skipped": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.DictField()),
+                    "progress": serializers.FloatField(),
+                },
+            )
+        }
+    )
     def get(self, request: Request, project_id: int, job_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         job = ImportJob.objects.filter(project=project, pk=job_id).first()

@@ -77,8 +77,12 @@ def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[st
 
 
 def _values(
-    defaults: dict[str, object], project_id: int, rows: Sequence[ParsedRow],
-    images: Sequence[str], *, postgres: bool,
+    defaults: dict[str, object],
+    project_id: int,
+    rows: Sequence[ParsedRow],
+    images: Sequence[str],
+    *,
+    postgres: bool,
 ) -> list[list[Any]]:
     """Every row's cells: the defaults are converted once, then a row sets only its own.
 
@@ -153,7 +157,8 @@ def scores_write(
                 "UPDATE projects_item SET score = %s, prediction = %s, scored_version = %s "
                 "WHERE id = %s",
                 [
-                    (score, pred, version, item_id) for score, pred, item_id in zip(
+                    (score, pred, version, item_id)
+                    for score, pred, item_id in zip(
                         score_list[chunk], pred_list[chunk], ids_list[chunk], strict=True
                     )
                 ],

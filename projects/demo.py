@@ -102,8 +102,12 @@ def demo_images_create() -> Project:
     lead = get_user_model().objects.get(username="demo")
     with transaction.atomic():
         project = services.project_create(
-            user=lead, name=DEMO_IMAGES_NAME, kind="image", labels=[str(d) for d in range(10)],
-            batch_size=20, stopping=[{"rule": "stabilizing_predictions"}],
+            user=lead,
+            name=DEMO_IMAGES_NAME,
+            kind="image",
+            labels=[str(d) for d in range(10)],
+            batch_size=20,
+            stopping=[{"rule": "stabilizing_predictions"}],
         )
         for username, role in DEMO_USERS.items():
             services.membership_add(project=project, username=username, role=role)

@@ -43,7 +43,6 @@ FEATURE_CHUNK = 256  # images featurised per feature shard and progress update
 MAX_ERRORS = 1000
 
 
-
 def max_image_pixels() -> int:
     return int(settings.WINNOW_MAX_IMAGE_PIXELS)
 
@@ -66,9 +65,7 @@ class ImageRow:
 # -- the request: validate, store files and items, enqueue the worker ----------
 
 
-def import_image_upload(
-    *, project: Project, data: bytes, name: str, user: User
-) -> dict[str, Any]:
+def import_image_upload(*, project: Project, data: bytes, name: str, user: User) -> dict[str, Any]:
     """Import a ZIP of images; returns ``{"created", "skipped", "errors", "job"}``.
 
     Whole-ZIP problems raise ``ImportRejected`` before anything is extracted.
@@ -78,15 +75,20 @@ def import_image_upload(
         return {"created": 0, "skipped": len(errors), "errors": errors[:MAX_ERRORS]}
     job = image_items_import(project=project, rows=rows, filename=name, user=user, errors=errors)
     return {
-        "created": len(rows), "skipped": len(errors), "errors": errors[:MAX_ERRORS], "job": job.pk,
+        "created": len(rows),
+        "skipped": len(errors),
+        "errors": errors[:MAX_ERRORS],
+        "job": job.pk,
     }
 
 
 def _read_rows(project: Project, data: bytes) -> tuple[list[ImageRow], list[dict[str, Any]]]:
     try:
         read = read_image_zip(
-            io.BytesIO(data), max_uncompressed_bytes=max_zip_bytes(),
-            max_pixels=max_image_pixels(), max_files=max_zip_files(),
+            io.BytesIO(data),
+            max_uncompressed_bytes=max_zip_bytes(),
+            max_pixels=max_image_pixels(),
+            max_files=max_zip_files(),
         )
     except ZipRejected as exc:
         raise ImportRejected(f"The ZIP was refused: {exc}.") from None
@@ -98,10 +100,13 @@ def _read_rows(project: Project, data: bytes) -> tuple[list[ImageRow], list[dict
     rows = []
     for row in candidates:
         if row.label is not None and row.label not in known:
-            errors.append({
-                "name": row.entry.name,
-                "error": f"unknown label {row.label!r}; the project's labels are {sorted(known)}",
-            })
+            errors.append(
+                {
+                    "name": row.entry.name,
+                    "error": f"unknown label {row.label!r}; "
+                    f"the project's labels are {sorted(known)}",
+                }
+            )
             continue
         rows.append(row)
     return rows, errors
@@ -124,7 +129,11 @@ def _apply_manifest(
 
 
 def image_items_import(
-    *, project: Project, rows: list[ImageRow], filename: str, user: User | None,
+    *,
+    project: Project,
+    rows: list[ImageRow],
+    filename: str,
+    user: User | None,
     errors: list[dict[str, Any]] | None = None,
 ) -> ImportJob:
     """Write the images and their items in one transaction; the worker does the rest."""
@@ -132,9 +141,13 @@ def image_items_import(
     try:
         with transaction.atomic():
             job = ImportJob.objects.create(
-                project=project, created_by_id=None if user is None else user.pk,
-                filename=filename[:255], total=len(rows),
-                created=len(rows), skipped=len(errors or []), errors=(errors or [])[:MAX_ERRORS],
+                project=project,
+                created_by_id=None if user is None else user.pk,
+                filename=filename[:255],
+                total=len(rows),
+                created=len(rows),
+                skipped=len(errors or []),
+                errors=(errors or [])[:MAX_ERRORS],
                 status=ImportJob.Status.PENDING,
             )
             paths = [_write_image(project, job, row.entry, written) for row in rows]
@@ -213,7 +226,8 @@ def import_job_run(*, job_id: int) -> bool:
     except Exception as exc:
         log.exception("image import job %s failed", job_id)
         ImportJob.objects.filter(pk=job_id).update(
-            status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+            status=ImportJob.Status.FAILED,
+            finished_at=timezone.now(),
             errors=[*job.errors, {"name": "", "error": f"feature extraction failed: {exc!r}"}],
         )
         raise
@@ -283,8 +297,15 @@ def _finish_job(project: Project, job: ImportJob) -> None:
 def import_job_status(job: ImportJob) -> dict[str, Any]:
     """What the import page polls: progress and the per-file errors."""
     return {
-        "id": job.pk, "filename": job.filename, "status": job.status, "total": job.total,
-        "processed": job.processed, "created": job.created, "skipped": job.skipped,
-        "errors": job.errors, "created_at": job.created_at, "finished_at": job.finished_at,
+        "id": job.pk,
+        "filename": job.filename,
+        "status": job.status,
+        "total": job.total,
+        "processed": job.processed,
+        "created": job.created,
+        "skipped": job.skipped,
+        "errors": job.errors,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
         "progress": round(job.processed / job.total, 4) if job.total else 1.0,
     }

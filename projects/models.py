@@ -157,7 +157,11 @@ class Item(models.Model):
     is_holdout = models.BooleanField(default=False)
     from_stream = models.BooleanField(default=False)
     batch = models.ForeignKey(
-        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items",
+        Batch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
         db_index=False,
     )
     batch_rank = models.PositiveIntegerField(null=True, blank=True)

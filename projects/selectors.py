@@ -31,6 +31,19 @@ def current_batch(project: Project) -> Batch | None:
     return batch or Batch.objects.filter(project=project).order_by("-number").first()
 
 
+def batch_summary(batch: Batch | None) -> dict[str, Any] | None:
+    if batch is None:
+        return None
+    done = batch.size - batch.remaining
+    return {
+        "number": batch.number,
+        "size": batch.size,
+        "done": done,
+        "state": batch.state,
+        "kind": batch.kind,
+    }
+
+
 def project_status(project: Project) -> dict[str, Any]:
     counts = project_counts(project)
     batch = current_batch(project)
@@ -52,15 +65,7 @@ def project_status(project: Project) -> dict[str, Any]:
         "state": project.state,
         "stop_reason": project.stop_reason,
         **counts,
-        "batch": None
-        if batch is None
-        else {
-            "number": batch.number,
-            "size": batch.size,
-            "done": batch.size - batch.remaining,
-            "state": batch.state,
-            "kind": batch.kind,
-        },
+        "batch": batch_summary(batch),
         "model": None
         if latest is None
         else {

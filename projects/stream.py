@@ -59,8 +59,11 @@ class StreamDecision:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "item": self.item, "query": self.query, "score": self.score,
-            "prediction": self.prediction, "model_version": self.model_version,
+            "item": self.item,
+            "query": self.query,
+            "score": self.score,
+            "prediction": self.prediction,
+            "model_version": self.model_version,
         }
 
 
@@ -77,7 +80,11 @@ class _Arrival:
 
 
 def stream_item_add(
-    *, project: Project, text: object = None, vector: object = None, image: bytes | None = None,
+    *,
+    project: Project,
+    text: object = None,
+    vector: object = None,
+    image: bytes | None = None,
     meta: object = None,
 ) -> StreamDecision:
     """Store one arriving item and decide at once whether a human should label it."""
@@ -95,8 +102,11 @@ def stream_item_add(
         raise
     _buffer_features(project.pk, item.pk, arrival.X)
     return StreamDecision(
-        item=item.pk, query=query, score=_uncertainty(proba),
-        prediction=_label(project, item.prediction), model_version=latest,
+        item=item.pk,
+        query=query,
+        score=_uncertainty(proba),
+        prediction=_label(project, item.prediction),
+        model_version=latest,
     )
 
 
@@ -111,7 +121,9 @@ def _label(project: Project, code: int | None) -> str | None:
 def _latest_version(project: Project) -> int | None:
     return (
         ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
-        .order_by("-version").values_list("version", flat=True).first()
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
     )
 
 
@@ -135,8 +147,10 @@ def _decide_and_store(
     with transaction.atomic():
         _relax_commit()
         raw_state, budget, state = (
-            Project.objects.select_for_update(no_key=True).filter(pk=project.pk)
-            .values_list("stream_state", "stream_budget", "state").get()
+            Project.objects.select_for_update(no_key=True)
+            .filter(pk=project.pk)
+            .values_list("stream_state", "stream_budget", "state")
+            .get()
         )
         current = StreamState.from_dict(raw_state or {})
         budget = DEFAULT_BUDGET if budget is None else float(budget)
@@ -172,7 +186,10 @@ def _relax_commit() -> None:
 
 
 def _create_item(
-    project: Project, arrival: _Arrival, version: int | None, proba: np.ndarray | None,
+    project: Project,
+    arrival: _Arrival,
+    version: int | None,
+    proba: np.ndarray | None,
     query: bool,
 ) -> Item:
     uncertainty = _uncertainty(proba)
@@ -181,9 +198,13 @@ def _create_item(
     if query:
         state, score = Item.State.POOL, QUEUE_SCORE + (uncertainty or 0.0)
     return Item.objects.create(
-        project=project, from_stream=True, state=state, score=score,
+        project=project,
+        from_stream=True,
+        state=state,
+        score=score,
         prediction=None if proba is None else int(proba.argmax()),
-        scored_version=version, **arrival.fields,
+        scored_version=version,
+        **arrival.fields,
     )
 
 
@@ -198,11 +219,16 @@ def _enqueue(project: Project, item: Item, version: int | None) -> None:
     if batch.size >= project.batch_size:
         return  # it heads the ranking of the next batch (QUEUE_SCORE)
     last = SelectionLog.objects.filter(batch=batch).aggregate(r=Max("rank"))["r"]
-    model_version = None if version is None else ModelVersion.objects.filter(
-        project=project, version=version
-    ).first()
+    model_version = (
+        None
+        if version is None
+        else ModelVersion.objects.filter(project=project, version=version).first()
+    )
     picks = Picks(
-        item_ids=[item.pk], kind=batch.kind, strategy="stream", model_version=model_version,
+        item_ids=[item.pk],
+        kind=batch.kind,
+        strategy="stream",
+        model_version=model_version,
         scores={item.pk: float(item.score or 0.0)},
     )
     services.batch_add_items(
@@ -253,7 +279,8 @@ def _vector_arrival(
     from strategies.features import vector_features
 
     if (
-        not isinstance(vector, list) or not vector
+        not isinstance(vector, list)
+        or not vector
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
         or not all(math.isfinite(v) for v in vector)
     ):
@@ -261,8 +288,11 @@ def _vector_arrival(
     expected = _vector_dim(project)
     if expected is not None and len(vector) != expected:
         raise ValidationError({"features": f"expected {expected} features, found {len(vector)}"})
-    fields = {"vector": [float(v) for v in vector], "meta": meta,
-              "text": text if isinstance(text, str) else ""}
+    fields = {
+        "vector": [float(v) for v in vector],
+        "meta": meta,
+        "text": text if isinstance(text, str) else "",
+    }
     return _Arrival(fields, vector_features([vector]))
 
 
@@ -270,7 +300,9 @@ def _vector_dim(project: Project) -> int | None:
     """The project's feature length, from its first item (the model checks it too)."""
     first = (
         Item.objects.filter(project=project, vector__isnull=False)
-        .order_by("id").values_list("vector", flat=True).first()
+        .order_by("id")
+        .values_list("vector", flat=True)
+        .first()
     )
     return len(first) if isinstance(first, list) else None
 
@@ -419,10 +451,16 @@ def _timeline(project: Project, stream: Any, max_buckets: int) -> list[dict[str,
     labels = [str(x) for x in project.labels]
     buckets: dict[Any, dict[str, Any]] = {}
     for row in rows:
-        bucket = buckets.setdefault(row["bucket"], {
-            "start": row["bucket"], "unit": unit, "arrivals": 0, "queried": 0,
-            "predicted": dict.fromkeys(labels, 0),
-        })
+        bucket = buckets.setdefault(
+            row["bucket"],
+            {
+                "start": row["bucket"],
+                "unit": unit,
+                "arrivals": 0,
+                "queried": 0,
+                "predicted": dict.fromkeys(labels, 0),
+            },
+        )
         bucket["arrivals"] += row["n"]
         bucket["queried"] += row["queried"]
         if row["prediction"] is not None and 0 <= row["prediction"] < len(labels):

@@ -14,9 +14,7 @@ from projects.importers import ImportRejected
 from projects.models import Project
 
 
-def import_upload(
-    *, project: Project, upload: UploadedFile, user: User
-) -> dict[str, Any]:
+def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict[str, Any]:
     """Parse and store the rows of an upload; whole-file problems raise ImportRejected."""
     name = upload.name or "upload"
     data = _read_capped(upload)
