@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +15,12 @@ from sklearn.datasets import load_digits
 
 from projects import features
 from projects.models import ImportJob, Item, ModelVersion, Project
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def digits_zip(n: int) -> bytes:

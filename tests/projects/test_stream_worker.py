@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects.models import Batch, Item, ModelVersion
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker,
@@ -19,15 +17,6 @@ pytestmark = [
 PETS = ["the cat purrs on the warm mat", "a kitten chased the toy mouse", "my dog sleeps all day"]
 MONEY = ["stocks fell on the market today", "the bank raised interest rates",
          "bond yields and share prices rose"]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def models_done(pid: int) -> int:
