@@ -73,13 +73,39 @@ def api(users):  # type: ignore[no-untyped-def]
     return clients
 
 
+_running_workers: list[support.Worker] = []
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[support.Worker]:  # type: ignore[no-untyped-def]
     """A real `celery -A winnow worker` process on the test database and the real broker."""
     if REQUIRE_SERVICES and not settings.CELERY_BROKER_URL.startswith("redis"):
         pytest.fail("CI must run the worker on Redis")
     worker = support.Worker.start()
+    _running_workers.append(worker)
     try:
         yield worker
     finally:
+        _running_workers.remove(worker)
         worker.stop()
+
+
+def _transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    in_marker = marker is not None and bool(
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    return in_marker or bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
+@pytest.fixture(autouse=True)
+def _worker_idle_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Once the session's worker runs, every test's tasks reach it, also tests that don't
+    wait for them. Its writes must be over before a transactional test's flush."""
+    if not _transactional(request):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so torn down after this
+    yield
+    for worker in _running_workers:
+        worker.wait_idle()

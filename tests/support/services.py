@@ -47,20 +47,43 @@ def child_env(**extra: str) -> dict[str, str]:
 class Worker:
     process: subprocess.Popen[bytes]
     log: Path
+    name: str
 
     @classmethod
     def start(cls) -> Worker:
+        """Start on an empty queue: messages earlier tests left behind name rows long gone."""
         log = Path(settings.DATA_DIR) / f"worker-{os.getpid()}.log"
+        name = f"test-{os.getpid()}@{socket.gethostname()}"
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo",
-                 "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n",
-                 f"test-{os.getpid()}@%h"],
+                 "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--purge",
+                 "-n", name],
                 cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
             )
-        worker = cls(process, log)
+        worker = cls(process, log, name)
         worker.wait_ready()
         return worker
+
+    def wait_idle(self, timeout: float = 120) -> None:
+        """Drop queued messages and wait until the worker runs nothing.
+
+        Called before a transactional test's flush: a task still writing to the tables
+        that TRUNCATE is locking one by one deadlocks with it. The solo pool answers
+        control messages only between tasks, so no answer means busy.
+        """
+        from winnow.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            purged = app.control.purge()
+            inspect = app.control.inspect(destination=[self.name], timeout=1.0, limit=1)
+            replies = [inspect.active(), inspect.reserved()]
+            idle = all(r is not None and not any(r.values()) for r in replies)
+            if idle and not purged:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker still busy after {timeout}s:\n{self.output()[-3000:]}")
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
