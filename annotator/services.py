@@ -48,9 +48,12 @@ def assignment_next(*, project: Project, user: User) -> NextResult:
     leases_expire(project=project)
     for _attempt in range(3):
         try:
-            return _claim(project, user)
+            result = _claim(project, user)
         except IntegrityError:  # the same user raced themself from two tabs
             continue
+        if result.assignment is not None:
+            project_services.batch_open_ahead(project=project)
+        return result
     return NextResult(None, "Could not claim an item; try again.")
 
 

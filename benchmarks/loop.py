@@ -454,7 +454,7 @@ def print_pool(figures: dict[str, Any]) -> None:
     print(f"(a) import via HTTP           {figures['import_s']:8.2f} s{target}")
     for v in figures["versions"]:
         t = v["timings"]
-        rescore = t.get("load_features", 0) + t.get("score", 0) + t.get("write_scores", 0)
+        rescore = sum(t.get(k, 0) for k in ("load_features", "score", "write_scores", "tidy"))
         label = "first retrain (computes features)" if v["version"] == 1 else "steady-state retrain"
         print(
             f"    v{v['version']} {label}: train_size={v['train_size']} "
@@ -465,7 +465,8 @@ def print_pool(figures: dict[str, Any]) -> None:
             print(
                 f"(c) rescore whole pool        {rescore:8.2f} s  "
                 f"(load {t.get('load_features', 0):.2f} + score {t.get('score', 0):.2f} + "
-                f"write {t.get('write_scores', 0):.2f})  {check(rescore, TARGETS['rescore'])}"
+                f"write {t.get('write_scores', 0):.2f} + vacuum {t.get('tidy', 0):.2f})  "
+                f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
 

@@ -176,3 +176,20 @@ def _scores_write_postgres(
     except OperationalError:  # lock_timeout: a request holds one of these rows
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_UPDATE_SCORES_UNLOCKED, [ids, scores, preds, version])
+
+
+def items_tidy() -> None:
+    """Vacuum and analyze the item table after a pool-wide write (Postgres).
+
+    Each rescore rewrites every pool row; left to autovacuum (off on some servers,
+    behind on busy ones) the dead rows and stale statistics made the ranking and
+    hand-out queries of annotators' requests scan instead of seek.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:  # VACUUM cannot run in a transaction
+            cursor.execute("ANALYZE projects_item")
+        else:
+            cursor.execute("VACUUM (ANALYZE) projects_item")
+

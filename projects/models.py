@@ -177,7 +177,8 @@ class Item(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["project", "state", "-score"], name="item_pool_ranking"),
+            # The ranking order, ties by id, so the top of the pool is an index range.
+            models.Index(fields=["project", "state", "-score", "id"], name="item_pool_ranking"),
             models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
             models.Index(fields=["project"], condition=Q(is_holdout=True), name="item_holdout"),
         ]

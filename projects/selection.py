@@ -15,7 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Q
 
 from projects import pool, services
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
@@ -30,6 +30,11 @@ class Picks:
     holdout: set[int] = field(default_factory=set)
     scores: dict[int, float] = field(default_factory=dict)
     components: dict[int, dict[str, float]] = field(default_factory=dict)
+    # Next-best items, in order, for picks that are taken or locked by the time they land.
+    spares: list[int] = field(default_factory=list)
+
+
+SPARES = 10
 
 
 def latest_model(project: Project) -> ModelVersion | None:
@@ -40,10 +45,13 @@ def latest_model(project: Project) -> ModelVersion | None:
     )
 
 
-def retraining(project: Project) -> bool:
-    return ModelVersion.objects.filter(
+def retraining(project: Project, *, besides: ModelVersion | None = None) -> bool:
+    owed = ModelVersion.objects.filter(
         project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
-    ).exists()
+    )
+    if besides is not None:
+        owed = owed.exclude(pk=besides.pk)
+    return owed.exists()
 
 
 def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
@@ -96,10 +104,56 @@ def random_pool_items(
     return chosen
 
 
-def batch_picks(*, project: Project, k: int, quick: bool, holdout: bool = True) -> Picks:
+@dataclass
+class Prepared:
+    """Full-selector picks made before any lock is taken, handed out in order under it."""
+
+    picks: Picks
+
+    def take(self, k: int) -> Picks:
+        source = self.picks
+        ids, source.item_ids = source.item_ids[:k], source.item_ids[k:]
+        return Picks(
+            item_ids=ids,
+            kind=source.kind,
+            strategy=source.strategy,
+            model_version=source.model_version,
+            scores=source.scores,
+            components=source.components,
+            spares=source.item_ids[:SPARES] + source.spares,
+        )
+
+
+def refresh_prepare(*, project: Project, latest: ModelVersion) -> Prepared:
+    """What a retrain's refresh will put in the open batches (or a new one), chosen now.
+
+    Untouched items of the open batches compete too: the refresh sends them back.
+    """
+    open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
+    k = project.batch_size * max(1, open_batches.count())
+    untouched = list(
+        Item.objects.filter(
+            batch__in=open_batches, assigned=0, annotation_count=0, is_holdout=False
+        ).values_list("id", flat=True)
+    )
+    if needs_coverage(project, latest):
+        return Prepared(_coverage_picks(project, k, quick=False))
+    return Prepared(_model_picks(project, latest, k, quick=False, also=untouched))
+
+
+def batch_picks(
+    *,
+    project: Project,
+    k: int,
+    quick: bool,
+    holdout: bool = True,
+    prepared: Prepared | None = None,
+) -> Picks:
     latest = latest_model(project)
     n_holdout = services.holdout_quota(project, k) if holdout else 0
-    if needs_coverage(project, latest):
+    if prepared is not None and prepared.picks.item_ids:
+        picks = prepared.take(k - n_holdout)
+    elif needs_coverage(project, latest):
         picks = _coverage_picks(project, k - n_holdout, quick=quick)
     else:
         assert latest is not None
@@ -112,8 +166,13 @@ def _coverage_picks(project: Project, k: int, *, quick: bool) -> Picks:
     ids = candidate_ids(project)
     rng = np.random.default_rng(project.random_state + len(ids))
     if quick or len(ids) <= k:
-        chosen = rng.permutation(ids)[:k]
-        return Picks(item_ids=chosen.tolist(), kind=Batch.Kind.STALE, strategy="random")
+        chosen = rng.permutation(ids)[: k + SPARES]
+        return Picks(
+            item_ids=chosen[:k].tolist(),
+            kind=Batch.Kind.STALE,
+            strategy="random",
+            spares=chosen[k:].tolist(),
+        )
     from strategies.seeding import coverage_seed
 
     table = pool.features_ready(project, ids)
@@ -121,53 +180,66 @@ def _coverage_picks(project: Project, k: int, *, quick: bool) -> Picks:
     return Picks(item_ids=ids[rows].tolist(), kind=Batch.Kind.COVERAGE, strategy="coverage")
 
 
-def _model_picks(project: Project, latest: ModelVersion, k: int, *, quick: bool) -> Picks:
+def _model_picks(
+    project: Project, latest: ModelVersion, k: int, *, quick: bool, also: list[int] | None = None
+) -> Picks:
+    """The top of `latest`'s ranking of the pool (and of the items `also` names)."""
     from strategies.selection import SELECTORS, select_batch
 
     preset = SELECTORS[project.selector]
     factor = 1 if quick else max(preset.options.shortlist_factor, 1)
+    candidates = Q(state=Item.State.POOL) | Q(pk__in=also) if also else Q(state=Item.State.POOL)
     ranked = list(
         Item.objects.filter(
+            candidates,
             project=project,
-            state=Item.State.POOL,
             is_holdout=False,
-            scored_version=latest.version,
+            # A newer version being written right now ranks with it; rows an older
+            # version scored (skipped as locked) do not.
+            scored_version__gte=latest.version,
         )
         .order_by("-score", "id")
-        .values_list("id", "score")[: k * factor]
+        .values_list("id", "score")[: k * factor + SPARES]
     )
-    kind = Batch.Kind.STALE if retraining(project) else Batch.Kind.MODEL
+    kind = Batch.Kind.STALE if retraining(project, besides=latest) else Batch.Kind.MODEL
     if not ranked:
         return _coverage_picks(project, k, quick=True)
     ids = np.array([r[0] for r in ranked], dtype=np.int64)
     scores = np.array([r[1] for r in ranked], dtype=np.float64)
-    if quick or len(ids) <= k and preset.options.diversity == "none":
+    if quick or len(ids[: k * factor]) <= k and preset.options.diversity == "none":
         return Picks(
             item_ids=ids[:k].tolist(),
             kind=kind,
             strategy=project.strategy,
             model_version=latest,
-            scores=dict(zip(ids[:k].tolist(), scores[:k].tolist(), strict=True)),
+            scores=dict(zip(ids.tolist(), scores.tolist(), strict=True)),
+            spares=ids[k:].tolist(),
         )
-    X = pool.features_ready(project, ids).rows(ids)
+    shortlist = ids[: k * factor]
+    X = pool.features_ready(project, shortlist).rows(shortlist)
     model = load_model(project.pk, latest.version)
     selection = select_batch(
-        scores,
+        scores[: len(shortlist)],
         X,
         k,
         options=preset.options,
         proba=model.predict_proba(X),
-        cost=_predicted_seconds(project, ids) if preset.options.cost_aware else None,
+        cost=_predicted_seconds(project, shortlist) if preset.options.cost_aware else None,
         random_state=project.random_state + latest.version,
     )
-    chosen = ids[selection.indices]
+    chosen = shortlist[selection.indices]
     records = selection.as_records()
+    spare_rows = np.setdiff1d(np.arange(len(ids)), selection.indices)[:SPARES]
     return Picks(
         item_ids=chosen.tolist(),
         kind=kind,
         strategy=project.strategy,
         model_version=latest,
-        scores={int(i): float(scores[r["index"]]) for i, r in zip(chosen, records, strict=True)},
+        scores={
+            **{int(ids[r]): float(scores[r]) for r in spare_rows},
+            **{int(i): float(scores[r["index"]]) for i, r in zip(chosen, records, strict=True)},
+        },
+        spares=ids[spare_rows].tolist(),
         components={
             int(i): {key: v for key, v in r.items() if key not in ("index", "rank")}
             for i, r in zip(chosen, records, strict=True)
@@ -218,9 +290,9 @@ def load_model(project_id: int, version: int) -> Any:
     return joblib.load(model_path(project_id, version))["model"]
 
 
-def batch_open_full(*, project: Project) -> Batch | None:
+def batch_open_full(*, project: Project, prepared: Prepared | None = None) -> Batch | None:
     """Open a batch with the full selector (in the worker)."""
-    return services.batch_open(project=project, quick=False)
+    return services.batch_open(project=project, quick=False, prepared=prepared)
 
 
 @transaction.atomic
@@ -242,13 +314,21 @@ def batch_withdraw_untouched(*, batch: Batch) -> int:
 
 
 @transaction.atomic
-def batch_top_up(*, project: Project, batch: Batch, model_version: ModelVersion | None) -> Batch:
+def batch_top_up(
+    *,
+    project: Project,
+    batch: Batch,
+    model_version: ModelVersion | None,
+    prepared: Prepared | None = None,
+) -> Batch:
     """Fill the open batch back to the batch size with the newest model's picks."""
     batch.refresh_from_db()
     has_holdout = Item.objects.filter(batch=batch, is_holdout=True).exists()
     k = project.batch_size - batch.size
     if k > 0:
-        picks = batch_picks(project=project, k=k, quick=False, holdout=not has_holdout)
+        picks = batch_picks(
+            project=project, k=k, quick=False, holdout=not has_holdout, prepared=prepared
+        )
         last = SelectionLog.objects.filter(batch=batch).aggregate(r=Max("rank"))["r"]
         start = 0 if last is None else last + 1
         services.batch_add_items(project=project, batch=batch, picks=picks, start_rank=start)

@@ -215,10 +215,8 @@ def batch_progress(*, batch_id: int) -> None:
     """Refresh a batch's `remaining` and close it once no item waits for annotations."""
     waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
     left = waiting.count()
-    Batch.objects.filter(pk=batch_id, state=Batch.State.OPEN).exclude(remaining=left).update(
-        remaining=left
-    )
     if left:
+        _batch_remaining_refresh(batch_id, left)
         return
     with transaction.atomic():
         batch = (
@@ -231,6 +229,18 @@ def batch_progress(*, batch_id: int) -> None:
             batch_close(batch=batch)
 
 
+def _batch_remaining_refresh(batch_id: int, left: int) -> None:
+    """Progress only: a batch row locked right now (a refresh) is left to the next count."""
+    with transaction.atomic():
+        free = (
+            Batch.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(pk=batch_id, state=Batch.State.OPEN)
+            .exclude(remaining=left)
+            .values_list("pk", flat=True)
+        )
+        Batch.objects.filter(pk__in=list(free)).update(remaining=left)
+
+
 def batch_close(*, batch: Batch) -> None:
     """Close a finished batch, ask for a retrain, and open the next batch at once.
 
@@ -239,7 +249,8 @@ def batch_close(*, batch: Batch) -> None:
     """
     batch.state = Batch.State.CLOSED
     batch.closed_at = timezone.now()
-    batch.save(update_fields=["state", "closed_at"])
+    batch.remaining = 0
+    batch.save(update_fields=["state", "closed_at", "remaining"])
     retrain_request(project=batch.project, trigger=f"batch {batch.number}")
     batch_open(project=batch.project)
 
@@ -249,19 +260,42 @@ def batch_close(*, batch: Batch) -> None:
 MAX_OPEN_BATCHES = 3
 
 
-def batch_open(*, project: Project, quick: bool = True, another: bool = False) -> Batch | None:
+def batch_open_ahead(*, project: Project) -> None:
+    """Open the next batch before the open ones run dry, unless someone else is at it."""
+    if _free_items(project) or not may_open_another(project):
+        return
+    batch_open(project=project, another=True, wait=False)
+
+
+def batch_open(
+    *,
+    project: Project,
+    quick: bool = True,
+    another: bool = False,
+    prepared: Any = None,
+    wait: bool = True,
+) -> Batch | None:
     """Open the project's next batch unless one is open (or nothing is left).
 
     `quick` (the request path) only reads stored scores; the worker passes False
     to run the full selector. `another` opens the next batch while others are still
-    open, once none of their items is free, up to MAX_OPEN_BATCHES.
+    open, once none of their items is free, up to MAX_OPEN_BATCHES. `prepared` are
+    full-selector picks a retrain made before taking any lock (`selection.Prepared`).
+    With `wait=False` it gives up (None) when another request holds the project row.
     """
     from projects import selection
 
     with transaction.atomic():
         # NO KEY UPDATE: serialises batch opening without blocking the foreign-key checks
         # of concurrent annotations (FOR UPDATE deadlocked with them on Postgres).
-        project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+        locked = (
+            Project.objects.select_for_update(no_key=True, skip_locked=not wait)
+            .filter(pk=project.pk)
+            .first()
+        )
+        if locked is None:
+            return None
+        project = locked
         open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
         open_batch = open_batches.first()
         if project.state in (Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP):
@@ -270,7 +304,9 @@ def batch_open(*, project: Project, quick: bool = True, another: bool = False) -
             not another or open_batches.count() >= MAX_OPEN_BATCHES or _free_items(project)
         ):
             return open_batch
-        picks = selection.batch_picks(project=project, k=project.batch_size, quick=quick)
+        picks = selection.batch_picks(
+            project=project, k=project.batch_size, quick=quick, prepared=prepared
+        )
         if not picks.item_ids:
             return None
         number = (Batch.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
@@ -282,7 +318,9 @@ def batch_open(*, project: Project, quick: bool = True, another: bool = False) -
             selector=project.selector,
             model_version=picks.model_version,
         )
-        batch_add_items(project=project, batch=batch, picks=picks, start_rank=0)
+        if not batch_add_items(project=project, batch=batch, picks=picks, start_rank=0):
+            batch.delete()  # every pick was taken meanwhile; the next call picks afresh
+            return None
         return batch
 
 
@@ -292,15 +330,31 @@ def may_open_another(project: Project) -> bool:
 
 
 def _free_items(project: Project) -> bool:
-    """Whether some item of an open batch still waits for an annotator."""
-    return Item.objects.filter(
-        project=project, state=Item.State.QUEUED, assigned__lt=F("required")
-    ).exists()
+    """Whether the open batches still have a free item for each item being worked on.
+
+    So with many annotators the next batch opens before the open ones run dry (nobody
+    waits on whoever opens it), and with one annotator only once every item is out.
+    """
+    queued = Item.objects.filter(project=project, state=Item.State.QUEUED)
+    working = queued.filter(assigned__gt=F("annotation_count")).values("pk")[:_COUNT_CAP]
+    free = queued.filter(assigned__lt=F("required")).values("pk")[:_COUNT_CAP]
+    return len(free) >= max(1, min(len(working), _COUNT_CAP))
 
 
-def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> None:
-    """Put picked items in a batch with their required annotation counts, and log why."""
-    ids = list(picks.item_ids)
+_COUNT_CAP = 200
+
+
+def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
+    """Put picked items in a batch with their required annotation counts, and log why.
+
+    Picks were chosen without locks; only those still in the pool and not locked right
+    now (by a retrain writing their scores, or another batch taking them) are taken,
+    topped up from `picks.spares`. So a request opening a batch never waits on the
+    worker, and no item lands in two batches. Returns how many items were added.
+    """
+    ids = _still_free(picks)
+    if not ids:
+        return 0
     required = _required_annotations(project, len(ids), seed=batch.number * 7919 + start_rank)
     items = Item.objects.only("id").in_bulk(ids)
     for rank, (item_id, need) in enumerate(zip(ids, required, strict=True), start=start_rank):
@@ -328,6 +382,21 @@ def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: i
     Batch.objects.filter(pk=batch.pk).update(
         size=F("size") + len(ids), remaining=F("remaining") + len(ids)
     )
+    return len(ids)
+
+
+def _still_free(picks: Any) -> list[int]:
+    """The picks in order, less those taken or locked meanwhile, filled from the spares."""
+    wanted = list(picks.item_ids)
+    spares = list(getattr(picks, "spares", []))
+    free = set(
+        Item.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=wanted + spares, state=Item.State.POOL)
+        .values_list("pk", flat=True)
+    )
+    ids = [i for i in wanted if i in free]
+    ids += [i for i in spares if i in free][: len(wanted) - len(ids)]
+    return ids
 
 
 def _required_annotations(project: Project, n: int, *, seed: int) -> list[int]:

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from projects import pool, training
+from projects import bulk, pool, training
 from projects.models import ModelVersion, Project
 
 
@@ -24,6 +24,7 @@ def pool_prepare(project_id: int) -> None:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return
+    bulk.items_tidy()  # fresh statistics for the new rows, before anything ranks them
     ids = pool.candidate_ids_all(project)
     pool.features_ready(project, ids)
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):

@@ -138,6 +138,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     for part in (~queued, queued):
         bulk.scores_write(scored_ids[part], scores[part], predictions[part], version.version)
     timings["write_scores"] = time.perf_counter() - t
+    t = time.perf_counter()
+    bulk.items_tidy()
+    timings["tidy"] = time.perf_counter() - t
 
     stop_ids = _stop_set(project, snap.ids)
     stop_rows = np.searchsorted(snap.ids, stop_ids)
@@ -182,7 +185,21 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
 
 
 def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
+    """Record the version and the stopping decision, and refresh the open batches.
+
+    What takes a while is done first, outside any transaction: the stopping rules
+    over the history, and the refresh's picks (the full selector, on a large pool).
+    Under the batch and project locks, which annotators closing a batch or opening
+    the next one also take, only rows are written.
+    """
+    from projects import selection
+
     project_id = version.project_id
+    for field, value in results.items():
+        setattr(version, field, value)
+    version.annotation_seconds = _annotation_seconds(version.project)
+    stopping = stopping_evaluate(project=version.project, latest=version)
+    prepared = selection.refresh_prepare(project=version.project, latest=version)
     with transaction.atomic():
         # The open batch's row before the project's, the order in which an annotation
         # that completes the batch takes them (the reverse order deadlocked with it), and
@@ -193,16 +210,13 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
             .values_list("pk", flat=True)
         )
         project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
-        seconds = _annotation_seconds(project)
         ModelVersion.objects.filter(pk=version.pk).update(
             status=ModelVersion.Status.DONE,
             finished_at=timezone.now(),
-            annotation_seconds=seconds,
+            annotation_seconds=version.annotation_seconds,
+            stopping=stopping,
             **results,
         )
-        version.refresh_from_db()
-        stopping = stopping_evaluate(project=project, latest=version)
-        ModelVersion.objects.filter(pk=version.pk).update(stopping=stopping)
         fired = [rule for rule in stopping if rule["met"]]
         if fired and project.state != Project.State.STOPPED:
             reason = "; ".join(f"{r['rule']}: {r['detail']}" for r in fired)
@@ -211,8 +225,6 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
         elif project.state == Project.State.TRAINING:
             project.state = Project.State.COLLECTING
         project.save(update_fields=["state", "stop_reason"])
-        if project.state != Project.State.STOPPED:
-            batch_refresh(project=project)
         pending = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
         next_owed = pending.first()
         if next_owed is not None:
@@ -222,6 +234,8 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
                 state=Project.State.TRAINING
             )
             transaction.on_commit(lambda: tasks.retrain.delay(next_owed.pk))
+        if project.state != Project.State.STOPPED:
+            batch_refresh(project=project, prepared=prepared)
 
 
 def _annotation_seconds(project: Project) -> float:
@@ -232,11 +246,17 @@ def _annotation_seconds(project: Project) -> float:
 
 
 def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[str, Any]]:
-    """Each enabled stopping rule's current value over the project's model history."""
+    """Each enabled stopping rule's value over the done versions before `latest`, and it.
+
+    `latest` need not be saved as done yet: its results may be only in memory.
+    """
     from strategies.stopping import BatchRecord, evaluate_rules
 
     if not project.stopping:
         return []
+    earlier = ModelVersion.objects.filter(
+        project=project, status=ModelVersion.Status.DONE, version__lt=latest.version
+    ).order_by("version")
     history = [
         BatchRecord(
             labels=v.labels_total,
@@ -248,9 +268,7 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
             else None,
             max_uncertainty=v.max_uncertainty,
         )
-        for v in ModelVersion.objects.filter(
-            project=project, status=ModelVersion.Status.DONE
-        ).order_by("version")
+        for v in [*earlier, latest]
     ]
     return [
         {"rule": r.rule, "met": bool(r.met), "value": r.value, "detail": r.detail}
@@ -258,20 +276,26 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
     ]
 
 
-def batch_refresh(*, project: Project) -> Batch | None:
-    """Give open batches the newest model's picks: untouched items go back to the pool."""
+def batch_refresh(*, project: Project, prepared: Any = None) -> Batch | None:
+    """Give open batches the newest model's picks: untouched items go back to the pool.
+
+    `prepared`: picks chosen beforehand (`selection.refresh_prepare`); else the full
+    selector runs here.
+    """
     from projects import selection
 
     open_batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN))
     if not open_batches:
-        return selection.batch_open_full(project=project)
+        return selection.batch_open_full(project=project, prepared=prepared)
     latest = selection.latest_model(project)
     chosen_by = latest.pk if latest else None
     for batch in open_batches:
         if batch.model_version_id == chosen_by and batch.kind != Batch.Kind.STALE:
             continue
         selection.batch_withdraw_untouched(batch=batch)
-        selection.batch_top_up(project=project, batch=batch, model_version=latest)
+        selection.batch_top_up(
+            project=project, batch=batch, model_version=latest, prepared=prepared
+        )
     return Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
 
 
