@@ -13,4 +13,5 @@ COPY static ./static
 RUN DEBUG=true python manage.py collectstatic --noinput
 VOLUME /data
 EXPOSE 8000
-CMD ["gunicorn", "winnow.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4"]
+ENV WEB_CONCURRENCY=8
+CMD ["gunicorn", "winnow.wsgi", "--bind", "0.0.0.0:8000"]

@@ -498,7 +498,7 @@ def main() -> None:
         default=90.0,
         help="offered annotations/s in total for 16 clients in the paced run",
     )
-    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument(
         "--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")

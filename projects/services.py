@@ -13,8 +13,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from projects import bulk
@@ -213,11 +213,9 @@ def batch_item_completed(*, batch_id: int) -> None:
 
 def batch_progress(*, batch_id: int) -> None:
     """Refresh a batch's `remaining` and close it once no item waits for annotations."""
-    waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
-    left = waiting.count()
-    if left:
-        _batch_remaining_refresh(batch_id, left)
+    if _batch_remaining_refresh(batch_id):
         return
+    waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
     with transaction.atomic():
         batch = (
             Batch.objects.select_for_update(no_key=True)
@@ -229,16 +227,36 @@ def batch_progress(*, batch_id: int) -> None:
             batch_close(batch=batch)
 
 
-def _batch_remaining_refresh(batch_id: int, left: int) -> None:
-    """Progress only: a batch row locked right now (a refresh) is left to the next count."""
-    with transaction.atomic():
-        free = (
-            Batch.objects.select_for_update(no_key=True, skip_locked=True)
-            .filter(pk=batch_id, state=Batch.State.OPEN)
-            .exclude(remaining=left)
-            .values_list("pk", flat=True)
+_REMAINING_REFRESH = """
+WITH waiting AS (SELECT count(*) AS n FROM {item}
+                 WHERE batch_id = %(batch)s AND state = %(queued)s),
+free AS (SELECT id FROM {batch} WHERE id = %(batch)s AND state = %(open)s
+         FOR NO KEY UPDATE SKIP LOCKED),
+refreshed AS (UPDATE {batch} AS b SET remaining = waiting.n FROM waiting, free
+              WHERE b.id = free.id AND b.remaining <> waiting.n)
+SELECT n FROM waiting
+"""
+
+
+def _batch_remaining_refresh(batch_id: int) -> int:
+    """Count the batch's waiting items and store it: one statement, in autocommit.
+
+    Progress only: a batch row that is locked right now (a retrain refreshing it) is
+    left to the next count rather than waited for.
+    """
+    waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
+    if connection.vendor != "postgresql":
+        left = waiting.count()
+        Batch.objects.filter(pk=batch_id, state=Batch.State.OPEN).exclude(remaining=left).update(
+            remaining=left
         )
-        Batch.objects.filter(pk__in=list(free)).update(remaining=left)
+        return left
+    sql = _REMAINING_REFRESH.format(item=Item._meta.db_table, batch=Batch._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"batch": batch_id, "queued": Item.State.QUEUED, "open": Batch.State.OPEN}
+        )
+        return int(cursor.fetchone()[0])
 
 
 def batch_close(*, batch: Batch) -> None:
@@ -335,13 +353,11 @@ def _free_items(project: Project) -> bool:
     So with many annotators the next batch opens before the open ones run dry (nobody
     waits on whoever opens it), and with one annotator only once every item is out.
     """
-    queued = Item.objects.filter(project=project, state=Item.State.QUEUED)
-    working = queued.filter(assigned__gt=F("annotation_count")).values("pk")[:_COUNT_CAP]
-    free = queued.filter(assigned__lt=F("required")).values("pk")[:_COUNT_CAP]
-    return len(free) >= max(1, min(len(working), _COUNT_CAP))
-
-
-_COUNT_CAP = 200
+    counts = Item.objects.filter(project=project, state=Item.State.QUEUED).aggregate(
+        working=Count("pk", filter=Q(assigned__gt=F("annotation_count"))),
+        free=Count("pk", filter=Q(assigned__lt=F("required"))),
+    )
+    return bool(counts["free"] >= max(1, counts["working"]))
 
 
 def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
