@@ -261,6 +261,7 @@ def _review_entry(
     entry: dict[str, Any] = {"id": row["id"], "item": row["id"], "meta": row["meta"]}
     if project.kind == Project.Kind.IMAGE:
         entry["image_url"] = reverse("api-item-image", args=[project.pk, row["id"]])
+        entry["thumb_url"] = entry["image_url"] + "?thumb=1"
     else:
         entry["text"] = row["text"]
     votes: dict[str, int] = {}

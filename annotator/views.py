@@ -144,11 +144,17 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     return _review_panel(request, project)
 
 
+# Items after the current one shown as a strip (thumbnails for images), so a reviewer
+# sees what is coming.
+REVIEW_UPCOMING = 8
+
+
 def _review_panel(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
-    queue = quality.review_queue(project, limit=1)
+    queue = quality.review_queue(project, limit=1 + REVIEW_UPCOMING)
     context = {
         "project": project,
         "entry": queue[0] if queue else None,
+        "upcoming": queue[1:],
         "error": error,
         "waiting": quality.review_count(project),
         "labels": _label_keys(list(project.labels)),

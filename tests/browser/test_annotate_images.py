@@ -69,6 +69,14 @@ def test_image_batch_labelled_by_keyboard(live_server: Any, page: Any, image_pro
     assert labelled.count() == BATCH
     assert all(int(i.label) == truth[i.meta["path"]] for i in labelled)
 
+    page.context.clear_cookies()
+    login(page, live_server.url, "lead", "pw-lead")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_function(
+        "() => { const t = document.querySelectorAll('table img.thumb');"
+        " return t.length > 0 && [...t].every(i => i.complete && i.naturalWidth > 0); }"
+    )
+
     src = f"{live_server.url}/api/projects/{project.pk}/items/{labelled[0].pk}/image/"
     page.context.clear_cookies()
     login(page, live_server.url, "outsider", "pw-outsider")

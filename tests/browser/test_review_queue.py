@@ -64,6 +64,7 @@ def test_reviewer_decides_with_number_keys_and_annotators_cannot(
     page.goto(f"{live_server.url}/projects/{project.pk}/review/")
     assert "2 items waiting" in page.locator("#review-waiting").inner_text()
     assert page.locator("#votes tbody tr").count() == 2
+    assert "pet" in page.locator("#review-upcoming").inner_text()  # the other one, next
     first = page.locator("#item").get_attribute("data-item")
     page.keyboard.press("2")
     page.wait_for_function(

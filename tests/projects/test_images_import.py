@@ -203,6 +203,22 @@ def test_pixel_bomb_image_is_reported_by_name(api, project):  # type: ignore[no-
     assert "over the limit of 10000" in errors[0]["error"]
 
 
+def test_a_decompression_bomb_header_is_reported_by_name(api, project):  # type: ignore[no-untyped-def]
+    """A PNG claiming 100,000² pixels is refused from its header, never decoded."""
+    from tests.strategies.test_images import png_header_only
+
+    response = post_zip(api, project, zip_of({
+        "cats/small.png": image_bytes("red", size=(50, 50)),
+        "cats/bomb.png": png_header_only(100_000, 100_000),
+    }))
+    assert response.status_code == 202
+    errors = response.json()["errors"]
+    assert [e["name"] for e in errors] == ["cats/bomb.png"]
+    assert "pixels" in errors[0]["error"]
+    assert Item.objects.filter(project=project).count() == 1
+    assert len(media_files(project)) == 1
+
+
 @override_settings(WINNOW_MAX_ZIP_BYTES=5_000)
 def test_zip_over_the_uncompressed_limit_is_refused(api, project):  # type: ignore[no-untyped-def]
     response = post_zip(api, project, zip_of({

@@ -54,3 +54,14 @@ def test_simulation_is_seeded_and_never_overspends() -> None:
     assert simulate_stream(p, budget=0.0, random_state=5).sum() == 0
     with pytest.raises(ValueError):
         simulate_stream(p, budget=1.5)
+
+
+def test_random_share_queries_regardless_of_the_threshold() -> None:
+    """About `random_share` of the decisions are random queries, which leave theta alone."""
+    rng, state, random_queries = np.random.default_rng(3), StreamState(threshold=0.0), 0
+    for _ in range(5000):  # threshold 0 queries nothing by uncertainty; theta only grows
+        before = state.threshold
+        asked, state = stream_decide(state, 0.99, budget=1.0, rng=rng, random_share=0.1)
+        random_queries += asked and state.threshold == before
+    assert state.queried == random_queries
+    assert 0.085 <= random_queries / 5000 <= 0.115
