@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from annotator import services
 from annotator.models import Annotation, Assignment
 from projects.access import ANYONE, project_for_member
-from projects.models import Item, Project
-from projects.selectors import batch_summary
+from projects.models import Batch, Item, Project
+from projects.selectors import batch_summary, current_batch
 from winnow.http import api_user
 
 
@@ -30,6 +30,9 @@ def item_payload(project: Project, item: Item) -> dict[str, Any]:
 
 def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
     batch = assignment.item.batch
+    if batch is None or batch.state != Batch.State.OPEN:
+        # Gold items are mixed in unannounced: they show the batch being worked on.
+        batch = current_batch(project)
     return {
         "item": item_payload(project, assignment.item),
         "labels": project.labels,

@@ -107,20 +107,19 @@ def _stream(project: Project) -> dict[str, Any] | None:
 
 
 def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
-    """Agreement for everyone; annotators see only their own stats row."""
+    """Agreement for leads and reviewers (as in the API); annotators see their own row."""
     from annotator import selectors as quality
 
-    agreement = quality.agreement(project)
-    confusion = agreement["confusion"]
+    sees_all = role in (Membership.Role.LEAD, Membership.Role.REVIEWER)
+    agreement = quality.agreement(project) if sees_all else None
+    confusion = agreement["confusion"] if agreement else {"labels": [], "matrix": []}
     return {
         "agreement": agreement,
         "confusion_rows": [
             {"label": label, "values": values}
             for label, values in zip(confusion["labels"], confusion["matrix"], strict=True)
         ],
-        "annotators": quality.annotator_stats(
-            project, user=None if role in (Membership.Role.LEAD, Membership.Role.REVIEWER) else user
-        ),
+        "annotators": quality.annotator_stats(project, user=None if sees_all else user),
     }
 
 

@@ -235,6 +235,30 @@ def test_gold_items_are_mixed_in_unannounced_and_score_annotators(api, new_proje
     assert gold == [{"annotator": "ann1", "n": 2, "accuracy": 0.5}]
 
 
+def test_a_gold_hand_out_looks_like_any_other(api, new_project):  # type: ignore[no-untyped-def]
+    project = new_project(ANNOTATORS, n=12, overlap=1, batch_size=6, holdout_fraction=0)
+    pid = project.pk
+    gold_item = Item.objects.filter(project=project, state="pool").order_by("id").first()
+    assert gold_item is not None
+    api["lead"].post(f"/api/projects/{pid}/gold/", {"items": [
+        {"item": gold_item.pk, "label": "pets"}]}, format="json")
+    assert api["lead"].patch(f"/api/projects/{pid}/", {"gold_fraction": 0.5},
+                             format="json").status_code == 200
+    payloads = []
+    for _ in range(8):
+        handed = api["ann1"].get(f"/api/projects/{pid}/next/").json()
+        payloads.append(handed)
+        api["ann1"].post(f"/api/projects/{pid}/annotations/",
+                         {"item": handed["item"]["id"], "label": "sport"}, format="json")
+    gold = [p for p in payloads if p["item"]["id"] == gold_item.pk]
+    normal = [p for p in payloads if p["item"]["id"] != gold_item.pk]
+    assert len(gold) == 1 and normal
+    assert set(gold[0]) == set(normal[0]) and set(gold[0]["item"]) == set(normal[0]["item"])
+    assert gold[0]["batch"] is not None and gold[0]["batch"]["number"] in {
+        p["batch"]["number"] for p in normal
+    }
+
+
 def test_gold_marking_reports_bad_entries(api, new_project):  # type: ignore[no-untyped-def]
     project = new_project(ANNOTATORS, n=12, batch_size=6)
     api["ann1"].get(f"/api/projects/{project.pk}/next/")

@@ -49,6 +49,19 @@ def test_outsider_gets_404_and_annotator_403_on_pages(client, users, project):  
     assert client.get(f"/projects/{project.pk}/").status_code == 200
 
 
+def test_annotators_dashboard_shows_their_own_work_not_others_agreement(client, users, project):  # type: ignore[no-untyped-def]
+    services.membership_add(project=project, username="ann2", role="annotator")
+    client.force_login(users["lead"])
+    lead_page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'id="agreement"' in lead_page and "/settings/" in lead_page and "ann2" in lead_page
+    client.force_login(users["ann1"])
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'id="agreement"' not in page and "Your work" in page
+    assert "ann2" not in page  # no other annotator's figures
+    for lead_only in ("/settings/", "/import/", "/export/", "/review/"):
+        assert f"/projects/{project.pk}{lead_only}" not in page, lead_only
+
+
 def test_create_project_through_the_form_with_stopping_rules(client, users):  # type: ignore[no-untyped-def]
     client.force_login(users["ann2"])
     response = client.post(
