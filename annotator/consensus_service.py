@@ -21,7 +21,7 @@ from annotator.models import Annotation
 from annotator.selectors import AnnotationArrays, annotation_arrays
 from projects.models import Item, Project
 
-FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED)
+FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED, Item.LabelSource.GOLD)
 SETTLED_STATES = (Item.State.LABELED, Item.State.REVIEW)
 PER_ITEM_FALLBACK = "majority"
 

@@ -1,7 +1,8 @@
 """Gold items: the lead supplies the true label; annotators meet them unannounced.
 
 A gold item that was still in the pool leaves it (state `gold`): it is a quality
-check, not training data. Labelled items can be gold too and keep their label.
+check, not training data. Labelled items can be gold too: the lead's label then
+becomes their final label (source `gold`), which consensus never re-decides.
 At each hand-out, with probability `project.gold_fraction` (seeded per annotator
 and hand-out, so a run can be replayed), the annotator gets a gold item they have
 not seen instead of a batch item. Their answer is an ordinary annotation, scored
@@ -64,12 +65,15 @@ def _gold_error(project: Project, item: Item | None, label: object) -> str:
 
 
 def _gold_write(item: Item, label: object) -> None:
-    state = item.state
-    if label is not None and state == Item.State.POOL:
-        state = Item.State.GOLD
-    elif label is None and state == Item.State.GOLD:
-        state = Item.State.POOL
-    Item.objects.filter(pk=item.pk).update(gold_label=label, state=state)
+    """A labelled item takes the lead's true label as its final (training) label."""
+    updates: dict[str, object] = {"gold_label": label, "state": item.state}
+    if label is not None and item.state == Item.State.POOL:
+        updates["state"] = Item.State.GOLD
+    elif label is None and item.state == Item.State.GOLD:
+        updates["state"] = Item.State.POOL
+    elif label is not None and item.state == Item.State.LABELED:
+        updates.update(label=label, label_source=Item.LabelSource.GOLD)
+    Item.objects.filter(pk=item.pk).update(**updates)
 
 
 def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignment | None:

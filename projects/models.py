@@ -136,6 +136,7 @@ class Item(models.Model):
         SEED = "seed", "imported"
         CONSENSUS = "consensus"
         REVIEW = "review"
+        GOLD = "gold", "gold (the lead's true label)"
 
     # No single-column indexes on project / batch: the composite indexes below start with
     # them, and every index slows the bulk COPY of an import.

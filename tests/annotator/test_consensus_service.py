@@ -97,6 +97,20 @@ def test_reviewed_seed_and_gold_items_are_never_relabelled(crowd):  # type: igno
     assert Item.objects.get(pk=seed.pk).label == "c"
 
 
+def test_a_labelled_item_marked_gold_trains_on_the_leads_label(crowd):  # type: ignore[no-untyped-def]
+    from annotator import gold as gold_service
+
+    project = _project("majority")
+    item = _finalise(project, _item(project, [("a", 3), ("a", 3)], crowd))
+    assert (item.state, item.label, item.label_source) == ("labeled", "a", "consensus")
+    result = gold_service.gold_set(project=project, entries=[{"item": item.pk, "label": "b"}])
+    assert result.updated == 1
+    item.refresh_from_db()
+    assert (item.label, item.label_source, item.gold_label) == ("b", "gold", "b")
+    assert consensus_service.consensus_recompute(project=project) == 0
+    assert Item.objects.get(pk=item.pk).label == "b"
+
+
 def _simulated_crowd(project: Project, users, n_items: int = 150, seed: int = 3):  # type: ignore[no-untyped-def]
     """Three fair annotators (70-80% right), a spammer and an adversary (always true + 1)."""
     rng = np.random.default_rng(seed)
