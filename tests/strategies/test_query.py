@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -77,14 +75,13 @@ def test_random_is_seeded_and_varies_with_the_seed() -> None:
     assert not np.array_equal(a, c)
 
 
-def test_uncertainty_scores_a_million_rows_well_under_a_second() -> None:
-    proba = np.random.default_rng(0).dirichlet(np.ones(10), size=1_000_000)
-    X = np.zeros((1_000_000, 1))
+def test_uncertainty_scores_have_one_value_per_row_of_a_large_pool() -> None:
+    """Shape only: the speed of a million rows is benchmarks/scoring.py's business."""
+    proba = np.random.default_rng(0).dirichlet(np.ones(10), size=100_000)
+    X = np.zeros((100_000, 1))
     for name in ("least_confidence", "margin", "entropy"):
-        started = time.perf_counter()
         s = score(name, QueryContext(X_pool=X, proba=proba))
-        assert time.perf_counter() - started < 1.0
-        assert s.shape == (1_000_000,)
+        assert s.shape == (100_000,) and np.isfinite(s).all()
 
 
 def test_every_strategy_scores_every_pool_row(iris) -> None:
