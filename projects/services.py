@@ -297,7 +297,8 @@ def batch_open(
 
     `quick` (the request path) only reads stored scores; the worker passes False
     to run the full selector. `another` opens the next batch while others are still
-    open, once none of their items is free, up to MAX_OPEN_BATCHES. `prepared` are
+    open, once their free items no longer cover those being worked on (`_free_items`),
+    up to MAX_OPEN_BATCHES. `prepared` are
     full-selector picks a retrain made before taking any lock (`selection.Prepared`).
     With `wait=False` it gives up (None) when another request holds the project row.
     """
