@@ -80,20 +80,29 @@ def _project_with_model(budget: float) -> tuple[int, str, list[str]]:
 
 
 def _client(url: str, token: str, texts: list[str], until: float, out: Any) -> None:
-    import requests
+    """One keep-alive connection posting texts until `until` (plain http.client: the
+    load generator shares the machine's cores with the server, so it must be light)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     latencies, queried, errors, i = [], 0, 0, 0
     while time.time() < until:
+        body = json.dumps({"text": texts[i % len(texts)]})
         started = time.perf_counter()
-        response = session.post(url, json={"text": texts[i % len(texts)]})
-        if response.status_code == 200:  # only answered decisions count
+        conn.request("POST", parts.path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status == 200:  # only answered decisions count
             latencies.append(time.perf_counter() - started)
-            queried += bool(response.json()["query"])
+            queried += bool(json.loads(payload)["query"])
         else:
             errors += 1
         i += 1
+    conn.close()
     out.put((latencies, queried, errors))
 
 
