@@ -218,7 +218,9 @@ def batch_progress(*, batch_id: int) -> None:
     waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
     with transaction.atomic():
         batch = (
-            Batch.objects.select_for_update(no_key=True)
+            # Only the batch row (`of`): the join to the project would lock its row in
+            # the same statement, in plan order, and deadlocked with a retrain's finish.
+            Batch.objects.select_for_update(no_key=True, of=("self",))
             .select_related("project")
             .filter(pk=batch_id, state=Batch.State.OPEN)
             .first()

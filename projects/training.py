@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -49,8 +49,21 @@ def retrain_run(*, model_version_id: int) -> bool:
             state=Project.State.COLLECTING
         )
         raise
-    _finish(version, results)
+    _finish_retrying(version, results)
     return True
+
+
+def _finish_retrying(version: ModelVersion, results: dict[str, Any], attempts: int = 3) -> None:
+    """`_finish`, again if Postgres picked it as a deadlock victim (it rolled back whole)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _finish(version, results)
+            return
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("retrain %s: finishing hit a lock conflict, retrying", version.pk)
+            time.sleep(0.1 * attempt)
 
 
 def _before_retrain(project: Project) -> None:
@@ -205,8 +218,12 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
         # that completes the batch takes them (the reverse order deadlocked with it), and
         # NO KEY UPDATE, which still lets rows whose foreign keys point here be written.
         list(
-            Batch.objects.select_for_update(no_key=True)
+            # `of` and a plain order: the default ordering joins the project, and FOR
+            # UPDATE would then lock the project row amid the batch rows (a deadlock
+            # with a request closing a batch, which takes its batch row, then the project).
+            Batch.objects.select_for_update(no_key=True, of=("self",))
             .filter(project_id=project_id, state=Batch.State.OPEN)
+            .order_by("number")
             .values_list("pk", flat=True)
         )
         project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
@@ -292,11 +309,28 @@ def batch_refresh(*, project: Project, prepared: Any = None) -> Batch | None:
     for batch in open_batches:
         if batch.model_version_id == chosen_by and batch.kind != Batch.Kind.STALE:
             continue
+        if not _batch_lock_now(batch):
+            continue  # a request is closing it; waiting here could deadlock with that request
         selection.batch_withdraw_untouched(batch=batch)
         selection.batch_top_up(
             project=project, batch=batch, model_version=latest, prepared=prepared
         )
     return Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+
+
+def _batch_lock_now(batch: Batch) -> bool:
+    """Lock the batch row unless another transaction holds it (ours may, from `_finish`).
+
+    A batch opened after `_finish` locked the open ones can be held by a request that
+    closes it and then waits for the project row, which `_finish` holds.
+    """
+    held = (
+        Batch.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        .filter(pk=batch.pk, state=Batch.State.OPEN)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    return bool(list(held))
 
 
 def batch_refresh_unless_training(*, project: Project) -> None:
