@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from annotator import consensus_service, gold
 from annotator.models import Annotation, Assignment
 from projects import services as project_services
 from projects.access import item_for_update
+from projects.db import commit_without_flush
 from projects.models import Batch, Item, Membership, Project
 
 MAX_SECONDS = 3600.0
@@ -60,7 +61,9 @@ def assignment_next(*, project: Project, user: User) -> NextResult:
 def _claim(project: Project, user: User) -> NextResult:
     now = timezone.now()
     with transaction.atomic():
-        _relax_commit()
+        # A crash can lose only whole leases (the item is then free again), never a
+        # label; the WAL flush wait was a good part of next/.
+        commit_without_flush()
         # Locked and unexpired: a lease another request is expiring right now is not
         # handed back as current (that item may already be going to someone else).
         current = (
@@ -97,14 +100,6 @@ def _claim(project: Project, user: User) -> NextResult:
             project=project, item=item, annotator=user, expires_at=now + _lease()
         )
         return NextResult(assignment)
-
-
-def _relax_commit() -> None:
-    """A claim need not wait for the WAL flush: a crash can lose only whole leases (the
-    item then is simply free again), never a label. The wait was a good part of next/."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _free_item(project: Project, user: User) -> Item | None:

@@ -189,7 +189,6 @@ def items_tidy() -> None:
         return
     with connection.cursor() as cursor:
         if connection.in_atomic_block:  # VACUUM cannot run in a transaction
-            cursor.execute("ANALYZE projects_item")
+            cursor.execute(f"ANALYZE {Item._meta.db_table}")
         else:
-            cursor.execute("VACUUM (ANALYZE) projects_item")
-
+            cursor.execute(f"VACUUM (ANALYZE) {Item._meta.db_table}")

@@ -282,7 +282,7 @@ MAX_OPEN_BATCHES = 3
 
 def batch_open_ahead(*, project: Project) -> None:
     """Open the next batch before the open ones run dry, unless someone else is at it."""
-    if _free_items(project) or not may_open_another(project):
+    if _enough_free_items(project) or not may_open_another(project):
         return
     batch_open(project=project, another=True, wait=False)
 
@@ -299,7 +299,7 @@ def batch_open(
 
     `quick` (the request path) only reads stored scores; the worker passes False
     to run the full selector. `another` opens the next batch while others are still
-    open, once their free items no longer cover those being worked on (`_free_items`),
+    open, once their free items no longer cover those being worked on (`_enough_free_items`),
     up to MAX_OPEN_BATCHES. `prepared` are
     full-selector picks a retrain made before taking any lock (`selection.Prepared`).
     With `wait=False` it gives up (None) when another request holds the project row.
@@ -322,7 +322,7 @@ def batch_open(
         if project.state in (Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP):
             return open_batch
         if open_batch is not None and (
-            not another or open_batches.count() >= MAX_OPEN_BATCHES or _free_items(project)
+            not another or open_batches.count() >= MAX_OPEN_BATCHES or _enough_free_items(project)
         ):
             return open_batch
         picks = selection.batch_picks(
@@ -350,7 +350,7 @@ def may_open_another(project: Project) -> bool:
     return Batch.objects.filter(project=project, state=Batch.State.OPEN).count() < MAX_OPEN_BATCHES
 
 
-def _free_items(project: Project) -> bool:
+def _enough_free_items(project: Project) -> bool:
     """Whether the open batches still have a free item for each item being worked on.
 
     So with many annotators the next batch opens before the open ones run dry (nobody

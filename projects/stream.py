@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Trunc
 
 from projects import features, services
+from projects.db import commit_without_flush
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
 
 DEFAULT_BUDGET = 0.1  # when the project sets none
@@ -174,15 +175,10 @@ def _decide_and_store(
 
 
 def _relax_commit() -> None:
-    """On Postgres, don't wait for the WAL flush at commit (WINNOW_STREAM_ASYNC_COMMIT).
-
-    A crash can then lose the last fraction of a second of arrivals, never half of
-    one (item and stream state commit together); the flush wait is most of a
-    decision's time otherwise.
-    """
-    if connection.vendor == "postgresql" and settings.WINNOW_STREAM_ASYNC_COMMIT:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    """Don't wait for the WAL flush at commit (WINNOW_STREAM_ASYNC_COMMIT): item and
+    stream state commit together, and the flush wait is most of a decision's time."""
+    if settings.WINNOW_STREAM_ASYNC_COMMIT:
+        commit_without_flush()
 
 
 def _create_item(

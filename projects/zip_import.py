@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.jsonl"  # a top-level manifest inside the ZIP
+# What reading a broken member raises; zipfile raises NotImplementedError for a
+# compression method it does not support (that member is reported, not a crash).
+_CORRUPT_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 # Images are already compressed, so a member that deflates far better than
 # this is a bomb, not a photo. Small members are exempt: their ratio is noise.
 MAX_COMPRESSION_RATIO = 100
@@ -209,7 +212,7 @@ def _read_image_member(
     try:
         data = _read_member(archive, info)
         img, fmt = normalise_image(data, max_pixels=max_pixels)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except _CORRUPT_MEMBER as exc:
         result.errors.append({"name": name, "error": f"corrupt in the ZIP ({exc})"})
         return
     except ImageRejected as exc:
@@ -221,7 +224,7 @@ def _read_image_member(
 def _read_manifest_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[str]:
     try:
         text = _read_member(archive, info).decode("utf-8-sig")
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeError):
+    except (*_CORRUPT_MEMBER, UnicodeError):
         raise ZipRejected(f"{MANIFEST_NAME} is corrupt or not UTF-8") from None
     return text.splitlines()
 
