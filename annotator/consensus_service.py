@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 
 from annotator.consensus import CONSENSUS_METHODS, NO_CONSENSUS, ConsensusResult
 from annotator.models import Annotation
-from annotator.selectors import AnnotationArrays, annotation_arrays
+from annotator.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from projects.models import Item, Project
 
 FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED, Item.LabelSource.GOLD)
@@ -59,11 +59,21 @@ def _decision(project: Project, result: ConsensusResult, code: int, method: str)
     return Decision(Item.State.LABELED, project.labels[label], support, method)
 
 
-def item_finalise(*, project: Project, item: Item) -> None:
-    """Set the item's final label from its annotations, or send it to review without one."""
+def item_finalise(
+    *, project: Project, item: Item, annotations: list[Annotation] | None = None
+) -> None:
+    """Set the item's final label from its annotations, or send it to review without one.
+
+    `annotations`: all of the item's annotations when the caller has them in memory
+    (an item's first and only label), which saves reading them back.
+    """
     if item.label_source in FINAL_SOURCES or item.state == Item.State.GOLD or item.required == 0:
         return
-    arr = annotation_arrays(project, Annotation.objects.filter(item=item))
+    arr = (
+        annotation_arrays(project, Annotation.objects.filter(item=item))
+        if annotations is None
+        else annotation_arrays_of(project, annotations)
+    )
     if not len(arr.items):
         return
     method = project.consensus_method

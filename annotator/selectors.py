@@ -90,6 +90,33 @@ def annotation_arrays(
     )
 
 
+def annotation_arrays_of(project: Project, annotations: list[Annotation]) -> AnnotationArrays:
+    """The same arrays from annotations already in memory (no query); their annotators
+    must be loaded."""
+    index = {name: i for i, name in enumerate(project.labels)}
+    known = [a for a in annotations if a.label in index]
+    item_ids, items = np.unique(
+        np.array([a.item_id for a in known], dtype=np.int64), return_inverse=True
+    )
+    annotator_ids, first, annotators = np.unique(
+        np.array([a.annotator_id for a in known], dtype=np.int64),
+        return_index=True,
+        return_inverse=True,
+    )
+    return AnnotationArrays(
+        item_ids=item_ids,
+        annotator_ids=annotator_ids,
+        usernames=[known[i].annotator.username for i in first],
+        items=items.astype(np.int64),
+        annotators=annotators.astype(np.int64),
+        labels=np.array([index[a.label] for a in known], dtype=np.int64),
+        confidence=np.array([a.confidence for a in known], dtype=np.float64),
+        seconds=np.array(
+            [np.nan if a.seconds is None else a.seconds for a in known], dtype=np.float64
+        ),
+    )
+
+
 def _reference(
     arr: AnnotationArrays, pairs: Iterable[tuple[int, str | None]], labels: list[str]
 ) -> tuple[IntArray, IntArray]:

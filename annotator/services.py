@@ -11,16 +11,16 @@ duplicates there either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator import consensus_service, gold
+from annotator import consensus_service, gold, hotpath
 from annotator.models import Annotation, Assignment
 from projects import services as project_services
 from projects.access import item_for_update
@@ -64,6 +64,11 @@ def _claim(project: Project, user: User) -> NextResult:
         # A crash can lose only whole leases (the item is then free again), never a
         # label; the WAL flush wait was a good part of next/.
         commit_without_flush()
+        # Gold hand-outs are drawn per claim; those projects take the general path.
+        if hotpath.available() and project.gold_fraction <= 0:
+            claimed = hotpath.claim(project=project, user=user, now=now, expires=now + _lease())
+            if claimed is not None:
+                return NextResult(claimed)
         # Locked and unexpired: a lease another request is expiring right now is not
         # handed back as current (that item may already be going to someone else).
         current = (
@@ -86,10 +91,11 @@ def _claim(project: Project, user: User) -> NextResult:
         if item is None:
             if _open_batch(project) is None:
                 return NextResult(None, _idle_reason(project))
-            if project_services.may_open_another(project) and project_services.batch_open(
-                project=project, another=True
-            ):
-                item = _free_item(project, user)
+            if project_services.may_open_another(project):
+                project_services.batch_open(project=project, another=True)
+            # Look again whether or not another batch opened: the open one may have been
+            # opened by a concurrent request after our first look.
+            item = _free_item(project, user)
         if item is None:
             return NextResult(None, "Every item of the open batches is taken; more come soon.")
         gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
@@ -136,9 +142,7 @@ def _idle_reason(project: Project) -> str:
 def leases_expire(*, project: Project) -> int:
     """Return abandoned items to the queue (each expired lease is released once)."""
     now = timezone.now()
-    if not Assignment.objects.filter(
-        project=project, state=Assignment.State.ACTIVE, expires_at__lte=now
-    ).exists():
+    if not _any_expired(project, now):
         return 0
     with transaction.atomic():
         expired = list(
@@ -152,6 +156,17 @@ def leases_expire(*, project: Project) -> int:
         for _pk, item_id in expired:
             Item.objects.filter(pk=item_id, assigned__gt=0).update(assigned=F("assigned") - 1)
     return len(expired)
+
+
+_ANY_EXPIRED = "SELECT 1 FROM {table} WHERE project_id = %s AND state = %s AND expires_at <= %s"
+
+
+def _any_expired(project: Project, now: datetime) -> bool:
+    """Every hand-out asks first, so it is one plain query (an index range, usually empty)."""
+    sql = _ANY_EXPIRED.format(table=Assignment._meta.db_table) + " LIMIT 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, Assignment.State.ACTIVE, now])
+        return cursor.fetchone() is not None
 
 
 def _check_label(project: Project, label: object, confidence: object) -> tuple[str, int]:
@@ -180,6 +195,21 @@ def annotation_submit(
     A different label for an item the caller already labelled is an edit (undo).
     """
     label, confidence = _check_label(project, label, confidence)
+    pk = _as_id(item_id)
+    if hotpath.available() and pk is not None:
+        now = timezone.now()
+        submitted = hotpath.submit(
+            project=project,
+            user=user,
+            item_id=pk,
+            label=label,
+            confidence=confidence,
+            now=now,
+            max_seconds=MAX_SECONDS,
+        )
+        if submitted is not None:
+            _after_annotation(project, submitted.item, only=submitted.annotation)
+            return submitted.annotation, True
     item = item_for_update(project, item_id)
     existing = Annotation.objects.filter(item=item, annotator=user).first()
     if existing is not None:
@@ -205,11 +235,32 @@ def annotation_submit(
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
     item.annotation_count += 1  # the row is locked above, so this is the stored count
-    if item.annotation_count >= item.required:
-        consensus_service.item_finalise(project=project, item=item)
-        if item.batch_id is not None:
-            project_services.batch_item_completed(batch_id=item.batch_id)
+    _after_annotation(project, item)
     return annotation, True
+
+
+def _after_annotation(project: Project, item: Item, *, only: Annotation | None = None) -> None:
+    """Once an item has all its labels: its consensus, and its batch's progress.
+
+    `only`: the new annotation, when it is the item's first (consensus need not read).
+    """
+    if item.annotation_count < item.required:
+        return
+    annotations = [only] if only is not None and item.annotation_count == 1 else None
+    consensus_service.item_finalise(project=project, item=item, annotations=annotations)
+    if item.batch_id is not None:
+        project_services.batch_item_completed(batch_id=item.batch_id)
+
+
+def _as_id(value: object) -> int | None:
+    """An item id from JSON (int) or a form (digits); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
 
 
 def _take_assignment(item: Item, user: User) -> Assignment:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import Http404
 
 from projects.models import Item, Membership, Project
@@ -49,20 +49,37 @@ def item_for_update(project: Project, item_id: object) -> Item:
         raise Http404("No such item in this project.") from None
 
 
+# The project with the caller's role: one plain query, since every request asks.
+_PROJECT_WITH_ROLE = (
+    "SELECT p.*, (SELECT m.role FROM {membership} m"
+    " WHERE m.project_id = p.id AND m.user_id = %s) AS member_role"
+    " FROM {project} p WHERE p.id = %s"
+)
+MAX_ID = 2**63 - 1
+
+
+def _project_with_role(user: User, project_id: int | str) -> Project | None:
+    try:
+        pk = int(project_id)
+    except (ValueError, TypeError):
+        return None
+    if not 0 < pk <= MAX_ID:
+        return None
+    sql = _PROJECT_WITH_ROLE.format(
+        membership=Membership._meta.db_table, project=Project._meta.db_table
+    )
+    return next(iter(Project.objects.raw(sql, [user.pk, pk])), None)
+
+
 def project_for_member(
     user: AnyUser, project_id: int | str, roles: Iterable[str] = ANYONE
 ) -> tuple[Project, str]:
     """The project and the caller's role; 404 for outsiders, 403 for a too-low role."""
     if not user.is_authenticated:
         raise Http404("No such project.")
-    # One query: the project with the caller's role (this runs on every request).
-    own_role = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk).values("role")
-    try:
-        project = Project.objects.annotate(member_role=Subquery(own_role[:1])).get(
-            pk=int(project_id)
-        )
-    except (Project.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such project.") from None
+    project = _project_with_role(user, project_id)
+    if project is None:
+        raise Http404("No such project.")
     role = Role.LEAD if user.is_staff else getattr(project, "member_role", None)
     if role is None:
         raise Http404("No such project.")

@@ -7,6 +7,7 @@ commit, and the database (a `pending` ModelVersion) records that it is owed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from projects import bulk
@@ -282,7 +283,8 @@ MAX_OPEN_BATCHES = 3
 
 def batch_open_ahead(*, project: Project) -> None:
     """Open the next batch before the open ones run dry, unless someone else is at it."""
-    if _enough_free_items(project) or not may_open_another(project):
+    room = batch_room(project)
+    if room.enough_free or room.open_batches >= MAX_OPEN_BATCHES:
         return
     batch_open(project=project, another=True, wait=False)
 
@@ -347,20 +349,50 @@ def batch_open(
 
 def may_open_another(project: Project) -> bool:
     """A lock-free pre-check, so waiting annotators don't queue on the project row."""
-    return Batch.objects.filter(project=project, state=Batch.State.OPEN).count() < MAX_OPEN_BATCHES
+    return batch_room(project).open_batches < MAX_OPEN_BATCHES
 
 
 def _enough_free_items(project: Project) -> bool:
-    """Whether the open batches still have a free item for each item being worked on.
+    return batch_room(project).enough_free
 
-    So with many annotators the next batch opens before the open ones run dry (nobody
-    waits on whoever opens it), and with one annotator only once every item is out.
-    """
-    counts = Item.objects.filter(project=project, state=Item.State.QUEUED).aggregate(
-        working=Count("pk", filter=Q(assigned__gt=F("annotation_count"))),
-        free=Count("pk", filter=Q(assigned__lt=F("required"))),
-    )
-    return bool(counts["free"] >= max(1, counts["working"]))
+
+@dataclass(frozen=True)
+class BatchRoom:
+    open_batches: int
+    working: int  # queued items someone holds a lease on
+    free: int  # queued items still short of leases
+
+    @property
+    def enough_free(self) -> bool:
+        """Whether the open batches still have a free item for each item being worked on.
+
+        So with many annotators the next batch opens before the open ones run dry (nobody
+        waits on whoever opens it), and with one annotator only once every item is out.
+        """
+        return self.free >= max(1, self.working)
+
+
+_BATCH_ROOM = """
+SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = %(open)s),
+       COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0)
+FROM {item} WHERE project_id = %(project)s AND state = %(queued)s
+"""
+
+
+def batch_room(project: Project) -> BatchRoom:
+    """Open batches and their queued items' leases, in one plain statement: every
+    hand-out asks, so it costs no ORM query building."""
+    sql = _BATCH_ROOM.format(batch=Batch._meta.db_table, item=Item._meta.db_table)
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "open": Batch.State.OPEN,
+        "queued": Item.State.QUEUED,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        open_batches, working, free = cursor.fetchone()
+    return BatchRoom(int(open_batches), int(working), int(free))
 
 
 def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> int:

@@ -232,7 +232,7 @@ def test_concurrent_annotations_reach_exactly_the_overlap(site: Site) -> None:
 def test_expired_leases_return_items_to_the_queue(site: Site) -> None:
     team = make_team(site, "leases", pool=30, overlap=1)
     first = at_once(team, lambda who: claim(team, who))
-    assert None not in first.values() and len(set(first.values())) == CLIENTS
+    assert None not in first.values() and len(set(first.values())) == CLIENTS, team.errors
     walked_away = sorted(team.annotators)[:10]
     expired = team.site.python(_EXPIRE % (team.project_id, json.dumps(walked_away)))
     assert expired == 10

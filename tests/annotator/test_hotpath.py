@@ -1,0 +1,147 @@
+"""The annotate round trip's single-statement path (PostgreSQL) and its guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from annotator.models import Annotation, Assignment
+from projects.models import Item, Project
+from tests.annotator.conftest import LABELS, text_pool
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(api: dict[str, APIClient]) -> Project:
+    body = {"name": "Hot", "kind": "text", "labels": LABELS, "batch_size": 6}
+    pid = api["lead"].post("/api/projects/", body, format="json").json()["id"]
+    api["lead"].post(
+        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
+    )
+    csv, _ = text_pool(12)
+    imported = api["lead"].post(
+        f"/api/projects/{pid}/import/", {"file": SimpleUploadedFile("pool.csv", csv.encode())}
+    )
+    assert imported.status_code == 201, imported.content
+    return Project.objects.get(pk=pid)
+
+
+def next_item(client: APIClient, project: Project) -> dict[str, Any]:
+    response = client.get(f"/api/projects/{project.pk}/next/")
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def label(client: APIClient, project: Project, item: int, name: str = "pets") -> Any:
+    return client.post(
+        f"/api/projects/{project.pk}/annotations/",
+        {"item": item, "label": name, "confidence": 5},
+        format="json",
+    )
+
+
+@pytest.mark.postgres
+def test_annotate_round_trip_is_a_handful_of_statements(
+    api: dict[str, APIClient], project: Project, django_assert_max_num_queries: Any
+) -> None:
+    """Guards the single-statement claim and submit: the ORM path took some 24."""
+    label(api["ann1"], project, next_item(api["ann1"], project)["item"]["id"])  # batch is open
+    with django_assert_max_num_queries(8):
+        item = next_item(api["ann1"], project)["item"]["id"]
+    with django_assert_max_num_queries(8):
+        assert label(api["ann1"], project, item).status_code == 201
+
+
+def test_next_gives_the_same_item_until_it_is_labelled(
+    api: dict[str, APIClient], project: Project
+) -> None:
+    first = next_item(api["ann1"], project)
+    again = next_item(api["ann1"], project)
+    assert again["item"] == first["item"] and again["batch"] == first["batch"]
+    assert Assignment.objects.filter(annotator__username="ann1", state="active").count() == 1
+    assert again["expires_at"] >= first["expires_at"]
+
+
+def test_a_first_label_settles_a_single_annotator_item(
+    api: dict[str, APIClient], project: Project
+) -> None:
+    payload = next_item(api["ann1"], project)
+    item_id = payload["item"]["id"]
+    assert payload["batch"]["number"] == 1 and payload["labels"] == LABELS
+
+    response = label(api["ann1"], project, item_id, "sport")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["item"], body["annotator"], body["label"], body["confidence"]) == (
+        item_id,
+        "ann1",
+        "sport",
+        5,
+    )
+    assert 0 <= body["seconds"] < 60
+    item = Item.objects.get(pk=item_id)
+    assert (item.state, item.label, item.label_source) == ("labeled", "sport", "consensus")
+    assert (item.annotation_count, item.consensus_support) == (1, 1.0)
+    assert Assignment.objects.get(item_id=item_id).state == "done"
+
+
+def test_repeating_or_editing_a_submission_takes_the_general_path(
+    api: dict[str, APIClient], project: Project
+) -> None:
+    item_id = next_item(api["ann1"], project)["item"]["id"]
+    assert label(api["ann1"], project, item_id, "pets").status_code == 201
+    assert label(api["ann1"], project, item_id, "pets").status_code == 200
+    assert label(api["ann1"], project, item_id, "finance").status_code == 200
+
+    assert Annotation.objects.filter(item_id=item_id).count() == 1
+    assert Item.objects.get(pk=item_id).label == "finance"
+
+
+def test_labelling_an_item_not_handed_out_is_a_conflict(
+    api: dict[str, APIClient], project: Project
+) -> None:
+    mine = next_item(api["ann1"], project)["item"]["id"]
+    other = Item.objects.filter(project=project).exclude(pk=mine).values_list("pk", flat=True)[0]
+
+    assert label(api["ann1"], project, other).status_code == 409
+    assert label(api["ann1"], project, "not-an-id").status_code in (400, 404)
+    assert not Annotation.objects.exists()
+
+
+def test_form_posted_ids_label_through_the_annotate_page(
+    client: Any, users: dict[str, Any], project: Project
+) -> None:
+    client.force_login(users["ann1"])
+    page = client.get(f"/projects/{project.pk}/annotate/")
+    item_id = page.context["item"].pk
+
+    client.post(
+        f"/projects/{project.pk}/annotate/label/",
+        {"item": str(item_id), "label": "pets", "confidence": "4"},
+    )
+
+    annotation = Annotation.objects.get(item_id=item_id)
+    assert (annotation.label, annotation.confidence) == ("pets", 4)
+
+
+def test_unknown_token_and_inactive_user_are_refused(
+    api: dict[str, APIClient], users: dict[str, Any], project: Project
+) -> None:
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert stranger.get(f"/api/projects/{project.pk}/next/").status_code == 401
+
+    users["ann1"].is_active = False
+    users["ann1"].save(update_fields=["is_active"])
+    assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 401
+
+
+@pytest.mark.parametrize("project_id", ["0", "9223372036854775808", "99999999999999999999999"])
+def test_out_of_range_project_ids_are_404(api: dict[str, APIClient], project_id: str) -> None:
+    assert api["ann1"].get(f"/api/projects/{project_id}/next/").status_code == 404
