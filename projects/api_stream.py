@@ -90,7 +90,7 @@ class StreamView(APIView):
                         token
                     )
                 decision = _decide(request, project_id, token, content)
-        except stream.StreamClosed as exc:
+        except (stream.StreamClosed, stream.StaleCaller) as exc:  # stale twice: changed meanwhile
             raise Conflict(str(exc)) from None
         return Response(decision.as_dict())
 
