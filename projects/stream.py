@@ -1,14 +1,15 @@
 """Stream mode (PRODUCT.md §6): one item arrives, the latest model answers at once.
 
 ``stream_item_add`` computes the item's features and the model's probabilities
-outside any transaction, then, holding the project row's lock for three short
-statements, decides with ``strategies.stream.stream_decide`` (Žliobaitė et al.
-2014, randomised variable uncertainty), stores the item and the new stream
-state. The lock makes the threshold and the budget counters exact under
-concurrent posts. A queried item joins the open batch while it has room (else
-it waits at the head of the pool ranking for the next batch); any other item
-keeps the model's prediction (state ``predicted``). Retraining still happens
-per batch, in the worker.
+outside any transaction, then decides with ``strategies.stream.stream_decide``
+(Žliobaitė et al. 2014, randomised variable uncertainty, one rule:
+``Decision.decide``) and stores the item with the new stream state. On Postgres
+that is one compare-and-swap statement (``projects.stream_write``); elsewhere the
+project row is locked for the read, decision and write. Either way the threshold
+and the budget counters are exact under concurrent posts. A queried item joins
+the open batch while it has room (else it waits at the head of the pool ranking
+for the next batch); any other item keeps the model's prediction (state
+``predicted``). Retraining still happens per batch, in the worker.
 
 Feature rows are buffered per process and written as one shard per
 ``FEATURE_FLUSH_ROWS`` arrivals: a shard per item would cost a file each. A row
