@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +21,12 @@ from projects import image_import, stream
 from projects.access import ANYONE, LEAD_ONLY, Role, project_for_member
 from projects.api import Conflict, TooLarge
 from projects.models import ImportJob
+from projects.stream_access import (
+    StreamTokenAuthentication,
+    stream_caller,
+    stream_caller_forget,
+    stream_token_forget,
+)
 
 # Who may post arrivals: the lead, and annotators (e.g. a service account's token).
 STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
@@ -47,6 +55,7 @@ class StreamView(APIView):
     """One arriving item: the latest model decides at once whether a human labels it."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    authentication_classes = [StreamTokenAuthentication, SessionAuthentication]
 
     @extend_schema(
         request={
@@ -62,19 +71,35 @@ class StreamView(APIView):
         responses={200: StreamOutput},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project, _ = project_for_member(request.user, project_id, STREAM_ROLES)
+        token = request.auth.key if isinstance(request.auth, Token) else None
         data = request.data
+        content = {
+            "text": data.get("text"),
+            "vector": data.get("features"),
+            "image": _image_bytes(request),
+            "meta": _meta(data.get("meta")),
+        }
         try:
-            decision = stream.stream_item_add(
-                project=project,
-                text=data.get("text"),
-                vector=data.get("features"),
-                image=_image_bytes(request),
-                meta=_meta(data.get("meta")),
-            )
-        except stream.StreamClosed as exc:
+            try:
+                decision = _decide(request, project_id, token, content)
+            except stream.StaleCaller:  # what was remembered changed: look it all up afresh
+                stream_token_forget(token)
+                stream_caller_forget(request.user, project_id, STREAM_ROLES)
+                if token is not None:
+                    request.user, request.auth = TokenAuthentication().authenticate_credentials(
+                        token
+                    )
+                decision = _decide(request, project_id, token, content)
+        except (stream.StreamClosed, stream.StaleCaller) as exc:  # stale twice: changed meanwhile
             raise Conflict(str(exc)) from None
         return Response(decision.as_dict())
+
+
+def _decide(
+    request: Request, project_id: int, token: str | None, content: dict[str, Any]
+) -> stream.StreamDecision:
+    caller = stream_caller(request.user, project_id, STREAM_ROLES)
+    return stream.stream_item_add(caller=caller, token=token, **content)
 
 
 def _image_bytes(request: Request) -> bytes | None:

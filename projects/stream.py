@@ -1,14 +1,15 @@
 """Stream mode (PRODUCT.md §6): one item arrives, the latest model answers at once.
 
 ``stream_item_add`` computes the item's features and the model's probabilities
-outside any transaction, then, holding the project row's lock for three short
-statements, decides with ``strategies.stream.stream_decide`` (Žliobaitė et al.
-2014, randomised variable uncertainty), stores the item and the new stream
-state. The lock makes the threshold and the budget counters exact under
-concurrent posts. A queried item joins the open batch while it has room (else
-it waits at the head of the pool ranking for the next batch); any other item
-keeps the model's prediction (state ``predicted``). Retraining still happens
-per batch, in the worker.
+outside any transaction, then decides with ``strategies.stream.stream_decide``
+(Žliobaitė et al. 2014, randomised variable uncertainty, one rule:
+``Decision.decide``) and stores the item with the new stream state. On Postgres
+that is one compare-and-swap statement (``projects.stream_write``); elsewhere the
+project row is locked for the read, decision and write. Either way the threshold
+and the budget counters are exact under concurrent posts. A queried item joins
+the open batch while it has room (else it waits at the head of the pool ranking
+for the next batch); any other item keeps the model's prediction (state
+``predicted``). Retraining still happens per batch, in the worker.
 
 Feature rows are buffered per process and written as one shard per
 ``FEATURE_FLUSH_ROWS`` arrivals: a shard per item would cost a file each. A row
@@ -30,13 +31,15 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Trunc
 
-from projects import features, services
+from projects import features, services, stream_write
 from projects.db import commit_without_flush
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
+from projects.stream_access import StreamCaller
+from strategies.stream import StreamState, stream_decide
 
 DEFAULT_BUDGET = 0.1  # when the project sets none
 # Queried items waiting for room in a batch rank above any strategy score.
@@ -80,23 +83,37 @@ class _Arrival:
 # -- the decision ----------------------------------------------------------------
 
 
+class StaleCaller(Exception):
+    """The caller's remembered access or model no longer holds; look them up afresh."""
+
+
 def stream_item_add(
     *,
-    project: Project,
+    caller: StreamCaller,
+    token: str | None = None,
     text: object = None,
     vector: object = None,
     image: bytes | None = None,
     meta: object = None,
 ) -> StreamDecision:
-    """Store one arriving item and decide at once whether a human should label it."""
-    if project.state == Project.State.ARCHIVED:
+    """Store one arriving item and decide at once whether a human should label it.
+
+    ``caller`` is what ``projects.stream_access`` remembers of the poster's access
+    (``token``: the key that authenticated, or None); on Postgres the write re-checks
+    it and raises ``StaleCaller`` if it no longer holds.
+    """
+    project, latest = caller.project, caller.version
+    fast = connection.vendor == "postgresql"  # else the project is fresh, not remembered
+    if not fast and project.state == Project.State.ARCHIVED:
         raise StreamClosed("The project is archived; it takes no stream items.")
     arrival = _arrival(project, text=text, vector=vector, image=image, meta=meta)
-    latest = _latest_version(project)
     proba = _proba(project, latest, arrival.X)
     written = _store_image(project, arrival) if arrival.image is not None else []
     try:
-        item, query = _decide_and_store(project, arrival, latest, proba)
+        if fast:
+            item, query = stream_write.decide_and_write(caller, token, Decision(arrival, proba))
+        else:
+            item, query = _decide_and_store(project, arrival, latest, proba)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -119,15 +136,6 @@ def _label(project: Project, code: int | None) -> str | None:
     return None if code is None else str(project.labels[code])
 
 
-def _latest_version(project: Project) -> int | None:
-    return (
-        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
-
-
 def _proba(project: Project, version: int | None, X: features.Matrix) -> np.ndarray | None:
     from projects.stream_model import stream_scorer
 
@@ -140,11 +148,49 @@ def _proba(project: Project, version: int | None, X: features.Matrix) -> np.ndar
     return scorer.proba(X)
 
 
+@dataclass
+class Decision:
+    """How to decide and what to store, given the stream state found at write time."""
+
+    arrival: _Arrival
+    proba: np.ndarray | None
+
+    def decide(
+        self, project: Project, raw_state: dict[str, Any] | None, budget: float | None, state: str
+    ) -> tuple[bool, StreamState]:
+        """The query decision and the next stream state (the one rule, whatever the path)."""
+        current = StreamState.from_dict(raw_state or {})
+        fraction = DEFAULT_BUDGET if budget is None else float(budget)
+        if state == Project.State.STOPPED:  # the model still answers; nobody labels
+            return False, StreamState(current.threshold, current.seen + 1, current.queried)
+        if self.proba is None:  # cold start: query while the budget allows, no threshold yet
+            query = current.queried < fraction * max(current.seen, 1)
+            return query, StreamState(current.threshold, current.seen + 1, current.queried + query)
+        rng = np.random.default_rng((project.random_state, current.seen))
+        return stream_decide(current, float(self.proba.max()), budget=fraction, rng=rng)
+
+    def item(self, project: Project, version: int | None, query: bool) -> Item:
+        """The unsaved item of this arrival, as the decision leaves it."""
+        uncertainty = _uncertainty(self.proba)
+        score: float | None = uncertainty
+        state = Item.State.PREDICTED
+        if query:
+            state, score = Item.State.POOL, QUEUE_SCORE + (uncertainty or 0.0)
+        return Item(
+            project=project,
+            from_stream=True,
+            state=state,
+            score=score,
+            prediction=None if self.proba is None else int(self.proba.argmax()),
+            scored_version=version,
+            **self.arrival.fields,
+        )
+
+
 def _decide_and_store(
     project: Project, arrival: _Arrival, version: int | None, proba: np.ndarray | None
 ) -> tuple[Item, bool]:
-    from strategies.stream import StreamState, stream_decide
-
+    """The portable path: the project row locked for the read, decision and write."""
     with transaction.atomic():
         _relax_commit()
         raw_state, budget, state = (
@@ -153,24 +199,16 @@ def _decide_and_store(
             .values_list("stream_state", "stream_budget", "state")
             .get()
         )
-        current = StreamState.from_dict(raw_state or {})
-        budget = DEFAULT_BUDGET if budget is None else float(budget)
-        if state == Project.State.STOPPED:  # the model still answers; nobody labels
-            query, new = False, StreamState(current.threshold, current.seen + 1, current.queried)
-        elif proba is None:  # cold start: query while the budget allows, no threshold yet
-            query = current.queried < budget * max(current.seen, 1)
-            new = StreamState(current.threshold, current.seen + 1, current.queried + int(query))
-        else:
-            rng = np.random.default_rng((project.random_state, current.seen))
-            query, new = stream_decide(current, float(proba.max()), budget=budget, rng=rng)
-        item = _create_item(project, arrival, version, proba, query)
+        decision = Decision(arrival, proba)
+        query, new = decision.decide(project, raw_state, budget, state)
+        item = decision.item(project, version, query)
+        item.save(force_insert=True)
         updates: dict[str, Any] = {"stream_state": new.to_dict()}
         if state == Project.State.SETUP:
             updates["state"] = Project.State.COLLECTING
-            project.state = Project.State.COLLECTING
         Project.objects.filter(pk=project.pk).update(**updates)
         if query:
-            _enqueue(project, item, version)
+            stream_enqueue(project, item, version)
     return item, query
 
 
@@ -181,31 +219,10 @@ def _relax_commit() -> None:
         commit_without_flush()
 
 
-def _create_item(
-    project: Project,
-    arrival: _Arrival,
-    version: int | None,
-    proba: np.ndarray | None,
-    query: bool,
-) -> Item:
-    uncertainty = _uncertainty(proba)
-    score: float | None = uncertainty
-    state = Item.State.PREDICTED
-    if query:
-        state, score = Item.State.POOL, QUEUE_SCORE + (uncertainty or 0.0)
-    return Item.objects.create(
-        project=project,
-        from_stream=True,
-        state=state,
-        score=score,
-        prediction=None if proba is None else int(proba.argmax()),
-        scored_version=version,
-        **arrival.fields,
-    )
+def stream_enqueue(project: Project, item: Item, version: int | None) -> None:
+    """Put a queried item in the open batch if it has room, or open a batch for it.
 
-
-def _enqueue(project: Project, item: Item, version: int | None) -> None:
-    """Put a queried item in the open batch if it has room, or open a batch for it."""
+    Called in the transaction that stored the item, the project row locked by it."""
     from projects.selection import Picks
 
     batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()

@@ -97,17 +97,30 @@ def _vectorizer() -> Any:
     return library_vectorizer()
 
 
+@lru_cache(maxsize=1)
+def _analyzer() -> Any:
+    return _vectorizer().build_analyzer()
+
+
 def text_row(text: str) -> sp.csr_matrix:
     """``strategies.features.text_features([text])`` for one text, without the overhead.
 
     Hashed 1-2 gram counts, ``1 + log tf``, l2-normalised; tests check it equals
-    the library function.
+    the library function. The n-grams are hashed here as sklearn's FeatureHasher
+    does (signed 32-bit MurmurHash3, seed 0, column ``|h| mod n_features``, no
+    alternating sign): its input checks cost more than the hashing for one text.
     """
-    counts = _vectorizer().transform([text])
-    data = counts.data.astype(np.float32)
+    from sklearn.utils import murmurhash3_32
+
+    n_features = _vectorizer().n_features
+    grams = _analyzer()(text)
+    hashes = np.fromiter((murmurhash3_32(g, seed=0) for g in grams), np.int64, len(grams))
+    columns, counts = np.unique(np.abs(hashes) % n_features, return_counts=True)
+    data = counts.astype(np.float32)
     np.log(data, out=data)
     data += 1.0
     norm = float(np.sqrt(np.dot(data, data)))
     if norm > 0:
         data /= norm
-    return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+    indptr = np.array([0, len(columns)], dtype=np.int32)
+    return sp.csr_matrix((data, columns.astype(np.int32), indptr), shape=(1, n_features))

@@ -6,14 +6,18 @@ tests/projects/test_stream_worker.py runs the same loop against a real worker.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from projects import features, stream, training
-from projects.models import Batch, Item, ModelVersion, Project
+from projects import features, services, stream, training
+from projects.models import Batch, Item, Membership, ModelVersion, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +202,87 @@ def test_image_stream_takes_a_multipart_image(api, settings):  # type: ignore[no
     assert missing.status_code == 400
     assert Item.objects.filter(project=project).count() == 1
     assert len(list((settings.MEDIA_ROOT / f"project_{project.pk}").iterdir())) == 2
+
+
+# -- what each process remembers between posts (projects.stream_access) -------------------
+
+
+def test_a_new_model_version_answers_the_very_next_post(api):  # type: ignore[no-untyped-def]
+    project = make_project(api)
+    train_now(api, project)
+    assert post(api, project, text="a cat naps").json()["model_version"] == 1
+    owed = services.retrain_request(project=project, trigger="test")
+    assert training.retrain_run(model_version_id=owed.pk)
+    assert post(api, project, text="a cat naps again").json()["model_version"] == 2
+
+
+def test_a_removed_member_or_lowered_role_is_refused_at_the_next_post(api):  # type: ignore[no-untyped-def]
+    project = make_project(api)
+    assert post(api, project, text="first").status_code == 200
+    members = f"/api/projects/{project.pk}/members/"
+    assert api["lead"].post(members, {"username": "ann1", "role": "reviewer"},
+                            format="json").status_code == 201
+    assert post(api, project, text="as a reviewer").status_code == 403
+    assert api["lead"].post(members, {"username": "ann1", "role": "annotator"},
+                            format="json").status_code == 201
+    assert post(api, project, text="an annotator again").status_code == 200
+    Membership.objects.filter(project=project, user__username="ann1").delete()  # the admin page
+    assert post(api, project, text="removed").status_code == 404
+    assert Item.objects.filter(project=project).count() == 2
+
+
+def test_a_deleted_token_is_refused_at_the_next_post(api):  # type: ignore[no-untyped-def]
+    project = make_project(api)
+    assert post(api, project, text="first").status_code == 200
+    Token.objects.filter(user__username="ann1").delete()
+    assert post(api, project, text="revoked").status_code == 401
+    assert Item.objects.filter(project=project).count() == 1
+
+
+def test_archiving_a_remembered_project_closes_its_stream(api):  # type: ignore[no-untyped-def]
+    project = make_project(api)
+    assert post(api, project, text="first").status_code == 200
+    Project.objects.filter(pk=project.pk).update(state=Project.State.ARCHIVED)
+    assert post(api, project, text="late").status_code == 409
+    Project.objects.filter(pk=project.pk).update(state=Project.State.COLLECTING)
+    assert post(api, project, text="reopened").status_code == 200
+
+
+def test_the_decision_continues_from_a_state_another_process_wrote(api):  # type: ignore[no-untyped-def]
+    project = make_project(api, budget=0.5)
+    train_now(api, project)
+    for i in range(5):
+        post(api, project, text=f"{PETS[i % 3]} {i}")
+    # another web process decided meanwhile: this one's remembered state is out of date
+    elsewhere = {"threshold": 0.25, "seen": 1000, "queried": 500}
+    Project.objects.filter(pk=project.pk).update(stream_state=elsewhere)
+    assert post(api, project, text="a cat and a stock").json()["query"] is False  # budget spent
+    project.refresh_from_db()
+    assert project.stream_state["seen"] == 1001 and project.stream_state["queried"] == 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_count_every_arrival_and_query_exactly_once(api):  # type: ignore[no-untyped-def]
+    project = make_project(api, budget=0.3)
+    train_now(api, project)
+    key = Token.objects.get(user__username="ann1").key
+
+    def poster(k: int) -> list[dict[str, object]]:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        try:
+            return [client.post(f"/api/projects/{project.pk}/stream/",
+                                {"text": f"{(PETS + MONEY)[(k + i) % 6]} {k} {i}"},
+                                format="json").json() for i in range(40)]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [a for chunk in pool.map(poster, range(4)) for a in chunk]
+    project.refresh_from_db()
+    queried = [a for a in answers if a["query"]]
+    assert project.stream_state["seen"] == len(answers) == 160
+    assert project.stream_state["queried"] == len(queried) <= 0.3 * 160 + 1
+    items = Item.objects.filter(project=project, from_stream=True)
+    assert items.count() == 160
+    assert items.exclude(state=Item.State.PREDICTED).count() == len(queried)
