@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -27,6 +27,7 @@ from projects.stream_access import (
     stream_caller_forget,
     stream_token_forget,
 )
+from winnow.auth import TokenAuthentication
 
 # Who may post arrivals: the lead, and annotators (e.g. a service account's token).
 STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)

@@ -19,11 +19,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from projects.access import AnyUser, project_for_member
 from projects.models import ModelVersion, Project
+from winnow.auth import TokenAuthentication
 
 MAX_ENTRIES = 10_000  # a bound, not an expiry: the table is cleared when it is reached
 
