@@ -74,34 +74,50 @@ def candidate_ids(project: Project) -> np.ndarray:
         return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1)
 
 
+_POOL = "project_id = %s AND state = %s AND NOT is_holdout"
+# The first pool item at or after a start, wrapping around to the first one.
+_PROBE = (
+    "SELECT COALESCE((SELECT id FROM {item} WHERE {pool} AND id >= %s ORDER BY id LIMIT 1),"
+    " (SELECT id FROM {item} WHERE {pool} ORDER BY id LIMIT 1))"
+)
+PROBE_ROUNDS = 4  # rounds beyond one per draw, for draws that collide
+
+
 def random_pool_items(
     project: Project, n: int, rng: np.random.Generator, *, exclude: set[int]
 ) -> list[int]:
-    """`n` pool items drawn uniformly over the id range: a few index probes, no pool scan.
+    """`n` pool items drawn uniformly over the id range: index probes, no pool scan.
 
     Item ids of an import are consecutive (COPY), so a uniform id lands on a uniform item;
-    each draw takes the first pool item at or after it (wrapping around).
+    each draw takes the first pool item at or after it (wrapping around). A round of
+    draws is one statement (this runs in the request that opens a batch); draws that land
+    on an item another draw of the round took are drawn again.
     """
-    pool = Item.objects.filter(
-        project=project, state=Item.State.POOL, is_holdout=False
-    ).values_list("id", flat=True)
     bounds = Item.objects.filter(project=project).aggregate(lo=Min("id"), hi=Max("id"))
-    if bounds["lo"] is None:
+    if bounds["lo"] is None or n <= 0:
         return []
     chosen: list[int] = []
-    for _attempt in range(4 * n):
-        if len(chosen) == n:
+    rounds = 0
+    while len(chosen) < n and rounds < n + PROBE_ROUNDS:
+        rounds += 1
+        starts = rng.integers(bounds["lo"], bounds["hi"] + 1, size=n - len(chosen))
+        found = _first_pool_items_from(project, [int(s) for s in starts], exclude | set(chosen))
+        if not found:  # every probe wraps around, so the pool has nothing left
             break
-        start = int(rng.integers(bounds["lo"], bounds["hi"] + 1))
-        taken = exclude | set(chosen)
-        found = (
-            pool.filter(id__gte=start).exclude(id__in=taken).order_by("id").first()
-            or pool.exclude(id__in=taken).order_by("id").first()
-        )
-        if found is None:
-            break
-        chosen.append(found)
-    return chosen
+        chosen.extend(dict.fromkeys(found))
+    return chosen[:n]
+
+
+def _first_pool_items_from(project: Project, starts: list[int], taken: set[int]) -> list[int]:
+    pool_sql = _POOL + (f" AND id NOT IN ({', '.join(['%s'] * len(taken))})" if taken else "")
+    probe = _PROBE.format(item=Item._meta.db_table, pool=pool_sql)
+    pool = [project.pk, Item.State.POOL, *sorted(taken)]
+    params: list[Any] = []
+    for start in starts:
+        params.extend([*pool, start, *pool])
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([probe] * len(starts)), params)
+        return [row[0] for row in cursor.fetchall() if row[0] is not None]
 
 
 @dataclass

@@ -407,16 +407,15 @@ def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: i
     if not ids:
         return 0
     required = _required_annotations(project, len(ids), seed=batch.number * 7919 + start_rank)
-    items = Item.objects.only("id").in_bulk(ids)
-    for rank, (item_id, need) in enumerate(zip(ids, required, strict=True), start=start_rank):
-        item = items[item_id]
-        item.batch_rank = rank
-        item.required = need
-        item.is_holdout = item_id in picks.holdout
-    # Shared values in one plain UPDATE: bulk_update's CASE per field and row was most of
-    # the time an annotator's request spent opening the next batch.
-    Item.objects.filter(pk__in=ids).update(batch=batch, assigned=0, state=Item.State.QUEUED)
-    Item.objects.bulk_update(items.values(), ["batch_rank", "required", "is_holdout"])
+    _items_queue(
+        batch,
+        [
+            (item_id, rank, need, item_id in picks.holdout)
+            for rank, (item_id, need) in enumerate(
+                zip(ids, required, strict=True), start=start_rank
+            )
+        ],
+    )
     SelectionLog.objects.bulk_create(
         SelectionLog(
             batch=batch,
@@ -434,6 +433,29 @@ def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: i
         size=F("size") + len(ids), remaining=F("remaining") + len(ids)
     )
     return len(ids)
+
+
+_QUEUE_ROW = "SELECT %s AS id, %s AS batch_rank, %s AS required, %s AS is_holdout"
+_QUEUE_ITEMS = (
+    "UPDATE {item} SET batch_id = %s, state = %s, assigned = 0, batch_rank = v.batch_rank,"
+    " required = v.required, is_holdout = v.is_holdout FROM ({rows}) AS v WHERE {item}.id = v.id"
+)
+
+
+def _items_queue(batch: Batch, rows: list[tuple[int, int, int, bool]]) -> None:
+    """Put items in the batch with their (id, rank, required, holdout), in one statement.
+
+    An annotator's request opens the next batch; through the ORM this took an UPDATE
+    plus bulk_update's CASE per field and row, most of that request's time.
+    """
+    sql = _QUEUE_ITEMS.format(
+        item=Item._meta.db_table, rows=" UNION ALL ".join([_QUEUE_ROW] * len(rows))
+    )
+    params: list[Any] = [batch.pk, Item.State.QUEUED]
+    for row in rows:
+        params.extend(row)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _still_free(picks: Any) -> list[int]:
