@@ -1,8 +1,9 @@
 """The loop on PostgreSQL: import, retrain, rescore, and many annotators at once (issue 2).
 
 Run ``python benchmarks/loop.py [--sizes 10000 100000] [--clients 16 20]``. It creates
-its own database (``winnow_bench``) and data directory, migrates, starts gunicorn
-(``--web-workers``) and a Celery worker on Redis, and removes all of it at the end.
+its own database (``--db-name``, default ``winnow_bench``) and data directory, migrates,
+starts gunicorn (``--web-workers``, on ``--port``) and a Celery worker on Redis, and
+removes all of it at the end.
 
 Per pool size it times (a) the import of a generated CSV through ``POST .../import/``,
 (b) a retrain and (c) the rescore of the whole pool including writing the scores, from
@@ -154,14 +155,16 @@ def _admin(pg: str, sql: str) -> None:
 
 
 @contextmanager
-def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterator[Stack]:
+def stack(
+    pg: str, redis: str, *, db_name: str, port: int, web_workers: int, users: list[str]
+) -> Iterator[Stack]:
     """A fresh database and data dir, migrated, with gunicorn and a worker; all removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
-    _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
-    _admin(pg, "CREATE DATABASE winnow_bench")
+    _admin(pg, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    _admin(pg, f"CREATE DATABASE {db_name}")
     env = {k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"}
     env.update(
-        DATABASE_URL=f"{pg}/winnow_bench",
+        DATABASE_URL=f"{pg}/{db_name}",
         CELERY_BROKER_URL=redis,
         WINNOW_DATA_DIR=str(data_dir),
         DJANGO_SETTINGS_MODULE="winnow.settings",
@@ -178,7 +181,6 @@ def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterato
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        port = 8765
         processes.append(
             subprocess.Popen(
                 [
@@ -239,7 +241,7 @@ def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
         logs.close()
-        _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
+        _admin(pg, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         for log in ("web.log", "worker.log"):
             text = (data_dir / log).read_text(errors="replace") if (data_dir / log).exists() else ""
             if "Traceback" in text:
@@ -368,6 +370,7 @@ class LoadResult:
     post_ms: list[float]
     annotations: int
     errors: Counter[str]
+    retrains: int = 0  # model versions that finished during the window
 
     @property
     def rate(self) -> float:
@@ -449,11 +452,27 @@ def annotators_at_once(
     threads = [
         threading.Thread(target=run, args=(u, i * period / len(users))) for i, u in enumerate(users)
     ]
+    before = versions_done(running, pid)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    result.retrains = versions_done(running, pid) - before
     return result
+
+
+def versions_done(running: Stack, pid: int) -> int:
+    """Model versions the worker has finished so far (to show retrains ran alongside)."""
+    conn = psycopg2.connect(running.env["DATABASE_URL"])
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM projects_modelversion WHERE project_id = %s AND status = %s",
+                [pid, "done"],
+            )
+            return int(cursor.fetchone()[0])
+    finally:
+        conn.close()
 
 
 # --- printing ------------------------------------------------------------------------
@@ -502,6 +521,7 @@ def print_load(load: LoadResult, *, judged: bool) -> None:
         print(f"    {name:13s} n={len(values):5d}  p50 {p50:6.1f} ms  p99 {q99:6.1f} ms{verdict}")
     rate = f"  {check(load.rate, TARGETS['annotations_per_s'], below=False)}" if judged else ""
     print(f"    annotations/s {load.rate:6.1f}{rate}   errors: {dict(load.errors) or 'none'}")
+    print(f"    model versions finished during the window: {load.retrains}")
 
 
 def main() -> None:
@@ -523,6 +543,10 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
     )
+    parser.add_argument(
+        "--db-name", default="winnow_bench", help="database to create (and drop) for the run"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="gunicorn's port")
     args = parser.parse_args()
 
     annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
@@ -531,7 +555,12 @@ def main() -> None:
         f"1 Celery worker, {os.cpu_count()} CPUs"
     )
     with stack(
-        args.pg, args.redis, web_workers=args.web_workers, users=["lead", *annotators]
+        args.pg,
+        args.redis,
+        db_name=args.db_name,
+        port=args.port,
+        web_workers=args.web_workers,
+        users=["lead", *annotators],
     ) as running:
         pools = []
         for n in args.sizes:
