@@ -168,22 +168,55 @@ def scores_write(
 def _scores_write_postgres(
     ids: list[int], scores: list[float], preds: list[int], version: int
 ) -> None:
+    _update_postgres(
+        (_UPDATE_SCORES, [version, ids, scores, preds]),
+        (_UPDATE_SCORES_UNLOCKED, [ids, scores, preds, version]),
+    )
+
+
+def _update_postgres(waiting: tuple[str, list[Any]], skipping: tuple[str, list[Any]]) -> None:
+    """One chunk's UPDATE that waits at most 100 ms for a row lock, else skips held rows."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '100ms'")
-            cursor.execute(_UPDATE_SCORES, [version, ids, scores, preds])
+            cursor.execute(waiting[0], waiting[1])
             cursor.execute("SET LOCAL lock_timeout = DEFAULT")
     except OperationalError:  # lock_timeout: a request holds one of these rows
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_UPDATE_SCORES_UNLOCKED, [ids, scores, preds, version])
+            cursor.execute(skipping[0], skipping[1])
+
+
+_CLEAR_SCORES = "UPDATE projects_item SET score = NULL WHERE id = ANY(%s::bigint[])"
+_CLEAR_SCORES_UNLOCKED = (
+    "UPDATE projects_item SET score = NULL WHERE id IN (SELECT id FROM projects_item"
+    " WHERE id = ANY(%s::bigint[]) FOR UPDATE SKIP LOCKED)"
+)
+
+
+def scores_clear(ids: np.ndarray) -> None:
+    """Take rows out of the stored ranking (score NULL), in short chunks like `scores_write`.
+
+    A row skipped as locked keeps its older `scored_version`, which the ranking filters out.
+    """
+    ids_list = np.sort(ids).astype(np.int64).tolist()
+    for start in range(0, len(ids_list), SCORE_CHUNK):
+        chunk = ids_list[start : start + SCORE_CHUNK]
+        if connection.vendor == "postgresql":
+            _update_postgres((_CLEAR_SCORES, [chunk]), (_CLEAR_SCORES_UNLOCKED, [chunk]))
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE projects_item SET score = NULL WHERE id = %s", [(i,) for i in chunk]
+            )
 
 
 def items_tidy() -> None:
-    """Vacuum and analyze the item table after a pool-wide write (Postgres).
+    """Vacuum and analyze the item table after a pool-wide write (Postgres): an import.
 
-    Each rescore rewrites every pool row; left to autovacuum (off on some servers,
-    behind on busy ones) the dead rows and stale statistics made the ranking and
-    hand-out queries of annotators' requests scan instead of seek.
+    Left to autovacuum (off on some servers, behind on busy ones), the statistics of
+    a fresh 100k-row import made the ranking and hand-out queries of annotators'
+    requests scan instead of seek. A rescore writes only the top of the ranking
+    (`training.ranked_rows`), little enough for autovacuum.
     """
     if connection.vendor != "postgresql":
         return
