@@ -6,7 +6,8 @@ starts gunicorn (``--web-workers``, on ``--port``) and a Celery worker on Redis,
 removes all of it at the end.
 
 Per pool size it times (a) the import of a generated CSV through ``POST .../import/``,
-(b) a retrain and (c) the rescore of the whole pool including writing the scores, from
+(b) a retrain and (c) the rescore of the whole pool including storing the ranking (its
+file, and the top of it on the item rows), from
 the worker's own timings (``ModelVersion.timings``) of a steady-state retrain (features
 already stored), and the first retrain, which also computes every item's features.
 (d) Annotators run ``next/`` then ``annotations/`` in a loop. Paced: each annotator
@@ -48,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
 TARGETS = {"import_100k": 5.0, "rescore": 10.0, "p99_ms": 50.0, "annotations_per_s": 85.0}
 TIMEOUT = 600.0
+# The worker's niceness in docker-compose.yml and `rundemo`, where it shares the machine.
+WORKER_NICE = 10
 
 _TOKENS = """
 import json
@@ -156,7 +159,14 @@ def _admin(pg: str, sql: str) -> None:
 
 @contextmanager
 def stack(
-    pg: str, redis: str, *, db_name: str, port: int, web_workers: int, users: list[str]
+    pg: str,
+    redis: str,
+    *,
+    db_name: str,
+    port: int,
+    web_workers: int,
+    worker_nice: int,
+    users: list[str],
 ) -> Iterator[Stack]:
     """A fresh database and data dir, migrated, with gunicorn and a worker; all removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
@@ -207,6 +217,9 @@ def stack(
         processes.append(
             subprocess.Popen(
                 [
+                    # Background work at a lower CPU priority than the web processes, as
+                    # docker-compose.yml and `rundemo` start it (PRODUCT.md §2.4).
+                    *(["nice", "-n", str(worker_nice)] if worker_nice else []),
                     sys.executable,
                     "-m",
                     "celery",
@@ -490,7 +503,8 @@ def print_pool(figures: dict[str, Any]) -> None:
     print(f"(a) import via HTTP           {figures['import_s']:8.2f} s{target}")
     for v in figures["versions"]:
         t = v["timings"]
-        rescore = sum(t.get(k, 0) for k in ("load_features", "score", "write_scores", "tidy"))
+        parts = ("load_features", "score", "save_ranking", "write_scores", "tidy")
+        rescore = sum(t.get(k, 0) for k in parts)
         label = "first retrain (computes features)" if v["version"] == 1 else "steady-state retrain"
         print(
             f"    v{v['version']} {label}: train_size={v['train_size']} "
@@ -501,7 +515,8 @@ def print_pool(figures: dict[str, Any]) -> None:
             print(
                 f"(c) rescore whole pool        {rescore:8.2f} s  "
                 f"(load {t.get('load_features', 0):.2f} + score {t.get('score', 0):.2f} + "
-                f"write {t.get('write_scores', 0):.2f} + vacuum {t.get('tidy', 0):.2f})  "
+                f"ranking file {t.get('save_ranking', 0):.2f} + "
+                f"write top {t.get('write_scores', 0):.2f} + vacuum {t.get('tidy', 0):.2f})  "
                 f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
@@ -547,12 +562,18 @@ def main() -> None:
         "--db-name", default="winnow_bench", help="database to create (and drop) for the run"
     )
     parser.add_argument("--port", type=int, default=8765, help="gunicorn's port")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=WORKER_NICE,
+        help="niceness of the Celery worker (0: the web's priority)",
+    )
     args = parser.parse_args()
 
     annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
     print(
         f"Winnow loop benchmark: PostgreSQL, Redis, gunicorn x{args.web_workers}, "
-        f"1 Celery worker, {os.cpu_count()} CPUs"
+        f"1 Celery worker (nice {args.worker_nice}), {os.cpu_count()} CPUs"
     )
     with stack(
         args.pg,
@@ -560,6 +581,7 @@ def main() -> None:
         db_name=args.db_name,
         port=args.port,
         web_workers=args.web_workers,
+        worker_nice=args.worker_nice,
         users=["lead", *annotators],
     ) as running:
         pools = []

@@ -186,7 +186,8 @@ def ranked_rows(project: Project) -> int:
     from projects.services import MAX_OPEN_BATCHES
     from strategies.selection import SELECTORS
 
-    factor = max(SELECTORS[project.selector].options.shortlist_factor, 1)
+    preset = SELECTORS.get(project.selector)
+    factor = max(preset.options.shortlist_factor, 1) if preset else 1
     return max(RANKED_ROWS_MIN, 4 * project.batch_size * MAX_OPEN_BATCHES * factor)
 
 
