@@ -383,7 +383,9 @@ class LoadResult:
     post_ms: list[float]
     annotations: int
     errors: Counter[str]
-    retrains: int = 0  # model versions that finished during the window
+    # Model versions that finished during the window: (version, seconds from claim to
+    # done, seconds of its train + rescore (`timings.total`)).
+    retrains: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -466,24 +468,27 @@ def annotators_at_once(
         threading.Thread(target=run, args=(u, i * period / len(users))) for i, u in enumerate(users)
     ]
     before = versions_done(running, pid)
+    last_before = max((v for v, _, _ in before), default=0)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    result.retrains = versions_done(running, pid) - before
+    result.retrains = [r for r in versions_done(running, pid) if r[0] > last_before]
     return result
 
 
-def versions_done(running: Stack, pid: int) -> int:
-    """Model versions the worker has finished so far (to show retrains ran alongside)."""
+def versions_done(running: Stack, pid: int) -> list[tuple[int, float, float]]:
+    """Model versions the worker has finished: version, seconds claim to done, timings.total."""
     conn = psycopg2.connect(running.env["DATABASE_URL"])
     try:
         with conn.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM projects_modelversion WHERE project_id = %s AND status = %s",
+                "SELECT version, extract(epoch FROM finished_at - started_at)::float8,"
+                " (timings->>'total')::float8"
+                " FROM projects_modelversion WHERE project_id = %s AND status = %s",
                 [pid, "done"],
             )
-            return int(cursor.fetchone()[0])
+            return [(int(v), float(s), float(t or 0)) for v, s, t in cursor.fetchall()]
     finally:
         conn.close()
 
@@ -536,7 +541,8 @@ def print_load(load: LoadResult, *, judged: bool) -> None:
         print(f"    {name:13s} n={len(values):5d}  p50 {p50:6.1f} ms  p99 {q99:6.1f} ms{verdict}")
     rate = f"  {check(load.rate, TARGETS['annotations_per_s'], below=False)}" if judged else ""
     print(f"    annotations/s {load.rate:6.1f}{rate}   errors: {dict(load.errors) or 'none'}")
-    print(f"    model versions finished during the window: {load.retrains}")
+    took = ", ".join(f"v{v} {s:.1f} s (rescore {t:.1f})" for v, s, t in load.retrains)
+    print(f"    model versions finished during the window: {len(load.retrains)}: {took}")
 
 
 def main() -> None:
