@@ -473,7 +473,7 @@ def annotators_at_once(
         thread.start()
     for thread in threads:
         thread.join()
-    result.retrains = [r for r in versions_done(running, pid) if r[0] > last_before]
+    result.retrains = sorted(r for r in versions_done(running, pid) if r[0] > last_before)
     return result
 
 
