@@ -521,7 +521,8 @@ def print_pool(figures: dict[str, Any]) -> None:
                 f"(c) rescore whole pool        {rescore:8.2f} s  "
                 f"(load {t.get('load_features', 0):.2f} + score {t.get('score', 0):.2f} + "
                 f"ranking file {t.get('save_ranking', 0):.2f} + "
-                f"write top {t.get('write_scores', 0):.2f} + vacuum {t.get('tidy', 0):.2f})  "
+                f"write top {t.get('write_scores', 0):.2f} + "
+                f"analyze/vacuum {t.get('tidy', 0):.2f})  "
                 f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")

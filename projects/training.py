@@ -156,6 +156,9 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
     queued = snap.state[in_pool] == Item.State.QUEUED
     _ranking_top_write(project, version, scored_ids, scores, predictions, queued)
     timings["write_scores"] = time.perf_counter() - t
+    t = time.perf_counter()
+    bulk.items_tidy_after_rescore()
+    timings["tidy"] = time.perf_counter() - t
 
     stop_ids = _stop_set(project, snap.ids)
     stop_rows = np.searchsorted(snap.ids, stop_ids)
