@@ -1,11 +1,13 @@
 """The loop on PostgreSQL: import, retrain, rescore, and many annotators at once (issue 2).
 
 Run ``python benchmarks/loop.py [--sizes 10000 100000] [--clients 16 20]``. It creates
-its own database (``winnow_bench``) and data directory, migrates, starts gunicorn
-(``--web-workers``) and a Celery worker on Redis, and removes all of it at the end.
+its own database (``--db-name``, default ``winnow_bench``) and data directory, migrates,
+starts gunicorn (``--web-workers``, on ``--port``) and a Celery worker on Redis, and
+removes all of it at the end.
 
 Per pool size it times (a) the import of a generated CSV through ``POST .../import/``,
-(b) a retrain and (c) the rescore of the whole pool including writing the scores, from
+(b) a retrain and (c) the rescore of the whole pool including storing the ranking (its
+file, and the top of it on the item rows), from
 the worker's own timings (``ModelVersion.timings``) of a steady-state retrain (features
 already stored), and the first retrain, which also computes every item's features.
 (d) Annotators run ``next/`` then ``annotations/`` in a loop. Paced: each annotator
@@ -47,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
 TARGETS = {"import_100k": 5.0, "rescore": 10.0, "p99_ms": 50.0, "annotations_per_s": 85.0}
 TIMEOUT = 600.0
+# The worker's niceness in docker-compose.yml and `rundemo`, where it shares the machine.
+WORKER_NICE = 10
 
 _TOKENS = """
 import json
@@ -154,14 +158,23 @@ def _admin(pg: str, sql: str) -> None:
 
 
 @contextmanager
-def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterator[Stack]:
+def stack(
+    pg: str,
+    redis: str,
+    *,
+    db_name: str,
+    port: int,
+    web_workers: int,
+    worker_nice: int,
+    users: list[str],
+) -> Iterator[Stack]:
     """A fresh database and data dir, migrated, with gunicorn and a worker; all removed after."""
     data_dir = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
-    _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
-    _admin(pg, "CREATE DATABASE winnow_bench")
+    _admin(pg, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    _admin(pg, f"CREATE DATABASE {db_name}")
     env = {k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"}
     env.update(
-        DATABASE_URL=f"{pg}/winnow_bench",
+        DATABASE_URL=f"{pg}/{db_name}",
         CELERY_BROKER_URL=redis,
         WINNOW_DATA_DIR=str(data_dir),
         DJANGO_SETTINGS_MODULE="winnow.settings",
@@ -178,7 +191,6 @@ def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterato
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        port = 8765
         processes.append(
             subprocess.Popen(
                 [
@@ -205,6 +217,9 @@ def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterato
         processes.append(
             subprocess.Popen(
                 [
+                    # Background work at a lower CPU priority than the web processes, as
+                    # docker-compose.yml and `rundemo` start it (PRODUCT.md §2.4).
+                    *(["nice", "-n", str(worker_nice)] if worker_nice else []),
                     sys.executable,
                     "-m",
                     "celery",
@@ -239,7 +254,7 @@ def stack(pg: str, redis: str, *, web_workers: int, users: list[str]) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
         logs.close()
-        _admin(pg, "DROP DATABASE IF EXISTS winnow_bench WITH (FORCE)")
+        _admin(pg, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         for log in ("web.log", "worker.log"):
             text = (data_dir / log).read_text(errors="replace") if (data_dir / log).exists() else ""
             if "Traceback" in text:
@@ -368,6 +383,9 @@ class LoadResult:
     post_ms: list[float]
     annotations: int
     errors: Counter[str]
+    # Model versions that finished during the window: (version, seconds from claim to
+    # done, seconds of its train + rescore (`timings.total`)).
+    retrains: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -449,11 +467,30 @@ def annotators_at_once(
     threads = [
         threading.Thread(target=run, args=(u, i * period / len(users))) for i, u in enumerate(users)
     ]
+    before = versions_done(running, pid)
+    last_before = max((v for v, _, _ in before), default=0)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    result.retrains = sorted(r for r in versions_done(running, pid) if r[0] > last_before)
     return result
+
+
+def versions_done(running: Stack, pid: int) -> list[tuple[int, float, float]]:
+    """Model versions the worker has finished: version, seconds claim to done, timings.total."""
+    conn = psycopg2.connect(running.env["DATABASE_URL"])
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT version, extract(epoch FROM finished_at - started_at)::float8,"
+                " (timings->>'total')::float8"
+                " FROM projects_modelversion WHERE project_id = %s AND status = %s",
+                [pid, "done"],
+            )
+            return [(int(v), float(s), float(t or 0)) for v, s, t in cursor.fetchall()]
+    finally:
+        conn.close()
 
 
 # --- printing ------------------------------------------------------------------------
@@ -471,7 +508,8 @@ def print_pool(figures: dict[str, Any]) -> None:
     print(f"(a) import via HTTP           {figures['import_s']:8.2f} s{target}")
     for v in figures["versions"]:
         t = v["timings"]
-        rescore = sum(t.get(k, 0) for k in ("load_features", "score", "write_scores", "tidy"))
+        parts = ("load_features", "score", "save_ranking", "write_scores", "tidy")
+        rescore = sum(t.get(k, 0) for k in parts)
         label = "first retrain (computes features)" if v["version"] == 1 else "steady-state retrain"
         print(
             f"    v{v['version']} {label}: train_size={v['train_size']} "
@@ -482,7 +520,9 @@ def print_pool(figures: dict[str, Any]) -> None:
             print(
                 f"(c) rescore whole pool        {rescore:8.2f} s  "
                 f"(load {t.get('load_features', 0):.2f} + score {t.get('score', 0):.2f} + "
-                f"write {t.get('write_scores', 0):.2f} + vacuum {t.get('tidy', 0):.2f})  "
+                f"ranking file {t.get('save_ranking', 0):.2f} + "
+                f"write top {t.get('write_scores', 0):.2f} + "
+                f"analyze/vacuum {t.get('tidy', 0):.2f})  "
                 f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
@@ -502,6 +542,8 @@ def print_load(load: LoadResult, *, judged: bool) -> None:
         print(f"    {name:13s} n={len(values):5d}  p50 {p50:6.1f} ms  p99 {q99:6.1f} ms{verdict}")
     rate = f"  {check(load.rate, TARGETS['annotations_per_s'], below=False)}" if judged else ""
     print(f"    annotations/s {load.rate:6.1f}{rate}   errors: {dict(load.errors) or 'none'}")
+    took = ", ".join(f"v{v} {s:.1f} s (rescore {t:.1f})" for v, s, t in load.retrains)
+    print(f"    model versions finished during the window: {len(load.retrains)}: {took}")
 
 
 def main() -> None:
@@ -523,15 +565,31 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
     )
+    parser.add_argument(
+        "--db-name", default="winnow_bench", help="database to create (and drop) for the run"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="gunicorn's port")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=WORKER_NICE,
+        help="niceness of the Celery worker (0: the web's priority)",
+    )
     args = parser.parse_args()
 
     annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
     print(
         f"Winnow loop benchmark: PostgreSQL, Redis, gunicorn x{args.web_workers}, "
-        f"1 Celery worker, {os.cpu_count()} CPUs"
+        f"1 Celery worker (nice {args.worker_nice}), {os.cpu_count()} CPUs"
     )
     with stack(
-        args.pg, args.redis, web_workers=args.web_workers, users=["lead", *annotators]
+        args.pg,
+        args.redis,
+        db_name=args.db_name,
+        port=args.port,
+        web_workers=args.web_workers,
+        worker_nice=args.worker_nice,
+        users=["lead", *annotators],
     ) as running:
         pools = []
         for n in args.sizes:

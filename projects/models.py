@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.backends.ddl_references import Statement
+from django.db.models import F, OrderBy, Q
 
 
 class Project(models.Model):
@@ -122,6 +126,34 @@ class Batch(models.Model):
         return f"{self.project} batch {self.number}"
 
 
+class NullsLastIndex(models.Index):
+    """An expression index whose `DESC NULLS LAST` columns SQLite gets as plain `DESC`.
+
+    SQLite refuses NULLS LAST in CREATE INDEX, and its DESC puts NULLs last anyway.
+    """
+
+    def create_sql(
+        self,
+        model: type[models.Model],
+        schema_editor: BaseDatabaseSchemaEditor,
+        using: str = "",
+        **kwargs: Any,
+    ) -> Statement:
+        if schema_editor.connection.vendor != "sqlite":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        plain = [
+            OrderBy(e.expression, descending=e.descending) if isinstance(e, OrderBy) else e
+            for e in self.expressions
+        ]
+        index = models.Index(*plain, name=self.name, condition=self.condition)
+        return index.create_sql(model, schema_editor, using=using, **kwargs)
+
+
+# The ranking order of pool items (`selection._model_picks`): best score first, unscored
+# items (fresh imports, items out of the newest ranking's top) last, ties by id.
+RANKING_ORDER = (F("score").desc(nulls_last=True), "id")
+
+
 class Item(models.Model):
     class State(models.TextChoices):
         POOL = "pool", "unlabeled pool"
@@ -178,8 +210,15 @@ class Item(models.Model):
 
     class Meta:
         indexes = [
-            # The ranking order, ties by id, so the top of the pool is an index range.
-            models.Index(fields=["project", "state", "-score", "id"], name="item_pool_ranking"),
+            # The ranking order, so the top of the pool is an index range. NULLS LAST: only
+            # the top of a ranking is stored, and Postgres puts NULLs first in DESC order.
+            NullsLastIndex(
+                F("project"),
+                F("state"),
+                F("score").desc(nulls_last=True),
+                F("id"),
+                name="item_pool_ranking",
+            ),
             models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
             models.Index(fields=["project"], condition=Q(is_holdout=True), name="item_holdout"),
         ]

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Min, Q
 
 from projects import pool, services
-from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
+from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project, SelectionLog
 
 
 @dataclass
@@ -211,10 +211,11 @@ def _model_picks(
             project=project,
             is_holdout=False,
             # A newer version being written right now ranks with it; rows an older
-            # version scored (skipped as locked) do not.
+            # version scored (skipped as locked, or arrived during its retrain) do not.
+            # Only the top of each ranking is stored (`training.ranked_rows`).
             scored_version__gte=latest.version,
         )
-        .order_by("-score", "id")
+        .order_by(*RANKING_ORDER)
         .values_list("id", "score")[: k * factor + SPARES]
     )
     kind = Batch.Kind.STALE if retraining(project, besides=latest) else Batch.Kind.MODEL

@@ -8,8 +8,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from django.db.models import Count, Q, QuerySet
 
+from projects import rankings
 from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
 
 EXPORT_CHUNK = 2000
@@ -125,6 +127,7 @@ def _export_records(project: Project) -> Iterator[dict[str, Any]]:
 
     items = Item.objects.filter(project=project).order_by("id")
     ids = list(items.values_list("id", flat=True))
+    ranking = rankings.ranking_latest(project)
     for start in range(0, len(ids), EXPORT_CHUNK):
         chunk = ids[start : start + EXPORT_CHUNK]
         by_item: dict[int, list[dict[str, Any]]] = {}
@@ -162,10 +165,25 @@ def _export_records(project: Project) -> Iterator[dict[str, Any]]:
                 "review__created_at",
             )
         )
-        for values in rows:
-            row: dict[str, Any] = dict(values)
+        records: list[dict[str, Any]] = [dict(values) for values in rows]
+        _latest_predictions(ranking, records)
+        for row in records:
             row["annotations"] = by_item.get(row["id"], [])
             yield row
+
+
+def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, Any]]) -> None:
+    """The newest model's prediction for the items it ranked (the whole unlabeled pool).
+
+    A retrain stores predictions on the item rows only for the top of its ranking; other
+    items keep what was stored (a stream item's prediction, or an earlier version's).
+    """
+    if ranking is None or not rows:
+        return
+    codes = ranking.predictions_of(np.array([row["id"] for row in rows], dtype=np.int64))
+    for row, code in zip(rows, codes.tolist(), strict=True):
+        if code >= 0:
+            row["prediction"] = code
 
 
 def export_jsonl(project: Project) -> Iterator[str]:

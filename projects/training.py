@@ -22,12 +22,15 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from projects import bulk, pool
+from projects import bulk, pool, rankings
 from projects.models import Batch, Item, ModelVersion, Project
 
 log = logging.getLogger(__name__)
 
 STOP_SET_SIZE = 1000
+# At least this many of each ranking's best items go to the item rows (`ranked_rows`);
+# the whole ranking is in the version's file (`rankings`).
+RANKED_ROWS_MIN = 2000
 # A running retrain whose worker died is re-claimed after this long.
 STALE_RUNNING = timedelta(minutes=30)
 
@@ -146,13 +149,15 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
 
     t = time.perf_counter()
     scored_ids, predictions = snap.ids[in_pool], proba.argmax(axis=1)
-    # Queued rows on their own: claims skip locked rows, so hold those locks only briefly.
+    rankings.ranking_save(project.pk, version.version, scored_ids, scores, predictions)
+    rankings.rankings_prune(project)
+    timings["save_ranking"] = time.perf_counter() - t
+    t = time.perf_counter()
     queued = snap.state[in_pool] == Item.State.QUEUED
-    for part in (~queued, queued):
-        bulk.scores_write(scored_ids[part], scores[part], predictions[part], version.version)
+    _ranking_top_write(project, version, scored_ids, scores, predictions, queued)
     timings["write_scores"] = time.perf_counter() - t
     t = time.perf_counter()
-    bulk.items_tidy()
+    bulk.items_tidy_after_rescore()
     timings["tidy"] = time.perf_counter() - t
 
     stop_ids = _stop_set(project, snap.ids)
@@ -172,6 +177,47 @@ def _train_and_score(project: Project, version: ModelVersion) -> dict[str, Any]:
         "model_file": model_file,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+
+
+def ranked_rows(project: Project) -> int:
+    """How many of a ranking's best items a retrain writes to the item rows.
+
+    The refresh's full selector shortlists `batch size × shortlist factor` items for
+    each of up to MAX_OPEN_BATCHES batches; four times that leaves room for the
+    batches annotators open from this ranking before the next retrain lands.
+    """
+    from projects.services import MAX_OPEN_BATCHES
+    from strategies.selection import SELECTORS
+
+    preset = SELECTORS.get(project.selector)
+    factor = max(preset.options.shortlist_factor, 1) if preset else 1
+    return max(RANKED_ROWS_MIN, 4 * project.batch_size * MAX_OPEN_BATCHES * factor)
+
+
+def _ranking_top_write(
+    project: Project,
+    version: ModelVersion,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    predictions: np.ndarray,
+    queued: np.ndarray,
+) -> None:
+    """Store the top of the ranking (and the open batches' items) on the item rows.
+
+    Then the rows of an older ranking that this one scored lower lose their score, so
+    the ranking index holds only the newest top: its first rows are the next batch.
+    Items that arrived after the snapshot (a stream item queued meanwhile) keep theirs.
+    """
+    top = np.zeros(len(ids), dtype=bool)
+    top[np.lexsort((ids, -scores))[: ranked_rows(project)]] = True
+    # Queued rows on their own: claims skip locked rows, so hold those locks only briefly.
+    for part in (top & ~queued, queued):
+        bulk.scores_write(ids[part], scores[part], predictions[part], version.version)
+    older = Item.objects.filter(
+        project=project, state__in=[Item.State.POOL, Item.State.QUEUED], score__isnull=False
+    ).exclude(scored_version__gte=version.version)
+    older_ids = np.array(list(older.values_list("id", flat=True)), dtype=np.int64)
+    bulk.scores_clear(np.intersect1d(older_ids, ids))
 
 
 def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 A simulated annotator who knows the true labels drives three batches through the
 HTTP API with a token: a coverage batch, then two batches the model chose. After
 each batch the worker retrains and rescores the pool; the test waits for it by
-polling `status/`, checks that the next batch is the top of the stored scores,
+polling `status/`, checks that the next batch is the top of the version's ranking
+of the whole pool (its file) and of the scores stored on the item rows,
 and finally that the last model beats the first on rows that were never imported.
 """
 
@@ -22,7 +23,8 @@ import pytest
 from django.http import StreamingHttpResponse
 from rest_framework.test import APIClient
 
-from projects.models import Batch, Item, ModelVersion, SelectionLog
+from projects import rankings
+from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, SelectionLog
 from strategies.features import text_features
 from tests.support.services import Worker
 
@@ -121,13 +123,27 @@ def assert_batch_is_top_of_scores(pid: int, number: int, version: int) -> None:
     in_batch = Item.objects.filter(batch=batch, is_holdout=False)
     assert set(in_batch.values_list("id", flat=True)) == set(picked)
     assert batch.size == BATCH_SIZE
-    # Every unlabeled pool item carries this version's score: the whole pool was rescored.
+    # The version ranked the whole unlabeled pool (its ranking file), and the batch is the
+    # top of that ranking over the pool and the batch's own items.
+    ranking = rankings.ranking_load(pid, version)
+    assert ranking is not None
     pool = Item.objects.filter(project_id=pid, state=Item.State.POOL, is_holdout=False)
-    assert pool.exists() and not pool.exclude(scored_version=version).exists()
-    candidates = Item.objects.filter(pk__in=list(picked)) | pool
-    ranking = list(candidates.order_by("-score", "id").values_list("id", "score")[: len(picked)])
-    assert {item_id for item_id, _ in ranking} == set(picked)
-    for item_id, score in ranking:
+    pool_ids = np.array(list(pool.values_list("id", flat=True)), dtype=np.int64)
+    assert len(pool_ids) and np.isin(pool_ids, ranking.ids).all()
+    candidates = np.union1d(pool_ids, np.array(list(picked), dtype=np.int64))
+    scores = ranking.scores[np.searchsorted(ranking.ids, candidates)]
+    best = candidates[np.lexsort((candidates, -scores))[: len(picked)]]
+    assert set(best.tolist()) == set(picked)
+    for item_id, score in zip(candidates.tolist(), scores.tolist(), strict=True):
+        if item_id in picked:
+            assert picked[item_id].score == pytest.approx(score)
+    # The item rows store the top of that ranking, and no older version's score is left
+    # among them to be mistaken for the newest.
+    assert not pool.filter(score__isnull=False).exclude(scored_version=version).exists()
+    stored = Item.objects.filter(pk__in=list(picked)) | pool
+    ranked = list(stored.order_by(*RANKING_ORDER).values_list("id", "score")[: len(picked)])
+    assert {item_id for item_id, _ in ranked} == set(picked)
+    for item_id, score in ranked:
         assert picked[item_id].score == pytest.approx(score)
 
 

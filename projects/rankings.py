@@ -1,0 +1,93 @@
+"""Each model version's ranking of the whole pool, in a file beside the model.
+
+A retrain scores every unlabeled item (PRODUCT.md §2.4), but writes only the top
+of the ranking to the item rows, where batches are picked from: rewriting all
+100k rows per retrain took seconds of Postgres writes and bloated the rows that
+annotators claim. The whole ranking (ids, scores, predictions) is kept here,
+one file per version, for the export's predictions and for inspection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from projects.models import ModelVersion, Project
+
+# Versions kept on disk besides the newest done one: a retrain writes its file before
+# its version is done, and an export may be reading the previous one meanwhile.
+KEEP_OLDER = 1
+
+
+@dataclass(frozen=True)
+class Ranking:
+    ids: np.ndarray  # sorted ascending
+    scores: np.ndarray
+    predictions: np.ndarray  # label code per item
+
+    def predictions_of(self, ids: np.ndarray) -> np.ndarray:
+        """The prediction of each of `ids`, -1 where this ranking did not score it."""
+        if not len(self.ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
+        return np.where(self.ids[at] == ids, self.predictions[at].astype(np.int64), -1)
+
+
+def ranking_path(project_id: int, version: int) -> Path:
+    return Path(settings.MODELS_ROOT) / f"project_{project_id}" / f"scores_v{version}.npz"
+
+
+def ranking_save(
+    project_id: int, version: int, ids: np.ndarray, scores: np.ndarray, predictions: np.ndarray
+) -> None:
+    """Write a version's whole ranking atomically (a reader never sees half a file)."""
+    order = np.argsort(ids, kind="stable")
+    path = ranking_path(project_id, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        np.savez(
+            fh,
+            ids=ids[order].astype(np.int64),
+            scores=scores[order].astype(np.float64),
+            predictions=predictions[order].astype(np.int16),
+        )
+    tmp.replace(path)
+
+
+def ranking_load(project_id: int, version: int) -> Ranking | None:
+    path = ranking_path(project_id, version)
+    if not path.exists():  # versions trained before rankings were kept in files
+        return None
+    with np.load(path) as data:
+        return Ranking(data["ids"], data["scores"], data["predictions"])
+
+
+def ranking_latest(project: Project) -> Ranking | None:
+    """The ranking of the newest done model version, if its file exists."""
+    version = (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return None if version is None else ranking_load(project.pk, version)
+
+
+def rankings_prune(project: Project) -> None:
+    """Remove files of versions older than the newest done one (and KEEP_OLDER before it).
+
+    Only the newest done version's file is read; one file is ~2 MB per 100k items.
+    """
+    done = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+    versions = list(done.order_by("-version").values_list("version", flat=True)[: KEEP_OLDER + 1])
+    if not versions:
+        return
+    oldest_kept = versions[-1]
+    for path in ranking_path(project.pk, 0).parent.glob("scores_v*.npz"):
+        version = int(path.stem.removeprefix("scores_v"))
+        if version < oldest_kept:
+            path.unlink(missing_ok=True)
