@@ -33,6 +33,10 @@ class Decision:
     support: float | None
     method: str
 
+    @property
+    def label_source(self) -> str:
+        return Item.LabelSource.CONSENSUS if self.label else ""
+
 
 def consensus_compute(
     arr: AnnotationArrays, *, method: str, n_labels: int, threshold: float
@@ -59,37 +63,40 @@ def _decision(project: Project, result: ConsensusResult, code: int, method: str)
     return Decision(Item.State.LABELED, project.labels[label], support, method)
 
 
-def item_finalise(
-    *, project: Project, item: Item, annotations: list[Annotation] | None = None
-) -> None:
-    """Set the item's final label from its annotations, or send it to review without one.
-
-    `annotations`: all of the item's annotations when the caller has them in memory
-    (an item's first and only label), which saves reading them back.
-    """
+def item_finalise(*, project: Project, item: Item) -> None:
+    """Set the item's final label from its annotations, or send it to review without one."""
     if item.label_source in FINAL_SOURCES or item.state == Item.State.GOLD or item.required == 0:
         return
-    arr = (
-        annotation_arrays(project, Annotation.objects.filter(item=item))
-        if annotations is None
-        else annotation_arrays_of(project, annotations)
-    )
+    arr = annotation_arrays(project, Annotation.objects.filter(item=item))
     if not len(arr.items):
         return
+    _apply(item.pk, _item_decision(project, arr))
+
+
+def only_label_decision(*, project: Project, annotation: Annotation) -> Decision:
+    """What `item_finalise` decides for an item whose one and only annotation this is.
+
+    So an item that needs one label can be settled in the statement that records it.
+    """
+    return _item_decision(project, annotation_arrays_of(project, [annotation]))
+
+
+def _item_decision(project: Project, arr: AnnotationArrays) -> Decision:
+    """One item's annotations voted on; Dawid-Skene cannot judge one item alone."""
     method = project.consensus_method
     if method not in CONSENSUS_METHODS or method == "dawid_skene":
         method = PER_ITEM_FALLBACK
     result = consensus_compute(
         arr, method=method, n_labels=len(project.labels), threshold=project.consensus_threshold
     )
-    _apply(item.pk, _decision(project, result, 0, method))
+    return _decision(project, result, 0, method)
 
 
 def _apply(item_id: int, decision: Decision) -> None:
     Item.objects.filter(pk=item_id).update(
         state=decision.state,
         label=decision.label,
-        label_source=Item.LabelSource.CONSENSUS if decision.label else "",
+        label_source=decision.label_source,
         consensus_support=decision.support,
         consensus_method=decision.method,
     )
@@ -126,7 +133,7 @@ def consensus_recompute(*, project: Project) -> int:
                 pk=item_id,
                 state=decision.state,
                 label=decision.label,
-                label_source=Item.LabelSource.CONSENSUS if decision.label else "",
+                label_source=decision.label_source,
                 consensus_support=decision.support,
                 consensus_method=method,
             )

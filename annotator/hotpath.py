@@ -1,15 +1,17 @@
-"""The annotate round trip on PostgreSQL: each step is one SQL statement.
+"""The annotate round trip on PostgreSQL: a claim and a label are one statement each.
 
 Handing out an item and taking its label are what every annotator does all day,
 many at once. Through the ORM a round trip was some twenty statements, and
-building them cost more CPU than Postgres spent running them. Here a claim and a
-submission are each a single statement with data-modifying CTEs, taking the same
-row locks in the same order as the general path in :mod:`annotator.services`.
+building them cost more CPU than Postgres spent running them; under load each
+round trip also waits for the database to be scheduled. Here a claim, and the
+label of an item that needs one label, are each a single statement with
+data-modifying CTEs (so each is its own transaction, in autocommit), taking the
+same row locks in the same order as the general path in :mod:`annotator.services`.
 
-These only cover the common case. When a statement matches nothing (no free item,
-a gold item, an edit, an expired lease, a wrong id), the caller runs the general
-path, which decides what happened and says so. SQLite has no data-modifying
-CTEs; there the general path does everything.
+They only cover the common case. When a statement matches nothing (no free item,
+a gold item, an edit, an item needing several labels, an expired lease, a wrong
+id), the caller runs the general path, which decides what happened and says so.
+SQLite has no data-modifying CTEs; there the general path does everything.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Model
 
+from annotator.consensus_service import only_label_decision
 from annotator.models import Annotation, Assignment
 from projects.models import Batch, Item, Project
 
@@ -73,18 +76,32 @@ WITH mine AS (
 )
 SELECT c.id, c.state, c.created_at,
        i.id, i.text, i.image, i.meta::text, i.batch_id, i.batch_rank, i.is_holdout,
-       b.number, b.size, b.remaining, b.state, b.kind
-FROM claimed c
-JOIN projects_item i ON i.id = c.item_id
+       b.number, b.size, b.remaining, b.state, b.kind,
+       EXISTS (
+           SELECT 1 FROM annotator_assignment x
+           WHERE x.project_id = %(project)s AND x.state = 'active' AND x.expires_at <= %(now)s
+       ),
+       set_config('synchronous_commit', 'off', true)
+FROM (SELECT 1) AS one
+LEFT JOIN claimed c ON true
+LEFT JOIN projects_item i ON i.id = c.item_id
 LEFT JOIN projects_batch b ON b.id = i.batch_id
 """
 
 
-def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> Assignment | None:
-    """The caller's lease (renewed) or a newly claimed item; None: ask the general path.
+@dataclass(frozen=True)
+class Claim:
+    assignment: Assignment | None  # None: ask the general path
+    expired: bool  # some lease of the project has expired and waits to be released
 
-    Call inside a transaction. The assignment comes with its item and the item's
-    batch attached, as `select_related` would give them.
+
+def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> Claim:
+    """The caller's lease (renewed) or a newly claimed item, in one round trip.
+
+    One statement is one transaction, so this runs in autocommit. Its commit does not
+    wait for the WAL flush: a crash can lose whole leases (the item is free again),
+    never a label. The assignment comes with its item and the item's batch attached,
+    as `select_related` would give them.
     """
     params: dict[str, Any] = {
         "project": project.pk,
@@ -94,10 +111,9 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     }
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    a_id, a_state, a_created, *item_row = row
+        a_id, a_state, a_created, *item_row, expired, _relaxed = cursor.fetchone()
+    if a_id is None:
+        return Claim(None, expired)
     item = _item(project, item_row[:7])
     assignment = Assignment(
         id=a_id,
@@ -121,7 +137,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
             kind=kind,
         )
         item.batch._state.adding = False
-    return assignment
+    return Claim(assignment, expired)
 
 
 def _item(project: Project, row: list[Any]) -> Item:
@@ -148,14 +164,15 @@ def _loaded(model: type[M], **values: Any) -> M:
     return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
-# Record the caller's label for an item they hold an active lease on: lock the item
-# (still short of labels, not gold), close the lease, add the annotation with the
-# seconds since the hand-out, count it. Row locks in the general path's order.
+# Record the caller's label for an item they hold an active lease on and that needs
+# exactly one label: lock the item, close the lease, add the annotation with the
+# seconds since the hand-out, and settle the item with the decision its consensus
+# takes on this one label. Row locks in the general path's order.
 _SUBMIT = """
 WITH item AS (
     SELECT i.id FROM projects_item i
     WHERE i.id = %(item)s AND i.project_id = %(project)s AND i.state = 'queued'
-      AND i.gold_label IS NULL AND i.annotation_count < i.required
+      AND i.gold_label IS NULL AND i.required = 1 AND i.annotation_count = 0
     FOR UPDATE
 ), lease AS (
     UPDATE annotator_assignment a SET state = 'done'
@@ -170,22 +187,22 @@ WITH item AS (
            %(now)s
     FROM lease
     RETURNING id, seconds
-), counted AS (
-    UPDATE projects_item i SET annotation_count = i.annotation_count + 1
+), settled AS (
+    UPDATE projects_item i
+    SET annotation_count = 1, state = %(state)s, label = %(final_label)s,
+        label_source = %(label_source)s, consensus_support = %(support)s,
+        consensus_method = %(method)s
     FROM annotation WHERE i.id = %(item)s
-    RETURNING i.annotation_count, i.required, i.batch_id, i.state, i.label_source
+    RETURNING i.batch_id
 )
-SELECT annotation.id, annotation.seconds,
-       counted.annotation_count, counted.required, counted.batch_id, counted.state,
-       counted.label_source
-FROM annotation, counted
+SELECT annotation.id, annotation.seconds, settled.batch_id FROM annotation, settled
 """
 
 
 @dataclass(frozen=True)
 class Submitted:
     annotation: Annotation
-    item: Item  # with the fields consensus and batch progress read
+    batch_id: int | None
 
 
 def submit(
@@ -198,8 +215,17 @@ def submit(
     now: datetime,
     max_seconds: float,
 ) -> Submitted | None:
-    """A new annotation on a leased item; None: the general path decides (call in a
-    transaction, so that path sees the same locked row)."""
+    """A new annotation on a leased item that needs one label, which it settles; one
+    statement (autocommit). None: the general path decides."""
+    annotation = Annotation(
+        project=project,
+        item_id=item_id,
+        annotator=user,
+        label=label,
+        confidence=confidence,
+        created_at=now,
+    )
+    decision = only_label_decision(project=project, annotation=annotation)
     params: dict[str, Any] = {
         "project": project.pk,
         "user": user.pk,
@@ -208,32 +234,17 @@ def submit(
         "confidence": confidence,
         "now": now,
         "max_seconds": max_seconds,
+        "state": decision.state,
+        "final_label": decision.label,
+        "label_source": decision.label_source,
+        "support": decision.support,
+        "method": decision.method,
     }
     with connection.cursor() as cursor:
         cursor.execute(_SUBMIT, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    a_id, seconds, count, required, batch_id, state, label_source = row
-    annotation = Annotation(
-        id=a_id,
-        project=project,
-        item_id=item_id,
-        annotator=user,
-        label=label,
-        confidence=confidence,
-        seconds=seconds,
-        created_at=now,
-    )
+    annotation.id, annotation.seconds, batch_id = row
     annotation._state.adding = False
-    item = _loaded(
-        Item,
-        id=item_id,
-        project_id=project.pk,
-        annotation_count=count,
-        required=required,
-        batch_id=batch_id,
-        state=state,
-        label_source=label_source,
-    )
-    return Submitted(annotation, item)
+    return Submitted(annotation, batch_id)

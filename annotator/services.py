@@ -46,16 +46,37 @@ def _lease() -> timedelta:
 
 def assignment_next(*, project: Project, user: User) -> NextResult:
     """The caller's current item, or the highest-ranked free item of the open batch."""
-    leases_expire(project=project)
+    result = _claim_in_one_statement(project, user)
     for _attempt in range(3):
+        if result is not None:
+            break
         try:
             result = _claim(project, user)
         except IntegrityError:  # the same user raced themself from two tabs
             continue
-        if result.assignment is not None:
-            project_services.batch_open_ahead(project=project)
-        return result
-    return NextResult(None, "Could not claim an item; try again.")
+    if result is None:
+        return NextResult(None, "Could not claim an item; try again.")
+    if result.assignment is not None:
+        project_services.batch_open_ahead(project=project)
+    return result
+
+
+def _claim_in_one_statement(project: Project, user: User) -> NextResult | None:
+    """The common claim on PostgreSQL (`annotator.hotpath`); None: the general path decides.
+
+    Gold hand-outs are drawn per claim, so those projects take the general path.
+    """
+    if not hotpath.available() or project.gold_fraction > 0:
+        leases_expire(project=project)
+        return None
+    now = timezone.now()
+    try:
+        claim = hotpath.claim(project=project, user=user, now=now, expires=now + _lease())
+    except IntegrityError:  # the same user raced themself from two tabs
+        claim = hotpath.Claim(None, expired=True)
+    if claim.expired:
+        leases_expire(project=project)
+    return None if claim.assignment is None else NextResult(claim.assignment)
 
 
 def _claim(project: Project, user: User) -> NextResult:
@@ -64,11 +85,6 @@ def _claim(project: Project, user: User) -> NextResult:
         # A crash can lose only whole leases (the item is then free again), never a
         # label; the WAL flush wait was a good part of next/.
         commit_without_flush()
-        # Gold hand-outs are drawn per claim; those projects take the general path.
-        if hotpath.available() and project.gold_fraction <= 0:
-            claimed = hotpath.claim(project=project, user=user, now=now, expires=now + _lease())
-            if claimed is not None:
-                return NextResult(claimed)
         # Locked and unexpired: a lease another request is expiring right now is not
         # handed back as current (that item may already be going to someone else).
         current = (
@@ -181,7 +197,6 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
     return label, confidence
 
 
-@transaction.atomic
 def annotation_submit(
     *,
     project: Project,
@@ -197,19 +212,27 @@ def annotation_submit(
     label, confidence = _check_label(project, label, confidence)
     pk = _as_id(item_id)
     if hotpath.available() and pk is not None:
-        now = timezone.now()
         submitted = hotpath.submit(
             project=project,
             user=user,
             item_id=pk,
             label=label,
             confidence=confidence,
-            now=now,
+            now=timezone.now(),
             max_seconds=MAX_SECONDS,
         )
         if submitted is not None:
-            _after_annotation(project, submitted.item, only=submitted.annotation)
+            if submitted.batch_id is not None:
+                project_services.batch_item_completed(batch_id=submitted.batch_id)
             return submitted.annotation, True
+    return _annotation_submit(project, user, item_id, label, confidence)
+
+
+@transaction.atomic
+def _annotation_submit(
+    project: Project, user: User, item_id: object, label: str, confidence: int
+) -> tuple[Annotation, bool]:
+    """The general path: edits, repeats, gold answers, items needing several labels."""
     item = item_for_update(project, item_id)
     existing = Annotation.objects.filter(item=item, annotator=user).first()
     if existing is not None:
@@ -235,21 +258,11 @@ def annotation_submit(
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
     item.annotation_count += 1  # the row is locked above, so this is the stored count
-    _after_annotation(project, item)
+    if item.annotation_count >= item.required:
+        consensus_service.item_finalise(project=project, item=item)
+        if item.batch_id is not None:
+            project_services.batch_item_completed(batch_id=item.batch_id)
     return annotation, True
-
-
-def _after_annotation(project: Project, item: Item, *, only: Annotation | None = None) -> None:
-    """Once an item has all its labels: its consensus, and its batch's progress.
-
-    `only`: the new annotation, when it is the item's first (consensus need not read).
-    """
-    if item.annotation_count < item.required:
-        return
-    annotations = [only] if only is not None and item.annotation_count == 1 else None
-    consensus_service.item_finalise(project=project, item=item, annotations=annotations)
-    if item.batch_id is not None:
-        project_services.batch_item_completed(batch_id=item.batch_id)
 
 
 def _as_id(value: object) -> int | None:
