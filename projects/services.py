@@ -276,15 +276,16 @@ def batch_close(*, batch: Batch) -> None:
     batch_open(project=batch.project)
 
 
-# Batches open at once: the next opens when every item of the open ones is handed out, so
-# many annotators never wait for the last items of a batch (nor for its retrain).
+# Batches open at once: the next opens before the open ones run dry, so many annotators
+# never wait for the last items of a batch (nor for its retrain). This many at least;
+# more while more items are being worked on (`BatchRoom.may_open_another`).
 MAX_OPEN_BATCHES = 3
 
 
 def batch_open_ahead(*, project: Project) -> None:
     """Open the next batch before the open ones run dry, unless someone else is at it."""
     room = batch_room(project)
-    if room.enough_free or room.open_batches >= MAX_OPEN_BATCHES:
+    if room.enough_free or not room.may_open_another:
         return
     batch_open(project=project, another=True, wait=False)
 
@@ -301,8 +302,8 @@ def batch_open(
 
     `quick` (the request path) only reads stored scores; the worker passes False
     to run the full selector. `another` opens the next batch while others are still
-    open, once their free items no longer cover those being worked on (`_enough_free_items`),
-    up to MAX_OPEN_BATCHES. `prepared` are
+    open, once their free items no longer cover those being worked on, while
+    `BatchRoom.may_open_another`. `prepared` are
     full-selector picks a retrain made before taking any lock (`selection.Prepared`).
     With `wait=False` it gives up (None) when another request holds the project row.
     """
@@ -319,14 +320,13 @@ def batch_open(
         if locked is None:
             return None
         project = locked
-        open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
-        open_batch = open_batches.first()
+        open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
         if project.state in (Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP):
             return open_batch
-        if open_batch is not None and (
-            not another or open_batches.count() >= MAX_OPEN_BATCHES or _enough_free_items(project)
-        ):
-            return open_batch
+        if open_batch is not None:
+            room = batch_room(project)
+            if not another or room.enough_free or not room.may_open_another:
+                return open_batch
         picks = selection.batch_picks(
             project=project, k=project.batch_size, quick=quick, prepared=prepared
         )
@@ -349,11 +349,7 @@ def batch_open(
 
 def may_open_another(project: Project) -> bool:
     """A lock-free pre-check, so waiting annotators don't queue on the project row."""
-    return batch_room(project).open_batches < MAX_OPEN_BATCHES
-
-
-def _enough_free_items(project: Project) -> bool:
-    return batch_room(project).enough_free
+    return batch_room(project).may_open_another
 
 
 @dataclass(frozen=True)
@@ -370,6 +366,16 @@ class BatchRoom:
         waits on whoever opens it), and with one annotator only once every item is out.
         """
         return self.free >= max(1, self.working)
+
+    @property
+    def may_open_another(self) -> bool:
+        """Below MAX_OPEN_BATCHES, or below one more batch than items being worked on.
+
+        A batch stays open while anyone holds one of its items, and an open batch that
+        nobody holds an item of has free items. So with one more open batch than items
+        in progress somebody's slow item can never leave the others with nothing to do.
+        """
+        return self.open_batches < max(MAX_OPEN_BATCHES, self.working + 1)
 
 
 _BATCH_ROOM = """

@@ -288,9 +288,9 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
 
 @pytest.mark.django_db(transaction=True)  # batch progress runs on commit
 def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
-    """Annotators never wait on the last items of a batch: batches pipeline, up to 3 open."""
+    """Annotators never wait on the last items of a batch, nor on each other's slow items:
+    batches pipeline, one more open than items being worked on (at least three)."""
     from projects.models import Batch
-    from projects.services import MAX_OPEN_BATCHES
 
     services_project = Project.objects.get(pk=project.pk)
     services_project.batch_size = 1
@@ -303,18 +303,16 @@ def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  #
     )
     _import(api, project)
     got = {}
-    for name in ("ann1", "ann2", "lead"):
+    for name in ("ann1", "ann2", "lead", "reviewer"):
         response = api[name].get(f"/api/projects/{project.pk}/next/")
-        assert response.status_code == 200
+        assert response.status_code == 200, name
         got[name] = response.json()["item"]["id"]
-    assert len(set(got.values())) == 3
-    assert Batch.objects.filter(project=project, state="open").count() == MAX_OPEN_BATCHES
-    waiting = api["reviewer"].get(f"/api/projects/{project.pk}/next/")
-    assert waiting.status_code == 204 and "taken" in waiting.headers["X-Reason"]
+        assert Batch.objects.filter(project=project, state="open").count() <= len(got) + 1
+    assert len(set(got.values())) == 4
     api["ann1"].post(
         f"/api/projects/{project.pk}/annotations/",
         {"item": got["ann1"], "label": "pets"},
         format="json",
     )
     assert Batch.objects.get(project=project, number=1).state == "closed"
-    assert api["reviewer"].get(f"/api/projects/{project.pk}/next/").status_code == 200
+    assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 200
