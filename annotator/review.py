@@ -93,7 +93,8 @@ def review_send_back(*, project: Project, user: User, item_id: object) -> Item:
 
 def _batch_for(project: Project) -> Batch:
     """The open batch; a new one from the pool; or, with the pool empty, a batch for this item."""
-    locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+    project_services.batches_lock(project)
+    locked = Project.objects.get(pk=project.pk)
     batch = Batch.objects.filter(project=locked, state=Batch.State.OPEN).first()
     if batch is None:
         batch = project_services.batch_open(project=locked, quick=True)

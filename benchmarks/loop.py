@@ -49,8 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
 TARGETS = {"import_100k": 5.0, "rescore": 10.0, "p99_ms": 50.0, "annotations_per_s": 85.0}
 TIMEOUT = 600.0
-# The worker's niceness in docker-compose.yml and `rundemo`, where it shares the machine.
-WORKER_NICE = 10
+# The worker runs at the web's CPU priority, as docker-compose.yml and `rundemo` start it:
+# a niced worker that holds a lock requests wait for (a batch refresh) stalls them all.
+WORKER_NICE = 0
 
 _TOKENS = """
 import json
@@ -165,6 +166,8 @@ def stack(
     db_name: str,
     port: int,
     web_workers: int,
+    web_threads: int,
+    web_class: str,
     worker_nice: int,
     users: list[str],
 ) -> Iterator[Stack]:
@@ -184,6 +187,7 @@ def stack(
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
         WINNOW_MAX_UPLOAD_BYTES=str(500 * 1024 * 1024),
+        GUNICORN_THREADS=str(web_threads),  # gunicorn.conf.py: gthread workers
     )
     processes: list[subprocess.Popen[bytes]] = []
     logs = ExitStack()
@@ -202,6 +206,8 @@ def stack(
                     f"127.0.0.1:{port}",
                     "--workers",
                     str(web_workers),
+                    "--worker-class",
+                    web_class,
                     "--preload",
                     "--log-level",
                     "warning",
@@ -217,8 +223,7 @@ def stack(
         processes.append(
             subprocess.Popen(
                 [
-                    # Background work at a lower CPU priority than the web processes, as
-                    # docker-compose.yml and `rundemo` start it (PRODUCT.md §2.4).
+                    # --worker-nice: to try a lower CPU priority than the web processes.
                     *(["nice", "-n", str(worker_nice)] if worker_nice else []),
                     sys.executable,
                     "-m",
@@ -558,6 +563,8 @@ def main() -> None:
         help="offered annotations/s in total for 16 clients in the paced run",
     )
     parser.add_argument("--web-workers", type=int, default=8)
+    parser.add_argument("--web-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument(
         "--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -578,8 +585,10 @@ def main() -> None:
     args = parser.parse_args()
 
     annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
+    threads = f" x{args.web_threads} threads" if args.web_class == "gthread" else ""
     print(
-        f"Winnow loop benchmark: PostgreSQL, Redis, gunicorn x{args.web_workers}, "
+        f"Winnow loop benchmark: PostgreSQL, Redis, gunicorn x{args.web_workers} "
+        f"({args.web_class}{threads}), "
         f"1 Celery worker (nice {args.worker_nice}), {os.cpu_count()} CPUs"
     )
     with stack(
@@ -588,6 +597,8 @@ def main() -> None:
         db_name=args.db_name,
         port=args.port,
         web_workers=args.web_workers,
+        web_threads=args.web_threads,
+        web_class=args.web_class,
         worker_nice=args.worker_nice,
         users=["lead", *annotators],
     ) as running:

@@ -15,7 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Max, Q
 
 from projects import pool, services
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project, SelectionLog
@@ -58,11 +58,11 @@ def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
     """Cold start: choose for coverage until every label could have a few examples."""
     if latest is None:
         return True
-    # Labelled items are state "labeled" (the ranking index finds them without a pool scan).
-    labeled = Item.objects.filter(
-        project=project, state=Item.State.LABELED, is_holdout=False
-    ).count()
-    return labeled < project.seed_per_class * len(project.labels)
+    # Labelled items are state "labeled" (the ranking index finds them without a pool scan);
+    # counted only up to the seed size: every batch opening asks.
+    seed = project.seed_per_class * len(project.labels)
+    labeled = Item.objects.filter(project=project, state=Item.State.LABELED, is_holdout=False)
+    return labeled[:seed].count() < seed
 
 
 def candidate_ids(project: Project) -> np.ndarray:
@@ -93,14 +93,16 @@ def random_pool_items(
     draws is one statement (this runs in the request that opens a batch); draws that land
     on an item another draw of the round took are drawn again.
     """
-    bounds = Item.objects.filter(project=project).aggregate(lo=Min("id"), hi=Max("id"))
-    if bounds["lo"] is None or n <= 0:
+    ids = Item.objects.filter(project=project).values_list("id", flat=True)
+    # Ordered reads, not MIN/MAX: those scanned the project's rows (no (project, id) index).
+    lo, hi = ids.order_by("id").first(), ids.order_by("-id").first()
+    if lo is None or hi is None or n <= 0:
         return []
     chosen: list[int] = []
     rounds = 0
     while len(chosen) < n and rounds < n + PROBE_ROUNDS:
         rounds += 1
-        starts = rng.integers(bounds["lo"], bounds["hi"] + 1, size=n - len(chosen))
+        starts = rng.integers(lo, hi + 1, size=n - len(chosen))
         found = _first_pool_items_from(project, [int(s) for s in starts], exclude | set(chosen))
         if not found:  # every probe wraps around, so the pool has nothing left
             break

@@ -273,7 +273,7 @@ def batch_close(*, batch: Batch) -> None:
     batch.remaining = 0
     batch.save(update_fields=["state", "closed_at", "remaining"])
     retrain_request(project=batch.project, trigger=f"batch {batch.number}")
-    batch_open(project=batch.project)
+    batch_open(project=batch.project, wait=False)  # else whoever is opening one now will
 
 
 # Batches open at once: the next opens before the open ones run dry, so many annotators
@@ -305,21 +305,15 @@ def batch_open(
     open, once their free items no longer cover those being worked on, while
     `BatchRoom.may_open_another`. `prepared` are
     full-selector picks a retrain made before taking any lock (`selection.Prepared`).
-    With `wait=False` it gives up (None) when another request holds the project row.
+    With `wait=False` it gives up (None) when another transaction is changing the
+    project's batches.
     """
     from projects import selection
 
     with transaction.atomic():
-        # NO KEY UPDATE: serialises batch opening without blocking the foreign-key checks
-        # of concurrent annotations (FOR UPDATE deadlocked with them on Postgres).
-        locked = (
-            Project.objects.select_for_update(no_key=True, skip_locked=not wait)
-            .filter(pk=project.pk)
-            .first()
-        )
-        if locked is None:
+        if not batches_lock(project, wait=wait):
             return None
-        project = locked
+        project = Project.objects.get(pk=project.pk)
         open_batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
         if project.state in (Project.State.STOPPED, Project.State.ARCHIVED, Project.State.SETUP):
             return open_batch
@@ -347,6 +341,27 @@ def batch_open(
         return batch
 
 
+# Advisory lock space for "changing a project's open batches" (key: the project id).
+_BATCHES_LOCK = 72_101
+
+
+def batches_lock(project: Project, *, wait: bool = True) -> bool:
+    """Serialise changes to a project's open batches (opening, refreshing) until the
+    transaction ends; False if `wait` is off and another transaction holds it.
+
+    An advisory lock rather than the project row: batch closes and the worker's retrain
+    bookkeeping update that row, and a queue of annotators opening the next batch behind
+    them starved everyone of items (and kept batches from closing). SQLite's IMMEDIATE
+    transactions serialise writers already.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [_BATCHES_LOCK, project.pk % 2**31])
+        return wait or bool(cursor.fetchone()[0])
+
+
 def may_open_another(project: Project) -> bool:
     """A lock-free pre-check, so waiting annotators don't queue on the project row."""
     return batch_room(project).may_open_another
@@ -360,12 +375,14 @@ class BatchRoom:
 
     @property
     def enough_free(self) -> bool:
-        """Whether the open batches still have a free item for each item being worked on.
+        """Whether the open batches still have two free items for each item being worked
+        on (one, with one annotator).
 
-        So with many annotators the next batch opens before the open ones run dry (nobody
-        waits on whoever opens it), and with one annotator only once every item is out.
+        So with many annotators the next batch opens well before the open ones run dry
+        (nobody waits on whoever opens it, even when opening is slow under load), and with
+        one annotator only once every item is out.
         """
-        return self.free >= max(1, self.working)
+        return self.free >= max(1, 2 * self.working - 1)
 
     @property
     def may_open_another(self) -> bool:
@@ -492,8 +509,12 @@ def _required_annotations(project: Project, n: int, *, seed: int) -> list[int]:
 
 
 def holdout_quota(project: Project, k: int) -> int:
-    have = Item.objects.filter(project=project, is_holdout=True).count()
     wanted = math.ceil(k * project.holdout_fraction)
+    if wanted <= 0:
+        return 0
+    # Counted only up to the target: every batch opening asks.
+    holdout = Item.objects.filter(project=project, is_holdout=True)
+    have = holdout[: project.holdout_target].count()
     return max(0, min(wanted, project.holdout_target - have, k - 1))
 
 

@@ -346,7 +346,10 @@ def batch_refresh(*, project: Project, prepared: Any = None) -> Batch | None:
     selector runs here.
     """
     from projects import selection
+    from projects.services import batches_lock
 
+    if not batches_lock(project, wait=False):
+        return None  # an annotator is opening a batch: theirs first, the next retrain refreshes
     open_batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN))
     if not open_batches:
         return selection.batch_open_full(project=project, prepared=prepared)

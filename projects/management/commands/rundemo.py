@@ -1,6 +1,5 @@
 """Run the embedded default: migrate, load the demo, then web server and worker together."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -9,14 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-
-# Retrains are background work that annotators never wait on (PRODUCT.md §2.4): the
-# worker shares this machine with the web server at a lower CPU priority.
-WORKER_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    os.nice(WORKER_NICENESS)
 
 
 class Command(BaseCommand):
@@ -44,7 +35,6 @@ class Command(BaseCommand):
                 "--schedule",
                 str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
-            preexec_fn=_lower_priority if hasattr(os, "nice") else None,
         )
         self.stdout.write(
             f"Winnow is at http://{options['addrport']}/  (Ctrl+C stops web and worker)"
