@@ -564,7 +564,7 @@ def main() -> None:
     )
     parser.add_argument("--web-workers", type=int, default=8)
     parser.add_argument("--web-class", default="gthread", choices=["gthread", "sync"])
-    parser.add_argument("--web-threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--web-threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument(
         "--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
