@@ -5,7 +5,8 @@ Claiming is one locked read and two writes. On Postgres the read is
 condition every claimer updates, so concurrent claimers skip each other and a
 re-checked row that was just filled drops out. On SQLite the settings open every
 transaction IMMEDIATE, which serialises writers, so the same code hands out no
-duplicates there either.
+duplicates there either. On Postgres the common claim and label are each one statement
+(`annotator.hotpath`); this module's general path decides everything else.
 """
 
 from __future__ import annotations
@@ -267,13 +268,11 @@ def _annotation_submit(
 
 def _as_id(value: object) -> int | None:
     """An item id from JSON (int) or a form (digits); None for anything else."""
-    if isinstance(value, bool):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value)
-    return None
+    return value if 0 < value < 2**63 else None
 
 
 def _take_assignment(item: Item, user: User) -> Assignment:

@@ -145,3 +145,12 @@ def test_unknown_token_and_inactive_user_are_refused(
 @pytest.mark.parametrize("project_id", ["0", "9223372036854775808", "99999999999999999999999"])
 def test_out_of_range_project_ids_are_404(api: dict[str, APIClient], project_id: str) -> None:
     assert api["ann1"].get(f"/api/projects/{project_id}/next/").status_code == 404
+
+
+def test_out_of_range_item_ids_are_404_and_write_nothing(
+    api: dict[str, APIClient], project: Project
+) -> None:
+    next_item(api["ann1"], project)
+    for item_id in (0, -5, 2**63, 10**30):
+        assert label(api["ann1"], project, item_id).status_code == 404, item_id
+    assert not Annotation.objects.exists()
