@@ -115,28 +115,29 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     if a_id is None:
         return Claim(None, expired)
     item = _item(project, item_row[:7])
-    assignment = Assignment(
+    assignment = _loaded(
+        Assignment,
         id=a_id,
-        project=project,
-        item=item,
-        annotator=user,
+        project_id=project.pk,
+        item_id=item.pk,
+        annotator_id=user.pk,
         state=a_state,
         created_at=a_created,
         expires_at=expires,
     )
-    assignment._state.adding = False
+    assignment.project, assignment.item, assignment.annotator = project, item, user
     if item.batch_id is not None:
         number, size, remaining, state, kind = item_row[7:]
-        item.batch = Batch(
+        item.batch = _loaded(
+            Batch,
             id=item.batch_id,
-            project=project,
+            project_id=project.pk,
             number=number,
             size=size,
             remaining=remaining,
             state=state,
             kind=kind,
         )
-        item.batch._state.adding = False
     return Claim(assignment, expired)
 
 
@@ -246,5 +247,5 @@ def submit(
     if row is None:
         return None
     annotation.id, annotation.seconds, batch_id = row
-    annotation._state.adding = False
+    annotation._state.adding = False  # saved by the statement
     return Submitted(annotation, batch_id)
