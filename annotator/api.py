@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -69,11 +70,26 @@ class AnnotationInput(serializers.Serializer):
 
 
 class AnnotationOutput(serializers.ModelSerializer):
+    """The response's schema; `annotation_payload` builds it (a ModelSerializer builds its
+    fields anew for every instance, a good part of the label round trip)."""
+
     annotator = serializers.CharField(source="annotator.username")
 
     class Meta:
         model = Annotation
         fields = ["id", "item", "annotator", "label", "confidence", "seconds", "created_at"]
+
+
+def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
+    return {
+        "id": annotation.pk,
+        "item": annotation.item_id,
+        "annotator": user.username,
+        "label": annotation.label,
+        "confidence": annotation.confidence,
+        "seconds": annotation.seconds,
+        "created_at": annotation.created_at,
+    }
 
 
 class AnnotationsView(APIView):
@@ -84,15 +100,16 @@ class AnnotationsView(APIView):
         project, _ = project_for_member(request.user, project_id, ANYONE)
         data = AnnotationInput(data=request.data)
         data.is_valid(raise_exception=True)
+        user = api_user(request)
         annotation, created = services.annotation_submit(
             project=project,
-            user=api_user(request),
+            user=user,
             item_id=data.validated_data["item"],
             label=data.validated_data["label"],
             confidence=data.validated_data["confidence"],
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(AnnotationOutput(annotation).data, status=code)
+        return Response(annotation_payload(annotation, user), status=code)
 
 
 class ItemRef(serializers.Serializer):

@@ -10,9 +10,11 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from projects.db import model_from_row, select_list
 from projects.models import Item, Membership, Project
 
 Role = Membership.Role
@@ -51,14 +53,14 @@ def item_for_update(project: Project, item_id: object) -> Item:
 
 # The project with the caller's role: one plain query, since every request asks.
 _PROJECT_WITH_ROLE = (
-    "SELECT p.*, (SELECT m.role FROM {membership} m"
+    "SELECT {columns}, (SELECT m.role FROM {membership} m"
     " WHERE m.project_id = p.id AND m.user_id = %s) AS member_role"
     " FROM {project} p WHERE p.id = %s"
 )
 MAX_ID = 2**63 - 1
 
 
-def _project_with_role(user: User, project_id: int | str) -> Project | None:
+def _project_with_role(user: User, project_id: int | str) -> tuple[Project, str | None] | None:
     try:
         pk = int(project_id)
     except (ValueError, TypeError):
@@ -66,9 +68,16 @@ def _project_with_role(user: User, project_id: int | str) -> Project | None:
     if not 0 < pk <= MAX_ID:
         return None
     sql = _PROJECT_WITH_ROLE.format(
-        membership=Membership._meta.db_table, project=Project._meta.db_table
+        columns=select_list(Project, "p"),
+        membership=Membership._meta.db_table,
+        project=Project._meta.db_table,
     )
-    return next(iter(Project.objects.raw(sql, [user.pk, pk])), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return model_from_row(Project, row), row[-1]
 
 
 def project_for_member(
@@ -77,10 +86,11 @@ def project_for_member(
     """The project and the caller's role; 404 for outsiders, 403 for a too-low role."""
     if not user.is_authenticated:
         raise Http404("No such project.")
-    project = _project_with_role(user, project_id)
-    if project is None:
+    found = _project_with_role(user, project_id)
+    if found is None:
         raise Http404("No such project.")
-    role = Role.LEAD if user.is_staff else getattr(project, "member_role", None)
+    project, member_role = found
+    role = Role.LEAD if user.is_staff else member_role
     if role is None:
         raise Http404("No such project.")
     if role not in tuple(roles):
