@@ -28,6 +28,7 @@ from django.db.models import Model
 from annotator.consensus_service import only_label_decision
 from annotator.models import Annotation, Assignment
 from projects.models import Batch, Item, Project
+from projects.services import BatchRoom
 
 M = TypeVar("M", bound=Model)
 
@@ -39,7 +40,9 @@ def available() -> bool:
 # The caller's unexpired lease (renewed), else the highest-ranked free item of the
 # oldest open batch that the caller has not had, leased to them. `FOR UPDATE` on the
 # lease and `SKIP LOCKED` on the item, as in `services._claim`; the item's text and
-# its batch come back with it, so the response needs no further read.
+# its batch come back with it, so the response needs no further read, and so do the
+# counts `projects.services.BatchRoom` is made of (as the statement's snapshot saw
+# them, before this claim).
 _CLAIM = """
 WITH mine AS (
     SELECT a.id FROM annotator_assignment a
@@ -81,8 +84,14 @@ SELECT c.id, c.state, c.created_at,
            SELECT 1 FROM annotator_assignment x
            WHERE x.project_id = %(project)s AND x.state = 'active' AND x.expires_at <= %(now)s
        ),
+       (SELECT count(*) FROM projects_batch WHERE project_id = %(project)s AND state = 'open'),
+       room.working, room.free, EXISTS (SELECT 1 FROM created),
        set_config('synchronous_commit', 'off', true)
-FROM (SELECT 1) AS one
+FROM (
+    SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
+           COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0) AS free
+    FROM projects_item WHERE project_id = %(project)s AND state = 'queued'
+) AS room
 LEFT JOIN claimed c ON true
 LEFT JOIN projects_item i ON i.id = c.item_id
 LEFT JOIN projects_batch b ON b.id = i.batch_id
@@ -93,6 +102,7 @@ LEFT JOIN projects_batch b ON b.id = i.batch_id
 class Claim:
     assignment: Assignment | None  # None: ask the general path
     expired: bool  # some lease of the project has expired and waits to be released
+    room: BatchRoom | None = None  # the open batches, this claim included
 
 
 def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> Claim:
@@ -111,9 +121,15 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     }
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM, params)
-        a_id, a_state, a_created, *item_row, expired, _relaxed = cursor.fetchone()
+        a_id, a_state, a_created, *item_row, expired, opened, working, free, new, _ = (
+            cursor.fetchone()
+        )
     if a_id is None:
         return Claim(None, expired)
+    # The counts are from before the claim: a new lease on a one-label item moved it from
+    # free to being worked on (for items needing more labels this errs towards opening
+    # the next batch a little early).
+    room = BatchRoom(int(opened), int(working) + int(new), int(free) - int(new))
     item = _item(project, item_row[:7])
     assignment = _loaded(
         Assignment,
@@ -138,7 +154,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
             state=state,
             kind=kind,
         )
-    return Claim(assignment, expired)
+    return Claim(assignment, expired, room)
 
 
 def _item(project: Project, row: list[Any]) -> Item:

@@ -39,6 +39,7 @@ class Conflict(Exception):
 class NextResult:
     assignment: Assignment | None
     reason: str = ""
+    room: project_services.BatchRoom | None = None  # known from the claim, else counted
 
 
 def _lease() -> timedelta:
@@ -58,7 +59,7 @@ def assignment_next(*, project: Project, user: User) -> NextResult:
     if result is None:
         return NextResult(None, "Could not claim an item; try again.")
     if result.assignment is not None:
-        project_services.batch_open_ahead(project=project)
+        project_services.batch_open_ahead(project=project, room=result.room)
     return result
 
 
@@ -77,7 +78,7 @@ def _claim_in_one_statement(project: Project, user: User) -> NextResult | None:
         claim = hotpath.Claim(None, expired=True)
     if claim.expired:
         leases_expire(project=project)
-    return None if claim.assignment is None else NextResult(claim.assignment)
+    return None if claim.assignment is None else NextResult(claim.assignment, room=claim.room)
 
 
 def _claim(project: Project, user: User) -> NextResult:

@@ -282,9 +282,9 @@ def batch_close(*, batch: Batch) -> None:
 MAX_OPEN_BATCHES = 3
 
 
-def batch_open_ahead(*, project: Project) -> None:
+def batch_open_ahead(*, project: Project, room: BatchRoom | None = None) -> None:
     """Open the next batch before the open ones run dry, unless someone else is at it."""
-    room = batch_room(project)
+    room = batch_room(project) if room is None else room
     if room.enough_free or not room.may_open_another:
         return
     batch_open(project=project, another=True, wait=False)

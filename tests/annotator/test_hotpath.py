@@ -154,3 +154,29 @@ def test_out_of_range_item_ids_are_404_and_write_nothing(
     for item_id in (0, -5, 2**63, 10**30):
         assert label(api["ann1"], project, item_id).status_code == 404, item_id
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.postgres
+def test_the_claim_counts_the_open_batches_as_batch_room_does(
+    api: dict[str, APIClient], project: Project, users: dict[str, Any]
+) -> None:
+    """The claim statement also returns the open batches' counts (so next/ asks no more);
+    corrected for its own new lease, they are what `batch_room` counts after it."""
+    from django.utils import timezone
+
+    from annotator import hotpath
+    from projects.services import batch_room
+
+    api["lead"].post(
+        f"/api/projects/{project.pk}/members/",
+        {"username": "ann2", "role": "annotator"},
+        format="json",
+    )
+    label(api["ann1"], project, next_item(api["ann1"], project)["item"]["id"])  # batch is open
+    now = timezone.now()
+    for user in (users["ann1"], users["ann2"], users["ann1"]):  # new, new, renewed lease
+        claim = hotpath.claim(
+            project=project, user=user, now=now, expires=now + timezone.timedelta(minutes=5)
+        )
+        assert claim.assignment is not None
+        assert claim.room == batch_room(project)
