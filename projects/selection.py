@@ -142,17 +142,26 @@ class Prepared:
         )
 
 
-def refresh_prepare(*, project: Project, latest: ModelVersion) -> Prepared:
-    """What a retrain's refresh will put in the open batches (or a new one), chosen now.
+def batch_to_refresh(project: Project) -> Batch | None:
+    """The open batch a retrain refreshes: the last, which is handed out last."""
+    return Batch.objects.filter(project=project, state=Batch.State.OPEN).order_by("-number").first()
 
-    Untouched items of the open batches compete too: the refresh sends them back.
+
+def refresh_prepare(*, project: Project, latest: ModelVersion) -> Prepared:
+    """What a retrain's refresh will put in the last open batch (or a new one), chosen now.
+
+    That batch's untouched items compete too: the refresh sends them back.
     """
-    open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
-    k = project.batch_size * max(1, open_batches.count())
-    untouched = list(
-        Item.objects.filter(
-            batch__in=open_batches, assigned=0, annotation_count=0, is_holdout=False
-        ).values_list("id", flat=True)
+    batch = batch_to_refresh(project)
+    k = project.batch_size
+    untouched = (
+        []
+        if batch is None
+        else list(
+            Item.objects.filter(
+                batch=batch, assigned=0, annotation_count=0, is_holdout=False
+            ).values_list("id", flat=True)
+        )
     )
     if needs_coverage(project, latest):
         return Prepared(_coverage_picks(project, k, quick=False))

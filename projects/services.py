@@ -375,14 +375,15 @@ class BatchRoom:
 
     @property
     def enough_free(self) -> bool:
-        """Whether the open batches still have two free items for each item being worked
-        on (one, with one annotator).
+        """Whether the open batches still have about four free items for each item being
+        worked on (one, with one annotator).
 
-        So with many annotators the next batch opens well before the open ones run dry
-        (nobody waits on whoever opens it, even when opening is slow under load), and with
-        one annotator only once every item is out.
+        So with many annotators the next batch opens well before the open ones run dry:
+        nobody waits on whoever opens it, even when opening is slow under load or waits for
+        a retrain's refresh of the last batch (with two per item, 16 annotators ran dry
+        and queued on the batches lock). With one annotator only once every item is out.
         """
-        return self.free >= max(1, 2 * self.working - 1)
+        return self.free >= max(1, 4 * self.working - 3)
 
     @property
     def may_open_another(self) -> bool:

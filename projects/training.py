@@ -340,7 +340,11 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
 
 
 def batch_refresh(*, project: Project, prepared: Any = None) -> Batch | None:
-    """Give open batches the newest model's picks: untouched items go back to the pool.
+    """Give the last open batch the newest model's picks: untouched items go back to the pool.
+
+    Only the last: batches are handed out oldest first, so the earlier ones are being
+    worked on and will be done soon; refreshing them too held the batches lock for the
+    whole time, while annotators ran out of items waiting to open the next batch.
 
     `prepared`: picks chosen beforehand (`selection.refresh_prepare`); else the full
     selector runs here.
@@ -350,16 +354,14 @@ def batch_refresh(*, project: Project, prepared: Any = None) -> Batch | None:
 
     if not batches_lock(project, wait=False):
         return None  # an annotator is opening a batch: theirs first, the next retrain refreshes
-    open_batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN))
-    if not open_batches:
+    batch = selection.batch_to_refresh(project)
+    if batch is None:
         return selection.batch_open_full(project=project, prepared=prepared)
     latest = selection.latest_model(project)
     chosen_by = latest.pk if latest else None
-    for batch in open_batches:
-        if batch.model_version_id == chosen_by and batch.kind != Batch.Kind.STALE:
-            continue
-        if not _batch_lock_now(batch):
-            continue  # a request is closing it; waiting here could deadlock with that request
+    stale = batch.model_version_id != chosen_by or batch.kind == Batch.Kind.STALE
+    # Unless a request is closing it: waiting here could deadlock with that request.
+    if stale and _batch_lock_now(batch):
         selection.batch_withdraw_untouched(batch=batch)
         selection.batch_top_up(
             project=project, batch=batch, model_version=latest, prepared=prepared

@@ -166,3 +166,28 @@ def test_export_predictions_are_the_newest_models_for_the_whole_pool(api) -> Non
     assert exported == [project.labels[code] for code in expected]
     unstored = Item.objects.filter(project=project, prediction__isnull=True, state="pool")
     assert unstored.count() > POOL // 4  # most of these predictions came from the file
+
+
+def test_a_retrain_refreshes_only_the_last_open_batch(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Batches are handed out oldest first: the earlier open batch keeps its items (it is
+    being worked on), the last one gets the new model's picks for its untouched items."""
+    project, truth = make_pool(api)
+    retrain_owed(project)
+    label_open_batch(api, project, truth)  # v2 is owed; batch 2 opened from v1's ranking
+    first = Batch.objects.get(project=project, state=Batch.State.OPEN)
+    with monkeypatch.context() as patch:  # as when many annotators are at work
+        patch.setattr(services.BatchRoom, "enough_free", property(lambda room: False))
+        last = services.batch_open(project=project, another=True)
+    assert last is not None and last.pk != first.pk
+    before = {
+        b.pk: set(Item.objects.filter(batch=b).values_list("id", flat=True)) for b in (first, last)
+    }
+
+    retrain_owed(project)
+
+    after_first = set(Item.objects.filter(batch=first).values_list("id", flat=True))
+    after_last = set(Item.objects.filter(batch=last).values_list("id", flat=True))
+    assert after_first == before[first.pk]
+    assert after_last != before[last.pk] and len(after_last) == BATCH_SIZE
+    last.refresh_from_db()
+    assert last.model_version is not None and last.model_version.version == 2
