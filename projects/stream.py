@@ -39,6 +39,7 @@ from projects import features, services, stream_write
 from projects.db import commit_without_flush
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
 from projects.stream_access import StreamCaller
+from projects.stream_model import HashedRow, hashed_rows_csr
 from strategies.stream import StreamState, stream_decide
 
 DEFAULT_BUDGET = 0.1  # when the project sets none
@@ -74,7 +75,7 @@ class StreamDecision:
 @dataclass
 class _Arrival:
     fields: dict[str, Any]  # Item columns holding the content
-    X: features.Matrix  # one feature row
+    X: features.Matrix | HashedRow  # one feature row
     image: Any = None  # decoded PIL image, image projects only
     image_bytes: bytes = b""
     image_format: str = ""
@@ -118,12 +119,12 @@ def stream_item_add(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    _buffer_features(project.pk, item.pk, arrival.X)
+    _buffer_features(project.pk, item["id"], arrival.X)
     return StreamDecision(
-        item=item.pk,
+        item=item["id"],
         query=query,
         score=_uncertainty(proba),
-        prediction=_label(project, item.prediction),
+        prediction=_label(project, item["prediction"]),
         model_version=latest,
     )
 
@@ -136,7 +137,9 @@ def _label(project: Project, code: int | None) -> str | None:
     return None if code is None else str(project.labels[code])
 
 
-def _proba(project: Project, version: int | None, X: features.Matrix) -> np.ndarray | None:
+def _proba(
+    project: Project, version: int | None, X: features.Matrix | HashedRow
+) -> np.ndarray | None:
     from projects.stream_model import stream_scorer
 
     if version is None:
@@ -169,27 +172,28 @@ class Decision:
         rng = np.random.default_rng((project.random_state, current.seen))
         return stream_decide(current, float(self.proba.max()), budget=fraction, rng=rng)
 
-    def item(self, project: Project, version: int | None, query: bool) -> Item:
-        """The unsaved item of this arrival, as the decision leaves it."""
+    def row(self, project: Project, version: int | None, query: bool) -> dict[str, Any]:
+        """The arrival's item as the decision leaves it: its columns by attribute name
+        (the item's other columns keep their defaults)."""
         uncertainty = _uncertainty(self.proba)
         score: float | None = uncertainty
         state = Item.State.PREDICTED
         if query:
             state, score = Item.State.POOL, QUEUE_SCORE + (uncertainty or 0.0)
-        return Item(
-            project=project,
-            from_stream=True,
-            state=state,
-            score=score,
-            prediction=None if self.proba is None else int(self.proba.argmax()),
-            scored_version=version,
+        return {
+            "project_id": project.pk,
+            "from_stream": True,
+            "state": state,
+            "score": score,
+            "prediction": None if self.proba is None else int(self.proba.argmax()),
+            "scored_version": version,
             **self.arrival.fields,
-        )
+        }
 
 
 def _decide_and_store(
     project: Project, arrival: _Arrival, version: int | None, proba: np.ndarray | None
-) -> tuple[Item, bool]:
+) -> tuple[dict[str, Any], bool]:
     """The portable path: the project row locked for the read, decision and write."""
     with transaction.atomic():
         _relax_commit()
@@ -201,15 +205,17 @@ def _decide_and_store(
         )
         decision = Decision(arrival, proba)
         query, new = decision.decide(project, raw_state, budget, state)
-        item = decision.item(project, version, query)
+        row = decision.row(project, version, query)
+        item = Item(**row)
         item.save(force_insert=True)
+        row["id"] = item.pk
         updates: dict[str, Any] = {"stream_state": new.to_dict()}
         if state == Project.State.SETUP:
             updates["state"] = Project.State.COLLECTING
         Project.objects.filter(pk=project.pk).update(**updates)
         if query:
-            stream_enqueue(project, item, version)
-    return item, query
+            stream_enqueue(project, [row], version)
+    return row, query
 
 
 def _relax_commit() -> None:
@@ -219,18 +225,21 @@ def _relax_commit() -> None:
         commit_without_flush()
 
 
-def stream_enqueue(project: Project, item: Item, version: int | None) -> None:
-    """Put a queried item in the open batch if it has room, or open a batch for it.
+def stream_enqueue(project: Project, rows: list[dict[str, Any]], version: int | None) -> None:
+    """Put queried items (stored rows, with their ids) in the open batch while it has
+    room, or open a batch for them.
 
-    Called in the transaction that stored the item, the project row locked by it."""
+    Called in the transaction that stored the items, the project row locked by it."""
     from projects.selection import Picks
 
     batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
     if batch is None:
         services.batch_open(project=project, quick=True)
         return
-    if batch.size >= project.batch_size:
-        return  # it heads the ranking of the next batch (QUEUE_SCORE)
+    room = project.batch_size - batch.size
+    if room <= 0:
+        return  # they head the ranking of the next batch (QUEUE_SCORE)
+    taken = rows[:room]
     last = SelectionLog.objects.filter(batch=batch).aggregate(r=Max("rank"))["r"]
     model_version = (
         None
@@ -238,16 +247,15 @@ def stream_enqueue(project: Project, item: Item, version: int | None) -> None:
         else ModelVersion.objects.filter(project=project, version=version).first()
     )
     picks = Picks(
-        item_ids=[item.pk],
-        kind=batch.kind,
+        item_ids=[row["id"] for row in taken],
+        kind="stream",  # the selection log's reason
         strategy="stream",
         model_version=model_version,
-        scores={item.pk: float(item.score or 0.0)},
+        scores={row["id"]: float(row["score"] or 0.0) for row in taken},
     )
     services.batch_add_items(
         project=project, batch=batch, picks=picks, start_rank=0 if last is None else last + 1
     )
-    SelectionLog.objects.filter(batch=batch, item=item).update(reason="stream")
 
 
 # -- the arriving content ------------------------------------------------------------
@@ -277,13 +285,13 @@ def _meta(meta: object) -> dict[str, Any]:
 
 
 def _text_arrival(text: object, meta: dict[str, Any]) -> _Arrival:
-    from projects.stream_model import text_row
+    from projects.stream_model import hashed_text
 
     if not isinstance(text, str) or not text.strip():
         raise ValidationError({"text": "text is required and must be a non-empty string"})
     if len(text) > settings.WINNOW_MAX_TEXT_CHARS:
         raise ValidationError({"text": f"text longer than {settings.WINNOW_MAX_TEXT_CHARS}"})
-    return _Arrival({"text": text, "meta": meta}, text_row(text))
+    return _Arrival({"text": text, "meta": meta}, hashed_text(text))
 
 
 def _vector_arrival(
@@ -357,10 +365,10 @@ class _FeatureBuffer:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rows: dict[int, tuple[list[int], list[features.Matrix]]] = {}
+        self.rows: dict[int, tuple[list[int], list[features.Matrix | HashedRow]]] = {}
         self.since: dict[int, float] = {}
 
-    def add(self, project_id: int, item_id: int, X: features.Matrix) -> None:
+    def add(self, project_id: int, item_id: int, X: features.Matrix | HashedRow) -> None:
         with self.lock:
             ids, blocks = self.rows.setdefault(project_id, ([], []))
             self.since.setdefault(project_id, time.monotonic())
@@ -373,7 +381,7 @@ class _FeatureBuffer:
         if taken is not None:
             _write_rows(project_id, *taken)
 
-    def _take(self, project_id: int) -> tuple[list[int], list[features.Matrix]] | None:
+    def _take(self, project_id: int) -> tuple[list[int], list[features.Matrix | HashedRow]] | None:
         self.since.pop(project_id, None)
         return self.rows.pop(project_id, None)
 
@@ -385,10 +393,16 @@ class _FeatureBuffer:
                 _write_rows(pid, *rows)
 
 
-def _write_rows(project_id: int, ids: list[int], blocks: list[features.Matrix]) -> None:
+def _write_rows(project_id: int, ids: list[int], blocks: list[features.Matrix | HashedRow]) -> None:
     import scipy.sparse as sp
 
-    X = sp.vstack(blocks, format="csr") if sp.issparse(blocks[0]) else np.vstack(blocks)
+    X: features.Matrix
+    if isinstance(blocks[0], HashedRow):
+        X = hashed_rows_csr(blocks)  # type: ignore[arg-type]
+    elif sp.issparse(blocks[0]):
+        X = sp.vstack(blocks, format="csr")
+    else:
+        X = np.vstack(blocks)  # type: ignore[arg-type]
     features.features_add(project_id, np.asarray(ids, dtype=np.int64), X)
 
 
@@ -396,7 +410,7 @@ _buffer = _FeatureBuffer()
 atexit.register(_buffer.flush)
 
 
-def _buffer_features(project_id: int, item_id: int, X: features.Matrix) -> None:
+def _buffer_features(project_id: int, item_id: int, X: features.Matrix | HashedRow) -> None:
     _buffer.add(project_id, item_id, X)
 
 

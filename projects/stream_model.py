@@ -51,21 +51,28 @@ class Scorer:
         self.fast = True
 
     def proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of the single row ``X`` (1 × n_features)."""
+        """Class probabilities of the single row ``X`` (1 × n_features, or a ``HashedRow``)."""
         if not self.fast:
-            return np.asarray(self.model.predict_proba(X)[0], dtype=np.float64)
+            return self._reference(X)
         result = self._fast(X)
         if not self.checked:  # trust the compiled form only once it matched the model
-            reference = np.asarray(self.model.predict_proba(X)[0], dtype=np.float64)
+            reference = self._reference(X)
             self.fast = bool(np.allclose(result, reference, atol=1e-6))
             self.checked = True
             return reference
         return result
 
+    def _reference(self, X: Any) -> np.ndarray:
+        if isinstance(X, HashedRow):
+            X = X.to_csr()
+        return np.asarray(self.model.predict_proba(X)[0], dtype=np.float64)
+
     def _fast(self, X: Any) -> np.ndarray:
         if self.estimator is None:
             return self.prior.copy()
-        if sp.issparse(X):
+        if isinstance(X, HashedRow):
+            z = X.data.astype(np.float64) @ self.weights[X.columns]
+        elif sp.issparse(X):
             row = sp.csr_matrix(X)
             z = row.data.astype(np.float64) @ self.weights[row.indices]
         else:
@@ -102,7 +109,43 @@ def _analyzer() -> Any:
     return _vectorizer().build_analyzer()
 
 
+class HashedRow:
+    """One hashed text row as its sorted columns and values: a scipy matrix costs more
+    to build and check than the hashing and the scoring of a row together."""
+
+    __slots__ = ("columns", "data", "n_features")
+
+    def __init__(self, columns: np.ndarray, data: np.ndarray, n_features: int) -> None:
+        self.columns, self.data, self.n_features = columns, data, n_features
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (1, self.n_features)
+
+    def to_csr(self) -> sp.csr_matrix:
+        return hashed_rows_csr([self])
+
+
+def hashed_rows_csr(rows: list[HashedRow]) -> sp.csr_matrix:
+    """The rows stacked as one CSR matrix (built once for many rows)."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum([len(r.columns) for r in rows], out=indptr[1:])
+    return sp.csr_matrix(
+        (
+            np.concatenate([r.data for r in rows]),
+            np.concatenate([r.columns for r in rows]),
+            indptr,
+        ),
+        shape=(len(rows), rows[0].n_features),
+    )
+
+
 def text_row(text: str) -> sp.csr_matrix:
+    """``strategies.features.text_features([text])`` for one text (see ``hashed_text``)."""
+    return hashed_text(text).to_csr()
+
+
+def hashed_text(text: str) -> HashedRow:
     """``strategies.features.text_features([text])`` for one text, without the overhead.
 
     Hashed 1-2 gram counts, ``1 + log tf``, l2-normalised; tests check it equals
@@ -115,12 +158,19 @@ def text_row(text: str) -> sp.csr_matrix:
     n_features = _vectorizer().n_features
     grams = _analyzer()(text)
     hashes = np.fromiter((murmurhash3_32(g, seed=0) for g in grams), np.int64, len(grams))
-    columns, counts = np.unique(np.abs(hashes) % n_features, return_counts=True)
-    data = counts.astype(np.float32)
+    np.abs(hashes, out=hashes)
+    hashes %= n_features
+    hashes.sort()
+    new = np.ones(len(hashes), dtype=bool)  # the first of each run of one column
+    np.not_equal(hashes[1:], hashes[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    columns = hashes[starts].astype(np.int32)
+    ends = np.empty_like(starts)
+    ends[:-1], ends[-1:] = starts[1:], len(hashes)
+    data = (ends - starts).astype(np.float32)
     np.log(data, out=data)
     data += 1.0
     norm = float(np.sqrt(np.dot(data, data)))
     if norm > 0:
         data /= norm
-    indptr = np.array([0, len(columns)], dtype=np.int32)
-    return sp.csr_matrix((data, columns.astype(np.int32), indptr), shape=(1, n_features))
+    return HashedRow(columns, data, n_features)

@@ -11,7 +11,7 @@ queries (``random_share``) for an unbiased view of drift.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ class StreamState:
     queried: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"threshold": self.threshold, "seen": self.seen, "queried": self.queried}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StreamState:

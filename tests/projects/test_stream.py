@@ -22,8 +22,11 @@ from projects.models import Batch, Item, Membership, ModelVersion, Project
 pytestmark = pytest.mark.django_db
 
 PETS = ["the cat purrs on the warm mat", "a kitten chased the cat toy", "my cat sleeps all day"]
-MONEY = ["stocks fell on the market today", "the bank raised interest rates",
-         "bond yields and stock prices rose"]
+MONEY = [
+    "stocks fell on the market today",
+    "the bank raised interest rates",
+    "bond yields and stock prices rose",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -38,16 +41,24 @@ def own_files(settings, tmp_path):  # type: ignore[no-untyped-def]
 def make_project(api, kind: str = "text", budget: float = 0.2) -> Project:  # type: ignore[no-untyped-def]
     response = api["lead"].post(
         "/api/projects/",
-        {"name": "Stream", "kind": kind, "labels": ["pets", "money"], "batch_size": 5,
-         "stream": {"budget": budget}},
+        {
+            "name": "Stream",
+            "kind": kind,
+            "labels": ["pets", "money"],
+            "batch_size": 5,
+            "stream": {"budget": budget},
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
     pid = response.json()["id"]
     for name, role in (("ann1", "annotator"), ("reviewer", "reviewer")):
-        assert api["lead"].post(
-            f"/api/projects/{pid}/members/", {"username": name, "role": role}, format="json"
-        ).status_code == 201
+        assert (
+            api["lead"]
+            .post(f"/api/projects/{pid}/members/", {"username": name, "role": role}, format="json")
+            .status_code
+            == 201
+        )
     return Project.objects.get(pk=pid)
 
 
@@ -156,8 +167,10 @@ def test_stream_rejects_bad_input_clearly(api):  # type: ignore[no-untyped-def]
     assert post(api, project, text="ok", meta="not an object").status_code == 400
     assert post(api, project, "outsider", text="x").status_code == 404
     assert post(api, project, "reviewer", text="x").status_code == 403
-    assert api["lead"].post("/api/projects/999999/stream/", {"text": "x"}, format="json") \
-        .status_code == 404
+    assert (
+        api["lead"].post("/api/projects/999999/stream/", {"text": "x"}, format="json").status_code
+        == 404
+    )
     assert not Item.objects.filter(project=project).exists()
     project.state = Project.State.ARCHIVED
     project.save()
@@ -186,7 +199,8 @@ def test_image_stream_takes_a_multipart_image(api, settings):  # type: ignore[no
     project = make_project(api, kind="image")
     url = f"/api/projects/{project.pk}/stream/"
     response = api["ann1"].post(
-        url, {"image": SimpleUploadedFile("x.png", png("red")), "meta": '{"camera": 2}'},
+        url,
+        {"image": SimpleUploadedFile("x.png", png("red")), "meta": '{"camera": 2}'},
         format="multipart",
     )
     assert response.status_code == 200, response.content
@@ -220,11 +234,19 @@ def test_a_removed_member_or_lowered_role_is_refused_at_the_next_post(api):  # t
     project = make_project(api)
     assert post(api, project, text="first").status_code == 200
     members = f"/api/projects/{project.pk}/members/"
-    assert api["lead"].post(members, {"username": "ann1", "role": "reviewer"},
-                            format="json").status_code == 201
+    assert (
+        api["lead"]
+        .post(members, {"username": "ann1", "role": "reviewer"}, format="json")
+        .status_code
+        == 201
+    )
     assert post(api, project, text="as a reviewer").status_code == 403
-    assert api["lead"].post(members, {"username": "ann1", "role": "annotator"},
-                            format="json").status_code == 201
+    assert (
+        api["lead"]
+        .post(members, {"username": "ann1", "role": "annotator"}, format="json")
+        .status_code
+        == 201
+    )
     assert post(api, project, text="an annotator again").status_code == 200
     Membership.objects.filter(project=project, user__username="ann1").delete()  # the admin page
     assert post(api, project, text="removed").status_code == 404
@@ -271,9 +293,14 @@ def test_concurrent_posts_count_every_arrival_and_query_exactly_once(api):  # ty
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         try:
-            return [client.post(f"/api/projects/{project.pk}/stream/",
-                                {"text": f"{(PETS + MONEY)[(k + i) % 6]} {k} {i}"},
-                                format="json").json() for i in range(40)]
+            return [
+                client.post(
+                    f"/api/projects/{project.pk}/stream/",
+                    {"text": f"{(PETS + MONEY)[(k + i) % 6]} {k} {i}"},
+                    format="json",
+                ).json()
+                for i in range(40)
+            ]
         finally:
             connection.close()
 
@@ -286,3 +313,93 @@ def test_concurrent_posts_count_every_arrival_and_query_exactly_once(api):  # ty
     items = Item.objects.filter(project=project, from_stream=True)
     assert items.count() == 160
     assert items.exclude(state=Item.State.PREDICTED).count() == len(queried)
+
+
+def _post_with_token(key: str, project: Project, text: str) -> dict[str, object]:
+    """Post from a thread of its own (the test client would re-raise another thread's error)."""
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    try:
+        response = client.post(f"/api/projects/{project.pk}/stream/", {"text": text}, format="json")
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        return dict(response.json())
+    finally:
+        connection.close()
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api, monkeypatch):  # type: ignore[no-untyped-def]
+    from projects import stream_write
+
+    project = make_project(api, budget=0.5)
+    train_now(api, project)
+    key = Token.objects.get(user__username="ann1").key
+    _post_with_token(key, project, "warm up the remembered caller")
+    groups: list[int] = []
+    write_group = stream_write._write_group
+    monkeypatch.setattr(
+        stream_write, "_write_group", lambda group: (groups.append(len(group)), write_group(group))
+    )
+    turn = stream_write._turn(project.pk)
+    texts = [f"{(PETS + MONEY)[i]} number {i}" for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        with turn.lock:  # another post is writing: these six wait for the turn
+            futures = [pool.submit(_post_with_token, key, project, text) for text in texts]
+            _wait_for(lambda: len(turn.waiting) == 6)
+        answers = [f.result() for f in futures]
+    assert groups == [6]
+    for text, answer in zip(texts, answers, strict=True):
+        item = Item.objects.get(pk=answer["item"])
+        assert item.text == text
+        assert (item.state == Item.State.PREDICTED) is (not answer["query"])
+    project.refresh_from_db()
+    stored = Item.objects.filter(project=project, from_stream=True)
+    assert project.stream_state["seen"] == stored.count() == 7
+    assert project.stream_state["queried"] == stored.exclude(state=Item.State.PREDICTED).count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_group_write_fails_only_the_post_that_wrote_it(api, monkeypatch):  # type: ignore[no-untyped-def]
+    from projects import stream_write
+
+    project = make_project(api, budget=0.5)
+    train_now(api, project)
+    key = Token.objects.get(user__username="ann1").key
+    _post_with_token(key, project, "warm up the remembered caller")
+    write = stream_write._write
+    failed: list[int] = []
+
+    def fail_once(group, found):  # type: ignore[no-untyped-def]
+        if not failed:
+            failed.append(len(group))
+            raise RuntimeError("the database went away")
+        return write(group, found)
+
+    monkeypatch.setattr(stream_write, "_write", fail_once)
+    turn = stream_write._turn(project.pk)
+    texts = [f"{PETS[i % 3]} then {i}" for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        with turn.lock:
+            futures = [pool.submit(_post_with_token, key, project, text) for text in texts]
+            _wait_for(lambda: len(turn.waiting) == 4)
+        outcomes = [f.exception() or f.result() for f in futures]
+    assert failed == [4]
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1 and "HTTP 500" in str(errors[0])
+    stored = Item.objects.filter(project=project, text__in=texts).values_list("text", flat=True)
+    written = [t for t, o in zip(texts, outcomes, strict=True) if o is not errors[0]]
+    assert sorted(stored) == sorted(written)
+    project.refresh_from_db()
+    assert project.stream_state["seen"] == 1 + 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from projects.stream_model import Scorer, text_row
+from projects.stream_model import Scorer, hashed_rows_csr, hashed_text, text_row
 from strategies.features import text_features
 from strategies.models import train_model
 
@@ -55,3 +55,14 @@ def test_a_model_it_cannot_compile_is_used_as_is() -> None:
 
     scorer = Scorer(Odd())
     assert not scorer.fast and list(scorer.proba(np.zeros((1, 3)))) == [0.25, 0.75]
+
+
+def test_hashed_rows_stack_and_score_as_the_matrix_does() -> None:
+    rows = [hashed_text(t) for t in TEXTS]
+    stacked, reference = hashed_rows_csr(rows), text_features(TEXTS)
+    assert np.allclose(stacked.toarray(), reference.toarray(), atol=1e-7)
+    model = train_model(reference, np.arange(len(TEXTS)) % 3, 3, random_state=0)
+    scorer = Scorer(model)
+    for row, text in zip(rows, TEXTS, strict=True):
+        expected = model.predict_proba(text_features([text]))[0]
+        assert np.allclose(scorer.proba(row), expected, atol=1e-9)
