@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     t = sub.add_parser("throughput")
     t.add_argument("--seconds", type=float, default=20)
     t.add_argument("--clients", type=int, default=8)
-    t.add_argument("--threads", type=int, default=4)
+    t.add_argument("--threads", type=int, default=8)
     t.add_argument("--budget", type=float, default=0.1)
     lp = sub.add_parser("learning")
     lp.add_argument("--repeats", type=int, default=5)

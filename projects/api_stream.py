@@ -74,6 +74,8 @@ class StreamView(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         token = request.auth.key if isinstance(request.auth, Token) else None
         data = request.data
+        if not isinstance(data, dict):
+            raise ValidationError({"detail": "send a JSON object (or a multipart form)"})
         content = {
             "text": data.get("text"),
             "vector": data.get("features"),

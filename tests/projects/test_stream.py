@@ -403,3 +403,25 @@ def test_a_failed_group_write_fails_only_the_post_that_wrote_it(api, monkeypatch
     assert sorted(stored) == sorted(written)
     project.refresh_from_db()
     assert project.stream_state["seen"] == 1 + 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_write_is_prepared_once_per_database_connection(api):  # type: ignore[no-untyped-def]
+    project = make_project(api, budget=0.5)
+    train_now(api, project)
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'winnow_stream_%%'"
+            )
+            return int(cursor.fetchone()[0])
+
+    for i in range(3):
+        assert post(api, project, text=f"{PETS[i]} again").status_code == 200
+    assert prepared() == 1
+    connection.close()  # a new connection has none: the next post prepares it there
+    assert post(api, project, text="after a reconnect").status_code == 200
+    assert prepared() == 1
+    assert Item.objects.filter(project=project, from_stream=True).count() == 4
