@@ -1,13 +1,14 @@
 """Stream mode: decisions per second through the HTTP API, and the stream policy's learning curve.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/winnow_bench \
-        python benchmarks/stream.py throughput [--seconds 20] [--clients 8]
+        python benchmarks/stream.py throughput [--seconds 20] [--clients 8] [--threads 8]
     python benchmarks/stream.py learning [--repeats 5]
 
 ``throughput`` migrates the database given by DATABASE_URL (default: SQLite
 under a temporary WINNOW_DATA_DIR), creates a text project whose model is
 trained on the shipped demo set (hashed features, ``N_TEXT_FEATURES`` = 2**17
-columns), starts ONE gunicorn worker process (gthread) and posts texts to
+columns), starts ONE gunicorn worker process (gthread, a thread per client by
+default) and posts texts to
 ``/api/projects/{id}/stream/`` from several client processes with keep-alive
 sessions, for a fixed time. It prints decisions/s, latency percentiles and the
 query rate against the budget.
