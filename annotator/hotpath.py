@@ -27,6 +27,7 @@ from django.db.models import Model
 
 from annotator.consensus_service import only_label_decision
 from annotator.models import Annotation, Assignment
+from projects.db import execute_prepared
 from projects.models import Batch, Item, Project
 from projects.services import BatchRoom
 
@@ -120,7 +121,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
         "expires": expires,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, params)
+        execute_prepared(cursor, _CLAIM, params)
         a_id, a_state, a_created, *item_row, expired, opened, working, free, new, _ = (
             cursor.fetchone()
         )
@@ -258,7 +259,7 @@ def submit(
         "method": decision.method,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT, params)
+        execute_prepared(cursor, _SUBMIT, params)
         row = cursor.fetchone()
     if row is None:
         return None

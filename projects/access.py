@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from projects.db import model_from_row, select_list
+from projects.db import execute_prepared, model_from_row, select_list
 from projects.models import Item, Membership, Project
 
 Role = Membership.Role
@@ -73,7 +73,7 @@ def _project_with_role(user: User, project_id: int | str) -> tuple[Project, str 
         project=Project._meta.db_table,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, pk])
+        execute_prepared(cursor, sql, [user.pk, pk])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 
@@ -52,3 +56,86 @@ def model_from_row(model: type[M], row: Sequence[Any]) -> M:
         for converter, col in pairs:
             values[i] = converter(values[i], col, connection)
     return model.from_db(connection.alias, names, values)
+
+
+# -- prepared statements -----------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"%%|%s|%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    name: str
+    prepare: str  # PREPARE name [(types)] AS the statement with $n
+    execute: str  # EXECUTE name (the caller's placeholders, in $n order)
+
+
+@lru_cache(maxsize=256)
+def _prepared(sql: str, types: tuple[tuple[str, str], ...] | None) -> _Prepared:
+    """``sql`` (psycopg2's ``%s`` or ``%(name)s`` placeholders) as a prepared statement.
+
+    ``types`` (name, SQL type) types the named parameters where Postgres can't infer
+    them from the statement; the EXECUTE casts each argument to its type too (a text
+    argument is not assigned to a jsonb parameter).
+    """
+    order: list[str] = []
+    positional = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal positional
+        if match[0] == "%%":
+            return "%"
+        if match[1] is None:
+            positional += 1
+            return f"${positional}"
+        if match[1] not in order:
+            order.append(match[1])
+        return f"${order.index(match[1]) + 1}"
+
+    body = _PLACEHOLDER.sub(number, sql)
+    if positional and order:
+        raise ValueError("a statement takes either %s or %(name)s placeholders")
+    typed = dict(types or ())
+    signature = f" ({', '.join(typed[n] for n in order)})" if typed else ""
+    name = "winnow_" + hashlib.sha1(f"{signature}\n{body}".encode()).hexdigest()[:20]
+    if order:
+        cast = {n: f"::{typed[n]}" if typed else "" for n in order}
+        arguments = ", ".join(f"%({n})s{cast[n]}" for n in order)
+    else:
+        arguments = ", ".join(["%s"] * positional)
+    return _Prepared(
+        name=name,
+        prepare=f"PREPARE {name}{signature} AS {body}",
+        execute=f"EXECUTE {name} ({arguments})" if arguments else f"EXECUTE {name}",
+    )
+
+
+def execute_prepared(
+    cursor: Any,
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    *,
+    types: tuple[tuple[str, str], ...] | None = None,
+) -> None:
+    """``cursor.execute(sql, params)``, as a statement prepared once per connection.
+
+    The statements every request runs (a token, a project and role, a claim, a label,
+    a stream arrival) were planned afresh each time, and on Postgres planning them took
+    about as long as running them. A prepared statement is planned once per database
+    connection (Postgres may keep a generic plan after a few runs). Off with
+    WINNOW_DB_PREPARE=false (a transaction-pooling PgBouncer, say); other databases
+    run ``sql`` as it is.
+    """
+    if connection.vendor != "postgresql" or not settings.WINNOW_DB_PREPARE:
+        cursor.execute(sql, params)
+        return
+    statement = _prepared(sql, types)
+    raw = connection.connection
+    known: tuple[Any, set[str]] | None = getattr(connection, "_winnow_prepared", None)
+    if known is None or known[0] is not raw:  # a new connection has none of them
+        known = (raw, set())
+        connection._winnow_prepared = known  # type: ignore[attr-defined]
+    if statement.name not in known[1]:
+        cursor.execute(statement.prepare)
+        known[1].add(statement.name)
+    cursor.execute(statement.execute, params)

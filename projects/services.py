@@ -19,6 +19,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from projects import bulk
+from projects.db import execute_prepared
 from projects.importers import ParsedRow
 from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
 
@@ -256,8 +257,8 @@ def _batch_remaining_refresh(batch_id: int) -> int:
         return left
     sql = _REMAINING_REFRESH.format(item=Item._meta.db_table, batch=Batch._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, {"batch": batch_id, "queued": Item.State.QUEUED, "open": Batch.State.OPEN}
+        execute_prepared(
+            cursor, sql, {"batch": batch_id, "queued": Item.State.QUEUED, "open": Batch.State.OPEN}
         )
         return int(cursor.fetchone()[0])
 
@@ -414,7 +415,7 @@ def batch_room(project: Project) -> BatchRoom:
         "queued": Item.State.QUEUED,
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, sql, params)
         open_batches, working, free = cursor.fetchone()
     return BatchRoom(int(open_batches), int(working), int(free))
 

@@ -26,9 +26,7 @@ if any changed nothing is written and ``StaleCaller`` is raised.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import threading
 from collections import deque
 from contextlib import nullcontext
@@ -41,6 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from projects.db import execute_prepared
 from projects.models import Item, Project
 from projects.stream_access import StreamCaller
 
@@ -225,7 +224,8 @@ def _write(group: list[_Post], found: _Found) -> tuple[_Found | None, tuple[Any,
     params.update(values)
     with transaction.atomic() if queried else nullcontext():
         with connection.cursor() as cursor:
-            _execute(cursor, _statement(varying), params)
+            sql, types = _statement(varying)
+            execute_prepared(cursor, sql, params, types=types)
             facts = cursor.fetchone()
         if facts is None or facts[0] is None:
             return None, facts
@@ -336,24 +336,13 @@ _TYPES = {
     "version": "integer", "new": "jsonb", "next_state": "text", "seen_state": "jsonb",
     "state": "text", "budget": "double precision", "labels": "jsonb", "random_state": "bigint",
 }  # fmt: skip
-_PARAM = re.compile(r"%\((\w+)\)s")
-
-
-@dataclass(frozen=True)
-class _Statement:
-    """The write prepared once per database connection: planning it took longer than
-    running it (about 0.5 ms of the server's time per post)."""
-
-    name: str
-    prepare: str
-    execute: str
 
 
 @lru_cache(maxsize=64)
-def _statement(varying: tuple[str, ...]) -> _Statement:
-    """The write (see _SQL) with the columns in ``varying`` unnested from arrays; it
-    also doesn't wait for the WAL flush, as ``projects.db.commit_without_flush``
-    (WINNOW_STREAM_ASYNC_COMMIT)."""
+def _statement(varying: tuple[str, ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The write (see _SQL) with the columns in ``varying`` unnested from arrays, and its
+    parameters' types; it also doesn't wait for the WAL flush, as
+    ``projects.db.commit_without_flush`` (WINNOW_STREAM_ASYNC_COMMIT)."""
     fields = _item_fields()
     relax = "set_config('synchronous_commit', 'off', true) AS relaxed,"
     arrays = [f for f in fields if f.column in varying]
@@ -378,31 +367,7 @@ def _statement(varying: tuple[str, ...]) -> _Statement:
     types = dict(_TYPES)
     for f in fields:
         types[f"item_{f.column}"] = f"{f.db_type(connection)}{'[]' if f.column in varying else ''}"
-    order: list[str] = []
-    for name in _PARAM.findall(sql):
-        if name not in order:
-            order.append(name)
-    body = _PARAM.sub(lambda m: f"${order.index(m[1]) + 1}", sql)
-    signature = ", ".join(types[n] for n in order)
-    name = "winnow_stream_" + hashlib.sha1(f"{signature}\n{body}".encode()).hexdigest()[:16]
-    return _Statement(
-        name=name,
-        prepare=f"PREPARE {name} ({signature}) AS {body}",
-        execute=f"EXECUTE {name} ({', '.join(f'%({n})s::{types[n]}' for n in order)})",
-    )
-
-
-def _execute(cursor: Any, statement: _Statement, params: dict[str, Any]) -> None:
-    """Run the prepared write, preparing it first on a connection that hasn't it yet."""
-    raw = connection.connection
-    known: tuple[Any, set[str]] | None = getattr(connection, "_winnow_prepared", None)
-    if known is None or known[0] is not raw:
-        known = (raw, set())
-        connection._winnow_prepared = known  # type: ignore[attr-defined]
-    if statement.name not in known[1]:
-        cursor.execute(statement.prepare)
-        known[1].add(statement.name)
-    cursor.execute(statement.execute, params)
+    return sql, tuple(types.items())
 
 
 def _current_state(project_id: int) -> _Found:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from projects.db import model_from_row, select_list
+from projects.db import execute_prepared, model_from_row, select_list
 
 _USER_BY_KEY = "SELECT {columns} FROM {user} u JOIN {token} t ON t.user_id = u.id WHERE t.key = %s"
 
@@ -26,7 +26,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             columns=select_list(User, "u"), user=User._meta.db_table, token=Token._meta.db_table
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [key])
+            execute_prepared(cursor, sql, [key])
             row = cursor.fetchone()
         user = None if row is None else model_from_row(User, row)
         if user is None:

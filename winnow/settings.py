@@ -140,6 +140,10 @@ WINNOW_MAX_ZIP_FILES = envint("WINNOW_MAX_ZIP_FILES", 100_000)
 # Stream decisions on Postgres may skip waiting for the WAL flush (losing at most the
 # last fraction of a second of arrivals on a crash, never half of one).
 WINNOW_STREAM_ASYNC_COMMIT = envbool("WINNOW_STREAM_ASYNC_COMMIT", True)
+# The per-request statements are prepared once per Postgres connection (projects.db);
+# turn off behind a pooler that doesn't keep a session per client (PgBouncer's
+# transaction pooling).
+WINNOW_DB_PREPARE = envbool("WINNOW_DB_PREPARE", True)
 # Run in the worker before each retrain, each called with project=...; the annotator
 # app recomputes consensus here (Dawid-Skene needs all annotations at once).
 WINNOW_BEFORE_RETRAIN = ["annotator.consensus_service.consensus_recompute"]

@@ -414,7 +414,7 @@ def test_the_write_is_prepared_once_per_database_connection(api):  # type: ignor
     def prepared() -> int:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'winnow_stream_%%'"
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%moved AS%%'"
             )
             return int(cursor.fetchone()[0])
 
