@@ -221,6 +221,9 @@ class Item(models.Model):
             ),
             models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
             models.Index(fields=["project"], condition=Q(is_holdout=True), name="item_holdout"),
+            # A project's id range (the holdout draws' bounds, exports in id order): without
+            # it the primary key was walked through every later project's rows.
+            models.Index(fields=["project", "id"], name="item_project_id"),
         ]
 
     def __str__(self) -> str:
