@@ -96,11 +96,11 @@ FROM bounds b, unnest(%(draws)s) WITH ORDINALITY AS d(u, n)
 ORDER BY d.n
 """
 _DRAW_POOL = (
-    "i.project_id + 0 = %(project)s AND i.state = %(pool)s AND NOT i.is_holdout"
+    "i.project_id + 0 = %(project)s AND i.state = 'pool' AND NOT i.is_holdout"
     " AND i.id <> ALL(%(taken)s)"
 )
 _DRAW_TYPES = (
-    ("project", "bigint"), ("pool", "text"), ("taken", "bigint[]"), ("draws", "double precision[]"),
+    ("project", "bigint"), ("taken", "bigint[]"), ("draws", "double precision[]"),
 )  # fmt: skip
 PROBE_ROUNDS = 4  # rounds beyond one per draw, for draws that collide
 # The same probes, portable (SQLite), as one UNION ALL of a probe per draw.
@@ -138,7 +138,6 @@ def _first_pool_items_at(project: Project, draws: list[float], taken: set[int]) 
     sql = _DRAW.format(item=Item._meta.db_table, pool=_DRAW_POOL)
     params = {
         "project": project.pk,
-        "pool": Item.State.POOL,
         "taken": sorted(taken),
         "draws": draws,
     }

@@ -233,8 +233,8 @@ def batch_progress(*, batch_id: int) -> None:
 
 _REMAINING_REFRESH = """
 WITH waiting AS (SELECT count(*) AS n FROM {item}
-                 WHERE batch_id = %(batch)s AND state = %(queued)s),
-free AS (SELECT id FROM {batch} WHERE id = %(batch)s AND state = %(open)s
+                 WHERE batch_id = %(batch)s AND state = '{queued}'),
+free AS (SELECT id FROM {batch} WHERE id = %(batch)s AND state = '{open}'
          FOR NO KEY UPDATE SKIP LOCKED),
 refreshed AS (UPDATE {batch} AS b SET remaining = waiting.n FROM waiting, free
               WHERE b.id = free.id AND b.remaining <> waiting.n)
@@ -255,11 +255,14 @@ def _batch_remaining_refresh(batch_id: int) -> int:
             remaining=left
         )
         return left
-    sql = _REMAINING_REFRESH.format(item=Item._meta.db_table, batch=Batch._meta.db_table)
+    sql = _REMAINING_REFRESH.format(
+        item=Item._meta.db_table,
+        batch=Batch._meta.db_table,
+        queued=Item.State.QUEUED.value,
+        open=Batch.State.OPEN.value,
+    )
     with connection.cursor() as cursor:
-        execute_prepared(
-            cursor, sql, {"batch": batch_id, "queued": Item.State.QUEUED, "open": Batch.State.OPEN}
-        )
+        execute_prepared(cursor, sql, {"batch": batch_id})
         return int(cursor.fetchone()[0])
 
 
@@ -397,23 +400,27 @@ class BatchRoom:
         return self.open_batches < max(MAX_OPEN_BATCHES, self.working + 1)
 
 
+# The states are literals, not parameters: the statement is prepared (projects.db), and a
+# generic plan that can't see the state scanned the project's items instead of the few
+# queued ones.
 _BATCH_ROOM = """
-SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = %(open)s),
+SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = '{open}'),
        COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0)
-FROM {item} WHERE project_id = %(project)s AND state = %(queued)s
+FROM {item} WHERE project_id = %(project)s AND state = '{queued}'
 """
 
 
 def batch_room(project: Project) -> BatchRoom:
     """Open batches and their queued items' leases, in one plain statement: every
     hand-out asks, so it costs no ORM query building."""
-    sql = _BATCH_ROOM.format(batch=Batch._meta.db_table, item=Item._meta.db_table)
-    params: dict[str, Any] = {
-        "project": project.pk,
-        "open": Batch.State.OPEN,
-        "queued": Item.State.QUEUED,
-    }
+    sql = _BATCH_ROOM.format(
+        batch=Batch._meta.db_table,
+        item=Item._meta.db_table,
+        open=Batch.State.OPEN.value,
+        queued=Item.State.QUEUED.value,
+    )
+    params: dict[str, Any] = {"project": project.pk}
     with connection.cursor() as cursor:
         execute_prepared(cursor, sql, params)
         open_batches, working, free = cursor.fetchone()
@@ -428,6 +435,8 @@ def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: i
     topped up from `picks.spares`. So a request opening a batch never waits on the
     worker, and no item lands in two batches. Returns how many items were added.
     """
+    if connection.vendor == "postgresql":
+        return _batch_add_in_one_statement(project, batch, picks, start_rank)
     ids = _still_free(picks)
     if not ids:
         return 0
@@ -458,6 +467,102 @@ def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: i
         size=F("size") + len(ids), remaining=F("remaining") + len(ids)
     )
     return len(ids)
+
+
+# batch_add_items on Postgres: the first `k` candidates (the picks, then the spares) still
+# in the pool and not locked, queued in the batch with their ranks and required counts,
+# logged, and counted into the batch: what took five statements and building twenty
+# SelectionLog instances in the request that opens a batch.
+_BATCH_ADD = """
+WITH candidate AS (
+    SELECT c.id, c.ord FROM unnest(%(candidates)s) WITH ORDINALITY AS c(id, ord)
+), free AS (
+    SELECT i.id FROM projects_item i
+    WHERE i.id = ANY(%(candidates)s) AND i.state = 'pool'
+    FOR UPDATE OF i SKIP LOCKED
+), taken AS (
+    SELECT c.id, c.ord, (row_number() OVER (ORDER BY c.ord))::int - 1 AS pos
+    FROM candidate c JOIN free f ON f.id = c.id
+    ORDER BY c.ord LIMIT %(k)s
+), annotators AS (
+    SELECT GREATEST(count(*), 1)::int AS n FROM projects_membership WHERE project_id = %(project)s
+), queued AS (
+    UPDATE projects_item i
+    SET batch_id = %(batch)s, state = 'queued', assigned = 0,
+        batch_rank = %(start)s + t.pos,
+        required = CASE
+            WHEN (%(extra)s)[t.pos + 1]
+            THEN LEAST(GREATEST(%(agreement_overlap)s, LEAST(%(overlap)s, a.n)), a.n)
+            ELSE LEAST(%(overlap)s, a.n)
+        END,
+        is_holdout = i.id = ANY(%(holdout)s)
+    FROM taken t, annotators a
+    WHERE i.id = t.id
+    RETURNING i.id, i.batch_rank, i.is_holdout, t.ord
+), logged AS (
+    INSERT INTO projects_selectionlog
+        (batch_id, item_id, rank, reason, model_version, strategy, score, components,
+         withdrawn, created_at)
+    SELECT %(batch)s, q.id, q.batch_rank,
+           CASE WHEN q.is_holdout THEN 'holdout' ELSE %(kind)s END, %(version)s,
+           CASE WHEN q.is_holdout THEN 'random' ELSE %(strategy)s END,
+           (%(scores)s)[q.ord], COALESCE((%(components)s)[q.ord], '{}'::jsonb), false, %(now)s
+    FROM queued q
+    RETURNING 1
+), sized AS (
+    UPDATE projects_batch b
+    SET size = b.size + (SELECT count(*) FROM queued),
+        remaining = b.remaining + (SELECT count(*) FROM queued)
+    WHERE b.id = %(batch)s
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM logged), (SELECT count(*) FROM sized)
+"""
+_BATCH_ADD_TYPES = (
+    ("candidates", "bigint[]"), ("k", "integer"), ("project", "bigint"), ("batch", "bigint"),
+    ("start", "integer"), ("extra", "boolean[]"), ("agreement_overlap", "integer"),
+    ("overlap", "integer"), ("holdout", "bigint[]"), ("kind", "text"), ("version", "integer"),
+    ("strategy", "text"), ("scores", "double precision[]"), ("components", "jsonb[]"),
+    ("now", "timestamp with time zone"),
+)  # fmt: skip
+
+
+def _batch_add_in_one_statement(project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
+    """batch_add_items as one statement (see _BATCH_ADD); the same rows as the portable path."""
+    import json
+
+    wanted = list(picks.item_ids)
+    candidates = wanted + [i for i in getattr(picks, "spares", []) if i not in set(wanted)]
+    if not wanted:
+        return 0
+    extra = [False] * len(wanted)
+    if project.agreement_fraction > 0:  # the same seeded draw as _required_annotations
+        rng = np.random.default_rng(project.random_state + batch.number * 7919 + start_rank)
+        extra = (rng.random(len(wanted)) < project.agreement_fraction).tolist()
+    params: dict[str, Any] = {
+        "candidates": candidates,
+        "k": len(wanted),
+        "project": project.pk,
+        "batch": batch.pk,
+        "start": start_rank,
+        "extra": extra,
+        "agreement_overlap": project.agreement_overlap,
+        "overlap": project.overlap,
+        "holdout": sorted(picks.holdout),
+        "kind": picks.kind,
+        "version": picks.model_version.version if picks.model_version else None,
+        "strategy": picks.strategy,
+        "scores": [picks.scores.get(i) for i in candidates],
+        "components": [
+            json.dumps(picks.components[i]) if i in picks.components else None for i in candidates
+        ],
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _BATCH_ADD, params, types=_BATCH_ADD_TYPES)
+        queued, logged, sized = cursor.fetchone()
+    assert queued == logged and (sized == 1 or queued == 0)
+    return int(queued)
 
 
 _QUEUE_ROW = "SELECT %s AS id, %s AS batch_rank, %s AS required, %s AS is_holdout"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.services import unheard_broker_url
 from tests.support.sites import Site
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -60,7 +61,7 @@ def site(
 ) -> Iterator[Site]:
     """gunicorn with 4 worker processes, on PostgreSQL or on a fresh embedded install."""
     if request.param == "postgres":
-        running = Site.on_test_database(workers=4)
+        running = Site.on_test_database(workers=4, CELERY_BROKER_URL=unheard_broker_url())
     else:
         running = Site.embedded(tmp_path_factory.mktemp("embedded"), workers=4)
     try:

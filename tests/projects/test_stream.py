@@ -30,7 +30,13 @@ MONEY = [
 
 
 @pytest.fixture(autouse=True)
-def own_files(settings, tmp_path):  # type: ignore[no-untyped-def]
+def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    # Retrains and feature preparation run here, in-process: a transaction=True test
+    # commits, and a real worker an earlier test started (tests/conftest.py) would
+    # otherwise take their messages, with files of its own. The database still records
+    # the owed retrain.
+    for task in ("retrain", "pool_prepare"):
+        monkeypatch.setattr(f"projects.tasks.{task}.delay", lambda *args, **kwargs: None)
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FEATURES_ROOT = tmp_path / "features"
     settings.MODELS_ROOT = tmp_path / "models"

@@ -79,4 +79,5 @@ def test_stream_decisions_budget_and_batch_retrain_in_the_worker(api, celery_wor
     later = api["ann1"].post(
         f"/api/projects/{pid}/stream/", {"text": "interest rates and the bank"}, format="json"
     ).json()
+    assert "model_version" in later, later
     assert later["model_version"] >= 2 and later["prediction"] == "money"

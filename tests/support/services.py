@@ -29,6 +29,23 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
+def unheard_broker_url() -> str:
+    """A Redis broker database no test worker listens on (emptied), else the broker as is.
+
+    For sites whose tests are about hand-outs, not the worker: a worker another test
+    started would otherwise take their import's messages and refresh the open batch
+    (locking its untouched items) in the middle of a round of claims.
+    """
+    url: str = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        return url
+    import redis
+
+    unheard = url.rsplit("/", 1)[0] + "/15" if url.count("/") > 2 else url.rstrip("/") + "/15"
+    redis.Redis.from_url(unheard).flushdb()
+    return unheard
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -37,8 +54,8 @@ def child_env(**extra: str) -> dict[str, str]:
         WINNOW_DATA_DIR=str(settings.DATA_DIR),
         DJANGO_SETTINGS_MODULE="winnow.settings",
         PYTHONPATH=str(ROOT),
-        **extra,
     )
+    env.update(extra)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     return env
 
@@ -56,10 +73,27 @@ class Worker:
         name = f"test-{os.getpid()}@{socket.gethostname()}"
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo",
-                 "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--purge",
-                 "-n", name],
-                cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "winnow",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--purge",
+                    "-n",
+                    name,
+                ],
+                cwd=ROOT,
+                env=child_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         worker = cls(process, log, name)
         worker.wait_ready()
@@ -129,9 +163,23 @@ class WebServer:
         log = Path(settings.DATA_DIR) / f"web-{port}.log"
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "winnow.wsgi", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
-                cwd=ROOT, env=env or child_env(DEBUG="true"), stdout=out,
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "winnow.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(workers),
+                    "--threads",
+                    str(threads),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env or child_env(DEBUG="true"),
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
         server = cls(process, f"http://127.0.0.1:{port}", log)

@@ -43,9 +43,9 @@ class Site:
         return self.server.url
 
     @classmethod
-    def on_test_database(cls, *, workers: int = 4) -> Site:
+    def on_test_database(cls, *, workers: int = 4, **extra: str) -> Site:
         """gunicorn on the database pytest-django created (needs `django_db_setup`)."""
-        env = child_env(DEBUG="true")
+        env = child_env(DEBUG="true", **extra)
         return cls(WebServer.start(workers=workers, env=env), env)
 
     @classmethod
