@@ -183,7 +183,9 @@ def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
     """Record that a retrain is owed (once) and send it to the worker after commit."""
     from projects import tasks
 
-    with transaction.atomic():
+    # No savepoint of its own inside a caller's transaction (a batch close): a round trip
+    # each way, and nothing here is caught and carried on from but the create's conflict.
+    with transaction.atomic(savepoint=False):
         owed = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
         existing = owed.first()
         if existing is not None:
@@ -314,7 +316,7 @@ def batch_open(
     """
     from projects import selection
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as retrain_request: no savepoint round trips
         if not batches_lock(project, wait=wait):
             return None
         project = Project.objects.get(pk=project.pk)
