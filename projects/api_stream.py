@@ -31,6 +31,9 @@ from winnow.auth import TokenAuthentication
 
 # Who may post arrivals: the lead, and annotators (e.g. a service account's token).
 STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
+# Fresh lookups after a post found what was remembered stale: a retrain may finish
+# between a lookup and the write (the worker finishes them back to back).
+STALE_RETRIES = 2
 
 StreamInput = inline_serializer(
     "StreamInput",
@@ -82,20 +85,27 @@ class StreamView(APIView):
             "image": _image_bytes(request),
             "meta": _meta(data.get("meta")),
         }
-        try:
+        for attempt in range(1 + STALE_RETRIES):
             try:
                 decision = _decide(request, project_id, token, content)
-            except stream.StaleCaller:  # what was remembered changed: look it all up afresh
-                stream_token_forget(token)
-                stream_caller_forget(request.user, project_id, STREAM_ROLES)
+                break
+            except stream.StreamClosed as exc:
+                raise Conflict(str(exc)) from None
+            except stream.StaleCaller as exc:  # what was remembered changed: look it up afresh
+                if attempt == STALE_RETRIES:  # it kept changing meanwhile
+                    raise Conflict(str(exc)) from None
+                stream_forget(request.user, project_id, token)
                 if token is not None:
                     request.user, request.auth = TokenAuthentication().authenticate_credentials(
                         token
                     )
-                decision = _decide(request, project_id, token, content)
-        except (stream.StreamClosed, stream.StaleCaller) as exc:  # stale twice: changed meanwhile
-            raise Conflict(str(exc)) from None
         return Response(decision.as_dict())
+
+
+def stream_forget(user: Any, project_id: int | str, token: str | None) -> None:
+    """Forget the remembered token and caller: the next post looks them up afresh."""
+    stream_token_forget(token)
+    stream_caller_forget(user, project_id, STREAM_ROLES)
 
 
 def _decide(

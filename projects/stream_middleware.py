@@ -29,13 +29,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import APIException
 
 from projects import stream
-from projects.api_stream import STREAM_ROLES, StreamView
+from projects.api_stream import STREAM_ROLES, StreamView, stream_forget
 from projects.stream_access import StreamTokenAuthentication, stream_caller
 
 # The path of ``api-stream`` (winnow/api_urls.py; a test checks they agree).
 PATH = re.compile(r"/api/projects/(?P<project_id>[0-9]+)/stream/")
 
-# What the view answers instead: refusals (4xx), and what it looks up afresh.
+# What the view answers instead: refusals (4xx).
 _THE_VIEWS = (
     APIException,
     Http404,
@@ -43,7 +43,6 @@ _THE_VIEWS = (
     DjangoValidationError,
     ObjectDoesNotExist,
     stream.StreamClosed,
-    stream.StaleCaller,
 )
 # The headers DRF's view adds to a JSON answer.
 _VIEW_HEADERS = {
@@ -87,6 +86,9 @@ class StreamFastPathMiddleware:
                 vector=data.get("features"),
                 meta=data.get("meta"),
             )
+        except stream.StaleCaller:
+            stream_forget(user, project_id, token.key)  # the view looks them up afresh
+            return None
         except _THE_VIEWS:
             return None
         return _json_response(decision.as_dict())

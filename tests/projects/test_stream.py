@@ -431,3 +431,26 @@ def test_the_write_is_prepared_once_per_database_connection(api):  # type: ignor
     assert post(api, project, text="after a reconnect").status_code == 200
     assert prepared() == 1
     assert Item.objects.filter(project=project, from_stream=True).count() == 4
+
+
+def test_a_post_looks_up_afresh_while_the_model_keeps_changing(api, monkeypatch):  # type: ignore[no-untyped-def]
+    project = make_project(api)
+    train_now(api, project)
+    real, calls = stream.stream_item_add, []
+
+    def changing(stale: int):  # type: ignore[no-untyped-def]
+        def add(**kwargs):  # type: ignore[no-untyped-def]
+            calls.append(kwargs["caller"])
+            if len(calls) <= stale:  # a retrain finished between the lookup and the write
+                raise stream.StaleCaller("changed")
+            return real(**kwargs)
+
+        return add
+
+    monkeypatch.setattr(stream, "stream_item_add", changing(stale=2))
+    assert post(api, project, text="a cat").status_code == 200
+    assert len(calls) == 3 and calls[1] is not calls[2]  # looked up afresh each time
+    calls.clear()
+    monkeypatch.setattr(stream, "stream_item_add", changing(stale=10))
+    response = post(api, project, text="a cat")
+    assert response.status_code == 409 and len(calls) == 4, response.content
