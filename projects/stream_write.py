@@ -62,7 +62,11 @@ WITH facts AS (
                   SELECT 1 FROM authtoken_token t WHERE t.key = %(token)s AND t.user_id = u.id))
         ) AS caller_ok,
         (SELECT max(v.version) FROM projects_modelversion v
-         WHERE v.project_id = p.id AND v.status = 'done') AS version
+         WHERE v.project_id = p.id AND v.status = 'done') AS version,
+        -- whether the open batch has room for queried items (else they wait for the next)
+        COALESCE((SELECT b.size < p.batch_size FROM projects_batch b
+                  WHERE b.project_id = p.id AND b.state = 'open'
+                  ORDER BY b.number LIMIT 1), true) AS room
     FROM projects_project p
     WHERE p.id = %(project)s
 ), moved AS (
@@ -77,7 +81,7 @@ WITH facts AS (
     INSERT INTO projects_item ({columns}) SELECT {values} FROM {source} RETURNING id
 )
 SELECT (SELECT array_agg(id ORDER BY id) FROM item), f.stream_state, f.stream_budget, f.state,
-       f.labels, f.random_state, f.caller_ok, f.version
+       f.labels, f.random_state, f.caller_ok, f.version, f.room
 FROM facts f
 """
 
@@ -231,7 +235,7 @@ def _write(group: list[_Post], found: _Found) -> tuple[_Found | None, tuple[Any,
             return None, facts
         for row, pk in zip(rows, facts[0], strict=True):
             row["id"] = pk
-        if queried:
+        if queried and facts[8]:  # (the project row stays locked until this commits)
             stream_enqueue(Project.objects.get(pk=project.pk), queried, caller.version)
     for post, result in zip(group, decided, strict=True):
         post.result = result
