@@ -22,6 +22,7 @@ from projects import bulk
 from projects.db import execute_prepared
 from projects.importers import ParsedRow
 from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
+from winnow.after_response import after_response
 
 EDITABLE_FIELDS = (
     "name",
@@ -289,11 +290,14 @@ MAX_OPEN_BATCHES = 3
 
 
 def batch_open_ahead(*, project: Project, room: BatchRoom | None = None) -> None:
-    """Open the next batch before the open ones run dry, unless someone else is at it."""
+    """Open the next batch before the open ones run dry, unless someone else is at it.
+
+    In a request, once its response has been sent: the caller's answer doesn't
+    depend on it, and it was the slowest part of the requests that did it."""
     room = batch_room(project) if room is None else room
     if room.enough_free or not room.may_open_another:
         return
-    batch_open(project=project, another=True, wait=False)
+    after_response(lambda: batch_open(project=project, another=True, wait=False))
 
 
 def batch_open(
