@@ -6,6 +6,7 @@ commit, and the database (a `pending` ModelVersion) records that it is owed.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -535,8 +536,6 @@ _BATCH_ADD_TYPES = (
 
 def _batch_add_in_one_statement(project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
     """batch_add_items as one statement (see _BATCH_ADD); the same rows as the portable path."""
-    import json
-
     wanted = list(picks.item_ids)
     candidates = wanted + [i for i in getattr(picks, "spares", []) if i not in set(wanted)]
     if not wanted:
