@@ -343,15 +343,22 @@ def _wait_for(condition, seconds: float = 10.0) -> None:  # type: ignore[no-unty
         time.sleep(0.005)
 
 
+def _trained_and_remembered(api) -> tuple[Project, str]:  # type: ignore[no-untyped-def]
+    """A trained project, and ann1's token, with which one post has been made (so the
+    caller is remembered and the next posts go straight to the write)."""
+    project = make_project(api, budget=0.5)
+    train_now(api, project)
+    key = Token.objects.get(user__username="ann1").key
+    _post_with_token(key, project, "warm up the remembered caller")
+    return project, key
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api, monkeypatch):  # type: ignore[no-untyped-def]
     from projects import stream_write
 
-    project = make_project(api, budget=0.5)
-    train_now(api, project)
-    key = Token.objects.get(user__username="ann1").key
-    _post_with_token(key, project, "warm up the remembered caller")
+    project, key = _trained_and_remembered(api)
     groups: list[int] = []
     write_group = stream_write._write_group
     monkeypatch.setattr(
@@ -380,10 +387,7 @@ def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api,
 def test_a_failed_group_write_fails_only_the_post_that_wrote_it(api, monkeypatch):  # type: ignore[no-untyped-def]
     from projects import stream_write
 
-    project = make_project(api, budget=0.5)
-    train_now(api, project)
-    key = Token.objects.get(user__username="ann1").key
-    _post_with_token(key, project, "warm up the remembered caller")
+    project, key = _trained_and_remembered(api)
     write = stream_write._write
     failed: list[int] = []
 
