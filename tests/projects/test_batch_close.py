@@ -1,0 +1,162 @@
+"""Closing a finished batch: it closes once, owes one retrain, and sends it after commit.
+
+On PostgreSQL the close is the batch row's lock and one statement
+(`services._batch_close_in_one_statement`); elsewhere the ORM path. Both must leave
+the same rows behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from projects import services
+from projects.models import Batch, Item, ModelVersion, Project
+from tests.annotator.conftest import LABELS, text_pool
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(api: dict[str, APIClient]) -> Project:
+    body = {"name": "Close", "kind": "text", "labels": LABELS, "batch_size": 4}
+    pid = api["lead"].post("/api/projects/", body, format="json").json()["id"]
+    api["lead"].post(
+        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
+    )
+    csv, _ = text_pool(20)
+    imported = api["lead"].post(
+        f"/api/projects/{pid}/import/", {"file": SimpleUploadedFile("pool.csv", csv.encode())}
+    )
+    assert imported.status_code == 201, imported.content
+    return Project.objects.get(pk=pid)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The retrains sent to the broker (by id), instead of sending them."""
+    calls: list[int] = []
+    monkeypatch.setattr("projects.tasks.retrain.delay", calls.append)
+    return calls
+
+
+def label_batch_but_last(client: APIClient, project: Project) -> tuple[Batch, int]:
+    """Label every item of the oldest open batch but its last; that one is handed out."""
+    item = client.get(f"/api/projects/{project.pk}/next/").json()["item"]["id"]
+    batch = Item.objects.get(pk=item).batch
+    assert batch is not None
+    for _ in range(batch.size - 1):
+        assert label(client, project, item).status_code == 201
+        item = client.get(f"/api/projects/{project.pk}/next/").json()["item"]["id"]
+    last = item
+    assert Item.objects.get(pk=last).batch_id == batch.pk
+    return batch, last
+
+
+def label(client: APIClient, project: Project, item: int) -> Any:
+    body = {"item": item, "label": LABELS[0], "confidence": 4}
+    return client.post(f"/api/projects/{project.pk}/annotations/", body, format="json")
+
+
+def test_the_last_label_closes_the_batch_and_owes_one_retrain(
+    api: dict[str, APIClient],
+    project: Project,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    batch, last = label_batch_but_last(api["ann1"], project)
+    versions_before = ModelVersion.objects.filter(project=project).count()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert label(api["ann1"], project, last).status_code == 201
+
+    batch.refresh_from_db()
+    assert (batch.state, batch.remaining) == (Batch.State.CLOSED, 0)
+    assert batch.closed_at is not None
+    owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+    assert owed.trigger == f"batch {batch.number}"
+    assert owed.version == versions_before + 1
+    assert sent == [owed.pk]
+    assert Project.objects.get(pk=project.pk).state == Project.State.TRAINING
+    # Another open batch serves the annotator on.
+    assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 200
+
+    services.batch_progress(batch_id=batch.pk)  # a repeat changes nothing
+    assert ModelVersion.objects.filter(project=project).count() == versions_before + 1
+    assert sent == [owed.pk]
+
+
+def test_a_close_while_a_retrain_is_owed_owes_no_second_one(
+    api: dict[str, APIClient], project: Project, sent: list[int]
+) -> None:
+    owed = services.retrain_request(project=project, trigger="earlier")
+    batch, last = label_batch_but_last(api["ann1"], project)
+    assert label(api["ann1"], project, last).status_code == 201
+    services.batch_progress(batch_id=batch.pk)  # the annotation's on-commit hook
+
+    assert Batch.objects.get(pk=batch.pk).state == Batch.State.CLOSED
+    pending = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
+    assert list(pending) == [owed]
+    assert sent == []  # the owed one was sent when it was recorded (on commit)
+
+
+def test_a_batch_with_a_waiting_item_stays_open(
+    api: dict[str, APIClient], project: Project, sent: list[int]
+) -> None:
+    batch, _last = label_batch_but_last(api["ann1"], project)
+    services.batch_progress(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert (batch.state, batch.remaining) == (Batch.State.OPEN, 1)
+    assert not ModelVersion.objects.filter(project=project).exists()
+
+
+@pytest.mark.postgres
+def test_the_close_statement_rechecks_under_the_lock(
+    api: dict[str, APIClient], project: Project, sent: list[int]
+) -> None:
+    """The count before the lock said done; an item queued since keeps the batch open."""
+    batch, _last = label_batch_but_last(api["ann1"], project)
+    services._batch_close_in_one_statement(batch.pk)
+    assert Batch.objects.get(pk=batch.pk).state == Batch.State.OPEN
+    assert not ModelVersion.objects.filter(project=project).exists()
+
+
+@pytest.mark.postgres
+def test_the_owed_retrain_row_is_the_one_the_orm_would_write(
+    api: dict[str, APIClient], project: Project, sent: list[int]
+) -> None:
+    """The statement spells out the columns the ORM fills from field defaults."""
+    batch, last = label_batch_but_last(api["ann1"], project)
+    assert label(api["ann1"], project, last).status_code == 201
+    services.batch_progress(batch_id=batch.pk)
+
+    owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+    set_by_the_close = {"id", "project_id", "version", "trigger", "requested_at"}
+    for field in ModelVersion._meta.concrete_fields:
+        if field.attname not in set_by_the_close:
+            assert getattr(owed, field.attname) == field.get_default(), field.name
+
+
+@pytest.mark.postgres
+def test_a_closing_annotation_is_a_handful_of_statements(
+    api: dict[str, APIClient],
+    project: Project,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A token, a role, the label, the count, the lock, the close and the open batches'
+    room. Through the ORM the close alone was some fifteen statements."""
+    _batch, last = label_batch_but_last(api["ann1"], project)
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert label(api["ann1"], project, last).status_code == 201
+    # Each statement is prepared once per connection: a first use adds its PREPARE.
+    run = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")]
+    assert len(run) <= 7, run
+    assert len(sent) == 1
