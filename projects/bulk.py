@@ -131,7 +131,12 @@ _UPDATE_SCORES_UNLOCKED = (
 
 
 def scores_write(
-    ids: np.ndarray, scores: np.ndarray, predictions: np.ndarray, version: int
+    ids: np.ndarray,
+    scores: np.ndarray,
+    predictions: np.ndarray,
+    version: int,
+    *,
+    chunk_size: int = SCORE_CHUNK,
 ) -> None:
     """Store one model version's score and prediction for many items, in short chunks.
 
@@ -141,14 +146,16 @@ def scores_write(
     request holds one longer, the chunk is redone skipping the rows held. The writer
     never waits long, so the deadlock detector never has to pick a request to kill. A
     skipped row keeps its old score and `scored_version`, so the selector does not
-    mistake it for this version's.
+    mistake it for this version's. Rows that requests lock with SKIP LOCKED (items
+    being handed out, the top of the ranking) want a smaller `chunk_size`: a request
+    that finds every row it could take locked by this write comes away with nothing.
     """
     order = np.argsort(ids)
     ids_list = ids[order].astype(np.int64).tolist()
     score_list = scores[order].astype(np.float64).tolist()
     pred_list = predictions[order].astype(np.int64).tolist()
-    for start in range(0, len(ids_list), SCORE_CHUNK):
-        chunk = slice(start, start + SCORE_CHUNK)
+    for start in range(0, len(ids_list), chunk_size):
+        chunk = slice(start, start + chunk_size)
         if connection.vendor == "postgresql":
             _scores_write_postgres(ids_list[chunk], score_list[chunk], pred_list[chunk], version)
             continue
@@ -193,14 +200,14 @@ _CLEAR_SCORES_UNLOCKED = (
 )
 
 
-def scores_clear(ids: np.ndarray) -> None:
+def scores_clear(ids: np.ndarray, *, chunk_size: int = SCORE_CHUNK) -> None:
     """Take rows out of the stored ranking (score NULL), in short chunks like `scores_write`.
 
     A row skipped as locked keeps its older `scored_version`, which the ranking filters out.
     """
     ids_list = np.sort(ids).astype(np.int64).tolist()
-    for start in range(0, len(ids_list), SCORE_CHUNK):
-        chunk = ids_list[start : start + SCORE_CHUNK]
+    for start in range(0, len(ids_list), chunk_size):
+        chunk = ids_list[start : start + chunk_size]
         if connection.vendor == "postgresql":
             _update_postgres((_CLEAR_SCORES, [chunk]), (_CLEAR_SCORES_UNLOCKED, [chunk]))
             continue

@@ -31,6 +31,10 @@ STOP_SET_SIZE = 1000
 # At least this many of each ranking's best items go to the item rows (`ranked_rows`);
 # the whole ranking is in the version's file (`rankings`).
 RANKED_ROWS_MIN = 2000
+# Rows per transaction when a retrain writes scores to rows requests may be taking
+# (`_ranking_top_write`).
+TOP_CHUNK = 250
+QUEUED_CHUNK = 25
 # A running retrain whose worker died is re-claimed after this long.
 STALE_RUNNING = timedelta(minutes=30)
 
@@ -210,14 +214,19 @@ def _ranking_top_write(
     """
     top = np.zeros(len(ids), dtype=bool)
     top[np.lexsort((ids, -scores))[: ranked_rows(project)]] = True
-    # Queued rows on their own: claims skip locked rows, so hold those locks only briefly.
-    for part in (top & ~queued, queued):
-        bulk.scores_write(ids[part], scores[part], predictions[part], version.version)
+    # Requests skip the rows these writes hold: a claim the open batches' queued items, a
+    # batch opening the top of the ranking. Written in one chunk, all the queued rows
+    # were locked at once, and every claim meanwhile found nothing free and fell back on
+    # the slow path or came away empty; in small chunks only a few are held at a time.
+    for part, size in ((top & ~queued, TOP_CHUNK), (queued, QUEUED_CHUNK)):
+        bulk.scores_write(
+            ids[part], scores[part], predictions[part], version.version, chunk_size=size
+        )
     older = Item.objects.filter(
         project=project, state__in=[Item.State.POOL, Item.State.QUEUED], score__isnull=False
     ).exclude(scored_version__gte=version.version)
     older_ids = np.array(list(older.values_list("id", flat=True)), dtype=np.int64)
-    bulk.scores_clear(np.intersect1d(older_ids, ids))
+    bulk.scores_clear(np.intersect1d(older_ids, ids), chunk_size=TOP_CHUNK)
 
 
 def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:

@@ -191,3 +191,34 @@ def test_a_retrain_refreshes_only_the_last_open_batch(api, monkeypatch) -> None:
     assert after_last != before[last.pk] and len(after_last) == BATCH_SIZE
     last.refresh_from_db()
     assert last.model_version is not None and last.model_version.version == 2
+
+
+@pytest.mark.postgres
+def test_a_retrain_holds_few_rows_requests_may_be_taking_at_a_time(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Claims skip locked queued items and batch openings locked top rows: a retrain
+    writes their scores a few rows per transaction, so requests find most rows free."""
+    from projects import bulk
+
+    project, truth = make_pool(api)
+    retrain_owed(project)
+    label_open_batch(api, project, truth)
+    with monkeypatch.context() as patch:  # as when many annotators are at work
+        patch.setattr(services.BatchRoom, "enough_free", property(lambda room: False))
+        for _ in range(3):
+            services.batch_open(project=project, another=True)
+    queued = set(Item.objects.filter(project=project, state="queued").values_list("id", flat=True))
+    assert len(queued) > training.QUEUED_CHUNK
+    chunks: list[list[int]] = []
+    write = bulk._update_postgres
+
+    def spy(waiting, skipping):  # type: ignore[no-untyped-def]
+        chunks.append(next(arg for arg in waiting[1] if isinstance(arg, list)))
+        write(waiting, skipping)
+
+    monkeypatch.setattr(bulk, "_update_postgres", spy)
+    retrain_owed(project)
+
+    assert chunks and max(len(chunk) for chunk in chunks) <= training.TOP_CHUNK
+    held = [len(queued.intersection(chunk)) for chunk in chunks]
+    assert max(held) <= training.QUEUED_CHUNK
+    assert sum(held) == len(queued)  # every queued row was scored
