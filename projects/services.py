@@ -183,8 +183,6 @@ def items_import(
 
 def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
     """Record that a retrain is owed (once) and send it to the worker after commit."""
-    from projects import tasks
-
     # No savepoint of its own inside a caller's transaction (a batch close): a round trip
     # each way, and nothing here is caught and carried on from but the create's conflict.
     with transaction.atomic(savepoint=False):
@@ -203,7 +201,7 @@ def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
         Project.objects.filter(pk=project.pk, state=Project.State.COLLECTING).update(
             state=Project.State.TRAINING
         )
-    transaction.on_commit(lambda: tasks.retrain.delay(version.pk))
+    transaction.on_commit(lambda: retrain_send(project_id=project.pk, version_id=version.pk))
     return version
 
 
@@ -318,8 +316,6 @@ def _batch_close_in_one_statement(batch_id: int) -> None:
     annotations of all under load, and they held the batch row the worker's end of a
     retrain waits for. The next batch, if one is wanted, opens after the response.
     """
-    from projects import tasks
-
     tables = {
         "batch": Batch._meta.db_table,
         "item": Item._meta.db_table,
@@ -344,10 +340,39 @@ def _batch_close_in_one_statement(batch_id: int) -> None:
             return  # an item came back to the batch meanwhile
         project = Project(pk=params["project"])  # the services below read only its id
         if created is not None:
-            transaction.on_commit(lambda: tasks.retrain.delay(created))
+            transaction.on_commit(lambda: retrain_send(project_id=project.pk, version_id=created))
         elif owed is None:  # a concurrent record that this snapshot can't see: look again
             retrain_request(project=Project.objects.get(pk=project.pk), trigger=f"batch {number}")
     batch_open_ahead(project=project)
+
+
+_RUNNING = """
+SELECT EXISTS (SELECT 1 FROM {version}
+               WHERE project_id = %(project)s AND status = '{running}' AND started_at >= %(fresh)s)
+"""
+
+
+def retrain_send(*, project_id: int, version_id: int) -> None:
+    """Send a committed owed retrain to the worker, unless one of the project's is running.
+
+    The running retrain's end sends the owed one (`training._finish` looks after its own
+    commit), and a worker given this one meanwhile would only drop it. Asked after this
+    record's commit, so of the two the later look sees the other's commit: if this one
+    still sees the retrain running, its end has not committed, and looks after ours.
+    Under load batches close while a retrain runs, and a send was a few ms of each close.
+    """
+    from projects import tasks
+    from projects.training import STALE_RUNNING
+
+    sql = _RUNNING.format(
+        version=ModelVersion._meta.db_table, running=ModelVersion.Status.RUNNING.value
+    )
+    params = {"project": project_id, "fresh": timezone.now() - STALE_RUNNING}
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, sql, params)
+        if cursor.fetchone()[0]:
+            return
+    tasks.retrain.delay(version_id)
 
 
 def batch_close(*, batch: Batch) -> None:

@@ -55,8 +55,10 @@ def retrain_run(*, model_version_id: int) -> bool:
         Project.objects.filter(pk=version.project_id, state=Project.State.TRAINING).update(
             state=Project.State.COLLECTING
         )
+        _owed_send(version.project_id)
         raise
     _finish_retrying(version, results)
+    _owed_send(version.project_id)
     return True
 
 
@@ -297,17 +299,28 @@ def _finish(version: ModelVersion, results: dict[str, Any]) -> None:
         elif project.state == Project.State.TRAINING:
             project.state = Project.State.COLLECTING
         project.save(update_fields=["state", "stop_reason"])
-        pending = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
-        next_owed = pending.first()
-        if next_owed is not None:
-            from projects import tasks
-
-            Project.objects.filter(pk=project_id, state=Project.State.COLLECTING).update(
-                state=Project.State.TRAINING
-            )
-            transaction.on_commit(lambda: tasks.retrain.delay(next_owed.pk))
         if project.state != Project.State.STOPPED:
             batch_refresh(project=project, prepared=prepared)
+
+
+def _owed_send(project_id: int) -> None:
+    """Send the retrain owed since this one started, if any, once `_finish` has committed.
+
+    After, not in it: a batch close that saw this retrain running left the retrain it
+    recorded for this to send (`services.retrain_send`), and looked only once its record
+    had committed; so whichever of the two looks last sees the other's commit.
+    """
+    from projects import tasks
+
+    owed = ModelVersion.objects.filter(
+        project_id=project_id, status=ModelVersion.Status.PENDING
+    ).first()
+    if owed is None:
+        return
+    Project.objects.filter(pk=project_id, state=Project.State.COLLECTING).update(
+        state=Project.State.TRAINING
+    )
+    transaction.on_commit(lambda: tasks.retrain.delay(owed.pk))  # at once in autocommit
 
 
 def _annotation_seconds(project: Project) -> float:

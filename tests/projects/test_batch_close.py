@@ -148,8 +148,8 @@ def test_a_closing_annotation_is_a_handful_of_statements(
     sent: list[int],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    """A token, a role, the label, the count, the lock, the close and the open batches'
-    room. Through the ORM the close alone was some fifteen statements."""
+    """A token, a role, the label, the count, the lock, the close, whether a retrain runs
+    and the open batches' room. Through the ORM the close alone was some fifteen."""
     _batch, last = label_batch_but_last(api["ann1"], project)
     with (
         CaptureQueriesContext(connection) as queries,
@@ -158,5 +158,32 @@ def test_a_closing_annotation_is_a_handful_of_statements(
         assert label(api["ann1"], project, last).status_code == 201
     # Each statement is prepared once per connection: a first use adds its PREPARE.
     run = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")]
-    assert len(run) <= 7, run
+    assert len(run) <= 8, run
     assert len(sent) == 1
+
+
+def test_a_close_while_a_retrain_runs_leaves_the_send_to_its_end(
+    api: dict[str, APIClient],
+    project: Project,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The running retrain's end sends what was owed meanwhile (a worker given it now
+    would drop it: one retrain per project at a time)."""
+    from django.utils import timezone
+
+    from projects import training
+
+    running = ModelVersion.objects.create(
+        project=project, version=1, status=ModelVersion.Status.RUNNING, started_at=timezone.now()
+    )
+    batch, last = label_batch_but_last(api["ann1"], project)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert label(api["ann1"], project, last).status_code == 201
+    owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+    assert owed.trigger == f"batch {batch.number}" and sent == []
+
+    ModelVersion.objects.filter(pk=running.pk).update(status=ModelVersion.Status.DONE)
+    with django_capture_on_commit_callbacks(execute=True):
+        training._owed_send(project.pk)  # what the end of `retrain_run` does
+    assert sent == [owed.pk]
