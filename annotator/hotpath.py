@@ -86,7 +86,9 @@ SELECT c.id, c.state, c.created_at,
            WHERE x.project_id = %(project)s AND x.state = 'active' AND x.expires_at <= %(now)s
        ),
        (SELECT count(*) FROM projects_batch WHERE project_id = %(project)s AND state = 'open'),
-       room.working, room.free, EXISTS (SELECT 1 FROM created),
+       room.working, room.free,
+       (SELECT count(*) FROM projects_membership WHERE project_id = %(project)s),
+       EXISTS (SELECT 1 FROM created),
        set_config('synchronous_commit', 'off', true)
 FROM (
     SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
@@ -122,7 +124,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     }
     with connection.cursor() as cursor:
         execute_prepared(cursor, _CLAIM, params)
-        a_id, a_state, a_created, *item_row, expired, opened, working, free, new, _ = (
+        a_id, a_state, a_created, *item_row, expired, opened, working, free, members, new, _ = (
             cursor.fetchone()
         )
     if a_id is None:
@@ -130,7 +132,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     # The counts are from before the claim: a new lease on a one-label item moved it from
     # free to being worked on (for items needing more labels this errs towards opening
     # the next batch a little early).
-    room = BatchRoom(int(opened), int(working) + int(new), int(free) - int(new))
+    room = BatchRoom(int(opened), int(working) + int(new), int(free) - int(new), int(members))
     item = _item(project, item_row[:7])
     assignment = _loaded(
         Assignment,

@@ -488,18 +488,22 @@ class BatchRoom:
     open_batches: int
     working: int  # queued items someone holds a lease on
     free: int  # queued items still short of leases
+    members: int  # the project's members: how many may ask for an item at once
 
     @property
     def enough_free(self) -> bool:
         """Whether the open batches still have about four free items for each item being
-        worked on (one, with one annotator).
+        worked on, and one for each member (one, with one annotator).
 
         So with many annotators the next batch opens well before the open ones run dry:
         nobody waits on whoever opens it, even when opening is slow under load or waits for
         a retrain's refresh of the last batch (with two per item, 16 annotators ran dry
-        and queued on the batches lock). With one annotator only once every item is out.
+        and queued on the batches lock). Annotators who label in a blink hold an item only
+        for an instant, so few items are being worked on; one free item per member still
+        covers them all asking at once while the next batch opens (16 such annotators ran
+        dry some 30 times a minute). With one annotator only once every item is out.
         """
-        return self.free >= max(1, 4 * self.working - 3)
+        return self.free >= max(1, 4 * self.working - 3, self.members)
 
     @property
     def may_open_another(self) -> bool:
@@ -518,7 +522,8 @@ class BatchRoom:
 _BATCH_ROOM = """
 SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = '{open}'),
        COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0),
-       COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0)
+       COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0),
+       (SELECT count(*) FROM {membership} WHERE project_id = %(project)s)
 FROM {item} WHERE project_id = %(project)s AND state = '{queued}'
 """
 
@@ -529,14 +534,15 @@ def batch_room(project: Project) -> BatchRoom:
     sql = _BATCH_ROOM.format(
         batch=Batch._meta.db_table,
         item=Item._meta.db_table,
+        membership=Membership._meta.db_table,
         open=Batch.State.OPEN.value,
         queued=Item.State.QUEUED.value,
     )
     params: dict[str, Any] = {"project": project.pk}
     with connection.cursor() as cursor:
         execute_prepared(cursor, sql, params)
-        open_batches, working, free = cursor.fetchone()
-    return BatchRoom(int(open_batches), int(working), int(free))
+        open_batches, working, free, members = cursor.fetchone()
+    return BatchRoom(int(open_batches), int(working), int(free), int(members))
 
 
 def batch_add_items(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
