@@ -355,10 +355,11 @@ SELECT EXISTS (SELECT 1 FROM {version}
 def retrain_send(*, project_id: int, version_id: int) -> None:
     """Send a committed owed retrain to the worker, unless one of the project's is running.
 
-    The running retrain's end sends the owed one (`training._finish` looks after its own
-    commit), and a worker given this one meanwhile would only drop it. Asked after this
-    record's commit, so of the two the later look sees the other's commit: if this one
-    still sees the retrain running, its end has not committed, and looks after ours.
+    The running retrain's end sends the owed one (`training._owed_send`, once its
+    results have committed), and a worker given this one meanwhile would only drop it.
+    Asked after this record's commit, so of the two the later look sees the other's
+    commit: if this one still sees the retrain running, its end has not committed, and
+    looks after ours.
     Under load batches close while a retrain runs, and a send was a few ms of each close.
     """
     from projects import tasks
