@@ -494,7 +494,7 @@ class BatchRoom:
     @property
     def enough_free(self) -> bool:
         """Whether the open batches still have about four free items for each item being
-        worked on, and one for each member (one, with one annotator).
+        worked on, and one for each member (one, with a single member).
 
         So with many annotators the next batch opens well before the open ones run dry:
         nobody waits on whoever opens it, even when opening is slow under load or waits for
@@ -502,7 +502,7 @@ class BatchRoom:
         and queued on the batches lock). Annotators who label in a blink hold an item only
         for an instant, so few items are being worked on; one free item per member still
         covers them all asking at once while the next batch opens (16 such annotators ran
-        dry some 30 times a minute). With one annotator only once every item is out.
+        dry some 30 times a minute). With a single member only once every item is out.
         """
         return self.free >= max(1, 4 * self.working - 3, self.members)
 
