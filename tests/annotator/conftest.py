@@ -40,27 +40,34 @@ def client_for(make_user) -> Callable[[str], APIClient]:  # type: ignore[no-unty
     return make
 
 
+def text_project(
+    api: dict[str, APIClient], members: dict[str, str], *, n: int = 12, **settings: Any
+) -> Project:
+    """Create a project as `lead` over HTTP, add members and import `n` texts."""
+    body = {"name": "Quality", "kind": "text", "labels": LABELS, **settings}
+    response = api["lead"].post("/api/projects/", body, format="json")
+    assert response.status_code == 201, response.content
+    pid = response.json()["id"]
+    for username, role in members.items():
+        added = api["lead"].post(
+            f"/api/projects/{pid}/members/", {"username": username, "role": role},
+            format="json",
+        )
+        assert added.status_code == 201, added.content
+    if n:
+        csv, _ = text_pool(n)
+        upload = SimpleUploadedFile("pool.csv", csv.encode())
+        imported = api["lead"].post(f"/api/projects/{pid}/import/", {"file": upload})
+        assert imported.status_code == 201, imported.content
+    return Project.objects.get(pk=pid)
+
+
 @pytest.fixture
 def new_project(api) -> Callable[..., Project]:  # type: ignore[no-untyped-def]
-    """Create a project as `lead` over HTTP, add members and import `n` texts."""
+    """`text_project` with the test's API clients."""
 
     def make(members: dict[str, str], *, n: int = 12, **settings: Any) -> Project:
-        body = {"name": "Quality", "kind": "text", "labels": LABELS, **settings}
-        response = api["lead"].post("/api/projects/", body, format="json")
-        assert response.status_code == 201, response.content
-        pid = response.json()["id"]
-        for username, role in members.items():
-            added = api["lead"].post(
-                f"/api/projects/{pid}/members/", {"username": username, "role": role},
-                format="json",
-            )
-            assert added.status_code == 201, added.content
-        if n:
-            csv, _ = text_pool(n)
-            upload = SimpleUploadedFile("pool.csv", csv.encode())
-            imported = api["lead"].post(f"/api/projects/{pid}/import/", {"file": upload})
-            assert imported.status_code == 201, imported.content
-        return Project.objects.get(pk=pid)
+        return text_project(api, members, n=n, **settings)
 
     return make
 

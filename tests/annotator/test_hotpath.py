@@ -5,29 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from annotator.models import Annotation, Assignment
 from projects.models import Item, Project
-from tests.annotator.conftest import LABELS, text_pool
+from tests.annotator.conftest import LABELS, text_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project(api: dict[str, APIClient]) -> Project:
-    body = {"name": "Hot", "kind": "text", "labels": LABELS, "batch_size": 6}
-    pid = api["lead"].post("/api/projects/", body, format="json").json()["id"]
-    api["lead"].post(
-        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
-    )
-    csv, _ = text_pool(12)
-    imported = api["lead"].post(
-        f"/api/projects/{pid}/import/", {"file": SimpleUploadedFile("pool.csv", csv.encode())}
-    )
-    assert imported.status_code == 201, imported.content
-    return Project.objects.get(pk=pid)
+    return text_project(api, {"ann1": "annotator"}, n=12, name="Hot", batch_size=6)
 
 
 def next_item(client: APIClient, project: Project) -> dict[str, Any]:

@@ -10,31 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from projects import services
 from projects.models import Batch, Item, ModelVersion, Project
-from tests.annotator.conftest import LABELS, text_pool
+from tests.annotator.conftest import LABELS, text_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project(api: dict[str, APIClient]) -> Project:
-    body = {"name": "Close", "kind": "text", "labels": LABELS, "batch_size": 4}
-    pid = api["lead"].post("/api/projects/", body, format="json").json()["id"]
-    api["lead"].post(
-        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
-    )
-    csv, _ = text_pool(20)
-    imported = api["lead"].post(
-        f"/api/projects/{pid}/import/", {"file": SimpleUploadedFile("pool.csv", csv.encode())}
-    )
-    assert imported.status_code == 201, imported.content
-    return Project.objects.get(pk=pid)
+    return text_project(api, {"ann1": "annotator"}, n=20, name="Close", batch_size=4)
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from projects.models import Batch, Project
+from projects.models import Batch
 from projects.services import BatchRoom
-from tests.annotator.conftest import LABELS, text_pool
+from tests.annotator.conftest import LABELS, text_project
 
 
 @pytest.mark.parametrize(
@@ -30,16 +29,9 @@ def test_enough_free_items(room: BatchRoom, enough: bool) -> None:
 def test_the_next_batch_opens_once_fewer_items_are_free_than_members(
     api: dict[str, APIClient],
 ) -> None:
-    body = {"name": "Room", "kind": "text", "labels": LABELS, "batch_size": 4}
-    pid = api["lead"].post("/api/projects/", body, format="json").json()["id"]
-    for name in ("ann1", "ann2"):  # with the lead, three members
-        api["lead"].post(
-            f"/api/projects/{pid}/members/", {"username": name, "role": "annotator"}, format="json"
-        )
-    csv, _ = text_pool(20)
-    upload = SimpleUploadedFile("pool.csv", csv.encode())
-    assert api["lead"].post(f"/api/projects/{pid}/import/", {"file": upload}).status_code == 201
-    project = Project.objects.get(pk=pid)
+    annotators = {"ann1": "annotator", "ann2": "annotator"}  # with the lead, three members
+    project = text_project(api, annotators, n=20, name="Room", batch_size=4)
+    pid = project.pk
     open_batches = Batch.objects.filter(project=project, state=Batch.State.OPEN)
 
     item = api["ann1"].get(f"/api/projects/{pid}/next/").json()["item"]["id"]
