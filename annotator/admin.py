@@ -1,19 +1,12 @@
 from django.contrib import admin
 
-from annotator.models import Annotation, Assignment, ReviewDecision
+from annotator.models import Assignment, ReviewDecision
 
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
     list_display = ["item", "annotator", "state", "created_at", "expires_at"]
     list_filter = ["state"]
-    raw_id_fields = ["project", "item", "annotator"]
-
-
-@admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["item", "annotator", "label", "confidence", "seconds", "created_at"]
-    list_filter = ["confidence"]
     raw_id_fields = ["project", "item", "annotator"]
 
 

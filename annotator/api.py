@@ -12,10 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import services
-from annotator.models import Annotation, Assignment
+from annotator.assignment import services
+from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
-from projects.models import Batch, Item, Project
+from projects.models import Annotation, Batch, Item, Project
 from projects.selectors import batch_summary, current_batch
 from winnow.http import api_user
 

@@ -1,4 +1,4 @@
-"""Assignments (leases on items), annotations and review decisions."""
+"""Assignments (leases on items) and review decisions."""
 
 from __future__ import annotations
 
@@ -46,30 +46,6 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id} on item {self.item_id} ({self.state})"
-
-
-class Annotation(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
-    annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
-    )
-    label = models.CharField(max_length=200)
-    confidence = models.PositiveSmallIntegerField(default=3)
-    seconds = models.FloatField(null=True, blank=True, help_text="Time from hand-out to label.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["item", "annotator"], name="one_annotation_per_item"),
-            models.CheckConstraint(
-                condition=Q(confidence__gte=1) & Q(confidence__lte=5), name="confidence_1_to_5"
-            ),
-        ]
-        indexes = [models.Index(fields=["project", "annotator", "-created_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.annotator_id}: item {self.item_id} = {self.label}"
 
 
 class ReviewDecision(models.Model):

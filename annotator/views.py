@@ -10,13 +10,13 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from annotator import review as review_service
-from annotator import selectors as quality
-from annotator import services
-from annotator.models import Annotation
+from annotator.assignment import services
+from annotator.quality import review as review_service
+from annotator.quality import selectors as quality
 from projects.access import REVIEWERS, project_for_member
-from projects.models import Item, Project
+from projects.models import Annotation, Item, Membership, Project
 from projects.selectors import current_batch
+from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
 
 CONFIDENCE_KEYS = ["z", "x", "c", "v", "b"]
@@ -76,7 +76,7 @@ def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             label=request.POST.get("label"),
             confidence=_int(request.POST.get("confidence")),
         )
-    except (ValidationError, services.Conflict) as exc:
+    except (ValidationError, Conflict) as exc:
         return _next(request, project, error=_message(exc))
     return _next(request, project)
 
@@ -89,7 +89,7 @@ def annotate_skip(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         services.assignment_skip(
             project=project, user=request.user, item_id=request.POST.get("item")
         )
-    except services.Conflict as exc:
+    except Conflict as exc:
         return _next(request, project, error=str(exc))
     return _next(request, project)
 
@@ -139,7 +139,7 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
                 item_id=item_id,
                 label=request.POST.get("label"),
             )
-    except (ValidationError, services.Conflict) as exc:
+    except (ValidationError, Conflict) as exc:
         return _review_panel(request, project, error=_message(exc))
     return _review_panel(request, project)
 
@@ -161,3 +161,28 @@ def _review_panel(request: AuthedHttpRequest, project: Project, *, error: str = 
     }
     template = "annotator/review.html#panel" if request.htmx else "annotator/review.html"
     return render(request, template, context)
+
+
+@login_required
+def quality_panel(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The dashboard's agreement and annotator-stats cards, loaded into it by htmx."""
+    project, role = project_for_member(request.user, project_id)
+    context = {"project": project, "quality": _quality(project, role, request.user)}
+    return render(request, "annotator/quality_panel.html", context)
+
+
+def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
+    """Agreement for leads and reviewers (as in the API); annotators see their own row."""
+    sees_all = role in (Membership.Role.LEAD, Membership.Role.REVIEWER)
+    agreement = quality.agreement(project) if sees_all else None
+    confusion = agreement["confusion"] if agreement else {"labels": [], "matrix": []}
+    return {
+        "agreement": agreement,
+        "confusion_rows": [
+            {"label": label, "values": values}
+            for label, values in zip(confusion["labels"], confusion["matrix"], strict=True)
+        ],
+        "annotators": quality.annotator_stats(project, user=None if sees_all else user),
+    }
+
+

@@ -25,7 +25,7 @@ from sklearn.datasets import load_digits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from projects.zip_import import ZipEntryError, read_image_zip  # noqa: E402
+from projects.ingest.zips import ZipEntryError, read_image_zip  # noqa: E402
 from strategies.images import (  # noqa: E402
     IMAGE_FEATURE_DIM,
     image_features,
@@ -183,7 +183,8 @@ def platform(n_images: int) -> dict[str, float]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from projects import image_import, services
+    from projects import services
+    from projects.ingest import images as image_import
     from projects.models import ImportJob
 
     call_command("migrate", verbosity=0, interactive=False)

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from projects.ingest import services as ingest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -57,8 +59,8 @@ def _project_with_model(budget: float) -> tuple[int, str, list[str]]:
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
-    from projects import demo, services, training
-    from projects.importers import ParsedRow
+    from projects import demo, services, tasks
+    from projects.ingest.parsers import ParsedRow
     from projects.models import ModelVersion
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -71,12 +73,12 @@ def _project_with_model(budget: float) -> tuple[int, str, list[str]]:
         batch_size=50, stream_budget=budget,
     )
     train, stream = rows[:1500], rows[1500:]
-    services.items_import(
+    ingest.items_import(
         project=project,
         rows=[ParsedRow(line=i, text=t, label=y) for i, (t, y) in enumerate(train)],
     )
     owed = ModelVersion.objects.get(project=project, status="pending")
-    training.retrain_run(model_version_id=owed.pk)
+    tasks.retrain(owed.pk)
     return project.pk, token.key, [t for t, _ in stream]
 
 

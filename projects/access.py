@@ -14,8 +14,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from projects.db import execute_prepared, model_from_row, select_list
 from projects.models import Item, Membership, Project
+from winnow.db import execute_prepared, model_from_row, select_list
 
 Role = Membership.Role
 LEAD_ONLY = (Role.LEAD,)

@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from projects.models import Batch, ImportJob, Item, Membership, ModelVersion, Project, SelectionLog
+from projects.models import (
+    Annotation,
+    Batch,
+    ImportJob,
+    Item,
+    Membership,
+    ModelVersion,
+    Project,
+    SelectionLog,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -57,3 +66,10 @@ class SelectionLogAdmin(admin.ModelAdmin):
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["project", "filename", "status", "processed", "total", "created_at"]
     list_filter = ["status"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["item", "annotator", "label", "confidence", "seconds", "created_at"]
+    list_filter = ["confidence"]
+    raw_id_fields = ["project", "item", "annotator"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -13,11 +12,11 @@ from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
-from projects import selectors, services, uploads
+from projects import selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
-from projects.importers import ImportRejected
+from projects.ingest import uploads
 from projects.models import Project
 from winnow.http import api_user
 
@@ -29,20 +28,6 @@ class Conflict(APIException):
 
 class TooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Domain errors become clear 4xx answers: validation 400, conflicts 409."""
-    from annotator.services import Conflict as ServiceConflict
-
-    if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ServiceConflict):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, ImportRejected):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    return exception_handler(exc, context)
 
 
 class StoppingRuleSerializer(serializers.Serializer):
@@ -256,7 +241,7 @@ class ResumeView(APIView):
 class ModelDownloadView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, project_id: int, version: int) -> FileResponse:
-        from projects.training import model_path
+        from projects.training.services import model_path
 
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         path = model_path(project.pk, int(version))

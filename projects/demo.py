@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from projects import services
-from projects.importers import ParsedRow
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
 from projects.models import Membership, Project
 
 DEMO_CSV = Path(__file__).resolve().parent.parent / "strategies" / "data" / "demo_text.csv"
@@ -57,7 +58,7 @@ def demo_create() -> Project:
     for username, role in DEMO_USERS.items():
         services.membership_add(project=project, username=username, role=role)
     # The pool is unlabeled: the true labels stay in the file for the simulator.
-    services.items_import(
+    ingest.items_import(
         project=project,
         rows=[
             ParsedRow(line=i, text=text, meta={"source": "CPython stdlib docstring"})
@@ -93,7 +94,7 @@ def digits_png_zip(*, scale: int = 4) -> bytes:
 
 def demo_images_create() -> Project:
     """The image demo: digits as an unlabeled pool; the worker makes thumbnails and features."""
-    from projects import image_import
+    from projects.ingest import images as image_import
 
     existing = Project.objects.filter(name=DEMO_IMAGES_NAME).first()
     if existing is not None:

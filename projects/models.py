@@ -321,3 +321,35 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} of {self.filename} ({self.status})"
+
+
+class Annotation(models.Model):
+    """One annotator's label for one item: the loop's data, read by training and export."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
+    )
+    label = models.CharField(max_length=200)
+    confidence = models.PositiveSmallIntegerField(default=3)
+    seconds = models.FloatField(null=True, blank=True, help_text="Time from hand-out to label.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "annotator_annotation"  # the table predates the model's move to projects
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="one_annotation_per_item"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=1) & Q(confidence__lte=5), name="confidence_1_to_5"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "annotator", "-created_at"],
+                name="annotator_a_project_04ead8_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id}: item {self.item_id} = {self.label}"

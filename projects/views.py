@@ -13,10 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects import charts, selectors, services, uploads
+from projects import charts, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
 from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
-from projects.importers import ImportRejected
+from projects.ingest import uploads
+from projects.ingest.parsers import ImportRejected
 from projects.models import Membership, Project
 from winnow.http import AuthedHttpRequest
 
@@ -64,7 +65,6 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     context = {
         **_live_context(project, role),
         "selections": selectors.selection_log(project, limit=60),
-        "quality": _quality(project, role, request.user),
         "stream": _stream(project),
     }
     return render(request, "projects/dashboard.html", context)
@@ -83,7 +83,7 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
 
 def _stream(project: Project) -> dict[str, Any] | None:
     """Arrivals, query rate against budget and predicted-label mix over time (§6)."""
-    from projects.stream import stream_stats
+    from projects.stream.services import stream_stats
 
     if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
         return None
@@ -104,23 +104,6 @@ def _stream(project: Project) -> dict[str, Any] | None:
         for b in stats["timeline"]
     ]
     return stats
-
-
-def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
-    """Agreement for leads and reviewers (as in the API); annotators see their own row."""
-    from annotator import selectors as quality
-
-    sees_all = role in (Membership.Role.LEAD, Membership.Role.REVIEWER)
-    agreement = quality.agreement(project) if sees_all else None
-    confusion = agreement["confusion"] if agreement else {"labels": [], "matrix": []}
-    return {
-        "agreement": agreement,
-        "confusion_rows": [
-            {"label": label, "values": values}
-            for label, values in zip(confusion["labels"], confusion["matrix"], strict=True)
-        ],
-        "annotators": quality.annotator_stats(project, user=None if sees_all else user),
-    }
 
 
 @login_required
@@ -212,7 +195,7 @@ def project_resume(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     """Progress of an image import running in the worker (polled by the import page)."""
-    from projects.image_import import import_job_status
+    from projects.ingest.images import import_job_status
     from projects.models import ImportJob
 
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)

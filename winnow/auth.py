@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from projects.db import execute_prepared, model_from_row, select_list
+from winnow.db import execute_prepared, model_from_row, select_list
 
 _USER_BY_KEY = "SELECT {columns} FROM {user} u JOIN {token} t ON t.user_id = u.id WHERE t.key = %s"
 

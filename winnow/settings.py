@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Answers token-authenticated JSON stream posts itself (see the module).
-    "projects.stream_middleware.StreamFastPathMiddleware",
+    "projects.stream.middleware.StreamFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -140,13 +140,13 @@ WINNOW_MAX_ZIP_FILES = envint("WINNOW_MAX_ZIP_FILES", 100_000)
 # Stream decisions on Postgres may skip waiting for the WAL flush (losing at most the
 # last fraction of a second of arrivals on a crash, never half of one).
 WINNOW_STREAM_ASYNC_COMMIT = envbool("WINNOW_STREAM_ASYNC_COMMIT", True)
-# The per-request statements are prepared once per Postgres connection (projects.db);
+# The per-request statements are prepared once per Postgres connection (winnow.db);
 # turn off behind a pooler that doesn't keep a session per client (PgBouncer's
 # transaction pooling).
 WINNOW_DB_PREPARE = envbool("WINNOW_DB_PREPARE", True)
 # Run in the worker before each retrain, each called with project=...; the annotator
 # app recomputes consensus here (Dawid-Skene needs all annotations at once).
-WINNOW_BEFORE_RETRAIN = ["annotator.consensus_service.consensus_recompute"]
+WINNOW_BEFORE_RETRAIN = ["annotator.quality.services.consensus_recompute"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -163,7 +163,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # `?format=` is the export format, not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
-    "EXCEPTION_HANDLER": "projects.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "winnow.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Winnow API",

@@ -5,12 +5,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
 application = get_wsgi_application()
 
-# The strategy library (scikit-learn) is needed on the request path whenever an annotator's
-# request opens the next batch. Imported lazily, it cost that request about a second in
-# each new web process while every annotator waiting for the batch waited too; imported
-# here it loads at start-up (once, in gunicorn's master with --preload).
-import projects.selection  # noqa: E402, F401
-import strategies.selection  # noqa: E402, F401
+# Load the URL conf, and with it every view, service and the strategy library
+# (scikit-learn) at start-up (once, in gunicorn's master with --preload), not in the
+# first request that opens a batch while other annotators wait for it.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018
 
 # Likewise the first task a web process sends (a batch's retrain) finalized the Celery app
 # and imported the broker's transport: a third of a second inside that request.

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
-from annotator.agreement import (
+from annotator.quality.agreement import (
     accuracy_against,
     agreement_summary,
     annotator_confusion,

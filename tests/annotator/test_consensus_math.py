@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.typing import NDArray
 
-from annotator.consensus import (
+from annotator.quality.consensus import (
     CONSENSUS_METHODS,
     ConsensusResult,
     confidence_weighted_vote,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator import consensus_service
-from annotator.models import Annotation, ReviewDecision
-from projects.models import Item, Project
+from annotator.models import ReviewDecision
+from annotator.quality import gold as gold_marks
+from annotator.quality import services as consensus_service
+from projects.models import Annotation, Item, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -98,12 +99,11 @@ def test_reviewed_seed_and_gold_items_are_never_relabelled(crowd):  # type: igno
 
 
 def test_a_labelled_item_marked_gold_trains_on_the_leads_label(crowd):  # type: ignore[no-untyped-def]
-    from annotator import gold as gold_service
 
     project = _project("majority")
     item = _finalise(project, _item(project, [("a", 3), ("a", 3)], crowd))
     assert (item.state, item.label, item.label_source) == ("labeled", "a", "consensus")
-    result = gold_service.gold_set(project=project, entries=[{"item": item.pk, "label": "b"}])
+    result = gold_marks.gold_set(project=project, entries=[{"item": item.pk, "label": "b"}])
     assert result.updated == 1
     item.refresh_from_db()
     assert (item.label, item.label_source, item.gold_label) == ("b", "gold", "b")

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from annotator.models import Annotation, Assignment
-from projects.models import Item, Project
+from annotator.models import Assignment
+from projects.models import Annotation, Item, Project
 from tests.annotator.conftest import LABELS, text_project
 
 pytestmark = pytest.mark.django_db
@@ -153,8 +153,8 @@ def test_the_claim_counts_the_open_batches_as_batch_room_does(
     corrected for its own new lease, they are what `batch_room` counts after it."""
     from django.utils import timezone
 
-    from annotator import hotpath
-    from projects.services import batch_room
+    from annotator.assignment import hotpath
+    from projects.batches.room import batch_room
 
     api["lead"].post(
         f"/api/projects/{project.pk}/members/",

@@ -17,10 +17,11 @@ import requests
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from annotator.models import Annotation, Assignment
+from annotator.models import Assignment
 from projects import services
-from projects.importers import ParsedRow
-from projects.models import Item, Project
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
+from projects.models import Annotation, Item, Project
 from tests.support.services import WebServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -88,7 +89,7 @@ def _work(base: str, token: str, abandon: bool, errors: list[str]) -> list[int]:
 
 def test_overlap_two_each_item_gets_exactly_two_distinct_annotators_under_load(server):  # type: ignore[no-untyped-def]
     project, tokens = _team()
-    services.items_import(project=project, rows=_rows())
+    ingest.items_import(project=project, rows=_rows())
     base = f"{server.url}/api/projects/{project.pk}"
     errors: list[str] = []
     names = sorted(tokens)

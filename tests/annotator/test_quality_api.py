@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from annotator.models import Annotation, ReviewDecision
-from projects import pool
-from projects.models import Item, ModelVersion
+from annotator.models import ReviewDecision
+from projects.models import Annotation, Item, ModelVersion
+from projects.pool import snapshot as pool
 from tests.annotator.conftest import LABELS, label_next, truth_of
 
 pytestmark = pytest.mark.django_db

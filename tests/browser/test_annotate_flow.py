@@ -8,7 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from projects import demo, services
-from projects.importers import ParsedRow
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
 from projects.models import Item, ModelVersion
 from tests.browser.conftest import login
 
@@ -34,7 +35,7 @@ def labelled_project() -> tuple[Any, dict[str, str]]:
         seed_per_class=0,
     )
     services.membership_add(project=project, username="ann1", role="annotator")
-    services.items_import(
+    ingest.items_import(
         project=project, rows=[ParsedRow(line=i, text=t) for i, (t, _) in enumerate(rows)]
     )
     return project, truth

@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from projects import image_import, services
+from projects import services
+from projects.ingest import images as image_import
 from projects.models import Item
 from tests.browser.conftest import login
 

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotator import services as annotate
+from annotator.assignment import services as annotate
 from annotator.models import ReviewDecision
 from projects import services
-from projects.importers import ParsedRow
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
 from projects.models import Item
 from tests.browser.conftest import login
 
@@ -36,7 +37,7 @@ def disputed() -> tuple[Any, list[int]]:
     services.membership_add(project=project, username="ann1", role="annotator")
     services.membership_add(project=project, username="ann2", role="annotator")
     services.membership_add(project=project, username="rita", role="reviewer")
-    services.items_import(
+    ingest.items_import(
         project=project, rows=[ParsedRow(line=i, text=f"pet {i}") for i in range(6)]
     )
     disputed_ids = []

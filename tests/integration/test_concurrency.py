@@ -30,7 +30,8 @@ TIMEOUT = 60.0
 
 _INSPECT = """
 import json
-from annotator.models import Annotation, Assignment
+from projects.models import Annotation
+from annotator.models import Assignment
 from projects.models import Item
 items = list(Item.objects.filter(project_id=%d).values(
     "id", "batch_id", "batch_rank", "required", "assigned", "annotation_count", "state"))

@@ -23,8 +23,8 @@ import pytest
 from django.http import StreamingHttpResponse
 from rest_framework.test import APIClient
 
-from projects import rankings
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, SelectionLog
+from projects.training import rankings
 from strategies.features import text_features
 from tests.support.services import Worker
 

@@ -37,7 +37,7 @@ def test_in_a_request_it_waits_for_the_response_to_close(caplog: Any) -> None:
 def test_next_opens_the_next_batch_after_its_response(api, monkeypatch):  # type: ignore[no-untyped-def]
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from projects import services
+    from projects.batches import services
     from projects.models import Batch
 
     pid = api["lead"].post(

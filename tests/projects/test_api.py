@@ -290,8 +290,8 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
 def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
     """Annotators never wait on the last items of a batch, nor on each other's slow items:
     batches pipeline, one more open than items being worked on (at least three)."""
+    from projects.batches.room import MAX_OPEN_BATCHES
     from projects.models import Batch
-    from projects.services import MAX_OPEN_BATCHES
 
     services_project = Project.objects.get(pk=project.pk)
     services_project.batch_size = 1

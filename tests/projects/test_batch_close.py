@@ -1,7 +1,7 @@
 """Closing a finished batch: it closes once, owes one retrain, and sends it after commit.
 
 On PostgreSQL the close is the batch row's lock and one statement
-(`services._batch_close_in_one_statement`); elsewhere the ORM path. Both must leave
+(`batch_services._batch_close_in_one_statement`); elsewhere the ORM path. Both must leave
 the same rows behind.
 """
 
@@ -14,8 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from projects import services
+from projects.batches import services as batch_services
 from projects.models import Batch, Item, ModelVersion, Project
+from projects.training import services as training_services
 from tests.annotator.conftest import LABELS, text_project
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_the_last_label_closes_the_batch_and_owes_one_retrain(
     # Another open batch serves the annotator on.
     assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 200
 
-    services.batch_progress(batch_id=batch.pk)  # a repeat changes nothing
+    batch_services.batch_progress(batch_id=batch.pk)  # a repeat changes nothing
     assert ModelVersion.objects.filter(project=project).count() == versions_before + 1
     assert sent == [owed.pk]
 
@@ -82,10 +83,10 @@ def test_the_last_label_closes_the_batch_and_owes_one_retrain(
 def test_a_close_while_a_retrain_is_owed_owes_no_second_one(
     api: dict[str, APIClient], project: Project, sent: list[int]
 ) -> None:
-    owed = services.retrain_request(project=project, trigger="earlier")
+    owed = training_services.retrain_request(project=project, trigger="earlier")
     batch, last = label_batch_but_last(api["ann1"], project)
     assert label(api["ann1"], project, last).status_code == 201
-    services.batch_progress(batch_id=batch.pk)  # the annotation's on-commit hook
+    batch_services.batch_progress(batch_id=batch.pk)  # the annotation's on-commit hook
 
     assert Batch.objects.get(pk=batch.pk).state == Batch.State.CLOSED
     pending = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
@@ -97,7 +98,7 @@ def test_a_batch_with_a_waiting_item_stays_open(
     api: dict[str, APIClient], project: Project, sent: list[int]
 ) -> None:
     batch, _last = label_batch_but_last(api["ann1"], project)
-    services.batch_progress(batch_id=batch.pk)
+    batch_services.batch_progress(batch_id=batch.pk)
     batch.refresh_from_db()
     assert (batch.state, batch.remaining) == (Batch.State.OPEN, 1)
     assert not ModelVersion.objects.filter(project=project).exists()
@@ -109,7 +110,7 @@ def test_the_close_statement_rechecks_under_the_lock(
 ) -> None:
     """The count before the lock said done; an item queued since keeps the batch open."""
     batch, _last = label_batch_but_last(api["ann1"], project)
-    services._batch_close_in_one_statement(batch.pk)
+    batch_services._batch_close_in_one_statement(batch.pk)
     assert Batch.objects.get(pk=batch.pk).state == Batch.State.OPEN
     assert not ModelVersion.objects.filter(project=project).exists()
 
@@ -121,7 +122,7 @@ def test_the_owed_retrain_row_is_the_one_the_orm_would_write(
     """The statement spells out the columns the ORM fills from field defaults."""
     batch, last = label_batch_but_last(api["ann1"], project)
     assert label(api["ann1"], project, last).status_code == 201
-    services.batch_progress(batch_id=batch.pk)
+    batch_services.batch_progress(batch_id=batch.pk)
 
     owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
     set_by_the_close = {"id", "project_id", "version", "trigger", "requested_at"}
@@ -161,7 +162,6 @@ def test_a_close_while_a_retrain_runs_leaves_the_send_to_its_end(
     would drop it: one retrain per project at a time)."""
     from django.utils import timezone
 
-    from projects import training
 
     running = ModelVersion.objects.create(
         project=project, version=1, status=ModelVersion.Status.RUNNING, started_at=timezone.now()
@@ -174,5 +174,5 @@ def test_a_close_while_a_retrain_runs_leaves_the_send_to_its_end(
 
     ModelVersion.objects.filter(pk=running.pk).update(status=ModelVersion.Status.DONE)
     with django_capture_on_commit_callbacks(execute=True):
-        training._owed_send(project.pk)  # what the end of `retrain_run` does
+        training_services.owed_send(project.pk)  # what the end of `retrain_run` does
     assert sent == [owed.pk]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from projects.batches.room import BatchRoom
 from projects.models import Batch
-from projects.services import BatchRoom
 from tests.annotator.conftest import LABELS, text_project
 
 

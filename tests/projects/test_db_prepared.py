@@ -1,4 +1,4 @@
-"""`projects.db.execute_prepared`: a statement prepared once per connection answers as
+"""`winnow.db.execute_prepared`: a statement prepared once per connection answers as
 the plain statement does."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from django.db import connection
 
-from projects.db import _prepared, execute_prepared
+from winnow.db import _prepared, execute_prepared
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""`projects.db.model_from_row`: a plain-cursor read loads an instance as the ORM would."""
+"""`winnow.db.model_from_row`: a plain-cursor read loads an instance as the ORM would."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 
 from projects import services
-from projects.db import model_from_row, select_list
 from projects.models import Project
+from winnow.db import model_from_row, select_list
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from projects import services
-from projects.importers import ParsedRow
+from projects.batches.selection import random_pool_items
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
 from projects.models import Item, Project
-from projects.selection import random_pool_items
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ def project(users) -> Project:  # type: ignore[no-untyped-def]
         user=users["lead"], name="Draws", kind="text", labels=["a", "b"]
     )
     rows = [ParsedRow(line=i, text=f"text {i}", label=None) for i in range(200)]
-    services.items_import(project=project, rows=rows)
+    ingest.items_import(project=project, rows=rows)
     return project
 
 

@@ -18,8 +18,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from PIL import Image
 
-from projects import bulk, features, image_import
+from projects.ingest import bulk
+from projects.ingest import images as image_import
 from projects.models import ImportJob, Item, ModelVersion, Project
+from projects.pool import features
 from strategies.images import IMAGE_FEATURE_DIM
 
 pytestmark = pytest.mark.django_db

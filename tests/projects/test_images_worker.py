@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from projects import features
 from projects.models import ImportJob, Item, ModelVersion, Project
+from projects.pool import features
 from tests.support.waiting import wait_for
 
 pytestmark = [

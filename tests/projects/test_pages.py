@@ -53,11 +53,15 @@ def test_annotators_dashboard_shows_their_own_work_not_others_agreement(client, 
     services.membership_add(project=project, username="ann2", role="annotator")
     client.force_login(users["lead"])
     lead_page = client.get(f"/projects/{project.pk}/").content.decode()
-    assert 'id="agreement"' in lead_page and "/settings/" in lead_page and "ann2" in lead_page
+    panel = f"/projects/{project.pk}/quality/"  # the agreement cards, loaded by htmx
+    assert panel in lead_page and "/settings/" in lead_page
+    lead_panel = client.get(panel).content.decode()
+    assert 'id="agreement"' in lead_panel and "ann2" in lead_panel
     client.force_login(users["ann1"])
     page = client.get(f"/projects/{project.pk}/").content.decode()
-    assert 'id="agreement"' not in page and "Your work" in page
-    assert "ann2" not in page  # no other annotator's figures
+    own = client.get(panel).content.decode()
+    assert 'id="agreement"' not in own and "Your work" in own
+    assert "ann2" not in page + own  # no other annotator's figures
     for lead_only in ("/settings/", "/import/", "/export/", "/review/"):
         assert f"/projects/{project.pk}{lead_only}" not in page, lead_only
 
@@ -189,7 +193,7 @@ def test_admin_lists_every_model(client, make_user):  # type: ignore[no-untyped-
         "projects/selectionlog",
         "projects/importjob",
         "annotator/assignment",
-        "annotator/annotation",
+        "projects/annotation",
         "annotator/reviewdecision",
     ):
         assert client.get(f"/admin/{path}/").status_code == 200, path

@@ -1,6 +1,6 @@
 """A retrain ranks the whole pool but stores only the top of it on the item rows.
 
-The pool here is larger than what a retrain writes (`training.ranked_rows`), so the
+The pool here is larger than what a retrain writes (`refreshes.ranked_rows`), so the
 rest of the ranking lives only in the version's file; retrains run in-process, as
 the worker would (tests/integration/test_loop.py runs them in a real worker).
 """
@@ -14,9 +14,16 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import StreamingHttpResponse
 
-from projects import rankings, selection, services, stream_model, training
+from projects import tasks
+from projects.batches import refresh as refreshes
+from projects.batches import room as rooms
+from projects.batches import services as batch_services
+from projects.batches.room import MAX_OPEN_BATCHES
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project
-from projects.services import MAX_OPEN_BATCHES
+from projects.stream import model as stream_model
+from projects.training import rankings, scores
+from projects.training import run as training
+from projects.training import services as training_services
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +39,7 @@ def own_files(settings, tmp_path):  # type: ignore[no-untyped-def]
     yield
     # Models are cached per (project id, version), and ids restart with the next test's
     # database on SQLite: the next test's project 1 must not get this one's model.
-    selection.load_model.cache_clear()
+    training_services.load_model.cache_clear()
     stream_model.stream_scorer.cache_clear()
 
 
@@ -71,7 +78,7 @@ def make_pool(api) -> tuple[Project, dict[int, str]]:  # type: ignore[no-untyped
 
 def retrain_owed(project: Project) -> int:
     owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
-    assert training.retrain_run(model_version_id=owed.pk)
+    assert tasks.retrain(owed.pk)
     return owed.version
 
 
@@ -84,7 +91,7 @@ def label_open_batch(api, project: Project, truth: dict[int, str]) -> None:  # t
         assert posted.status_code == 201, posted.content
     # What the annotations' on-commit hook does (a test transaction never commits): the
     # batch closes, a retrain is owed, and the next batch opens from the stored ranking.
-    services.batch_progress(batch_id=batch.pk)
+    batch_services.batch_progress(batch_id=batch.pk)
 
 
 def top_of(ranking: rankings.Ranking, ids: np.ndarray, n: int) -> np.ndarray:
@@ -103,7 +110,7 @@ def assert_top_stored(project: Project, version: int) -> rankings.Ranking:
     unlabeled_ids = np.array(list(unlabeled.values_list("id", flat=True)), dtype=np.int64)
     assert np.isin(unlabeled_ids, ranking.ids).all()
     stored = dict(unlabeled.filter(score__isnull=False).values_list("id", "scored_version"))
-    rows = training.ranked_rows(project)
+    rows = refreshes.ranked_rows(project)
     assert rows < POOL - SEEDS  # else this test would not see unstored rows
     assert set(top_of(ranking, ranking.ids, rows).tolist()) <= set(stored)
     assert len(stored) <= rows + BATCH_SIZE * MAX_OPEN_BATCHES
@@ -138,8 +145,8 @@ def test_retrains_store_only_the_top_of_a_whole_pool_ranking(api) -> None:  # ty
     second = assert_top_stored(project, retrain_owed(project))
     assert_open_batch_is_top(project, second)
     # The first top's rows this ranking placed lower were taken out of the stored ranking.
-    dropped = set(top_of(first, first.ids, training.ranked_rows(project)).tolist()) - set(
-        top_of(second, second.ids, training.ranked_rows(project)).tolist()
+    dropped = set(top_of(first, first.ids, refreshes.ranked_rows(project)).tolist()) - set(
+        top_of(second, second.ids, refreshes.ranked_rows(project)).tolist()
     )
     assert dropped
     assert not Item.objects.filter(
@@ -176,8 +183,8 @@ def test_a_retrain_refreshes_only_the_last_open_batch(api, monkeypatch) -> None:
     label_open_batch(api, project, truth)  # v2 is owed; batch 2 opened from v1's ranking
     first = Batch.objects.get(project=project, state=Batch.State.OPEN)
     with monkeypatch.context() as patch:  # as when many annotators are at work
-        patch.setattr(services.BatchRoom, "enough_free", property(lambda room: False))
-        last = services.batch_open(project=project, another=True)
+        patch.setattr(rooms.BatchRoom, "enough_free", property(lambda room: False))
+        last = batch_services.batch_open(project=project, another=True)
     assert last is not None and last.pk != first.pk
     before = {
         b.pk: set(Item.objects.filter(batch=b).values_list("id", flat=True)) for b in (first, last)
@@ -197,19 +204,19 @@ def test_a_retrain_refreshes_only_the_last_open_batch(api, monkeypatch) -> None:
 def test_a_retrain_holds_few_rows_requests_may_be_taking_at_a_time(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Claims skip locked queued items and batch openings locked top rows: a retrain
     writes their scores a few rows per transaction, so requests find most rows free."""
-    from projects import bulk
+    from projects.training import scores as bulk
 
     project, truth = make_pool(api)
     retrain_owed(project)
     label_open_batch(api, project, truth)
     with monkeypatch.context() as patch:  # as when many annotators are at work
-        patch.setattr(services.BatchRoom, "enough_free", property(lambda room: False))
+        patch.setattr(rooms.BatchRoom, "enough_free", property(lambda room: False))
         for _ in range(3):
-            services.batch_open(project=project, another=True)
+            batch_services.batch_open(project=project, another=True)
     queued = set(Item.objects.filter(project=project, state="queued").values_list("id", flat=True))
     assert len(queued) > training.QUEUED_CHUNK
     chunks: list[list[int]] = []
-    write = bulk._update_postgres
+    write = scores._update_postgres
 
     def spy(waiting, skipping):  # type: ignore[no-untyped-def]
         chunks.append(next(arg for arg in waiting[1] if isinstance(arg, list)))

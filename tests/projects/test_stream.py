@@ -16,8 +16,11 @@ from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from projects import features, services, stream, training
+from projects import tasks
 from projects.models import Batch, Item, Membership, ModelVersion, Project
+from projects.pool import features
+from projects.stream import services as stream
+from projects.training import services as training_services
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +81,7 @@ def train_now(api, project: Project) -> None:  # type: ignore[no-untyped-def]
     )
     assert response.status_code == 201
     owed = ModelVersion.objects.get(project=project, status="pending")
-    assert training.retrain_run(model_version_id=owed.pk)
+    assert tasks.retrain(owed.pk)
 
 
 def post(api, project: Project, who: str = "ann1", **body: object):  # type: ignore[no-untyped-def]
@@ -224,15 +227,15 @@ def test_image_stream_takes_a_multipart_image(api, settings):  # type: ignore[no
     assert len(list((settings.MEDIA_ROOT / f"project_{project.pk}").iterdir())) == 2
 
 
-# -- what each process remembers between posts (projects.stream_access) -------------------
+# -- what each process remembers between posts (projects.stream.access) -------------------
 
 
 def test_a_new_model_version_answers_the_very_next_post(api):  # type: ignore[no-untyped-def]
     project = make_project(api)
     train_now(api, project)
     assert post(api, project, text="a cat naps").json()["model_version"] == 1
-    owed = services.retrain_request(project=project, trigger="test")
-    assert training.retrain_run(model_version_id=owed.pk)
+    owed = training_services.retrain_request(project=project, trigger="test")
+    assert tasks.retrain(owed.pk)
     assert post(api, project, text="a cat naps again").json()["model_version"] == 2
 
 
@@ -356,7 +359,7 @@ def _trained_and_remembered(api) -> tuple[Project, str]:  # type: ignore[no-unty
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api, monkeypatch):  # type: ignore[no-untyped-def]
-    from projects import stream_write
+    from projects.stream import write as stream_write
 
     project, key = _trained_and_remembered(api)
     groups: list[int] = []
@@ -385,7 +388,7 @@ def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api,
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_group_write_fails_only_the_post_that_wrote_it(api, monkeypatch):  # type: ignore[no-untyped-def]
-    from projects import stream_write
+    from projects.stream import write as stream_write
 
     project, key = _trained_and_remembered(api)
     write = stream_write._write

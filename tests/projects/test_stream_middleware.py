@@ -8,9 +8,9 @@ from django.test import override_settings
 from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
-from projects import api_stream
 from projects.models import Item
-from projects.stream_middleware import PATH
+from projects.stream import api as api_stream
+from projects.stream.middleware import PATH
 from tests.projects.test_stream import PETS, make_project, post, train_now
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from projects.stream_model import Scorer, hashed_rows_csr, hashed_text, text_row
+from projects.stream.model import Scorer, hashed_rows_csr, hashed_text, text_row
 from strategies.features import text_features
 from strategies.models import train_model
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from projects.zip_import import (
+from projects.ingest.zips import (
     MANIFEST_NAME,
     ImageEntry,
     ZipReadResult,

@@ -1,0 +1,1 @@
+"""Assignment: what is claimable, in what order, leases, submits, skips and gold mixing."""

@@ -1,0 +1,270 @@
+"""The annotate round trip on PostgreSQL: a claim and a label are one statement each.
+
+Handing out an item and taking its label are what every annotator does all day,
+many at once. Through the ORM a round trip was some twenty statements, and
+building them cost more CPU than Postgres spent running them; under load each
+round trip also waits for the database to be scheduled. Here a claim, and the
+label of an item that needs one label, are each a single statement with
+data-modifying CTEs (so each is its own transaction, in autocommit), taking the
+same row locks in the same order as the general path in :mod:`annotator.assignment.services`.
+
+They only cover the common case. When a statement matches nothing (no free item,
+a gold item, an edit, an item needing several labels, an expired lease, a wrong
+id), the caller runs the general path, which decides what happened and says so.
+SQLite has no data-modifying CTEs; there the general path does everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Model
+
+from annotator.models import Assignment
+from annotator.quality.services import only_label_decision
+from projects.batches.room import BatchRoom
+from projects.models import Annotation, Batch, Item, Project
+from winnow.db import execute_prepared
+
+M = TypeVar("M", bound=Model)
+
+
+def available() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# The caller's unexpired lease (renewed), else the highest-ranked free item of the
+# oldest open batch that the caller has not had, leased to them. `FOR UPDATE` on the
+# lease and `SKIP LOCKED` on the item, as in `services._claim`; the item's text and
+# its batch come back with it, so the response needs no further read, and so do the
+# counts `projects.services.BatchRoom` is made of (as the statement's snapshot saw
+# them, before this claim).
+_CLAIM = """
+WITH mine AS (
+    SELECT a.id FROM annotator_assignment a
+    WHERE a.project_id = %(project)s AND a.annotator_id = %(user)s
+      AND a.state = 'active' AND a.expires_at > %(now)s
+    ORDER BY a.created_at LIMIT 1
+    FOR UPDATE
+), renewed AS (
+    UPDATE annotator_assignment a SET expires_at = %(expires)s
+    FROM mine WHERE a.id = mine.id
+    RETURNING a.id, a.item_id, a.state, a.created_at
+), free AS (
+    SELECT i.id FROM projects_item i
+    WHERE NOT EXISTS (SELECT 1 FROM mine)
+      AND i.project_id = %(project)s AND i.state = 'queued' AND i.assigned < i.required
+      AND NOT EXISTS (
+          SELECT 1 FROM annotator_assignment x
+          WHERE x.item_id = i.id AND x.annotator_id = %(user)s
+      )
+    ORDER BY i.batch_id, i.batch_rank
+    LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+), taken AS (
+    UPDATE projects_item i SET assigned = i.assigned + 1
+    FROM free WHERE i.id = free.id
+    RETURNING i.id
+), created AS (
+    INSERT INTO annotator_assignment
+        (project_id, item_id, annotator_id, state, created_at, expires_at)
+    SELECT %(project)s, taken.id, %(user)s, 'active', %(now)s, %(expires)s FROM taken
+    RETURNING id, item_id, state, created_at
+), claimed AS (
+    SELECT * FROM renewed UNION ALL SELECT * FROM created
+)
+SELECT c.id, c.state, c.created_at,
+       i.id, i.text, i.image, i.meta::text, i.batch_id, i.batch_rank, i.is_holdout,
+       b.number, b.size, b.remaining, b.state, b.kind,
+       EXISTS (
+           SELECT 1 FROM annotator_assignment x
+           WHERE x.project_id = %(project)s AND x.state = 'active' AND x.expires_at <= %(now)s
+       ),
+       (SELECT count(*) FROM projects_batch WHERE project_id = %(project)s AND state = 'open'),
+       room.working, room.free,
+       (SELECT count(*) FROM projects_membership WHERE project_id = %(project)s),
+       EXISTS (SELECT 1 FROM created),
+       set_config('synchronous_commit', 'off', true)
+FROM (
+    SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
+           COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0) AS free
+    FROM projects_item WHERE project_id = %(project)s AND state = 'queued'
+) AS room
+LEFT JOIN claimed c ON true
+LEFT JOIN projects_item i ON i.id = c.item_id
+LEFT JOIN projects_batch b ON b.id = i.batch_id
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    assignment: Assignment | None  # None: ask the general path
+    expired: bool  # some lease of the project has expired and waits to be released
+    room: BatchRoom | None = None  # the open batches, this claim included
+
+
+def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> Claim:
+    """The caller's lease (renewed) or a newly claimed item, in one round trip.
+
+    One statement is one transaction, so this runs in autocommit. Its commit does not
+    wait for the WAL flush: a crash can lose whole leases (the item is free again),
+    never a label. The assignment comes with its item and the item's batch attached,
+    as `select_related` would give them.
+    """
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "user": user.pk,
+        "now": now,
+        "expires": expires,
+    }
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _CLAIM, params)
+        a_id, a_state, a_created, *item_row, expired, opened, working, free, members, new, _ = (
+            cursor.fetchone()
+        )
+    if a_id is None:
+        return Claim(None, expired)
+    # The counts are from before the claim: a new lease on a one-label item moved it from
+    # free to being worked on (for items needing more labels this errs towards opening
+    # the next batch a little early).
+    room = BatchRoom(int(opened), int(working) + int(new), int(free) - int(new), int(members))
+    item = _item(project, item_row[:7])
+    assignment = _loaded(
+        Assignment,
+        id=a_id,
+        project_id=project.pk,
+        item_id=item.pk,
+        annotator_id=user.pk,
+        state=a_state,
+        created_at=a_created,
+        expires_at=expires,
+    )
+    assignment.project, assignment.item, assignment.annotator = project, item, user
+    if item.batch_id is not None:
+        number, size, remaining, state, kind = item_row[7:]
+        item.batch = _loaded(
+            Batch,
+            id=item.batch_id,
+            project_id=project.pk,
+            number=number,
+            size=size,
+            remaining=remaining,
+            state=state,
+            kind=kind,
+        )
+    return Claim(assignment, expired, room)
+
+
+def _item(project: Project, row: list[Any]) -> Item:
+    """An item with the columns the annotate views show; other fields load on access."""
+    pk, text, image, meta, batch_id, batch_rank, is_holdout = row
+    item = _loaded(
+        Item,
+        id=pk,
+        project_id=project.pk,
+        text=text,
+        image=image,
+        meta=json.loads(meta),
+        batch_id=batch_id,
+        batch_rank=batch_rank,
+        is_holdout=is_holdout,
+    )
+    item.project = project
+    return item
+
+
+def _loaded(model: type[M], **values: Any) -> M:
+    """An instance as if read from the database with only these columns (by attname)."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
+
+
+# Record the caller's label for an item they hold an active lease on and that needs
+# exactly one label: lock the item, close the lease, add the annotation with the
+# seconds since the hand-out, and settle the item with the decision its consensus
+# takes on this one label. Row locks in the general path's order.
+_SUBMIT = """
+WITH item AS (
+    SELECT i.id FROM projects_item i
+    WHERE i.id = %(item)s AND i.project_id = %(project)s AND i.state = 'queued'
+      AND i.gold_label IS NULL AND i.required = 1 AND i.annotation_count = 0
+    FOR UPDATE
+), lease AS (
+    UPDATE annotator_assignment a SET state = 'done'
+    FROM item
+    WHERE a.item_id = item.id AND a.annotator_id = %(user)s AND a.state = 'active'
+    RETURNING a.created_at
+), annotation AS (
+    INSERT INTO annotator_annotation
+        (project_id, item_id, annotator_id, label, confidence, seconds, created_at)
+    SELECT %(project)s, %(item)s, %(user)s, %(label)s, %(confidence)s,
+           LEAST(GREATEST(EXTRACT(EPOCH FROM (%(now)s - lease.created_at)), 0), %(max_seconds)s),
+           %(now)s
+    FROM lease
+    RETURNING id, seconds
+), settled AS (
+    UPDATE projects_item i
+    SET annotation_count = 1, state = %(state)s, label = %(final_label)s,
+        label_source = %(label_source)s, consensus_support = %(support)s,
+        consensus_method = %(method)s
+    FROM annotation WHERE i.id = %(item)s
+    RETURNING i.batch_id
+)
+SELECT annotation.id, annotation.seconds, settled.batch_id FROM annotation, settled
+"""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    annotation: Annotation
+    batch_id: int | None
+
+
+def submit(
+    *,
+    project: Project,
+    user: User,
+    item_id: int,
+    label: str,
+    confidence: int,
+    now: datetime,
+    max_seconds: float,
+) -> Submitted | None:
+    """A new annotation on a leased item that needs one label, which it settles; one
+    statement (autocommit). None: the general path decides."""
+    annotation = Annotation(
+        project=project,
+        item_id=item_id,
+        annotator=user,
+        label=label,
+        confidence=confidence,
+        created_at=now,
+    )
+    decision = only_label_decision(project=project, annotation=annotation)
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "user": user.pk,
+        "item": item_id,
+        "label": label,
+        "confidence": confidence,
+        "now": now,
+        "max_seconds": max_seconds,
+        "state": decision.state,
+        "final_label": decision.label,
+        "label_source": decision.label_source,
+        "support": decision.support,
+        "method": decision.method,
+    }
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _SUBMIT, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    annotation.id, annotation.seconds, batch_id = row
+    annotation._state.adding = False  # saved by the statement
+    return Submitted(annotation, batch_id)

@@ -1,0 +1,332 @@
+"""Hand out items, take annotations, skip and undo: the annotate hot path.
+
+Claiming is one locked read and two writes. On Postgres the read is
+`SELECT ... FOR UPDATE SKIP LOCKED` on the item row whose `assigned < required`
+condition every claimer updates, so concurrent claimers skip each other and a
+re-checked row that was just filled drops out. On SQLite the settings open every
+transaction IMMEDIATE, which serialises writers, so the same code hands out no
+duplicates there either. On Postgres the common claim and label are each one statement
+(`annotator.assignment.hotpath`); this module's general path decides everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotator.assignment import gold, hotpath
+from annotator.models import Assignment
+from annotator.quality import services as consensus_service
+from projects.access import item_for_update
+from projects.batches import room as rooms
+from projects.batches import services as batch_services
+from projects.models import Annotation, Batch, Item, Membership, Project
+from winnow.db import commit_without_flush
+from winnow.errors import Conflict
+
+MAX_SECONDS = 3600.0
+
+
+@dataclass
+class NextResult:
+    assignment: Assignment | None
+    reason: str = ""
+    room: rooms.BatchRoom | None = None  # known from the claim, else counted
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.WINNOW_LEASE_SECONDS)
+
+
+def assignment_next(*, project: Project, user: User) -> NextResult:
+    """The caller's current item, or the highest-ranked free item of the open batch."""
+    result = _claim_in_one_statement(project, user)
+    for _attempt in range(3):
+        if result is not None:
+            break
+        try:
+            result = _claim(project, user)
+        except IntegrityError:  # the same user raced themself from two tabs
+            continue
+    if result is None:
+        return NextResult(None, "Could not claim an item; try again.")
+    if result.assignment is not None:
+        batch_services.batch_open_ahead(project=project, room=result.room)
+    return result
+
+
+def _claim_in_one_statement(project: Project, user: User) -> NextResult | None:
+    """The common claim on PostgreSQL (`hotpath`); None: the general path decides.
+
+    Gold hand-outs are drawn per claim, so those projects take the general path.
+    """
+    if not hotpath.available() or project.gold_fraction > 0:
+        leases_expire(project=project)
+        return None
+    now = timezone.now()
+    try:
+        claim = hotpath.claim(project=project, user=user, now=now, expires=now + _lease())
+    except IntegrityError:  # the same user raced themself from two tabs
+        claim = hotpath.Claim(None, expired=True)
+    if claim.expired:
+        leases_expire(project=project)
+    return None if claim.assignment is None else NextResult(claim.assignment, room=claim.room)
+
+
+def _claim(project: Project, user: User) -> NextResult:
+    now = timezone.now()
+    with transaction.atomic():
+        # A crash can lose only whole leases (the item is then free again), never a
+        # label; the WAL flush wait was a good part of next/.
+        commit_without_flush()
+        # Locked and unexpired: a lease another request is expiring right now is not
+        # handed back as current (that item may already be going to someone else).
+        current = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("item__batch")
+            .filter(
+                project=project,
+                annotator=user,
+                state=Assignment.State.ACTIVE,
+                expires_at__gt=now,
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if current is not None:
+            current.expires_at = now + _lease()
+            current.save(update_fields=["expires_at"])
+            return NextResult(current)
+        item = _free_item(project, user)
+        if item is None:
+            if _open_batch(project) is None:
+                return NextResult(None, _idle_reason(project))
+            if rooms.may_open_another(project):
+                batch_services.batch_open(project=project, another=True)
+            # Look again whether or not another batch opened: the open one may have been
+            # opened by a concurrent request after our first look.
+            item = _free_item(project, user)
+        if item is None:
+            return NextResult(None, "Every item of the open batches is taken; more come soon.")
+        gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
+        if gold_assignment is not None:
+            return NextResult(gold_assignment)
+        Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
+        assignment = Assignment.objects.create(
+            project=project, item=item, annotator=user, expires_at=now + _lease()
+        )
+        return NextResult(assignment)
+
+
+def _free_item(project: Project, user: User) -> Item | None:
+    """The highest-ranked item of the oldest open batch that the caller may take, locked."""
+    return (
+        Item.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("batch")
+        .filter(project=project, state=Item.State.QUEUED, assigned__lt=F("required"))
+        .exclude(assignments__annotator=user)
+        .order_by("batch_id", "batch_rank")
+        .first()
+    )
+
+
+def _open_batch(project: Project) -> Batch | None:
+    batch = Batch.objects.filter(project=project, state=Batch.State.OPEN).first()
+    if batch is None and project.state in (Project.State.COLLECTING, Project.State.TRAINING):
+        batch = batch_services.batch_open(project=project, quick=True)
+    return batch
+
+
+def _idle_reason(project: Project) -> str:
+    if project.state == Project.State.STOPPED:
+        return f"The project has stopped: {project.stop_reason or 'stopped by its lead'}."
+    if project.state == Project.State.SETUP:
+        return "The project has no items yet: import a pool first."
+    if project.state == Project.State.ARCHIVED:
+        return "The project is archived."
+    if project.state == Project.State.TRAINING:
+        return "The model is retraining and the pool is empty for now."
+    return "Nothing left to label: the pool is exhausted."
+
+
+def leases_expire(*, project: Project) -> int:
+    """Return abandoned items to the queue (each expired lease is released once)."""
+    now = timezone.now()
+    if not _any_expired(project, now):
+        return 0
+    with transaction.atomic():
+        expired = list(
+            Assignment.objects.select_for_update(skip_locked=True)
+            .filter(project=project, state=Assignment.State.ACTIVE, expires_at__lte=now)
+            .values_list("pk", "item_id")[:500]
+        )
+        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+            state=Assignment.State.EXPIRED
+        )
+        for _pk, item_id in expired:
+            Item.objects.filter(pk=item_id, assigned__gt=0).update(assigned=F("assigned") - 1)
+    return len(expired)
+
+
+_ANY_EXPIRED = "SELECT 1 FROM {table} WHERE project_id = %s AND state = %s AND expires_at <= %s"
+
+
+def _any_expired(project: Project, now: datetime) -> bool:
+    """Every hand-out asks first, so it is one plain query (an index range, usually empty)."""
+    sql = _ANY_EXPIRED.format(table=Assignment._meta.db_table) + " LIMIT 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, Assignment.State.ACTIVE, now])
+        return cursor.fetchone() is not None
+
+
+def _check_label(project: Project, label: object, confidence: object) -> tuple[str, int]:
+    errors = {}
+    if not isinstance(label, str) or label not in project.labels:
+        errors["label"] = f"unknown label {label!r}; the project's labels are {project.labels}"
+    if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
+        errors["confidence"] = "confidence must be an integer from 1 to 5"
+    if errors:
+        raise ValidationError(errors)
+    assert isinstance(label, str) and isinstance(confidence, int)
+    return label, confidence
+
+
+def annotation_submit(
+    *,
+    project: Project,
+    user: User,
+    item_id: object,
+    label: object,
+    confidence: object = 3,
+) -> tuple[Annotation, bool]:
+    """Record a label; a repeat of the same submission creates nothing (returns created=False).
+
+    A different label for an item the caller already labelled is an edit (undo).
+    """
+    label, confidence = _check_label(project, label, confidence)
+    pk = _as_id(item_id)
+    if hotpath.available() and pk is not None:
+        submitted = hotpath.submit(
+            project=project,
+            user=user,
+            item_id=pk,
+            label=label,
+            confidence=confidence,
+            now=timezone.now(),
+            max_seconds=MAX_SECONDS,
+        )
+        if submitted is not None:
+            if submitted.batch_id is not None:
+                batch_services.batch_item_completed(batch_id=submitted.batch_id)
+            return submitted.annotation, True
+    return _annotation_submit(project, user, item_id, label, confidence)
+
+
+@transaction.atomic
+def _annotation_submit(
+    project: Project, user: User, item_id: object, label: str, confidence: int
+) -> tuple[Annotation, bool]:
+    """The general path: edits, repeats, gold answers, items needing several labels."""
+    item = item_for_update(project, item_id)
+    existing = Annotation.objects.filter(item=item, annotator=user).first()
+    if existing is not None:
+        if (existing.label, existing.confidence) != (label, confidence):
+            existing.label, existing.confidence = label, confidence
+            existing.save(update_fields=["label", "confidence"])
+            if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
+                consensus_service.item_finalise(project=project, item=item)
+        return existing, False
+    if item.state != Item.State.QUEUED and item.gold_label is not None:
+        return gold.gold_answer_submit(
+            project=project, user=user, item=item, label=label, confidence=confidence
+        ), True
+    assignment = _take_assignment(item, user)
+    now = timezone.now()
+    annotation = Annotation.objects.create(
+        project=project,
+        item=item,
+        annotator=user,
+        label=label,
+        confidence=confidence,
+        seconds=min((now - assignment.created_at).total_seconds(), MAX_SECONDS),
+    )
+    Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
+    item.annotation_count += 1  # the row is locked above, so this is the stored count
+    if item.annotation_count >= item.required:
+        consensus_service.item_finalise(project=project, item=item)
+        if item.batch_id is not None:
+            batch_services.batch_item_completed(batch_id=item.batch_id)
+    return annotation, True
+
+
+def _as_id(value: object) -> int | None:
+    """An item id from JSON (int) or a form (digits); None for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value < 2**63 else None
+
+
+def _take_assignment(item: Item, user: User) -> Assignment:
+    assignment = Assignment.objects.filter(item=item, annotator=user).first()
+    if assignment is None or assignment.state in (Assignment.State.SKIPPED, Assignment.State.DONE):
+        raise Conflict("This item is not assigned to you: ask for it with next/ first.")
+    if item.state != Item.State.QUEUED or item.annotation_count >= item.required:
+        raise Conflict("This item needs no more labels.")
+    if assignment.state == Assignment.State.EXPIRED:
+        if item.assigned >= item.required:
+            raise Conflict("Your lease on this item expired and it went to someone else.")
+        Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
+    assignment.state = Assignment.State.DONE
+    assignment.save(update_fields=["state"])
+    return assignment
+
+
+@transaction.atomic
+def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
+    """Give an item back; when nobody is left to label it, it leaves the batch."""
+    item = item_for_update(project, item_id)
+    updated = Assignment.objects.filter(
+        item=item, annotator=user, state__in=[Assignment.State.ACTIVE, Assignment.State.EXPIRED]
+    )
+    was_active = updated.filter(state=Assignment.State.ACTIVE).exists()
+    if not updated.update(state=Assignment.State.SKIPPED):
+        raise Conflict("This item is not assigned to you.")
+    if was_active:
+        Item.objects.filter(pk=item.pk, assigned__gt=0).update(assigned=F("assigned") - 1)
+    members = Membership.objects.filter(project=project).count()
+    tried = Assignment.objects.filter(item=item).count()
+    if tried >= members and item.state == Item.State.QUEUED and item.annotation_count == 0:
+        batch_id = item.batch_id
+        Item.objects.filter(pk=item.pk).update(
+            state=Item.State.POOL,
+            batch=None,
+            batch_rank=None,
+            required=0,
+            assigned=0,
+            meta={**item.meta, "skipped_by_all": True},
+        )
+        if batch_id is not None:
+            batch_services.batch_item_completed(batch_id=batch_id)
+
+
+def annotation_last(*, project: Project, user: User) -> Annotation | None:
+    """The caller's most recent annotation in the project (what undo goes back to)."""
+    return (
+        Annotation.objects.select_related("item")
+        .filter(project=project, annotator=user)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def seconds_since(assignment: Assignment) -> float:
+    return (timezone.now() - assignment.created_at).total_seconds()

@@ -1,0 +1,1 @@
+"""Quality: agreement, consensus, gold items and the review queue."""

@@ -1,0 +1,234 @@
+"""JSON API for annotation quality: agreement, annotator stats, gold items, review queue.
+
+Access: agreement and the review queue are for reviewers, leads and admins; gold
+items for leads; annotator stats for every member, an annotator seeing only
+their own row. Outsiders get 404 everywhere (projects.access).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.quality import gold, review, selectors
+from projects.access import ANYONE, LEAD_ONLY, REVIEWERS, Role, project_for_member
+
+
+class PairSerializer(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    n = serializers.IntegerField()
+    cohen_kappa = serializers.FloatField(allow_null=True)
+
+
+class AccuracySerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    n = serializers.IntegerField()
+    accuracy = serializers.FloatField()
+
+
+class ConfusionSerializer(serializers.Serializer):
+    labels = serializers.ListField(child=serializers.CharField())
+    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    pairs = serializers.IntegerField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Items with >= 2 annotations.")
+    fleiss_kappa = serializers.FloatField(allow_null=True)
+    krippendorff_alpha = serializers.FloatField(allow_null=True)
+    pairs = PairSerializer(many=True)
+    annotations = serializers.IntegerField()
+    annotators = serializers.IntegerField()
+    min_shared = serializers.IntegerField()
+    confusion = ConfusionSerializer()
+    gold = AccuracySerializer(many=True)
+
+
+class AgreementView(APIView):
+    @extend_schema(
+        responses=AgreementSerializer,
+        description="Cohen's kappa per annotator pair (usernames `a`, `b`, over `n` shared "
+        "items), Fleiss' kappa and Krippendorff's alpha over the `items` with >= 2 "
+        "annotations (null below `min_shared`), label confusion between annotators, "
+        "and each annotator's accuracy on gold items.",
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, REVIEWERS)
+        return Response(selectors.agreement(project))
+
+
+class AnnotatorStatsSerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    items = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    consensus_items = serializers.IntegerField()
+    consensus_agreement = serializers.FloatField(allow_null=True)
+    gold_items = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+
+
+class AnnotatorStatsView(APIView):
+    @extend_schema(
+        responses=AnnotatorStatsSerializer(many=True),
+        description="Per annotator: items labelled, median seconds per item, agreement "
+        "with the final label on items with >= 2 annotations, and accuracy on gold "
+        "items. Annotators see only their own row.",
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, role = project_for_member(request.user, project_id, ANYONE)
+        only = request.user if role == Role.ANNOTATOR else None
+        return Response(selectors.annotator_stats(project, user=only))
+
+
+class GoldEntry(serializers.Serializer):
+    item = serializers.IntegerField()
+    label = serializers.CharField(allow_null=True, max_length=200)  # type: ignore[assignment]
+
+
+class GoldInput(serializers.Serializer):
+    items = GoldEntry(many=True, allow_empty=False)
+
+
+GoldResult = inline_serializer(
+    "GoldResult",
+    {
+        "updated": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class GoldItem(serializers.Serializer):
+    item = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    state = serializers.CharField()
+
+
+class GoldView(APIView):
+    @extend_schema(responses=GoldItem(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        return Response(
+            [
+                {"item": item_id, "label": label, "state": state}
+                for item_id, label, state in selectors.gold_items(project).values_list(
+                    "id", "gold_label", "state"
+                )
+            ]
+        )
+
+    @extend_schema(
+        request=GoldInput,
+        responses={200: GoldResult, 400: GoldResult},
+        description="Mark items gold with their true label (`label: null` unmarks). "
+        "Gold items leave the pool, are not trained on, and are handed to annotators "
+        "unannounced at the project's `gold_fraction`.",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        data = GoldInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = gold.gold_set(project=project, entries=data.validated_data["items"])
+        code = status.HTTP_400_BAD_REQUEST if not result.updated else status.HTTP_200_OK
+        return Response({"updated": result.updated, "errors": result.errors}, status=code)
+
+
+class ReviewAnnotation(serializers.Serializer):
+    annotator = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    confidence = serializers.IntegerField()
+    seconds = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ReviewItem(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField()
+    text = serializers.CharField(required=False)
+    image_url = serializers.CharField(required=False)
+    meta = serializers.DictField()
+    support = serializers.FloatField(allow_null=True)
+    votes = serializers.DictField(child=serializers.IntegerField())
+    annotations = ReviewAnnotation(many=True)
+
+
+class ReviewInput(serializers.Serializer):
+    item = serializers.IntegerField()
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    action = serializers.ChoiceField(choices=["decide", "send_back"], default="decide")
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        if attrs["action"] == "decide" and not attrs.get("label"):
+            raise serializers.ValidationError({"label": "give the final label (or send_back)"})
+        return attrs
+
+
+ReviewOutput = inline_serializer(
+    "ReviewResult",
+    {
+        "item": serializers.IntegerField(),
+        "label": serializers.CharField(allow_null=True),
+        "state": serializers.CharField(),
+        "reviewer": serializers.CharField(required=False),
+        "created_at": serializers.DateTimeField(required=False),
+    },
+)
+
+
+def _member(request: Request) -> User:
+    """The caller, signed in: project_for_member has already turned anonymous callers away."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+class ReviewView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, default=selectors.REVIEW_LIMIT)],
+        responses=ReviewItem(many=True),
+        description="Items without consensus, oldest first, each with every annotator's "
+        "label, confidence and seconds.",
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, REVIEWERS)
+        limit = request.query_params.get("limit", "")
+        size = int(limit) if limit.isdigit() else selectors.REVIEW_LIMIT
+        return Response(selectors.review_queue(project, limit=min(size, 1000)))
+
+    @extend_schema(
+        request=ReviewInput,
+        responses={201: ReviewOutput, 200: ReviewOutput},
+        description="`{item, label}` gives the final label (recorded with reviewer and "
+        "time; 201, or 200 when repeated); `{item, action: send_back}` returns the item "
+        "to the open batch for one more annotator.",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, REVIEWERS)
+        data = ReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item_id = data.validated_data["item"]
+        if data.validated_data["action"] == "send_back":
+            item = review.review_send_back(project=project, user=_member(request), item_id=item_id)
+            return Response({"item": item.pk, "label": None, "state": item.state})
+        decision, created = review.review_decide(
+            project=project,
+            user=_member(request),
+            item_id=item_id,
+            label=data.validated_data["label"],
+        )
+        return Response(
+            {
+                "item": item_id,
+                "label": decision.label,
+                "state": "labeled",
+                "reviewer": decision.reviewer.get_username(),
+                "created_at": decision.created_at,
+            },
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -1,0 +1,305 @@
+"""Reads for annotation quality: agreement, annotator stats and the review queue.
+
+Each figure is computed from one query that loads the project's annotations as
+aligned arrays (item, annotator, label codes), then :mod:`annotator.quality.agreement`
+does the maths; no per-annotation queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+
+from annotator.quality.agreement import (
+    FloatArray,
+    IntArray,
+    accuracy_against,
+    agreement_summary,
+    annotator_confusion,
+)
+from projects.models import Annotation, Item, Membership, Project
+
+# Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
+MIN_SHARED = 2
+REVIEW_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class AnnotationArrays:
+    """A project's annotations, one row each, coded for :mod:`annotator.quality.agreement`.
+
+    ``items``/``annotators`` are codes into ``item_ids``/``usernames``; ``labels``
+    are indices into ``project.labels``.
+    """
+
+    item_ids: IntArray
+    annotator_ids: IntArray
+    usernames: list[str]
+    items: IntArray
+    annotators: IntArray
+    labels: IntArray
+    confidence: FloatArray
+    seconds: FloatArray  # NaN where unknown
+
+    def item_codes(self, ids: IntArray) -> tuple[IntArray, IntArray]:
+        """Codes of those ``ids`` that have annotations, and the positions they came from."""
+        if not len(self.item_ids):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.item_ids, ids), len(self.item_ids) - 1)
+        found = self.item_ids[pos] == ids
+        return pos[found].astype(np.int64), np.flatnonzero(found)
+
+
+def annotation_arrays(
+    project: Project, annotations: QuerySet[Annotation] | None = None
+) -> AnnotationArrays:
+    """Load annotations (default: the project's) with one query."""
+    source = Annotation.objects.filter(project=project) if annotations is None else annotations
+    rows = list(
+        source.order_by("pk").values_list(
+            "item_id", "annotator_id", "annotator__username", "label", "confidence", "seconds"
+        )
+    )
+    index = {name: i for i, name in enumerate(project.labels)}
+    rows = [row for row in rows if row[3] in index]
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        none = np.zeros(0, dtype=np.float64)
+        return AnnotationArrays(empty, empty, [], empty, empty, empty, none, none)
+    item_id, annotator_id, username, label, confidence, seconds = zip(*rows, strict=True)
+    item_ids, items = np.unique(np.array(item_id, dtype=np.int64), return_inverse=True)
+    annotator_ids, first, annotators = np.unique(
+        np.array(annotator_id, dtype=np.int64), return_index=True, return_inverse=True
+    )
+    return AnnotationArrays(
+        item_ids=item_ids,
+        annotator_ids=annotator_ids,
+        usernames=[username[i] for i in first],
+        items=items.astype(np.int64),
+        annotators=annotators.astype(np.int64),
+        labels=np.array([index[x] for x in label], dtype=np.int64),
+        confidence=np.asarray(confidence, dtype=np.float64),
+        seconds=np.asarray([np.nan if s is None else s for s in seconds], dtype=np.float64),
+    )
+
+
+def annotation_arrays_of(project: Project, annotations: list[Annotation]) -> AnnotationArrays:
+    """The same arrays from annotations already in memory (no query); their annotators
+    must be loaded."""
+    index = {name: i for i, name in enumerate(project.labels)}
+    known = [a for a in annotations if a.label in index]
+    item_ids, items = np.unique(
+        np.array([a.item_id for a in known], dtype=np.int64), return_inverse=True
+    )
+    annotator_ids, first, annotators = np.unique(
+        np.array([a.annotator_id for a in known], dtype=np.int64),
+        return_index=True,
+        return_inverse=True,
+    )
+    return AnnotationArrays(
+        item_ids=item_ids,
+        annotator_ids=annotator_ids,
+        usernames=[known[i].annotator.username for i in first],
+        items=items.astype(np.int64),
+        annotators=annotators.astype(np.int64),
+        labels=np.array([index[a.label] for a in known], dtype=np.int64),
+        confidence=np.array([a.confidence for a in known], dtype=np.float64),
+        seconds=np.array(
+            [np.nan if a.seconds is None else a.seconds for a in known], dtype=np.float64
+        ),
+    )
+
+
+def _reference(
+    arr: AnnotationArrays, pairs: Iterable[tuple[int, str | None]], labels: list[str]
+) -> tuple[IntArray, IntArray]:
+    """Item codes and label codes of reference labels given as ``(item_id, label)``."""
+    index = {name: i for i, name in enumerate(labels)}
+    known = [(item, index[label]) for item, label in pairs if label in index]
+    ids = np.array([k[0] for k in known], dtype=np.int64)
+    codes = np.array([k[1] for k in known], dtype=np.int64)
+    item_codes, kept = arr.item_codes(ids)
+    return item_codes, codes[kept]
+
+
+def _accuracy_rows(
+    arr: AnnotationArrays, reference: tuple[IntArray, IntArray]
+) -> dict[int, tuple[int, float]]:
+    ref_items, ref_labels = reference
+    if not len(arr.items):
+        return {}
+    return accuracy_against(arr.items, arr.annotators, arr.labels, ref_items, ref_labels)
+
+
+def gold_reference(project: Project, arr: AnnotationArrays) -> tuple[IntArray, IntArray]:
+    gold = Item.objects.filter(project=project, gold_label__isnull=False)
+    return _reference(arr, gold.values_list("id", "gold_label"), project.labels)
+
+
+def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntArray, IntArray]:
+    """Final (consensus or reviewed) labels of items with >= 2 annotations.
+
+    Single-annotation items are left out: there the annotator is the consensus.
+    """
+    final = Item.objects.filter(
+        project=project,
+        label__isnull=False,
+        label_source__in=[Item.LabelSource.CONSENSUS, Item.LabelSource.REVIEW],
+    )
+    items, labels = _reference(arr, final.values_list("id", "label"), project.labels)
+    per_item = np.bincount(arr.items, minlength=len(arr.item_ids))
+    multi = per_item[items] >= 2
+    return items[multi], labels[multi]
+
+
+def agreement(project: Project) -> dict[str, Any]:
+    """The agreement contract (``items``, ``fleiss_kappa``, ``krippendorff_alpha``, ``pairs``
+    with usernames) plus the label confusion between annotators and gold accuracy."""
+    arr = annotation_arrays(project)
+    n_labels = max(len(project.labels), 1)
+    summary = agreement_summary(
+        arr.items, arr.annotators, arr.labels, n_labels, min_shared=MIN_SHARED
+    )
+    confusion = annotator_confusion(arr.items, arr.annotators, arr.labels, n_labels)
+    gold = _accuracy_rows(arr, gold_reference(project, arr))
+    return {
+        "items": summary["items"],
+        "fleiss_kappa": summary["fleiss_kappa"],
+        "krippendorff_alpha": summary["krippendorff_alpha"],
+        "pairs": [
+            {**pair, "a": arr.usernames[pair["a"]], "b": arr.usernames[pair["b"]]}
+            for pair in summary["pairs"]
+        ],
+        "annotations": len(arr.items),
+        "annotators": len(arr.usernames),
+        "min_shared": MIN_SHARED,
+        "confusion": {
+            "labels": list(project.labels),
+            "matrix": confusion.tolist(),
+            "pairs": int(np.triu(confusion).sum()),
+        },
+        "gold": [
+            {"annotator": arr.usernames[a], "n": n, "accuracy": acc}
+            for a, (n, acc) in sorted(gold.items())
+        ],
+    }
+
+
+def annotator_stats(
+    project: Project, user: User | AnonymousUser | None = None
+) -> list[dict[str, Any]]:
+    """One row per annotator: items, median seconds, agreement with consensus and gold.
+
+    Rows cover the project's members and anyone who annotated; ``user`` limits the
+    answer to that user's own row (what an annotator may see).
+    """
+    arr = annotation_arrays(project)
+    consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
+    gold_ref = gold_reference(project, arr)
+    gold = _accuracy_rows(arr, gold_ref)
+    codes = {int(pk): code for code, pk in enumerate(arr.annotator_ids.tolist())}
+    people = _people(project, arr)
+    if user is not None:
+        people = [p for p in people if p[0] == user.pk]
+    return [
+        _stats_row(arr, codes.get(pk), name, role, consensus, gold) for pk, name, role in people
+    ]
+
+
+def _people(project: Project, arr: AnnotationArrays) -> list[tuple[int, str, str | None]]:
+    members = list(
+        Membership.objects.filter(project=project)
+        .values_list("user_id", "user__username", "role")
+        .order_by("user__username")
+    )
+    known = {m[0] for m in members}
+    former = [
+        (int(pk), name, None)
+        for pk, name in zip(arr.annotator_ids.tolist(), arr.usernames, strict=True)
+        if pk not in known
+    ]
+    people: list[tuple[int, str, str | None]] = [(pk, name, role) for pk, name, role in members]
+    return people + former
+
+
+def _stats_row(
+    arr: AnnotationArrays,
+    code: int | None,
+    username: str,
+    role: str | None,
+    consensus: dict[int, tuple[int, float]],
+    gold: dict[int, tuple[int, float]],
+) -> dict[str, Any]:
+    mine = arr.annotators == code if code is not None else np.zeros(len(arr.items), dtype=bool)
+    seconds = arr.seconds[mine]
+    seconds = seconds[~np.isnan(seconds)]
+    c_n, c_acc = consensus.get(code, (0, None)) if code is not None else (0, None)
+    g_n, g_acc = gold.get(code, (0, None)) if code is not None else (0, None)
+    return {
+        "annotator": username,
+        "role": role,
+        "items": int(mine.sum()),
+        "median_seconds": float(np.median(seconds)) if len(seconds) else None,
+        "consensus_items": c_n,
+        "consensus_agreement": c_acc,
+        "gold_items": g_n,
+        "gold_accuracy": g_acc,
+    }
+
+
+def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[str, Any]]:
+    """Items waiting for review, oldest first, each with every annotator's label and confidence."""
+    items = list(
+        Item.objects.filter(project=project, state=Item.State.REVIEW)
+        .order_by("id")
+        .values("id", "text", "image", "meta", "consensus_support")[:limit]
+    )
+    by_item: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in items}
+    annotations = (
+        Annotation.objects.filter(item_id__in=list(by_item))
+        .order_by("created_at", "pk")
+        .values_list(
+            "item_id", "annotator__username", "label", "confidence", "seconds", "created_at"
+        )
+    )
+    for item_id, username, label, confidence, seconds, created in annotations:
+        by_item[item_id].append(
+            {
+                "annotator": username,
+                "label": label,
+                "confidence": confidence,
+                "seconds": seconds,
+                "created_at": created,
+            }
+        )
+    return [_review_entry(project, dict(row), by_item[row["id"]]) for row in items]
+
+
+def _review_entry(
+    project: Project, row: dict[str, Any], annotations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": row["id"], "item": row["id"], "meta": row["meta"]}
+    if project.kind == Project.Kind.IMAGE:
+        entry["image_url"] = reverse("api-item-image", args=[project.pk, row["id"]])
+        entry["thumb_url"] = entry["image_url"] + "?thumb=1"
+    else:
+        entry["text"] = row["text"]
+    votes: dict[str, int] = {}
+    for a in annotations:
+        votes[a["label"]] = votes.get(a["label"], 0) + 1
+    entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
+    return entry
+
+
+def review_count(project: Project) -> int:
+    return Item.objects.filter(project=project, state=Item.State.REVIEW).count()
+
+
+def gold_items(project: Project) -> QuerySet[Item]:
+    return Item.objects.filter(project=project).filter(~Q(gold_label=None)).order_by("id")

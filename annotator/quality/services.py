@@ -1,0 +1,161 @@
+"""Final labels from annotations: consensus per item, or the review queue.
+
+Two moments decide. At an item's last required annotation, `item_finalise` votes
+on that item alone (majority or confidence-weighted; Dawid-Skene cannot judge one
+item, so it gives a provisional majority label there). Before each retrain the
+worker runs `consensus_recompute`, which applies the project's method to every
+multiply-annotated item at once, so Dawid-Skene sees all annotations and a
+change of method reaches old items. Reviewed and seed labels are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import QuerySet
+
+from annotator.quality.consensus import CONSENSUS_METHODS, NO_CONSENSUS, ConsensusResult
+from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
+from projects.models import Annotation, Item, Project
+
+FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED, Item.LabelSource.GOLD)
+SETTLED_STATES = (Item.State.LABELED, Item.State.REVIEW)
+PER_ITEM_FALLBACK = "majority"
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: str
+    label: str | None
+    support: float | None
+    method: str
+
+    @property
+    def label_source(self) -> str:
+        return Item.LabelSource.CONSENSUS if self.label else ""
+
+
+def consensus_compute(
+    arr: AnnotationArrays, *, method: str, n_labels: int, threshold: float
+) -> ConsensusResult:
+    """Run one of :data:`annotator.quality.consensus.CONSENSUS_METHODS` over coded annotations."""
+    function, _ = CONSENSUS_METHODS[method]
+    cutoff = {"min_posterior" if method == "dawid_skene" else "min_support": threshold}
+    return function(
+        arr.items,
+        arr.annotators,
+        arr.labels,
+        n_labels,
+        len(arr.item_ids),
+        arr.confidence,
+        **cutoff,
+    )
+
+
+def _decision(project: Project, result: ConsensusResult, code: int, method: str) -> Decision:
+    label = int(result.label[code])
+    support = float(result.support[code])
+    if label == NO_CONSENSUS:
+        return Decision(Item.State.REVIEW, None, support, method)
+    return Decision(Item.State.LABELED, project.labels[label], support, method)
+
+
+def item_finalise(*, project: Project, item: Item) -> None:
+    """Set the item's final label from its annotations, or send it to review without one."""
+    if item.label_source in FINAL_SOURCES or item.state == Item.State.GOLD or item.required == 0:
+        return
+    arr = annotation_arrays(project, Annotation.objects.filter(item=item))
+    if not len(arr.items):
+        return
+    _apply(item.pk, _item_decision(project, arr))
+
+
+def only_label_decision(*, project: Project, annotation: Annotation) -> Decision:
+    """What `item_finalise` decides for an item whose one and only annotation this is.
+
+    So an item that needs one label can be settled in the statement that records it.
+    """
+    return _item_decision(project, annotation_arrays_of(project, [annotation]))
+
+
+def _item_decision(project: Project, arr: AnnotationArrays) -> Decision:
+    """One item's annotations voted on; Dawid-Skene cannot judge one item alone."""
+    method = project.consensus_method
+    if method not in CONSENSUS_METHODS or method == "dawid_skene":
+        method = PER_ITEM_FALLBACK
+    result = consensus_compute(
+        arr, method=method, n_labels=len(project.labels), threshold=project.consensus_threshold
+    )
+    return _decision(project, result, 0, method)
+
+
+def _apply(item_id: int, decision: Decision) -> None:
+    Item.objects.filter(pk=item_id).update(
+        state=decision.state,
+        label=decision.label,
+        label_source=decision.label_source,
+        consensus_support=decision.support,
+        consensus_method=decision.method,
+    )
+
+
+def consensus_recompute(*, project: Project) -> int:
+    """Re-decide every finished, multiply-annotated item with the project's method.
+
+    All annotations inform the estimate (Dawid-Skene learns each annotator's
+    confusion from single-labelled and gold items too); only items with >= 2
+    annotations whose label came from consensus (or who wait for review) change.
+    Returns how many items changed label or state.
+    """
+    method = project.consensus_method
+    if method not in CONSENSUS_METHODS or not project.labels:
+        return 0
+    arr = annotation_arrays(project)
+    if not len(arr.items):
+        return 0
+    result = consensus_compute(
+        arr, method=method, n_labels=len(project.labels), threshold=project.consensus_threshold
+    )
+    per_item = np.bincount(arr.items, minlength=len(arr.item_ids))
+    multi = set(arr.item_ids[per_item >= 2].tolist())
+    code_of = {int(pk): code for code, pk in enumerate(arr.item_ids.tolist())}
+    current = _recomputable(project).filter(pk__in=list(multi)).values_list("id", "state", "label")
+    changed: list[Item] = []
+    moved = 0
+    for item_id, state, label in current:
+        decision = _decision(project, result, code_of[item_id], method)
+        moved += (decision.state, decision.label) != (state, label)
+        changed.append(
+            Item(
+                pk=item_id,
+                state=decision.state,
+                label=decision.label,
+                label_source=decision.label_source,
+                consensus_support=decision.support,
+                consensus_method=method,
+            )
+        )
+    _write(project, changed)
+    return moved
+
+
+def _recomputable(project: Project) -> QuerySet[Item]:
+    """Items consensus may (still) decide: settled, not reviewed, not seed, not gold-only."""
+    return Item.objects.filter(project=project, state__in=SETTLED_STATES).exclude(
+        label_source__in=FINAL_SOURCES
+    )
+
+
+def _write(project: Project, items: list[Item]) -> None:
+    """Write in one transaction; the same guard as the read skips items that a reviewer
+    decided or that were sent back meanwhile."""
+    if not items:
+        return
+    with transaction.atomic():
+        _recomputable(project).bulk_update(
+            items,
+            ["state", "label", "label_source", "consensus_support", "consensus_method"],
+            batch_size=500,
+        )

@@ -1,0 +1,313 @@
+"""Image ZIP imports: validate and store in the request, featurise in the worker.
+
+The request checks the whole ZIP (paths, bombs, sizes) before extracting
+anything, decodes every image once to report broken files by name, writes the
+good ones under generated names in ``MEDIA_ROOT/project_<id>/`` and inserts
+their items in one transaction. If that transaction fails, the files it wrote
+are deleted: nothing of a failed import is half-kept. Thumbnails and features
+are then computed once per image by ``import_job_run`` in the worker, which
+reports progress on the ``ImportJob`` row and is safe to run again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from projects.batches import refresh as refreshes
+from projects.ingest import bulk
+from projects.ingest.parsers import ImportRejected, ParsedRow
+from projects.ingest.zips import (
+    MANIFEST_NAME,
+    ImageEntry,
+    ZipRejected,
+    read_image_zip,
+    read_jsonl_manifest,
+)
+from projects.models import ImportJob, Item, Project
+from projects.pool import features
+from projects.training import services as training_services
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+FEATURE_CHUNK = 256  # images featurised per feature shard and progress update
+MAX_ERRORS = 1000
+
+
+def max_image_pixels() -> int:
+    return int(settings.WINNOW_MAX_IMAGE_PIXELS)
+
+
+def max_zip_bytes() -> int:
+    return int(settings.WINNOW_MAX_ZIP_BYTES)
+
+
+def max_zip_files() -> int:
+    return int(settings.WINNOW_MAX_ZIP_FILES)
+
+
+@dataclass
+class ImageRow:
+    entry: ImageEntry
+    label: str | None
+    meta: dict[str, Any]
+
+
+# -- the request: validate, store files and items, enqueue the worker ----------
+
+
+def import_image_upload(*, project: Project, data: bytes, name: str, user: User) -> dict[str, Any]:
+    """Import a ZIP of images; returns ``{"created", "skipped", "errors", "job"}``.
+
+    Whole-ZIP problems raise ``ImportRejected`` before anything is extracted.
+    """
+    rows, errors = _read_rows(project, data)
+    if not rows:
+        return {"created": 0, "skipped": len(errors), "errors": errors[:MAX_ERRORS]}
+    job = image_items_import(project=project, rows=rows, filename=name, user=user, errors=errors)
+    return {
+        "created": len(rows),
+        "skipped": len(errors),
+        "errors": errors[:MAX_ERRORS],
+        "job": job.pk,
+    }
+
+
+def _read_rows(project: Project, data: bytes) -> tuple[list[ImageRow], list[dict[str, Any]]]:
+    try:
+        read = read_image_zip(
+            io.BytesIO(data),
+            max_uncompressed_bytes=max_zip_bytes(),
+            max_pixels=max_image_pixels(),
+            max_files=max_zip_files(),
+        )
+    except ZipRejected as exc:
+        raise ImportRejected(f"The ZIP was refused: {exc}.") from None
+    errors: list[dict[str, Any]] = [dict(e) for e in read.errors]
+    candidates = [ImageRow(e, e.label, {"path": e.name}) for e in read.entries]
+    if read.manifest_lines is not None:
+        candidates = _apply_manifest(read.manifest_lines, candidates, errors)
+    known = set(project.labels)
+    rows = []
+    for row in candidates:
+        if row.label is not None and row.label not in known:
+            errors.append(
+                {
+                    "name": row.entry.name,
+                    "error": f"unknown label {row.label!r}; "
+                    f"the project's labels are {sorted(known)}",
+                }
+            )
+            continue
+        rows.append(row)
+    return rows, errors
+
+
+def _apply_manifest(
+    lines: list[str], rows: list[ImageRow], errors: list[dict[str, Any]]
+) -> list[ImageRow]:
+    """A manifest line gives its image a label (over the folder's) and meta.
+
+    Images the manifest does not list are still imported with their folder label.
+    """
+    result = read_jsonl_manifest(lines, [row.entry for row in rows])
+    errors.extend({"name": MANIFEST_NAME, **e} for e in result.errors)
+    listed = {
+        item.entry.name: ImageRow(item.entry, item.label, {**item.meta, "path": item.entry.name})
+        for item in result.items
+    }
+    return [listed.get(row.entry.name, row) for row in rows]
+
+
+def image_items_import(
+    *,
+    project: Project,
+    rows: list[ImageRow],
+    filename: str,
+    user: User | None,
+    errors: list[dict[str, Any]] | None = None,
+) -> ImportJob:
+    """Write the images and their items in one transaction; the worker does the rest."""
+    written: list[Path] = []
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                project=project,
+                created_by_id=None if user is None else user.pk,
+                filename=filename[:255],
+                total=len(rows),
+                created=len(rows),
+                skipped=len(errors or []),
+                errors=(errors or [])[:MAX_ERRORS],
+                status=ImportJob.Status.PENDING,
+            )
+            paths = [_write_image(project, job, row.entry, written) for row in rows]
+            parsed = [
+                ParsedRow(line=i, label=row.label, meta=row.meta) for i, row in enumerate(rows, 1)
+            ]
+            bulk.items_insert(project.pk, parsed, paths)
+            _mark_collecting(project)
+            transaction.on_commit(lambda: _enqueue(job.pk))
+    except BaseException:
+        _delete(written)
+        raise
+    return job
+
+
+def image_prefix(project: Project | int, job: ImportJob | int) -> str:
+    """Every image of one import job is stored under this relative path prefix."""
+    project_id = project if isinstance(project, int) else project.pk
+    job_id = job if isinstance(job, int) else job.pk
+    return f"project_{project_id}/j{job_id}-"
+
+
+def _write_image(project: Project, job: ImportJob, entry: ImageEntry, written: list[Path]) -> str:
+    relative = f"{image_prefix(project, job)}{uuid.uuid4().hex}{EXTENSIONS[entry.format]}"
+    path = Path(settings.MEDIA_ROOT) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written.append(path)
+    with open(path, "xb") as fh:  # generated names never overwrite anything
+        fh.write(entry.data)
+    return relative
+
+
+def _delete(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+        thumbnail_path(path).unlink(missing_ok=True)
+
+
+def _mark_collecting(project: Project) -> None:
+    if project.state == Project.State.SETUP:
+        Project.objects.filter(pk=project.pk, state=Project.State.SETUP).update(
+            state=Project.State.COLLECTING
+        )
+        project.state = Project.State.COLLECTING
+
+
+def _enqueue(job_id: int) -> None:
+    from projects import tasks
+
+    tasks.image_import_process.delay(job_id)
+
+
+def thumbnail_path(image: Path) -> Path:
+    """``<stem>.thumb.webp`` next to the image (what projects.media serves for ``?thumb=1``)."""
+    from strategies.images import THUMBNAIL_EXTENSION
+
+    return image.with_name(f"{image.stem}.thumb{THUMBNAIL_EXTENSION}")
+
+
+# -- the worker: thumbnails, features, progress ---------------------------------
+
+
+def import_job_run(*, job_id: int) -> bool:
+    """Thumbnail and featurise every image of the job not featurised yet; False if gone.
+
+    Idempotent: items whose features are stored are skipped, so a re-sent task
+    resumes where a lost worker stopped.
+    """
+    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None or job.status == ImportJob.Status.DONE:
+        return False
+    project = job.project
+    ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.RUNNING)
+    try:
+        _featurise_job(project, job)
+    except Exception as exc:
+        log.exception("image import job %s failed", job_id)
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED,
+            finished_at=timezone.now(),
+            errors=[*job.errors, {"name": "", "error": f"feature extraction failed: {exc!r}"}],
+        )
+        raise
+    _finish_job(project, job)
+    return True
+
+
+def job_items(project: Project, job: ImportJob) -> np.ndarray:
+    ids = Item.objects.filter(project=project, image__startswith=image_prefix(project, job))
+    return np.fromiter(ids.order_by("id").values_list("id", flat=True), dtype=np.int64)
+
+
+def _featurise_job(project: Project, job: ImportJob) -> None:
+    ids = job_items(project, job)
+    table = features.features_load(project.pk)
+    todo = ids if table is None else table.missing(ids)
+    done = len(ids) - len(todo)
+    ImportJob.objects.filter(pk=job.pk).update(total=len(ids), processed=done)
+    for start in range(0, len(todo), FEATURE_CHUNK):
+        chunk = todo[start : start + FEATURE_CHUNK]
+        paths = dict(Item.objects.filter(pk__in=chunk.tolist()).values_list("id", "image"))
+        X = images_thumbnail_and_featurise([paths[int(i)] for i in chunk])
+        features.features_add(project.pk, chunk, X)
+        done += len(chunk)
+        ImportJob.objects.filter(pk=job.pk).update(processed=done)
+
+
+def images_thumbnail_and_featurise(paths: list[str]) -> np.ndarray:
+    """Write each stored image's thumbnail and return the feature matrix, in order."""
+    from strategies.images import IMAGE_FEATURE_DIM, image_features, thumbnail_bytes
+
+    root = Path(settings.MEDIA_ROOT)
+    X = np.zeros((len(paths), IMAGE_FEATURE_DIM), dtype=np.float32)
+    for row, relative in enumerate(paths):
+        path = root / relative
+        with Image.open(path) as img:
+            img.load()
+            X[row] = image_features(img)
+            _write_atomic(thumbnail_path(path), thumbnail_bytes(img))
+    return X
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _finish_job(project: Project, job: ImportJob) -> None:
+    """Job done: a retrain if the import brought seed labels, else a coverage batch."""
+
+    seeded = Item.objects.filter(
+        project=project, image__startswith=image_prefix(project, job), label__isnull=False
+    ).exists()
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.DONE, finished_at=timezone.now()
+        )
+        project.refresh_from_db()
+        if seeded and project.state in (Project.State.COLLECTING, Project.State.TRAINING):
+            training_services.retrain_request(project=project, trigger="import")
+    if not seeded and project.state in (Project.State.COLLECTING, Project.State.TRAINING):
+        refreshes.batch_refresh_unless_training(project=project)
+
+
+def import_job_status(job: ImportJob) -> dict[str, Any]:
+    """What the import page polls: progress and the per-file errors."""
+    return {
+        "id": job.pk,
+        "filename": job.filename,
+        "status": job.status,
+        "total": job.total,
+        "processed": job.processed,
+        "created": job.created,
+        "skipped": job.skipped,
+        "errors": job.errors,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "progress": round(job.processed / job.total, 4) if job.total else 1.0,
+    }

@@ -1,0 +1,189 @@
+"""Parse uploaded CSV / JSONL pools into validated rows.
+
+Whole-file problems (wrong encoding, no usable header, a file that is not CSV)
+raise `ImportRejected`, and nothing is written. Row problems are collected with
+their line number, and the good rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from winnow.errors import Rejected
+
+MAX_META_CHARS = 10_000
+MAX_VECTOR_DIM = 10_000
+
+
+class ImportRejected(Rejected):
+    """The file as a whole cannot be imported; nothing was written."""
+
+
+@dataclass
+class ParsedRow:
+    line: int
+    text: str = ""
+    label: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    vector: list[float] | None = None
+
+
+@dataclass
+class ParseResult:
+    rows: list[ParsedRow]
+    errors: list[dict[str, Any]]
+
+
+class RowError(ValueError):
+    pass
+
+
+def decode_upload(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(
+            f"The file is not UTF-8 text (invalid byte at offset {exc.start}); "
+            "save it as UTF-8 and upload it again."
+        ) from None
+
+
+def parse_upload(
+    data: bytes, filename: str, *, kind: str, labels: list[str], max_text_chars: int
+) -> ParseResult:
+    text = decode_upload(data)
+    if "\x00" in text:
+        raise ImportRejected("The file contains NUL bytes; it is not a text file.")
+    checker = _RowChecker(kind=kind, labels=set(labels), max_text_chars=max_text_chars)
+    lower = filename.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        records = _jsonl_records(text)
+    elif lower.endswith((".csv", ".tsv", ".txt")):
+        records = _csv_records(text, delimiter="\t" if lower.endswith(".tsv") else ",", kind=kind)
+    else:
+        raise ImportRejected("Unsupported file type: upload a .csv or .jsonl file.")
+    rows: list[ParsedRow] = []
+    errors: list[dict[str, Any]] = []
+    for line, record in records:
+        try:
+            if isinstance(record, RowError):
+                raise record
+            rows.append(checker.check(line, record))
+        except RowError as exc:
+            errors.append({"line": line, "error": str(exc)})
+    return ParseResult(rows=rows, errors=errors)
+
+
+def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(f"invalid JSON: {exc.msg} at column {exc.colno}")
+
+
+def _csv_records(text: str, *, delimiter: str, kind: str) -> Iterator[tuple[int, Any]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportRejected(f"Malformed CSV header: {exc}.") from None
+    if not header:
+        raise ImportRejected("The CSV file is empty.")
+    header = [h.strip() for h in header]
+    if kind == "text" and "text" not in header:
+        raise ImportRejected(f"The CSV header needs a 'text' column; it has {header[:10]}.")
+    if kind != "text":
+        raise ImportRejected(f"{kind} projects import JSONL (or ZIP for images), not CSV.")
+    if len(set(header)) != len(header):
+        raise ImportRejected("The CSV header repeats a column name.")
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportRejected(f"Malformed CSV at line {reader.line_num}: {exc}.") from None
+        if not values:
+            continue
+        if len(values) != len(header):
+            yield reader.line_num, RowError(f"expected {len(header)} fields, found {len(values)}")
+            continue
+        yield reader.line_num, dict(zip(header, values, strict=True))
+
+
+@dataclass
+class _RowChecker:
+    kind: str
+    labels: set[str]
+    max_text_chars: int
+    vector_dim: int | None = None
+
+    def check(self, line: int, record: Any) -> ParsedRow:
+        if not isinstance(record, dict):
+            raise RowError("each line must be a JSON object")
+        row = ParsedRow(line=line, label=self._label(record.get("label")))
+        row.meta = self._meta(record)
+        if self.kind == "vector":
+            row.vector = self._vector(record.get("features"))
+            row.text = self._text(record.get("text", ""), required=False)
+        else:
+            row.text = self._text(record.get("text"), required=True)
+        return row
+
+    def _label(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str | int):
+            raise RowError("label must be a string")
+        label = str(value).strip()
+        if label not in self.labels:
+            raise RowError(
+                f"unknown label {label!r}; the project's labels are {sorted(self.labels)}"
+            )
+        return label
+
+    def _text(self, value: Any, *, required: bool) -> str:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise RowError("missing text")
+            return ""
+        if not isinstance(value, str):
+            raise RowError("text must be a string")
+        if len(value) > self.max_text_chars:
+            raise RowError(f"text longer than {self.max_text_chars} characters")
+        return value
+
+    def _vector(self, value: Any) -> list[float]:
+        if not isinstance(value, list) or not value:
+            raise RowError("features must be a non-empty list of numbers")
+        if len(value) > MAX_VECTOR_DIM:
+            raise RowError(f"features longer than {MAX_VECTOR_DIM}")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            raise RowError("features must be numbers")
+        vector = [float(v) for v in value]
+        if not all(math.isfinite(v) for v in vector):
+            raise RowError("features must be finite numbers")
+        if self.vector_dim is None:
+            self.vector_dim = len(vector)
+        elif len(vector) != self.vector_dim:
+            raise RowError(f"expected {self.vector_dim} features, found {len(vector)}")
+        return vector
+
+    def _meta(self, record: dict[str, Any]) -> dict[str, Any]:
+        meta = record.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise RowError("meta must be an object")
+        extra = {k: v for k, v in record.items() if k not in {"text", "label", "meta", "features"}}
+        meta = {**extra, **meta}
+        if meta and len(json.dumps(meta)) > MAX_META_CHARS:
+            raise RowError(f"meta larger than {MAX_META_CHARS} characters")
+        return meta

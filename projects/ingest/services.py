@@ -1,0 +1,41 @@
+"""Imports into the pool: parsed rows become items; seed labels owe a retrain."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from projects.batches.refresh import batch_refresh_unless_training
+from projects.ingest import bulk
+from projects.ingest.parsers import ParsedRow
+from projects.models import (
+    Project,
+)
+from projects.pool import snapshot as pool
+from projects.pool import stats
+from projects.training.services import retrain_request
+
+
+@transaction.atomic
+def items_import(
+    *, project: Project, rows: list[ParsedRow], images: list[str] | None = None
+) -> int:
+    """Add parsed rows to the pool; imported labels are seed labels and trigger a retrain."""
+    created = bulk.items_insert(project.pk, rows, images or [])
+    if project.state == Project.State.SETUP and created:
+        Project.objects.filter(pk=project.pk).update(state=Project.State.COLLECTING)
+        project.state = Project.State.COLLECTING
+    if any(row.label for row in rows):
+        retrain_request(project=project, trigger="import")
+    return created
+
+
+def pool_prepared(*, project_id: int) -> None:
+    """After an import: compute the new items' features, then open a proper batch."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return
+    stats.items_tidy()  # fresh statistics for the new rows, before anything ranks them
+    ids = pool.candidate_ids_all(project)
+    pool.features_ready(project, ids)
+    if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
+        batch_refresh_unless_training(project=project)

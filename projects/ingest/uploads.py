@@ -1,0 +1,54 @@
+"""Turn an uploaded file into pool items (CSV / JSONL now; image ZIPs go to the worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from projects.ingest import parsers as importers
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ImportRejected
+from projects.models import Project
+
+
+def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict[str, Any]:
+    """Parse and store the rows of an upload; whole-file problems raise ImportRejected."""
+    name = upload.name or "upload"
+    data = _read_capped(upload)
+    if project.kind == Project.Kind.IMAGE:
+        from projects.ingest import images as image_import
+
+        return image_import.import_image_upload(project=project, data=data, name=name, user=user)
+    parsed = importers.parse_upload(
+        data,
+        name,
+        kind=project.kind,
+        labels=list(project.labels),
+        max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
+    )
+    created = 0
+    if parsed.rows:
+        with transaction.atomic():
+            created = ingest.items_import(project=project, rows=parsed.rows)
+            transaction.on_commit(lambda: _prepare(project.pk))
+    return {"created": created, "skipped": len(parsed.errors), "errors": parsed.errors[:1000]}
+
+
+def _prepare(project_id: int) -> None:
+    from projects import tasks
+
+    tasks.pool_prepare.delay(project_id)
+
+
+def _read_capped(upload: UploadedFile) -> bytes:
+    limit = settings.WINNOW_MAX_UPLOAD_BYTES
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise ImportRejected(f"The file is larger than the {limit}-byte limit.")
+    if not data:
+        raise ImportRejected("The file is empty.")
+    return data

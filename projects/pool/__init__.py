@@ -1,0 +1,1 @@
+"""The pool: feature shards computed once per item, and the pool read as arrays."""

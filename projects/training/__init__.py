@@ -1,0 +1,1 @@
+"""Training: owed retrains (recorded in the database), the retrain run, rankings, scores on rows."""

@@ -1,0 +1,342 @@
+"""Retrain + rescore: the work a Celery worker does between batches (PRODUCT.md §2.4).
+
+`retrain_run` is idempotent: it claims a pending (or abandoned) ModelVersion with
+a compare-and-set update, trains outside any transaction (SQLite must not hold
+its write lock for seconds), and commits the results, the stopping decision and
+the refreshed batch in one short transaction at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+import joblib
+import numpy as np
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from projects.models import Batch, Item, ModelVersion, Project
+from projects.pool import snapshot as pool
+from projects.pool import stats
+from projects.training import rankings
+from projects.training import scores as score_rows
+from projects.training.services import STALE_RUNNING, model_path, owed_send
+
+log = logging.getLogger(__name__)
+
+STOP_SET_SIZE = 1000
+# Rows per transaction when a retrain writes scores to rows requests may be taking
+# (`_ranking_top_write`).
+TOP_CHUNK = 250
+QUEUED_CHUNK = 25
+
+
+class BatchHooks(Protocol):
+    """What a retrain asks of the open batches.
+
+    `projects.batches` sits above training (a batch close owes a retrain), so it passes
+    itself in (`projects.tasks.retrain`) rather than being imported from here.
+    """
+
+    def ranked_rows(self, project: Project) -> int:
+        """How many of the ranking's best items to store on the item rows."""
+        ...
+
+    def prepare(self, project: Project, latest: ModelVersion) -> Any:
+        """Picks for the refresh, chosen before any lock is taken."""
+        ...
+
+    def refresh(self, project: Project, prepared: Any) -> None:
+        """Give the open batches the new picks, inside the finishing transaction."""
+        ...
+
+
+def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
+    """Train, evaluate, rescore the whole pool and refresh the batch; False if not claimed."""
+    if not _claim(model_version_id):
+        return False
+    version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
+    try:
+        _before_retrain(version.project)
+        rows = batches.ranked_rows(version.project)
+        results = _train_and_score(version.project, version, rows)
+    except Exception as exc:
+        log.exception("retrain %s failed", model_version_id)
+        ModelVersion.objects.filter(pk=model_version_id).update(
+            status=ModelVersion.Status.FAILED, error=repr(exc)[:2000], finished_at=timezone.now()
+        )
+        Project.objects.filter(pk=version.project_id, state=Project.State.TRAINING).update(
+            state=Project.State.COLLECTING
+        )
+        owed_send(version.project_id)
+        raise
+    _finish_retrying(version, results, batches)
+    owed_send(version.project_id)
+    return True
+
+
+def _finish_retrying(
+    version: ModelVersion, results: dict[str, Any], batches: BatchHooks, attempts: int = 3
+) -> None:
+    """`_finish`, again if Postgres picked it as a deadlock victim (it rolled back whole)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _finish(version, results, batches)
+            return
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("retrain %s: finishing hit a lock conflict, retrying", version.pk)
+            time.sleep(0.1 * attempt)
+
+
+def _before_retrain(project: Project) -> None:
+    """Hooks named in settings (consensus from the annotator app), so projects imports none."""
+    for path in settings.WINNOW_BEFORE_RETRAIN:
+        import_string(path)(project=project)
+
+
+def _claim(model_version_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(status=ModelVersion.Status.PENDING) | Q(
+        status=ModelVersion.Status.RUNNING, started_at__lt=now - STALE_RUNNING
+    )
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is None:
+        return False
+    busy = ModelVersion.objects.filter(
+        project_id=version.project_id,
+        status=ModelVersion.Status.RUNNING,
+        started_at__gte=now - STALE_RUNNING,
+    ).exclude(pk=model_version_id)
+    if busy.exists():  # one retrain per project at a time; the running one re-sends us
+        return False
+    claimed = ModelVersion.objects.filter(claimable, pk=model_version_id).update(
+        status=ModelVersion.Status.RUNNING, started_at=now, attempts=1 + version.attempts
+    )
+    return claimed == 1
+
+
+def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict[str, Any]:
+    from strategies import metrics, query
+    from strategies.models import train_model
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    snap = pool.pool_snapshot(project)
+    timings["load_features"] = time.perf_counter() - started
+    n_classes = len(project.labels)
+    train = snap.train
+    if not train.any():
+        raise ValueError("no labelled items to train on yet")
+
+    t = time.perf_counter()
+    model = train_model(
+        snap.X[train], snap.label[train], n_classes, random_state=project.random_state
+    )
+    timings["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    held = snap.labeled & snap.holdout
+    evaluation = None
+    if held.any():
+        evaluation = metrics.evaluate(
+            snap.label[held],
+            model.predict(snap.X[held]),
+            n_classes,
+            random_state=project.random_state,
+        )
+    timings["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # Queued items too: those the refresh sends back to the pool must compete on this
+    # version's scores, not on the previous model's (or none).
+    in_pool = snap.unlabeled
+    X_pool = snap.X[in_pool]
+    proba = model.predict_proba(X_pool) if in_pool.any() else np.zeros((0, n_classes))
+    scores = np.zeros(0)
+    if in_pool.any():
+        ctx = query.QueryContext(
+            X_pool=X_pool,
+            model=model,
+            proba=proba,
+            X_labeled=snap.X[train],
+            y_labeled=snap.label[train],
+            n_classes=n_classes,
+            random_state=project.random_state + version.version,
+        )
+        scores = query.score(project.strategy, ctx)
+    timings["score"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scored_ids, predictions = snap.ids[in_pool], proba.argmax(axis=1)
+    rankings.ranking_save(project.pk, version.version, scored_ids, scores, predictions)
+    rankings.rankings_prune(project)
+    timings["save_ranking"] = time.perf_counter() - t
+    t = time.perf_counter()
+    queued = snap.state[in_pool] == Item.State.QUEUED
+    _ranking_top_write(version, scored_ids, scores, predictions, queued, rows)
+    timings["write_scores"] = time.perf_counter() - t
+    t = time.perf_counter()
+    stats.items_tidy_after_rescore()
+    timings["tidy"] = time.perf_counter() - t
+
+    stop_ids = _stop_set(project, snap.ids)
+    stop_rows = np.searchsorted(snap.ids, stop_ids)
+    stop_predictions = (
+        model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
+    )
+    model_file = _save_model(project, version, model)
+    timings["total"] = time.perf_counter() - started
+    return {
+        "metrics": evaluation,
+        "train_size": int(train.sum()),
+        "pool_size": int(snap.pool.sum()),
+        "labels_total": int(snap.labeled.sum()),
+        "max_uncertainty": float(1.0 - proba.max(axis=1).min()) if len(proba) else None,
+        "stop_set_predictions": stop_predictions,
+        "model_file": model_file,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def _ranking_top_write(
+    version: ModelVersion,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    predictions: np.ndarray,
+    queued: np.ndarray,
+    rows: int,
+) -> None:
+    """Store the top of the ranking (and the open batches' items) on the item rows.
+
+    Then the rows of an older ranking that this one scored lower lose their score, so
+    the ranking index holds only the newest top: its first rows are the next batch.
+    Items that arrived after the snapshot (a stream item queued meanwhile) keep theirs.
+    """
+    top = np.zeros(len(ids), dtype=bool)
+    top[np.lexsort((ids, -scores))[:rows]] = True
+    # Requests skip the rows these writes hold: a claim the open batches' queued items, a
+    # batch opening the top of the ranking. Written in one chunk, all the queued rows
+    # were locked at once, and every claim meanwhile found nothing free and fell back on
+    # the slow path or came away empty; in small chunks only a few are held at a time.
+    for part, size in ((top & ~queued, TOP_CHUNK), (queued, QUEUED_CHUNK)):
+        score_rows.scores_write(
+            ids[part], scores[part], predictions[part], version.version, chunk_size=size
+        )
+    older = Item.objects.filter(
+        project_id=version.project_id,
+        state__in=[Item.State.POOL, Item.State.QUEUED],
+        score__isnull=False,
+    ).exclude(scored_version__gte=version.version)
+    older_ids = np.array(list(older.values_list("id", flat=True)), dtype=np.int64)
+    score_rows.scores_clear(np.intersect1d(older_ids, ids), chunk_size=TOP_CHUNK)
+
+
+def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
+    """A fixed random sample of items, chosen once, for stabilizing predictions."""
+    if not project.stop_set:
+        rng = np.random.default_rng(project.random_state)
+        chosen = rng.choice(ids, size=min(STOP_SET_SIZE, len(ids)), replace=False)
+        project.stop_set = sorted(int(i) for i in chosen)
+        Project.objects.filter(pk=project.pk).update(stop_set=project.stop_set)
+    return np.intersect1d(np.array(project.stop_set, dtype=np.int64), ids)
+
+
+def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
+    path = model_path(project.pk, version.version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump({"model": model, "labels": list(project.labels), "kind": project.kind}, tmp)
+    tmp.replace(path)
+    return str(path.relative_to(settings.MODELS_ROOT))
+
+
+def _finish(version: ModelVersion, results: dict[str, Any], batches: BatchHooks) -> None:
+    """Record the version and the stopping decision, and refresh the open batches.
+
+    What takes a while is done first, outside any transaction: the stopping rules
+    over the history, and the refresh's picks (the full selector, on a large pool).
+    Under the batch and project locks, which annotators closing a batch or opening
+    the next one also take, only rows are written.
+    """
+    project_id = version.project_id
+    for field, value in results.items():
+        setattr(version, field, value)
+    version.annotation_seconds = _annotation_seconds(version.project)
+    stopping = stopping_evaluate(project=version.project, latest=version)
+    prepared = batches.prepare(version.project, version)
+    with transaction.atomic():
+        # The open batch's row before the project's, the order in which an annotation
+        # that completes the batch takes them (the reverse order deadlocked with it), and
+        # NO KEY UPDATE, which still lets rows whose foreign keys point here be written.
+        list(
+            # `of` and a plain order: the default ordering joins the project, and FOR
+            # UPDATE would then lock the project row amid the batch rows (a deadlock
+            # with a request closing a batch, which takes its batch row, then the project).
+            Batch.objects.select_for_update(no_key=True, of=("self",))
+            .filter(project_id=project_id, state=Batch.State.OPEN)
+            .order_by("number")
+            .values_list("pk", flat=True)
+        )
+        project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
+        ModelVersion.objects.filter(pk=version.pk).update(
+            status=ModelVersion.Status.DONE,
+            finished_at=timezone.now(),
+            annotation_seconds=version.annotation_seconds,
+            stopping=stopping,
+            **results,
+        )
+        fired = [rule for rule in stopping if rule["met"]]
+        if fired and project.state != Project.State.STOPPED:
+            reason = "; ".join(f"{r['rule']}: {r['detail']}" for r in fired)
+            project.state = Project.State.STOPPED
+            project.stop_reason = reason
+        elif project.state == Project.State.TRAINING:
+            project.state = Project.State.COLLECTING
+        project.save(update_fields=["state", "stop_reason"])
+        if project.state != Project.State.STOPPED:
+            batches.refresh(project, prepared)
+
+
+def _annotation_seconds(project: Project) -> float:
+    from projects.models import Annotation
+
+    total = Annotation.objects.filter(project=project).aggregate(s=Sum("seconds"))["s"]
+    return float(total or 0.0)
+
+
+def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[str, Any]]:
+    """Each enabled stopping rule's value over the done versions before `latest`, and it.
+
+    `latest` need not be saved as done yet: its results may be only in memory.
+    """
+    from strategies.stopping import BatchRecord, evaluate_rules
+
+    if not project.stopping:
+        return []
+    earlier = ModelVersion.objects.filter(
+        project=project, status=ModelVersion.Status.DONE, version__lt=latest.version
+    ).order_by("version")
+    history = [
+        BatchRecord(
+            labels=v.labels_total,
+            seconds=v.annotation_seconds,
+            metric=(v.metrics or {}).get("accuracy"),
+            metric_low=(v.metrics or {}).get("accuracy_low"),
+            stop_set_predictions=np.array(v.stop_set_predictions)
+            if v.stop_set_predictions is not None
+            else None,
+            max_uncertainty=v.max_uncertainty,
+        )
+        for v in [*earlier, latest]
+    ]
+    return [
+        {"rule": r.rule, "met": bool(r.met), "value": r.value, "detail": r.detail}
+        for r in evaluate_rules(history, project.stopping)
+    ]

@@ -1,0 +1,135 @@
+"""Owed retrains: recorded in the database once, sent to a worker after commit.
+
+A pending ModelVersion is the record of owed work (the partial unique index
+`one_retrain_owed` allows one per project), so a lost message is re-sent from it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from projects import tasks
+from projects.models import ModelVersion, Project
+from winnow.db import execute_prepared
+
+
+def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
+    """Record that a retrain is owed (once) and send it to the worker after commit."""
+    # No savepoint of its own inside a caller's transaction (a batch close): a round trip
+    # each way, and nothing here is caught and carried on from but the create's conflict.
+    with transaction.atomic(savepoint=False):
+        owed = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.PENDING)
+        existing = owed.first()
+        if existing is not None:
+            return existing
+        last = ModelVersion.objects.filter(project=project).aggregate(v=Max("version"))["v"]
+        try:
+            with transaction.atomic():
+                version = ModelVersion.objects.create(
+                    project=project, version=(last or 0) + 1, trigger=trigger
+                )
+        except IntegrityError:  # a concurrent request recorded it first
+            return ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+        Project.objects.filter(pk=project.pk, state=Project.State.COLLECTING).update(
+            state=Project.State.TRAINING
+        )
+    transaction.on_commit(lambda: retrain_send(project_id=project.pk, version_id=version.pk))
+    return version
+
+
+_RUNNING = """
+SELECT EXISTS (SELECT 1 FROM {version}
+               WHERE project_id = %(project)s AND status = '{running}' AND started_at >= %(fresh)s)
+"""
+
+
+def retrain_send(*, project_id: int, version_id: int) -> None:
+    """Send a committed owed retrain to the worker, unless one of the project's is running.
+
+    The running retrain's end sends the owed one (`training._owed_send`, once its
+    results have committed), and a worker given this one meanwhile would only drop it.
+    Asked after this record's commit, so of the two the later look sees the other's
+    commit: if this one still sees the retrain running, its end has not committed, and
+    looks after ours.
+    Under load batches close while a retrain runs, and a send was a few ms of each close.
+    """
+    sql = _RUNNING.format(
+        version=ModelVersion._meta.db_table, running=ModelVersion.Status.RUNNING.value
+    )
+    params = {"project": project_id, "fresh": timezone.now() - STALE_RUNNING}
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, sql, params)
+        if cursor.fetchone()[0]:
+            return
+    tasks.retrain.delay(version_id)
+
+
+# A running retrain whose worker died is re-claimed after this long.
+STALE_RUNNING = timedelta(minutes=30)
+
+
+def model_path(project_id: int, version: int) -> Path:
+    return Path(settings.MODELS_ROOT) / f"project_{project_id}" / f"model_v{version}.joblib"
+
+
+def owed_send(project_id: int) -> None:
+    """Send the retrain owed since this one started, if any, once `_finish` has committed.
+
+    After, not in it: a batch close that saw this retrain running left the retrain it
+    recorded for this to send (`services.retrain_send`), and looked only once its record
+    had committed; so whichever of the two looks last sees the other's commit.
+    """
+    owed = ModelVersion.objects.filter(
+        project_id=project_id, status=ModelVersion.Status.PENDING
+    ).first()
+    if owed is None:
+        return
+    Project.objects.filter(pk=project_id, state=Project.State.COLLECTING).update(
+        state=Project.State.TRAINING
+    )
+    transaction.on_commit(lambda: tasks.retrain.delay(owed.pk))  # at once in autocommit
+
+
+def latest_model(project: Project) -> ModelVersion | None:
+    return (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+        .order_by("-version")
+        .first()
+    )
+
+
+def retraining(project: Project, *, besides: ModelVersion | None = None) -> bool:
+    owed = ModelVersion.objects.filter(
+        project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
+    )
+    if besides is not None:
+        owed = owed.exclude(pk=besides.pk)
+    return owed.exists()
+
+
+@lru_cache(maxsize=32)
+def load_model(project_id: int, version: int) -> Any:
+    """A trained model version (cached per process: versions never change once written)."""
+    return joblib.load(model_path(project_id, version))["model"]
+
+
+def owed_resend() -> int:
+    """Re-send retrains the database says are owed but no worker has started (lost messages)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WINNOW_RETRAIN_RESEND_SECONDS)
+    owed = ModelVersion.objects.filter(status=ModelVersion.Status.PENDING, requested_at__lt=cutoff)
+    stale = ModelVersion.objects.filter(
+        status=ModelVersion.Status.RUNNING, started_at__lt=timezone.now() - STALE_RUNNING
+    )
+    ids = list(owed.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
+    for pk in ids:
+        tasks.retrain.delay(pk)
+    return len(ids)
