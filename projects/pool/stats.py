@@ -10,9 +10,8 @@ from projects.models import Item
 def items_tidy() -> None:
     """Vacuum and analyze the item table after a pool-wide write (Postgres): an import.
 
-    Left to autovacuum (off on some servers, behind on busy ones), the statistics of
-    a fresh 100k-row import made the ranking and hand-out queries of annotators'
-    requests scan instead of seek.
+    Left to autovacuum (off on some servers, behind on busy ones), stale statistics of
+    a large fresh import make the ranking and hand-out queries scan instead of seek.
     """
     if connection.vendor != "postgresql":
         return
@@ -31,11 +30,11 @@ TIDY_DEAD_SHARE = 0.2
 def items_tidy_after_rescore() -> None:
     """Fresh statistics of the ranking columns; a vacuum only once dead rows pile up.
 
-    A rescore writes only the top of its ranking (a few thousand rows), so vacuuming the
-    whole table each time (0.3-0.6 s) is not needed. But the ranking query's filter
+    A rescore writes only the top of its ranking (a few thousand rows), so a vacuum of
+    the whole table each time is not needed. But the ranking query's filter
     `scored_version >= newest` is estimated from these statistics: stale, the planner
-    expected no row of the new version and sorted the whole pool instead of reading the
-    top of the ranking index (10-17 ms instead of 0.1-0.3 ms per pick at 100k items).
+    expects no row of the new version and sorts the whole pool instead of reading the
+    top of the ranking index.
     """
     if connection.vendor != "postgresql":
         return
