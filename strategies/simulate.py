@@ -10,23 +10,27 @@ Every strategy in a repeat sees the same split, the same seed set and the same s
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from strategies._space import Matrix, n_rows
+from strategies._space import n_rows
+from strategies.datasets import (
+    SKLEARN_SETS,
+    Dataset,
+    Split,
+    load_file,
+    load_sklearn,
+    make_split,
+)
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
-from strategies.features import text_features
 from strategies.metrics import evaluate
 from strategies.models import LinearModel, train_model
 from strategies.query import (
@@ -40,38 +44,11 @@ from strategies.seeding import coverage_seed
 from strategies.selection import SELECTORS, options_for, select_batch
 from strategies.stopping import BatchRecord, evaluate_rules, validate_rule
 
-SKLEARN_SETS = ("digits", "breast_cancer", "wine", "iris")
-STOP_SET_SIZE = 1000
 DEFAULT_RULES: list[dict[str, Any]] = [
     {"rule": "stabilizing_predictions", "threshold": 0.99, "window": 3},
     {"rule": "plateau", "epsilon": 0.005, "window": 3},
     {"rule": "max_uncertainty", "threshold": 0.1},
 ]
-
-
-@dataclass
-class Dataset:
-    """Raw data: either texts or a feature matrix, with integer labels and label names."""
-
-    name: str
-    y: np.ndarray
-    label_names: list[str]
-    texts: list[str] | None = None
-    features: np.ndarray | None = None
-
-
-@dataclass
-class Split:
-    """One repeat's pool and test features, ready for the loop."""
-
-    X_pool: Matrix
-    y_pool: np.ndarray
-    X_test: Matrix
-    y_test: np.ndarray
-    n_classes: int
-    seed: int
-    stop_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    density: np.ndarray | None = None  # pool_density, computed once if a strategy needs it
 
 
 @dataclass
@@ -93,66 +70,7 @@ Chooser = Callable[[LoopState], np.ndarray]  # returns positions into ``unlabele
 # ---------------------------------------------------------------- data loading
 
 
-def load_sklearn(name: str) -> Dataset:
-    """One of scikit-learn's bundled data sets (no download)."""
-    from sklearn import datasets
-
-    if name not in SKLEARN_SETS:
-        raise ValueError(f"unknown sklearn data set {name!r}; choose from {SKLEARN_SETS}")
-    bunch = getattr(datasets, f"load_{name}")()
-    names = [str(n) for n in getattr(bunch, "target_names", np.unique(bunch.target))]
-    return Dataset(name, bunch.target.astype(np.int64), names, features=bunch.data)
-
-
-def _encode(labels: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
-    names = sorted({str(label) for label in labels})
-    index = {n: i for i, n in enumerate(names)}
-    return np.asarray([index[str(label)] for label in labels], dtype=np.int64), names
-
-
-def load_file(path: Path) -> Dataset:
-    """CSV with columns ``text,label``, or JSONL lines with ``text`` or ``features`` + ``label``."""
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        records = [
-            json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()
-        ]
-    else:
-        with path.open(newline="", encoding="utf-8") as f:
-            records = list(csv.DictReader(f))
-    records = [r for r in records if r.get("label") not in (None, "")]
-    if not records:
-        raise ValueError(f"{path} has no labelled rows")
-    y, names = _encode([r["label"] for r in records])
-    if "features" in records[0]:
-        X = np.asarray([r["features"] for r in records], dtype=np.float64)
-        return Dataset(path.stem, y, names, features=X)
-    return Dataset(path.stem, y, names, texts=[str(r["text"]) for r in records])
-
-
 # ---------------------------------------------------------------- splits
-
-
-def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
-    """Stratified pool/test split; dense features are standardised on the pool only."""
-    rows = np.arange(len(data.y))
-    counts = np.bincount(data.y)
-    stratify = data.y if counts[counts > 0].min() >= 2 else None
-    pool, test = train_test_split(
-        rows, test_size=test_fraction, random_state=seed, stratify=stratify
-    )
-    if data.texts is not None:
-        X = text_features(data.texts)
-        X_pool, X_test = X[pool], X[test]
-    else:
-        assert data.features is not None
-        scaler = StandardScaler().fit(data.features[pool])
-        X_pool, X_test = (
-            scaler.transform(data.features[pool]),
-            scaler.transform(data.features[test]),
-        )
-    rng = np.random.default_rng(seed)
-    stop_rows = np.sort(rng.choice(len(pool), size=min(len(pool), STOP_SET_SIZE), replace=False))
-    return Split(X_pool, data.y[pool], X_test, data.y[test], len(data.label_names), seed, stop_rows)
 
 
 # ---------------------------------------------------------------- the loop
