@@ -7,7 +7,7 @@ COPY projects ./projects
 COPY annotator ./annotator
 COPY strategies ./strategies
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 RUN DEBUG=true python manage.py collectstatic --noinput

@@ -231,25 +231,37 @@ def _prediction(project: Project, code: int | None) -> str | None:
     return str(project.labels[code])
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"); such cells are written with a leading apostrophe, which it shows as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting like a formula is quoted."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_csv(project: Project) -> Iterator[str]:
+    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
     for row in _export_records(project):
-        writer.writerow(
-            [
-                row["id"],
-                row["image"] if first == "image" else row["text"],
-                row["label"] or "",
-                row["label_source"],
-                "; ".join(
-                    f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
-                ),
-                int(row["is_holdout"]),
-                json.dumps(row["meta"], ensure_ascii=False),
-            ]
-        )
+        cells = [
+            row["id"],
+            row["image"] if first == "image" else row["text"],
+            row["label"] or "",
+            row["label_source"],
+            "; ".join(
+                f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
+            ),
+            int(row["is_holdout"]),
+            json.dumps(row["meta"], ensure_ascii=False),
+        ]
+        writer.writerow([csv_cell(cell) for cell in cells])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -81,7 +81,9 @@ def parse_upload(
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: JSON strings may hold U+2028, U+2029 or U+0085, which
+    # str.splitlines() would also split on.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
