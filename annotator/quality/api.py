@@ -198,7 +198,8 @@ class ReviewView(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, REVIEWERS)
         limit = request.query_params.get("limit", "")
-        size = int(limit) if limit.isdigit() else selectors.REVIEW_LIMIT
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        size = int(limit) if limit.isascii() and limit.isdigit() else selectors.REVIEW_LIMIT
         return Response(selectors.review_queue(project, limit=min(size, 1000)))
 
     @extend_schema(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from winnow import parsers as json_input
 from winnow.errors import Rejected
 
 MAX_META_CHARS = 10_000
@@ -87,9 +88,11 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            yield number, json_input.loads(raw)
         except json.JSONDecodeError as exc:
             yield number, RowError(f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except json_input.UnsafeJSON as exc:
+            yield number, RowError(f"invalid JSON: {exc}")
 
 
 def _csv_records(text: str, *, delimiter: str, kind: str) -> Iterator[tuple[int, Any]]:
@@ -171,7 +174,10 @@ class _RowChecker:
             raise RowError(f"features longer than {MAX_VECTOR_DIM}")
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             raise RowError("features must be numbers")
-        vector = [float(v) for v in value]
+        try:
+            vector = [float(v) for v in value]
+        except OverflowError:  # an integer too large for a float
+            raise RowError("features must be finite numbers") from None
         if not all(math.isfinite(v) for v in vector):
             raise RowError("features must be finite numbers")
         if self.vector_dim is None:

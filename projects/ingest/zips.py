@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, TypedDict
 
 from strategies.images import ImageRejected, normalise_image
+from winnow import parsers as json_input
 
 __all__ = [
     "MANIFEST_NAME",
@@ -261,9 +262,11 @@ def read_jsonl_manifest(
 
 def _manifest_item(text: str, by_name: dict[str, ImageEntry], seen: set[str]) -> ManifestItem:
     try:
-        row = json.loads(text)
+        row = json_input.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg})") from None
+    except json_input.UnsafeJSON as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(row, dict):
         raise ValueError("each line must be a JSON object")
     path, label, meta = row.get("path"), row.get("label"), row.get("meta", {})
