@@ -1,8 +1,10 @@
 """Winnow settings: one module, driven by environment variables (PRODUCT.md §10).
 
-The defaults run a fresh clone with no servers: SQLite under WINNOW_DATA_DIR and
-a filesystem Celery broker. Production sets DATABASE_URL, CELERY_BROKER_URL,
-SECRET_KEY, DEBUG=false and ALLOWED_HOSTS, and refuses to start otherwise.
+The defaults need no servers: SQLite under WINNOW_DATA_DIR and a filesystem Celery
+broker. DEBUG is off unless set (the README's run command sets it, in development
+mode); with DEBUG off the development SECRET_KEY is refused. Production sets
+DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS, and WINNOW_HTTPS once
+a TLS proxy serves the site.
 """
 
 from pathlib import Path
@@ -18,7 +20,7 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 _INSECURE_KEY = "django-insecure-winnow-development-key-change-me"
 SECRET_KEY = envstr("SECRET_KEY", _INSECURE_KEY)
-DEBUG = envbool("DEBUG", True)
+DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -208,15 +210,22 @@ CELERY_BEAT_SCHEDULE = {
     "resend-owed-work": {"task": "projects.tasks.resend_owed_work", "schedule": 60.0},
 }
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-if not DEBUG:
+# X-Forwarded-Proto is trusted only from a proxy the operator says sets it (else any
+# client could claim a request came over HTTPS).
+if envbool("WINNOW_TRUST_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS: on once a TLS proxy serves the site. Off, Winnow works over plain HTTP on a
+# private host: Secure cookies would never be sent back and a redirect would point at
+# a port nothing serves.
+WINNOW_HTTPS = envbool("WINNOW_HTTPS", False)
+if WINNOW_HTTPS:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
 
 LOGGING = {
     "version": 1,
