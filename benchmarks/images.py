@@ -176,6 +176,7 @@ def platform(n_images: int) -> dict[str, float]:
     import tempfile
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
+    os.environ.setdefault("DEBUG", "true")  # a local measurement, with the development key
     os.environ.setdefault("WINNOW_DATA_DIR", tempfile.mkdtemp(prefix="winnow-images-"))
     import django
 
