@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotator.assignment import hotpath
 from annotator.models import Assignment
+from projects.batches.room import batch_room
 from projects.models import Annotation, Item, Project
 from tests.annotator.conftest import LABELS, text_project
 
@@ -151,21 +154,13 @@ def test_the_claim_counts_the_open_batches_as_batch_room_does(
 ) -> None:
     """The claim statement also returns the open batches' counts (so next/ asks no more);
     corrected for its own new lease, they are what `batch_room` counts after it."""
-    from django.utils import timezone
-
-    from annotator.assignment import hotpath
-    from projects.batches.room import batch_room
-
     api["lead"].post(
         f"/api/projects/{project.pk}/members/",
         {"username": "ann2", "role": "annotator"},
         format="json",
     )
     label(api["ann1"], project, next_item(api["ann1"], project)["item"]["id"])  # batch is open
-    now = timezone.now()
     for user in (users["ann1"], users["ann2"], users["ann1"]):  # new, new, renewed lease
-        claim = hotpath.claim(
-            project=project, user=user, now=now, expires=now + timezone.timedelta(minutes=5)
-        )
-        assert claim.assignment is not None
+        claim = hotpath.claim(project=project, user=user, now=timezone.now())
+        assert claim is not None
         assert claim.room == batch_room(project)
