@@ -49,14 +49,18 @@ def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-# The caller's current lease (renewed), else the first claimable item, leased to them.
+# Nothing while a lease of the project waits to be released (expired leases are released
+# before anyone claims; the caller does that and asks again). Else the caller's current
+# lease (renewed), else the first claimable item, leased to them.
 # `FOR UPDATE` on the lease and `SKIP LOCKED` on the item, as in `services._claim`; the
 # item's text and its batch come back with it, so the response needs no further read,
 # and so do the counts `BatchRoom` is made of (as the statement's snapshot saw them,
 # before this claim) with the claimed item's own counts to correct them by.
 _CLAIM = """
-WITH mine AS (
-    SELECT a.id FROM {assignment} a WHERE {current_lease}
+WITH stale AS (
+    SELECT EXISTS (SELECT 1 FROM {assignment} s WHERE {expired}) AS found
+), mine AS (
+    SELECT a.id FROM {assignment} a WHERE NOT (SELECT found FROM stale) AND {current_lease}
     LIMIT 1
     FOR UPDATE
 ), renewed AS (
@@ -65,7 +69,7 @@ WITH mine AS (
     RETURNING a.id, a.item_id, a.state, a.created_at
 ), free AS (
     SELECT i.id, i.assigned, i.required, i.annotation_count FROM {item} i
-    WHERE NOT EXISTS (SELECT 1 FROM mine) AND {claimable}
+    WHERE NOT EXISTS (SELECT 1 FROM mine) AND NOT (SELECT found FROM stale) AND {claimable}
     ORDER BY {claim_order}
     LIMIT 1
     FOR UPDATE OF i SKIP LOCKED
@@ -89,7 +93,7 @@ SELECT c.id, c.state, c.created_at,
        (SELECT count(*) FROM {membership} WHERE project_id = %(project)s),
        (SELECT f.assigned FROM free f), (SELECT f.required FROM free f),
        (SELECT f.annotation_count FROM free f),
-       EXISTS (SELECT 1 FROM created),
+       EXISTS (SELECT 1 FROM created), (SELECT found FROM stale),
        set_config('synchronous_commit', 'off', true)
 FROM (
     SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
@@ -101,6 +105,7 @@ LEFT JOIN {item} i ON i.id = c.item_id
 LEFT JOIN {batch} b ON b.id = i.batch_id
 """.format(
     **_TABLES,
+    expired=rules.expired_leases_sql("s"),
     current_lease=rules.current_lease_sql("a"),
     claimable=rules.claimable_sql("i", _TABLES["assignment"]),
     claim_order=rules.claim_order_sql("i"),
@@ -111,13 +116,14 @@ LEFT JOIN {batch} b ON b.id = i.batch_id
 
 @dataclass(frozen=True)
 class Claim:
-    assignment: Assignment
-    room: BatchRoom  # the open batches, this claim included
+    assignment: Assignment | None  # None: nothing claimed (see `stale`)
+    stale: bool = False  # an expired lease waits to be released before anyone claims
+    room: BatchRoom | None = None  # the open batches, this claim included
 
 
-def claim(*, project: Project, user: User, now: datetime) -> Claim | None:
-    """The caller's lease (renewed) or a newly claimed item, in one round trip; None:
-    nothing claimable here, the general path decides.
+def claim(*, project: Project, user: User, now: datetime) -> Claim:
+    """The caller's lease (renewed) or a newly claimed item, in one round trip. Without
+    an assignment (and not `stale`) nothing is claimable here: the general path decides.
 
     One statement is one transaction, so this runs in autocommit. Its commit does not
     wait for the WAL flush: a crash can lose whole leases (the item is free again),
@@ -134,9 +140,9 @@ def claim(*, project: Project, user: User, now: datetime) -> Claim | None:
     with connection.cursor() as cursor:
         execute_prepared(cursor, _CLAIM, params)
         a_id, a_state, a_created, *item_row = cursor.fetchone()
+    opened, working, free, members, assigned, required, annotated, new, stale, _ = item_row[12:]
     if a_id is None:
-        return None
-    opened, working, free, members, assigned, required, annotated, new, _ = item_row[12:]
+        return Claim(None, stale=bool(stale))
     room = BatchRoom(int(opened), int(working), int(free), int(members))
     if new:
         room = rules.room_after_claim(
@@ -166,7 +172,7 @@ def claim(*, project: Project, user: User, now: datetime) -> Claim | None:
             state=state,
             kind=kind,
         )
-    return Claim(assignment, room)
+    return Claim(assignment, room=room)
 
 
 def _item(project: Project, row: list[Any]) -> Item:

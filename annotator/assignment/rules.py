@@ -102,6 +102,19 @@ def current_lease_sql(assignment: str) -> str:
     )
 
 
+def expired_leases(project: Project, now: datetime) -> QuerySet[Assignment]:
+    """Leases past their time and not yet released: released before anyone claims."""
+    return Assignment.objects.filter(project=project, state=ACTIVE, expires_at__lte=now)
+
+
+def expired_leases_sql(assignment: str) -> str:
+    """`expired_leases` as a WHERE clause (params `project` and `now`)."""
+    return (
+        f"{assignment}.project_id = %(project)s AND {assignment}.state = '{ACTIVE}'"
+        f" AND {assignment}.expires_at <= %(now)s"
+    )
+
+
 # -- the submit that settles an item ------------------------------------------------
 
 # An item that one label settles: queued, not gold (a gold answer never settles the

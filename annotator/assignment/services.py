@@ -47,8 +47,9 @@ def assignment_next(*, project: Project, user: User, general: bool = False) -> N
     `general` runs the general executor alone, even where the one-statement claim could
     serve (the executors' agreement test compares the two).
     """
-    leases_expire(project=project)
     result = None if general else _claim_in_one_statement(project, user)
+    if result is None:
+        leases_expire(project=project)
     for _attempt in range(3):
         if result is not None:
             break
@@ -67,11 +68,17 @@ def _claim_in_one_statement(project: Project, user: User) -> NextResult | None:
     """The common claim on PostgreSQL (`hotpath`); None: the general path decides."""
     if not hotpath.available() or not rules.claims_in_one_statement(project):
         return None
-    try:
-        claim = hotpath.claim(project=project, user=user, now=timezone.now())
-    except IntegrityError:  # the same user raced themself from two tabs
+    for _attempt in range(2):
+        try:
+            claim = hotpath.claim(project=project, user=user, now=timezone.now())
+        except IntegrityError:  # the same user raced themself from two tabs
+            return None
+        if not claim.stale:
+            break
+        leases_expire(project=project)
+    if claim.assignment is None:
         return None
-    return None if claim is None else NextResult(claim.assignment, room=claim.room)
+    return NextResult(claim.assignment, room=claim.room)
 
 
 def _claim(project: Project, user: User) -> NextResult:
@@ -147,8 +154,8 @@ def leases_expire(*, project: Project) -> int:
         return 0
     with transaction.atomic():
         expired = list(
-            Assignment.objects.select_for_update(skip_locked=True)
-            .filter(project=project, state=Assignment.State.ACTIVE, expires_at__lte=now)
+            rules.expired_leases(project, now)
+            .select_for_update(skip_locked=True)
             .values_list("pk", "item_id")[:500]
         )
         Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
@@ -159,14 +166,16 @@ def leases_expire(*, project: Project) -> int:
     return len(expired)
 
 
-_ANY_EXPIRED = "SELECT 1 FROM {table} WHERE project_id = %s AND state = %s AND expires_at <= %s"
+_ANY_EXPIRED = "SELECT 1 FROM {table} a WHERE {expired} LIMIT 1".format(
+    table=Assignment._meta.db_table, expired=rules.expired_leases_sql("a")
+)
 
 
 def _any_expired(project: Project, now: datetime) -> bool:
-    """Every hand-out asks first, so it is one plain query (an index range, usually empty)."""
-    sql = _ANY_EXPIRED.format(table=Assignment._meta.db_table) + " LIMIT 1"
+    """Every general hand-out asks first, so it is one plain query (an index range,
+    usually empty)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project.pk, Assignment.State.ACTIVE, now])
+        cursor.execute(_ANY_EXPIRED, {"project": project.pk, "now": now})
         return cursor.fetchone() is not None
 
 
