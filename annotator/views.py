@@ -184,5 +184,3 @@ def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
         ],
         "annotators": quality.annotator_stats(project, user=None if sees_all else user),
     }
-
-

@@ -18,10 +18,11 @@ from django.contrib.auth.models import User
 from django.db.models import F
 from django.utils import timezone
 
+from annotator.assignment import rules
 from annotator.models import Assignment
 from projects.models import Annotation, Item, Project
+from winnow.errors import Conflict
 
-MAX_SECONDS = 3600.0
 GOLD_CANDIDATES = 500
 
 
@@ -55,8 +56,6 @@ def gold_answer_submit(
     *, project: Project, user: User, item: Item, label: str, confidence: int
 ) -> Annotation:
     """Record an answer to a gold item handed out by :func:`gold_claim`."""
-    from winnow.errors import Conflict
-
     assignment = Assignment.objects.filter(
         item=item,
         annotator_id=user.pk,
@@ -66,14 +65,13 @@ def gold_answer_submit(
         raise Conflict("This item is not assigned to you: ask for it with next/ first.")
     assignment.state = Assignment.State.DONE
     assignment.save(update_fields=["state"])
-    seconds = (timezone.now() - assignment.created_at).total_seconds()
     annotation = Annotation.objects.create(
         project=project,
         item=item,
         annotator_id=user.pk,
         label=label,
         confidence=confidence,
-        seconds=min(seconds, MAX_SECONDS),
+        seconds=rules.seconds_spent(leased_at=assignment.created_at, now=timezone.now()),
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
     return annotation

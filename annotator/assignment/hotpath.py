@@ -1,17 +1,18 @@
 """The annotate round trip on PostgreSQL: a claim and a label are one statement each.
 
 Handing out an item and taking its label are what every annotator does all day,
-many at once. Through the ORM a round trip was some twenty statements, and
-building them cost more CPU than Postgres spent running them; under load each
-round trip also waits for the database to be scheduled. Here a claim, and the
-label of an item that needs one label, are each a single statement with
-data-modifying CTEs (so each is its own transaction, in autocommit), taking the
-same row locks in the same order as the general path in :mod:`annotator.assignment.services`.
+many at once; as one statement each (with data-modifying CTEs, so each is its own
+transaction, in autocommit) they cost one round trip and no ORM query building.
+SQLite has no data-modifying CTEs, so these cannot be the single implementation;
+they are a second executor of the rule in :mod:`annotator.assignment.rules`, whose
+conditions, order and lease arithmetic they are rendered from, taking the same row
+locks in the same order as the general path in :mod:`annotator.assignment.services`.
+`tests/annotator/test_executors_agree.py` runs random scenarios through both
+executors on PostgreSQL and asserts they agree.
 
 They only cover the common case. When a statement matches nothing (no free item,
 a gold item, an edit, an item needing several labels, an expired lease, a wrong
 id), the caller runs the general path, which decides what happened and says so.
-SQLite has no data-modifying CTEs; there the general path does everything.
 """
 
 from __future__ import annotations
@@ -25,55 +26,61 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Model
 
+from annotator.assignment import rules
 from annotator.models import Assignment
 from annotator.quality.services import only_label_decision
 from projects.batches.room import BatchRoom
-from projects.models import Annotation, Batch, Item, Project
+from projects.models import Annotation, Batch, Item, Membership, Project
 from winnow.db import execute_prepared
 
 M = TypeVar("M", bound=Model)
 
+_TABLES = {
+    "assignment": Assignment._meta.db_table,
+    "annotation": Annotation._meta.db_table,
+    "item": Item._meta.db_table,
+    "batch": Batch._meta.db_table,
+    "membership": Membership._meta.db_table,
+}
+
 
 def available() -> bool:
+    """The one-statement executor needs data-modifying CTEs (PostgreSQL)."""
     return connection.vendor == "postgresql"
 
 
-# The caller's unexpired lease (renewed), else the highest-ranked free item of the
-# oldest open batch that the caller has not had, leased to them. `FOR UPDATE` on the
-# lease and `SKIP LOCKED` on the item, as in `services._claim`; the item's text and
-# its batch come back with it, so the response needs no further read, and so do the
-# counts `projects.services.BatchRoom` is made of (as the statement's snapshot saw
-# them, before this claim).
+# Nothing while a lease of the project waits to be released (expired leases are released
+# before anyone claims; the caller does that and asks again). Else the caller's current
+# lease (renewed), else the first claimable item, leased to them.
+# `FOR UPDATE` on the lease and `SKIP LOCKED` on the item, as in `services._claim`; the
+# item's text and its batch come back with it, so the response needs no further read,
+# and so do the counts `BatchRoom` is made of (as the statement's snapshot saw them,
+# before this claim) with the claimed item's own counts to correct them by.
 _CLAIM = """
-WITH mine AS (
-    SELECT a.id FROM annotator_assignment a
-    WHERE a.project_id = %(project)s AND a.annotator_id = %(user)s
-      AND a.state = 'active' AND a.expires_at > %(now)s
-    ORDER BY a.created_at LIMIT 1
+WITH stale AS (
+    SELECT EXISTS (SELECT 1 FROM {assignment} s WHERE {expired}) AS found
+), mine AS (
+    SELECT a.id FROM {assignment} a WHERE NOT (SELECT found FROM stale) AND {current_lease}
+    LIMIT 1
     FOR UPDATE
 ), renewed AS (
-    UPDATE annotator_assignment a SET expires_at = %(expires)s
+    UPDATE {assignment} a SET expires_at = %(expires)s
     FROM mine WHERE a.id = mine.id
     RETURNING a.id, a.item_id, a.state, a.created_at
 ), free AS (
-    SELECT i.id FROM projects_item i
-    WHERE NOT EXISTS (SELECT 1 FROM mine)
-      AND i.project_id = %(project)s AND i.state = 'queued' AND i.assigned < i.required
-      AND NOT EXISTS (
-          SELECT 1 FROM annotator_assignment x
-          WHERE x.item_id = i.id AND x.annotator_id = %(user)s
-      )
-    ORDER BY i.batch_id, i.batch_rank
+    SELECT i.id, i.assigned, i.required, i.annotation_count FROM {item} i
+    WHERE NOT EXISTS (SELECT 1 FROM mine) AND NOT (SELECT found FROM stale) AND {claimable}
+    ORDER BY {claim_order}
     LIMIT 1
     FOR UPDATE OF i SKIP LOCKED
 ), taken AS (
-    UPDATE projects_item i SET assigned = i.assigned + 1
+    UPDATE {item} i SET assigned = i.assigned + 1
     FROM free WHERE i.id = free.id
     RETURNING i.id
 ), created AS (
-    INSERT INTO annotator_assignment
+    INSERT INTO {assignment}
         (project_id, item_id, annotator_id, state, created_at, expires_at)
-    SELECT %(project)s, taken.id, %(user)s, 'active', %(now)s, %(expires)s FROM taken
+    SELECT %(project)s, taken.id, %(user)s, '{active}', %(now)s, %(expires)s FROM taken
     RETURNING id, item_id, state, created_at
 ), claimed AS (
     SELECT * FROM renewed UNION ALL SELECT * FROM created
@@ -81,41 +88,49 @@ WITH mine AS (
 SELECT c.id, c.state, c.created_at,
        i.id, i.text, i.image, i.meta::text, i.batch_id, i.batch_rank, i.is_holdout,
        b.number, b.size, b.remaining, b.state, b.kind,
-       EXISTS (
-           SELECT 1 FROM annotator_assignment x
-           WHERE x.project_id = %(project)s AND x.state = 'active' AND x.expires_at <= %(now)s
-       ),
-       (SELECT count(*) FROM projects_batch WHERE project_id = %(project)s AND state = 'open'),
+       (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = 'open'),
        room.working, room.free,
-       (SELECT count(*) FROM projects_membership WHERE project_id = %(project)s),
-       EXISTS (SELECT 1 FROM created),
+       (SELECT count(*) FROM {membership} WHERE project_id = %(project)s),
+       (SELECT f.assigned FROM free f), (SELECT f.required FROM free f),
+       (SELECT f.annotation_count FROM free f),
+       EXISTS (SELECT 1 FROM created), (SELECT found FROM stale),
        set_config('synchronous_commit', 'off', true)
 FROM (
     SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
            COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0) AS free
-    FROM projects_item WHERE project_id = %(project)s AND state = 'queued'
+    FROM {item} WHERE project_id = %(project)s AND state = '{queued}'
 ) AS room
 LEFT JOIN claimed c ON true
-LEFT JOIN projects_item i ON i.id = c.item_id
-LEFT JOIN projects_batch b ON b.id = i.batch_id
-"""
+LEFT JOIN {item} i ON i.id = c.item_id
+LEFT JOIN {batch} b ON b.id = i.batch_id
+""".format(
+    **_TABLES,
+    expired=rules.expired_leases_sql("s"),
+    current_lease=rules.current_lease_sql("a"),
+    claimable=rules.claimable_sql("i", _TABLES["assignment"]),
+    claim_order=rules.claim_order_sql("i"),
+    active=rules.ACTIVE,
+    queued=rules.QUEUED,
+)
 
 
 @dataclass(frozen=True)
 class Claim:
-    assignment: Assignment | None  # None: ask the general path
-    expired: bool  # some lease of the project has expired and waits to be released
+    assignment: Assignment | None  # None: nothing claimed (see `stale`)
+    stale: bool = False  # an expired lease waits to be released before anyone claims
     room: BatchRoom | None = None  # the open batches, this claim included
 
 
-def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> Claim:
-    """The caller's lease (renewed) or a newly claimed item, in one round trip.
+def claim(*, project: Project, user: User, now: datetime) -> Claim:
+    """The caller's lease (renewed) or a newly claimed item, in one round trip. Without
+    an assignment (and not `stale`) nothing is claimable here: the general path decides.
 
     One statement is one transaction, so this runs in autocommit. Its commit does not
     wait for the WAL flush: a crash can lose whole leases (the item is free again),
     never a label. The assignment comes with its item and the item's batch attached,
     as `select_related` would give them.
     """
+    expires = now + rules.lease_duration()
     params: dict[str, Any] = {
         "project": project.pk,
         "user": user.pk,
@@ -124,15 +139,15 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     }
     with connection.cursor() as cursor:
         execute_prepared(cursor, _CLAIM, params)
-        a_id, a_state, a_created, *item_row, expired, opened, working, free, members, new, _ = (
-            cursor.fetchone()
-        )
+        a_id, a_state, a_created, *item_row = cursor.fetchone()
+    opened, working, free, members, assigned, required, annotated, new, stale, _ = item_row[12:]
     if a_id is None:
-        return Claim(None, expired)
-    # The counts are from before the claim: a new lease on a one-label item moved it from
-    # free to being worked on (for items needing more labels this errs towards opening
-    # the next batch a little early).
-    room = BatchRoom(int(opened), int(working) + int(new), int(free) - int(new), int(members))
+        return Claim(None, stale=bool(stale))
+    room = BatchRoom(int(opened), int(working), int(free), int(members))
+    if new:
+        room = rules.room_after_claim(
+            room, assigned=assigned, required=required, annotation_count=annotated
+        )
     item = _item(project, item_row[:7])
     assignment = _loaded(
         Assignment,
@@ -146,7 +161,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
     )
     assignment.project, assignment.item, assignment.annotator = project, item, user
     if item.batch_id is not None:
-        number, size, remaining, state, kind = item_row[7:]
+        number, size, remaining, state, kind = item_row[7:12]
         item.batch = _loaded(
             Batch,
             id=item.batch_id,
@@ -157,7 +172,7 @@ def claim(*, project: Project, user: User, now: datetime, expires: datetime) -> 
             state=state,
             kind=kind,
         )
-    return Claim(assignment, expired, room)
+    return Claim(assignment, room=room)
 
 
 def _item(project: Project, row: list[Any]) -> Item:
@@ -184,31 +199,28 @@ def _loaded(model: type[M], **values: Any) -> M:
     return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
-# Record the caller's label for an item they hold an active lease on and that needs
-# exactly one label: lock the item, close the lease, add the annotation with the
-# seconds since the hand-out, and settle the item with the decision its consensus
+# Record the caller's label for an item they hold an active lease on and that one label
+# settles (`rules.ONE_LABEL`): lock the item, close the lease, add the annotation with
+# the seconds since the hand-out, and settle the item with the decision its consensus
 # takes on this one label. Row locks in the general path's order.
 _SUBMIT = """
 WITH item AS (
-    SELECT i.id FROM projects_item i
-    WHERE i.id = %(item)s AND i.project_id = %(project)s AND i.state = 'queued'
-      AND i.gold_label IS NULL AND i.required = 1 AND i.annotation_count = 0
+    SELECT i.id FROM {item} i
+    WHERE i.id = %(item)s AND i.project_id = %(project)s AND {one_label}
     FOR UPDATE
 ), lease AS (
-    UPDATE annotator_assignment a SET state = 'done'
+    UPDATE {assignment} a SET state = '{done}'
     FROM item
-    WHERE a.item_id = item.id AND a.annotator_id = %(user)s AND a.state = 'active'
+    WHERE a.item_id = item.id AND a.annotator_id = %(user)s AND a.state = '{active}'
     RETURNING a.created_at
 ), annotation AS (
-    INSERT INTO annotator_annotation
+    INSERT INTO {annotation}
         (project_id, item_id, annotator_id, label, confidence, seconds, created_at)
-    SELECT %(project)s, %(item)s, %(user)s, %(label)s, %(confidence)s,
-           LEAST(GREATEST(EXTRACT(EPOCH FROM (%(now)s - lease.created_at)), 0), %(max_seconds)s),
-           %(now)s
+    SELECT %(project)s, %(item)s, %(user)s, %(label)s, %(confidence)s, {seconds}, %(now)s
     FROM lease
     RETURNING id, seconds
 ), settled AS (
-    UPDATE projects_item i
+    UPDATE {item} i
     SET annotation_count = 1, state = %(state)s, label = %(final_label)s,
         label_source = %(label_source)s, consensus_support = %(support)s,
         consensus_method = %(method)s
@@ -216,7 +228,13 @@ WITH item AS (
     RETURNING i.batch_id
 )
 SELECT annotation.id, annotation.seconds, settled.batch_id FROM annotation, settled
-"""
+""".format(
+    **_TABLES,
+    one_label=rules.one_label_sql("i"),
+    seconds=rules.seconds_sql("lease.created_at"),
+    active=rules.ACTIVE,
+    done=rules.DONE,
+)
 
 
 @dataclass(frozen=True)
@@ -233,7 +251,6 @@ def submit(
     label: str,
     confidence: int,
     now: datetime,
-    max_seconds: float,
 ) -> Submitted | None:
     """A new annotation on a leased item that needs one label, which it settles; one
     statement (autocommit). None: the general path decides."""
@@ -253,7 +270,7 @@ def submit(
         "label": label,
         "confidence": confidence,
         "now": now,
-        "max_seconds": max_seconds,
+        "max_seconds": rules.MAX_SECONDS,
         "state": decision.state,
         "final_label": decision.label,
         "label_source": decision.label_source,

@@ -1,27 +1,29 @@
 """Hand out items, take annotations, skip and undo: the annotate hot path.
 
-Claiming is one locked read and two writes. On Postgres the read is
+The rule (what is claimable, in what order, leases) is `annotator.assignment.rules`;
+this module is its general executor, on every database, and the dispatcher. Claiming
+is one locked read and two writes. On Postgres the read is
 `SELECT ... FOR UPDATE SKIP LOCKED` on the item row whose `assigned < required`
 condition every claimer updates, so concurrent claimers skip each other and a
 re-checked row that was just filled drops out. On SQLite the settings open every
 transaction IMMEDIATE, which serialises writers, so the same code hands out no
 duplicates there either. On Postgres the common claim and label are each one statement
-(`annotator.assignment.hotpath`); this module's general path decides everything else.
+(`annotator.assignment.hotpath`, the second executor of the same rule); when it
+matches nothing this module decides what happened.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.assignment import gold, hotpath
+from annotator.assignment import gold, hotpath, rules
 from annotator.models import Assignment
 from annotator.quality import services as consensus_service
 from projects.access import item_for_update
@@ -31,8 +33,6 @@ from projects.models import Annotation, Batch, Item, Membership, Project
 from winnow.db import commit_without_flush
 from winnow.errors import Conflict
 
-MAX_SECONDS = 3600.0
-
 
 @dataclass
 class NextResult:
@@ -41,13 +41,15 @@ class NextResult:
     room: rooms.BatchRoom | None = None  # known from the claim, else counted
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.WINNOW_LEASE_SECONDS)
+def assignment_next(*, project: Project, user: User, general: bool = False) -> NextResult:
+    """The caller's current item, or the first item of the open batches they may claim.
 
-
-def assignment_next(*, project: Project, user: User) -> NextResult:
-    """The caller's current item, or the highest-ranked free item of the open batch."""
-    result = _claim_in_one_statement(project, user)
+    `general` runs the general executor alone, even where the one-statement claim could
+    serve (the executors' agreement test compares the two).
+    """
+    result = None if general else _claim_in_one_statement(project, user)
+    if result is None:
+        leases_expire(project=project)
     for _attempt in range(3):
         if result is not None:
             break
@@ -63,45 +65,36 @@ def assignment_next(*, project: Project, user: User) -> NextResult:
 
 
 def _claim_in_one_statement(project: Project, user: User) -> NextResult | None:
-    """The common claim on PostgreSQL (`hotpath`); None: the general path decides.
-
-    Gold hand-outs are drawn per claim, so those projects take the general path.
-    """
-    if not hotpath.available() or project.gold_fraction > 0:
-        leases_expire(project=project)
+    """The common claim on PostgreSQL (`hotpath`); None: the general path decides."""
+    if not hotpath.available() or not rules.claims_in_one_statement(project):
         return None
-    now = timezone.now()
-    try:
-        claim = hotpath.claim(project=project, user=user, now=now, expires=now + _lease())
-    except IntegrityError:  # the same user raced themself from two tabs
-        claim = hotpath.Claim(None, expired=True)
-    if claim.expired:
+    for _attempt in range(2):
+        try:
+            claim = hotpath.claim(project=project, user=user, now=timezone.now())
+        except IntegrityError:  # the same user raced themself from two tabs
+            return None
+        if not claim.stale:
+            break
         leases_expire(project=project)
-    return None if claim.assignment is None else NextResult(claim.assignment, room=claim.room)
+    if claim.assignment is None:
+        return None
+    return NextResult(claim.assignment, room=claim.room)
 
 
 def _claim(project: Project, user: User) -> NextResult:
     now = timezone.now()
+    expires_at = now + rules.lease_duration()
     with transaction.atomic():
-        # A crash can lose only whole leases (the item is then free again), never a
-        # label; the WAL flush wait was a good part of next/.
+        # A crash can lose only whole leases (the item is then free again), never a label.
         commit_without_flush()
-        # Locked and unexpired: a lease another request is expiring right now is not
-        # handed back as current (that item may already be going to someone else).
         current = (
-            Assignment.objects.select_for_update(of=("self",))
+            rules.current_lease(project, user, now)
+            .select_for_update(of=("self",))
             .select_related("item__batch")
-            .filter(
-                project=project,
-                annotator=user,
-                state=Assignment.State.ACTIVE,
-                expires_at__gt=now,
-            )
-            .order_by("created_at")
             .first()
         )
         if current is not None:
-            current.expires_at = now + _lease()
+            current.expires_at = expires_at
             current.save(update_fields=["expires_at"])
             return NextResult(current)
         item = _free_item(project, user)
@@ -115,24 +108,22 @@ def _claim(project: Project, user: User) -> NextResult:
             item = _free_item(project, user)
         if item is None:
             return NextResult(None, "Every item of the open batches is taken; more come soon.")
-        gold_assignment = gold.gold_claim(project=project, user=user, expires_at=now + _lease())
+        gold_assignment = gold.gold_claim(project=project, user=user, expires_at=expires_at)
         if gold_assignment is not None:
             return NextResult(gold_assignment)
         Item.objects.filter(pk=item.pk).update(assigned=F("assigned") + 1)
         assignment = Assignment.objects.create(
-            project=project, item=item, annotator=user, expires_at=now + _lease()
+            project=project, item=item, annotator=user, expires_at=expires_at
         )
         return NextResult(assignment)
 
 
 def _free_item(project: Project, user: User) -> Item | None:
-    """The highest-ranked item of the oldest open batch that the caller may take, locked."""
+    """The first item the caller may claim, locked (others' locked rows are skipped)."""
     return (
-        Item.objects.select_for_update(skip_locked=True, of=("self",))
+        rules.claimable(project, user)
+        .select_for_update(skip_locked=True, of=("self",))
         .select_related("batch")
-        .filter(project=project, state=Item.State.QUEUED, assigned__lt=F("required"))
-        .exclude(assignments__annotator=user)
-        .order_by("batch_id", "batch_rank")
         .first()
     )
 
@@ -163,8 +154,8 @@ def leases_expire(*, project: Project) -> int:
         return 0
     with transaction.atomic():
         expired = list(
-            Assignment.objects.select_for_update(skip_locked=True)
-            .filter(project=project, state=Assignment.State.ACTIVE, expires_at__lte=now)
+            rules.expired_leases(project, now)
+            .select_for_update(skip_locked=True)
             .values_list("pk", "item_id")[:500]
         )
         Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
@@ -175,14 +166,16 @@ def leases_expire(*, project: Project) -> int:
     return len(expired)
 
 
-_ANY_EXPIRED = "SELECT 1 FROM {table} WHERE project_id = %s AND state = %s AND expires_at <= %s"
+_ANY_EXPIRED = "SELECT 1 FROM {table} a WHERE {expired} LIMIT 1".format(
+    table=Assignment._meta.db_table, expired=rules.expired_leases_sql("a")
+)
 
 
 def _any_expired(project: Project, now: datetime) -> bool:
-    """Every hand-out asks first, so it is one plain query (an index range, usually empty)."""
-    sql = _ANY_EXPIRED.format(table=Assignment._meta.db_table) + " LIMIT 1"
+    """Every general hand-out asks first, so it is one plain query (an index range,
+    usually empty)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project.pk, Assignment.State.ACTIVE, now])
+        cursor.execute(_ANY_EXPIRED, {"project": project.pk, "now": now})
         return cursor.fetchone() is not None
 
 
@@ -205,14 +198,16 @@ def annotation_submit(
     item_id: object,
     label: object,
     confidence: object = 3,
+    general: bool = False,
 ) -> tuple[Annotation, bool]:
     """Record a label; a repeat of the same submission creates nothing (returns created=False).
 
     A different label for an item the caller already labelled is an edit (undo).
+    `general` skips the one-statement submit, as in `assignment_next`.
     """
     label, confidence = _check_label(project, label, confidence)
     pk = _as_id(item_id)
-    if hotpath.available() and pk is not None:
+    if hotpath.available() and pk is not None and not general:
         submitted = hotpath.submit(
             project=project,
             user=user,
@@ -220,7 +215,6 @@ def annotation_submit(
             label=label,
             confidence=confidence,
             now=timezone.now(),
-            max_seconds=MAX_SECONDS,
         )
         if submitted is not None:
             if submitted.batch_id is not None:
@@ -255,7 +249,7 @@ def _annotation_submit(
         annotator=user,
         label=label,
         confidence=confidence,
-        seconds=min((now - assignment.created_at).total_seconds(), MAX_SECONDS),
+        seconds=rules.seconds_spent(leased_at=assignment.created_at, now=now),
     )
     Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1)
     item.annotation_count += 1  # the row is locked above, so this is the stored count

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotator.assignment import hotpath
 from annotator.models import Assignment
+from projects.batches.room import batch_room
 from projects.models import Annotation, Item, Project
 from tests.annotator.conftest import LABELS, text_project
 
@@ -146,26 +149,34 @@ def test_out_of_range_item_ids_are_404_and_write_nothing(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("overlap", [1, 2])
 def test_the_claim_counts_the_open_batches_as_batch_room_does(
-    api: dict[str, APIClient], project: Project, users: dict[str, Any]
+    api: dict[str, APIClient], users: dict[str, Any], overlap: int
 ) -> None:
     """The claim statement also returns the open batches' counts (so next/ asks no more);
     corrected for its own new lease, they are what `batch_room` counts after it."""
-    from django.utils import timezone
+    members = {"ann1": "annotator", "ann2": "annotator"}
+    project = text_project(api, members, n=12, name="Room", batch_size=6, overlap=overlap)
+    label(api["ann1"], project, next_item(api["ann1"], project)["item"]["id"])  # batch is open
+    for user in (users["ann1"], users["ann2"], users["ann1"]):  # new, new, renewed lease
+        claim = hotpath.claim(project=project, user=user, now=timezone.now())
+        assert claim.assignment is not None
+        assert claim.room == batch_room(project)
 
-    from annotator.assignment import hotpath
-    from projects.batches.room import batch_room
 
+def test_an_expired_lease_is_released_before_the_next_claim(
+    api: dict[str, APIClient], project: Project
+) -> None:
     api["lead"].post(
         f"/api/projects/{project.pk}/members/",
         {"username": "ann2", "role": "annotator"},
         format="json",
     )
-    label(api["ann1"], project, next_item(api["ann1"], project)["item"]["id"])  # batch is open
-    now = timezone.now()
-    for user in (users["ann1"], users["ann2"], users["ann1"]):  # new, new, renewed lease
-        claim = hotpath.claim(
-            project=project, user=user, now=now, expires=now + timezone.timedelta(minutes=5)
-        )
-        assert claim.assignment is not None
-        assert claim.room == batch_room(project)
+    first = next_item(api["ann1"], project)["item"]["id"]
+    Assignment.objects.filter(item_id=first).update(
+        expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+
+    assert next_item(api["ann2"], project)["item"]["id"] == first
+    assert Assignment.objects.get(item_id=first, annotator__username="ann1").state == "expired"
+    assert Item.objects.get(pk=first).assigned == 1
