@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from projects.models import Project
 
 State = Project.State
@@ -90,7 +88,6 @@ def _sources(to: State, from_: str | Iterable[str] | None) -> list[State]:
     return sorted(asked)
 
 
-@transaction.atomic(savepoint=False)
 def project_transition(
     *,
     project_id: int,
@@ -101,7 +98,8 @@ def project_transition(
     """Move the project to `to` if it is in `from_` (default: any state the table allows
     to precede `to`); False if it was not.
 
-    One conditional UPDATE, so of two concurrent writers the second sees the first's
+    One conditional UPDATE (atomic on its own, so no transaction of its own: it joins
+    the caller's), so of two concurrent writers the second sees the first's
     state and moves only if the table still allows it. `stop_reason` says why a project
     is stopped, so it is set when stopping and cleared by every other move.
     """
