@@ -14,7 +14,7 @@ from annotator.assignment import services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
 from projects.access import REVIEWERS, project_for_member
-from projects.models import Annotation, Item, Membership, Project
+from projects.models import Annotation, Item, Project
 from projects.selectors import current_batch
 from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
@@ -173,7 +173,7 @@ def quality_panel(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
     """Agreement for leads and reviewers (as in the API); annotators see their own row."""
-    sees_all = role in (Membership.Role.LEAD, Membership.Role.REVIEWER)
+    sees_all = role in REVIEWERS
     agreement = quality.agreement(project) if sees_all else None
     confusion = agreement["confusion"] if agreement else {"labels": [], "matrix": []}
     return {

@@ -21,6 +21,8 @@ Role = Membership.Role
 LEAD_ONLY = (Role.LEAD,)
 REVIEWERS = (Role.LEAD, Role.REVIEWER)
 ANYONE = (Role.LEAD, Role.REVIEWER, Role.ANNOTATOR)
+# Who may post stream arrivals: the lead, and annotators (e.g. a service account's token).
+STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
 
 AnyUser = User | AnonymousUser
 

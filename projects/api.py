@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,16 @@ from rest_framework.views import APIView
 from projects import selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
-from projects.models import Project
+from projects.models import Membership, Project
+from projects.settings_schema import (
+    MAX_NAME,
+    SETTINGS,
+    Setting,
+    Type,
+    from_api,
+    nested_api_groups,
+    value_check,
+)
 from winnow.http import api_user
 
 
@@ -30,34 +40,94 @@ class TooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
-class StoppingRuleSerializer(serializers.Serializer):
-    rule = serializers.CharField()
+def _schema_check(setting: Setting) -> Callable[[Any], None]:
+
+    def check(value: Any) -> None:
+        try:
+            value_check(setting, value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    return check
 
 
-class ProjectCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.Field:
+    """The API field of a setting; every invalid value gets the schema's message."""
+    common: dict[str, Any] = {
+        "required": setting.required and not partial,
+        "help_text": setting.help,
+        "allow_null": setting.nullable,
+    }
+    if setting.type == Type.TEXT:
+        return serializers.CharField(max_length=MAX_NAME, **common)
+    if setting.type in (Type.LABELS, Type.RULES):
+        # Types DRF cannot spell out: the schema's own check, so the 400 says what the
+        # services would.
+        common["validators"] = [_schema_check(setting)]
+    if setting.type == Type.LABELS:
+        return serializers.ListField(
+            child=serializers.CharField(max_length=200), min_length=1, **common
+        )
+    if setting.type == Type.RULES:
+        rules = ", ".join(setting.choice_map())
+        common["help_text"] = f"{setting.help} Rules: {rules}."
+        return serializers.ListField(child=serializers.DictField(), **common)
+    messages: dict[str, Any] = dict.fromkeys(
+        ("invalid", "invalid_choice", "min_value", "max_value", "max_string_length"),
+        setting.problem,
+    )
+    if setting.type == Type.CHOICE:
+        choices = list(setting.choice_map())
+        return serializers.ChoiceField(choices=choices, error_messages=messages, **common)
+    bounds: dict[str, Any] = {
+        "min_value": setting.low,
+        "max_value": setting.high,
+        "error_messages": messages,
+    }
+    if setting.type == Type.INTEGER:
+        return serializers.IntegerField(**bounds, **common)
+    return serializers.FloatField(**bounds, **common)
+
+
+class RefusesUnknown(serializers.Serializer):
+    """A serializer that answers 400 for fields it does not know, rather than drop them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["unknown setting"] for k in unknown})
+        return super().to_internal_value(data)
+
+
+def _nested(outer: str, partial: bool) -> serializers.Serializer:
+    settings = nested_api_groups()[outer]
+    fields = {s.api_path[1]: serializer_field(s, partial=True) for s in settings}
+    name = f"{outer.title()}Settings{'Patch' if partial else ''}"
+    serializer_class = type(name, (RefusesUnknown,), fields)
+    return serializer_class(required=False)
+
+
+def settings_fields(*, partial: bool) -> dict[str, serializers.Field]:
+    """The settings as API fields, derived from `projects.settings_schema`."""
+    fields: dict[str, serializers.Field] = {
+        s.name: serializer_field(s, partial=partial) for s in SETTINGS if not s.api_path
+    }
+    for outer in nested_api_groups():
+        fields[outer] = _nested(outer, partial)
+    return fields
+
+
+class ProjectCreateSerializer(RefusesUnknown):
     kind = serializers.ChoiceField(choices=Project.Kind.values)
-    labels = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1)
-    batch_size = serializers.IntegerField(required=False)
-    strategy = serializers.CharField(required=False)
-    selector = serializers.CharField(required=False)
-    overlap = serializers.IntegerField(required=False)
-    agreement_fraction = serializers.FloatField(required=False)
-    agreement_overlap = serializers.IntegerField(required=False)
-    consensus_method = serializers.CharField(required=False)
-    consensus_threshold = serializers.FloatField(required=False)
-    gold_fraction = serializers.FloatField(required=False)
-    holdout_fraction = serializers.FloatField(required=False)
-    holdout_target = serializers.IntegerField(required=False)
-    seed_per_class = serializers.IntegerField(required=False)
-    stopping = serializers.ListField(child=serializers.DictField(), required=False)
-    stream = serializers.DictField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **settings_fields(partial=False)}
 
 
-class ProjectUpdateSerializer(ProjectCreateSerializer):
-    name = serializers.CharField(max_length=200, required=False)
-    kind = None  # type: ignore[assignment]
-    labels = serializers.ListField(child=serializers.CharField(), required=False)
+class ProjectUpdateSerializer(RefusesUnknown):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return settings_fields(partial=True)
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -65,35 +135,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id",
-            "name",
             "kind",
-            "labels",
             "state",
-            "batch_size",
-            "strategy",
-            "selector",
-            "overlap",
-            "agreement_fraction",
-            "agreement_overlap",
-            "consensus_method",
-            "consensus_threshold",
-            "gold_fraction",
-            "holdout_fraction",
-            "holdout_target",
-            "seed_per_class",
-            "stopping",
+            *(s.name for s in SETTINGS),
             "stop_reason",
-            "stream_budget",
             "created_at",
         ]
-
-
-def _settings_from(data: dict[str, Any]) -> dict[str, Any]:
-    data = dict(data)
-    stream = data.pop("stream", None)
-    if stream is not None:
-        data["stream_budget"] = stream.get("budget")
-    return data
 
 
 class ProjectListView(APIView):
@@ -106,8 +153,9 @@ class ProjectListView(APIView):
     def post(self, request: Request) -> Response:
         serializer = ProjectCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         project = services.project_create(
-            user=api_user(request), **_settings_from(serializer.validated_data)
+            user=api_user(request), kind=data["kind"], **from_api(data)
         )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
@@ -123,15 +171,13 @@ class ProjectDetailView(APIView):
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        project = services.project_update(
-            project=project, **_settings_from(serializer.validated_data)
-        )
+        project = services.project_update(project=project, **from_api(serializer.validated_data))
         return Response(ProjectSerializer(project).data)
 
 
 class MemberSerializer(serializers.Serializer):
     username = serializers.CharField()
-    role = serializers.ChoiceField(choices=["lead", "reviewer", "annotator"])
+    role = serializers.ChoiceField(choices=Membership.Role.values)
 
 
 class MembersView(APIView):

@@ -10,6 +10,13 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
 from django.db.models import F, OrderBy, Q
 
+from projects.settings_schema import SETTING
+
+
+def _default(name: str) -> Any:
+    """A setting's default, from the settings schema (its one home)."""
+    return SETTING[name].default
+
 
 class Project(models.Model):
     class Kind(models.TextChoices):
@@ -28,27 +35,32 @@ class Project(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     labels = models.JSONField(default=list, help_text="Label names, in key order.")
     state = models.CharField(max_length=12, choices=State.choices, default=State.SETUP)
-    batch_size = models.PositiveIntegerField(default=20)
+    batch_size = models.PositiveIntegerField(default=_default("batch_size"))
     strategy = models.CharField(max_length=40)
     selector = models.CharField(max_length=40)
-    overlap = models.PositiveSmallIntegerField(default=1)
-    agreement_fraction = models.FloatField(default=0.0)
-    agreement_overlap = models.PositiveSmallIntegerField(default=2)
-    consensus_method = models.CharField(max_length=20, default="majority")
+    overlap = models.PositiveSmallIntegerField(default=_default("overlap"))
+    agreement_fraction = models.FloatField(default=_default("agreement_fraction"))
+    agreement_overlap = models.PositiveSmallIntegerField(default=_default("agreement_overlap"))
+    consensus_method = models.CharField(max_length=20, default=_default("consensus_method"))
     consensus_threshold = models.FloatField(
-        default=0.5, help_text="Least vote share (or posterior) a consensus label needs."
+        default=_default("consensus_threshold"),
+        help_text="Least vote share (or posterior) a consensus label needs.",
     )
     gold_fraction = models.FloatField(
-        default=0.0, help_text="Share of hand-outs that are gold items, mixed in unannounced."
+        default=_default("gold_fraction"),
+        help_text="Share of hand-outs that are gold items, mixed in unannounced.",
     )
     holdout_fraction = models.FloatField(
-        default=0.2, help_text="Share of each batch drawn at random for evaluation."
+        default=_default("holdout_fraction"),
+        help_text="Share of each batch drawn at random for evaluation.",
     )
     holdout_target = models.PositiveIntegerField(
-        default=200, help_text="Stop adding holdout items once this many exist."
+        default=_default("holdout_target"),
+        help_text="Stop adding holdout items once this many exist.",
     )
     seed_per_class = models.PositiveSmallIntegerField(
-        default=2, help_text="Coverage batches until every label has this many examples."
+        default=_default("seed_per_class"),
+        help_text="Coverage batches until every label has this many examples.",
     )
     stopping = models.JSONField(default=list, blank=True)
     stop_reason = models.TextField(blank=True)

@@ -20,6 +20,7 @@ from scipy import sparse
 from scipy.special import logsumexp
 
 from annotator.quality.agreement import Annotations, FloatArray, IntArray, annotations_with_rows
+from projects.settings_schema import CONSENSUS_DESCRIPTIONS, CONSENSUS_NAMES, Consensus
 
 NO_CONSENSUS = -1
 # Confidence is entered on a 1..5 scale; a vote weighs confidence / 5 (1 -> 0.2, 5 -> 1.0).
@@ -211,14 +212,13 @@ def _decide(
 
 ConsensusMethod = Callable[..., ConsensusResult]
 
+# One function per name of `projects.settings_schema.Consensus` (where the settings
+# list them); the descriptions are the schema's too.
+_FUNCTIONS: dict[str, ConsensusMethod] = {
+    Consensus.MAJORITY: majority_vote,
+    Consensus.WEIGHTED: confidence_weighted_vote,
+    Consensus.DAWID_SKENE: dawid_skene,
+}
 CONSENSUS_METHODS: dict[str, tuple[ConsensusMethod, str]] = {
-    "majority": (majority_vote, "Majority vote: the most frequent label; ties go to review."),
-    "weighted": (
-        confidence_weighted_vote,
-        "Confidence-weighted vote: each vote weighs the annotator's confidence / 5.",
-    ),
-    "dawid_skene": (
-        dawid_skene,
-        "Dawid-Skene: EM estimate of each annotator's confusion matrix and the true labels.",
-    ),
+    name: (_FUNCTIONS[name], CONSENSUS_DESCRIPTIONS[name]) for name in CONSENSUS_NAMES
 }

@@ -19,10 +19,11 @@ from django.db.models import QuerySet
 from annotator.quality.consensus import CONSENSUS_METHODS, NO_CONSENSUS, ConsensusResult
 from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from projects.models import Annotation, Item, Project
+from projects.settings_schema import Consensus
 
 FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED, Item.LabelSource.GOLD)
 SETTLED_STATES = (Item.State.LABELED, Item.State.REVIEW)
-PER_ITEM_FALLBACK = "majority"
+PER_ITEM_FALLBACK = Consensus.MAJORITY
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def consensus_compute(
 ) -> ConsensusResult:
     """Run one of :data:`annotator.quality.consensus.CONSENSUS_METHODS` over coded annotations."""
     function, _ = CONSENSUS_METHODS[method]
-    cutoff = {"min_posterior" if method == "dawid_skene" else "min_support": threshold}
+    cutoff = {"min_posterior" if method == Consensus.DAWID_SKENE else "min_support": threshold}
     return function(
         arr.items,
         arr.annotators,
@@ -83,7 +84,7 @@ def only_label_decision(*, project: Project, annotation: Annotation) -> Decision
 def _item_decision(project: Project, arr: AnnotationArrays) -> Decision:
     """One item's annotations voted on; Dawid-Skene cannot judge one item alone."""
     method = project.consensus_method
-    if method not in CONSENSUS_METHODS or method == "dawid_skene":
+    if method not in CONSENSUS_METHODS or method == Consensus.DAWID_SKENE:
         method = PER_ITEM_FALLBACK
     result = consensus_compute(
         arr, method=method, n_labels=len(project.labels), threshold=project.consensus_threshold

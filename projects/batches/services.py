@@ -24,6 +24,7 @@ from projects.models import (
     Project,
     SelectionLog,
 )
+from projects.state import RETRAIN_OWED
 from projects.training.services import retrain_request, retrain_send
 from winnow.after_response import after_response
 from winnow.db import execute_prepared
@@ -150,8 +151,8 @@ def _batch_close_in_one_statement(batch_id: int) -> None:
         "closed": Batch.State.CLOSED.value,
         "queued": Item.State.QUEUED.value,
         "pending": ModelVersion.Status.PENDING.value,
-        "training": Project.State.TRAINING.value,
-        "collecting": Project.State.COLLECTING.value,
+        "training": RETRAIN_OWED.to.value,
+        "collecting": RETRAIN_OWED.source.value,
     }
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         execute_prepared(cursor, _BATCH_LOCK.format(**tables), {"batch": batch_id})

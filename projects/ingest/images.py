@@ -37,6 +37,7 @@ from projects.ingest.zips import (
 )
 from projects.models import ImportJob, Item, Project
 from projects.pool import features
+from projects.state import ITEMS_ARRIVED, project_move
 from projects.training import services as training_services
 
 log = logging.getLogger(__name__)
@@ -190,11 +191,8 @@ def _delete(paths: list[Path]) -> None:
 
 
 def _mark_collecting(project: Project) -> None:
-    if project.state == Project.State.SETUP:
-        Project.objects.filter(pk=project.pk, state=Project.State.SETUP).update(
-            state=Project.State.COLLECTING
-        )
-        project.state = Project.State.COLLECTING
+    if project.state in ITEMS_ARRIVED.sources:
+        project_move(project, to=ITEMS_ARRIVED.to, from_=ITEMS_ARRIVED.sources)
 
 
 def _enqueue(job_id: int) -> None:

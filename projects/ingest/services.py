@@ -12,6 +12,7 @@ from projects.models import (
 )
 from projects.pool import snapshot as pool
 from projects.pool import stats
+from projects.state import ITEMS_ARRIVED, project_move
 from projects.training.services import retrain_request
 
 
@@ -21,9 +22,8 @@ def items_import(
 ) -> int:
     """Add parsed rows to the pool; imported labels are seed labels and trigger a retrain."""
     created = bulk.items_insert(project.pk, rows, images or [])
-    if project.state == Project.State.SETUP and created:
-        Project.objects.filter(pk=project.pk).update(state=Project.State.COLLECTING)
-        project.state = Project.State.COLLECTING
+    if created and project.state in ITEMS_ARRIVED.sources:
+        project_move(project, to=ITEMS_ARRIVED.to, from_=ITEMS_ARRIVED.sources)
     if any(row.label for row in rows):
         retrain_request(project=project, trigger="import")
     return created

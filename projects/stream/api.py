@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.access import ANYONE, LEAD_ONLY, Role, project_for_member
+from projects.access import ANYONE, LEAD_ONLY, STREAM_ROLES, project_for_member
 from projects.api import Conflict, TooLarge
 from projects.ingest import images as image_import
 from projects.models import ImportJob
@@ -30,8 +30,6 @@ from projects.stream.access import (
 )
 from winnow.auth import TokenAuthentication
 
-# Who may post arrivals: the lead, and annotators (e.g. a service account's token).
-STREAM_ROLES = (Role.LEAD, Role.ANNOTATOR)
 # Fresh lookups after a post found what was remembered stale: a retrain may finish
 # between a lookup and the write (the worker finishes them back to back).
 STALE_RETRIES = 2

@@ -28,9 +28,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import APIException
 
+from projects.access import STREAM_ROLES
 from projects.stream import services as stream
 from projects.stream.access import StreamTokenAuthentication, stream_caller
-from projects.stream.api import STREAM_ROLES, StreamView, stream_forget
+from projects.stream.api import StreamView, stream_forget
 
 # The path of ``api-stream`` (winnow/api_urls.py; a test checks they agree).
 PATH = re.compile(r"/api/projects/(?P<project_id>[0-9]+)/stream/")

@@ -38,6 +38,7 @@ from django.db.models.functions import Trunc
 from projects.batches import services as batch_services
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
 from projects.pool import features
+from projects.state import ITEMS_ARRIVED, project_transition
 from projects.stream import write as stream_write
 from projects.stream.access import StreamCaller
 from projects.stream.model import HashedRow, hashed_rows_csr
@@ -211,10 +212,9 @@ def _decide_and_store(
         item = Item(**row)
         item.save(force_insert=True)
         row["id"] = item.pk
-        updates: dict[str, Any] = {"stream_state": new.to_dict()}
-        if state == Project.State.SETUP:
-            updates["state"] = Project.State.COLLECTING
-        Project.objects.filter(pk=project.pk).update(**updates)
+        Project.objects.filter(pk=project.pk).update(stream_state=new.to_dict())
+        if state in ITEMS_ARRIVED.sources:
+            project_transition(project_id=project.pk, to=ITEMS_ARRIVED.to, from_=state)
         if query:
             stream_enqueue(project, [row], version)
     return row, query

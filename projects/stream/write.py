@@ -40,6 +40,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from projects.models import Item, Project
+from projects.state import ITEMS_ARRIVED
 from projects.stream.access import StreamCaller
 from winnow.db import execute_prepared
 
@@ -209,7 +210,8 @@ def _write(group: list[_Post], found: _Found) -> tuple[_Found | None, tuple[Any,
         decided.append((post.decision.row(project, caller.version, query), query))
     rows = [row for row, _ in decided]
     queried = [row for row, query in decided if query]
-    next_state = Project.State.COLLECTING if found.state == Project.State.SETUP else found.state
+    # The state moves with the stream state, in the statement's one conditional UPDATE.
+    next_state = ITEMS_ARRIVED.after(found.state)
     params: dict[str, Any] = {
         "user": caller.user_id,
         "role": caller.role,

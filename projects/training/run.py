@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 from projects.models import Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
+from projects.state import RETRAIN_ENDED, STOP, project_move, project_transition
 from projects.training import rankings
 from projects.training import scores as score_rows
 from projects.training.services import STALE_RUNNING, model_path, owed_send
@@ -70,8 +71,8 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
         ModelVersion.objects.filter(pk=model_version_id).update(
             status=ModelVersion.Status.FAILED, error=repr(exc)[:2000], finished_at=timezone.now()
         )
-        Project.objects.filter(pk=version.project_id, state=Project.State.TRAINING).update(
-            state=Project.State.COLLECTING
+        project_transition(
+            project_id=version.project_id, to=RETRAIN_ENDED.to, from_=RETRAIN_ENDED.sources
         )
         owed_send(version.project_id)
         raise
@@ -293,13 +294,11 @@ def _finish(version: ModelVersion, results: dict[str, Any], batches: BatchHooks)
             **results,
         )
         fired = [rule for rule in stopping if rule["met"]]
-        if fired and project.state != Project.State.STOPPED:
+        if fired and project.state in STOP.sources:
             reason = "; ".join(f"{r['rule']}: {r['detail']}" for r in fired)
-            project.state = Project.State.STOPPED
-            project.stop_reason = reason
-        elif project.state == Project.State.TRAINING:
-            project.state = Project.State.COLLECTING
-        project.save(update_fields=["state", "stop_reason"])
+            project_move(project, to=STOP.to, from_=project.state, reason=reason)
+        elif project.state in RETRAIN_ENDED.sources:
+            project_move(project, to=RETRAIN_ENDED.to, from_=project.state)
         if project.state != Project.State.STOPPED:
             batches.refresh(project, prepared)
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from projects import tasks
 from projects.models import ModelVersion, Project
+from projects.state import RETRAIN_OWED, project_transition
 from winnow.db import execute_prepared
 
 
@@ -39,9 +40,7 @@ def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
                 )
         except IntegrityError:  # a concurrent request recorded it first
             return ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
-        Project.objects.filter(pk=project.pk, state=Project.State.COLLECTING).update(
-            state=Project.State.TRAINING
-        )
+        project_transition(project_id=project.pk, to=RETRAIN_OWED.to, from_=RETRAIN_OWED.sources)
     transaction.on_commit(lambda: retrain_send(project_id=project.pk, version_id=version.pk))
     return version
 
@@ -93,9 +92,7 @@ def owed_send(project_id: int) -> None:
     ).first()
     if owed is None:
         return
-    Project.objects.filter(pk=project_id, state=Project.State.COLLECTING).update(
-        state=Project.State.TRAINING
-    )
+    project_transition(project_id=project_id, to=RETRAIN_OWED.to, from_=RETRAIN_OWED.sources)
     transaction.on_commit(lambda: tasks.retrain.delay(owed.pk))  # at once in autocommit
 
 

@@ -1,0 +1,360 @@
+"""A project's settings, each written once: name, type, default, bounds or choices,
+help and group.
+
+Everything else is derived from `SETTINGS`: the services' validation
+(`settings_validate`, used by `project_create` and `project_update`), the pages' form
+fields (`projects.forms`) and the API's serializer fields (`projects.api`, and so the
+OpenAPI schema). A setting added here appears in all of them; a test checks that.
+No Django here: `annotator.quality.consensus`, which is plain numpy, reads the
+consensus names from this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from strategies.defaults import DEFAULT_BATCH_SIZE, DEFAULT_SELECTOR, DEFAULT_STRATEGY
+from strategies.query import STRATEGIES
+from strategies.selection import SELECTORS
+from strategies.stopping import RULES, validate_rule
+
+
+class Group(enum.StrEnum):
+    BASICS = "basics"
+    STRATEGY = "strategy"
+    PEOPLE = "people"
+    STOPPING = "stopping"
+    STREAM = "stream"
+
+
+class Type(enum.StrEnum):
+    TEXT = "text"
+    LABELS = "labels"  # a list of distinct label names
+    INTEGER = "integer"
+    NUMBER = "number"
+    CHOICE = "choice"
+    RULES = "rules"  # a list of stopping rules, each {"rule": name, **parameters}
+
+
+class Consensus(enum.StrEnum):
+    """The consensus methods; `annotator.quality.consensus` implements one per name."""
+
+    MAJORITY = "majority"
+    WEIGHTED = "weighted"
+    DAWID_SKENE = "dawid_skene"
+
+
+CONSENSUS_DESCRIPTIONS: dict[str, str] = {
+    Consensus.MAJORITY: "Majority vote: the most frequent label; ties go to review.",
+    Consensus.WEIGHTED: (
+        "Confidence-weighted vote: each vote weighs the annotator's confidence / 5."
+    ),
+    Consensus.DAWID_SKENE: (
+        "Dawid-Skene: EM estimate of each annotator's confusion matrix and the true labels."
+    ),
+}
+CONSENSUS_NAMES: tuple[str, ...] = tuple(Consensus)
+
+# Parameters a lead may set per stopping rule besides each rule's defaults (`budget`
+# counts labels by default, or annotator-seconds when given `seconds`).
+EXTRA_RULE_PARAMS: dict[str, dict[str, Any]] = {"budget": {"seconds": None}}
+
+MAX_LABELS = 200
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: Type
+    group: Group
+    help: str
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    # name -> description, read when asked: the registries are the strategy library's.
+    choices: Callable[[], Mapping[str, str]] | None = None
+    nullable: bool = False
+    # Required when a project is created (the others take their default).
+    required: bool = False
+    # Where the API's JSON carries it, when not at the top level under `name`.
+    api_path: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def api_name(self) -> tuple[str, ...]:
+        return self.api_path or (self.name,)
+
+    @property
+    def problem(self) -> str:
+        """What a valid value is, as the error message for any other value."""
+        if self.type == Type.INTEGER:
+            return f"{self.name} must be an integer from {self.low:g} to {self.high:g}"
+        if self.type == Type.NUMBER:
+            return f"{self.name} must be a number from {self.low:g} to {self.high:g}"
+        if self.type == Type.CHOICE:
+            return f"unknown {self.name}; choose one of {sorted(self.choice_map())}"
+        if self.type == Type.TEXT:
+            return f"{self.name} must be 1 to {MAX_NAME} characters"
+        return f"{self.name} is not valid"
+
+    def choice_map(self) -> Mapping[str, str]:
+        return self.choices() if self.choices else {}
+
+
+def _described(registry: Mapping[str, Any]) -> Callable[[], dict[str, str]]:
+    return lambda: {name: info.description for name, info in registry.items()}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("name", Type.TEXT, Group.BASICS, "The project's name.", required=True),
+    Setting(
+        "labels",
+        Type.LABELS,
+        Group.BASICS,
+        "One label per line, in key order (key 1 is the first label).",
+        required=True,
+    ),
+    Setting(
+        "batch_size",
+        Type.INTEGER,
+        Group.STRATEGY,
+        "How many items each batch holds.",
+        default=DEFAULT_BATCH_SIZE,
+        low=1,
+        high=10_000,
+    ),
+    Setting(
+        "strategy",
+        Type.CHOICE,
+        Group.STRATEGY,
+        "How the model scores items: higher means ask a human.",
+        default=DEFAULT_STRATEGY,
+        choices=_described(STRATEGIES),
+    ),
+    Setting(
+        "selector",
+        Type.CHOICE,
+        Group.STRATEGY,
+        "How a batch is chosen as a set from the ranking.",
+        default=DEFAULT_SELECTOR,
+        choices=_described(SELECTORS),
+        label="Batch selector",
+    ),
+    Setting(
+        "seed_per_class",
+        Type.INTEGER,
+        Group.STRATEGY,
+        "Coverage batches until every label has this many examples.",
+        default=2,
+        low=0,
+        high=1000,
+    ),
+    Setting(
+        "holdout_fraction",
+        Type.NUMBER,
+        Group.STRATEGY,
+        "Share of each batch drawn at random for evaluation.",
+        default=0.2,
+        low=0,
+        high=0.9,
+    ),
+    Setting(
+        "holdout_target",
+        Type.INTEGER,
+        Group.STRATEGY,
+        "Stop adding holdout items once this many exist.",
+        default=200,
+        low=0,
+        high=1_000_000,
+    ),
+    Setting(
+        "overlap",
+        Type.INTEGER,
+        Group.PEOPLE,
+        "How many annotators label every item.",
+        default=1,
+        low=1,
+        high=20,
+    ),
+    Setting(
+        "agreement_fraction",
+        Type.NUMBER,
+        Group.PEOPLE,
+        "Share of items labelled by more annotators, to measure agreement.",
+        default=0.0,
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "agreement_overlap",
+        Type.INTEGER,
+        Group.PEOPLE,
+        "How many annotators label the items chosen for agreement.",
+        default=2,
+        low=1,
+        high=20,
+    ),
+    Setting(
+        "consensus_method",
+        Type.CHOICE,
+        Group.PEOPLE,
+        "How several annotators' labels become one.",
+        default=Consensus.MAJORITY.value,
+        choices=lambda: CONSENSUS_DESCRIPTIONS,
+    ),
+    Setting(
+        "consensus_threshold",
+        Type.NUMBER,
+        Group.PEOPLE,
+        "Least vote share (or Dawid-Skene posterior) a label needs; else it goes to review.",
+        default=0.5,
+        low=0,
+        high=1,
+    ),
+    Setting(
+        "gold_fraction",
+        Type.NUMBER,
+        Group.PEOPLE,
+        "Share of hand-outs that are gold items (set gold labels through the API).",
+        default=0.0,
+        low=0,
+        high=0.5,
+    ),
+    Setting(
+        "stopping",
+        Type.RULES,
+        Group.STOPPING,
+        "The stopping rules in force, each with its parameters.",
+        default=(),
+        choices=_described(RULES),
+    ),
+    Setting(
+        "stream_budget",
+        Type.NUMBER,
+        Group.STREAM,
+        "Stream mode: share of arrivals sent to a human (empty: the default share).",
+        low=0,
+        high=1,
+        nullable=True,
+        api_path=("stream", "budget"),
+    ),
+)
+
+SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """A new project's settings, for those with a default."""
+    return {
+        s.name: list(s.default) if s.type == Type.RULES else s.default
+        for s in SETTINGS
+        if not s.required and not s.nullable
+    }
+
+
+def refuse_unknown(names: set[str] | Mapping[str, Any]) -> None:
+    unknown = set(names) - set(SETTING)
+    if unknown:
+        raise SettingsInvalid({name: "unknown setting" for name in sorted(unknown)})
+
+
+class SettingsInvalid(ValueError):
+    """Per-setting messages; the services raise them as Django's ValidationError."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def settings_validate(
+    data: Mapping[str, Any], *, labels_before: list[str] | None = None
+) -> dict[str, Any]:
+    """`data` checked against the schema, cleaned; raise SettingsInvalid with every problem.
+
+    `labels_before` are a project's labels: they can be added to but not removed or
+    renamed, since annotations refer to them by name.
+    """
+    refuse_unknown(set(data))
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name, value in data.items():
+        try:
+            clean[name] = value_check(SETTING[name], value, labels_before)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise SettingsInvalid(errors)
+    return clean
+
+
+def value_check(setting: Setting, value: Any, labels_before: list[str] | None = None) -> Any:
+    """One setting's value, cleaned; ValueError says what a valid one is."""
+    if value is None and setting.nullable:
+        return None
+    if setting.type == Type.LABELS:
+        return _labels(value, labels_before)
+    if setting.type == Type.RULES:
+        try:
+            return [validate_rule(rule) for rule in (value or [])]
+        except (TypeError, AttributeError) as exc:
+            raise ValueError(str(exc)) from exc
+    if setting.type == Type.TEXT:
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+            raise ValueError(setting.problem)
+        return value.strip()
+    if setting.type == Type.CHOICE:
+        if value not in setting.choice_map():
+            raise ValueError(setting.problem)
+        return value
+    return _number(setting, value)
+
+
+def _number(setting: Setting, value: Any) -> int | float:
+    kinds = int if setting.type == Type.INTEGER else int | float
+    assert setting.low is not None and setting.high is not None
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ValueError(setting.problem)
+    if not setting.low <= value <= setting.high:
+        raise ValueError(setting.problem)
+    return value
+
+
+def _labels(labels: Any, before: list[str] | None) -> list[str]:
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(x, str) and x.strip() for x in labels)
+    ):
+        raise ValueError("labels must be a non-empty list of non-empty strings")
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must be distinct")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels")
+    if before is not None and not set(before) <= set(labels):
+        raise ValueError("labels can be added but not removed or renamed")
+    return [x.strip() for x in labels]
+
+
+def from_api(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings under their names, from the API's JSON (where e.g. `stream_budget`
+    is `{"stream": {"budget": ...}}`)."""
+    settings = {k: v for k, v in data.items() if k in SETTING}
+    for setting in SETTINGS:
+        if len(setting.api_path) == 2:
+            outer, inner = setting.api_path
+            if isinstance(data.get(outer), Mapping) and inner in data[outer]:
+                settings[setting.name] = data[outer][inner]
+    return settings
+
+
+def nested_api_groups() -> dict[str, list[Setting]]:
+    """The API's nested objects (e.g. `stream`) and the settings each carries."""
+    groups: dict[str, list[Setting]] = {}
+    for setting in SETTINGS:
+        if len(setting.api_path) == 2:
+            groups.setdefault(setting.api_path[0], []).append(setting)
+    return groups
