@@ -73,42 +73,58 @@ def _candidates(picks: Any) -> list[_Candidate]:
     ]
 
 
+@dataclass(frozen=True)
+class AddPlan:
+    """What either executor writes: the candidates in order, and each position's count."""
+
+    candidates: list[_Candidate]
+    required: list[int]  # one per picked position: at most this many are taken
+    start_rank: int
+    model_version: int | None
+
+
+def add_plan(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> AddPlan:
+    members = Membership.objects.filter(project=project).count()
+    seed = batch.number * 7919 + start_rank
+    return AddPlan(
+        candidates=_candidates(picks),
+        required=required_annotations(project, len(picks.item_ids), members=members, seed=seed),
+        start_rank=start_rank,
+        model_version=picks.model_version.version if picks.model_version else None,
+    )
+
+
 def items_add(*, project: Project, batch: Batch, picks: Any, start_rank: int) -> int:
     """Queue the first `len(picks.item_ids)` free candidates in `batch`; how many were."""
     if not picks.item_ids:
         return 0
-    members = Membership.objects.filter(project=project).count()
-    seed = batch.number * 7919 + start_rank
-    required = required_annotations(project, len(picks.item_ids), members=members, seed=seed)
-    candidates = _candidates(picks)
+    plan = add_plan(project=project, batch=batch, picks=picks, start_rank=start_rank)
     if connection.vendor == "postgresql":
-        return add_in_one_statement(batch, candidates, required, start_rank, picks)
-    return add_through_orm(batch, candidates, required, start_rank, picks)
+        return add_in_one_statement(batch=batch, plan=plan)
+    return add_through_orm(batch=batch, plan=plan)
 
 
-def add_through_orm(
-    batch: Batch, candidates: list[_Candidate], required: list[int], start_rank: int, picks: Any
-) -> int:
+def add_through_orm(*, batch: Batch, plan: AddPlan) -> int:
     free = set(
         Item.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=[c.id for c in candidates], state=Item.State.POOL)
+        .filter(pk__in=[c.id for c in plan.candidates], state=Item.State.POOL)
         .values_list("pk", flat=True)
     )
-    taken = [c for c in candidates if c.id in free][: len(required)]
+    taken = [c for c in plan.candidates if c.id in free][: len(plan.required)]
     if not taken:
         return 0
+    start = plan.start_rank
     _items_queue(
         batch,
-        [(c.id, start_rank + pos, required[pos], c.holdout) for pos, c in enumerate(taken)],
+        [(c.id, start + pos, plan.required[pos], c.holdout) for pos, c in enumerate(taken)],
     )
-    version = picks.model_version.version if picks.model_version else None
     SelectionLog.objects.bulk_create(
         SelectionLog(
             batch=batch,
             item_id=c.id,
-            rank=start_rank + pos,
+            rank=start + pos,
             reason=c.reason,
-            model_version=version,
+            model_version=plan.model_version,
             strategy=c.strategy,
             score=c.score,
             components=c.components,
@@ -192,18 +208,17 @@ _BATCH_ADD_TYPES = (
 )  # fmt: skip
 
 
-def add_in_one_statement(
-    batch: Batch, candidates: list[_Candidate], required: list[int], start_rank: int, picks: Any
-) -> int:
+def add_in_one_statement(*, batch: Batch, plan: AddPlan) -> int:
+    candidates = plan.candidates
     params: dict[str, Any] = {
         "candidates": [c.id for c in candidates],
-        "k": len(required),
+        "k": len(plan.required),
         "batch": batch.pk,
-        "start": start_rank,
-        "required": required,
+        "start": plan.start_rank,
+        "required": plan.required,
         "holdout": [c.holdout for c in candidates],
         "reasons": [c.reason for c in candidates],
-        "version": picks.model_version.version if picks.model_version else None,
+        "version": plan.model_version,
         "strategies": [c.strategy for c in candidates],
         "scores": [c.score for c in candidates],
         "components": [json.dumps(c.components) for c in candidates],

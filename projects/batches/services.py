@@ -14,9 +14,8 @@ from django.db.models import Max
 
 from projects.batches import adding, closing, selection
 from projects.batches.room import BatchRoom, batch_room
-from projects.models import Batch, Item, Project
+from projects.models import Batch, Project
 from winnow.after_response import after_response
-from winnow.db import execute_prepared
 
 
 def batch_item_completed(*, batch_id: int) -> None:
@@ -36,50 +35,12 @@ def batch_progress(*, batch_id: int) -> None:
     from the previous ranking, so annotators never wait for the retrain the close owes,
     which then refreshes its untouched items (PRODUCT.md §2.4).
     """
-    if _batch_remaining_refresh(batch_id):
+    if closing.remaining_refresh(batch_id=batch_id):
         return
     closed = closing.batch_close_rows(batch_id=batch_id)
     if closed is not None:
         # The services below read only the project's id.
         batch_open_ahead(project=Project(pk=closed.project_id))
-
-
-_REMAINING_REFRESH = """
-WITH waiting AS (SELECT count(*) AS n FROM {item}
-                 WHERE batch_id = %(batch)s AND state = '{queued}'),
-free AS (SELECT id FROM {batch} WHERE id = %(batch)s AND state = '{open}'
-         FOR NO KEY UPDATE SKIP LOCKED),
-refreshed AS (UPDATE {batch} AS b SET remaining = waiting.n FROM waiting, free
-              WHERE b.id = free.id AND b.remaining <> waiting.n)
-SELECT n, set_config('synchronous_commit', 'off', true) FROM waiting
-"""
-
-
-def _batch_remaining_refresh(batch_id: int) -> int:
-    """Count the batch's waiting items and store it in the open batch's `remaining`.
-
-    Progress only. On PostgreSQL one statement in autocommit: a batch row that is locked
-    right now (a retrain refreshing it) is left to the next count rather than waited for,
-    and the commit does not wait for the WAL flush (a crash loses at most a count the next
-    one redoes). SQLite has neither data-modifying CTEs nor row locks: there the ORM counts
-    and stores. Every completed item runs this, so the PostgreSQL statement stays; the
-    executors are compared in `tests/projects/test_batch_executors.py`.
-    """
-    if connection.vendor != "postgresql":
-        left = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED).count()
-        Batch.objects.filter(pk=batch_id, state=Batch.State.OPEN).exclude(remaining=left).update(
-            remaining=left
-        )
-        return left
-    sql = _REMAINING_REFRESH.format(
-        item=Item._meta.db_table,
-        batch=Batch._meta.db_table,
-        queued=Item.State.QUEUED.value,
-        open=Batch.State.OPEN.value,
-    )
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, sql, {"batch": batch_id})
-        return int(cursor.fetchone()[0])
 
 
 def batch_open_ahead(*, project: Project, room: BatchRoom | None = None) -> None:
