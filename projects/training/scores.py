@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ _ONLY_FREE_CLEAR = (
 )
 
 
-def _scores_statement(n: int, *, skip_locked: bool) -> str:
+def _scores_statement(n: int, skip_locked: bool) -> str:
     return _UPDATE_SCORES.format(
         rows=", ".join(["(%s, %s, %s)"] * n),
         free=_FREE if skip_locked else "",
@@ -37,7 +38,7 @@ def _scores_statement(n: int, *, skip_locked: bool) -> str:
     )
 
 
-def _clear_statement(n: int, *, skip_locked: bool) -> str:
+def _clear_statement(n: int, skip_locked: bool) -> str:
     ids = ", ".join(["%s"] * n)
     return _CLEAR_SCORES.format(
         ids=ids, only_free=_ONLY_FREE_CLEAR.format(ids=ids) if skip_locked else ""
@@ -72,11 +73,8 @@ def scores_write(
         chunk = slice(start, start + chunk_size)
         rows = zip(ids_list[chunk], score_list[chunk], pred_list[chunk], strict=True)
         params = [value for row in rows for value in row] + [version]
-        _chunk_update(
-            ids_list[chunk],
-            lambda skip, n=len(params) // 3: _scores_statement(n, skip_locked=skip),
-            lambda skip, params=params: params,
-        )
+        statement = partial(_scores_statement, len(params) // 3)
+        _chunk_update(ids_list[chunk], statement, params, params)
 
 
 def scores_clear(ids: np.ndarray, *, chunk_size: int = SCORE_CHUNK) -> None:
@@ -87,18 +85,15 @@ def scores_clear(ids: np.ndarray, *, chunk_size: int = SCORE_CHUNK) -> None:
     ids_list = np.sort(ids).astype(np.int64).tolist()
     for start in range(0, len(ids_list), chunk_size):
         chunk = ids_list[start : start + chunk_size]
-        _chunk_update(
-            chunk,
-            lambda skip, n=len(chunk): _clear_statement(n, skip_locked=skip),
-            # The skipping statement names the ids twice: in its filter and its lock.
-            lambda skip, chunk=chunk: chunk + chunk if skip else chunk,
-        )
+        # The skipping statement names the ids twice: in its filter and in its lock.
+        _chunk_update(chunk, partial(_clear_statement, len(chunk)), chunk, chunk + chunk)
 
 
 def _chunk_update(
     ids: list[int],
     statement: Callable[[bool], str],
-    params: Callable[[bool], list[Any]],
+    params: list[Any],
+    skipping_params: list[Any],
 ) -> None:
     """One chunk's UPDATE of the items `ids`, in its own transaction.
 
@@ -107,13 +102,13 @@ def _chunk_update(
     """
     if connection.vendor != "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statement(False), params(False))
+            cursor.execute(statement(False), params)
         return
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '100ms'")
-            cursor.execute(statement(False), params(False))
+            cursor.execute(statement(False), params)
             cursor.execute("SET LOCAL lock_timeout = DEFAULT")
     except OperationalError:  # lock_timeout: a request holds one of these rows
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statement(True), params(True))
+            cursor.execute(statement(True), skipping_params)

@@ -218,9 +218,9 @@ def test_a_retrain_holds_few_rows_requests_may_be_taking_at_a_time(api, monkeypa
     chunks: list[list[int]] = []
     write = scores._chunk_update
 
-    def spy(ids, statement, params):  # type: ignore[no-untyped-def]
+    def spy(ids, *statement_and_params):  # type: ignore[no-untyped-def]
         chunks.append(ids)
-        write(ids, statement, params)
+        write(ids, *statement_and_params)
 
     monkeypatch.setattr(bulk, "_chunk_update", spy)
     retrain_owed(project)

@@ -49,7 +49,7 @@ def test_the_statements_that_skip_locked_rows_write_the_same_rows(ids: np.ndarra
     chunk = ids.tolist()[:3]
     params = [v for i in chunk for v in (i, 0.5, 1)] + [4]
     with connection.cursor() as cursor:
-        cursor.execute(scores._scores_statement(3, skip_locked=True), params)
+        cursor.execute(scores._scores_statement(3, True), params)
         assert [row[1:] for row in stored(ids)[:3]] == [(0.5, 1, 4)] * 3
-        cursor.execute(scores._clear_statement(3, skip_locked=True), chunk + chunk)
+        cursor.execute(scores._clear_statement(3, True), chunk + chunk)
     assert [row[1] for row in stored(ids)[:3]] == [None] * 3
