@@ -194,5 +194,3 @@ class RetrainHooks:
 
 
 RETRAIN_HOOKS = RetrainHooks()
-
-

@@ -19,7 +19,6 @@ from django.db.models import Q
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.training.services import latest_model, load_model, retraining
-from winnow.db import execute_prepared
 
 
 @dataclass
@@ -58,35 +57,12 @@ def candidate_ids(project: Project) -> np.ndarray:
         return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1)
 
 
-# Each draw u in [0, 1) takes the first pool item at or after lo + u (hi - lo + 1) of the
-# project's id range (its bounds from the item_project_id index), wrapping around to
-# the first one. `project_id + 0`: probes walk the primary key from the start; on the
-# (project_id, state, ...) ranking index, stale statistics had Postgres read and sort
-# every pool entry after the start (tens of ms per batch on a 100k pool).
-_DRAW = """
-WITH bounds AS (
-    SELECT (SELECT id FROM {item} WHERE project_id = %(project)s ORDER BY id LIMIT 1) AS lo,
-           (SELECT id FROM {item} WHERE project_id = %(project)s ORDER BY id DESC LIMIT 1) AS hi
-)
-SELECT COALESCE(
-    (SELECT i.id FROM {item} i
-     WHERE {pool} AND i.id >= b.lo + floor(d.u * (b.hi - b.lo + 1))::bigint AND i.id <= b.hi
-     ORDER BY i.id LIMIT 1),
-    (SELECT i.id FROM {item} i WHERE {pool} AND i.id >= b.lo AND i.id <= b.hi
-     ORDER BY i.id LIMIT 1))
-FROM bounds b, unnest(%(draws)s) WITH ORDINALITY AS d(u, n)
-ORDER BY d.n
-"""
-_DRAW_POOL = (
-    "i.project_id + 0 = %(project)s AND i.state = 'pool' AND NOT i.is_holdout"
-    " AND i.id <> ALL(%(taken)s)"
-)
-_DRAW_TYPES = (
-    ("project", "bigint"), ("taken", "bigint[]"), ("draws", "double precision[]"),
-)  # fmt: skip
 PROBE_ROUNDS = 4  # rounds beyond one per draw, for draws that collide
-# The same probes, portable (SQLite), as one UNION ALL of a probe per draw.
-_POOL = "project_id = %s AND state = %s AND NOT is_holdout"
+# A probe per draw: the first pool item at or after its start, else (wrapping around) the
+# first one. `project_id + 0`: probes walk the primary key from the start; on the
+# (project_id, state, ...) ranking index, stale statistics had Postgres read and sort
+# every pool entry after the start.
+_POOL = "project_id + 0 = %s AND state = %s AND NOT is_holdout"
 _PROBE = (
     "SELECT COALESCE((SELECT id FROM {item} WHERE {pool} AND id >= %s ORDER BY id LIMIT 1),"
     " (SELECT id FROM {item} WHERE {pool} ORDER BY id LIMIT 1))"
@@ -115,20 +91,13 @@ def random_pool_items(
 
 
 def _first_pool_items_at(project: Project, draws: list[float], taken: set[int]) -> list[int]:
-    if connection.vendor != "postgresql":
-        return _first_pool_items_portable(project, draws, taken)
-    sql = _DRAW.format(item=Item._meta.db_table, pool=_DRAW_POOL)
-    params = {
-        "project": project.pk,
-        "taken": sorted(taken),
-        "draws": draws,
-    }
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, sql, params, types=_DRAW_TYPES)
-        return [row[0] for row in cursor.fetchall() if row[0] is not None]
+    """Each draw u in [0, 1) takes the first pool item at or after lo + u (hi - lo + 1) of
+    the project's id range, wrapping around to the first one.
 
-
-def _first_pool_items_portable(project: Project, draws: list[float], taken: set[int]) -> list[int]:
+    One implementation on every database: the id range's bounds, then one UNION ALL of
+    a probe per draw. It runs once per batch opening (after the response, on the request
+    path), so two index lookups more are not worth a PostgreSQL-only copy of the rule.
+    """
     ids = Item.objects.filter(project=project).values_list("id", flat=True)
     lo, hi = ids.order_by("id").first(), ids.order_by("-id").first()
     if lo is None or hi is None:

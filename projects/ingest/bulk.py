@@ -1,4 +1,10 @@
-"""Bulk writes that the ORM would do row by row: COPY on Postgres, executemany on SQLite."""
+"""Bulk item inserts that the ORM would do row by row.
+
+One function builds the rows (`_values`: every column's model default, then each parsed
+row's own cells) for every database; only the transport differs: COPY on PostgreSQL,
+an executemany INSERT of the same rows elsewhere. COPY's text encoding (its NULL marker
+and booleans) is the one thing the rows are told about the database.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +64,10 @@ def _cell(value: object, *, postgres: bool) -> object:
 
 
 def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[str] = ()) -> int:
-    """Insert parsed rows in one statement stream; the caller holds the transaction."""
+    """Insert parsed rows in one statement stream; the caller holds the transaction.
+
+    COPY and the INSERT carry the same rows: a transport difference, not a second rule.
+    """
     defaults = _defaults(timezone.now().isoformat())
     columns = list(defaults)
     postgres = connection.vendor == "postgresql"
@@ -112,5 +121,3 @@ def _copy_postgres(columns: list[str], values: list[list[object]]) -> None:
             f"WITH (FORMAT csv, NULL '\\N', FORCE_NOT_NULL ({', '.join(not_null)}))",
             buffer,
         )
-
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,20 +12,37 @@ from django.db import OperationalError, connection, transaction
 SCORE_CHUNK = 5000
 
 
+# One statement on every database: a chunk's rows as a VALUES list joined to the items.
+# `{free}` is where PostgreSQL's retry narrows the rows to those no request holds (SQLite
+# has no row locks: its writer lock serialises the chunk, and it never retries).
 _UPDATE_SCORES = (
-    "UPDATE projects_item AS i SET score = s.score, prediction = s.pred, scored_version = %s "
-    "FROM unnest(%s::bigint[], %s::float8[], %s::int[]) AS s(id, score, pred) WHERE i.id = s.id"
+    "WITH s(id, score, pred) AS (VALUES {rows}){free} "
+    "UPDATE projects_item SET score = s.score, prediction = s.pred, scored_version = %s "
+    "FROM s WHERE projects_item.id = s.id{only_free}"
+)
+_CLEAR_SCORES = "UPDATE projects_item SET score = NULL WHERE id IN ({ids}){only_free}"
+_FREE = (
+    ", free AS (SELECT i.id FROM projects_item i JOIN s ON s.id = i.id FOR UPDATE OF i SKIP LOCKED)"
+)
+_ONLY_FREE_SCORES = " AND s.id IN (SELECT id FROM free)"
+_ONLY_FREE_CLEAR = (
+    " AND id IN (SELECT id FROM projects_item WHERE id IN ({ids}) FOR UPDATE SKIP LOCKED)"
 )
 
 
-# The same, but rows a request holds right now are left alone instead of waited for.
-_UPDATE_SCORES_UNLOCKED = (
-    "WITH s AS (SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::int[]) AS s(id, score, pred)),"
-    " free AS (SELECT i.id FROM projects_item i JOIN s ON s.id = i.id"
-    " FOR UPDATE OF i SKIP LOCKED) "
-    "UPDATE projects_item AS i SET score = s.score, prediction = s.pred, scored_version = %s "
-    "FROM s JOIN free ON free.id = s.id WHERE i.id = s.id"
-)
+def _scores_statement(n: int, skip_locked: bool) -> str:
+    return _UPDATE_SCORES.format(
+        rows=", ".join(["(%s, %s, %s)"] * n),
+        free=_FREE if skip_locked else "",
+        only_free=_ONLY_FREE_SCORES if skip_locked else "",
+    )
+
+
+def _clear_statement(n: int, skip_locked: bool) -> str:
+    ids = ", ".join(["%s"] * n)
+    return _CLEAR_SCORES.format(
+        ids=ids, only_free=_ONLY_FREE_CLEAR.format(ids=ids) if skip_locked else ""
+    )
 
 
 def scores_write(
@@ -52,50 +71,10 @@ def scores_write(
     pred_list = predictions[order].astype(np.int64).tolist()
     for start in range(0, len(ids_list), chunk_size):
         chunk = slice(start, start + chunk_size)
-        if connection.vendor == "postgresql":
-            _scores_write_postgres(ids_list[chunk], score_list[chunk], pred_list[chunk], version)
-            continue
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE projects_item SET score = %s, prediction = %s, scored_version = %s "
-                "WHERE id = %s",
-                [
-                    (score, pred, version, item_id)
-                    for score, pred, item_id in zip(
-                        score_list[chunk], pred_list[chunk], ids_list[chunk], strict=True
-                    )
-                ],
-            )
-
-
-def _scores_write_postgres(
-    ids: list[int], scores: list[float], preds: list[int], version: int
-) -> None:
-    _update_postgres(
-        (_UPDATE_SCORES, [version, ids, scores, preds]),
-        (_UPDATE_SCORES_UNLOCKED, [ids, scores, preds, version]),
-    )
-
-
-def _update_postgres(waiting: tuple[str, list[Any]], skipping: tuple[str, list[Any]]) -> None:
-    """One chunk's UPDATE that waits at most 100 ms for a row lock, else skips held rows."""
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '100ms'")
-            cursor.execute(waiting[0], waiting[1])
-            cursor.execute("SET LOCAL lock_timeout = DEFAULT")
-    except OperationalError:  # lock_timeout: a request holds one of these rows
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(skipping[0], skipping[1])
-
-
-_CLEAR_SCORES = "UPDATE projects_item SET score = NULL WHERE id = ANY(%s::bigint[])"
-
-
-_CLEAR_SCORES_UNLOCKED = (
-    "UPDATE projects_item SET score = NULL WHERE id IN (SELECT id FROM projects_item"
-    " WHERE id = ANY(%s::bigint[]) FOR UPDATE SKIP LOCKED)"
-)
+        rows = zip(ids_list[chunk], score_list[chunk], pred_list[chunk], strict=True)
+        params = [value for row in rows for value in row] + [version]
+        statement = partial(_scores_statement, len(params) // 3)
+        _chunk_update(ids_list[chunk], statement, params, params)
 
 
 def scores_clear(ids: np.ndarray, *, chunk_size: int = SCORE_CHUNK) -> None:
@@ -106,10 +85,30 @@ def scores_clear(ids: np.ndarray, *, chunk_size: int = SCORE_CHUNK) -> None:
     ids_list = np.sort(ids).astype(np.int64).tolist()
     for start in range(0, len(ids_list), chunk_size):
         chunk = ids_list[start : start + chunk_size]
-        if connection.vendor == "postgresql":
-            _update_postgres((_CLEAR_SCORES, [chunk]), (_CLEAR_SCORES_UNLOCKED, [chunk]))
-            continue
+        # The skipping statement names the ids twice: in its filter and in its lock.
+        _chunk_update(chunk, partial(_clear_statement, len(chunk)), chunk, chunk + chunk)
+
+
+def _chunk_update(
+    ids: list[int],
+    statement: Callable[[bool], str],
+    params: list[Any],
+    skipping_params: list[Any],
+) -> None:
+    """One chunk's UPDATE of the items `ids`, in its own transaction.
+
+    On PostgreSQL it waits at most 100 ms for a row lock, else it is redone skipping the
+    rows held (`statement(True)`); SQLite has no row locks to wait for or skip.
+    """
+    if connection.vendor != "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE projects_item SET score = NULL WHERE id = %s", [(i,) for i in chunk]
-            )
+            cursor.execute(statement(False), params)
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            cursor.execute(statement(False), params)
+            cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+    except OperationalError:  # lock_timeout: a request holds one of these rows
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement(True), skipping_params)

@@ -1,8 +1,8 @@
 """Closing a finished batch: it closes once, owes one retrain, and sends it after commit.
 
 On PostgreSQL the close is the batch row's lock and one statement
-(`batch_services._batch_close_in_one_statement`); elsewhere the ORM path. Both must leave
-the same rows behind.
+(`closing.close_in_one_statement`); elsewhere the ORM path. Both must leave the same rows
+behind (`test_batch_executors` drives random scenarios through both).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from projects.batches import closing
 from projects.batches import services as batch_services
 from projects.models import Batch, Item, ModelVersion, Project
 from projects.training import services as training_services
@@ -110,7 +111,7 @@ def test_the_close_statement_rechecks_under_the_lock(
 ) -> None:
     """The count before the lock said done; an item queued since keeps the batch open."""
     batch, _last = label_batch_but_last(api["ann1"], project)
-    batch_services._batch_close_in_one_statement(batch.pk)
+    assert closing.close_in_one_statement(batch.pk) is None
     assert Batch.objects.get(pk=batch.pk).state == Batch.State.OPEN
     assert not ModelVersion.objects.filter(project=project).exists()
 
@@ -119,7 +120,7 @@ def test_the_close_statement_rechecks_under_the_lock(
 def test_the_owed_retrain_row_is_the_one_the_orm_would_write(
     api: dict[str, APIClient], project: Project, sent: list[int]
 ) -> None:
-    """The statement spells out the columns the ORM fills from field defaults."""
+    """The statement takes the columns the ORM fills from the model's field defaults."""
     batch, last = label_batch_but_last(api["ann1"], project)
     assert label(api["ann1"], project, last).status_code == 201
     batch_services.batch_progress(batch_id=batch.pk)
@@ -161,7 +162,6 @@ def test_a_close_while_a_retrain_runs_leaves_the_send_to_its_end(
     """The running retrain's end sends what was owed meanwhile (a worker given it now
     would drop it: one retrain per project at a time)."""
     from django.utils import timezone
-
 
     running = ModelVersion.objects.create(
         project=project, version=1, status=ModelVersion.Status.RUNNING, started_at=timezone.now()

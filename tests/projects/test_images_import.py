@@ -60,14 +60,22 @@ def own_media(settings, tmp_path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def project(api, users):  # type: ignore[no-untyped-def]
     response = api["lead"].post(
-        "/api/projects/", {"name": "Pets", "kind": "image", "labels": ["cats", "dogs"]},
+        "/api/projects/",
+        {"name": "Pets", "kind": "image", "labels": ["cats", "dogs"]},
         format="json",
     )
     assert response.status_code == 201, response.content
     pid = response.json()["id"]
-    assert api["lead"].post(
-        f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
-    ).status_code == 201
+    assert (
+        api["lead"]
+        .post(
+            f"/api/projects/{pid}/members/",
+            {"username": "ann1", "role": "annotator"},
+            format="json",
+        )
+        .status_code
+        == 201
+    )
     return Project.objects.get(pk=pid)
 
 
@@ -91,7 +99,10 @@ def test_class_folders_become_seed_labels_and_the_worker_step_adds_thumbnails_an
     assert body["created"] == 5 and body["skipped"] == 0 and body["errors"] == []
     items = Item.objects.filter(project=project).order_by("id")
     assert {i.meta["path"]: i.label for i in items} == {
-        "cats/a.png": "cats", "cats/b.jpg": "cats", "dogs/c.webp": "dogs", "dogs/d.gif": "dogs",
+        "cats/a.png": "cats",
+        "cats/b.jpg": "cats",
+        "dogs/c.webp": "dogs",
+        "dogs/d.gif": "dogs",
         "e.png": None,
     }
     assert {i.label_source for i in items if i.label} == {"seed"}
@@ -122,15 +133,20 @@ def test_class_folders_become_seed_labels_and_the_worker_step_adds_thumbnails_an
 
 
 def test_manifest_lines_give_labels_and_meta_and_bad_lines_are_reported(api, project):  # type: ignore[no-untyped-def]
-    manifest = "\n".join([
-        json.dumps({"path": "x/one.png", "label": "dogs", "meta": {"source": "cam 1"}}),
-        json.dumps({"path": "missing.png"}),
-        "{oops",
-    ])
-    data = zip_of({
-        "x/one.png": image_bytes("red"), "y/two.png": image_bytes("blue"),
-        "manifest.jsonl": manifest.encode(),
-    })
+    manifest = "\n".join(
+        [
+            json.dumps({"path": "x/one.png", "label": "dogs", "meta": {"source": "cam 1"}}),
+            json.dumps({"path": "missing.png"}),
+            "{oops",
+        ]
+    )
+    data = zip_of(
+        {
+            "x/one.png": image_bytes("red"),
+            "y/two.png": image_bytes("blue"),
+            "manifest.jsonl": manifest.encode(),
+        }
+    )
     # folders x/ and y/ are not labels of the project: y/two.png is reported by name
     body = post_zip(api, project, data).json()
     assert body["created"] == 1
@@ -143,11 +159,13 @@ def test_manifest_lines_give_labels_and_meta_and_bad_lines_are_reported(api, pro
 
 
 def test_broken_image_is_reported_by_name_and_skipped(api, project):  # type: ignore[no-untyped-def]
-    data = zip_of({
-        "cats/good.png": image_bytes("red"),
-        "cats/broken.png": image_bytes("red")[:40],
-        "dogs/notes.txt": b"not an image at all",
-    })
+    data = zip_of(
+        {
+            "cats/good.png": image_bytes("red"),
+            "cats/broken.png": image_bytes("red")[:40],
+            "dogs/notes.txt": b"not an image at all",
+        }
+    )
     response = post_zip(api, project, data)
     assert response.status_code == 202
     body = response.json()
@@ -195,10 +213,16 @@ def test_zip_bomb_is_refused_before_extraction(api, project):  # type: ignore[no
 
 def test_pixel_bomb_image_is_reported_by_name(api, project):  # type: ignore[no-untyped-def]
     with override_settings(WINNOW_MAX_IMAGE_PIXELS=10_000):
-        response = post_zip(api, project, zip_of({
-            "cats/small.png": image_bytes("red", size=(50, 50)),
-            "cats/huge.png": image_bytes("red", size=(200, 200)),
-        }))
+        response = post_zip(
+            api,
+            project,
+            zip_of(
+                {
+                    "cats/small.png": image_bytes("red", size=(50, 50)),
+                    "cats/huge.png": image_bytes("red", size=(200, 200)),
+                }
+            ),
+        )
     assert response.status_code == 202
     errors = response.json()["errors"]
     assert errors == [{"name": "cats/huge.png", "error": errors[0]["error"]}]
@@ -209,10 +233,16 @@ def test_a_decompression_bomb_header_is_reported_by_name(api, project):  # type:
     """A PNG claiming 100,000² pixels is refused from its header, never decoded."""
     from tests.strategies.test_images import png_header_only
 
-    response = post_zip(api, project, zip_of({
-        "cats/small.png": image_bytes("red", size=(50, 50)),
-        "cats/bomb.png": png_header_only(100_000, 100_000),
-    }))
+    response = post_zip(
+        api,
+        project,
+        zip_of(
+            {
+                "cats/small.png": image_bytes("red", size=(50, 50)),
+                "cats/bomb.png": png_header_only(100_000, 100_000),
+            }
+        ),
+    )
     assert response.status_code == 202
     errors = response.json()["errors"]
     assert [e["name"] for e in errors] == ["cats/bomb.png"]
@@ -223,9 +253,11 @@ def test_a_decompression_bomb_header_is_reported_by_name(api, project):  # type:
 
 @override_settings(WINNOW_MAX_ZIP_BYTES=5_000)
 def test_zip_over_the_uncompressed_limit_is_refused(api, project):  # type: ignore[no-untyped-def]
-    response = post_zip(api, project, zip_of({
-        f"cats/{i}.png": image_bytes("red", size=(60, 60)) for i in range(40)
-    }))
+    response = post_zip(
+        api,
+        project,
+        zip_of({f"cats/{i}.png": image_bytes("red", size=(60, 60)) for i in range(40)}),
+    )
     assert response.status_code == 400
     assert "over the limit of 5000" in response.json()["detail"]
     assert not Item.objects.filter(project=project).exists()

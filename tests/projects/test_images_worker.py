@@ -18,7 +18,9 @@ from projects.pool import features
 from tests.support.waiting import wait_for
 
 pytestmark = [
-    pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -39,9 +41,13 @@ def digits_zip(n: int) -> bytes:
 
 def test_zip_with_class_folders_is_featurised_by_the_worker(api, celery_worker_process):  # type: ignore[no-untyped-def]
     labels = [str(d) for d in range(10)]
-    pid = api["lead"].post(
-        "/api/projects/", {"name": "Digits", "kind": "image", "labels": labels}, format="json"
-    ).json()["id"]
+    pid = (
+        api["lead"]
+        .post(
+            "/api/projects/", {"name": "Digits", "kind": "image", "labels": labels}, format="json"
+        )
+        .json()["id"]
+    )
     api["lead"].post(
         f"/api/projects/{pid}/members/", {"username": "ann1", "role": "annotator"}, format="json"
     )

@@ -216,13 +216,13 @@ def test_a_retrain_holds_few_rows_requests_may_be_taking_at_a_time(api, monkeypa
     queued = set(Item.objects.filter(project=project, state="queued").values_list("id", flat=True))
     assert len(queued) > training.QUEUED_CHUNK
     chunks: list[list[int]] = []
-    write = scores._update_postgres
+    write = scores._chunk_update
 
-    def spy(waiting, skipping):  # type: ignore[no-untyped-def]
-        chunks.append(next(arg for arg in waiting[1] if isinstance(arg, list)))
-        write(waiting, skipping)
+    def spy(ids, *statement_and_params):  # type: ignore[no-untyped-def]
+        chunks.append(ids)
+        write(ids, *statement_and_params)
 
-    monkeypatch.setattr(bulk, "_update_postgres", spy)
+    monkeypatch.setattr(bulk, "_chunk_update", spy)
     retrain_owed(project)
 
     assert chunks and max(len(chunk) for chunk in chunks) <= training.TOP_CHUNK

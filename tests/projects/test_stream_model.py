@@ -10,8 +10,13 @@ from strategies.features import text_features
 from strategies.models import train_model
 
 TEXTS = [
-    "the cat sat on the mat", "stocks fell sharply today", "Cats, cats and more CATS!",
-    "interest rates rose at the bank", "a dog and a cat", "bond yields fell", "ünïcödé text 42",
+    "the cat sat on the mat",
+    "stocks fell sharply today",
+    "Cats, cats and more CATS!",
+    "interest rates rose at the bank",
+    "a dog and a cat",
+    "bond yields fell",
+    "ünïcödé text 42",
 ]
 
 
