@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """scripts/test names each pass's database: a stray DATABASE_URL must not swap it."""
     expected = os.environ.get("WINNOW_TEST_DATABASE")
     engine = settings.DATABASES["default"]["ENGINE"]
-    if expected and not engine.endswith(expected):
+    if expected and not engine.rsplit(".", 1)[-1].startswith(expected):  # sqlite3, postgresql
         raise pytest.UsageError(f"WINNOW_TEST_DATABASE={expected} but the database is {engine}")
 
 
