@@ -29,7 +29,38 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+# What a test that touches the database asks for (directly or through other fixtures).
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db-only",
+        action="store_true",
+        help="run only the tests that touch the database (scripts/test's second, SQLite pass)",
+    )
+
+
+def _touches_database(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(_DB_FIXTURES & names)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """scripts/test names each pass's database: a stray DATABASE_URL must not swap it."""
+    expected = os.environ.get("WINNOW_TEST_DATABASE")
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if expected and not engine.rsplit(".", 1)[-1].startswith(expected):  # sqlite3, postgresql
+        raise pytest.UsageError(f"WINNOW_TEST_DATABASE={expected} but the database is {engine}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--db-only"):
+        kept = [item for item in items if _touches_database(item)]
+        deselected = [item for item in items if not _touches_database(item)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = kept
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     on_redis = settings.CELERY_BROKER_URL.startswith("redis")
     for item in items:

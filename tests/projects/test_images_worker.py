@@ -1,4 +1,4 @@
-"""Image import end to end: real PostgreSQL, Redis and a Celery worker process."""
+"""Image import end to end: a real Celery worker process, on either database and broker."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from projects.pool import features
 from tests.support.waiting import wait_for
 
 pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.redis,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]

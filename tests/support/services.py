@@ -41,7 +41,8 @@ def unheard_broker_url() -> str:
         return url
     import redis
 
-    unheard = url.rsplit("/", 1)[0] + "/15" if url.count("/") > 2 else url.rstrip("/") + "/15"
+    base, _, db = url.rpartition("/") if url.count("/") > 2 else (url.rstrip("/"), "/", "0")
+    unheard = f"{base}/{14 if db == '15' else 15}"  # never the broker's own database
     redis.Redis.from_url(unheard).flushdb()
     return unheard
 
