@@ -92,10 +92,8 @@ def _values(
     *,
     postgres: bool,
 ) -> list[list[Any]]:
-    """Every row's cells: the defaults are converted once, then a row sets only its own.
-
-    (Converting all ~20 cells of 100k rows one by one took most of a 100k-row import.)
-    """
+    """Every row's cells: the defaults are converted once, then a row sets only its own
+    (converting every cell of every row one by one would dominate a large import)."""
     null = "\\N" if postgres else None
     base = [null if v is None else _cell(v, postgres=postgres) for v in defaults.values()]
     at = {name: i for i, name in enumerate(defaults)}
