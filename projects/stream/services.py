@@ -6,7 +6,7 @@ of them at once, outside any transaction; then, with the project row locked, it
 decides item by item in arrival order with ``Decision.decide`` (Žliobaitė et al.
 2014, randomised variable uncertainty; the threshold and the budget counters move
 once per item, so a batch is decided exactly as its items posted alone one after
-another), inserts the items in one statement and stores the new stream state. The
+another), inserts the items with one bulk insert and stores the new stream state. The
 lock keeps the counters exact under concurrent posts on every database.
 
 A queried item joins the open batch while it has room (else it waits at the head
@@ -149,6 +149,7 @@ def _decide_and_store(
     project: Project, fields: list[dict[str, Any]], version: int | None, proba: np.ndarray | None
 ) -> list[Item]:
     """The project row locked for the read, the decisions and the write."""
+    items = [_item(project, f, version, proba, i) for i, f in enumerate(fields)]
     with transaction.atomic():
         _relax_commit()
         raw_state, budget, state = (
@@ -159,23 +160,16 @@ def _decide_and_store(
         )
         if state == Project.State.ARCHIVED:
             raise StreamClosed("The project is archived; it takes no stream items.")
+        decision = Decision(project.random_state, budget, state)
         queries, current = _walk(
-            Decision(project.random_state, budget, state),
-            StreamState.from_dict(raw_state or {}),
-            proba,
-            len(fields),
+            decision, StreamState.from_dict(raw_state or {}), proba, len(items)
         )
-        items = Item.objects.bulk_create(
-            [
-                _item(project, f, version, proba, i, q)
-                for i, (f, q) in enumerate(zip(fields, queries, strict=True))
-            ]
-        )
+        queried = [_queue(item) for item, query in zip(items, queries, strict=True) if query]
+        Item.objects.bulk_create(items)
         updates: dict[str, Any] = {"stream_state": current.to_dict()}
         if state == Project.State.SETUP:
             updates["state"] = Project.State.COLLECTING
         Project.objects.filter(pk=project.pk).update(**updates)
-        queried = [item for item, query in zip(items, queries, strict=True) if query]
         if queried:
             stream_enqueue(project, queried, version)
     return items
@@ -194,28 +188,24 @@ def _walk(
 
 
 def _item(
-    project: Project,
-    fields: dict[str, Any],
-    version: int | None,
-    proba: np.ndarray | None,
-    i: int,
-    query: bool,
+    project: Project, fields: dict[str, Any], version: int | None, proba: np.ndarray | None, i: int
 ) -> Item:
-    """The arrival's item as its decision leaves it."""
-    uncertainty = None if proba is None else float(1.0 - proba[i].max())
-    score: float | None = uncertainty
-    state = Item.State.PREDICTED
-    if query:
-        state, score = Item.State.POOL, QUEUE_SCORE + (uncertainty or 0.0)
+    """The arrival's item as a skip leaves it (``_queue`` makes it a query)."""
     return Item(
         project_id=project.pk,
         from_stream=True,
-        state=state,
-        score=score,
+        state=Item.State.PREDICTED,
+        score=None if proba is None else float(1.0 - proba[i].max()),
         prediction=None if proba is None else int(proba[i].argmax()),
         scored_version=version,
         **fields,
     )
+
+
+def _queue(item: Item) -> Item:
+    """A queried item waits in the pool, ranked above any strategy score."""
+    item.state, item.score = Item.State.POOL, QUEUE_SCORE + (item.score or 0.0)
+    return item
 
 
 def _relax_commit() -> None:
