@@ -28,6 +28,7 @@ from django.db.models import Max
 
 from projects.batches import services as batch_services
 from projects.batches.selection import Picks
+from projects.ingest import bulk
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
 from projects.state import ITEMS_ARRIVED, project_transition
 from projects.stream.arrivals import EntryInvalid, arrivals_parse, images_store
@@ -112,7 +113,7 @@ def stream_items_add(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    ids = np.fromiter((item.pk for item in items), dtype=np.int64, count=len(items))
+    ids = np.fromiter((item.id for item in items), dtype=np.int64, count=len(items))
     stream_features_add(project.pk, ids, arrivals.X)
     return [_answer(project, item, proba, i, version) for i, item in enumerate(items)]
 
@@ -134,21 +135,34 @@ def _proba(model: Any, X: Any) -> np.ndarray:
     return np.asarray(model.predict_proba(X), dtype=np.float64)
 
 
+@dataclass
+class _Stored:
+    """An arrival as stored: its id once written, and what the walk decided."""
+
+    row: dict[str, Any]  # the item's own columns (`bulk.item_rows_insert`)
+    id: int = 0
+
+    @property
+    def query(self) -> bool:
+        return self.row["state"] != Item.State.PREDICTED
+
+
 def _answer(
-    project: Project, item: Item, proba: np.ndarray | None, i: int, version: int | None
+    project: Project, item: _Stored, proba: np.ndarray | None, i: int, version: int | None
 ) -> StreamDecision:
+    prediction = item.row["prediction"]
     return StreamDecision(
-        item=item.pk,
-        query=item.state != Item.State.PREDICTED,
+        item=item.id,
+        query=item.query,
         score=None if proba is None else float(1.0 - proba[i].max()),
-        prediction=None if item.prediction is None else str(project.labels[item.prediction]),
+        prediction=None if prediction is None else str(project.labels[prediction]),
         model_version=version,
     )
 
 
 def _decide_and_store(
     project: Project, fields: list[dict[str, Any]], version: int | None, proba: np.ndarray | None
-) -> list[Item]:
+) -> list[_Stored]:
     """The project row locked for the read, the decisions and the write."""
     items = [_item(project, f, version, proba, i) for i, f in enumerate(fields)]
     with transaction.atomic():
@@ -166,7 +180,8 @@ def _decide_and_store(
             decision, StreamState.from_dict(raw_state or {}), proba, len(items)
         )
         queried = [_queue(item) for item, query in zip(items, queries, strict=True) if query]
-        Item.objects.bulk_create(items)
+        for item, item_id in zip(items, bulk.item_rows_insert([i.row for i in items]), strict=True):
+            item.id = item_id
         Project.objects.filter(pk=project.pk).update(stream_state=current.to_dict())
         if state in ITEMS_ARRIVED.sources:
             project_transition(project_id=project.pk, to=ITEMS_ARRIVED.to, from_=state)
@@ -189,22 +204,24 @@ def _walk(
 
 def _item(
     project: Project, fields: dict[str, Any], version: int | None, proba: np.ndarray | None, i: int
-) -> Item:
+) -> _Stored:
     """The arrival's item as a skip leaves it (``_queue`` makes it a query)."""
-    return Item(
-        project_id=project.pk,
-        from_stream=True,
-        state=Item.State.PREDICTED,
-        score=None if proba is None else float(1.0 - proba[i].max()),
-        prediction=None if proba is None else int(proba[i].argmax()),
-        scored_version=version,
+    row = {
+        "project_id": project.pk,
+        "from_stream": True,
+        "state": Item.State.PREDICTED,
+        "score": None if proba is None else float(1.0 - proba[i].max()),
+        "prediction": None if proba is None else int(proba[i].argmax()),
+        "scored_version": version,
         **fields,
-    )
+    }
+    return _Stored(row)
 
 
-def _queue(item: Item) -> Item:
+def _queue(item: _Stored) -> _Stored:
     """A queried item waits in the pool, ranked above any strategy score."""
-    item.state, item.score = Item.State.POOL, QUEUE_SCORE + (item.score or 0.0)
+    item.row["state"] = Item.State.POOL
+    item.row["score"] = QUEUE_SCORE + (item.row["score"] or 0.0)
     return item
 
 
@@ -215,7 +232,7 @@ def _relax_commit() -> None:
         commit_without_flush()
 
 
-def stream_enqueue(project: Project, items: list[Item], version: int | None) -> None:
+def stream_enqueue(project: Project, items: list[_Stored], version: int | None) -> None:
     """Put queried items (stored, in arrival order) in the open batch while it has room,
     or open a batch for them.
 
@@ -235,11 +252,11 @@ def stream_enqueue(project: Project, items: list[Item], version: int | None) -> 
         else ModelVersion.objects.filter(project=project, version=version).first()
     )
     picks = Picks(
-        item_ids=[item.pk for item in taken],
+        item_ids=[item.id for item in taken],
         kind="stream",  # the selection log's reason
         strategy="stream",
         model_version=model_version,
-        scores={item.pk: float(item.score or 0.0) for item in taken},
+        scores={item.id: float(item.row["score"] or 0.0) for item in taken},
     )
     batch_services.batch_add_items(
         project=project, batch=batch, picks=picks, start_rank=0 if last is None else last + 1
