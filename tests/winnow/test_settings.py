@@ -22,7 +22,7 @@ READ = (
 
 def _environment() -> dict[str, str]:
     """This process's environment less the settings under test."""
-    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS")
+    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS", "DJANGO_")
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
 
 
