@@ -48,6 +48,7 @@ TARGET_PER_SECOND = 5_000  # in batches of 100 (single posts have no target)
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
     os.environ.setdefault("WINNOW_DATA_DIR", tempfile.mkdtemp(prefix="winnow-bench-"))
+    os.environ.setdefault("DEBUG", "true")  # sets up data only; the server runs DEBUG=false
     import django
 
     django.setup()
