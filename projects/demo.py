@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from projects import services
+from projects.ingest import images as image_import
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ParsedRow
 from projects.models import Membership, Project
@@ -94,7 +95,6 @@ def digits_png_zip(*, scale: int = 4) -> bytes:
 
 def demo_images_create() -> Project:
     """The image demo: digits as an unlabeled pool; the worker makes thumbnails and features."""
-    from projects.ingest import images as image_import
 
     existing = Project.objects.filter(name=DEMO_IMAGES_NAME).first()
     if existing is not None:
