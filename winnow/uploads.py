@@ -53,7 +53,7 @@ class CappedUploadHandler(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],
         content_length: int,
-        boundary: bytes,
+        boundary: Any,
         encoding: str | None = None,
     ) -> None:
         if content_length and content_length > self.limit + MULTIPART_OVERHEAD_BYTES:
