@@ -111,8 +111,8 @@ class ManifestResult:
     errors: list[ManifestLineError]
 
 
-class _MemberTooLong(Exception):
-    """A member inflated past the size its header declares."""
+class _MemberSizeWrong(Exception):
+    """A member inflated to more or fewer bytes than its header declares."""
 
 
 # -- the ZIP ------------------------------------------------------------------
@@ -258,16 +258,19 @@ def _labels(names: Sequence[str]) -> list[str | None]:
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes]) -> None:
     """Stream the member into ``out`` in blocks, never more than its declared size.
 
-    zipfile stops at the declared size itself and checks the CRC; counting here
-    as well keeps the bound a rule of ours, whatever the library does.
+    zipfile stops at the declared size itself, but a stream that ends early
+    with a matching CRC passes its checks; counting here holds the member to
+    exactly what its header says, whatever the library does.
     """
     copied = 0
     with archive.open(info) as member:
         while block := member.read(_COPY_BLOCK):
             copied += len(block)
             if copied > info.file_size:
-                raise _MemberTooLong
+                raise _MemberSizeWrong("larger than its header in the ZIP says")
             out.write(block)
+    if copied < info.file_size:
+        raise _MemberSizeWrong("shorter than its header in the ZIP says")
 
 
 def _extract_image_member(
@@ -285,8 +288,8 @@ def _extract_image_member(
             _copy_member(archive, info, out)
         with image_open(path, max_pixels=max_pixels) as img:  # the header only
             entry = ImageEntry(name, label, path, img.width, img.height, img.format or "")
-    except _MemberTooLong:
-        _reported(path, result, name, "larger than its header in the ZIP says")
+    except _MemberSizeWrong as exc:
+        _reported(path, result, name, str(exc))
     except _CORRUPT_MEMBER as exc:
         _reported(path, result, name, f"corrupt in the ZIP ({exc})")
     except ImageRejected as exc:
