@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from projects.ingest.zipdir import directory_check
 from projects.ingest.zips import (
     MANIFEST_NAME,
     ImageEntry,
@@ -23,6 +24,7 @@ from projects.ingest.zips import (
     read_image_zip,
     read_jsonl_manifest,
 )
+from tests.support.zips import raw_zip, stored
 
 LIMITS = ZipLimits(
     max_files=1000, max_uncompressed_bytes=50_000_000, max_image_bytes=20_000_000, max_pixels=10**7
@@ -208,6 +210,13 @@ def test_encrypted_members_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None
     forbid_extraction(monkeypatch)
     with pytest.raises(ZipRejected, match="encrypted.*secret.png"):
         read(buffer)
+
+
+def test_the_directory_is_counted_through_a_zip64_end_record_and_after_prepended_data() -> None:
+    members = [stored(f"cats/{i}.png", png()) for i in range(3)]
+    for data in (raw_zip(members, zip64=True), b"#!/bin/sh\n" * 50 + raw_zip(members)):
+        assert directory_check(io.BytesIO(data), max_entries=3).entries == 3
+        assert len(read(io.BytesIO(data)).entries) == 3
 
 
 # -- lying headers ------------------------------------------------------------
