@@ -285,23 +285,22 @@ def _featurise_job(project: Project, job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk).update(total=len(ids), processed=done)
     for start in range(0, len(todo), FEATURE_CHUNK):
         chunk = todo[start : start + FEATURE_CHUNK]
-        rows = {
-            pk: (image, meta)
-            for pk, image, meta in Item.objects.filter(pk__in=chunk.tolist()).values_list(
-                "id", "image", "meta"
-            )
-        }
-        X, broken = images_thumbnail_and_featurise(
-            [rows[int(i)][0] for i in chunk], max_pixels=max_image_pixels()
-        )
-        if broken:
-            _drop_broken(
-                job, {int(chunk[row]): (*rows[int(chunk[row])], broken[row]) for row in broken}
-            )
-        good = np.array([row not in broken for row in range(len(chunk))], dtype=bool)
-        features.features_add(project.pk, chunk[good], X[good])
+        _featurise_chunk(project, job, chunk)
         done += len(chunk)
         ImportJob.objects.filter(pk=job.pk).update(processed=done)
+
+
+def _featurise_chunk(project: Project, job: ImportJob, chunk: np.ndarray) -> None:
+    """Features for the chunk's images; the ones that do not decode leave the pool."""
+    items = Item.objects.only("id", "image", "meta").in_bulk(chunk.tolist())
+    ordered = [items[int(pk)] for pk in chunk]
+    X, broken = images_thumbnail_and_featurise(
+        [item.image for item in ordered], max_pixels=max_image_pixels()
+    )
+    if broken:
+        _drop_broken(job, {ordered[row]: error for row, error in broken.items()})
+    decoded = np.array([row not in broken for row in range(len(chunk))], dtype=bool)
+    features.features_add(project.pk, chunk[decoded], X[decoded])
 
 
 def images_thumbnail_and_featurise(
@@ -330,12 +329,12 @@ def images_thumbnail_and_featurise(
     return X, broken
 
 
-def _drop_broken(job: ImportJob, broken: dict[int, tuple[str, dict[str, Any], str]]) -> None:
+def _drop_broken(job: ImportJob, broken: dict[Item, str]) -> None:
     """Items whose image does not decode leave the pool; the job reports them by name."""
-    errors = [{"name": meta.get("path", ""), "error": error} for _, meta, error in broken.values()]
-    files = [Path(settings.MEDIA_ROOT) / image for image, _, _ in broken.values()]
+    errors = [{"name": item.meta.get("path", ""), "error": error} for item, error in broken.items()]
+    files = [Path(settings.MEDIA_ROOT) / item.image for item in broken]
     with transaction.atomic():
-        Item.objects.filter(pk__in=list(broken)).delete()
+        Item.objects.filter(pk__in=[item.pk for item in broken]).delete()
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         locked.errors = [*locked.errors, *errors][:MAX_ERRORS]
         locked.created -= len(broken)
