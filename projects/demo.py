@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -74,7 +75,6 @@ DEMO_IMAGES_NAME = "Handwritten digits, scikit-learn (image demo)"
 
 def digits_png_zip(*, scale: int = 4) -> bytes:
     """scikit-learn's 1797 handwritten digits as PNGs (8×8 scaled up), zipped, no labels."""
-    import io
     import zipfile
 
     import numpy as np
@@ -113,7 +113,7 @@ def demo_images_create() -> Project:
         for username, role in DEMO_USERS.items():
             services.membership_add(project=project, username=username, role=role)
         image_import.import_image_upload(
-            project=project, data=digits_png_zip(), name="digits.zip", user=lead
+            project=project, upload=io.BytesIO(digits_png_zip()), name="digits.zip", user=lead
         )
     assert text_demo.pk != project.pk
     return project
