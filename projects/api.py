@@ -7,7 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -28,6 +33,7 @@ from projects.settings_schema import (
     nested_api_groups,
     value_check,
 )
+from winnow.errors import error_responses
 from winnow.http import api_user
 
 
@@ -144,12 +150,15 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectListView(APIView):
-    @extend_schema(responses=ProjectSerializer(many=True))
+    @extend_schema(responses={200: ProjectSerializer(many=True), **error_responses(401)})
     def get(self, request: Request) -> Response:
         projects = projects_for_user(request.user).order_by("-created_at")
         return Response(ProjectSerializer(projects, many=True).data)
 
-    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    @extend_schema(
+        request=ProjectCreateSerializer,
+        responses={201: ProjectSerializer, **error_responses(400, 401)},
+    )
     def post(self, request: Request) -> Response:
         serializer = ProjectCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -161,12 +170,15 @@ class ProjectListView(APIView):
 
 
 class ProjectDetailView(APIView):
-    @extend_schema(responses=ProjectSerializer)
+    @extend_schema(responses={200: ProjectSerializer, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    @extend_schema(
+        request=ProjectUpdateSerializer,
+        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
@@ -181,14 +193,17 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MembersView(APIView):
-    @extend_schema(responses=MemberSerializer(many=True))
+    @extend_schema(responses={200: MemberSerializer(many=True), **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(
             [{"username": m.user.username, "role": m.role} for m in selectors.members(project)]
         )
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberSerializer,
+        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = MemberSerializer(data=request.data)
@@ -221,7 +236,13 @@ class ImportView(APIView):
                 "properties": {"file": {"type": "string", "format": "binary"}},
             }
         },
-        responses={201: ImportResult, 202: ImportResult},
+        responses={
+            201: ImportResult,
+            202: OpenApiResponse(
+                ImportResult, description="Images import in the worker: poll imports/{job}/."
+            ),
+            **error_responses(400, 401, 403, 404, 413, 415),
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
@@ -239,20 +260,54 @@ class ImportView(APIView):
         return Response(result, status=code)
 
 
-class StatusView(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "Status",
-            {
-                "state": serializers.CharField(),
-                "labeled": serializers.IntegerField(),
-                "pool": serializers.IntegerField(),
-                "batch": serializers.DictField(allow_null=True),
-                "model": serializers.DictField(allow_null=True),
-                "stopping": serializers.ListField(child=serializers.DictField()),
-            },
-        )
+class BatchSummarySerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    size = serializers.IntegerField()
+    done = serializers.IntegerField()
+    state = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class StoppingValueSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    met = serializers.BooleanField()
+    value = serializers.FloatField(allow_null=True)
+    detail = serializers.CharField()
+    params = serializers.DictField()
+
+
+class StatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+    stop_reason = serializers.CharField()
+    items = serializers.IntegerField()
+    labeled = serializers.IntegerField()
+    pool = serializers.IntegerField()
+    review = serializers.IntegerField()
+    holdout = serializers.IntegerField()
+    predicted = serializers.IntegerField()
+    batch = BatchSummarySerializer(allow_null=True)
+    model = inline_serializer(
+        "StatusModel",
+        {
+            "version": serializers.IntegerField(),
+            "metrics": serializers.DictField(allow_null=True),
+            "train_size": serializers.IntegerField(),
+            "finished_at": serializers.DateTimeField(allow_null=True),
+        },
+        allow_null=True,
     )
+    retrain = inline_serializer(
+        "StatusRetrain",
+        {"version": serializers.IntegerField(), "status": serializers.CharField()},
+        allow_null=True,
+    )
+    stopping = StoppingValueSerializer(many=True)
+
+
+class StatusView(APIView):
+    @extend_schema(responses={200: StatusSerializer, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         return Response(selectors.project_status(project))
@@ -261,7 +316,11 @@ class StatusView(APIView):
 class ExportView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl")],
-        responses={(200, "application/jsonl"): str, (200, "text/csv"): str},
+        responses={
+            (200, "application/jsonl"): str,
+            (200, "text/csv"): str,
+            **error_responses(400, 401, 403, 404),
+        },
     )
     def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
@@ -276,7 +335,9 @@ class ExportView(APIView):
 
 
 class ResumeView(APIView):
-    @extend_schema(request=None, responses=ProjectSerializer)
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer, **error_responses(401, 403, 404)}
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         services.project_resume(project=project)
@@ -285,7 +346,9 @@ class ResumeView(APIView):
 
 
 class ModelDownloadView(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={(200, "application/octet-stream"): bytes, **error_responses(401, 403, 404)}
+    )
     def get(self, request: Request, project_id: int, version: int) -> FileResponse:
         from projects.training.services import model_path
 
@@ -311,7 +374,7 @@ CurvePoints = inline_serializer(
 
 
 class LearningCurveView(APIView):
-    @extend_schema(responses=CurvePoints)
+    @extend_schema(responses={200: CurvePoints, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(selectors.learning_curve(project))
@@ -320,7 +383,10 @@ class LearningCurveView(APIView):
 class ItemImageView(APIView):
     """An item's image, to members only (there is no public media URL)."""
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("thumb", int, enum=[1], description="1: the thumbnail")],
+        responses={(200, "image/*"): bytes, **error_responses(401, 404)},
+    )
     def get(self, request: Request, project_id: int, item_id: int) -> FileResponse:
         from projects.media import item_image_response
 
