@@ -7,7 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
+    Direction,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -65,14 +68,15 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
         "allow_null": setting.nullable,
     }
     if setting.type == Type.TEXT:
-        return serializers.CharField(max_length=MAX_NAME, **common)
+        # min_length only states in the schema what allow_blank=False already refuses.
+        return serializers.CharField(max_length=MAX_NAME, min_length=1, **common)
     if setting.type in (Type.LABELS, Type.RULES):
         # Types DRF cannot spell out: the schema's own check, so the 400 says what the
         # services would.
         common["validators"] = [_schema_check(setting)]
     if setting.type == Type.LABELS:
         return serializers.ListField(
-            child=serializers.CharField(max_length=200), min_length=1, **common
+            child=serializers.CharField(max_length=200, min_length=1), min_length=1, **common
         )
     if setting.type == Type.RULES:
         rules = ", ".join(setting.choice_map())
@@ -106,6 +110,17 @@ class RefusesUnknown(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class RefusesUnknownSchema(OpenApiSerializerExtension):
+    """The schema says what `RefusesUnknown` does: no properties besides its fields."""
+
+    target_class = RefusesUnknown
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
+
+
 def _nested(outer: str, partial: bool) -> serializers.Serializer:
     settings = nested_api_groups()[outer]
     fields = {s.api_path[1]: serializer_field(s, partial=True) for s in settings}
@@ -125,6 +140,8 @@ def settings_fields(*, partial: bool) -> dict[str, serializers.Field]:
 
 
 class ProjectCreateSerializer(RefusesUnknown):
+    """A new project: only `name`, `kind` and `labels` are required."""
+
     kind = serializers.ChoiceField(choices=Project.Kind.values)
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -132,6 +149,8 @@ class ProjectCreateSerializer(RefusesUnknown):
 
 
 class ProjectUpdateSerializer(RefusesUnknown):
+    """The settings to change; labels can be added but not removed or renamed."""
+
     def get_fields(self) -> dict[str, serializers.Field]:
         return settings_fields(partial=True)
 
@@ -156,7 +175,8 @@ class ProjectListView(APIView):
         return Response(ProjectSerializer(projects, many=True).data)
 
     @extend_schema(
-        request=ProjectCreateSerializer,
+        # Nested settings (stream, stopping rules) need JSON; forms cannot carry them.
+        request={"application/json": ProjectCreateSerializer},
         responses={201: ProjectSerializer, **error_responses(400, 401)},
     )
     def post(self, request: Request) -> Response:
@@ -176,7 +196,7 @@ class ProjectDetailView(APIView):
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(
-        request=ProjectUpdateSerializer,
+        request={"application/json": ProjectUpdateSerializer},
         responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
     )
     def patch(self, request: Request, project_id: int) -> Response:

@@ -130,7 +130,7 @@ class GoldView(APIView):
         )
 
     @extend_schema(
-        request=GoldInput,
+        request={"application/json": GoldInput},  # a list of objects: forms cannot say it
         responses={200: GoldResult, **error_responses(400, 401, 403, 404)},
         description="Mark items gold with their true label (`label: null` unmarks). "
         "Gold items leave the pool, are not trained on, and are handed to annotators "
