@@ -112,7 +112,13 @@ def site(api, users) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     lead = api["lead"]
     created = lead.post(
         "/api/projects/",
-        {"name": "Fuzz", "kind": "text", "labels": ["pets", "money"], "batch_size": 5},
+        {
+            "name": "Fuzz",
+            "kind": "text",
+            "labels": ["pets", "money"],
+            "batch_size": 5,
+            "overlap": 2,
+        },
         format="json",
     )
     assert created.status_code == 201, created.content
@@ -127,12 +133,13 @@ def site(api, users) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     assert imported.status_code == 201, imported.content
     owed = ModelVersion.objects.get(project_id=pid, status="pending")
     assert tasks.retrain(owed.pk)
-    for who, label in (("ann1", "pets"), ("ann2", "money")):
+    for who, label in (("ann1", "pets"), ("ann2", "money")):  # they disagree: a review
         item = api[who].get(f"/api/projects/{pid}/next/").json()["item"]
         answer = {"item": item["id"], "label": label, "confidence": 4}
         posted = api[who].post(f"/api/projects/{pid}/annotations/", answer, format="json")
         assert posted.status_code == 201, posted.content
     project = Project.objects.get(pk=pid)
+    review = Item.objects.get(project=project, state=Item.State.REVIEW)
     handed = lead.get(f"/api/projects/{pid}/next/")
     assert handed.status_code == 200, handed.content
     item = Item.objects.filter(project=project, state=Item.State.POOL).order_by("id").first()
@@ -148,6 +155,7 @@ def site(api, users) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "token": Token.objects.get(user=users["lead"]).key,
         # What generated bodies name, steered like the path ids.
         "body": {"item": handed.json()["item"]["id"], "label": "pets", "username": "outsider"},
+        "review": {"item": review.pk},
     }
 
 
@@ -193,7 +201,8 @@ def _real_body(body: Any, real: dict[str, Any]) -> None:
 )
 def test_api_operation_answers_as_documented(case: schemathesis.Case, site) -> None:  # type: ignore[no-untyped-def]
     _real_ids(case, site)
-    _real_body(case.body, site["body"])
+    review = case.operation.path.endswith("/review/")
+    _real_body(case.body, {**site["body"], **(site["review"] if review else {})})
     with same_connection():
         case.call_and_validate(
             headers={"Authorization": f"Token {site['token']}"},
