@@ -6,7 +6,13 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,8 +21,10 @@ from rest_framework.views import APIView
 from annotator.assignment import services
 from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
+from projects.api import BatchSummarySerializer
 from projects.models import Annotation, Batch, Item, Project
 from projects.selectors import batch_summary, current_batch
+from winnow.errors import error_responses
 from winnow.http import api_user
 
 
@@ -42,19 +50,58 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
     }
 
 
-NextResponse = inline_serializer(
-    "NextItem",
-    {
-        "item": serializers.DictField(),
-        "labels": serializers.ListField(),
-        "expires_at": serializers.DateTimeField(),
-        "batch": serializers.DictField(allow_null=True),
-    },
+class ItemSerializer(serializers.Serializer):
+    """An item as handed out: `text`, or for image projects `image_url`."""
+
+    id = serializers.IntegerField()
+    meta = serializers.DictField()
+    text = serializers.CharField(required=False)
+    image_url = serializers.CharField(required=False)
+
+
+class NextSerializer(serializers.Serializer):
+    item = ItemSerializer()
+    labels = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField()
+    batch = BatchSummarySerializer(allow_null=True)
+
+
+class UndoSerializer(serializers.Serializer):
+    item = ItemSerializer()
+    labels = serializers.ListField(child=serializers.CharField())
+    previous = inline_serializer(
+        "PreviousAnnotation",
+        {"label": serializers.CharField(), "confidence": serializers.IntegerField()},
+    )
+
+
+def nothing_now(why: str) -> OpenApiResponse:
+    """A 204: nothing to hand out now; the X-Reason header (`REASON`) says why."""
+    return OpenApiResponse(description=why)
+
+
+REASON = OpenApiParameter(
+    "X-Reason",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[204],
+    required=True,
+    description="Why there is nothing to do now.",
 )
 
 
 class NextView(APIView):
-    @extend_schema(responses={200: NextResponse, 204: None})
+    @extend_schema(
+        parameters=[REASON],
+        responses={
+            200: NextSerializer,
+            204: nothing_now(
+                "Nothing to do now (the batch is done, a retrain runs, the project is "
+                "stopped...): X-Reason says which."
+            ),
+            **error_responses(401, 404),
+        },
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         result = services.assignment_next(project=project, user=api_user(request))
@@ -94,7 +141,12 @@ def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
 
 class AnnotationsView(APIView):
     @extend_schema(
-        request=AnnotationInput, responses={201: AnnotationOutput, 200: AnnotationOutput}
+        request=AnnotationInput,
+        responses={
+            201: AnnotationOutput,
+            200: OpenApiResponse(AnnotationOutput, description="The same submission again."),
+            **error_responses(400, 401, 404, 409),
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
@@ -117,7 +169,13 @@ class ItemRef(serializers.Serializer):
 
 
 class SkipView(APIView):
-    @extend_schema(request=ItemRef, responses={204: None})
+    @extend_schema(
+        request=ItemRef,
+        responses={
+            204: OpenApiResponse(description="Skipped."),
+            **error_responses(400, 401, 404, 409),
+        },
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         data = ItemRef(data=request.data)
@@ -131,7 +189,15 @@ class SkipView(APIView):
 class UndoView(APIView):
     """The caller's last labelled item, to label again (a new POST edits the annotation)."""
 
-    @extend_schema(request=None, responses={200: NextResponse, 204: None})
+    @extend_schema(
+        request=None,
+        parameters=[REASON],
+        responses={
+            200: UndoSerializer,
+            204: nothing_now("Nothing to undo (X-Reason)."),
+            **error_responses(401, 404),
+        },
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         last = services.annotation_last(project=project, user=api_user(request))

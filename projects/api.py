@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import (
+    Direction,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -27,6 +35,7 @@ from projects.settings_schema import (
     nested_api_groups,
     value_check,
 )
+from winnow.errors import error_responses
 from winnow.http import api_user
 
 
@@ -58,14 +67,15 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
         "allow_null": setting.nullable,
     }
     if setting.type == Type.TEXT:
-        return serializers.CharField(max_length=MAX_NAME, **common)
+        # min_length only states in the schema what allow_blank=False already refuses.
+        return serializers.CharField(max_length=MAX_NAME, min_length=1, **common)
     if setting.type in (Type.LABELS, Type.RULES):
         # Types DRF cannot spell out: the schema's own check, so the 400 says what the
         # services would.
         common["validators"] = [_schema_check(setting)]
     if setting.type == Type.LABELS:
         return serializers.ListField(
-            child=serializers.CharField(max_length=200), min_length=1, **common
+            child=serializers.CharField(max_length=200, min_length=1), min_length=1, **common
         )
     if setting.type == Type.RULES:
         rules = ", ".join(setting.choice_map())
@@ -99,6 +109,17 @@ class RefusesUnknown(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class RefusesUnknownSchema(OpenApiSerializerExtension):
+    """The schema says what `RefusesUnknown` does: no properties besides its fields."""
+
+    target_class = RefusesUnknown
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
+
+
 def _nested(outer: str, partial: bool) -> serializers.Serializer:
     settings = nested_api_groups()[outer]
     fields = {s.api_path[1]: serializer_field(s, partial=True) for s in settings}
@@ -118,6 +139,8 @@ def settings_fields(*, partial: bool) -> dict[str, serializers.Field]:
 
 
 class ProjectCreateSerializer(RefusesUnknown):
+    """A new project: only `name`, `kind` and `labels` are required."""
+
     kind = serializers.ChoiceField(choices=Project.Kind.values)
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -125,6 +148,8 @@ class ProjectCreateSerializer(RefusesUnknown):
 
 
 class ProjectUpdateSerializer(RefusesUnknown):
+    """The settings to change; labels can be added but not removed or renamed."""
+
     def get_fields(self) -> dict[str, serializers.Field]:
         return settings_fields(partial=True)
 
@@ -143,12 +168,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectListView(APIView):
-    @extend_schema(responses=ProjectSerializer(many=True))
+    @extend_schema(responses={200: ProjectSerializer(many=True), **error_responses(401)})
     def get(self, request: Request) -> Response:
         projects = projects_for_user(request.user).order_by("-created_at")
         return Response(ProjectSerializer(projects, many=True).data)
 
-    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    @extend_schema(
+        # Nested settings (stream, stopping rules) need JSON; forms cannot carry them.
+        request={"application/json": ProjectCreateSerializer},
+        responses={201: ProjectSerializer, **error_responses(400, 401)},
+    )
     def post(self, request: Request) -> Response:
         serializer = ProjectCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -160,12 +189,15 @@ class ProjectListView(APIView):
 
 
 class ProjectDetailView(APIView):
-    @extend_schema(responses=ProjectSerializer)
+    @extend_schema(responses={200: ProjectSerializer, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    @extend_schema(
+        request={"application/json": ProjectUpdateSerializer},
+        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
@@ -180,14 +212,17 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MembersView(APIView):
-    @extend_schema(responses=MemberSerializer(many=True))
+    @extend_schema(responses={200: MemberSerializer(many=True), **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(
             [{"username": m.user.username, "role": m.role} for m in selectors.members(project)]
         )
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberSerializer,
+        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = MemberSerializer(data=request.data)
@@ -220,7 +255,13 @@ class ImportView(APIView):
                 "properties": {"file": {"type": "string", "format": "binary"}},
             }
         },
-        responses={201: ImportResult, 202: ImportResult},
+        responses={
+            201: ImportResult,
+            202: OpenApiResponse(
+                ImportResult, description="Images import in the worker: poll imports/{job}/."
+            ),
+            **error_responses(400, 401, 403, 404, 413, 415),
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
@@ -235,20 +276,54 @@ class ImportView(APIView):
         return Response(result, status=code)
 
 
-class StatusView(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "Status",
-            {
-                "state": serializers.CharField(),
-                "labeled": serializers.IntegerField(),
-                "pool": serializers.IntegerField(),
-                "batch": serializers.DictField(allow_null=True),
-                "model": serializers.DictField(allow_null=True),
-                "stopping": serializers.ListField(child=serializers.DictField()),
-            },
-        )
+class BatchSummarySerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    size = serializers.IntegerField()
+    done = serializers.IntegerField()
+    state = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class StoppingValueSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    met = serializers.BooleanField()
+    value = serializers.FloatField(allow_null=True)
+    detail = serializers.CharField()
+    params = serializers.DictField()
+
+
+class StatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+    stop_reason = serializers.CharField()
+    items = serializers.IntegerField()
+    labeled = serializers.IntegerField()
+    pool = serializers.IntegerField()
+    review = serializers.IntegerField()
+    holdout = serializers.IntegerField()
+    predicted = serializers.IntegerField()
+    batch = BatchSummarySerializer(allow_null=True)
+    model = inline_serializer(
+        "StatusModel",
+        {
+            "version": serializers.IntegerField(),
+            "metrics": serializers.DictField(allow_null=True),
+            "train_size": serializers.IntegerField(),
+            "finished_at": serializers.DateTimeField(allow_null=True),
+        },
+        allow_null=True,
     )
+    retrain = inline_serializer(
+        "StatusRetrain",
+        {"version": serializers.IntegerField(), "status": serializers.CharField()},
+        allow_null=True,
+    )
+    stopping = StoppingValueSerializer(many=True)
+
+
+class StatusView(APIView):
+    @extend_schema(responses={200: StatusSerializer, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
         return Response(selectors.project_status(project))
@@ -257,7 +332,11 @@ class StatusView(APIView):
 class ExportView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl")],
-        responses={(200, "application/jsonl"): str, (200, "text/csv"): str},
+        responses={
+            (200, "application/jsonl"): str,
+            (200, "text/csv"): str,
+            **error_responses(400, 401, 403, 404),
+        },
     )
     def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
@@ -272,7 +351,9 @@ class ExportView(APIView):
 
 
 class ResumeView(APIView):
-    @extend_schema(request=None, responses=ProjectSerializer)
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer, **error_responses(401, 403, 404)}
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         services.project_resume(project=project)
@@ -281,7 +362,9 @@ class ResumeView(APIView):
 
 
 class ModelDownloadView(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={(200, "application/octet-stream"): bytes, **error_responses(401, 403, 404)}
+    )
     def get(self, request: Request, project_id: int, version: int) -> FileResponse:
         from projects.training.services import model_path
 
@@ -307,7 +390,7 @@ CurvePoints = inline_serializer(
 
 
 class LearningCurveView(APIView):
-    @extend_schema(responses=CurvePoints)
+    @extend_schema(responses={200: CurvePoints, **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
         return Response(selectors.learning_curve(project))
@@ -316,7 +399,10 @@ class LearningCurveView(APIView):
 class ItemImageView(APIView):
     """An item's image, to members only (there is no public media URL)."""
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("thumb", int, enum=[1], description="1: the thumbnail")],
+        responses={(200, "image/*"): bytes, **error_responses(401, 404)},
+    )
     def get(self, request: Request, project_id: int, item_id: int) -> FileResponse:
         from projects.media import item_image_response
 

@@ -96,7 +96,9 @@ class Setting:
         if self.type == Type.NUMBER:
             return f"{self.name} must be a number from {self.low:g} to {self.high:g}"
         if self.type == Type.CHOICE:
-            return f"unknown {self.name}; choose one of {sorted(self.choice_map())}"
+            # Some registries are keyed by enum members: name their values, not reprs.
+            names = sorted(getattr(key, "value", key) for key in self.choice_map())
+            return f"unknown {self.name}; choose one of {names}"
         if self.type == Type.TEXT:
             return f"{self.name} must be 1 to {MAX_NAME} characters"
         return f"{self.name} is not valid"

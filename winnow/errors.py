@@ -1,11 +1,14 @@
-"""Errors the services raise, and the API's mapping of them to clear 4xx answers."""
+"""Errors the services raise, the API's mapping of them to clear 4xx answers, and the
+OpenAPI description of those answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -32,3 +35,28 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, Rejected):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
+
+
+ErrorDetail = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
+_ANSWERS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="The input is refused: each field's messages by name, or `detail`.",
+    ),
+    401: OpenApiResponse(ErrorDetail, description="No valid session or API token."),
+    403: OpenApiResponse(ErrorDetail, description="The caller's role may not do this."),
+    404: OpenApiResponse(
+        ErrorDetail,
+        description="No such project for the caller (outsiders always get 404), "
+        "or no such object in it.",
+    ),
+    409: OpenApiResponse(ErrorDetail, description="Clashes with the current state."),
+    413: OpenApiResponse(ErrorDetail, description="The upload is over the size limit."),
+    415: OpenApiResponse(ErrorDetail, description="The body is not of a documented type."),
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation gives, for its `extend_schema(responses=...)`; the
+    bodies are what `api_exception_handler` and DRF write."""
+    return {code: _ANSWERS[code] for code in codes}

@@ -8,7 +8,12 @@ their own row. Outsiders get 404 everywhere (projects.access).
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +21,7 @@ from rest_framework.views import APIView
 
 from annotator.quality import gold, review, selectors
 from projects.access import ANYONE, LEAD_ONLY, REVIEWERS, Role, project_for_member
+from winnow.errors import error_responses
 
 
 class PairSerializer(serializers.Serializer):
@@ -51,7 +57,7 @@ class AgreementSerializer(serializers.Serializer):
 
 class AgreementView(APIView):
     @extend_schema(
-        responses=AgreementSerializer,
+        responses={200: AgreementSerializer, **error_responses(401, 403, 404)},
         description="Cohen's kappa per annotator pair (usernames `a`, `b`, over `n` shared "
         "items), Fleiss' kappa and Krippendorff's alpha over the `items` with >= 2 "
         "annotations (null below `min_shared`), label confusion between annotators, "
@@ -75,7 +81,7 @@ class AnnotatorStatsSerializer(serializers.Serializer):
 
 class AnnotatorStatsView(APIView):
     @extend_schema(
-        responses=AnnotatorStatsSerializer(many=True),
+        responses={200: AnnotatorStatsSerializer(many=True), **error_responses(401, 404)},
         description="Per annotator: items labelled, median seconds per item, agreement "
         "with the final label on items with >= 2 annotations, and accuracy on gold "
         "items. Annotators see only their own row.",
@@ -111,7 +117,7 @@ class GoldItem(serializers.Serializer):
 
 
 class GoldView(APIView):
-    @extend_schema(responses=GoldItem(many=True))
+    @extend_schema(responses={200: GoldItem(many=True), **error_responses(401, 403, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         return Response(
@@ -124,11 +130,13 @@ class GoldView(APIView):
         )
 
     @extend_schema(
-        request=GoldInput,
-        responses={200: GoldResult, 400: GoldResult},
+        request={"application/json": GoldInput},  # a list of objects: forms cannot say it
+        responses={200: GoldResult, **error_responses(400, 401, 403, 404)},
         description="Mark items gold with their true label (`label: null` unmarks). "
         "Gold items leave the pool, are not trained on, and are handed to annotators "
-        "unannounced at the project's `gold_fraction`.",
+        "unannounced at the project's `gold_fraction`. Usable entries are kept and the "
+        "rest listed in `errors` by item; when none was usable the answer is 400 with "
+        "the same `{updated, errors}` body.",
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
@@ -191,7 +199,7 @@ def _member(request: Request) -> User:
 class ReviewView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, default=selectors.REVIEW_LIMIT)],
-        responses=ReviewItem(many=True),
+        responses={200: ReviewItem(many=True), **error_responses(401, 403, 404)},
         description="Items without consensus, oldest first, each with every annotator's "
         "label, confidence and seconds.",
     )
@@ -204,7 +212,11 @@ class ReviewView(APIView):
 
     @extend_schema(
         request=ReviewInput,
-        responses={201: ReviewOutput, 200: ReviewOutput},
+        responses={
+            201: ReviewOutput,
+            200: OpenApiResponse(ReviewOutput, description="Repeated, or sent back."),
+            **error_responses(400, 401, 403, 404, 409),
+        },
         description="`{item, label}` gives the final label (recorded with reviewer and "
         "time; 201, or 200 when repeated); `{item, action: send_back}` returns the item "
         "to the open batch for one more annotator.",

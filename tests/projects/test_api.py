@@ -84,6 +84,15 @@ def test_create_project_rejects_unknown_strategy_and_bad_rule(api, users):  # ty
     assert set(response.json()) >= {"strategy", "stopping"}
 
 
+def test_an_unknown_choice_is_answered_with_the_valid_names(api, users):  # type: ignore[no-untyped-def]
+    body = {"name": "P", "kind": "text", "labels": ["a"], "consensus_method": "psychic"}
+    response = api["lead"].post("/api/projects/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["consensus_method"] == [
+        "unknown consensus_method; choose one of ['dawid_skene', 'majority', 'weighted']"
+    ]
+
+
 def test_outsider_gets_404_for_every_project_url(api, project):  # type: ignore[no-untyped-def]
     pid = project.pk
     for url in ("", "status/", "next/", "export/", "members/", "curve/"):
