@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -10,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +21,8 @@ from projects.models import ImportJob
 from projects.stream import services as stream
 from projects.stream.arrivals import EntryInvalid
 from projects.stream.selectors import stream_stats
+from winnow import parsers as json_input
+from winnow.errors import error_responses
 
 
 class StreamInput(serializers.Serializer):  # type: ignore[type-arg]
@@ -54,7 +55,7 @@ class StreamView(APIView):
     One item (``{"text"}``, ``{"features"}`` or a multipart image) answers one
     decision; ``{"items": [...]}`` answers ``{"decisions": [...]}`` in order."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [json_input.SafeJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         request={
@@ -76,7 +77,8 @@ class StreamView(APIView):
                 component_name="StreamAnswer",
                 serializers=[StreamDecision, StreamDecisions],
                 resource_type_field_name=None,
-            )
+            ),
+            **error_responses(400, 401, 403, 404, 409, 413, 415),
         },
     )
     def post(self, request: Request, project_id: int) -> Response:
@@ -129,8 +131,8 @@ def _meta(value: Any) -> Any:
     """Multipart forms carry meta as JSON text; JSON bodies as an object."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return json_input.loads(value)
+        except ValueError:  # not JSON, or JSON refused (`winnow.parsers`)
             raise ValidationError({"meta": "meta must be a JSON object"}) from None
     return value
 
@@ -154,7 +156,8 @@ class StreamStatsView(APIView):
                     "drift": serializers.FloatField(allow_null=True),
                     "labels": serializers.ListField(child=serializers.CharField()),
                 },
-            )
+            ),
+            **error_responses(401, 404),
         }
     )
     def get(self, request: Request, project_id: int) -> Response:
@@ -179,7 +182,8 @@ class ImportJobView(APIView):
                     "errors": serializers.ListField(child=serializers.DictField()),
                     "progress": serializers.FloatField(),
                 },
-            )
+            ),
+            **error_responses(401, 403, 404),
         }
     )
     def get(self, request: Request, project_id: int, job_id: int) -> Response:
