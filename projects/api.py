@@ -28,6 +28,7 @@ from projects.settings_schema import (
     nested_api_groups,
     value_check,
 )
+from projects.throttles import MemberAddThrottle
 from winnow.http import api_user
 
 
@@ -181,6 +182,8 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MembersView(APIView):
+    throttle_classes = [MemberAddThrottle]
+
     @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)

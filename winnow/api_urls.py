@@ -1,10 +1,11 @@
 """The API's own routes; each app's are included by name (the frame imports no app)."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from winnow.signin import TokenView
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("", include("projects.api_urls")),
     path("", include("annotator.api_urls")),
 ]

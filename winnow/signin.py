@@ -1,0 +1,52 @@
+"""Signing in under django-axes: one lockout answer for the login page and the token API.
+
+Axes counts failed sign-ins per name and address and per address alone, for names that
+exist and names that don't alike; so the answer to a locked-out attempt is the same
+whatever name was tried, and says nothing about which names exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from rest_framework import status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+
+def lockout_message() -> str:
+    minutes = settings.AXES_COOLOFF_MINUTES
+    return (
+        "Too many failed sign-ins from this address: signing in is locked for "
+        f"{minutes} minutes. Try again later."
+    )
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: the login page, re-rendered with the lockout message."""
+    context = {"message": lockout_message()}
+    return render(request, "registration/locked_out.html", context, status=429)
+
+
+class TokenView(ObtainAuthToken):
+    """POST /api/auth/token/: DRF's, answering a lockout with 429 and a JSON `detail`.
+
+    Axes marks the DRF request (not the Django one the middleware sees), so the lockout
+    is answered here.
+    """
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            if getattr(request, "axes_locked_out", False):
+                detail = {"detail": lockout_message()}
+                return Response(detail, status=status.HTTP_429_TOO_MANY_REQUESTS)
+            raise
