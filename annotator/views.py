@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from annotator.assignment import services
 from annotator.quality import review as review_service
@@ -130,6 +130,7 @@ def _message(exc: Exception) -> str:
 
 
 @login_required
+@require_safe
 def review(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The review queue, one item at a time: number keys decide, `b` sends it back."""
     project, role = project_for_member(request.user, project_id, REVIEWERS)
@@ -179,6 +180,7 @@ def _review_panel(
 
 
 @login_required
+@require_safe
 def quality_panel(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The dashboard's agreement and annotator-stats cards, loaded into it by htmx."""
     project, role = project_for_member(request.user, project_id)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from projects import charts, selectors, services
@@ -24,6 +24,7 @@ from winnow.http import AuthedHttpRequest
 
 
 @login_required
+@require_safe
 def home(request: AuthedHttpRequest) -> HttpResponse:
     projects = (
         projects_for_user(request.user)
@@ -44,6 +45,7 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_create(request: AuthedHttpRequest) -> HttpResponse:
     form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -59,6 +61,7 @@ def project_create(request: AuthedHttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     if request.htmx:  # the live part, polled every 2 s
@@ -109,6 +112,7 @@ def _mix_bars(shares: dict[str, float], labels: list[str]) -> list[dict[str, Any
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ProjectSettingsForm(
@@ -127,6 +131,7 @@ def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpRespons
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -146,6 +151,7 @@ def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     return render(
@@ -160,6 +166,7 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     form = MemberForm(request.POST or None)
@@ -200,6 +207,7 @@ def project_resume(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     """Progress of an image import running in the worker (polled by the import page)."""
     from projects.ingest.images import import_job_status
