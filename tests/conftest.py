@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -75,6 +76,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "redis" in item.keywords and not on_redis:
             reason = "needs Redis: set CELERY_BROKER_URL=redis://... (see README)"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle counts live in the cache and user ids repeat between tests: start empty."""
+    cache.clear()
 
 
 @pytest.fixture
