@@ -145,9 +145,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "winnow.signin.lockout_response"
-# The address is the connection's (REMOTE_ADDR): a client-sent X-Forwarded-For would let
-# anyone pick a fresh address per attempt.
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Which address an attempt comes from (winnow/signin.py): the connection's, or behind a
+# proxy the one the proxy appended to X-Forwarded-For.
+AXES_CLIENT_IP_CALLABLE = "winnow.signin.client_address"
+WINNOW_TRUST_FORWARDED_FOR = envbool("WINNOW_TRUST_FORWARDED_FOR", False)
 
 # Content-Security-Policy (django-csp): our own files only, no inline script or style,
 # never framed. The API docs page widens style-src for Swagger UI alone (winnow/urls.py).

@@ -19,6 +19,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 
+def client_address(request: HttpRequest) -> str:
+    """AXES_CLIENT_IP_CALLABLE: where a sign-in attempt comes from.
+
+    The connection's address, unless the operator says a proxy sits in front: then every
+    connection comes from the proxy, and the client is the last X-Forwarded-For entry (the
+    one the proxy appended; earlier ones are whatever the client chose to send).
+    """
+    if settings.WINNOW_TRUST_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
 def lockout_message() -> str:
     minutes = settings.AXES_COOLOFF_MINUTES
     return (

@@ -65,3 +65,25 @@ def test_one_address_trying_many_names_is_locked_out(users: Any, limit: int) -> 
     assert _token(client, "ann2", "pw-ann2", "10.0.0.9").status_code == 429
     # ... while the same name from elsewhere still signs in.
     assert _token(client, "ann2", "pw-ann2", "10.0.0.10").status_code == 200
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_appended(
+    users: Any, limit: int, settings: Any
+) -> None:
+    settings.WINNOW_TRUST_FORWARDED_FOR = True
+    client = APIClient()
+    proxy = "10.9.9.9"
+    for name in ("a1", "a2", "a3"):  # one client behind the proxy tries many names...
+        client.post(
+            "/api/auth/token/",
+            {"username": name, "password": "x"},
+            format="json",
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=f"1.2.3.{len(name)}, 192.0.2.7",  # a spoofed first entry
+        )
+    # ... and is locked out, while another client behind the same proxy is not.
+    elsewhere = {"REMOTE_ADDR": proxy, "HTTP_X_FORWARDED_FOR": "192.0.2.8"}
+    body = {"username": "ann1", "password": "pw-ann1"}
+    assert client.post("/api/auth/token/", body, format="json", **elsewhere).status_code == 200
+    same = {"REMOTE_ADDR": proxy, "HTTP_X_FORWARDED_FOR": "192.0.2.7"}
+    assert client.post("/api/auth/token/", body, format="json", **same).status_code == 429

@@ -75,3 +75,14 @@ def test_nav_shows_each_role_its_links(
     page.goto(f"{live_server.url}/projects/{project.pk}/")
     shown = set(page.locator("#project-nav a").all_inner_texts())
     assert shown & {"Review", "Settings", "Import", "Export"} == links
+
+
+def test_api_docs_run_under_their_narrower_policy(
+    live_server: Any, page: Any, project: Any
+) -> None:
+    errors = _violations(page)
+    login(page, live_server.url, "lead", "pw-lead")
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-tag")
+    assert not errors, errors
