@@ -22,6 +22,9 @@ from tests.support import services as support
 REQUIRE_SERVICES = os.environ.get("WINNOW_REQUIRE_SERVICES") == "1"
 # Password hashing is deliberately slow; tests create many users.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test set-ups add members by the hundred (property tests, many examples per test);
+# tests/access/test_members.py sets the limit it tests.
+settings.WINNOW_MEMBER_ADDS_PER_HOUR = 100_000
 
 
 def _skip_or_fail(reason: str) -> None:

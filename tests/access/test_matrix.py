@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -131,7 +130,7 @@ def test_every_route_is_declared() -> None:
 
 
 @pytest.fixture
-def world(users, make_user, tmp_path):  # type: ignore[no-untyped-def]
+def world(users, make_user, tmp_path, settings):  # type: ignore[no-untyped-def]
     """A project with one member of each role, an item with an image, a job and a model."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODELS_ROOT = tmp_path / "models"
