@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sklearn.datasets import load_digits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from projects.ingest.zips import ZipEntryError, read_image_zip  # noqa: E402
+from projects.ingest.zips import ZipEntryError, ZipLimits, read_image_zip  # noqa: E402
 from strategies.images import (  # noqa: E402
     IMAGE_FEATURE_DIM,
     image_features,
@@ -60,19 +61,22 @@ def featurise_zip(
 ) -> FeaturisedZip:
     """Read a ZIP of images and compute features (and thumbnails) as an import would."""
     started = time.perf_counter()
-    read = read_image_zip(
-        fileobj,
-        max_uncompressed_bytes=max_uncompressed_bytes,
-        max_pixels=max_pixels,
+    limits = ZipLimits(
         max_files=max_files,
+        max_uncompressed_bytes=max_uncompressed_bytes,
+        max_image_bytes=max_uncompressed_bytes,
+        max_pixels=max_pixels,
     )
+    with tempfile.TemporaryDirectory() as folder:
+        read = read_image_zip(fileobj, folder=Path(folder), limits=limits)
+        images = [entry.path.read_bytes() for entry in read.entries]
     seconds = {"read_image_zip": time.perf_counter() - started}
     features = np.zeros((len(read.entries), IMAGE_FEATURE_DIM), dtype=np.float32)
     thumbs: list[bytes] = []
     stage = {"normalise_image": 0.0, "image_features": 0.0, "thumbnail_bytes": 0.0}
-    for i, entry in enumerate(read.entries):
+    for i, data in enumerate(images):
         t0 = time.perf_counter()
-        img, _ = normalise_image(entry.data, max_pixels=max_pixels)
+        img, _ = normalise_image(data, max_pixels=max_pixels)
         t1 = time.perf_counter()
         features[i] = image_features(img)
         t2 = time.perf_counter()
@@ -196,7 +200,9 @@ def platform(n_images: int) -> dict[str, float]:
     )
     data = digits_zip(n_images).getvalue()
     t0 = time.perf_counter()
-    answer = image_import.import_image_upload(project=project, data=data, name="d.zip", user=user)
+    answer = image_import.import_image_upload(
+        project=project, upload=io.BytesIO(data), name="d.zip", user=user
+    )
     t1 = time.perf_counter()
     image_import.import_job_run(job_id=int(answer["job"]))
     t2 = time.perf_counter()

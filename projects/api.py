@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -231,10 +230,7 @@ class ImportView(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             return Response({"file": ["Attach the file as multipart field 'file'."]}, status=400)
-        if upload.size is not None and upload.size > settings.WINNOW_MAX_UPLOAD_BYTES:
-            raise TooLarge(
-                f"The file is {upload.size} bytes; the limit is {settings.WINNOW_MAX_UPLOAD_BYTES}."
-            )
+        # Bodies over WINNOW_MAX_UPLOAD_BYTES were refused (413) while being read.
         result = uploads.import_upload(project=project, upload=upload, user=api_user(request))
         code: int = status.HTTP_202_ACCEPTED if result.get("job") else status.HTTP_201_CREATED
         if not result.get("job") and result["created"] == 0 and result["errors"]:

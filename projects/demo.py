@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from projects import services
+from projects.ingest import images as image_import
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ParsedRow
 from projects.models import Membership, Project
@@ -73,7 +75,6 @@ DEMO_IMAGES_NAME = "Handwritten digits, scikit-learn (image demo)"
 
 def digits_png_zip(*, scale: int = 4) -> bytes:
     """scikit-learn's 1797 handwritten digits as PNGs (8×8 scaled up), zipped, no labels."""
-    import io
     import zipfile
 
     import numpy as np
@@ -94,7 +95,6 @@ def digits_png_zip(*, scale: int = 4) -> bytes:
 
 def demo_images_create() -> Project:
     """The image demo: digits as an unlabeled pool; the worker makes thumbnails and features."""
-    from projects.ingest import images as image_import
 
     existing = Project.objects.filter(name=DEMO_IMAGES_NAME).first()
     if existing is not None:
@@ -113,7 +113,7 @@ def demo_images_create() -> Project:
         for username, role in DEMO_USERS.items():
             services.membership_add(project=project, username=username, role=role)
         image_import.import_image_upload(
-            project=project, data=digits_png_zip(), name="digits.zip", user=lead
+            project=project, upload=io.BytesIO(digits_png_zip()), name="digits.zip", user=lead
         )
     assert text_demo.pk != project.pk
     return project

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, Q, QuerySet
 
-from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
+from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
 from projects.training import rankings
 
 EXPORT_CHUNK = 2000
@@ -123,7 +123,6 @@ def members(project: Project) -> QuerySet[Membership]:
 
 
 def _export_records(project: Project) -> Iterator[dict[str, Any]]:
-    from projects.models import Annotation
 
     items = Item.objects.filter(project=project).order_by("id")
     ids = list(items.values_list("id", flat=True))

@@ -87,7 +87,7 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
 
 def _stream(project: Project) -> dict[str, Any] | None:
     """Arrivals, query rate against budget and predicted-label mix over time (§6)."""
-    from projects.stream.services import stream_stats
+    from projects.stream.selectors import stream_stats
 
     if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
         return None

@@ -18,8 +18,10 @@ that no block dominates a linear model by sheer length:
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from collections.abc import Sequence
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, features
@@ -32,6 +34,8 @@ __all__ = [
     "ImageRejected",
     "image_features",
     "images_features",
+    "image_load",
+    "image_open",
     "normalise_image",
     "thumbnail_bytes",
 ]
@@ -81,34 +85,56 @@ class ImageRejected(ValueError):
 # -- decoding untrusted bytes -------------------------------------------------
 
 
+ImageSource = bytes | str | os.PathLike[str] | IO[bytes]
+
+
+def image_open(source: ImageSource, *, max_pixels: int) -> Image.Image:
+    """Open untrusted image bytes lazily: format and pixel count checked, no pixel decoded.
+
+    Pillow reads only the header here, so a tiny file declaring 40,000² pixels
+    costs microseconds; ``load()`` (or anything that reads pixels) is where a
+    decompression bomb would go off, and it is refused before that. Raises
+    ``ImageRejected`` for formats other than ``ALLOWED_FORMATS`` and for more
+    than ``max_pixels`` pixels; ``img.format`` is normalised (MPO is JPEG).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = _open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    fmt = _FORMAT_ALIASES.get(img.format or "", img.format or "")
+    if fmt not in ALLOWED_FORMATS:
+        img.close()
+        raise ImageRejected(f"{img.format} images are not accepted (use JPEG, PNG, WebP or GIF)")
+    try:
+        _check_pixels(img.size, max_pixels)
+    except ImageRejected:
+        img.close()
+        raise
+    img.format = fmt
+    return img
+
+
 def normalise_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     """Decode untrusted bytes into a loaded, upright image and its format name.
 
     Only JPEG, PNG, WebP and GIF are accepted (the formats browsers show, and
     the fewest decoders exposed to untrusted input). The pixel count is checked
-    from the header before any pixel is decoded, so a small file claiming huge
-    dimensions is refused cheaply; Pillow's own decompression-bomb guard
-    (``Image.MAX_IMAGE_PIXELS``) still applies as an outer bound and is
-    reported the same way. Animated GIF/WebP keep their first frame. EXIF
-    orientation is applied so features and thumbnails see the image upright.
-    Returns ``(image, fmt)`` with ``fmt`` one of ``ALLOWED_FORMATS``.
+    from the header before any pixel is decoded (``image_open``), so a small
+    file claiming huge dimensions is refused cheaply; Pillow's own
+    decompression-bomb guard (``Image.MAX_IMAGE_PIXELS``) still applies as an
+    outer bound and is reported the same way. Animated GIF/WebP keep their
+    first frame. EXIF orientation is applied so features and thumbnails see
+    the image upright. Returns ``(image, fmt)`` with ``fmt`` one of
+    ``ALLOWED_FORMATS``.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = _open(data)
-        fmt = _FORMAT_ALIASES.get(img.format or "", img.format or "")
-        if fmt not in ALLOWED_FORMATS:
-            raise ImageRejected(
-                f"{img.format} images are not accepted (use JPEG, PNG, WebP or GIF)"
-            )
-        _check_pixels(img.size, max_pixels)
-        _load(img)
-        return _upright_first_frame(img), fmt
+    img = image_open(data, max_pixels=max_pixels)
+    fmt = img.format or ""
+    image_load(img)
+    return _upright_first_frame(img), fmt
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(source: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
+        return Image.open(source, formats=sorted(ALLOWED_FORMATS))
     except Image.UnidentifiedImageError:
         raise ImageRejected("not an image (expected JPEG, PNG, WebP or GIF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -127,11 +153,14 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _load(img: Image.Image) -> None:
+def image_load(img: Image.Image) -> None:
+    """Decode the pixels of an image from ``image_open``; any failure is ``ImageRejected``."""
     # Decoders of untrusted bytes fail with OSError, SyntaxError, ValueError,
     # struct.error, EOFError...; every failure means the same to the user.
     try:
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected("image has too many pixels (possible decompression bomb)") from None
     except Exception as exc:

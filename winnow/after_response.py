@@ -1,8 +1,8 @@
 """Work a request hands off until its response has been sent.
 
 Some work a request sets off does not change its answer: opening the next batch
-before the open ones run dry (``projects.services.batch_open_ahead``) is a dozen
-statements that the annotator whose ``next/`` noticed it waited for. Handed to
+before the open ones run dry (``projects.batches.services.batch_open_ahead``) is
+work the annotator whose ``next/`` noticed it should not wait for. Handed to
 ``after_response`` it runs in the same thread once the server has sent the response
 and closed it (Django's ``request_finished``, sent by the response's ``close()``),
 before that thread serves another request. Outside a request (the worker, a shell,

@@ -47,8 +47,8 @@ def select_list(model: type[Model], alias: str) -> str:
 def model_from_row(model: type[M], row: Sequence[Any]) -> M:
     """An instance as the ORM would load it from `select_list`'s columns (the first of `row`).
 
-    For the few reads every request makes: a plain cursor and `from_db` cost a third of
-    what a queryset (or `raw()`) spends building the query and mapping its columns.
+    For the few reads every request makes: a plain cursor and `from_db` skip most of what
+    a queryset (or `raw()`) spends building the query and mapping its columns.
     """
     names, converters = _loading(model, connection.vendor)
     values = list(row[: len(names)])
@@ -119,9 +119,9 @@ def execute_prepared(
 ) -> None:
     """``cursor.execute(sql, params)``, as a statement prepared once per connection.
 
-    The statements every request runs (a token, a project and role, a claim, a label,
-    a stream arrival) were planned afresh each time, and on Postgres planning them took
-    about as long as running them. A prepared statement is planned once per database
+    The statements every request runs (a token, a project and role, a claim, a label)
+    are short, so on Postgres planning them costs about as much as running them. A
+    prepared statement is planned once per database
     connection (Postgres may keep a generic plan after a few runs). Off with
     WINNOW_DB_PREPARE=false (a transaction-pooling PgBouncer, say); other databases
     run ``sql`` as it is.

@@ -9,6 +9,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from winnow.uploads import UploadTooLarge
+
 
 class Conflict(Exception):
     """The request is well-formed but clashes with the current state (HTTP 409)."""
@@ -19,7 +21,9 @@ class Rejected(Exception):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Domain errors become clear 4xx answers: validation 400, conflicts 409."""
+    """Domain errors become clear 4xx answers: validation 400, conflicts 409, too large 413."""
+    if isinstance(exc, UploadTooLarge):
+        return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

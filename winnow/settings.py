@@ -52,8 +52,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Answers token-authenticated JSON stream posts itself (see the module).
-    "projects.stream.middleware.StreamFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -175,11 +173,18 @@ LOGOUT_REDIRECT_URL = "login"
 # Uploads: refuse huge bodies early, stream big files to disk.
 WINNOW_MAX_UPLOAD_BYTES = envint("WINNOW_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The cap is enforced while the body is read, before a byte past it is spooled.
+FILE_UPLOAD_HANDLERS = [
+    "winnow.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 WINNOW_MAX_TEXT_CHARS = envint("WINNOW_MAX_TEXT_CHARS", 100_000)
 WINNOW_LEASE_SECONDS = envint("WINNOW_LEASE_SECONDS", 600)
 # Image imports: per-image pixel limit (decompression bombs), ZIP size and entry limits.
 WINNOW_MAX_IMAGE_PIXELS = envint("WINNOW_MAX_IMAGE_PIXELS", 40_000_000)
+WINNOW_MAX_IMAGE_BYTES = envint("WINNOW_MAX_IMAGE_BYTES", 64 * 1024**2)
 WINNOW_MAX_ZIP_BYTES = envint("WINNOW_MAX_ZIP_BYTES", 2 * 1024**3)
 WINNOW_MAX_ZIP_FILES = envint("WINNOW_MAX_ZIP_FILES", 100_000)
 # Stream decisions on Postgres may skip waiting for the WAL flush (losing at most the

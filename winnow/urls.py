@@ -15,6 +15,9 @@ api_docs = csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]})(
 
 login_view = auth_views.LoginView.as_view()
 
+# A too-large upload is refused while Django reads the body (winnow.uploads).
+handler400 = "winnow.uploads.bad_request"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Django's LoginView takes PUT as a POST; a sign-in is GET and POST only.

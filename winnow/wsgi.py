@@ -12,8 +12,8 @@ from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018
 
-# Likewise the first task a web process sends (a batch's retrain) finalized the Celery app
-# and imported the broker's transport: a third of a second inside that request.
+# Likewise the Celery app and the broker's transport, which the first task a web process
+# sends (a batch's retrain) would otherwise load inside that request.
 from winnow.celery import app as celery_app  # noqa: E402
 
 celery_app.finalize(auto=True)

@@ -16,9 +16,11 @@ import numpy as np
 from django.db import connection
 from django.db.models import Q
 
-from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project
+from projects.models import RANKING_ORDER, Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.training.services import latest_model, load_model, retraining
+from strategies.seeding import coverage_seed
+from strategies.selection import SELECTORS, CostModel, select_batch
 
 
 @dataclass
@@ -50,7 +52,7 @@ def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
 
 def candidate_ids(project: Project) -> np.ndarray:
     ids = Item.objects.filter(project=project, state=Item.State.POOL, is_holdout=False)
-    # A plain cursor: building 100k values_list rows took a fifth of a second per batch.
+    # A plain cursor: a values_list builds a Python row per item, and pools are large.
     sql, params = ids.values_list("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -145,7 +147,6 @@ def coverage_picks(project: Project, k: int, *, quick: bool) -> Picks:
             strategy="random",
             spares=chosen[k:].tolist(),
         )
-    from strategies.seeding import coverage_seed
 
     table = pool.features_ready(project, ids)
     rows = coverage_seed(table.rows(ids), k, random_state=project.random_state)
@@ -156,7 +157,6 @@ def model_picks(
     project: Project, latest: ModelVersion, k: int, *, quick: bool, also: list[int] | None = None
 ) -> Picks:
     """The top of `latest`'s ranking of the pool (and of the items `also` names)."""
-    from strategies.selection import SELECTORS, select_batch
 
     preset = SELECTORS[project.selector]
     factor = 1 if quick else max(preset.options.shortlist_factor, 1)
@@ -222,8 +222,6 @@ def model_picks(
 
 def _predicted_seconds(project: Project, ids: np.ndarray) -> np.ndarray:
     """Predicted annotation time per candidate, from this project's recorded times."""
-    from projects.models import Annotation
-    from strategies.selection import CostModel
 
     done = list(
         Annotation.objects.filter(project=project, seconds__isnull=False).values_list(

@@ -1,9 +1,11 @@
 """Bulk item inserts that the ORM would do row by row.
 
-One function builds the rows (`_values`: every column's model default, then each parsed
-row's own cells) for every database; only the transport differs: COPY on PostgreSQL,
-an executemany INSERT of the same rows elsewhere. COPY's text encoding (its NULL marker
-and booleans) is the one thing the rows are told about the database.
+One function builds the rows (`_values`: every column's model default, then each row's
+own cells) for every database and every caller: an import's parsed rows, a stream's
+arrivals. Only the transport differs: an import goes by COPY on PostgreSQL and an
+executemany INSERT elsewhere (COPY's text encoding, its NULL marker and booleans, is
+the one thing the rows are told about the database); arrivals need their ids back, so
+they go by one multi-row `INSERT ... RETURNING id`, the same statement everywhere.
 """
 
 from __future__ import annotations
@@ -39,11 +41,9 @@ def _defaults(now: str) -> dict[str, object]:
     return values
 
 
-def _row_values(
-    defaults: dict[str, object], project_id: int, row: ParsedRow, image: str
-) -> dict[str, object]:
+def _row_values(project_id: int, row: ParsedRow, image: str) -> dict[str, object]:
+    """An imported row's own columns (the rest take the model's defaults)."""
     return {
-        **defaults,
         "project_id": project_id,
         "text": row.text,
         "image": image,
@@ -71,7 +71,8 @@ def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[st
     defaults = _defaults(timezone.now().isoformat())
     columns = list(defaults)
     postgres = connection.vendor == "postgresql"
-    values = _values(defaults, project_id, rows, images, postgres=postgres)
+    own = [_row_values(project_id, row, images[i] if images else "") for i, row in enumerate(rows)]
+    values = _values(defaults, own, postgres=postgres)
     if postgres:
         _copy_postgres(columns, values)
     else:
@@ -85,28 +86,48 @@ def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[st
 
 
 def _values(
-    defaults: dict[str, object],
-    project_id: int,
-    rows: Sequence[ParsedRow],
-    images: Sequence[str],
-    *,
-    postgres: bool,
+    defaults: dict[str, object], rows: Sequence[dict[str, object]], *, postgres: bool
 ) -> list[list[Any]]:
-    """Every row's cells: the defaults are converted once, then a row sets only its own.
-
-    (Converting all ~20 cells of 100k rows one by one took most of a 100k-row import.)
-    """
+    """Every row's cells: the defaults are converted once, then a row sets only its own
+    (converting every cell of every row one by one would dominate a large import)."""
     null = "\\N" if postgres else None
     base = [null if v is None else _cell(v, postgres=postgres) for v in defaults.values()]
     at = {name: i for i, name in enumerate(defaults)}
     values = []
-    for i, row in enumerate(rows):
-        own = _row_values({}, project_id, row, images[i] if images else "")
+    for own in rows:
         cells = base.copy()
         for name, value in own.items():
             cells[at[name]] = null if value is None else _cell(value, postgres=postgres)
         values.append(cells)
     return values
+
+
+# Rows per INSERT ... RETURNING: SQLite allows 32,766 parameters a statement.
+RETURNING_CHUNK = 500
+
+
+def item_rows_insert(rows: Sequence[dict[str, object]]) -> list[int]:
+    """Insert items given by their own columns (the rest take the model's defaults) and
+    return their ids in the order of `rows`; the caller holds the transaction.
+
+    One multi-row `INSERT ... RETURNING id` per chunk, on SQLite (3.35+) and PostgreSQL
+    alike. Ids come from one sequence and rise within a statement, so sorted they line
+    up with the rows (RETURNING itself promises no order).
+    """
+    defaults = _defaults(timezone.now().isoformat())
+    columns = ", ".join(defaults)
+    row = "(" + ", ".join(["%s"] * len(defaults)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RETURNING_CHUNK):
+            chunk = _values(defaults, rows[start : start + RETURNING_CHUNK], postgres=False)
+            sql = (
+                f"INSERT INTO {Item._meta.db_table} ({columns}) "
+                f"VALUES {', '.join([row] * len(chunk))} RETURNING id"
+            )
+            cursor.execute(sql, [cell for cells in chunk for cell in cells])
+            ids.extend(sorted(int(r[0]) for r in cursor.fetchall()))
+    return ids
 
 
 def _copy_postgres(columns: list[str], values: list[list[object]]) -> None:

@@ -1,29 +1,31 @@
-"""Image ZIP imports: validate and store in the request, featurise in the worker.
+"""Image ZIP imports: cheap checks and streaming in the request, decoding in the worker.
 
-The request checks the whole ZIP (paths, bombs, sizes) before extracting
-anything, decodes every image once to report broken files by name, writes the
-good ones under generated names in ``MEDIA_ROOT/project_<id>/`` and inserts
-their items in one transaction. If that transaction fails, the files it wrote
-are deleted: nothing of a failed import is half-kept. Thumbnails and features
-are then computed once per image by ``import_job_run`` in the worker, which
-reports progress on the ``ImportJob`` row and is safe to run again.
+The request checks the whole ZIP (entry count, paths, bombs, sizes) before
+inflating anything, streams each image into a staging folder under
+``MEDIA_ROOT/project_<id>/`` reading only its header (format, pixel count), then
+in one transaction moves the files to their generated names and inserts their
+items. The staging folder is always removed, and if the transaction fails the
+files it moved are deleted: nothing of a refused or failed import is half-kept.
+The worker (``import_job_run``) decodes each image once, with the per-image
+pixel limit, to make its thumbnail and features; an image that does not decode
+is reported by name in the job's errors and its item removed. It reports
+progress on the ``ImportJob`` row and is safe to run again.
 """
 
 from __future__ import annotations
 
-import io
 import logging
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image
 
 from projects.batches import refresh as refreshes
 from projects.ingest import bulk
@@ -31,6 +33,7 @@ from projects.ingest.parsers import ImportRejected, ParsedRow
 from projects.ingest.zips import (
     MANIFEST_NAME,
     ImageEntry,
+    ZipLimits,
     ZipRejected,
     read_image_zip,
     read_jsonl_manifest,
@@ -39,6 +42,15 @@ from projects.models import ImportJob, Item, Project
 from projects.pool import features
 from projects.state import ITEMS_ARRIVED, project_move
 from projects.training import services as training_services
+from strategies.images import (
+    IMAGE_FEATURE_DIM,
+    THUMBNAIL_EXTENSION,
+    ImageRejected,
+    image_features,
+    image_load,
+    image_open,
+    thumbnail_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +71,15 @@ def max_zip_files() -> int:
     return int(settings.WINNOW_MAX_ZIP_FILES)
 
 
+def zip_limits() -> ZipLimits:
+    return ZipLimits(
+        max_files=max_zip_files(),
+        max_uncompressed_bytes=max_zip_bytes(),
+        max_image_bytes=int(settings.WINNOW_MAX_IMAGE_BYTES),
+        max_pixels=max_image_pixels(),
+    )
+
+
 @dataclass
 class ImageRow:
     entry: ImageEntry
@@ -69,15 +90,24 @@ class ImageRow:
 # -- the request: validate, store files and items, enqueue the worker ----------
 
 
-def import_image_upload(*, project: Project, data: bytes, name: str, user: User) -> dict[str, Any]:
-    """Import a ZIP of images; returns ``{"created", "skipped", "errors", "job"}``.
+def import_image_upload(
+    *, project: Project, upload: IO[bytes], name: str, user: User
+) -> dict[str, Any]:
+    """Import a ZIP of images from a seekable binary file.
 
-    Whole-ZIP problems raise ``ImportRejected`` before anything is extracted.
+    Returns ``{"created", "skipped", "errors", "job"}``; whole-ZIP problems raise
+    ``ImportRejected`` before anything is inflated.
     """
-    rows, errors = _read_rows(project, data)
-    if not rows:
-        return {"created": 0, "skipped": len(errors), "errors": errors[:MAX_ERRORS]}
-    job = image_items_import(project=project, rows=rows, filename=name, user=user, errors=errors)
+    staging = _staging_folder(project)
+    try:
+        rows, errors = _read_rows(project, upload, staging)
+        if not rows:
+            return {"created": 0, "skipped": len(errors), "errors": errors[:MAX_ERRORS]}
+        job = image_items_import(
+            project=project, rows=rows, filename=name, user=user, errors=errors
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {
         "created": len(rows),
         "skipped": len(errors),
@@ -86,14 +116,18 @@ def import_image_upload(*, project: Project, data: bytes, name: str, user: User)
     }
 
 
-def _read_rows(project: Project, data: bytes) -> tuple[list[ImageRow], list[dict[str, Any]]]:
+def _staging_folder(project: Project) -> Path:
+    """A private folder next to the project's images, so moving a file out is a rename."""
+    folder = Path(settings.MEDIA_ROOT) / f"project_{project.pk}" / f".incoming-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _read_rows(
+    project: Project, upload: IO[bytes], staging: Path
+) -> tuple[list[ImageRow], list[dict[str, Any]]]:
     try:
-        read = read_image_zip(
-            io.BytesIO(data),
-            max_uncompressed_bytes=max_zip_bytes(),
-            max_pixels=max_image_pixels(),
-            max_files=max_zip_files(),
-        )
+        read = read_image_zip(upload, folder=staging, limits=zip_limits())
     except ZipRejected as exc:
         raise ImportRejected(f"The ZIP was refused: {exc}.") from None
     errors: list[dict[str, Any]] = [dict(e) for e in read.errors]
@@ -140,7 +174,10 @@ def image_items_import(
     user: User | None,
     errors: list[dict[str, Any]] | None = None,
 ) -> ImportJob:
-    """Write the images and their items in one transaction; the worker does the rest."""
+    """Move the staged images to their names and insert their items in one transaction.
+
+    The worker does the rest.
+    """
     written: list[Path] = []
     try:
         with transaction.atomic():
@@ -154,7 +191,7 @@ def image_items_import(
                 errors=(errors or [])[:MAX_ERRORS],
                 status=ImportJob.Status.PENDING,
             )
-            paths = [_write_image(project, job, row.entry, written) for row in rows]
+            paths = [_place_image(project, job, row.entry, written) for row in rows]
             parsed = [
                 ParsedRow(line=i, label=row.label, meta=row.meta) for i, row in enumerate(rows, 1)
             ]
@@ -174,13 +211,11 @@ def image_prefix(project: Project | int, job: ImportJob | int) -> str:
     return f"project_{project_id}/j{job_id}-"
 
 
-def _write_image(project: Project, job: ImportJob, entry: ImageEntry, written: list[Path]) -> str:
+def _place_image(project: Project, job: ImportJob, entry: ImageEntry, written: list[Path]) -> str:
     relative = f"{image_prefix(project, job)}{uuid.uuid4().hex}{EXTENSIONS[entry.format]}"
     path = Path(settings.MEDIA_ROOT) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
     written.append(path)
-    with open(path, "xb") as fh:  # generated names never overwrite anything
-        fh.write(entry.data)
+    entry.path.rename(path)  # a fresh uuid in the same folder tree: nothing is overwritten
     return relative
 
 
@@ -203,8 +238,6 @@ def _enqueue(job_id: int) -> None:
 
 def thumbnail_path(image: Path) -> Path:
     """``<stem>.thumb.webp`` next to the image (what projects.media serves for ``?thumb=1``)."""
-    from strategies.images import THUMBNAIL_EXTENSION
-
     return image.with_name(f"{image.stem}.thumb{THUMBNAIL_EXTENSION}")
 
 
@@ -229,7 +262,10 @@ def import_job_run(*, job_id: int) -> bool:
         ImportJob.objects.filter(pk=job_id).update(
             status=ImportJob.Status.FAILED,
             finished_at=timezone.now(),
-            errors=[*job.errors, {"name": "", "error": f"feature extraction failed: {exc!r}"}],
+            errors=[
+                *ImportJob.objects.get(pk=job_id).errors,
+                {"name": "", "error": f"feature extraction failed: {exc!r}"},
+            ],
         )
         raise
     _finish_job(project, job)
@@ -249,26 +285,62 @@ def _featurise_job(project: Project, job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk).update(total=len(ids), processed=done)
     for start in range(0, len(todo), FEATURE_CHUNK):
         chunk = todo[start : start + FEATURE_CHUNK]
-        paths = dict(Item.objects.filter(pk__in=chunk.tolist()).values_list("id", "image"))
-        X = images_thumbnail_and_featurise([paths[int(i)] for i in chunk])
-        features.features_add(project.pk, chunk, X)
+        _featurise_chunk(project, job, chunk)
         done += len(chunk)
         ImportJob.objects.filter(pk=job.pk).update(processed=done)
 
 
-def images_thumbnail_and_featurise(paths: list[str]) -> np.ndarray:
-    """Write each stored image's thumbnail and return the feature matrix, in order."""
-    from strategies.images import IMAGE_FEATURE_DIM, image_features, thumbnail_bytes
+def _featurise_chunk(project: Project, job: ImportJob, chunk: np.ndarray) -> None:
+    """Features for the chunk's images; the ones that do not decode leave the pool."""
+    items = Item.objects.only("id", "image", "meta").in_bulk(chunk.tolist())
+    ordered = [items[int(pk)] for pk in chunk]
+    X, broken = images_thumbnail_and_featurise(
+        [item.image for item in ordered], max_pixels=max_image_pixels()
+    )
+    if broken:
+        _drop_broken(job, {ordered[row]: error for row, error in broken.items()})
+    decoded = np.array([row not in broken for row in range(len(chunk))], dtype=bool)
+    features.features_add(project.pk, chunk[decoded], X[decoded])
 
+
+def images_thumbnail_and_featurise(
+    paths: list[str], *, max_pixels: int
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Write each stored image's thumbnail; the feature matrix, and why rows failed.
+
+    Each image is decoded here, once, for the first time: the request read only
+    its header. The pixel limit is checked again before decoding (the file is
+    the one the request checked, but the limit is this function's to keep).
+    Rows that do not decode stay zero in the matrix and are returned by index
+    with the reason.
+    """
     root = Path(settings.MEDIA_ROOT)
     X = np.zeros((len(paths), IMAGE_FEATURE_DIM), dtype=np.float32)
+    broken: dict[int, str] = {}
     for row, relative in enumerate(paths):
         path = root / relative
-        with Image.open(path) as img:
-            img.load()
-            X[row] = image_features(img)
-            _write_atomic(thumbnail_path(path), thumbnail_bytes(img))
-    return X
+        try:
+            with image_open(path, max_pixels=max_pixels) as img:
+                image_load(img)
+                X[row] = image_features(img)
+                _write_atomic(thumbnail_path(path), thumbnail_bytes(img))
+        except ImageRejected as exc:
+            broken[row] = str(exc)
+    return X, broken
+
+
+def _drop_broken(job: ImportJob, broken: dict[Item, str]) -> None:
+    """Items whose image does not decode leave the pool; the job reports them by name."""
+    errors = [{"name": item.meta.get("path", ""), "error": error} for item, error in broken.items()]
+    files = [Path(settings.MEDIA_ROOT) / item.image for item in broken]
+    with transaction.atomic():
+        Item.objects.filter(pk__in=[item.pk for item in broken]).delete()
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        locked.errors = [*locked.errors, *errors][:MAX_ERRORS]
+        locked.created -= len(broken)
+        locked.skipped += len(broken)
+        locked.save(update_fields=["errors", "created", "skipped"])
+        transaction.on_commit(lambda: _delete(files))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from projects.ingest import images as image_import
 from projects.ingest import parsers as importers
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ImportRejected
@@ -18,11 +19,13 @@ from projects.models import Project
 def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict[str, Any]:
     """Parse and store the rows of an upload; whole-file problems raise ImportRejected."""
     name = upload.name or "upload"
-    data = _read_capped(upload)
     if project.kind == Project.Kind.IMAGE:
-        from projects.ingest import images as image_import
-
-        return image_import.import_image_upload(project=project, data=data, name=name, user=user)
+        # The ZIP is read in place (it may be large): never loaded into memory whole.
+        _check_size(upload)
+        return image_import.import_image_upload(
+            project=project, upload=upload, name=name, user=user
+        )
+    data = _read_capped(upload)
     parsed = importers.parse_upload(
         data,
         name,
@@ -42,6 +45,16 @@ def _prepare(project_id: int) -> None:
     from projects import tasks
 
     tasks.pool_prepare.delay(project_id)
+
+
+def _check_size(upload: UploadedFile) -> None:
+    # The upload handler already refused bodies over the cap; an upload built in
+    # code (not read from a request) is held to the same limits here.
+    limit = settings.WINNOW_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ImportRejected(f"The file is larger than the {limit}-byte limit.")
+    if not upload.size:
+        raise ImportRejected("The file is empty.")
 
 
 def _read_capped(upload: UploadedFile) -> bytes:

@@ -1,23 +1,30 @@
-"""Read an uploaded ZIP of images safely, without touching the filesystem.
+"""Read an uploaded ZIP of images safely, doing in the request only what is cheap.
 
-Plain Python (no Django models) so a Celery task or a script can use it. Every
-zip-wide check runs on the central directory before a single member is
-decompressed; members are then read with a size cap so a lying header cannot
-exhaust memory. Nothing is written to disk: the caller stores each entry's
-bytes under a name it generates, never under the user's path.
+Plain Python (no Django models) so a Celery task or a script can use it. The
+directory is counted by hand before ``zipfile`` parses it (``zipdir``); every
+zip-wide check then runs on the parsed directory before a single member is
+inflated: safe paths, no encryption, declared sizes against a per-image cap and
+the archive's total, compression ratios. Each image is then streamed to a file
+under a generated name in the caller's folder, never more bytes than its header
+declares, and only its header is read back (Pillow opens lazily) to check the
+format and the pixel count. No pixel is decoded here: the worker decodes each
+image, with the same pixel limit, and reports the broken ones.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, TypedDict
 
-from strategies.images import ImageRejected, normalise_image
+from projects.ingest.zipdir import Directory, DirectoryRejected, directory_check
+from strategies.images import ImageRejected, image_open
 from winnow import parsers as json_input
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "ManifestLineError",
     "ManifestResult",
     "ZipEntryError",
+    "ZipLimits",
     "ZipReadResult",
     "ZipRejected",
     "read_image_zip",
@@ -38,10 +46,12 @@ MANIFEST_NAME = "manifest.jsonl"  # a top-level manifest inside the ZIP
 # What reading a broken member raises; zipfile raises NotImplementedError for a
 # compression method it does not support (that member is reported, not a crash).
 _CORRUPT_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
-# Images are already compressed, so a member that deflates far better than
-# this is a bomb, not a photo. Small members are exempt: their ratio is noise.
+# Images are already compressed, so a member (or a whole archive) that deflates
+# far better than this is a bomb, not photos. Small sizes are exempt: their
+# ratio is noise.
 MAX_COMPRESSION_RATIO = 100
 _RATIO_EXEMPT_BYTES = 1 << 20
+_COPY_BLOCK = 1 << 16
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -62,12 +72,20 @@ class ManifestLineError(TypedDict):
 
 
 @dataclass(frozen=True)
+class ZipLimits:
+    max_files: int  # entries in the directory, folders included
+    max_uncompressed_bytes: int  # declared by all the members together
+    max_image_bytes: int  # declared by one member
+    max_pixels: int  # width × height of one image, from its header
+
+
+@dataclass(frozen=True)
 class ImageEntry:
-    """One decodable image: its path inside the ZIP, seed label and original bytes."""
+    """One image streamed out of the ZIP: its path inside it, seed label and stored file."""
 
     name: str
     label: str | None
-    data: bytes = field(repr=False)
+    path: Path  # a generated name in the caller's folder, no extension
     width: int
     height: int
     format: str
@@ -93,28 +111,34 @@ class ManifestResult:
     errors: list[ManifestLineError]
 
 
+class _MemberSizeWrong(Exception):
+    """A member inflated to more or fewer bytes than its header declares."""
+
+
 # -- the ZIP ------------------------------------------------------------------
 
 
-def read_image_zip(
-    fileobj: IO[bytes], *, max_uncompressed_bytes: int, max_pixels: int, max_files: int
-) -> ZipReadResult:
-    """Validate and read every image of a ZIP held in a seekable binary file.
+def read_image_zip(fileobj: IO[bytes], *, folder: Path, limits: ZipLimits) -> ZipReadResult:
+    """Check a ZIP held in a seekable binary file and stream its images into ``folder``.
 
-    Raises ``ZipRejected`` before extracting anything when the file is not a
-    ZIP, has more than ``max_files`` files, declares more than
-    ``max_uncompressed_bytes`` in total, contains an unsafe path (absolute,
-    drive letter, backslash, ``..``, control characters), an encrypted member
-    or a member compressed more than ``MAX_COMPRESSION_RATIO`` times.
-    Members that are not valid images are reported in ``errors`` by name and
-    skipped. Seed labels come from class folders (see ``_labels``); ``__MACOSX/``,
-    dotfiles and directories are ignored.
+    Raises ``ZipRejected`` before inflating anything when the file is not a ZIP,
+    lists more than ``limits.max_files`` entries (counted before parsing),
+    declares more than ``limits.max_uncompressed_bytes`` in total or more than
+    the file could hold, contains an unsafe path (absolute, drive letter,
+    backslash, ``..``, control characters), an encrypted member, or a member
+    or archive compressed more than ``MAX_COMPRESSION_RATIO`` times. Members
+    over ``limits.max_image_bytes``, over ``limits.max_pixels``, longer than
+    their header says, or whose header is not an accepted image are reported in
+    ``errors`` by name and not kept. Seed labels come from class folders (see
+    ``_labels``); ``__MACOSX/``, dotfiles and directories are ignored. The
+    caller owns ``folder`` and deletes it, with whatever is in it, on failure.
     """
+    directory = _checked_directory(fileobj, limits.max_files)
     with _open_zip(fileobj) as archive:
-        members = _checked_members(archive, max_uncompressed_bytes, max_files)
+        result = ZipReadResult(entries=[], errors=[])
+        members = _checked_members(archive, directory.archive_size, limits, result)
         manifest = next((m for m in members if m.filename == MANIFEST_NAME), None)
         images = [m for m in members if m is not manifest]
-        result = ZipReadResult(entries=[], errors=[])
         if manifest is not None:
             result.manifest_lines = _read_manifest_member(archive, manifest)
         labels = _labels([m.filename for m in images])
@@ -124,8 +148,17 @@ def read_image_zip(
                 result.errors.append({"name": info.filename, "error": "duplicate name in the ZIP"})
                 continue
             seen.add(info.filename)
-            _read_image_member(archive, info, label, max_pixels, result)
+            _extract_image_member(archive, info, label, folder, limits.max_pixels, result)
         return result
+
+
+def _checked_directory(fileobj: IO[bytes], max_files: int) -> Directory:
+    try:
+        return directory_check(fileobj, max_entries=max_files)
+    except DirectoryRejected as exc:
+        raise ZipRejected(str(exc)) from None
+    finally:
+        fileobj.seek(0)
 
 
 def _open_zip(fileobj: IO[bytes]) -> zipfile.ZipFile:
@@ -136,22 +169,51 @@ def _open_zip(fileobj: IO[bytes]) -> zipfile.ZipFile:
 
 
 def _checked_members(
-    archive: zipfile.ZipFile, max_uncompressed_bytes: int, max_files: int
+    archive: zipfile.ZipFile, archive_size: int, limits: ZipLimits, result: ZipReadResult
 ) -> list[zipfile.ZipInfo]:
-    """The members worth reading, after every zip-wide check has passed."""
-    files = [info for info in archive.infolist() if not info.is_dir()]
-    if len(files) > max_files:
-        raise ZipRejected(f"the ZIP holds {len(files)} files, over the limit of {max_files}")
+    """The members worth reading, after every zip-wide check has passed.
+
+    A member declaring more than the per-image cap is reported and left out of
+    the totals; the rest are held to the archive-wide limits.
+    """
     for info in archive.infolist():
         _check_name(info.orig_filename)
+    files = [info for info in archive.infolist() if not info.is_dir()]
     for info in files:
         _check_member(info)
-    declared = sum(info.file_size for info in files)
-    if declared > max_uncompressed_bytes:
+    kept = []
+    for info in files:
+        if _is_junk(info.filename):
+            continue
+        if info.file_size > limits.max_image_bytes:
+            result.errors.append(
+                {
+                    "name": info.filename,
+                    "error": f"declares {info.file_size} bytes, over the per-file limit "
+                    f"of {limits.max_image_bytes}",
+                }
+            )
+            continue
+        kept.append(info)
+    _check_totals(files, kept, archive_size, limits.max_uncompressed_bytes)
+    return kept
+
+
+def _check_totals(
+    files: list[zipfile.ZipInfo], kept: list[zipfile.ZipInfo], archive_size: int, limit: int
+) -> None:
+    compressed = sum(info.compress_size for info in files)
+    if compressed > archive_size:
         raise ZipRejected(
-            f"the ZIP unpacks to {declared} bytes, over the limit of {max_uncompressed_bytes}"
+            f"the ZIP's directory claims {compressed} bytes of data in a {archive_size}-byte file"
         )
-    return [info for info in files if not _is_junk(info.filename)]
+    declared = sum(info.file_size for info in kept)
+    if declared > limit:
+        raise ZipRejected(f"the ZIP unpacks to {declared} bytes, over the limit of {limit}")
+    # Members under the per-member exemption still add up: 2,000 of 1 MiB of
+    # zeros deflate to 2 MB and would unpack to 2 GB.
+    if declared > _RATIO_EXEMPT_BYTES and declared > MAX_COMPRESSION_RATIO * max(compressed, 1):
+        raise ZipRejected("the ZIP is compressed suspiciously well (possible ZIP bomb)")
 
 
 def _check_name(name: str) -> None:
@@ -193,38 +255,61 @@ def _labels(names: Sequence[str]) -> list[str | None]:
     return [p[0] if len(p) >= 2 else None for p in parts]
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """The member's bytes, never more than its declared size."""
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes]) -> None:
+    """Stream the member into ``out`` in blocks, never more than its declared size.
+
+    zipfile stops at the declared size itself, but a stream that ends early
+    with a matching CRC passes its checks; counting here holds the member to
+    exactly what its header says, whatever the library does.
+    """
+    copied = 0
     with archive.open(info) as member:
-        data = member.read(info.file_size + 1)
-    if len(data) > info.file_size:
-        raise ZipRejected(f"{info.filename!r} is larger than its header says")
-    return data
+        while block := member.read(_COPY_BLOCK):
+            copied += len(block)
+            if copied > info.file_size:
+                raise _MemberSizeWrong("larger than its header in the ZIP says")
+            out.write(block)
+    if copied < info.file_size:
+        raise _MemberSizeWrong("shorter than its header in the ZIP says")
 
 
-def _read_image_member(
+def _extract_image_member(
     archive: zipfile.ZipFile,
     info: zipfile.ZipInfo,
     label: str | None,
+    folder: Path,
     max_pixels: int,
     result: ZipReadResult,
 ) -> None:
     name = info.filename
+    path = folder / uuid.uuid4().hex
     try:
-        data = _read_member(archive, info)
-        img, fmt = normalise_image(data, max_pixels=max_pixels)
+        with open(path, "xb") as out:  # generated names never overwrite anything
+            _copy_member(archive, info, out)
+        with image_open(path, max_pixels=max_pixels) as img:  # the header only
+            entry = ImageEntry(name, label, path, img.width, img.height, img.format or "")
+    except _MemberSizeWrong as exc:
+        _reported(path, result, name, str(exc))
     except _CORRUPT_MEMBER as exc:
-        result.errors.append({"name": name, "error": f"corrupt in the ZIP ({exc})"})
-        return
+        _reported(path, result, name, f"corrupt in the ZIP ({exc})")
     except ImageRejected as exc:
-        result.errors.append({"name": name, "error": str(exc)})
-        return
-    result.entries.append(ImageEntry(name, label, data, img.width, img.height, fmt))
+        _reported(path, result, name, str(exc))
+    else:
+        result.entries.append(entry)
+
+
+def _reported(path: Path, result: ZipReadResult, name: str, error: str) -> None:
+    path.unlink(missing_ok=True)
+    result.errors.append({"name": name, "error": error})
 
 
 def _read_manifest_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[str]:
     try:
-        text = _read_member(archive, info).decode("utf-8-sig")
+        with archive.open(info) as member:
+            data = member.read(info.file_size + 1)
+        if len(data) > info.file_size:
+            raise ZipRejected(f"{MANIFEST_NAME} is larger than its header in the ZIP says")
+        text = data.decode("utf-8-sig")
     except (*_CORRUPT_MEMBER, UnicodeError):
         raise ZipRejected(f"{MANIFEST_NAME} is corrupt or not UTF-8") from None
     return text.splitlines()

@@ -14,6 +14,8 @@ from django.conf import settings
 
 from projects.models import Item, Project
 from projects.pool import features
+from strategies import features as lib
+from strategies.images import images_features
 
 FEATURE_CHUNK = 20_000
 
@@ -88,7 +90,6 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
 
 def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
     """Features for items from their stored content, in the order of `ids`."""
-    from strategies import features as lib
 
     fields = {"text": "text", "vector": "vector", "image": "image"}[project.kind]
     values = dict(Item.objects.filter(pk__in=ids.tolist()).values_list("id", fields))
@@ -102,8 +103,6 @@ def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
 
 def image_features_from_files(paths: list[str]) -> np.ndarray:
     from PIL import Image
-
-    from strategies.images import images_features
 
     root = Path(settings.MEDIA_ROOT)
     images = []

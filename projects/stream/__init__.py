@@ -1,1 +1,2 @@
-"""Stream mode: one arrival, an immediate decision by the latest model, and its API."""
+"""Stream mode: arrivals (one or a batch per post), each decided at once by the latest
+model, and its API."""

@@ -8,10 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.authtoken.models import Token
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,47 +20,49 @@ from projects.api import Conflict, TooLarge
 from projects.ingest import images as image_import
 from projects.models import ImportJob
 from projects.stream import services as stream
-from projects.stream.access import (
-    StreamTokenAuthentication,
-    stream_caller,
-    stream_caller_forget,
-    stream_token_forget,
-)
-from winnow.auth import TokenAuthentication
+from projects.stream.arrivals import EntryInvalid
+from projects.stream.selectors import stream_stats
 
-# Fresh lookups after a post found what was remembered stale: a retrain may finish
-# between a lookup and the write (the worker finishes them back to back).
-STALE_RETRIES = 2
 
-StreamInput = inline_serializer(
-    "StreamInput",
-    {
-        "text": serializers.CharField(required=False),
-        "features": serializers.ListField(child=serializers.FloatField(), required=False),
-        "meta": serializers.DictField(required=False),
-    },
-)
-StreamOutput = inline_serializer(
-    "StreamDecision",
-    {
-        "item": serializers.IntegerField(),
-        "query": serializers.BooleanField(),
-        "score": serializers.FloatField(allow_null=True),
-        "prediction": serializers.CharField(allow_null=True),
-        "model_version": serializers.IntegerField(allow_null=True),
-    },
-)
+class StreamInput(serializers.Serializer):  # type: ignore[type-arg]
+    """One arriving item (the schema's; the service checks the content)."""
+
+    text = serializers.CharField(required=False)
+    features = serializers.ListField(child=serializers.FloatField(), required=False)
+    meta = serializers.DictField(required=False)
+
+
+class StreamBatchInput(serializers.Serializer):  # type: ignore[type-arg]
+    items = serializers.ListField(child=StreamInput(), min_length=1, max_length=stream.MAX_BATCH)
+
+
+class StreamDecision(serializers.Serializer):  # type: ignore[type-arg]
+    item = serializers.IntegerField()
+    query = serializers.BooleanField()
+    score = serializers.FloatField(allow_null=True)
+    prediction = serializers.CharField(allow_null=True)
+    model_version = serializers.IntegerField(allow_null=True)
+
+
+class StreamDecisions(serializers.Serializer):  # type: ignore[type-arg]
+    decisions = serializers.ListField(child=StreamDecision())
 
 
 class StreamView(APIView):
-    """One arriving item: the latest model decides at once whether a human labels it."""
+    """Arriving items: the latest model decides at once whether a human labels each.
+
+    One item (``{"text"}``, ``{"features"}`` or a multipart image) answers one
+    decision; ``{"items": [...]}`` answers ``{"decisions": [...]}`` in order."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
-    authentication_classes = [StreamTokenAuthentication, SessionAuthentication]
 
     @extend_schema(
         request={
-            "application/json": StreamInput,
+            "application/json": PolymorphicProxySerializer(
+                component_name="StreamPost",
+                serializers=[StreamInput, StreamBatchInput],
+                resource_type_field_name=None,
+            ),
             "multipart/form-data": {
                 "type": "object",
                 "properties": {
@@ -71,47 +71,48 @@ class StreamView(APIView):
                 },
             },
         },
-        responses={200: StreamOutput},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="StreamAnswer",
+                serializers=[StreamDecision, StreamDecisions],
+                resource_type_field_name=None,
+            )
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
-        token = request.auth.key if isinstance(request.auth, Token) else None
+        project, _ = project_for_member(request.user, project_id, STREAM_ROLES)
         data = request.data
         if not isinstance(data, dict):
             raise ValidationError({"detail": "send a JSON object (or a multipart form)"})
-        content = {
-            "text": data.get("text"),
-            "vector": data.get("features"),
-            "image": _image_bytes(request),
-            "meta": _meta(data.get("meta")),
-        }
-        for attempt in range(1 + STALE_RETRIES):
-            try:
-                decision = _decide(request, project_id, token, content)
-                break
-            except stream.StreamClosed as exc:
-                raise Conflict(str(exc)) from None
-            except stream.StaleCaller as exc:  # what was remembered changed: look it up afresh
-                if attempt == STALE_RETRIES:  # it kept changing meanwhile
-                    raise Conflict(str(exc)) from None
-                stream_forget(request.user, project_id, token)
-                if token is not None:
-                    request.user, request.auth = TokenAuthentication().authenticate_credentials(
-                        token
-                    )
-        return Response(decision.as_dict())
+        batch = "items" in data
+        entries = data["items"] if batch else [_single(data)]
+        try:
+            decisions = stream.stream_items_add(
+                project=project, entries=entries, image=None if batch else _image_bytes(request)
+            )
+        except stream.StreamClosed as exc:
+            raise Conflict(str(exc)) from None
+        except EntryInvalid as exc:
+            if not batch:
+                raise exc.error from None
+            raise exceptions.ValidationError(
+                {"items": {str(exc.index): _detail(exc.error)}}
+            ) from None
+        if batch:
+            return Response({"decisions": [d.as_dict() for d in decisions]})
+        return Response(decisions[0].as_dict())
 
 
-def stream_forget(user: Any, project_id: int | str, token: str | None) -> None:
-    """Forget the remembered token and caller: the next post looks them up afresh."""
-    stream_token_forget(token)
-    stream_caller_forget(user, project_id, STREAM_ROLES)
+def _single(data: Any) -> dict[str, Any]:
+    return {
+        "text": data.get("text"),
+        "features": data.get("features"),
+        "meta": _meta(data.get("meta")),
+    }
 
 
-def _decide(
-    request: Request, project_id: int, token: str | None, content: dict[str, Any]
-) -> stream.StreamDecision:
-    caller = stream_caller(request.user, project_id, STREAM_ROLES)
-    return stream.stream_item_add(caller=caller, token=token, **content)
+def _detail(error: ValidationError) -> Any:
+    return error.message_dict if hasattr(error, "error_dict") else error.messages
 
 
 def _image_bytes(request: Request) -> bytes | None:
@@ -158,7 +159,7 @@ class StreamStatsView(APIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, ANYONE)
-        return Response(stream.stream_stats(project))
+        return Response(stream_stats(project))
 
 
 class ImportJobView(APIView):

@@ -1,10 +1,10 @@
 """Each model version's ranking of the whole pool, in a file beside the model.
 
 A retrain scores every unlabeled item (PRODUCT.md §2.4), but writes only the top
-of the ranking to the item rows, where batches are picked from: rewriting all
-100k rows per retrain took seconds of Postgres writes and bloated the rows that
-annotators claim. The whole ranking (ids, scores, predictions) is kept here,
-one file per version, for the export's predictions and for inspection.
+of the ranking to the item rows, where batches are picked from: rewriting every
+row per retrain would cost a write per item and bloat the rows annotators claim.
+The whole ranking (ids, scores, predictions) is kept here, one file per version, for
+the export's predictions and for inspection.
 """
 
 from __future__ import annotations

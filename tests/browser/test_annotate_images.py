@@ -46,7 +46,9 @@ def image_project() -> tuple[Any, dict[str, int]]:
     )
     services.membership_add(project=project, username="ann1", role="annotator")
     data, truth = digits_zip(30)
-    result = image_import.import_image_upload(project=project, data=data, name="d.zip", user=lead)
+    result = image_import.import_image_upload(
+        project=project, upload=io.BytesIO(data), name="d.zip", user=lead
+    )
     assert result["created"] == 30, result
     return project, truth
 

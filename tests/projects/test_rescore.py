@@ -20,7 +20,6 @@ from projects.batches import room as rooms
 from projects.batches import services as batch_services
 from projects.batches.room import MAX_OPEN_BATCHES
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, Project
-from projects.stream import model as stream_model
 from projects.training import rankings, scores
 from projects.training import run as training
 from projects.training import services as training_services
@@ -40,7 +39,6 @@ def own_files(settings, tmp_path):  # type: ignore[no-untyped-def]
     # Models are cached per (project id, version), and ids restart with the next test's
     # database on SQLite: the next test's project 1 must not get this one's model.
     training_services.load_model.cache_clear()
-    stream_model.stream_scorer.cache_clear()
 
 
 def make_pool(api) -> tuple[Project, dict[int, str]]:  # type: ignore[no-untyped-def]

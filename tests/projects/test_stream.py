@@ -20,6 +20,7 @@ from projects import tasks
 from projects.models import Batch, Item, Membership, ModelVersion, Project
 from projects.pool import features
 from projects.stream import services as stream
+from projects.stream.buffer import stream_features_flush
 from projects.training import services as training_services
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,10 @@ def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     settings.FEATURES_ROOT = tmp_path / "features"
     settings.MODELS_ROOT = tmp_path / "models"
     yield
-    stream.stream_features_flush()  # project ids restart with the next test's database
+    # Project ids restart with the next test's database: its project 1 must get
+    # neither these feature rows nor this model.
+    stream_features_flush()
+    training_services.load_model.cache_clear()
 
 
 def make_project(api, kind: str = "text", budget: float = 0.2) -> Project:  # type: ignore[no-untyped-def]
@@ -149,7 +153,7 @@ def test_stream_features_are_stored_for_the_retrain(api):  # type: ignore[no-unt
     project = make_project(api)
     train_now(api, project)
     ids = [post(api, project, text=f"{MONEY[1]} {i}").json()["item"] for i in range(7)]
-    stream.stream_features_flush()
+    stream_features_flush()
     table = features.features_load(project.pk)
     assert table is not None and table.missing(np.array(ids)).size == 0
 
@@ -227,7 +231,7 @@ def test_image_stream_takes_a_multipart_image(api, settings):  # type: ignore[no
     assert len(list((settings.MEDIA_ROOT / f"project_{project.pk}").iterdir())) == 2
 
 
-# -- what each process remembers between posts (projects.stream.access) -------------------
+# -- every post looks up access, model and stream state afresh ----------------------------
 
 
 def test_a_new_model_version_answers_the_very_next_post(api):  # type: ignore[no-untyped-def]
@@ -322,142 +326,3 @@ def test_concurrent_posts_count_every_arrival_and_query_exactly_once(api):  # ty
     items = Item.objects.filter(project=project, from_stream=True)
     assert items.count() == 160
     assert items.exclude(state=Item.State.PREDICTED).count() == len(queried)
-
-
-def _post_with_token(key: str, project: Project, text: str) -> dict[str, object]:
-    """Post from a thread of its own (the test client would re-raise another thread's error)."""
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    try:
-        response = client.post(f"/api/projects/{project.pk}/stream/", {"text": text}, format="json")
-        if response.status_code != 200:
-            raise RuntimeError(f"HTTP {response.status_code}")
-        return dict(response.json())
-    finally:
-        connection.close()
-
-
-def _wait_for(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
-def _trained_and_remembered(api) -> tuple[Project, str]:  # type: ignore[no-untyped-def]
-    """A trained project, and ann1's token, with which one post has been made (so the
-    caller is remembered and the next posts go straight to the write)."""
-    project = make_project(api, budget=0.5)
-    train_now(api, project)
-    key = Token.objects.get(user__username="ann1").key
-    _post_with_token(key, project, "warm up the remembered caller")
-    return project, key
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_posts_waiting_for_their_turn_are_written_by_one_statement_in_order(api, monkeypatch):  # type: ignore[no-untyped-def]
-    from projects.stream import write as stream_write
-
-    project, key = _trained_and_remembered(api)
-    groups: list[int] = []
-    write_group = stream_write._write_group
-    monkeypatch.setattr(
-        stream_write, "_write_group", lambda group: (groups.append(len(group)), write_group(group))
-    )
-    turn = stream_write._turn(project.pk)
-    texts = [f"{(PETS + MONEY)[i]} number {i}" for i in range(6)]
-    with ThreadPoolExecutor(6) as pool:
-        with turn.lock:  # another post is writing: these six wait for the turn
-            futures = [pool.submit(_post_with_token, key, project, text) for text in texts]
-            _wait_for(lambda: len(turn.waiting) == 6)
-        answers = [f.result() for f in futures]
-    assert groups == [6]
-    for text, answer in zip(texts, answers, strict=True):
-        item = Item.objects.get(pk=answer["item"])
-        assert item.text == text
-        assert (item.state == Item.State.PREDICTED) is (not answer["query"])
-    project.refresh_from_db()
-    stored = Item.objects.filter(project=project, from_stream=True)
-    assert project.stream_state["seen"] == stored.count() == 7
-    assert project.stream_state["queried"] == stored.exclude(state=Item.State.PREDICTED).count()
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_failed_group_write_fails_only_the_post_that_wrote_it(api, monkeypatch):  # type: ignore[no-untyped-def]
-    from projects.stream import write as stream_write
-
-    project, key = _trained_and_remembered(api)
-    write = stream_write._write
-    failed: list[int] = []
-
-    def fail_once(group, found):  # type: ignore[no-untyped-def]
-        if not failed:
-            failed.append(len(group))
-            raise RuntimeError("the database went away")
-        return write(group, found)
-
-    monkeypatch.setattr(stream_write, "_write", fail_once)
-    turn = stream_write._turn(project.pk)
-    texts = [f"{PETS[i % 3]} then {i}" for i in range(4)]
-    with ThreadPoolExecutor(4) as pool:
-        with turn.lock:
-            futures = [pool.submit(_post_with_token, key, project, text) for text in texts]
-            _wait_for(lambda: len(turn.waiting) == 4)
-        outcomes = [f.exception() or f.result() for f in futures]
-    assert failed == [4]
-    errors = [o for o in outcomes if isinstance(o, BaseException)]
-    assert len(errors) == 1 and "HTTP 500" in str(errors[0])
-    stored = Item.objects.filter(project=project, text__in=texts).values_list("text", flat=True)
-    written = [t for t, o in zip(texts, outcomes, strict=True) if o is not errors[0]]
-    assert sorted(stored) == sorted(written)
-    project.refresh_from_db()
-    assert project.stream_state["seen"] == 1 + 3
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_the_write_is_prepared_once_per_database_connection(api):  # type: ignore[no-untyped-def]
-    project = make_project(api, budget=0.5)
-    train_now(api, project)
-
-    def prepared() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%moved AS%%'"
-            )
-            return int(cursor.fetchone()[0])
-
-    for i in range(3):
-        assert post(api, project, text=f"{PETS[i]} again").status_code == 200
-    assert prepared() == 1
-    connection.close()  # a new connection has none: the next post prepares it there
-    assert post(api, project, text="after a reconnect").status_code == 200
-    assert prepared() == 1
-    assert Item.objects.filter(project=project, from_stream=True).count() == 4
-
-
-def test_a_post_looks_up_afresh_while_the_model_keeps_changing(api, monkeypatch):  # type: ignore[no-untyped-def]
-    project = make_project(api)
-    train_now(api, project)
-    real, calls = stream.stream_item_add, []
-
-    def changing(stale: int):  # type: ignore[no-untyped-def]
-        def add(**kwargs):  # type: ignore[no-untyped-def]
-            calls.append(kwargs["caller"])
-            if len(calls) <= stale:  # a retrain finished between the lookup and the write
-                raise stream.StaleCaller("changed")
-            return real(**kwargs)
-
-        return add
-
-    monkeypatch.setattr(stream, "stream_item_add", changing(stale=2))
-    assert post(api, project, text="a cat").status_code == 200
-    assert len(calls) == 3 and calls[1] is not calls[2]  # looked up afresh each time
-    calls.clear()
-    monkeypatch.setattr(stream, "stream_item_add", changing(stale=10))
-    response = post(api, project, text="a cat")
-    assert response.status_code == 409 and len(calls) == 4, response.content

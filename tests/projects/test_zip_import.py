@@ -7,21 +7,37 @@ import json
 import struct
 import tracemalloc
 import zipfile
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from projects.ingest.zipdir import directory_check
 from projects.ingest.zips import (
     MANIFEST_NAME,
     ImageEntry,
+    ZipLimits,
     ZipReadResult,
     ZipRejected,
     read_image_zip,
     read_jsonl_manifest,
 )
+from tests.support.zips import raw_zip, stored
 
-LIMITS = {"max_uncompressed_bytes": 50_000_000, "max_pixels": 10_000_000, "max_files": 1000}
+LIMITS = ZipLimits(
+    max_files=1000, max_uncompressed_bytes=50_000_000, max_image_bytes=20_000_000, max_pixels=10**7
+)
+FOLDER = Path()
+
+
+@pytest.fixture(autouse=True)
+def folder(tmp_path: Path) -> Path:
+    """Where read_image_zip streams the images of each test."""
+    global FOLDER
+    FOLDER = tmp_path
+    return tmp_path
 
 
 def png(colour: str = "red", size: tuple[int, int] = (8, 6)) -> bytes:
@@ -48,7 +64,7 @@ def patch_central_directory(buffer: io.BytesIO, offset: int, fmt: str, value: in
 
 
 def read(buffer: io.BytesIO, **limits: int) -> ZipReadResult:
-    return read_image_zip(buffer, **{**LIMITS, **limits})
+    return read_image_zip(buffer, folder=FOLDER, limits=replace(LIMITS, **limits))
 
 
 def forbid_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,10 +94,17 @@ def test_a_zip_of_a_single_class_folder_keeps_its_label() -> None:
     assert [entry.label for entry in result.entries] == ["cats", "cats"]
 
 
-def test_entries_keep_original_bytes_and_size() -> None:
+def test_entries_keep_original_bytes_and_size(folder: Path) -> None:
     data = png("blue", (30, 20))
     (entry,) = read(make_zip({"x/pic.png": data})).entries
-    assert entry == ImageEntry("x/pic.png", "x", data, 30, 20, "PNG")
+    assert entry == ImageEntry("x/pic.png", "x", entry.path, 30, 20, "PNG")
+    assert entry.path.parent == folder and entry.path.read_bytes() == data
+
+
+def test_only_accepted_images_are_left_in_the_folder(folder: Path) -> None:
+    good = png()
+    result = read(make_zip({"a.png": good, "b.png": good[:30], "c.txt": b"text"}))
+    assert sorted(folder.iterdir()) == [entry.path for entry in result.entries]
 
 
 def test_macos_junk_dotfiles_and_directories_are_ignored() -> None:
@@ -159,7 +182,7 @@ def test_unsafe_paths_reject_the_whole_zip_naming_the_entry(
 def test_too_many_files_are_rejected_before_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
     buffer = make_zip({f"{i}.png": png() for i in range(6)})
     forbid_extraction(monkeypatch)
-    with pytest.raises(ZipRejected, match="6 files, over the limit of 5"):
+    with pytest.raises(ZipRejected, match="6 entries, over the limit of 5"):
         read(buffer, max_files=5)
 
 
@@ -187,6 +210,13 @@ def test_encrypted_members_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None
     forbid_extraction(monkeypatch)
     with pytest.raises(ZipRejected, match="encrypted.*secret.png"):
         read(buffer)
+
+
+def test_the_directory_is_counted_through_a_zip64_end_record_and_after_prepended_data() -> None:
+    members = [stored(f"cats/{i}.png", png()) for i in range(3)]
+    for data in (raw_zip(members, zip64=True), b"#!/bin/sh\n" * 50 + raw_zip(members)):
+        assert directory_check(io.BytesIO(data), max_entries=3).entries == 3
+        assert len(read(io.BytesIO(data)).entries) == 3
 
 
 # -- lying headers ------------------------------------------------------------

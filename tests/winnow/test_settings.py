@@ -21,9 +21,8 @@ READ = (
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment less the settings under test (and the browser tests'
-    DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses)."""
-    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC")
+    """This process's environment less the settings under test."""
+    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS", "DJANGO_")
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
 
 
