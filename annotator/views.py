@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from annotator.assignment import services
 from annotator.quality import review as review_service
@@ -39,17 +39,24 @@ def _panel(
     previous: Annotation | None = None,
 ) -> HttpResponse:
     context: dict[str, Any] = {
-        "project": project,
+        **_page_context(project, shell=False),
         "item": item,
         "reason": reason,
         "error": error,
         "previous": previous,
-        "labels": _label_keys(list(project.labels)),
         "batch": current_batch(project),
-        "confidence_keys": list(zip(range(1, 6), CONFIDENCE_KEYS, strict=True)),
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)
+
+
+def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
+    return {
+        "project": project,
+        "shell": shell,
+        "labels": _label_keys(list(project.labels)),
+        "confidence_keys": list(zip(range(1, 6), CONFIDENCE_KEYS, strict=True)),
+    }
 
 
 def _next(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
@@ -59,9 +66,14 @@ def _next(request: AuthedHttpRequest, project: Project, *, error: str = "") -> H
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def annotate(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """GET is the page shell, which writes nothing; its panel then POSTs here (htmx, on
+    load) to claim an item, so a cross-site link cannot hand out a lease."""
     project, _ = project_for_member(request.user, project_id)
-    return _next(request, project)
+    if request.method == "POST":
+        return _next(request, project)
+    return render(request, "annotator/annotate.html", _page_context(project, shell=True))
 
 
 @login_required
@@ -118,16 +130,17 @@ def _message(exc: Exception) -> str:
 
 
 @login_required
+@require_safe
 def review(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The review queue, one item at a time: number keys decide, `b` sends it back."""
-    project, _ = project_for_member(request.user, project_id, REVIEWERS)
-    return _review_panel(request, project)
+    project, role = project_for_member(request.user, project_id, REVIEWERS)
+    return _review_panel(request, project, role=role)
 
 
 @login_required
 @require_POST
 def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, _ = project_for_member(request.user, project_id, REVIEWERS)
+    project, role = project_for_member(request.user, project_id, REVIEWERS)
     item_id = request.POST.get("item")
     try:
         if request.POST.get("action") == "send_back":
@@ -140,8 +153,8 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
                 label=request.POST.get("label"),
             )
     except (ValidationError, Conflict) as exc:
-        return _review_panel(request, project, error=_message(exc))
-    return _review_panel(request, project)
+        return _review_panel(request, project, role=role, error=_message(exc))
+    return _review_panel(request, project, role=role)
 
 
 # Items after the current one shown as a strip (thumbnails for images), so a reviewer
@@ -149,10 +162,13 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 REVIEW_UPCOMING = 8
 
 
-def _review_panel(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+def _review_panel(
+    request: AuthedHttpRequest, project: Project, *, role: str, error: str = ""
+) -> HttpResponse:
     queue = quality.review_queue(project, limit=1 + REVIEW_UPCOMING)
     context = {
         "project": project,
+        "role": role,
         "entry": queue[0] if queue else None,
         "upcoming": queue[1:],
         "error": error,
@@ -164,6 +180,7 @@ def _review_panel(request: AuthedHttpRequest, project: Project, *, error: str = 
 
 
 @login_required
+@require_safe
 def quality_panel(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The dashboard's agreement and annotator-stats cards, loaded into it by htmx."""
     project, role = project_for_member(request.user, project_id)

@@ -35,6 +35,7 @@ from projects.settings_schema import (
     nested_api_groups,
     value_check,
 )
+from projects.throttles import MemberAddThrottle
 from winnow.errors import error_responses
 from winnow.http import api_user
 
@@ -212,6 +213,8 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MembersView(APIView):
+    throttle_classes = [MemberAddThrottle]
+
     @extend_schema(responses={200: MemberSerializer(many=True), **error_responses(401, 404)})
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id)
@@ -221,7 +224,7 @@ class MembersView(APIView):
 
     @extend_schema(
         request=MemberSerializer,
-        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404)},
+        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)

@@ -18,6 +18,8 @@ from projects.models import Membership, Project
 from projects.settings_schema import SettingsInvalid, defaults, settings_validate
 from projects.state import RESUME, STOP, project_move
 
+NOT_ADDABLE = "No user can be added under that name. Check the spelling with them."
+
 
 def _validated(data: dict[str, Any], *, labels_before: list[str] | None = None) -> dict[str, Any]:
     try:
@@ -51,9 +53,11 @@ def project_update(*, project: Project, **changes: Any) -> Project:
 def membership_add(*, project: Project, username: str, role: str) -> Membership:
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"role must be one of {Membership.Role.values}"})
-    user = get_user_model().objects.filter(username=username).first()
+    # An unknown name and an inactive account get the same answer: which names exist is
+    # not the business of whoever has just created a project (projects/throttles.py).
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
-        raise ValidationError({"username": f"no user called {username!r}"})
+        raise ValidationError({"username": NOT_ADDABLE})
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from projects import charts, selectors, services
@@ -19,10 +19,12 @@ from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSet
 from projects.ingest import uploads
 from projects.ingest.parsers import ImportRejected
 from projects.models import Membership, Project
+from projects.throttles import member_add_allowed
 from winnow.http import AuthedHttpRequest
 
 
 @login_required
+@require_safe
 def home(request: AuthedHttpRequest) -> HttpResponse:
     projects = (
         projects_for_user(request.user)
@@ -43,6 +45,7 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_create(request: AuthedHttpRequest) -> HttpResponse:
     form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -58,6 +61,7 @@ def project_create(request: AuthedHttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     if request.htmx:  # the live part, polled every 2 s
@@ -88,27 +92,29 @@ def _stream(project: Project) -> dict[str, Any] | None:
     if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
         return None
     stats = stream_stats(project)
-    colours = ["#3b5bdb", "#e67700", "#2b8a3e", "#c92a2a", "#7048e8", "#0c8599", "#5c940d"]
     stats["rows"] = [
-        {
-            "bucket": b,
-            "bars": [
-                {
-                    "label": label,
-                    "share": round(100 * b["shares"].get(label, 0.0), 1),
-                    "colour": colours[i % len(colours)],
-                }
-                for i, label in enumerate(stats["labels"])
-            ],
-        }
-        for b in stats["timeline"]
+        {"bucket": b, "bars": _mix_bars(b["shares"], stats["labels"])} for b in stats["timeline"]
     ]
     return stats
 
 
+_COLOURS = ["#3b5bdb", "#e67700", "#2b8a3e", "#c92a2a", "#7048e8", "#0c8599", "#5c940d"]
+
+
+def _mix_bars(shares: dict[str, float], labels: list[str]) -> list[dict[str, Any]]:
+    """One stacked bar's segments, each starting where the previous ended (SVG x)."""
+    bars, x = [], 0.0
+    for i, label in enumerate(labels):
+        share = round(100 * shares.get(label, 0.0), 1)
+        bars.append({"label": label, "share": share, "x": x, "colour": _COLOURS[i % len(_COLOURS)]})
+        x = round(x + share, 1)
+    return bars
+
+
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ProjectSettingsForm(
         request.POST or None, initial=ProjectSettingsForm.initial_for(project)
     )
@@ -120,12 +126,14 @@ def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpRespons
         else:
             messages.success(request, "Settings saved.")
             return redirect("project-dashboard", project.pk)
-    return render(request, "projects/settings.html", {"project": project, "form": form})
+    context = {"project": project, "role": role, "form": form}
+    return render(request, "projects/settings.html", context)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ImportForm(request.POST or None, request.FILES or None)
     result: dict[str, Any] | None = None
     error = ""
@@ -136,32 +144,37 @@ def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             )
         except ImportRejected as exc:
             error = str(exc)
-    context = {"project": project, "form": form, "result": result, "error": error}
+    context = {"project": project, "role": role, "form": form, "result": result, "error": error}
     if request.htmx:
         return render(request, "projects/import.html#result", context)
     return render(request, "projects/import.html", context)
 
 
 @login_required
+@require_safe
 def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     return render(
         request,
         "projects/export.html",
         {
             "project": project,
+            "role": role,
             "curve": selectors.learning_curve(project),
         },
     )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id)
     form = MemberForm(request.POST or None)
     if request.method == "POST":
         project_for_member(request.user, project_id, LEAD_ONLY)
-        if form.is_valid():
+        if not member_add_allowed(request):
+            form.add_error(None, "Too many additions in the last hour: try again later.")
+        elif form.is_valid():
             try:
                 services.membership_add(project=project, **form.cleaned_data)
             except ValidationError as exc:
@@ -174,6 +187,7 @@ def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse
         "projects/members.html",
         {
             "project": project,
+            "role": role,
             "form": form,
             "members": selectors.members(project),
             "is_lead": role == Membership.Role.LEAD,
@@ -193,6 +207,7 @@ def project_resume(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     """Progress of an image import running in the worker (polled by the import page)."""
     from projects.ingest.images import import_job_status

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -21,6 +22,9 @@ from tests.support import services as support
 REQUIRE_SERVICES = os.environ.get("WINNOW_REQUIRE_SERVICES") == "1"
 # Password hashing is deliberately slow; tests create many users.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test set-ups add members by the hundred (property tests, many examples per test);
+# tests/access/test_members.py sets the limit it tests.
+settings.WINNOW_MEMBER_ADDS_PER_HOUR = 100_000
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -75,6 +79,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "redis" in item.keywords and not on_redis:
             reason = "needs Redis: set CELERY_BROKER_URL=redis://... (see README)"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle counts live in the cache and user ids repeat between tests: start empty."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 from django.urls import include, path
 
-from winnow.api import ObtainToken
+from winnow.signin import TokenView
 
 urlpatterns = [
-    path("auth/token/", ObtainToken.as_view(), name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("", include("projects.api_urls")),
     path("", include("annotator.api_urls")),
 ]

@@ -53,6 +53,7 @@ _ANSWERS = {
     409: OpenApiResponse(ErrorDetail, description="Clashes with the current state."),
     413: OpenApiResponse(ErrorDetail, description="The upload is over the size limit."),
     415: OpenApiResponse(ErrorDetail, description="The body is not of a documented type."),
+    429: OpenApiResponse(ErrorDetail, description="Too many attempts: try again later."),
 }
 
 

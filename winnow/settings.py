@@ -7,6 +7,7 @@ DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS, and WINNOW_HTTPS 
 a TLS proxy serves the site.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +42,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "csp",
+    "axes",
     "projects",
     "annotator",
 ]
@@ -55,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout noted during the view into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "winnow.urls"
@@ -122,6 +128,43 @@ STORAGES = {
 MEDIA_ROOT = DATA_DIR / "media"
 FEATURES_ROOT = DATA_DIR / "features"
 MODELS_ROOT = DATA_DIR / "models"
+
+# Sign-in throttling (django-axes): failed sign-ins are counted per name and address and
+# per address alone, whether or not the name exists, so a lockout says nothing about
+# which names exist. The login page and the token endpoint both call
+# authenticate(request=...), which the axes backend checks first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("WINNOW_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_MINUTES = envint("WINNOW_LOGIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "winnow.signin.lockout_response"
+# Which address an attempt comes from (winnow/signin.py): the connection's, or behind a
+# proxy the one the proxy appended to X-Forwarded-For.
+AXES_CLIENT_IP_CALLABLE = "winnow.signin.client_address"
+WINNOW_TRUST_FORWARDED_FOR = envbool("WINNOW_TRUST_FORWARDED_FOR", False)
+
+# Content-Security-Policy (django-csp): our own files only, no inline script or style,
+# never framed. The API docs page widens style-src for Swagger UI alone (winnow/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Member additions by a lead who is not staff, per hour (projects/throttles.py).
+WINNOW_MEMBER_ADDS_PER_HOUR = envint("WINNOW_MEMBER_ADDS_PER_HOUR", 60)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -239,4 +282,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # django-axes logs every sign-in at INFO; failures and lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -18,3 +18,9 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
   }
 });
+// The confidence form is only read by htmx (hx-include); Enter must not submit it.
+document.addEventListener("submit", (event) => {
+  if (event.target instanceof HTMLFormElement && event.target.id === "confidence-form") {
+    event.preventDefault();
+  }
+});

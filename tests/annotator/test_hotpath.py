@@ -110,7 +110,8 @@ def test_form_posted_ids_label_through_the_annotate_page(
     client: Any, users: dict[str, Any], project: Project
 ) -> None:
     client.force_login(users["ann1"])
-    page = client.get(f"/projects/{project.pk}/annotate/")
+    # The page's panel claims an item with a POST once loaded (a GET writes nothing).
+    page = client.post(f"/projects/{project.pk}/annotate/")
     item_id = page.context["item"].pk
 
     client.post(

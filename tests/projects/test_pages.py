@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from annotator.models import Assignment
 from projects import services
 from projects.models import Item, Project
 
@@ -197,3 +198,16 @@ def test_admin_lists_every_model(client, make_user):  # type: ignore[no-untyped-
         "annotator/reviewdecision",
     ):
         assert client.get(f"/admin/{path}/").status_code == 200, path
+
+
+def test_opening_the_annotate_page_claims_nothing_until_its_panel_posts(client, users, project):  # type: ignore[no-untyped-def]
+    client.force_login(users["lead"])
+    upload = SimpleUploadedFile("p.csv", b"text\n" + b"".join(b"row %d\n" % i for i in range(8)))
+    client.post(f"/projects/{project.pk}/import/", {"file": upload})
+    client.force_login(users["ann1"])
+    page = client.get(f"/projects/{project.pk}/annotate/").content.decode()
+    assert not Assignment.objects.exists()  # a cross-site link cannot hand out a lease
+    assert f'hx-post="/projects/{project.pk}/annotate/" hx-trigger="load"' in page
+    panel = client.post(f"/projects/{project.pk}/annotate/", HTTP_HX_REQUEST="true")
+    assert 'id="item"' in panel.content.decode()
+    assert Assignment.objects.filter(annotator=users["ann1"]).count() == 1
