@@ -32,12 +32,15 @@ from projects.access import STREAM_ROLES
 from projects.stream import services as stream
 from projects.stream.access import StreamTokenAuthentication, stream_caller
 from projects.stream.api import StreamView, stream_forget
+from winnow.unavailable import UNAVAILABLE
 
 # The path of ``api-stream`` (winnow/api_urls.py; a test checks they agree).
 PATH = re.compile(r"/api/projects/(?P<project_id>[0-9]+)/stream/")
 
 # What the view answers instead: refusals (4xx).
 _THE_VIEWS = (
+    # the database unreachable: the view answers 503 (`winnow.errors`)
+    *UNAVAILABLE,
     APIException,
     Http404,
     DjangoPermissionDenied,
