@@ -39,6 +39,7 @@ from projects.models import ImportJob, Item, Project
 from projects.pool import features
 from projects.state import ITEMS_ARRIVED, project_move
 from projects.training import services as training_services
+from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def _mark_collecting(project: Project) -> None:
 def _enqueue(job_id: int) -> None:
     from projects import tasks
 
-    tasks.image_import_process.delay(job_id)
+    task_send(tasks.image_import_process, job_id)
 
 
 def thumbnail_path(image: Path) -> Path:
