@@ -7,6 +7,7 @@ second, a re-send bound of two seconds), not by reaching into the processes.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ def test_an_owed_retrain_lost_with_an_emptied_redis_is_sent_again(rig: Rig) -> N
 def test_a_failing_retrain_is_retried_with_backoff_then_the_lead_may_retry(rig: Rig) -> None:
     team = make_team(rig.site, "failing", pool=60, batch_size=10)
     blocker = Path(settings.MODELS_ROOT) / f"project_{team.project_id}"
+    shutil.rmtree(blocker, ignore_errors=True)  # a data dir an earlier run left behind
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the model directory goes: saving the model raises")
     rig.worker()
