@@ -7,6 +7,7 @@ The restart is of a private cluster (initdb/pg_ctl on a free port), never the sh
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -83,13 +84,14 @@ def site_on_private_postgres() -> Iterator[tuple[Site, PrivatePostgres]]:
     cluster = PrivatePostgres.start()
     broker = PrivateRedis.start()  # retrains owed meanwhile queue here, no worker needed
     site = None
+    data_dir = tempfile.mkdtemp(prefix="winnow-pg-data-")
     try:
         cluster.createdb("winnow")
         env = child_env(
             DEBUG="true",  # a traceback page would show if a database error escaped
             DATABASE_URL=cluster.url("winnow"),
             CELERY_BROKER_URL=broker.url(),
-            WINNOW_DATA_DIR=tempfile.mkdtemp(prefix="winnow-pg-data-"),
+            WINNOW_DATA_DIR=data_dir,
         )
         site = Site.migrated(env, workers=4)
         yield site, cluster
@@ -98,6 +100,7 @@ def site_on_private_postgres() -> Iterator[tuple[Site, PrivatePostgres]]:
             site.stop()
         broker.down()
         cluster.destroy()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_postgres_restart_under_load_answers_503_and_leaves_nothing_half_written(
