@@ -248,6 +248,8 @@ class ModelVersion(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
+        # Failed, and tried again after `retry_at` (`training.failures`).
+        RETRYING = "retrying"
         DONE = "done"
         FAILED = "failed"
 
@@ -257,6 +259,11 @@ class ModelVersion(models.Model):
     trigger = models.CharField(max_length=40, blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds by the worker running it: a stale one means that worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper last re-sent it (`training.sweeper`), so it re-sends once per bound.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     train_size = models.PositiveIntegerField(default=0)

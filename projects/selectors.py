@@ -6,13 +6,17 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
 from projects.training import rankings
+from projects.training.services import OWED, retrain_failed
 
 EXPORT_CHUNK = 2000
 
@@ -54,13 +58,7 @@ def project_status(project: Project) -> dict[str, Any]:
         .order_by("-version")
         .first()
     )
-    owed = (
-        ModelVersion.objects.filter(
-            project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
-        )
-        .order_by("version")
-        .first()
-    )
+    owed = ModelVersion.objects.filter(project=project, status__in=OWED).order_by("version").first()
     return {
         "id": project.pk,
         "name": project.name,
@@ -76,9 +74,30 @@ def project_status(project: Project) -> dict[str, Any]:
             "train_size": latest.train_size,
             "finished_at": latest.finished_at,
         },
-        "retrain": None if owed is None else {"version": owed.version, "status": owed.status},
+        "retrain": None if owed is None else _retrain_summary(owed),
+        "retrain_failed": _failure_summary(retrain_failed(project)),
         "stopping": stopping_values(project, latest),
     }
+
+
+def _retrain_summary(owed: ModelVersion) -> dict[str, Any]:
+    """An owed retrain; delayed when no worker has started it within the re-send bound
+    (the broker is down, or no worker runs): annotators go on, the model lags."""
+    bound = timezone.now() - timedelta(seconds=settings.WINNOW_RETRAIN_RESEND_SECONDS)
+    waiting = owed.status == ModelVersion.Status.PENDING and owed.requested_at < bound
+    return {
+        "version": owed.version,
+        "status": owed.status,
+        "attempts": owed.attempts,
+        "error": owed.error,
+        "delayed": waiting,
+    }
+
+
+def _failure_summary(failed: ModelVersion | None) -> dict[str, Any] | None:
+    if failed is None:
+        return None
+    return {"version": failed.version, "attempts": failed.attempts, "error": failed.error}
 
 
 def stopping_values(project: Project, latest: ModelVersion | None) -> list[dict[str, Any]]:

@@ -6,7 +6,10 @@ them here at module level would make every service depend on every other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -28,10 +31,22 @@ def pool_prepare(project_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def resend_owed_work() -> int:
-    """Re-send retrains the database says are owed but no worker has started (lost messages)."""
-    from projects.training.services import owed_resend
+    """Re-send retrains the database says are owed but no worker has started (lost messages).
+
+    Every worker already sweeps on its own (`owed_work_sweep`); this is for a beat
+    schedule that still names it.
+    """
+    from projects.training.sweeper import owed_resend
 
     return owed_resend()
+
+
+@worker_ready.connect
+def owed_work_sweep(**_: Any) -> None:
+    """Each worker re-sends lost owed work itself: at start, then on its own timer."""
+    from projects.training.sweeper import sweeper_start  # lazily, as the task bodies
+
+    sweeper_start()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -20,6 +20,7 @@ from projects.ingest import uploads
 from projects.ingest.parsers import ImportRejected
 from projects.models import Membership, Project
 from projects.throttles import member_add_allowed
+from projects.training.services import retrain_again
 from winnow.http import AuthedHttpRequest
 
 
@@ -203,6 +204,17 @@ def project_resume(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     messages.success(request, "Collecting resumed: the stopping rules were overridden.")
     if request.htmx:
         return HttpResponseClientRedirect(f"/projects/{project.pk}/")
+    return redirect("project-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def project_retrain(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The lead asks again for a retrain after one failed for good."""
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
+    retrain_again(project=project)
+    if request.htmx:
+        return render(request, "projects/dashboard.html#live", _live_context(project, role))
     return redirect("project-dashboard", project.pk)
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from winnow.unavailable import MESSAGE, RETRY_AFTER_SECONDS, UNAVAILABLE
 from winnow.uploads import UploadTooLarge
 
 
@@ -24,7 +25,14 @@ class Rejected(Exception):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Domain errors become clear 4xx answers: validation 400, conflicts 409, too large 413."""
+    """Domain errors become clear 4xx answers: validation 400, conflicts 409, too large 413;
+    a database that cannot be reached 503 with Retry-After (`winnow.unavailable`)."""
+    if isinstance(exc, UNAVAILABLE):
+        return Response(
+            {"detail": MESSAGE},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, UploadTooLarge):
         return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ValidationError):

@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Turns a view's database connection error into 503 (process_exception); it answers
+    # nothing before the view runs.
+    "winnow.unavailable.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout noted during the view into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -85,6 +88,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         envstr("DATABASE_URL", f"sqlite:///{DATA_DIR / 'winnow.sqlite3'}"),
         conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+        # A kept connection is checked before reuse, so after a database restart only
+        # requests already under way see the outage (503), not each process's next one.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -254,11 +260,26 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# How long a requested retrain may stay un-started before the sweeper re-sends it.
-WINNOW_RETRAIN_RESEND_SECONDS = envint("WINNOW_RETRAIN_RESEND_SECONDS", 120)
-CELERY_BEAT_SCHEDULE = {
-    "resend-owed-work": {"task": "projects.tasks.resend_owed_work", "schedule": 60.0},
+# Publishing gives up quickly when the broker is down: the request that owes the work
+# has recorded it, and the worker's sweeper re-sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# How long a requested retrain may stay un-started before the sweeper re-sends it; the
+# dashboard calls such a retrain delayed.
+WINNOW_RETRAIN_RESEND_SECONDS = envint("WINNOW_RETRAIN_RESEND_SECONDS", 120)
+# How often each worker's sweeper looks for owed work (no beat needed).
+WINNOW_OWED_SWEEP_SECONDS = envint("WINNOW_OWED_SWEEP_SECONDS", 30)
+# A running retrain's worker writes a heartbeat this often; three missed beats mean the
+# worker died and another may claim the retrain. A slow retrain that beats is never re-run.
+WINNOW_RETRAIN_HEARTBEAT_SECONDS = envint("WINNOW_RETRAIN_HEARTBEAT_SECONDS", 10)
+# A retrain that raises is tried this many times in all, waiting backoff * 2**n between.
+WINNOW_RETRAIN_ATTEMPTS = envint("WINNOW_RETRAIN_ATTEMPTS", 3)
+WINNOW_RETRAIN_BACKOFF_SECONDS = envint("WINNOW_RETRAIN_BACKOFF_SECONDS", 30)
 
 # X-Forwarded-Proto is trusted only from a proxy the operator says sets it (else any
 # client could claim a request came over HTTPS).

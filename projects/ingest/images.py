@@ -51,6 +51,7 @@ from strategies.images import (
     image_open,
     thumbnail_bytes,
 )
+from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def _mark_collecting(project: Project) -> None:
 def _enqueue(job_id: int) -> None:
     from projects import tasks
 
-    tasks.image_import_process.delay(job_id)
+    task_send(tasks.image_import_process, job_id)
 
 
 def thumbnail_path(image: Path) -> Path:

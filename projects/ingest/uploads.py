@@ -14,6 +14,7 @@ from projects.ingest import parsers as importers
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ImportRejected
 from projects.models import Project
+from winnow.broker import task_send
 
 
 def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
 def _prepare(project_id: int) -> None:
     from projects import tasks
 
-    tasks.pool_prepare.delay(project_id)
+    task_send(tasks.pool_prepare, project_id)  # features are computed at the first train if lost
 
 
 def _check_size(upload: UploadedFile) -> None:

@@ -23,12 +23,14 @@ from django.utils.module_loading import import_string
 from projects.models import Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
-from projects.state import RETRAIN_ENDED, STOP, project_move, project_transition
+from projects.state import RETRAIN_ENDED, STOP, project_move
 from projects.training import rankings
 from projects.training import scores as score_rows
-from projects.training.services import STALE_RUNNING, model_path, owed_send
+from projects.training.heartbeat import Heartbeat
+from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
 
 log = logging.getLogger(__name__)
+Status = ModelVersion.Status
 
 STOP_SET_SIZE = 1000
 # Rows per transaction when a retrain writes scores to rows requests may be taking
@@ -59,35 +61,40 @@ class BatchHooks(Protocol):
 
 def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
     """Train, evaluate, rescore the whole pool and refresh the batch; False if not claimed."""
-    if not _claim(model_version_id):
+    attempt = _claim(model_version_id)
+    if attempt is None:
         return False
     version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
-    try:
-        _before_retrain(version.project)
-        rows = batches.ranked_rows(version.project)
-        results = _train_and_score(version.project, version, rows)
-    except Exception as exc:
-        log.exception("retrain %s failed", model_version_id)
-        ModelVersion.objects.filter(pk=model_version_id).update(
-            status=ModelVersion.Status.FAILED, error=repr(exc)[:2000], finished_at=timezone.now()
-        )
-        project_transition(
-            project_id=version.project_id, to=RETRAIN_ENDED.to, from_=RETRAIN_ENDED.sources
-        )
-        owed_send(version.project_id)
-        raise
-    _finish_retrying(version, results, batches)
+    with Heartbeat(version_id=version.pk, attempt=attempt):
+        try:
+            _before_retrain(version.project)
+            rows = batches.ranked_rows(version.project)
+            results = _train_and_score(version.project, version, rows)
+        except Exception as exc:
+            log.exception("retrain %s failed (attempt %s)", model_version_id, attempt)
+            if not retrain_fail(version=version, attempt=attempt, error=repr(exc)[:2000]):
+                owed_send(version.project_id)
+            raise
+        _finish_retrying(version, attempt, results, batches)
     owed_send(version.project_id)
     return True
 
 
+class Superseded(Exception):
+    """Another worker claimed this version after ours was taken for dead."""
+
+
 def _finish_retrying(
-    version: ModelVersion, results: dict[str, Any], batches: BatchHooks, attempts: int = 3
+    version: ModelVersion,
+    claimed: int,
+    results: dict[str, Any],
+    batches: BatchHooks,
+    attempts: int = 3,
 ) -> None:
     """`_finish`, again if Postgres picked it as a deadlock victim (it rolled back whole)."""
     for attempt in range(1, attempts + 1):
         try:
-            _finish(version, results, batches)
+            _finish(version, claimed, results, batches)
             return
         except OperationalError:
             if attempt == attempts:
@@ -102,25 +109,45 @@ def _before_retrain(project: Project) -> None:
         import_string(path)(project=project)
 
 
-def _claim(model_version_id: int) -> bool:
+def _claim(model_version_id: int) -> int | None:
+    """Take the version to run (compare-and-set); the attempt number it now holds, or None.
+
+    Claimable: pending, due for its retry, or running under a heartbeat gone stale (its
+    worker died). Not while another of the project's retrains beats: that one's end
+    sends this one (`services.owed_send`).
+    """
     now = timezone.now()
-    claimable = Q(status=ModelVersion.Status.PENDING) | Q(
-        status=ModelVersion.Status.RUNNING, started_at__lt=now - STALE_RUNNING
-    )
+    fresh = now - heartbeat_stale()
     version = ModelVersion.objects.filter(pk=model_version_id).first()
-    if version is None:
-        return False
-    busy = ModelVersion.objects.filter(
-        project_id=version.project_id,
-        status=ModelVersion.Status.RUNNING,
-        started_at__gte=now - STALE_RUNNING,
-    ).exclude(pk=model_version_id)
-    if busy.exists():  # one retrain per project at a time; the running one re-sends us
-        return False
-    claimed = ModelVersion.objects.filter(claimable, pk=model_version_id).update(
-        status=ModelVersion.Status.RUNNING, started_at=now, attempts=1 + version.attempts
+    if version is None or _superseded(version):
+        return None
+    beating = Q(status=Status.RUNNING, heartbeat_at__gte=fresh)
+    busy = ModelVersion.objects.filter(beating, project_id=version.project_id)
+    if busy.exclude(pk=model_version_id).exists():
+        return None
+    claimable = (
+        Q(status=Status.PENDING)
+        | Q(status=Status.RETRYING, retry_at__lte=now)
+        | (Q(status=Status.RUNNING) & ~beating)
     )
-    return claimed == 1
+    attempt = version.attempts + 1
+    claimed = ModelVersion.objects.filter(
+        claimable, pk=model_version_id, attempts=version.attempts
+    ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, attempts=attempt)
+    return attempt if claimed == 1 else None
+
+
+def _superseded(version: ModelVersion) -> bool:
+    """A retry that a newer retrain made pointless (it trains on every label): failed."""
+    if version.status != Status.RETRYING:
+        return False
+    newer = ModelVersion.objects.filter(project_id=version.project_id, version__gt=version.version)
+    if not newer.exists():
+        return False
+    ModelVersion.objects.filter(pk=version.pk, status=Status.RETRYING).update(
+        status=Status.FAILED, finished_at=timezone.now()
+    )
+    return True
 
 
 def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict[str, Any]:
@@ -258,7 +285,9 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
     return str(path.relative_to(settings.MODELS_ROOT))
 
 
-def _finish(version: ModelVersion, results: dict[str, Any], batches: BatchHooks) -> None:
+def _finish(
+    version: ModelVersion, claimed: int, results: dict[str, Any], batches: BatchHooks
+) -> None:
     """Record the version and the stopping decision, and refresh the open batches.
 
     What takes a while is done first, outside any transaction: the stopping rules
@@ -286,13 +315,16 @@ def _finish(version: ModelVersion, results: dict[str, Any], batches: BatchHooks)
             .values_list("pk", flat=True)
         )
         project = Project.objects.select_for_update(no_key=True).get(pk=project_id)
-        ModelVersion.objects.filter(pk=version.pk).update(
-            status=ModelVersion.Status.DONE,
+        mine = ModelVersion.objects.filter(pk=version.pk, status=Status.RUNNING, attempts=claimed)
+        done = mine.update(
+            status=Status.DONE,
             finished_at=timezone.now(),
             annotation_seconds=version.annotation_seconds,
             stopping=stopping,
             **results,
         )
+        if not done:  # taken for dead and claimed again: that run's results count, not ours
+            raise Superseded(f"retrain {version.pk} attempt {claimed}")
         fired = [rule for rule in stopping if rule["met"]]
         if fired and project.state in STOP.sources:
             reason = "; ".join(f"{r['rule']}: {r['detail']}" for r in fired)

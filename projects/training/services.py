@@ -1,7 +1,9 @@
 """Owed retrains: recorded in the database once, sent to a worker after commit.
 
 A pending ModelVersion is the record of owed work (the partial unique index
-`one_retrain_owed` allows one per project), so a lost message is re-sent from it.
+`one_retrain_owed` allows one per project), so a lost message is re-sent from it
+(`sweeper`). A running one carries its worker's heartbeat, so a dead worker's retrain
+is claimed again soon while a slow one that still beats never is.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from django.utils import timezone
 
 from projects import tasks
 from projects.models import ModelVersion, Project
-from projects.state import RETRAIN_OWED, project_transition
+from projects.state import RETRAIN_ENDED, RETRAIN_OWED, project_transition
+from winnow.broker import task_send
 from winnow.db import execute_prepared
+
+Status = ModelVersion.Status
 
 
 def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
@@ -47,7 +52,8 @@ def retrain_request(*, project: Project, trigger: str) -> ModelVersion:
 
 _RUNNING = """
 SELECT EXISTS (SELECT 1 FROM {version}
-               WHERE project_id = %(project)s AND status = '{running}' AND started_at >= %(fresh)s)
+               WHERE project_id = %(project)s AND status = '{running}'
+                 AND heartbeat_at >= %(fresh)s)
 """
 
 
@@ -64,16 +70,17 @@ def retrain_send(*, project_id: int, version_id: int) -> None:
     sql = _RUNNING.format(
         version=ModelVersion._meta.db_table, running=ModelVersion.Status.RUNNING.value
     )
-    params = {"project": project_id, "fresh": timezone.now() - STALE_RUNNING}
+    params = {"project": project_id, "fresh": timezone.now() - heartbeat_stale()}
     with connection.cursor() as cursor:
         execute_prepared(cursor, sql, params)
         if cursor.fetchone()[0]:
             return
-    tasks.retrain.delay(version_id)
+    task_send(tasks.retrain, version_id)
 
 
-# A running retrain whose worker died is re-claimed after this long.
-STALE_RUNNING = timedelta(minutes=30)
+def heartbeat_stale() -> timedelta:
+    """How old a running retrain's heartbeat may be before its worker counts as dead."""
+    return timedelta(seconds=3 * settings.WINNOW_RETRAIN_HEARTBEAT_SECONDS)
 
 
 def model_path(project_id: int, version: int) -> Path:
@@ -93,7 +100,7 @@ def owed_send(project_id: int) -> None:
     if owed is None:
         return
     project_transition(project_id=project_id, to=RETRAIN_OWED.to, from_=RETRAIN_OWED.sources)
-    transaction.on_commit(lambda: tasks.retrain.delay(owed.pk))  # at once in autocommit
+    transaction.on_commit(lambda: task_send(tasks.retrain, owed.pk))  # at once in autocommit
 
 
 def latest_model(project: Project) -> ModelVersion | None:
@@ -104,10 +111,11 @@ def latest_model(project: Project) -> ModelVersion | None:
     )
 
 
+OWED = (Status.PENDING, Status.RUNNING, Status.RETRYING)
+
+
 def retraining(project: Project, *, besides: ModelVersion | None = None) -> bool:
-    owed = ModelVersion.objects.filter(
-        project=project, status__in=[ModelVersion.Status.PENDING, ModelVersion.Status.RUNNING]
-    )
+    owed = ModelVersion.objects.filter(project=project, status__in=OWED)
     if besides is not None:
         owed = owed.exclude(pk=besides.pk)
     return owed.exists()
@@ -119,14 +127,37 @@ def load_model(project_id: int, version: int) -> Any:
     return joblib.load(model_path(project_id, version))["model"]
 
 
-def owed_resend() -> int:
-    """Re-send retrains the database says are owed but no worker has started (lost messages)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.WINNOW_RETRAIN_RESEND_SECONDS)
-    owed = ModelVersion.objects.filter(status=ModelVersion.Status.PENDING, requested_at__lt=cutoff)
-    stale = ModelVersion.objects.filter(
-        status=ModelVersion.Status.RUNNING, started_at__lt=timezone.now() - STALE_RUNNING
-    )
-    ids = list(owed.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
-    for pk in ids:
-        tasks.retrain.delay(pk)
-    return len(ids)
+def retrain_fail(*, version: ModelVersion, attempt: int, error: str) -> bool:
+    """Record a retrain that raised: tried again after a backoff, or failed for good.
+
+    True if it will be tried again. Not when a newer retrain is owed: that one trains on
+    every label this one would have, so it is the retry. After the last attempt the
+    dashboard shows the error and the lead may ask again (`retrain_again`).
+    """
+    owed_newer = ModelVersion.objects.filter(project_id=version.project_id, status=Status.PENDING)
+    retry = attempt < settings.WINNOW_RETRAIN_ATTEMPTS and not owed_newer.exists()
+    mine = ModelVersion.objects.filter(pk=version.pk, status=Status.RUNNING, attempts=attempt)
+    now = timezone.now()
+    with transaction.atomic():
+        if retry:
+            delay = settings.WINNOW_RETRAIN_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            retry_at = now + timedelta(seconds=delay)
+            if mine.update(status=Status.RETRYING, retry_at=retry_at, sent_at=now, error=error):
+                transaction.on_commit(lambda: task_send(tasks.retrain, version.pk, countdown=delay))
+            return retry
+        mine.update(status=Status.FAILED, error=error, finished_at=now)
+        project_transition(
+            project_id=version.project_id, to=RETRAIN_ENDED.to, from_=RETRAIN_ENDED.sources
+        )
+    return retry
+
+
+def retrain_again(*, project: Project) -> ModelVersion:
+    """The lead asks for a retrain after one failed for good: a new owed version."""
+    return retrain_request(project=project, trigger="retry")
+
+
+def retrain_failed(project: Project) -> ModelVersion | None:
+    """The project's newest version, if it failed for good (nothing newer is owed)."""
+    newest = ModelVersion.objects.filter(project=project).order_by("-version").first()
+    return newest if newest is not None and newest.status == Status.FAILED else None

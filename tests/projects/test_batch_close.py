@@ -163,8 +163,13 @@ def test_a_close_while_a_retrain_runs_leaves_the_send_to_its_end(
     would drop it: one retrain per project at a time)."""
     from django.utils import timezone
 
+    now = timezone.now()
     running = ModelVersion.objects.create(
-        project=project, version=1, status=ModelVersion.Status.RUNNING, started_at=timezone.now()
+        project=project,
+        version=1,
+        status=ModelVersion.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
     )
     batch, last = label_batch_but_last(api["ann1"], project)
     with django_capture_on_commit_callbacks(execute=True):

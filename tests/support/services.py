@@ -68,10 +68,13 @@ class Worker:
     name: str
 
     @classmethod
-    def start(cls) -> Worker:
-        """Start on an empty queue: messages earlier tests left behind name rows long gone."""
-        log = Path(settings.DATA_DIR) / f"worker-{os.getpid()}.log"
-        name = f"test-{os.getpid()}@{socket.gethostname()}"
+    def start(cls, *, env: dict[str, str] | None = None, tag: str = "") -> Worker:
+        """Start on an empty queue: messages earlier tests left behind name rows long gone.
+
+        `env` (say a private broker's) replaces the test database's child environment.
+        """
+        log = Path(settings.DATA_DIR) / f"worker-{os.getpid()}{tag}.log"
+        name = f"test-{os.getpid()}{tag}@{socket.gethostname()}"
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
                 [
@@ -92,7 +95,7 @@ class Worker:
                     name,
                 ],
                 cwd=ROOT,
-                env=child_env(),
+                env=env or child_env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

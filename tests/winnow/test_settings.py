@@ -21,8 +21,12 @@ READ = (
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment less the settings under test."""
-    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS", "DJANGO_")
+    """This process's environment less the settings under test.
+
+    Less DJANGO_ALLOW_ASYNC_UNSAFE too: the browser tests' conftest sets it in this
+    process for Playwright once collected, and `check --deploy` rightly refuses it.
+    """
+    ours = ("DEBUG", "SECRET_KEY", "WINNOW_", "SECURE_", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC")
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
 
 

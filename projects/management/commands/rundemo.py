@@ -3,11 +3,18 @@
 import signal
 import subprocess
 import sys
+from types import FrameType
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+WORKER_STOP_SECONDS = 20
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a service manager, `kill`) unwinds like Ctrl+C, so the worker is stopped too."""
+    raise SystemExit(128 + signum)
 
 
 class Command(BaseCommand):
@@ -17,24 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("demo")
+        # No beat: the worker re-sends owed work itself (`projects.training.sweeper`).
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "winnow",
-                "worker",
-                "--beat",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(settings.DATA_DIR / "celerybeat-schedule"),
-            ],
+            [sys.executable, "-m", "celery", "-A", "winnow", "worker"]
+            + ["--pool", "solo", "--loglevel", "INFO"],
         )
         self.stdout.write(
             f"Winnow is at http://{options['addrport']}/  (Ctrl+C stops web and worker)"
@@ -42,5 +38,15 @@ class Command(BaseCommand):
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=30)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not orphan it
+            _worker_stop(worker)
+
+
+def _worker_stop(worker: "subprocess.Popen[bytes]") -> None:
+    """Warm shutdown (the running task finishes or goes back to the queue), then kill."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
