@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from projects import selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
+from projects.media import item_image_response
 from projects.models import Membership, Project
 from projects.settings_schema import (
     MAX_NAME,
@@ -36,6 +37,7 @@ from projects.settings_schema import (
     value_check,
 )
 from projects.throttles import MemberAddThrottle
+from projects.training.services import model_path
 from winnow.errors import error_responses
 from winnow.http import api_user
 
@@ -369,7 +371,6 @@ class ModelDownloadView(APIView):
         responses={(200, "application/octet-stream"): bytes, **error_responses(401, 403, 404)}
     )
     def get(self, request: Request, project_id: int, version: int) -> FileResponse:
-        from projects.training.services import model_path
 
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         path = model_path(project.pk, int(version))
@@ -407,7 +408,6 @@ class ItemImageView(APIView):
         responses={(200, "image/*"): bytes, **error_responses(401, 404)},
     )
     def get(self, request: Request, project_id: int, item_id: int) -> FileResponse:
-        from projects.media import item_image_response
 
         project, _ = project_for_member(request.user, project_id)
         return item_image_response(

@@ -17,8 +17,10 @@ from projects import charts, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
 from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
 from projects.ingest import uploads
+from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
-from projects.models import Membership, Project
+from projects.models import ImportJob, Membership, Project
+from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
 from winnow.http import AuthedHttpRequest
@@ -88,7 +90,6 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
 
 def _stream(project: Project) -> dict[str, Any] | None:
     """Arrivals, query rate against budget and predicted-label mix over time (§6)."""
-    from projects.stream.selectors import stream_stats
 
     if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
         return None
@@ -222,8 +223,6 @@ def project_retrain(request: AuthedHttpRequest, project_id: int) -> HttpResponse
 @require_safe
 def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     """Progress of an image import running in the worker (polled by the import page)."""
-    from projects.ingest.images import import_job_status
-    from projects.models import ImportJob
 
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     job = get_object_or_404(ImportJob, project=project, pk=job_id)

@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from projects import tasks
 from projects.batches import refresh as refreshes
 from projects.ingest import bulk
 from projects.ingest.parsers import ImportRejected, ParsedRow
@@ -232,7 +233,6 @@ def _mark_collecting(project: Project) -> None:
 
 
 def _enqueue(job_id: int) -> None:
-    from projects import tasks
 
     task_send(tasks.image_import_process, job_id)
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from projects import tasks
 from projects.ingest import images as image_import
 from projects.ingest import parsers as importers
 from projects.ingest import services as ingest
@@ -43,7 +44,6 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
 
 
 def _prepare(project_id: int) -> None:
-    from projects import tasks
 
     task_send(tasks.pool_prepare, project_id)  # features are computed at the first train if lost
 

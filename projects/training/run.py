@@ -20,7 +20,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from projects.models import Batch, Item, ModelVersion, Project
+from projects.models import Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
@@ -28,6 +28,9 @@ from projects.training import rankings
 from projects.training import scores as score_rows
 from projects.training.heartbeat import Heartbeat
 from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
+from strategies import metrics, query
+from strategies.models import train_model
+from strategies.stopping import BatchRecord, evaluate_rules
 
 log = logging.getLogger(__name__)
 Status = ModelVersion.Status
@@ -151,8 +154,6 @@ def _superseded(version: ModelVersion) -> bool:
 
 
 def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict[str, Any]:
-    from strategies import metrics, query
-    from strategies.models import train_model
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -336,7 +337,6 @@ def _finish(
 
 
 def _annotation_seconds(project: Project) -> float:
-    from projects.models import Annotation
 
     total = Annotation.objects.filter(project=project).aggregate(s=Sum("seconds"))["s"]
     return float(total or 0.0)
@@ -347,7 +347,6 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
 
     `latest` need not be saved as done yet: its results may be only in memory.
     """
-    from strategies.stopping import BatchRecord, evaluate_rules
 
     if not project.stopping:
         return []

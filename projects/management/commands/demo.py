@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from projects import demo
+from projects import demo, tasks
 
 
 class Command(BaseCommand):
@@ -8,7 +8,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         project = demo.demo_create()
-        from projects import tasks
 
         tasks.pool_prepare.delay(project.pk)
         images = demo.demo_images_create()  # its import job is queued for the worker
