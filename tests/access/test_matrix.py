@@ -67,6 +67,7 @@ ROUTES: dict[str, Route] = {
     "project-export": Route({"GET": LEADS}),
     "project-members": Route({"GET": MEMBERS, "POST": LEADS}),
     "project-resume": Route({"POST": LEADS}),
+    "project-retrain": Route({"POST": LEADS}),
     "import-job": Route({"GET": LEADS}),
     # Annotator pages
     "annotate": Route({"GET": MEMBERS, "POST": MEMBERS}),
