@@ -29,7 +29,7 @@ from django.db.models import Model
 from annotator.assignment import rules
 from annotator.models import Assignment
 from annotator.quality.services import only_label_decision
-from projects.batches.room import BatchRoom
+from projects.batches.room import BatchRoom, batch_room_sql
 from projects.models import Annotation, Batch, Item, Membership, Project
 from winnow.db import execute_prepared
 
@@ -88,29 +88,23 @@ WITH stale AS (
 SELECT c.id, c.state, c.created_at,
        i.id, i.text, i.image, i.meta::text, i.batch_id, i.batch_rank, i.is_holdout,
        b.number, b.size, b.remaining, b.state, b.kind,
-       (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = 'open'),
-       room.working, room.free,
-       (SELECT count(*) FROM {membership} WHERE project_id = %(project)s),
+       room.open_batches, room.working, room.free, room.members,
        (SELECT f.assigned FROM free f), (SELECT f.required FROM free f),
        (SELECT f.annotation_count FROM free f),
        EXISTS (SELECT 1 FROM created), (SELECT found FROM stale),
        set_config('synchronous_commit', 'off', true)
-FROM (
-    SELECT COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
-           COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0) AS free
-    FROM {item} WHERE project_id = %(project)s AND state = '{queued}'
-) AS room
+FROM ({room}) AS room
 LEFT JOIN claimed c ON true
 LEFT JOIN {item} i ON i.id = c.item_id
 LEFT JOIN {batch} b ON b.id = i.batch_id
 """.format(
     **_TABLES,
+    room=batch_room_sql(),
     expired=rules.expired_leases_sql("s"),
     current_lease=rules.current_lease_sql("a"),
     claimable=rules.claimable_sql("i", _TABLES["assignment"]),
     claim_order=rules.claim_order_sql("i"),
     active=rules.ACTIVE,
-    queued=rules.QUEUED,
 )
 
 

@@ -63,26 +63,33 @@ class BatchRoom:
 # generic plan that can't see the state scanned the project's items instead of the few
 # queued ones.
 _BATCH_ROOM = """
-SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = '{open}'),
-       COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0),
-       COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0),
-       (SELECT count(*) FROM {membership} WHERE project_id = %(project)s)
+SELECT (SELECT count(*) FROM {batch} WHERE project_id = %(project)s AND state = '{open}')
+           AS open_batches,
+       COALESCE(SUM(CASE WHEN assigned > annotation_count THEN 1 ELSE 0 END), 0) AS working,
+       COALESCE(SUM(CASE WHEN assigned < required THEN 1 ELSE 0 END), 0) AS free,
+       (SELECT count(*) FROM {membership} WHERE project_id = %(project)s) AS members
 FROM {item} WHERE project_id = %(project)s AND state = '{queued}'
 """
 
 
-def batch_room(project: Project) -> BatchRoom:
-    """Open batches and their queued items' leases, in one plain statement: every
-    hand-out asks, so it costs no ORM query building."""
-    sql = _BATCH_ROOM.format(
+def batch_room_sql() -> str:
+    """The statement `BatchRoom` is counted by (columns `open_batches`, `working`, `free`,
+    `members`; parameter `project`): the one definition, which the claim statement
+    (`annotator.assignment.hotpath`) also runs as a subquery."""
+    return _BATCH_ROOM.format(
         batch=Batch._meta.db_table,
         item=Item._meta.db_table,
         membership=Membership._meta.db_table,
         open=Batch.State.OPEN.value,
         queued=Item.State.QUEUED.value,
     )
+
+
+def batch_room(project: Project) -> BatchRoom:
+    """Open batches and their queued items' leases, in one plain statement: every
+    hand-out asks, so it costs no ORM query building."""
     params: dict[str, Any] = {"project": project.pk}
     with connection.cursor() as cursor:
-        execute_prepared(cursor, sql, params)
+        execute_prepared(cursor, batch_room_sql(), params)
         open_batches, working, free, members = cursor.fetchone()
     return BatchRoom(int(open_batches), int(working), int(free), int(members))
