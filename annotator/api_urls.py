@@ -3,9 +3,15 @@
 from django.urls import path
 
 from annotator import api as annotator_api
+from annotator import members
 from annotator.quality import api as api_quality
 
 urlpatterns = [
+    path(
+        "projects/<int:project_id>/members/<str:username>/",
+        members.MemberView.as_view(),
+        name="api-member",
+    ),
     path("projects/<int:project_id>/next/", annotator_api.NextView.as_view(), name="api-next"),
     path(
         "projects/<int:project_id>/annotations/",

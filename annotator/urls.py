@@ -1,8 +1,13 @@
 from django.urls import path
 
-from annotator import views
+from annotator import members, views
 
 urlpatterns = [
+    path(
+        "projects/<int:project_id>/members/<str:username>/remove/",
+        members.member_remove_page,
+        name="project-member-remove",
+    ),
     path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<int:project_id>/annotate/label/", views.annotate_label, name="annotate-label"),
     path("projects/<int:project_id>/annotate/skip/", views.annotate_skip, name="annotate-skip"),

@@ -12,11 +12,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 
 from projects.batches.services import batch_open
 from projects.models import Membership, Project
 from projects.settings_schema import SettingsInvalid, defaults, settings_validate
 from projects.state import RESUME, STOP, project_move
+from winnow.errors import Conflict
 
 NOT_ADDABLE = "No user can be added under that name. Check the spelling with them."
 
@@ -62,6 +64,35 @@ def membership_add(*, project: Project, username: str, role: str) -> Membership:
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, username: str) -> User:
+    """End a membership and return its user. A project keeps at least one lead.
+
+    Their leases are the annotator app's: `annotator.assignment.services.member_remove`
+    is the removal that also releases them.
+    """
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(project=project, user__username=username)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such member in this project.")
+    if membership.role == Membership.Role.LEAD and _leads_locked(project) == 1:
+        raise Conflict(f"{username} is the project's last lead: make another member a lead first.")
+    membership.delete()
+    return membership.user
+
+
+def _leads_locked(project: Project) -> int:
+    """The number of leads, their rows locked so two removals cannot both pass."""
+    leads = Membership.objects.select_for_update().filter(
+        project=project, role=Membership.Role.LEAD
+    )
+    return len(leads.values_list("pk", flat=True))
 
 
 @transaction.atomic

@@ -138,6 +138,9 @@ def site(api, users) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "version": owed.version,
         "job_id": job.pk,
         "token": Token.objects.get(user=users["lead"]).key,
+        # A member the removal may take (each operation gets a fresh site; the lead, the
+        # last one, is refused with 409 and stays for the other operations' calls).
+        "username": "ann2",
         # What generated bodies name, steered like the path ids.
         "body": {"item": handed.json()["item"]["id"], "label": "pets", "username": "outsider"},
         "review": {"item": review.pk},

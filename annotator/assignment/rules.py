@@ -115,6 +115,11 @@ def expired_leases_sql(assignment: str) -> str:
     )
 
 
+def member_leases(project: Project, user: User) -> QuerySet[Assignment]:
+    """A leaving member's unfinished leases, expired or not: released when they go."""
+    return Assignment.objects.filter(project=project, annotator=user, state=ACTIVE)
+
+
 # -- the submit that settles an item ------------------------------------------------
 
 # An item that one label settles: queued, not gold (a gold answer never settles the

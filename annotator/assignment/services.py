@@ -20,12 +20,13 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from annotator.assignment import gold, hotpath, rules
 from annotator.models import Assignment
 from annotator.quality import services as consensus_service
+from projects import services as project_services
 from projects.access import item_for_update
 from projects.batches import room as rooms
 from projects.batches import services as batch_services
@@ -153,17 +154,28 @@ def leases_expire(*, project: Project) -> int:
     if not _any_expired(project, now):
         return 0
     with transaction.atomic():
-        expired = list(
-            rules.expired_leases(project, now)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", "item_id")[:500]
-        )
-        Assignment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
-            state=Assignment.State.EXPIRED
-        )
-        for _pk, item_id in expired:
-            Item.objects.filter(pk=item_id, assigned__gt=0).update(assigned=F("assigned") - 1)
-    return len(expired)
+        expired = rules.expired_leases(project, now).select_for_update(skip_locked=True)
+        return _leases_release(expired)
+
+
+def _leases_release(leases: QuerySet[Assignment]) -> int:
+    """Release leases: each is marked expired once and its item's hand-out count drops,
+    so the item is claimable again by anyone who has not had it. In a transaction."""
+    released = list(leases.values_list("pk", "item_id")[:500])
+    Assignment.objects.filter(pk__in=[pk for pk, _ in released]).update(
+        state=Assignment.State.EXPIRED
+    )
+    for _pk, item_id in released:
+        Item.objects.filter(pk=item_id, assigned__gt=0).update(assigned=F("assigned") - 1)
+    return len(released)
+
+
+@transaction.atomic
+def member_remove(*, project: Project, username: str) -> None:
+    """A member leaves the project: their leases are released at once, so their items go
+    to others now rather than when the leases run out; their annotations stay theirs."""
+    user = project_services.membership_remove(project=project, username=username)
+    _leases_release(rules.member_leases(project, user).select_for_update())
 
 
 _ANY_EXPIRED = "SELECT 1 FROM {table} a WHERE {expired} LIMIT 1".format(
