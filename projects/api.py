@@ -226,7 +226,7 @@ class MembersView(APIView):
 
     @extend_schema(
         request=MemberSerializer,
-        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={201: MemberSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)

@@ -60,6 +60,9 @@ def membership_add(*, project: Project, username: str, role: str) -> Membership:
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationError({"username": NOT_ADDABLE})
+    current = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if current is not None and role != Membership.Role.LEAD:
+        _keep_a_lead(project, current, username)
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
@@ -81,18 +84,21 @@ def membership_remove(*, project: Project, username: str) -> User:
     )
     if membership is None:
         raise Http404("No such member in this project.")
-    if membership.role == Membership.Role.LEAD and _leads_locked(project) == 1:
-        raise Conflict(f"{username} is the project's last lead: make another member a lead first.")
+    _keep_a_lead(project, membership, username)
     membership.delete()
     return membership.user
 
 
-def _leads_locked(project: Project) -> int:
-    """The number of leads, their rows locked so two removals cannot both pass."""
+def _keep_a_lead(project: Project, membership: Membership, username: str) -> None:
+    """Refuse to remove or demote the project's last lead (its leads' rows locked, so
+    two such changes cannot both pass)."""
+    if membership.role != Membership.Role.LEAD:
+        return
     leads = Membership.objects.select_for_update().filter(
         project=project, role=Membership.Role.LEAD
     )
-    return len(leads.values_list("pk", flat=True))
+    if len(leads.values_list("pk", flat=True)) == 1:
+        raise Conflict(f"{username} is the project's last lead: make another member a lead first.")
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from projects.models import ImportJob, Membership, Project
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
+from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
 
 
@@ -181,6 +182,8 @@ def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse
                 services.membership_add(project=project, **form.cleaned_data)
             except ValidationError as exc:
                 _apply_errors(form, exc)
+            except Conflict as exc:
+                form.add_error(None, str(exc))
             else:
                 messages.success(request, f"{form.cleaned_data['username']} added.")
                 return redirect("project-members", project.pk)

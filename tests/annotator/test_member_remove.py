@@ -110,3 +110,17 @@ def test_the_members_page_offers_leads_a_confirmed_remove_button(
     assert not Membership.objects.filter(project=project, user=users["ann1"]).exists()
     refused = lead.post(f"/projects/{project.pk}/members/lead/remove/", follow=True)
     assert "last lead" in refused.content.decode()
+
+
+def test_the_last_lead_cannot_be_demoted_either(
+    api: Any, new_project: Callable[..., Project]
+) -> None:
+    project = new_project({"ann1": "annotator"}, n=0)
+    url = f"/api/projects/{project.pk}/members/"
+    demoted = api["lead"].post(url, {"username": "lead", "role": "annotator"}, format="json")
+    assert demoted.status_code == 409 and "last lead" in demoted.json()["detail"]
+    assert Membership.objects.get(project=project, user__username="lead").role == "lead"
+    promoted = api["lead"].post(url, {"username": "ann1", "role": "lead"}, format="json")
+    assert promoted.status_code == 201
+    demoted = api["lead"].post(url, {"username": "lead", "role": "annotator"}, format="json")
+    assert demoted.status_code == 201
