@@ -1,0 +1,155 @@
+"""Reads for the item list (`GET /api/projects/{id}/items/`): filters, keyset pages and
+each item's annotations, fetched in one more query whatever the page size.
+
+A page is a keyset range: the rows after the last one shown, in an order whose last key is
+the id, so no row is repeated or skipped and the cost does not grow with the depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, OrderBy, Prefetch, Q, QuerySet
+from django.urls import reverse
+
+from projects.models import Annotation, Item, Project
+from projects.selectors import prediction_name
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A sort key and the id as its tiebreak; NULL keys (unscored items) come last."""
+
+    field: str
+    descending: bool
+
+    def order_by(self) -> tuple[OrderBy, ...]:
+        key = F(self.field)
+        first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_last=True)
+        tiebreak = F("id").desc() if self.descending else F("id").asc()
+        return (first,) if self.field == "id" else (first, tiebreak)
+
+    def after(self, value: Any, item_id: int) -> Q:
+        """The rows after (value, item_id) in this order."""
+        beyond = "lt" if self.descending else "gt"
+        id_after = Q(**{f"id__{beyond}": item_id})
+        if self.field == "id":
+            return id_after
+        if value is None:
+            return Q(**{f"{self.field}__isnull": True}) & id_after
+        ahead = Q(**{f"{self.field}__{beyond}": value}) | (Q(**{self.field: value}) & id_after)
+        return ahead | Q(**{f"{self.field}__isnull": True})
+
+
+ORDERINGS = {
+    name: Ordering(name.lstrip("-"), name.startswith("-"))
+    for name in ("id", "-id", "score", "-score", "created_at", "-created_at")
+}
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    search: str = ""
+    state: str = ""
+    label: str = ""
+    annotator: str = ""
+    predicted: int | None = None  # a code into project.labels
+
+
+def position_encode(ordering: str, item: Item) -> str:
+    """Where a page ended: the sort key's value and the id, as the cursor carries it."""
+    value = getattr(item, ORDERINGS[ordering].field)
+    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else value
+    return f"{ordering}|{text}|{item.pk}"
+
+
+def position_decode(ordering: str, position: str) -> tuple[Any, int]:
+    """(value, id) of a cursor's position; ValueError for one of another ordering."""
+    name, text, item_id = position.split("|")
+    if name != ordering:
+        raise ValueError("the cursor belongs to another ordering")
+    field = ORDERINGS[ordering].field
+    if field == "score":
+        return (float(text) if text else None), int(item_id)
+    if field == "created_at":
+        return datetime.fromisoformat(text), int(item_id)
+    return None, int(item_id)
+
+
+def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
+    items = Item.objects.filter(project=project)
+    if filters.search:
+        # icontains on both databases: a scan of the project's texts (no trigram index yet).
+        items = items.filter(text__icontains=filters.search)
+    if filters.state:
+        items = items.filter(state=filters.state)
+    if filters.label:
+        items = items.filter(label=filters.label)
+    if filters.annotator:
+        # One annotation per item and annotator: the join repeats no item.
+        items = items.filter(annotations__annotator__username=filters.annotator)
+    if filters.predicted is not None:
+        items = items.filter(prediction=filters.predicted)
+    return items
+
+
+def _annotations() -> Prefetch:
+    annotations = (
+        Annotation.objects.select_related("annotator")
+        .only("item_id", "label", "confidence", "created_at", "annotator", "annotator__username")
+        .order_by("created_at", "id")
+    )
+    return Prefetch("annotations", queryset=annotations)
+
+
+def items_page(
+    project: Project,
+    *,
+    filters: ItemFilters,
+    ordering: str,
+    after: tuple[Any, int] | None,
+    size: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of items as the API shows them, and the position of the next page (or None)."""
+    order = ORDERINGS[ordering]
+    items = items_filtered(project, filters)
+    if after is not None:
+        items = items.filter(order.after(*after))
+    columns = ("id", "text", "state", "label", "prediction", "score", "created_at")
+    fetched = list(
+        items.order_by(*order.order_by())
+        .only(*columns)
+        .prefetch_related(_annotations())[: size + 1]
+    )
+    page = fetched[:size]
+    more = len(fetched) > size
+    return [item_row(project, item) for item in page], (
+        position_encode(ordering, page[-1]) if more else None
+    )
+
+
+def item_row(project: Project, item: Item) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": item.pk}
+    if project.kind == Project.Kind.IMAGE:
+        row["image_url"] = reverse("api-item-image", args=[project.pk, item.pk])
+    else:
+        row["text"] = item.text
+    annotations = [
+        {
+            "annotator": a.annotator.username,
+            "label": a.label,
+            "confidence": a.confidence,
+            "created_at": a.created_at,
+        }
+        for a in item.annotations.all()
+    ]
+    return {
+        **row,
+        "state": item.state,
+        "label": item.label,
+        "prediction": prediction_name(project, item.prediction),
+        "score": item.score,
+        "annotations": annotations,
+    }
