@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, OrderBy, Prefetch, Q, QuerySet
+from django.db.models import F, OrderBy, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 
 from projects.models import Annotation, Item, Project
@@ -24,28 +24,44 @@ class Ordering:
 
     field: str
     descending: bool
+    id_descending: bool
 
     def order_by(self) -> tuple[OrderBy, ...]:
         key = F(self.field)
         first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_last=True)
-        tiebreak = F("id").desc() if self.descending else F("id").asc()
+        tiebreak = F("id").desc() if self.id_descending else F("id").asc()
         return (first,) if self.field == "id" else (first, tiebreak)
 
-    def after(self, value: Any, item_id: int) -> Q:
-        """The rows after (value, item_id) in this order."""
-        beyond = "lt" if self.descending else "gt"
-        id_after = Q(**{f"id__{beyond}": item_id})
+    def after(self, items: QuerySet[Item], value: Any, item_id: int) -> list[QuerySet[Item]]:
+        """The rows after (value, item_id), as ranges an index in this order can serve:
+        no OR in the condition, and the NULL keys, which come last, as a second range."""
+        if self.id_descending:
+            id_after, id_not_after = Q(id__lt=item_id), Q(id__gte=item_id)
+        else:
+            id_after, id_not_after = Q(id__gt=item_id), Q(id__lte=item_id)
         if self.field == "id":
-            return id_after
+            return [items.filter(id_after)]
+        nulls = items.filter(**{f"{self.field}__isnull": True})
         if value is None:
-            return Q(**{f"{self.field}__isnull": True}) & id_after
-        ahead = Q(**{f"{self.field}__{beyond}": value}) | (Q(**{self.field: value}) & id_after)
-        return ahead | Q(**{f"{self.field}__isnull": True})
+            return [nulls.filter(id_after)]
+        bound = "lte" if self.descending else "gte"
+        ahead = items.filter(**{f"{self.field}__{bound}": value}).exclude(
+            Q(**{self.field: value}) & id_not_after
+        )
+        return (
+            [ahead, nulls] if getattr(Item._meta.get_field(self.field), "null", False) else [ahead]
+        )
 
 
+# `-score` is the ranking order (`RANKING_ORDER`: ties by ascending id), which the
+# `item_pool_ranking` index serves once a state is chosen; `score` is its reverse.
 ORDERINGS = {
-    name: Ordering(name.lstrip("-"), name.startswith("-"))
-    for name in ("id", "-id", "score", "-score", "created_at", "-created_at")
+    "id": Ordering("id", descending=False, id_descending=False),
+    "-id": Ordering("id", descending=True, id_descending=True),
+    "score": Ordering("score", descending=False, id_descending=True),
+    "-score": Ordering("score", descending=True, id_descending=False),
+    "created_at": Ordering("created_at", descending=False, id_descending=False),
+    "-created_at": Ordering("created_at", descending=True, id_descending=True),
 }
 
 
@@ -115,15 +131,15 @@ def items_page(
     """A page of items as the API shows them, and the position of the next page (or None)."""
     order = ORDERINGS[ordering]
     items = items_filtered(project, filters)
-    if after is not None:
-        items = items.filter(order.after(*after))
+    ranges = [items] if after is None else order.after(items, *after)
     columns = ("id", "text", "state", "label", "prediction", "score", "created_at")
-    fetched = list(
-        items.order_by(*order.order_by())
-        .only(*columns)
-        .prefetch_related(_annotations())[: size + 1]
-    )
+    fetched: list[Item] = []
+    for rows in ranges:
+        wanted = size + 1 - len(fetched)
+        if wanted > 0:
+            fetched += rows.order_by(*order.order_by()).only(*columns)[:wanted]
     page = fetched[:size]
+    prefetch_related_objects(page, _annotations())
     more = len(fetched) > size
     return [item_row(project, item) for item in page], (
         position_encode(ordering, page[-1]) if more else None

@@ -65,18 +65,22 @@ def _walk(client: Any, url: str, **params: Any) -> list[dict[str, Any]]:
         response = client.get(body["next"])
 
 
+# Ties by id: ascending under `-score` (the ranking order), the reverse under `score`.
+ID_DESCENDING = {"id": False, "-id": True, "score": True, "-score": False}
+
+
 def _expected(project: Project, ordering: str) -> list[int]:
     items = list(Item.objects.filter(project=project))
     field, descending = ordering.lstrip("-"), ordering.startswith("-")
+    id_sign = -1 if ID_DESCENDING.get(ordering, descending) else 1
 
     def key(item: Item) -> tuple[Any, ...]:
         value = getattr(item, field)
         if value is None:  # unscored items last in both directions
-            return (1, 0, item.pk if not descending else -item.pk)
+            return (1, 0, id_sign * item.pk)
         if isinstance(value, datetime):
             value = value.timestamp()
-        sign = -1 if descending else 1
-        return (0, sign * value, sign * item.pk)
+        return (0, (-1 if descending else 1) * value, id_sign * item.pk)
 
     return [item.pk for item in sorted(items, key=key)]
 
