@@ -7,13 +7,15 @@ the id, so no row is repeated or skipped and the cost does not grow with the dep
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import F, OrderBy, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 
+from projects.access import MAX_ID
 from projects.models import Annotation, Item, Project
 from projects.selectors import prediction_name
 
@@ -82,16 +84,24 @@ def position_encode(ordering: str, item: Item) -> str:
 
 
 def position_decode(ordering: str, position: str) -> tuple[Any, int]:
-    """(value, id) of a cursor's position; ValueError for one of another ordering."""
-    name, text, item_id = position.split("|")
-    if name != ordering:
-        raise ValueError("the cursor belongs to another ordering")
+    """(value, id) of a cursor's position; ValueError for one of another ordering or with
+    values no row can have (a cursor is the client's text)."""
+    name, text, id_text = position.split("|")
+    item_id = int(id_text)
+    if name != ordering or not 0 < item_id <= MAX_ID:
+        raise ValueError("the cursor belongs to another ordering, or to no item")
     field = ORDERINGS[ordering].field
-    if field == "score":
-        return (float(text) if text else None), int(item_id)
+    if field == "score" and text:
+        score = float(text)
+        if not math.isfinite(score):
+            raise ValueError("scores are finite")
+        return score, item_id
     if field == "created_at":
-        return datetime.fromisoformat(text), int(item_id)
-    return None, int(item_id)
+        created = datetime.fromisoformat(text)
+        if created.tzinfo is None:
+            raise ValueError("the cursor's time has no zone")
+        return created.astimezone(UTC), item_id
+    return None, item_id
 
 
 def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:

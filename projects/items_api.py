@@ -89,7 +89,7 @@ class ItemCursorPagination(CursorPagination):
             return None
         try:
             return position_decode(ordering, str(cursor.position))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a time past year 9999 in UTC
             raise NotFound(self.invalid_cursor_message) from None
 
     def next_link(self, position: str | None) -> str | None:

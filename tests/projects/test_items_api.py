@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.pagination import Cursor
 
 from projects import services
+from projects.items_api import ItemCursorPagination
 from projects.models import Annotation, Item, Project
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +156,25 @@ def test_a_bad_cursor_gets_404(api, project) -> None:  # type: ignore[no-untyped
     page = api["lead"].get(_url(project), {"ordering": "score", "page_size": 2}).json()
     other = page["next"].replace("ordering=score", "ordering=-id")
     assert api["lead"].get(other).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("ordering", "position"),
+    [
+        ("id", "id||99999999999999999999"),
+        ("id", "id||-1"),
+        ("score", "score|nan|1"),
+        ("score", "score|inf|1"),
+        ("created_at", "created_at|2026-01-01T00:00:00|1"),
+        ("created_at", "created_at|9999-12-31T23:59:59-14:00|1"),
+        ("created_at", "created_at|yesterday|1"),
+    ],
+)
+def test_a_forged_cursor_gets_404(api, project, ordering, position) -> None:  # type: ignore[no-untyped-def]
+    pagination = ItemCursorPagination()
+    pagination.base_url = f"http://testserver{_url(project)}?ordering={ordering}"
+    forged = pagination.encode_cursor(Cursor(offset=0, reverse=False, position=position))  # type: ignore[arg-type]
+    assert api["lead"].get(forged).status_code == 404
 
 
 def test_query_count_does_not_grow_with_page_size(api, project) -> None:  # type: ignore[no-untyped-def]
