@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from projects import api
+from projects import api, items_api
 from projects.stream import api as api_stream
 
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
         api.ModelDownloadView.as_view(),
         name="api-model-download",
     ),
+    path("projects/<int:project_id>/items/", items_api.ItemListView.as_view(), name="api-items"),
     path(
         "projects/<int:project_id>/items/<int:item_id>/image/",
         api.ItemImageView.as_view(),

@@ -221,7 +221,7 @@ def export_jsonl(project: Project) -> Iterator[str]:
                 "gold_label": row["gold_label"],
                 "meta": row["meta"],
                 "holdout": row["is_holdout"],
-                "prediction": _prediction(project, row["prediction"]),
+                "prediction": prediction_name(project, row["prediction"]),
             }
         )
         yield json.dumps(record, ensure_ascii=False) + "\n"
@@ -243,7 +243,8 @@ def _review(row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _prediction(project: Project, code: int | None) -> str | None:
+def prediction_name(project: Project, code: int | None) -> str | None:
+    """The label name of a prediction code (an index into the project's labels), or None."""
     if code is None or not 0 <= code < len(project.labels):
         return None
     return str(project.labels[code])

@@ -89,6 +89,7 @@ ROUTES: dict[str, Route] = {
     "api-resume": Route({"POST": LEADS}),
     "api-curve": Route({"GET": MEMBERS}),
     "api-model-download": Route({"GET": LEADS}),
+    "api-items": Route({"GET": REVIEWERS}),
     "api-item-image": Route({"GET": MEMBERS}),
     "api-stream": Route({"POST": STREAM}),
     "api-stream-stats": Route({"GET": MEMBERS}),
