@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 from annotator.assignment import services
 from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
-from projects.api import BatchSummarySerializer
 from projects.models import Annotation, Batch, Item, Project
 from projects.selectors import batch_summary, current_batch
+from projects.serializers import BatchSummarySerializer
 from winnow.errors import error_responses
 from winnow.http import api_user
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from django.http import FileResponse, Http404, StreamingHttpResponse
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
-    Direction,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -26,15 +19,17 @@ from projects import selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
-from projects.models import Membership, Project
+from projects.serializers import (
+    CurvePoints,
+    ImportResult,
+    MemberSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+    StatusSerializer,
+)
 from projects.settings_schema import (
-    MAX_NAME,
-    SETTINGS,
-    Setting,
-    Type,
     from_api,
-    nested_api_groups,
-    value_check,
 )
 from projects.throttles import MemberAddThrottle
 from projects.training.services import model_path
@@ -49,125 +44,6 @@ class Conflict(APIException):
 
 class TooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-
-
-def _schema_check(setting: Setting) -> Callable[[Any], None]:
-
-    def check(value: Any) -> None:
-        try:
-            value_check(setting, value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    return check
-
-
-def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.Field:
-    """The API field of a setting; every invalid value gets the schema's message."""
-    common: dict[str, Any] = {
-        "required": setting.required and not partial,
-        "help_text": setting.help,
-        "allow_null": setting.nullable,
-    }
-    if setting.type == Type.TEXT:
-        # min_length only states in the schema what allow_blank=False already refuses.
-        return serializers.CharField(max_length=MAX_NAME, min_length=1, **common)
-    if setting.type in (Type.LABELS, Type.RULES):
-        # Types DRF cannot spell out: the schema's own check, so the 400 says what the
-        # services would.
-        common["validators"] = [_schema_check(setting)]
-    if setting.type == Type.LABELS:
-        return serializers.ListField(
-            child=serializers.CharField(max_length=200, min_length=1), min_length=1, **common
-        )
-    if setting.type == Type.RULES:
-        rules = ", ".join(setting.choice_map())
-        common["help_text"] = f"{setting.help} Rules: {rules}."
-        return serializers.ListField(child=serializers.DictField(), **common)
-    messages: dict[str, Any] = dict.fromkeys(
-        ("invalid", "invalid_choice", "min_value", "max_value", "max_string_length"),
-        setting.problem,
-    )
-    if setting.type == Type.CHOICE:
-        choices = list(setting.choice_map())
-        return serializers.ChoiceField(choices=choices, error_messages=messages, **common)
-    bounds: dict[str, Any] = {
-        "min_value": setting.low,
-        "max_value": setting.high,
-        "error_messages": messages,
-    }
-    if setting.type == Type.INTEGER:
-        return serializers.IntegerField(**bounds, **common)
-    return serializers.FloatField(**bounds, **common)
-
-
-class RefusesUnknown(serializers.Serializer):
-    """A serializer that answers 400 for fields it does not know, rather than drop them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({k: ["unknown setting"] for k in unknown})
-        return super().to_internal_value(data)
-
-
-class RefusesUnknownSchema(OpenApiSerializerExtension):
-    """The schema says what `RefusesUnknown` does: no properties besides its fields."""
-
-    target_class = RefusesUnknown
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        return {**schema, "additionalProperties": False}
-
-
-def _nested(outer: str, partial: bool) -> serializers.Serializer:
-    settings = nested_api_groups()[outer]
-    fields = {s.api_path[1]: serializer_field(s, partial=True) for s in settings}
-    name = f"{outer.title()}Settings{'Patch' if partial else ''}"
-    serializer_class = type(name, (RefusesUnknown,), fields)
-    return serializer_class(required=False)
-
-
-def settings_fields(*, partial: bool) -> dict[str, serializers.Field]:
-    """The settings as API fields, derived from `projects.settings_schema`."""
-    fields: dict[str, serializers.Field] = {
-        s.name: serializer_field(s, partial=partial) for s in SETTINGS if not s.api_path
-    }
-    for outer in nested_api_groups():
-        fields[outer] = _nested(outer, partial)
-    return fields
-
-
-class ProjectCreateSerializer(RefusesUnknown):
-    """A new project: only `name`, `kind` and `labels` are required."""
-
-    kind = serializers.ChoiceField(choices=Project.Kind.values)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **settings_fields(partial=False)}
-
-
-class ProjectUpdateSerializer(RefusesUnknown):
-    """The settings to change; labels can be added but not removed or renamed."""
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return settings_fields(partial=True)
-
-
-class ProjectSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Project
-        fields = [
-            "id",
-            "kind",
-            "state",
-            *(s.name for s in SETTINGS),
-            "stop_reason",
-            "created_at",
-        ]
 
 
 class ProjectListView(APIView):
@@ -209,11 +85,6 @@ class ProjectDetailView(APIView):
         return Response(ProjectSerializer(project).data)
 
 
-class MemberSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    role = serializers.ChoiceField(choices=Membership.Role.values)
-
-
 class MembersView(APIView):
     throttle_classes = [MemberAddThrottle]
 
@@ -237,17 +108,6 @@ class MembersView(APIView):
             {"username": membership.user.username, "role": membership.role},
             status=status.HTTP_201_CREATED,
         )
-
-
-ImportResult = inline_serializer(
-    "ImportResult",
-    {
-        "created": serializers.IntegerField(),
-        "skipped": serializers.IntegerField(),
-        "errors": serializers.ListField(child=serializers.DictField()),
-        "job": serializers.IntegerField(required=False),
-    },
-)
 
 
 class ImportView(APIView):
@@ -279,52 +139,6 @@ class ImportView(APIView):
         if not result.get("job") and result["created"] == 0 and result["errors"]:
             code = status.HTTP_400_BAD_REQUEST
         return Response(result, status=code)
-
-
-class BatchSummarySerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    size = serializers.IntegerField()
-    done = serializers.IntegerField()
-    state = serializers.CharField()
-    kind = serializers.CharField()
-
-
-class StoppingValueSerializer(serializers.Serializer):
-    rule = serializers.CharField()
-    met = serializers.BooleanField()
-    value = serializers.FloatField(allow_null=True)
-    detail = serializers.CharField()
-    params = serializers.DictField()
-
-
-class StatusSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    state = serializers.CharField()
-    stop_reason = serializers.CharField()
-    items = serializers.IntegerField()
-    labeled = serializers.IntegerField()
-    pool = serializers.IntegerField()
-    review = serializers.IntegerField()
-    holdout = serializers.IntegerField()
-    predicted = serializers.IntegerField()
-    batch = BatchSummarySerializer(allow_null=True)
-    model = inline_serializer(
-        "StatusModel",
-        {
-            "version": serializers.IntegerField(),
-            "metrics": serializers.DictField(allow_null=True),
-            "train_size": serializers.IntegerField(),
-            "finished_at": serializers.DateTimeField(allow_null=True),
-        },
-        allow_null=True,
-    )
-    retrain = inline_serializer(
-        "StatusRetrain",
-        {"version": serializers.IntegerField(), "status": serializers.CharField()},
-        allow_null=True,
-    )
-    stopping = StoppingValueSerializer(many=True)
 
 
 class StatusView(APIView):
@@ -377,20 +191,6 @@ class ModelDownloadView(APIView):
         if not path.exists():
             raise Http404("No such model version.")
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
-
-
-CurvePoints = inline_serializer(
-    "CurvePoint",
-    many=True,
-    fields={
-        "version": serializers.IntegerField(),
-        "labels": serializers.IntegerField(),
-        "train_size": serializers.IntegerField(),
-        "metrics": serializers.DictField(allow_null=True),
-        "timings": serializers.DictField(),
-        "finished_at": serializers.DateTimeField(allow_null=True),
-    },
-)
 
 
 class LearningCurveView(APIView):

@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from projects.api import ProjectCreateSerializer, ProjectSerializer, ProjectUpdateSerializer
 from projects.forms import ProjectCreateForm, ProjectSettingsForm
+from projects.serializers import (
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+)
 from projects.settings_schema import (
     CONSENSUS_NAMES,
     SETTINGS,
