@@ -215,6 +215,9 @@ class Item(models.Model):
         default=0, help_text="Live leases plus annotations: the claim condition lives on this row."
     )
     annotation_count = models.PositiveSmallIntegerField(default=0)
+    skips = models.PositiveSmallIntegerField(
+        default=0, help_text="How many annotators gave the item back: it no longer holds a batch."
+    )
     score = models.FloatField(null=True, blank=True)
     prediction = models.SmallIntegerField(null=True, blank=True)
     scored_version = models.PositiveIntegerField(null=True, blank=True)

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from projects.batches.closing import WAITING
 from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
 from projects.training import rankings
 from projects.training.services import OWED, retrain_failed
@@ -48,6 +49,63 @@ def batch_summary(batch: Batch | None) -> dict[str, Any] | None:
         "state": batch.state,
         "kind": batch.kind,
     }
+
+
+def batch_left(batch_id: int) -> int:
+    """How many items still hold the batch open, counted now (the close rule's `WAITING`):
+    the stored `remaining` lags a little behind, and this is what people read."""
+    return Item.objects.filter(WAITING, batch_id=batch_id).count()
+
+
+def item_batch(item: Item | None, *, revising: bool = False) -> dict[str, Any] | None:
+    """The batch an item belongs to, with what is left of it, for the annotate page.
+
+    `revising`: the item's label is being changed (undo), so it counts as left again.
+    """
+    batch = item.batch if item is not None else None
+    if batch is None:
+        return None
+    left = batch_left(batch.pk)
+    if revising and item is not None and item.state != Item.State.QUEUED:
+        left += 1
+    return {"number": batch.number, "size": batch.size, "left": left, "state": batch.state}
+
+
+def open_batches(project: Project) -> list[dict[str, Any]]:
+    """The open batches, oldest first, each with a true count of what is left: items, and
+    labels (an item may need several)."""
+    batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN).order_by("number"))
+    waiting = {
+        row["batch_id"]: row
+        for row in Item.objects.filter(WAITING, batch__in=batches)
+        .values("batch_id")
+        .annotate(n=Count("id"), labels=Sum(F("required") - F("annotation_count")))
+    }
+    rows = []
+    for b in batches:
+        left = waiting.get(b.pk, {"n": 0, "labels": 0})
+        rows.append(
+            {
+                "number": b.number,
+                "kind": b.kind,
+                "size": b.size,
+                "left": left["n"],
+                "done": b.size - left["n"],
+                "labels_left": max(int(left["labels"] or 0), 0),
+            }
+        )
+    return rows
+
+
+def next_retrain(status: dict[str, Any], batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """When the model learns next: now (a retrain is owed or running), or once the open
+    batch nearest to done gets its last labels (its close owes the retrain)."""
+    if status.get("retrain") is not None:
+        return {"training": True, "labels": None}
+    if status.get("state") not in (Project.State.COLLECTING, Project.State.TRAINING):
+        return {"training": False, "labels": None}
+    labels = min((b["labels_left"] for b in batches), default=None)
+    return {"training": False, "labels": labels}
 
 
 def project_status(project: Project) -> dict[str, Any]:

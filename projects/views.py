@@ -80,10 +80,14 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
 
 def _live_context(project: Project, role: str) -> dict[str, Any]:
     curve = selectors.learning_curve(project)
+    status = selectors.project_status(project)
+    batches = selectors.open_batches(project)
     return {
         "project": project,
         "role": role,
-        "status": selectors.project_status(project),
+        "status": status,
+        "batches": batches,
+        "next_retrain": selectors.next_retrain(status, batches),
         "chart": charts.learning_curve_svg(curve),
         "is_lead": role == Membership.Role.LEAD,
     }
