@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from annotator.assignment import services
+from annotator.assignment import idle, services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
 from projects.access import REVIEWERS, project_for_member
@@ -45,6 +45,7 @@ def _panel(
         "error": error,
         "previous": previous,
         "batch": item_batch(item, revising=previous is not None),
+        "idle": None if item is not None else idle.idle_summary(project, request.user),
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)

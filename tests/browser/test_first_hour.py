@@ -90,3 +90,74 @@ def test_batch_counter_follows_the_item_and_a_skip_holds_nothing_back(
     for batch in Batch.objects.filter(project=project, state=Batch.State.OPEN):
         assert f"Batch {batch.number} " in card
     assert "training now" in page.locator("#next-retrain").inner_text()
+
+
+@pytest.fixture
+def small_project() -> Any:
+    make = get_user_model().objects.create_user
+    lead = make("lead", password="pw-lead")
+    make("ann1", password="pw-ann1")
+    make("ann2", password="pw-ann2")
+    project = services.project_create(
+        user=lead,
+        name="Small",
+        kind="text",
+        labels=["cat", "dog"],
+        batch_size=3,
+        holdout_fraction=0.0,
+        seed_per_class=0,
+    )
+    for name in ("ann1", "ann2"):
+        services.membership_add(project=project, username=name, role="annotator")
+    ingest.items_import(
+        project=project, rows=[ParsedRow(line=i, text=f"pet {i}") for i in range(3)]
+    )
+    return project
+
+
+def test_end_of_work_says_what_was_done_and_polls_for_more(
+    live_server: Any, page: Any, small_project: Any
+) -> None:
+    from annotator.assignment import services as assignment
+
+    project = small_project
+    ann2 = get_user_model().objects.get(username="ann2")
+    held = assignment.assignment_next(project=project, user=ann2).assignment
+    assert held is not None
+    login(page, live_server.url, "ann1", "pw-ann1")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    page.wait_for_selector("#item")
+    _next_or_idle(page, "1")
+    _next_or_idle(page, "2")
+    page.wait_for_selector("#idle")
+    assert "2 items" in page.locator("#idle-done").inner_text()
+    assert "1 item is with other annotators" in page.locator("#idle-when").inner_text()
+    assert page.locator("#idle-projects").get_attribute("href") == "/"
+    # ann2 gives the item back: the page, polling, hands it to ann1 without a reload.
+    assignment.assignment_skip(project=project, user=ann2, item_id=held.item_id)
+    page.wait_for_selector(f'#item[data-item="{held.item_id}"]', timeout=10_000)
+
+
+def _next_or_idle(page: Any, key: str) -> None:
+    item = page.locator("#item").get_attribute("data-item")
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "id => !document.querySelector('#item')"
+        " || document.querySelector('#item').dataset.item !== id",
+        arg=item,
+    )
+
+
+def test_error_pages_and_the_new_project_button_for_an_annotator(
+    live_server: Any, page: Any, small_project: Any
+) -> None:
+    login(page, live_server.url, "ann1", "pw-ann1")
+    assert "Anyone signed in may start a project" in page.locator("#new-project").inner_text()
+    page.goto(f"{live_server.url}/projects/{small_project.pk}/settings/")
+    assert page.locator("#error-page h1").inner_text() == "You can't do that here"
+    page.click("text=← Back to the project")
+    page.wait_for_url(f"{live_server.url}/projects/{small_project.pk}/")
+    page.goto(f"{live_server.url}/projects/{small_project.pk + 1000}/")
+    assert page.locator("#error-page h1").inner_text() == "Not found"
+    page.click("text=← Back to your projects")
+    page.wait_for_url(f"{live_server.url}/")
