@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -129,7 +130,7 @@ def project_status(project: Project) -> dict[str, Any]:
         else {
             "version": latest.version,
             "metrics": latest.metrics,
-            "train_size": latest.train_size,
+            **model_labels(latest),
             "finished_at": latest.finished_at,
         },
         "retrain": None if owed is None else _retrain_summary(owed),
@@ -172,13 +173,23 @@ def stopping_values(project: Project, latest: ModelVersion | None) -> list[dict[
     ]
 
 
+def model_labels(version: ModelVersion) -> dict[str, int]:
+    """The labels a model version saw, one figure for every page: those it was trained on,
+    those kept apart as the holdout that measures it, and both together."""
+    return {
+        "train_size": version.train_size,
+        "holdout_size": max(version.labels_total - version.train_size, 0),
+        "labels_total": version.labels_total,
+    }
+
+
 def learning_curve(project: Project) -> list[dict[str, Any]]:
     versions = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
     return [
         {
             "version": v.version,
             "labels": v.labels_total,
-            "train_size": v.train_size,
+            **model_labels(v),
             "metrics": v.metrics,
             "timings": v.timings,
             "finished_at": v.finished_at,
@@ -199,9 +210,26 @@ def members(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("role")
 
 
-def _export_records(project: Project) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which items an export holds; the defaults (every item) are the §10 contract."""
 
-    items = Item.objects.filter(project=project).order_by("id")
+    labelled_only: bool = False
+    state: str = ""
+    label: str = ""
+
+    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+        if self.labelled_only:
+            items = items.filter(label__isnull=False)
+        if self.state:
+            items = items.filter(state=self.state)
+        if self.label:
+            items = items.filter(label=self.label)
+        return items
+
+
+def _export_records(project: Project, which: ExportFilter) -> Iterator[dict[str, Any]]:
+    items = which.apply(Item.objects.filter(project=project)).order_by("id")
     ids = list(items.values_list("id", flat=True))
     ranking = rankings.ranking_latest(project)
     for start in range(0, len(ids), EXPORT_CHUNK):
@@ -262,8 +290,8 @@ def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, A
             row["prediction"] = code
 
 
-def export_jsonl(project: Project) -> Iterator[str]:
-    for row in _export_records(project):
+def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    for row in _export_records(project, which):
         record: dict[str, Any] = {"id": row["id"]}
         if project.kind == Project.Kind.IMAGE:
             record["image"] = row["image"]
@@ -320,21 +348,22 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def export_csv(project: Project) -> Iterator[str]:
-    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`)."""
+def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`).
+
+    `annotations` is a JSON list of `{"annotator", "label", "confidence", "created_at"}`,
+    as in the JSONL export, so a reader parses it rather than splitting strings."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
-    for row in _export_records(project):
+    for row in _export_records(project, which):
         cells = [
             row["id"],
             row["image"] if first == "image" else row["text"],
             row["label"] or "",
             row["label_source"],
-            "; ".join(
-                f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
-            ),
+            json.dumps(row["annotations"], ensure_ascii=False),
             int(row["is_holdout"]),
             json.dumps(row["meta"], ensure_ascii=False),
         ]

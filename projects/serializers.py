@@ -194,6 +194,8 @@ class StatusSerializer(serializers.Serializer):
             "version": serializers.IntegerField(),
             "metrics": serializers.DictField(allow_null=True),
             "train_size": serializers.IntegerField(),
+            "holdout_size": serializers.IntegerField(),
+            "labels_total": serializers.IntegerField(),
             "finished_at": serializers.DateTimeField(allow_null=True),
         },
         allow_null=True,

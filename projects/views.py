@@ -19,7 +19,7 @@ from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSet
 from projects.ingest import uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
-from projects.models import ImportJob, Membership, Project
+from projects.models import ImportJob, Item, Membership, Project
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
@@ -168,6 +168,7 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "role": role,
             "curve": selectors.learning_curve(project),
+            "item_states": Item.State.choices,
         },
     )
 
