@@ -12,13 +12,16 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from projects.batches.closing import WAITING
 from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
 from projects.training import rankings
 from projects.training.services import OWED, retrain_failed
+from strategies.query import STRATEGIES
 
 EXPORT_CHUNK = 2000
 
@@ -198,12 +201,25 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
     ]
 
 
-def selection_log(project: Project, *, limit: int = 200) -> QuerySet[SelectionLog]:
-    return (
+SELECTION_PAGE = 20
+SNIPPET_CHARS = 120
+
+
+def selection_log_page(project: Project, page: object) -> Page[Any]:
+    """One page of the selection log, newest batch first, each row with the start of its
+    item's text (never the whole text) and what its strategy's score measures: scores of
+    different strategies are on different scales."""
+    rows = (
         SelectionLog.objects.filter(batch__project=project, withdrawn=False)
         .select_related("batch")
-        .order_by("-batch__number", "rank")[:limit]
+        .annotate(item_text=Substr("item__text", 1, SNIPPET_CHARS), item_image=F("item__image"))
+        .order_by("-batch__number", "rank")
     )
+    result = Paginator(rows, SELECTION_PAGE).get_page(page)
+    for row in result.object_list:
+        info = STRATEGIES.get(row.strategy)
+        row.scale = info.description if info else ""
+    return result
 
 
 def members(project: Project) -> QuerySet[Membership]:

@@ -72,10 +72,22 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         return render(request, "projects/dashboard.html#live", _live_context(project, role))
     context = {
         **_live_context(project, role),
-        "selections": selectors.selection_log(project, limit=60),
+        "selections": selectors.selection_log_page(project, 1),
         "stream": _stream(project),
     }
     return render(request, "projects/dashboard.html", context)
+
+
+@login_required
+@require_safe
+def selection_log(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """A page of the dashboard's selection log (htmx swaps it in; a plain link works too)."""
+    project, _ = project_for_member(request.user, project_id)
+    context = {
+        "project": project,
+        "selections": selectors.selection_log_page(project, request.GET.get("page")),
+    }
+    return render(request, "projects/_selections.html", context)
 
 
 def _live_context(project: Project, role: str) -> dict[str, Any]:

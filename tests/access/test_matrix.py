@@ -62,6 +62,7 @@ ROUTES: dict[str, Route] = {
     "home": Route({"GET": SIGNED_IN}),
     "project-create": Route({"GET": SIGNED_IN, "POST": SIGNED_IN}),
     "project-dashboard": Route({"GET": MEMBERS}),
+    "project-selections": Route({"GET": MEMBERS}),
     "project-settings": Route({"GET": LEADS, "POST": LEADS}),
     "project-import": Route({"GET": LEADS, "POST": LEADS}),
     "project-export": Route({"GET": LEADS}),
