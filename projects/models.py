@@ -337,6 +337,7 @@ class ImportJob(models.Model):
     processed = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    seeded = models.PositiveIntegerField(default=0, help_text="Rows with a label: seed labels.")
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -18,7 +18,16 @@ from django.db.models.functions import Substr
 from django.utils import timezone
 
 from projects.batches.closing import WAITING
-from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
+from projects.models import (
+    Annotation,
+    Batch,
+    ImportJob,
+    Item,
+    Membership,
+    ModelVersion,
+    Project,
+    SelectionLog,
+)
 from projects.training import rankings
 from projects.training.services import OWED, retrain_failed
 from strategies.query import STRATEGIES
@@ -220,6 +229,15 @@ def selection_log_page(project: Project, page: object) -> Page[Any]:
         info = STRATEGIES.get(row.strategy)
         row.scale = info.description if info else ""
     return result
+
+
+IMPORT_HISTORY = 20
+
+
+def import_history(project: Project) -> QuerySet[ImportJob]:
+    """The project's latest imports, newest first, with who uploaded each."""
+    jobs = ImportJob.objects.filter(project=project).select_related("created_by")
+    return jobs.order_by("-created_at", "-pk")[:IMPORT_HISTORY]
 
 
 def members(project: Project) -> QuerySet[Membership]:

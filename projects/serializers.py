@@ -155,6 +155,9 @@ ImportResult = inline_serializer(
         "created": serializers.IntegerField(),
         "skipped": serializers.IntegerField(),
         "errors": serializers.ListField(child=serializers.DictField()),
+        "seeded": serializers.IntegerField(
+            required=False, help_text="Imported rows with a label: they became seed labels."
+        ),
         "job": serializers.IntegerField(required=False),
     },
 )

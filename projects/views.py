@@ -163,10 +163,36 @@ def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             )
         except ImportRejected as exc:
             error = str(exc)
-    context = {"project": project, "role": role, "form": form, "result": result, "error": error}
+    context = {
+        "project": project,
+        "role": role,
+        "form": form,
+        "result": result,
+        "error": error,
+        "history": selectors.import_history(project),
+    }
     if request.htmx:
         return render(request, "projects/import.html#result", context)
     return render(request, "projects/import.html", context)
+
+
+@login_required
+@require_POST
+def project_import_preview(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The columns and first rows of the chosen file, as they would import; writes nothing."""
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = ImportForm(request.POST, request.FILES)
+    context: dict[str, Any] = {"project": project, "preview": None, "error": ""}
+    if not form.is_valid():
+        context["error"] = " ".join(str(e) for e in form.errors.get("file", ["Choose a file."]))
+    else:
+        try:
+            context["preview"] = uploads.import_preview(
+                project=project, upload=form.cleaned_data["file"]
+            )
+        except ImportRejected as exc:
+            context["error"] = str(exc)
+    return render(request, "projects/_import_preview.html", context)
 
 
 @login_required

@@ -65,6 +65,7 @@ ROUTES: dict[str, Route] = {
     "project-selections": Route({"GET": MEMBERS}),
     "project-settings": Route({"GET": LEADS, "POST": LEADS}),
     "project-import": Route({"GET": LEADS, "POST": LEADS}),
+    "project-import-preview": Route({"POST": LEADS}),
     "project-export": Route({"GET": LEADS}),
     "project-members": Route({"GET": MEMBERS, "POST": LEADS}),
     "project-member-remove": Route({"POST": LEADS}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,3 +162,50 @@ def test_error_pages_and_the_new_project_button_for_an_annotator(
     assert page.locator("#error-page h1").inner_text() == "Not found"
     page.click("text=← Back to your projects")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def test_import_preview_then_import_shows_seed_labels_and_history(
+    live_server: Any, page: Any, tmp_path: Any
+) -> None:
+    lead = get_user_model().objects.create_user("lead", password="pw-lead")
+    project = services.project_create(user=lead, name="Imp", kind="text", labels=["cat", "dog"])
+    upload = tmp_path / "pets.csv"
+    upload.write_text("text,label,source\na cat,cat,web\na dog,,web\nanother,dog,mail\n")
+    login(page, live_server.url, "lead", "pw-lead")
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    assert page.locator("#import-result .card").count() == 0
+    assert page.locator("#import-history").count() == 0
+    page.set_input_files("#id_file", str(upload))
+    page.click("#import-preview-button")
+    page.wait_for_selector("#import-preview")
+    assert "source (kept in meta)" in page.locator("#import-preview").inner_text()
+    assert page.locator("#preview-rows tbody tr").count() == 3
+    assert Item.objects.filter(project=project).count() == 0
+    page.click("#import-confirm")
+    page.wait_for_selector("#import-seeded")
+    assert "2 of them had a label" in page.locator("#import-seeded").inner_text()
+    assert "pets.csv" in page.locator("#import-history").inner_text()
+    assert Item.objects.filter(project=project).count() == 3
+
+
+def test_export_form_downloads_labelled_items_as_csv_with_json_annotations(
+    live_server: Any, page: Any, small_project: Any
+) -> None:
+    import csv
+    import io
+    import json
+
+    project = small_project
+    first = Item.objects.filter(project=project).order_by("id").first()
+    assert first is not None
+    Item.objects.filter(pk=first.pk).update(label="dog", state=Item.State.LABELED)
+    login(page, live_server.url, "lead", "pw-lead")
+    page.goto(f"{live_server.url}/projects/{project.pk}/export/")
+    page.check("input[name=items][value=labelled]")
+    page.select_option("#export-label", "dog")
+    with page.expect_download() as download:
+        page.click("button[name=format][value=csv]")
+    text = Path(download.value.path()).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(int(r["id"]), r["label"]) for r in rows] == [(first.pk, "dog")]
+    assert json.loads(rows[0]["annotations"]) == []
