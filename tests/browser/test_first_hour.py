@@ -209,3 +209,31 @@ def test_export_form_downloads_labelled_items_as_csv_with_json_annotations(
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(int(r["id"]), r["label"]) for r in rows] == [(first.pk, "dog")]
     assert json.loads(rows[0]["annotations"]) == []
+
+
+def test_new_project_form_is_grouped_with_rules_shown_when_ticked(
+    live_server: Any, page: Any
+) -> None:
+    get_user_model().objects.create_user("newlead", password="pw-newlead")
+    login(page, live_server.url, "newlead", "pw-newlead")
+    page.goto(f"{live_server.url}/projects/new/")
+    legends = page.locator("fieldset.settings-group legend").all_inner_texts()
+    assert legends == ["Basics", "Strategy", "People", "Stopping", "Stream"]
+    assert page.locator("#id_selector").is_hidden()  # under Advanced, closed
+    assert "applies from the next batch" in page.locator("#field-batch_size").inner_text()
+    options = page.locator("#id_strategy option").evaluate_all("os => os.map(o => o.value)")
+    assert "entropy" in options and not [o for o in options if o.startswith("multilabel")]
+    params = page.locator('[data-rule-params="budget"]')
+    assert params.is_hidden()
+    page.check('[data-rule-toggle="budget"]')
+    assert params.is_visible()
+    page.fill("#id_stop_budget__labels", "30")
+    page.fill("#id_name", "Grouped")
+    page.fill("#id_labels", "cat\ndog")
+    page.click("text=Advanced")
+    assert page.locator("#id_selector").is_visible()
+    page.click("#project-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/projects/*/import/")
+    from projects.models import Project
+
+    assert Project.objects.get(name="Grouped").stopping == [{"rule": "budget", "labels": 30}]
