@@ -214,7 +214,7 @@ SELECTION_PAGE = 20
 SNIPPET_CHARS = 120
 
 
-def selection_log_page(project: Project, page: object) -> Page[Any]:
+def selection_log_page(project: Project, page: int | str | None) -> Page[Any]:
     """One page of the selection log, newest batch first, each row with the start of its
     item's text (never the whole text) and what its strategy's score measures: scores of
     different strategies are on different scales."""

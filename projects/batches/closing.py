@@ -198,7 +198,8 @@ def _owed_defaults() -> dict[str, tuple[str, Any]]:
 
 def _released_sql() -> str:
     """`RELEASED` as a SET list (its values are constants of the model: no parameters)."""
-    fields = {Item._meta.get_field(name).column: value for name, value in RELEASED.items()}
+    columns = {f.name: f.column for f in Item._meta.concrete_fields}
+    fields = {columns[name]: value for name, value in RELEASED.items()}
     return ", ".join(f"{column} = {_literal(value)}" for column, value in fields.items())
 
 
