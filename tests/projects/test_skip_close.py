@@ -105,3 +105,29 @@ def _item_id(html: str) -> int:
 
 def _left(html: str) -> int:
     return int(html.split('id="batch-left">', 1)[1].split("<", 1)[0])
+
+
+def test_the_dashboard_says_when_the_next_retrain_comes(
+    api: dict[str, APIClient], project: Project, django_capture_on_commit_callbacks: Any
+) -> None:
+    from projects import selectors
+
+    client = api["ann1"]
+    item = next_item(client, project)
+    batch = Item.objects.get(pk=item).batch
+    assert batch is not None
+    lead = page_client("lead")
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    left = selectors.open_batches(project)
+    nearest = min(b["labels_left"] for b in left)
+    assert f"retrains after <strong>{nearest}</strong> more label" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(batch.size):
+            label(client, project, item)
+            batch.refresh_from_db()
+            if batch.state == Batch.State.CLOSED:
+                break
+            item = next_item(client, project)
+    assert ModelVersion.objects.filter(project=project, status="pending").exists()
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    assert "The model is training now." in page
