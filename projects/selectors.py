@@ -85,26 +85,32 @@ def item_batch(item: Item | None, *, revising: bool = False) -> dict[str, Any] |
 
 
 def open_batches(project: Project) -> list[dict[str, Any]]:
-    """The open batches, oldest first, each with a true count of what is left: items, and
-    labels (an item may need several)."""
+    """The open batches, oldest first, each with a true count: items done, items left
+    (an item may need several labels: `labels_left`), and items given back that no longer
+    hold the batch (`WAITING`)."""
     batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN).order_by("number"))
-    waiting = {
-        row["batch_id"]: row
-        for row in Item.objects.filter(WAITING, batch__in=batches)
+    queued = (
+        Item.objects.filter(batch__in=batches, state=Item.State.QUEUED)
         .values("batch_id")
-        .annotate(n=Count("id"), labels=Sum(F("required") - F("annotation_count")))
-    }
+        .annotate(
+            n=Count("id"),
+            waiting=Count("id", filter=WAITING),
+            labels=Sum(F("required") - F("annotation_count"), filter=WAITING),
+        )
+    )
+    counts = {row["batch_id"]: row for row in queued}
     rows = []
     for b in batches:
-        left = waiting.get(b.pk, {"n": 0, "labels": 0})
+        row = counts.get(b.pk, {"n": 0, "waiting": 0, "labels": 0})
         rows.append(
             {
                 "number": b.number,
                 "kind": b.kind,
                 "size": b.size,
-                "left": left["n"],
-                "done": b.size - left["n"],
-                "labels_left": max(int(left["labels"] or 0), 0),
+                "done": b.size - row["n"],
+                "left": row["waiting"],
+                "given_back": row["n"] - row["waiting"],
+                "labels_left": max(int(row["labels"] or 0), 0),
             }
         )
     return rows

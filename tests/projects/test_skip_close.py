@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from projects import selectors
 from projects.batches import closing
 from projects.models import Batch, Item, ModelVersion, Project
 from tests.annotator.conftest import LABELS, text_project
@@ -46,6 +47,8 @@ def test_one_annotators_skip_lets_the_batch_close_and_owe_a_retrain(
     with django_capture_on_commit_callbacks(execute=True):
         answer = client.post(f"/api/projects/{project.pk}/skip/", {"item": skipped}, format="json")
     assert answer.status_code in (200, 204), answer.content
+    (row,) = [b for b in selectors.open_batches(project) if b["number"] == batch.number]
+    assert (row["done"], row["left"], row["given_back"]) == (0, batch.size - 1, 1)
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(batch.size - 1):
             item = next_item(client, project)
@@ -110,8 +113,6 @@ def _left(html: str) -> int:
 def test_the_dashboard_says_when_the_next_retrain_comes(
     api: dict[str, APIClient], project: Project, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from projects import selectors
-
     client = api["ann1"]
     item = next_item(client, project)
     batch = Item.objects.get(pk=item).batch
