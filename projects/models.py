@@ -124,7 +124,9 @@ class Batch(models.Model):
     strategy = models.CharField(max_length=40)
     selector = models.CharField(max_length=40)
     size = models.PositiveIntegerField(default=0)
-    remaining = models.IntegerField(default=0, help_text="Items still short of annotations.")
+    remaining = models.IntegerField(
+        default=0, help_text="Items still holding the batch open (closing.WAITING)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
