@@ -58,13 +58,13 @@ def import_record(
     errors: list[dict[str, Any]],
 ) -> ImportJob:
     """Record a finished CSV/JSONL import for the import page's history (image ZIPs have
-    their job row from the start)."""
+    their job row from the start); one whose every row was refused is `failed`."""
     now = timezone.now()
     return ImportJob.objects.create(
         project=project,
         created_by=user if user is not None and user.pk else None,
         filename=filename[:255],
-        status=ImportJob.Status.DONE,
+        status=ImportJob.Status.DONE if created or not skipped else ImportJob.Status.FAILED,
         total=created + skipped,
         processed=created + skipped,
         created=created,
