@@ -326,6 +326,7 @@ RULE_PARAM_LABELS: dict[tuple[str, str], str] = {
 def rule_param_label(rule: str, param: str) -> str:
     return RULE_PARAM_LABELS.get((rule, param), f"{param.replace('_', ' ')} ({rule})")
 
+
 SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

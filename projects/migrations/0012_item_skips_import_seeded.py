@@ -4,25 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0011_model_version_heartbeat_retry'),
+        ("projects", "0011_model_version_heartbeat_retry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importjob',
-            name='seeded',
-            field=models.PositiveIntegerField(default=0, help_text='Rows with a label: seed labels.'),
+            model_name="importjob",
+            name="seeded",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Rows with a label: seed labels."
+            ),
         ),
         migrations.AddField(
-            model_name='item',
-            name='skips',
-            field=models.PositiveSmallIntegerField(default=0, help_text='How many annotators gave the item back: it no longer holds a batch.'),
+            model_name="item",
+            name="skips",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="How many annotators gave the item back: it no longer holds a batch.",
+            ),
         ),
         migrations.AlterField(
-            model_name='batch',
-            name='remaining',
-            field=models.IntegerField(default=0, help_text='Items still holding the batch open (closing.WAITING).'),
+            model_name="batch",
+            name="remaining",
+            field=models.IntegerField(
+                default=0, help_text="Items still holding the batch open (closing.WAITING)."
+            ),
         ),
     ]
