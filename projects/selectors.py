@@ -137,6 +137,16 @@ def selection_log(project: Project, *, limit: int = 200) -> QuerySet[SelectionLo
     )
 
 
+def deletion_counts(project: Project) -> dict[str, int]:
+    """What a deletion would take, counted for its confirmation page."""
+    return {
+        "items": Item.objects.filter(project=project).count(),
+        "annotations": Annotation.objects.filter(project=project).count(),
+        "model versions": ModelVersion.objects.filter(project=project).count(),
+        "members": Membership.objects.filter(project=project).count(),
+    }
+
+
 def members(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("role")
 

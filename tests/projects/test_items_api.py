@@ -116,7 +116,7 @@ def test_rows_carry_prediction_names_and_annotations(api, project) -> None:  # t
     ("params", "count"),
     [
         ({"search": "CAT"}, 5),
-        ({"search": "photo 1"}, 2),
+        ({"search": "photo 10"}, 1),
         ({"state": "labeled"}, 4),
         ({"label": "dog"}, 2),
         ({"annotator": "ann1"}, 4),
