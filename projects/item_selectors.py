@@ -49,11 +49,16 @@ class Ordering:
 
     def order_by(self) -> tuple[OrderBy, ...]:
         """The order within one range. A range's keys are all NULL or none is (`first`,
-        `after`), so where NULLs go within it changes nothing, and it is chosen to be
-        the order an index scan reads: `item_project_score` is `score DESC NULLS LAST,
-        id`, whose backward scan is `score ASC NULLS FIRST, id DESC`."""
+        `after`), so where NULLs go within it changes nothing, and it is written as an
+        index scan reads it (PostgreSQL matches NULLS FIRST/LAST literally, even on a NOT
+        NULL column): plain ASC/DESC for the NOT NULL keys; `item_project_score` is
+        `score DESC NULLS LAST, id`, whose backward scan is `score ASC NULLS FIRST, id DESC`.
+        """
         key = F(self.field)
-        first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_first=True)
+        if not self.nullable:
+            first = key.desc() if self.descending else key.asc()
+        else:
+            first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_first=True)
         tiebreak = F("id").desc() if self.id_descending else F("id").asc()
         return (first,) if self.field == "id" else (first, tiebreak)
 
