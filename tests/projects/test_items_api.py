@@ -220,7 +220,9 @@ def test_staff_see_project_items(api, project, make_user) -> None:  # type: igno
         ({"disagreement": "false"}, list(range(11))),
     ],
 )
-def test_score_range_holdout_and_disagreement_filters(api, project, users, params, expected) -> None:  # type: ignore[no-untyped-def]
+def test_score_range_holdout_and_disagreement_filters(  # type: ignore[no-untyped-def]
+    api, project, users, params, expected
+) -> None:
     items = list(Item.objects.filter(project=project).order_by("id"))
     Item.objects.filter(pk__in=[items[1].pk, items[4].pk]).update(is_holdout=True)
     # Item 3's second annotator disagrees; item 1's two annotators agree.
