@@ -50,7 +50,8 @@ class BulkResultSerializer(serializers.Serializer):
 
 class ItemsBulkView(APIView):
     @extend_schema(
-        request=BulkInput,
+        # A list of ids: a form would carry it as one field per id, which Django caps.
+        request={"application/json": BulkInput},
         responses={200: BulkResultSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="Send to review, mark gold, exclude from the pool, or return to it. "
         "404 when an id is not an item of this project: then nothing changes.",
