@@ -50,7 +50,7 @@ ORDERING_NAMES = {
 
 def _query(project: Project, params: QueryDict) -> tuple[dict[str, Any], dict[str, Any]]:
     """The filters as the API checks them; the errors per field (an empty dict if none)."""
-    fields = {k: v for k, v in params.items() if k not in ("after", "item") and v != ""}
+    fields = {k: v for k, v in params.items() if k != "after" and v != ""}
     query = ItemQuerySerializer(data=fields, context={"project": project})
     if not query.is_valid():
         return {}, dict(query.errors)
