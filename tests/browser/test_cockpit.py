@@ -52,6 +52,9 @@ def pets() -> tuple[Project, int]:
         )
     disputed = assignment.item_id
     assert Item.objects.get(pk=disputed).state == Item.State.REVIEW
+    # Stopped, so that no batch takes pool items while the test looks at them (the
+    # session's worker, once an earlier test started it, prepares this import meanwhile).
+    services.project_stop(project=project, reason="the browser test looks at the pool")
     return project, disputed
 
 
