@@ -3,10 +3,20 @@
 from django.urls import path
 
 from annotator import api as annotator_api
-from annotator import members
+from annotator import items_api, members
 from annotator.quality import api as api_quality
 
 urlpatterns = [
+    path(
+        "projects/<int:project_id>/items/bulk/",
+        items_api.ItemsBulkView.as_view(),
+        name="api-items-bulk",
+    ),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/label/",
+        items_api.ItemLabelView.as_view(),
+        name="api-item-label",
+    ),
     path(
         "projects/<int:project_id>/members/<str:username>/",
         members.MemberView.as_view(),

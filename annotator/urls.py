@@ -1,8 +1,16 @@
 from django.urls import path
 
-from annotator import members, views
+from annotator import items, members, views
 
 urlpatterns = [
+    path("projects/<int:project_id>/items/", items.items_browser, name="project-items"),
+    path("projects/<int:project_id>/items/bulk/", items.items_bulk_page, name="project-items-bulk"),
+    path("projects/<int:project_id>/items/<int:item_id>/", items.item_page, name="project-item"),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/label/",
+        items.item_label,
+        name="project-item-label",
+    ),
     path(
         "projects/<int:project_id>/members/<str:username>/remove/",
         members.member_remove_page,

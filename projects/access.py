@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from projects.models import Item, Membership, Project
@@ -28,12 +28,14 @@ AnyUser = User | AnonymousUser
 
 
 def projects_for_user(user: AnyUser) -> QuerySet[Project]:
-    """Projects the user may see: all for staff, else those they belong to."""
+    """Projects listed for the user: all for staff, else those they belong to, minus the
+    archived ones they do not lead (an archive is out of the way; a lead may unarchive)."""
     if not user.is_authenticated:
         return Project.objects.none()
     if user.is_staff:
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user)
+    listed = Q(memberships__role=Role.LEAD) | ~Q(state=Project.State.ARCHIVED)
+    return Project.objects.filter(Q(memberships__user=user) & listed)
 
 
 def item_for_update(project: Project, item_id: object) -> Item:

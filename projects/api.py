@@ -76,13 +76,56 @@ class ProjectDetailView(APIView):
 
     @extend_schema(
         request={"application/json": ProjectUpdateSerializer},
-        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
+        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         project = services.project_update(project=project, **from_api(serializer.validated_data))
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "confirm", str, required=True, description="The project's name, as a check."
+            )
+        ],
+        responses={
+            204: OpenApiResponse(
+                description="Deleted: its items, labels, batches, models and memberships. "
+                "The people's accounts are kept."
+            ),
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def delete(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        services.project_delete(project=project, confirm=request.query_params.get("confirm", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ArchiveView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ProjectSerializer, **error_responses(401, 403, 404, 409)},
+        description="Archive: read-only, no new batches, hidden from its annotators' lists.",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        services.project_archive(project=project)
+        return Response(ProjectSerializer(project).data)
+
+
+class UnarchiveView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ProjectSerializer, **error_responses(401, 403, 404, 409)},
+        description="Unarchive: the project comes back stopped; resume it to collect again.",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        services.project_unarchive(project=project)
         return Response(ProjectSerializer(project).data)
 
 

@@ -9,6 +9,14 @@ urlpatterns = [
     path("projects/", api.ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", api.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", api.MembersView.as_view(), name="api-members"),
+    path(
+        "projects/<int:project_id>/archive/", api.ArchiveView.as_view(), name="api-project-archive"
+    ),
+    path(
+        "projects/<int:project_id>/unarchive/",
+        api.UnarchiveView.as_view(),
+        name="api-project-unarchive",
+    ),
     path("projects/<int:project_id>/import/", api.ImportView.as_view(), name="api-import"),
     path("projects/<int:project_id>/status/", api.StatusView.as_view(), name="api-status"),
     path("projects/<int:project_id>/export/", api.ExportView.as_view(), name="api-export"),

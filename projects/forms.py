@@ -171,3 +171,19 @@ class ImportForm(forms.Form):
 class MemberForm(forms.Form):
     username = forms.CharField()
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class MemberCreateForm(forms.Form):
+    """Someone new: the lead picks their sign-in name and initial password."""
+
+    username = forms.CharField(max_length=150, label="Their username")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        label="Initial password",
+        help_text="Give it to them yourself; Django's password rules apply.",
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class ProjectDeleteForm(forms.Form):
+    confirm = forms.CharField(max_length=MAX_NAME, label="Type the project's name to confirm")

@@ -12,27 +12,68 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import F, OrderBy, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import (
+    Exists,
+    F,
+    OrderBy,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    prefetch_related_objects,
+)
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from projects.access import MAX_ID
-from projects.models import Annotation, Item, Project
+from projects.models import Annotation, Item, Membership, Project, SelectionLog
 from projects.selectors import prediction_name
+from projects.training import rankings
+
+# PostgreSQL's full-text configuration for `search`: "simple" (words, no stemming, no
+# stop words), whatever the data's language. Migration 0012's item_text_search index
+# holds this very expression, so a search is an index lookup.
+SEARCH_CONFIG = "simple"
 
 
 @dataclass(frozen=True)
 class Ordering:
-    """A sort key and the id as its tiebreak; NULL keys (unscored items) come last."""
+    """A sort key and the id as its tiebreak; NULL keys (unscored items) come last, as a
+    range of their own."""
 
     field: str
     descending: bool
     id_descending: bool
 
     def order_by(self) -> tuple[OrderBy, ...]:
+        """The order within one range. A range's keys are all NULL or none is (`first`,
+        `after`), so where NULLs go within it changes nothing, and it is written as an
+        index scan reads it (PostgreSQL matches NULLS FIRST/LAST literally, even on a NOT
+        NULL column): plain ASC/DESC for the NOT NULL keys; `item_project_score` is
+        `score DESC NULLS LAST, id`, whose backward scan is `score ASC NULLS FIRST, id DESC`.
+        """
         key = F(self.field)
-        first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_last=True)
+        if not self.nullable:
+            first = key.desc() if self.descending else key.asc()
+        else:
+            first = key.desc(nulls_last=True) if self.descending else key.asc(nulls_first=True)
         tiebreak = F("id").desc() if self.id_descending else F("id").asc()
         return (first,) if self.field == "id" else (first, tiebreak)
+
+    @property
+    def nullable(self) -> bool:
+        return bool(getattr(Item._meta.get_field(self.field), "null", False))
+
+    def first(self, items: QuerySet[Item]) -> list[QuerySet[Item]]:
+        """The first page's rows: the keyed ones, then the NULL keys, as two ranges."""
+        if not self.nullable:
+            return [items]
+        return [
+            items.filter(**{f"{self.field}__isnull": False}),
+            items.filter(**{f"{self.field}__isnull": True}),
+        ]
 
     def after(self, items: QuerySet[Item], value: Any, item_id: int) -> list[QuerySet[Item]]:
         """The rows after (value, item_id), as ranges an index in this order can serve:
@@ -50,9 +91,7 @@ class Ordering:
         ahead = items.filter(**{f"{self.field}__{bound}": value}).exclude(
             Q(**{self.field: value}) & id_not_after
         )
-        return (
-            [ahead, nulls] if getattr(Item._meta.get_field(self.field), "null", False) else [ahead]
-        )
+        return [ahead, nulls] if self.nullable else [ahead]
 
 
 # `-score` is the ranking order (`RANKING_ORDER`: ties by ascending id), which the
@@ -74,6 +113,10 @@ class ItemFilters:
     label: str = ""
     annotator: str = ""
     predicted: int | None = None  # a code into project.labels
+    score_min: float | None = None
+    score_max: float | None = None
+    holdout: bool | None = None
+    disagreement: bool = False
 
 
 def position_encode(ordering: str, item: Item) -> str:
@@ -104,11 +147,26 @@ def position_decode(ordering: str, position: str) -> tuple[Any, int]:
     return None, item_id
 
 
+def _text_search(items: QuerySet[Item], search: str) -> QuerySet[Item]:
+    """Words on PostgreSQL (web-search syntax: "a phrase", or, -word), through the
+    item_text_search index; a case-insensitive substring on SQLite, which has neither."""
+    if connection.vendor != "postgresql":
+        return items.filter(text__icontains=search)
+    query = SearchQuery(search, config=SEARCH_CONFIG, search_type="websearch")
+    return items.alias(words=SearchVector("text", config=SEARCH_CONFIG)).filter(words=query)
+
+
+def _disagreed() -> Exists:
+    """Two of the item's annotations give different labels."""
+    other = Annotation.objects.filter(item_id=OuterRef("item_id")).exclude(label=OuterRef("label"))
+    return Exists(Annotation.objects.filter(item_id=OuterRef("pk")).filter(Exists(other)))
+
+
 def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
+    """The one rule for which items a filter keeps: the API and the items page use it."""
     items = Item.objects.filter(project=project)
     if filters.search:
-        # icontains on both databases: a scan of the project's texts (no trigram index yet).
-        items = items.filter(text__icontains=filters.search)
+        items = _text_search(items, filters.search)
     if filters.state:
         items = items.filter(state=filters.state)
     if filters.label:
@@ -118,6 +176,14 @@ def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
         items = items.filter(annotations__annotator__username=filters.annotator)
     if filters.predicted is not None:
         items = items.filter(prediction=filters.predicted)
+    if filters.score_min is not None:
+        items = items.filter(score__gte=filters.score_min)
+    if filters.score_max is not None:
+        items = items.filter(score__lte=filters.score_max)
+    if filters.holdout is not None:
+        items = items.filter(is_holdout=filters.holdout)
+    if filters.disagreement:
+        items = items.filter(_disagreed())
     return items
 
 
@@ -128,6 +194,12 @@ def _annotations() -> Prefetch:
         .order_by("created_at", "id")
     )
     return Prefetch("annotations", queryset=annotations)
+
+
+COLUMNS = (
+    *("id", "text", "image", "state", "label", "label_source", "is_holdout"),
+    *("prediction", "score", "scored_version", "created_at"),
+)
 
 
 def items_page(
@@ -141,13 +213,12 @@ def items_page(
     """A page of items as the API shows them, and the position of the next page (or None)."""
     order = ORDERINGS[ordering]
     items = items_filtered(project, filters)
-    ranges = [items] if after is None else order.after(items, *after)
-    columns = ("id", "text", "state", "label", "prediction", "score", "created_at")
+    ranges = order.first(items) if after is None else order.after(items, *after)
     fetched: list[Item] = []
     for rows in ranges:
         wanted = size + 1 - len(fetched)
         if wanted > 0:
-            fetched += rows.order_by(*order.order_by()).only(*columns)[:wanted]
+            fetched += rows.order_by(*order.order_by()).only(*COLUMNS)[:wanted]
     page = fetched[:size]
     prefetch_related_objects(page, _annotations())
     more = len(fetched) > size
@@ -177,5 +248,77 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         "label": item.label,
         "prediction": prediction_name(project, item.prediction),
         "score": item.score,
+        "holdout": item.is_holdout,
+        "created_at": item.created_at,
         "annotations": annotations,
     }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    version: int
+    label: str | None
+    score: float | None
+    source: str  # where it is recorded: the item row, or the version's ranking file
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    """One item as the lead inspects it: what people said, what the models said, and why
+    it was picked. Only what is recorded; nothing is recomputed."""
+
+    item: Item
+    annotations: list[dict[str, Any]]
+    predictions: list[Prediction]
+    selections: list[SelectionLog]
+
+
+def item_detail(project: Project, item_id: int) -> ItemDetail:
+    """404 for an id of another project (or none)."""
+    item = get_object_or_404(Item.objects.select_related("batch"), project=project, pk=item_id)
+    return ItemDetail(
+        item=item,
+        annotations=_annotations_with_roles(project, item),
+        predictions=_predictions(project, item),
+        selections=list(
+            SelectionLog.objects.filter(item=item).select_related("batch").order_by("created_at")
+        ),
+    )
+
+
+def _annotations_with_roles(project: Project, item: Item) -> list[dict[str, Any]]:
+    annotations = list(
+        Annotation.objects.filter(item=item).select_related("annotator").order_by("created_at")
+    )
+    roles = dict(
+        Membership.objects.filter(
+            project=project, user_id__in=[a.annotator_id for a in annotations]
+        ).values_list("user_id", "role")
+    )
+    return [
+        {
+            "annotator": a.annotator.username,
+            "label": a.label,
+            "confidence": a.confidence,
+            "seconds": a.seconds,
+            "created_at": a.created_at,
+            "role": roles.get(a.annotator_id, "former member"),
+            "by_lead": roles.get(a.annotator_id) == Membership.Role.LEAD,
+        }
+        for a in annotations
+    ]
+
+
+def _predictions(project: Project, item: Item) -> list[Prediction]:
+    """The row's score (the newest scoring of this item) and each kept ranking's."""
+    found = [
+        Prediction(version, prediction_name(project, code), score, "ranking")
+        for version, score, code in rankings.rankings_of_item(project, item.pk)
+    ]
+    versions = {p.version for p in found}
+    if item.scored_version is not None and item.scored_version not in versions:
+        row = Prediction(
+            item.scored_version, prediction_name(project, item.prediction), item.score, "item row"
+        )
+        found = sorted([*found, row], key=lambda p: -p.version)
+    return found

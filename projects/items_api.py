@@ -3,6 +3,7 @@ their annotations, for leads and reviewers. The reads are in `projects.item_sele
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -36,6 +37,21 @@ class ItemQuerySerializer(serializers.Serializer):
     predicted = serializers.CharField(
         required=False, allow_blank=True, max_length=200, help_text="The model's predicted label."
     )
+    score_min = serializers.FloatField(
+        required=False, allow_null=True, default=None, help_text="Least model score (inclusive)."
+    )
+    score_max = serializers.FloatField(
+        required=False, allow_null=True, default=None, help_text="Greatest model score."
+    )
+    holdout = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: holdout items only; false: none of them; empty: both.",
+    )
+    disagreement = serializers.BooleanField(
+        required=False, default=False, help_text="Only items whose annotators disagree."
+    )
     ordering = serializers.ChoiceField(
         choices=list(ORDERINGS), required=False, allow_blank=True, default="id"
     )
@@ -50,6 +66,14 @@ class ItemQuerySerializer(serializers.Serializer):
 
     def validate_ordering(self, value: str) -> str:
         return value or "id"
+
+    def _finite(self, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise serializers.ValidationError("A score bound is a finite number.")
+        return value
+
+    validate_score_min = _finite
+    validate_score_max = _finite
 
 
 class AnnotationRowSerializer(serializers.Serializer):
@@ -67,6 +91,8 @@ class ItemRowSerializer(serializers.Serializer):
     label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     prediction = serializers.CharField(allow_null=True)
     score = serializers.FloatField(allow_null=True)
+    holdout = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
     annotations = AnnotationRowSerializer(many=True)
 
 

@@ -176,6 +176,8 @@ class Item(models.Model):
         REVIEW = "review", "waiting for review"
         PREDICTED = "predicted", "stream item left to the model"
         GOLD = "gold", "gold item (quality check, not trained on)"
+        # Taken out of the pool by the lead: never picked for a batch, so never handed out.
+        EXCLUDED = "excluded", "excluded from the pool by the lead"
 
     class LabelSource(models.TextChoices):
         NONE = ""
@@ -183,6 +185,8 @@ class Item(models.Model):
         CONSENSUS = "consensus"
         REVIEW = "review"
         GOLD = "gold", "gold (the lead's true label)"
+        # The lead set the label (relabel) or sent the item to review; consensus keeps off.
+        LEAD = "lead", "the lead's decision"
 
     # No single-column indexes on project / batch: the composite indexes below start with
     # them, and every index slows the bulk COPY of an import.
@@ -241,6 +245,12 @@ class Item(models.Model):
             # A project's id range (the holdout draws' bounds, exports in id order): without
             # it the primary key was walked through every later project's rows.
             models.Index(fields=["project", "id"], name="item_project_id"),
+            # The item browser's orderings across all states (`item_selectors.ORDERINGS`):
+            # `-score` walks this forward, `score` backward; `created_at` either way.
+            NullsLastIndex(
+                F("project"), F("score").desc(nulls_last=True), F("id"), name="item_project_score"
+            ),
+            models.Index(fields=["project", "created_at", "id"], name="item_project_created"),
         ]
 
     def __str__(self) -> str:

@@ -246,6 +246,16 @@ def import_history(project: Project) -> QuerySet[ImportJob]:
     return jobs.order_by("-created_at", "-pk")[:IMPORT_HISTORY]
 
 
+def deletion_counts(project: Project) -> dict[str, int]:
+    """What a deletion would take, counted for its confirmation page."""
+    return {
+        "items": Item.objects.filter(project=project).count(),
+        "annotations": Annotation.objects.filter(project=project).count(),
+        "model versions": ModelVersion.objects.filter(project=project).count(),
+        "members": Membership.objects.filter(project=project).count(),
+    }
+
+
 def members(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("role")
 

@@ -6,10 +6,14 @@ commit, and the database (a `pending` ModelVersion) records that it is owed.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -17,7 +21,7 @@ from django.http import Http404
 from projects.batches.services import batch_open
 from projects.models import Membership, Project
 from projects.settings_schema import SettingsInvalid, defaults, settings_validate
-from projects.state import RESUME, STOP, project_move
+from projects.state import ARCHIVE, RESUME, STOP, UNARCHIVE, project_move, project_writable
 from winnow.errors import Conflict
 
 NOT_ADDABLE = "No user can be added under that name. Check the spelling with them."
@@ -44,6 +48,7 @@ def project_create(
 
 @transaction.atomic
 def project_update(*, project: Project, **changes: Any) -> Project:
+    project_writable(project)
     clean = _validated(changes, labels_before=project.labels)
     for key, value in clean.items():
         setattr(project, key, value)
@@ -67,6 +72,35 @@ def membership_add(*, project: Project, username: str, role: str) -> Membership:
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+@transaction.atomic
+def member_create(*, project: Project, username: str, password: str, role: str) -> Membership:
+    """Create a sign-in for someone new and add them with `role`.
+
+    The lead chooses the initial password and hands it over; Django's password
+    validators apply, so it is no weaker than one the person would have to choose.
+    Unlike `membership_add`, a taken name has to be said: the throttle bounds how many
+    names a lead may try this way (projects/throttles.py).
+    """
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"role must be one of {Membership.Role.values}"})
+    users = get_user_model()
+    user = users(username=username)
+    try:
+        user.clean_fields(exclude=["password"])
+    except ValidationError as exc:
+        problems = exc.message_dict.get("username", exc.messages)
+        raise ValidationError({"username": problems}) from None
+    if users.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "That name is taken: pick another one."})
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    user.save()
+    return Membership.objects.create(project=project, user=user, role=role)
 
 
 @transaction.atomic
@@ -112,3 +146,53 @@ def project_resume(*, project: Project) -> None:
 @transaction.atomic
 def project_stop(*, project: Project, reason: str) -> None:
     project_move(project, to=STOP.to, from_=STOP.sources, reason=reason)
+
+
+@transaction.atomic
+def project_archive(*, project: Project) -> None:
+    """Read-only from now on: no batches open, nobody claims, annotators no longer list
+    it. Everything is kept; the lead may unarchive."""
+    if not project_move(project, to=ARCHIVE.to, from_=ARCHIVE.sources):
+        raise Conflict("The project is already archived.")
+
+
+@transaction.atomic
+def project_unarchive(*, project: Project) -> None:
+    """Back as a stopped project: collecting again is the lead's resume, a second step."""
+    reason = "Unarchived: resume to collect labels again."
+    if not project_move(project, to=UNARCHIVE.to, from_=UNARCHIVE.sources, reason=reason):
+        raise Conflict("The project is not archived.")
+
+
+# What a deletion removes and keeps, as the confirmation page and the API say it.
+DELETED = (
+    "its items and their images",
+    "every annotation, review decision and gold label in it",
+    "its batches, selection log, imports and stream history",
+    "its model versions, model files and rankings",
+    "its memberships",
+)
+KEPT = ("the people's accounts, and their work in other projects",)
+
+
+def _project_dirs(project_id: int) -> list[Path]:
+    roots = (settings.MEDIA_ROOT, settings.FEATURES_ROOT, settings.MODELS_ROOT)
+    return [Path(root) / f"project_{project_id}" for root in roots]
+
+
+@transaction.atomic
+def project_delete(*, project: Project, confirm: str) -> None:
+    """Delete the project and everything in it (`DELETED`); its files go once the rows have.
+
+    `confirm` must be the project's name, typed: a deletion cannot be undone.
+    """
+    if confirm.strip() != project.name.strip():
+        raise ValidationError({"confirm": "Type the project's name exactly to delete it."})
+    dirs = _project_dirs(project.pk)
+    project.delete()
+    transaction.on_commit(lambda: _remove_dirs(dirs))
+
+
+def _remove_dirs(dirs: list[Path]) -> None:
+    for directory in dirs:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from projects.models import Project
+from winnow.errors import Conflict
 
 State = Project.State
 
@@ -50,6 +51,9 @@ ARCHIVE = Transition(
     frozenset({State.SETUP, State.COLLECTING, State.TRAINING, State.STOPPED}),
     State.ARCHIVED,
 )
+# The lead unarchives: the project comes back stopped, and resuming it is a second,
+# deliberate step (the stopping rules and the batch room then apply as before).
+UNARCHIVE = Transition("unarchive", frozenset({State.ARCHIVED}), State.STOPPED)
 
 TRANSITIONS: tuple[Transition, ...] = (
     ITEMS_ARRIVED,
@@ -58,6 +62,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     STOP,
     RESUME,
     ARCHIVE,
+    UNARCHIVE,
 )
 
 # Each state's possible successors, derived from the moves above.
@@ -121,3 +126,9 @@ def project_move(
         project.state = State(to)
         project.stop_reason = reason if State(to) == State.STOPPED else ""
     return moved
+
+
+def project_writable(project: Project) -> None:
+    """An archived project is read-only: its items and labels change only once unarchived."""
+    if project.state == State.ARCHIVED:
+        raise Conflict("The project is archived: unarchive it to change its items.")

@@ -15,7 +15,14 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from projects import charts, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
-from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
+from projects.forms import (
+    ImportForm,
+    MemberCreateForm,
+    MemberForm,
+    ProjectCreateForm,
+    ProjectDeleteForm,
+    ProjectSettingsForm,
+)
 from projects.ingest import uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
@@ -142,6 +149,8 @@ def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpRespons
             services.project_update(project=project, **form.cleaned_data)
         except ValidationError as exc:
             _apply_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, str(exc))
         else:
             messages.success(request, "Settings saved.")
             return redirect("project-dashboard", project.pk)
@@ -230,6 +239,17 @@ def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse
             else:
                 messages.success(request, f"{form.cleaned_data['username']} added.")
                 return redirect("project-members", project.pk)
+    return _members_page(request, project, role, form=form, create_form=MemberCreateForm())
+
+
+def _members_page(
+    request: AuthedHttpRequest,
+    project: Project,
+    role: str,
+    *,
+    form: MemberForm,
+    create_form: MemberCreateForm,
+) -> HttpResponse:
     return render(
         request,
         "projects/members.html",
@@ -237,10 +257,31 @@ def project_members(request: AuthedHttpRequest, project_id: int) -> HttpResponse
             "project": project,
             "role": role,
             "form": form,
+            "create_form": create_form,
             "members": selectors.members(project),
             "is_lead": role == Membership.Role.LEAD,
         },
     )
+
+
+@login_required
+@require_POST
+def project_member_create(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """A new account, added with a role; counted by the same throttle as additions."""
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = MemberCreateForm(request.POST)
+    if not member_add_allowed(request):
+        form.add_error(None, "Too many additions in the last hour: try again later.")
+    elif form.is_valid():
+        try:
+            services.member_create(project=project, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            name = form.cleaned_data["username"]
+            messages.success(request, f"Account {name} created and added: give them the password.")
+            return redirect("project-members", project.pk)
+    return _members_page(request, project, role, form=MemberForm(), create_form=form)
 
 
 @login_required
@@ -275,3 +316,54 @@ def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> Http
     return render(
         request, "projects/import.html#job", {"project": project, "job": import_job_status(job)}
     )
+
+
+@login_required
+@require_POST
+def project_archive(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    try:
+        services.project_archive(project=project)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Archived: read-only, and hidden from its annotators.")
+    return redirect("project-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def project_unarchive(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    try:
+        services.project_unarchive(project=project)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Unarchived: the project is stopped; resume it to collect.")
+    return redirect("project-dashboard", project.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_delete(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """A confirmation page that says what goes and what stays; the name typed deletes."""
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = ProjectDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_delete(project=project, confirm=form.cleaned_data["confirm"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Project {project.name} deleted.")
+            return redirect("home")
+    context = {
+        "project": project,
+        "role": role,
+        "form": form,
+        "deleted": services.DELETED,
+        "kept": services.KEPT,
+        "counts": list(selectors.deletion_counts(project).items()),
+    }
+    return render(request, "projects/delete.html", context)

@@ -137,7 +137,7 @@ def main() -> None:
         wait_for(
             lambda: model_version(lead, text_project) >= 2, timeout=300, what="a retrained model"
         )
-        shoot(base, args.out, text_project, image_project)
+        shoot(base, args.out, text_project, image_project, a_labelled_item(lead, text_project))
         print(f"labelled {labelled} items; screenshots in {args.out}")
     finally:
         server.send_signal(signal.SIGTERM)
@@ -147,7 +147,14 @@ def main() -> None:
             server.kill()
 
 
-# (user, file name, path, colour scheme); {p} is the text demo, {i} the image demo.
+def a_labelled_item(api: Api, project: int) -> int:
+    """An item with annotations, for the item page."""
+    page = api.call("GET", f"/api/projects/{project}/items/?state=labeled&page_size=1")[1]
+    return int(page["results"][0]["id"])
+
+
+# (user, file name, path, colour scheme); {p} is the text demo, {i} the image demo, {t} a
+# labelled item of the text demo.
 PAGES = [
     ("demo", "projects", "/", "light"),
     ("demo", "dashboard", "/projects/{p}/", "light"),
@@ -157,6 +164,10 @@ PAGES = [
     ("demo", "import", "/projects/{p}/import/", "light"),
     ("demo", "export", "/projects/{p}/export/", "light"),
     ("demo", "create", "/projects/new/", "light"),
+    ("demo", "items", "/projects/{p}/items/?ordering=-score", "light"),
+    ("demo", "items-images", "/projects/{i}/items/", "light"),
+    ("demo", "item", "/projects/{p}/items/{t}/", "light"),
+    ("demo", "delete", "/projects/{p}/delete/", "light"),
     ("alice", "annotate", "/projects/{p}/annotate/", "light"),
     ("alice", "annotate-dark", "/projects/{p}/annotate/", "dark"),
     ("alice", "annotate-images", "/projects/{i}/annotate/", "light"),
@@ -164,7 +175,7 @@ PAGES = [
 ]
 
 
-def shoot(base: str, out: Path, text_project: int, image_project: int) -> None:
+def shoot(base: str, out: Path, text_project: int, image_project: int, item: int) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -181,7 +192,7 @@ def shoot(base: str, out: Path, text_project: int, image_project: int) -> None:
             page.fill("#id_password", PASSWORD)
             page.press("#id_password", "Enter")
             page.wait_for_url(f"{base}/")
-            response = page.goto(base + path.format(p=text_project, i=image_project))
+            response = page.goto(base + path.format(p=text_project, i=image_project, t=item))
             if response is None or response.status >= 400:
                 raise SystemExit(
                     f"{path} answered {response.status if response else 'nothing'} for {user}"

@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Django's <int:...> path converter matches no sign: ids are never negative.
     "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0}},
+    # Two operations take an `action` (review, bulk): each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {"BulkActionEnum": "annotator.quality.bulk.BulkAction"},
 }
 
 # Celery: Redis in production; a filesystem broker that needs no server by default.

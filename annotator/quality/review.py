@@ -1,10 +1,14 @@
 """The review queue: a reviewer's decision is final; or the item goes back for one more label.
 
 A decision makes the item `labeled` with `label_source="review"` and is recorded
-in `ReviewDecision` (who, when). Retraining: the decision that empties the review
-queue (or the project's `batch_size`-th decision since the last retrain was
-requested) asks for a retrain, so reviewed labels reach the model even when no
-batch is closing; otherwise the next batch's retrain picks them up.
+in `ReviewDecision` (who, when). A lead's relabel is the same decision (`_decide`) with
+`label_source="lead"`, which overrides a reviewer's, plus the lead's own annotation; a
+lead may also send items to the queue (`items_review_send`).
+
+Retraining: the decision that empties the review queue (or the project's
+`batch_size`-th decision since the last retrain was requested) asks for a retrain, so
+reviewed labels reach the model even when no batch is closing; otherwise the next
+batch's retrain picks them up.
 """
 
 from __future__ import annotations
@@ -13,11 +17,21 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
+from django.utils import timezone
 
 from annotator.models import Assignment, ReviewDecision
 from projects.access import item_for_update
 from projects.batches import services as batch_services
-from projects.models import Batch, Item, Membership, ModelVersion, Project, SelectionLog
+from projects.models import (
+    Annotation,
+    Batch,
+    Item,
+    Membership,
+    ModelVersion,
+    Project,
+    SelectionLog,
+)
+from projects.state import project_writable
 from projects.training import services as training_services
 from winnow.errors import Conflict
 
@@ -39,12 +53,74 @@ def review_decide(
         return existing, False
     if item.state != Item.State.REVIEW:
         raise Conflict("This item is not waiting for review.")
-    decision = ReviewDecision.objects.create(item=item, reviewer_id=user.pk, label=label)
+    decision = _decide(project, item, user, label, Item.LabelSource.REVIEW)
+    return decision, True
+
+
+def _decide(project: Project, item: Item, user: User, label: str, source: str) -> ReviewDecision:
+    """The final label, recorded (who decided, when); reviewed labels reach the model."""
+    decision, _ = ReviewDecision.objects.update_or_create(
+        item=item, defaults={"reviewer_id": user.pk, "label": label, "created_at": timezone.now()}
+    )
     Item.objects.filter(pk=item.pk).update(
-        state=Item.State.LABELED, label=label, label_source=Item.LabelSource.REVIEW
+        state=Item.State.LABELED, label=label, label_source=source
     )
     _retrain_when_due(project)
-    return decision, True
+    return decision
+
+
+# A lead may relabel items that are not being worked on: not in an open batch (annotators
+# hold leases on them), not gold (`gold_set` changes a gold item's true label), not excluded.
+RELABELLABLE = (Item.State.POOL, Item.State.LABELED, Item.State.REVIEW, Item.State.PREDICTED)
+LEAD_CONFIDENCE = 5
+
+
+@transaction.atomic
+def item_relabel(*, project: Project, user: User, item_id: object, label: object) -> Item:
+    """The lead sets an item's final label: recorded as the lead's annotation (confidence
+    5) and as the item's decision, with `label_source="lead"`, which consensus never
+    re-decides."""
+    if not isinstance(label, str) or label not in project.labels:
+        raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
+    project_writable(project)
+    item = item_for_update(project, item_id)
+    if item.state not in RELABELLABLE:
+        raise Conflict(f"The item is {item.get_state_display()}: it cannot be relabelled now.")
+    _, created = Annotation.objects.update_or_create(
+        item=item,
+        annotator=user,
+        defaults={"project": project, "label": label, "confidence": LEAD_CONFIDENCE},
+    )
+    if created:
+        Item.objects.filter(pk=item.pk).update(
+            annotation_count=F("annotation_count") + 1, assigned=F("assigned") + 1
+        )
+    _decide(project, item, user, label, Item.LabelSource.LEAD)
+    item.refresh_from_db()
+    return item
+
+
+# Items a lead may send to review: labelled (a second look), left to the model, or never
+# labelled. Items in a batch or already waiting are refused, as are gold and excluded ones.
+SENDABLE = (Item.State.POOL, Item.State.LABELED, Item.State.PREDICTED)
+
+
+def items_review_send(*, project: Project, items: list[Item]) -> list[dict[str, object]]:
+    """Send (locked) items to the review queue without their label; the reviewer's
+    decision will be final (an earlier decision is replaced by it). The `lead` source
+    keeps consensus from deciding them again. Returns the refusals, per item."""
+    refused: list[dict[str, object]] = []
+    sendable = []
+    for item in items:
+        if item.state not in SENDABLE:
+            refused.append({"item": item.pk, "error": f"the item is {item.get_state_display()}"})
+        else:
+            sendable.append(item.pk)
+    ReviewDecision.objects.filter(item_id__in=sendable).delete()
+    Item.objects.filter(pk__in=sendable).update(
+        state=Item.State.REVIEW, label=None, label_source=Item.LabelSource.LEAD
+    )
+    return refused
 
 
 def _retrain_when_due(project: Project) -> None:

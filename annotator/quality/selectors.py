@@ -150,7 +150,11 @@ def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntAr
     final = Item.objects.filter(
         project=project,
         label__isnull=False,
-        label_source__in=[Item.LabelSource.CONSENSUS, Item.LabelSource.REVIEW],
+        label_source__in=[
+            Item.LabelSource.CONSENSUS,
+            Item.LabelSource.REVIEW,
+            Item.LabelSource.LEAD,
+        ],
     )
     items, labels = _reference(arr, final.values_list("id", "label"), project.labels)
     per_item = np.bincount(arr.items, minlength=len(arr.item_ids))

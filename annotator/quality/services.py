@@ -21,7 +21,12 @@ from annotator.quality.selectors import AnnotationArrays, annotation_arrays, ann
 from projects.models import Annotation, Item, Project
 from projects.settings_schema import Consensus
 
-FINAL_SOURCES = (Item.LabelSource.REVIEW, Item.LabelSource.SEED, Item.LabelSource.GOLD)
+FINAL_SOURCES = (
+    Item.LabelSource.REVIEW,
+    Item.LabelSource.SEED,
+    Item.LabelSource.GOLD,
+    Item.LabelSource.LEAD,
+)
 SETTLED_STATES = (Item.State.LABELED, Item.State.REVIEW)
 PER_ITEM_FALLBACK = Consensus.MAJORITY
 

@@ -20,6 +20,8 @@ from winnow.broker import task_send
 
 def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict[str, Any]:
     """Parse and store the rows of an upload; whole-file problems raise ImportRejected."""
+    if project.state == Project.State.ARCHIVED:
+        raise ImportRejected("The project is archived: unarchive it to import.")
     name = upload.name or "upload"
     if project.kind == Project.Kind.IMAGE:
         # The ZIP is read in place (it may be large): never loaded into memory whole.

@@ -66,6 +66,23 @@ def ranking_load(project_id: int, version: int) -> Ranking | None:
         return Ranking(data["ids"], data["scores"], data["predictions"])
 
 
+def rankings_of_item(project: Project, item_id: int) -> list[tuple[int, float, int]]:
+    """(version, score, prediction code) of one item in each kept ranking, newest first.
+
+    Only the files `rankings_prune` keeps exist, so older versions are not listed.
+    """
+    done = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+    found = []
+    for version in done.order_by("-version").values_list("version", flat=True)[: KEEP_OLDER + 1]:
+        ranking = ranking_load(project.pk, version)
+        if ranking is None or not len(ranking.ids):
+            continue
+        at = int(np.searchsorted(ranking.ids, item_id))
+        if at < len(ranking.ids) and ranking.ids[at] == item_id:
+            found.append((version, float(ranking.scores[at]), int(ranking.predictions[at])))
+    return found
+
+
 def ranking_latest(project: Project) -> Ranking | None:
     """The ranking of the newest done model version, if its file exists."""
     version = (

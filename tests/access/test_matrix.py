@@ -69,6 +69,10 @@ ROUTES: dict[str, Route] = {
     "project-export": Route({"GET": LEADS}),
     "project-members": Route({"GET": MEMBERS, "POST": LEADS}),
     "project-member-remove": Route({"POST": LEADS}),
+    "project-member-create": Route({"POST": LEADS}),
+    "project-archive": Route({"POST": LEADS}),
+    "project-unarchive": Route({"POST": LEADS}),
+    "project-delete": Route({"GET": LEADS, "POST": LEADS}),
     "project-resume": Route({"POST": LEADS}),
     "project-retrain": Route({"POST": LEADS}),
     "import-job": Route({"GET": LEADS}),
@@ -80,9 +84,15 @@ ROUTES: dict[str, Route] = {
     "quality-panel": Route({"GET": MEMBERS}),
     "review": Route({"GET": REVIEWERS}),
     "review-act": Route({"POST": REVIEWERS}),
+    "project-items": Route({"GET": REVIEWERS}),
+    "project-item": Route({"GET": REVIEWERS}),
+    "project-item-label": Route({"POST": LEADS}),
+    "project-items-bulk": Route({"POST": LEADS}),
     # Projects API
     "api-projects": Route({"GET": SIGNED_IN, "POST": SIGNED_IN}),
-    "api-project": Route({"GET": MEMBERS, "PATCH": LEADS}),
+    "api-project": Route({"GET": MEMBERS, "PATCH": LEADS, "DELETE": LEADS}),
+    "api-project-archive": Route({"POST": LEADS}),
+    "api-project-unarchive": Route({"POST": LEADS}),
     "api-members": Route({"GET": MEMBERS, "POST": LEADS}),
     "api-member": Route({"DELETE": LEADS}),
     "api-import": Route({"POST": LEADS}),
@@ -105,6 +115,8 @@ ROUTES: dict[str, Route] = {
     "api-annotator-stats": Route({"GET": MEMBERS}),
     "api-gold": Route({"GET": LEADS, "POST": LEADS}),
     "api-review": Route({"GET": REVIEWERS, "POST": REVIEWERS}),
+    "api-items-bulk": Route({"POST": LEADS}),
+    "api-item-label": Route({"POST": LEADS}),
 }
 
 # Rows a GET may write: the session of the login the test itself made, and axes' log of it.

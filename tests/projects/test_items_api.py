@@ -116,7 +116,7 @@ def test_rows_carry_prediction_names_and_annotations(api, project) -> None:  # t
     ("params", "count"),
     [
         ({"search": "CAT"}, 5),
-        ({"search": "photo 1"}, 2),
+        ({"search": "photo 10"}, 1),
         ({"state": "labeled"}, 4),
         ({"label": "dog"}, 2),
         ({"annotator": "ann1"}, 4),
@@ -206,3 +206,84 @@ def test_annotator_gets_403_for_project_items(api, project) -> None:  # type: ig
 def test_staff_see_project_items(api, project, make_user) -> None:  # type: ignore[no-untyped-def]
     api["lead"].force_authenticate(make_user("admin", staff=True))
     assert len(api["lead"].get(_url(project)).json()["results"]) == 11
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"score_min": "0.5"}, [0, 2, 3, 6, 7, 10]),
+        ({"score_max": "0.3"}, [5, 9]),
+        ({"score_min": "0.2", "score_max": "0.5"}, [2, 3, 6, 9, 10]),
+        ({"holdout": "true"}, [1, 4]),
+        ({"holdout": "false", "state": "labeled"}, [0, 2, 3]),
+        ({"disagreement": "true"}, [3]),
+        ({"disagreement": "false"}, list(range(11))),
+    ],
+)
+def test_score_range_holdout_and_disagreement_filters(  # type: ignore[no-untyped-def]
+    api, project, users, params, expected
+) -> None:
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    Item.objects.filter(pk__in=[items[1].pk, items[4].pk]).update(is_holdout=True)
+    # Item 3's second annotator disagrees; item 1's two annotators agree.
+    Annotation.objects.filter(item=items[3], annotator=users["ann2"]).delete()
+    Annotation.objects.create(
+        project=project, item=items[3], annotator=users["ann2"], label="dog", confidence=2
+    )
+    rows = _walk(api["lead"], _url(project), **params)
+    assert sorted(row["id"] for row in rows) == [items[i].pk for i in expected]
+    assert all(row["holdout"] == (row["id"] in (items[1].pk, items[4].pk)) for row in rows)
+
+
+@pytest.mark.parametrize(
+    "params", [{"score_min": "nan"}, {"score_max": "1e400"}, {"score_min": "x"}, {"holdout": "2"}]
+)
+def test_bad_score_bounds_and_flags_get_400(api, project, params) -> None:  # type: ignore[no-untyped-def]
+    assert api["lead"].get(_url(project), params).status_code == 400
+
+
+def test_annotators_get_403_for_project_items(api, project) -> None:  # type: ignore[no-untyped-def]
+    assert api["ann1"].get(_url(project)).status_code == 403
+
+
+@pytest.mark.postgres
+def test_search_matches_words_on_postgres(api, project) -> None:  # type: ignore[no-untyped-def]
+    def found(search: str) -> int:
+        return len(_walk(api["lead"], _url(project), search=search))
+
+    assert found("photo 1") == 1  # the words "photo" and "1", not "photo 10"
+    assert found("cat") == 5 and found("CAT") == 5
+    assert found("photo -cat") == 6  # web-search syntax: without the word
+    assert found('"dog photo"') == 6
+    assert found("ca") == 0  # words, not substrings
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("ordering", "index"),
+    [
+        ("-score", "item_project_score"),
+        ("score", "item_project_score"),
+        ("created_at", "item_project_created"),
+        ("-created_at", "item_project_created"),
+        ("id", "item_project_id"),
+        ("-id", "item_project_id"),
+    ],
+)
+def test_orderings_across_states_read_an_index_without_sorting(project, ordering, index) -> None:  # type: ignore[no-untyped-def]
+    from projects.item_selectors import ORDERINGS, ItemFilters, items_filtered
+
+    order = ORDERINGS[ordering]
+    first = order.first(items_filtered(project, ItemFilters()))[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        plan = first.order_by(*order.order_by())[:51].explain()
+    assert index in plan and "Sort" not in plan, plan
+
+
+def test_search_finds_a_case_insensitive_substring_on_sqlite(api, project) -> None:  # type: ignore[no-untyped-def]
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL matches words (test_search_matches_words_on_postgres)")
+    assert len(_walk(api["lead"], _url(project), search="photo 1")) == 2
+    assert len(_walk(api["lead"], _url(project), search="ca")) == 5

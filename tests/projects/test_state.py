@@ -7,6 +7,7 @@ import pytest
 from projects.models import Project
 from projects.state import (
     ALLOWED,
+    STOP,
     TransitionRefused,
     project_move,
     project_transition,
@@ -26,6 +27,7 @@ EXPECTED = {
     (S.TRAINING, S.ARCHIVED),
     (S.STOPPED, S.COLLECTING),
     (S.STOPPED, S.ARCHIVED),
+    (S.ARCHIVED, S.STOPPED),  # unarchive: back stopped; resuming is the lead's next step
 }
 
 
@@ -76,6 +78,7 @@ def test_stopping_records_the_reason_and_resuming_clears_it(db: None) -> None:
 
 def test_an_archived_project_is_not_stopped_by_a_rule(db: None) -> None:
     project = Project.objects.create(name="p", kind="text", labels=["a"], state=S.ARCHIVED)
-    assert not project_move(project, to=S.STOPPED, reason="plateau")
+    # The rule path stops from STOP's sources (training.run); only the lead unarchives.
+    assert not project_move(project, to=S.STOPPED, from_=STOP.sources, reason="plateau")
     project.refresh_from_db()
     assert project.state == S.ARCHIVED
