@@ -12,6 +12,8 @@ from projects.guidelines import markdown_html
 from projects.label_keys import LabelKey
 from projects.models import Item, Project
 
+HELP = "show the keys and the guidelines (Esc closes them)"
+
 # More labels than this get a type-to-filter box above the buttons.
 FILTER_ABOVE = 10
 
@@ -44,7 +46,7 @@ def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRo
         return [
             KeyRow(label_row.keys, "give the final label"),
             KeyRow([keys.SEND_BACK_KEY], "send the item back for another label"),
-            KeyRow([keys.HELP_KEY], "show this overview"),
+            KeyRow([keys.HELP_KEY], HELP),
         ]
     rows = [label_row]
     if project.show_suggestion:
@@ -56,7 +58,7 @@ def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRo
         KeyRow(list(keys.CONFIDENCE_KEYS), "confidence 1-5", details=scale),
         KeyRow([keys.SKIP_KEY], "skip the item (it goes to someone else)"),
         KeyRow([keys.UNDO_KEY], "go back to your last item to change its label"),
-        KeyRow([keys.HELP_KEY], "show this overview; Esc closes it"),
+        KeyRow([keys.HELP_KEY], HELP),
     ]
     return rows
 
