@@ -107,7 +107,8 @@ function preparePanel() {
   }
 }
 
-document.addEventListener("htmx:afterSettle", (event) => {
+// htmx:load fires on the panel each time a new one is swapped in.
+document.addEventListener("htmx:load", (event) => {
   if (event.target instanceof HTMLElement && event.target.id === "annotate-panel") preparePanel();
 });
 
