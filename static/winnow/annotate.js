@@ -84,10 +84,10 @@ document.addEventListener("keydown", (event) => {
 });
 
 // Each item starts at the confidence the server gives it (the project's default, or the
-// label being changed), rather than carrying the last item's over.
-function resetConfidence() {
-  const panel = document.getElementById("annotate-panel");
-  const value = panel?.dataset.confidence;
+// label being changed), rather than carrying the last item's over. Once per panel, at its
+// swap: a confidence key pressed as soon as the item shows is not undone afterwards.
+function resetConfidence(panel) {
+  const value = panel.dataset.confidence;
   if (!value) return;
   const radio = document.querySelector(`#confidence-form input[value="${CSS.escape(value)}"]`);
   if (radio) radio.checked = true;
@@ -99,18 +99,20 @@ function markSmallImage(img) {
 }
 
 function preparePanel() {
-  resetConfidence();
-  const img = document.querySelector("#image-zoom img");
+  const panel = document.getElementById("annotate-panel");
+  if (!panel || panel.dataset.prepared) return;
+  panel.dataset.prepared = "yes";
+  resetConfidence(panel);
+  const img = panel.querySelector("#image-zoom img");
   if (img) {
     if (img.complete) markSmallImage(img);
     else img.addEventListener("load", () => markSmallImage(img), { once: true });
   }
 }
 
-// htmx:load fires on the panel each time a new one is swapped in.
-document.addEventListener("htmx:load", (event) => {
-  if (event.target instanceof HTMLElement && event.target.id === "annotate-panel") preparePanel();
-});
+// afterSwap runs in the same task as the swap; load is the fallback.
+document.addEventListener("htmx:afterSwap", preparePanel);
+document.addEventListener("htmx:load", preparePanel);
 
 document.addEventListener("click", (event) => {
   const target = event.target instanceof Element ? event.target : null;
