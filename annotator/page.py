@@ -32,6 +32,7 @@ class KeyRow:
 
     keys: list[str]
     does: str
+    hint: str  # the same, in a word or two, for the hint line under the item
     details: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -41,24 +42,26 @@ def project_label_keys(project: Project) -> list[LabelKey]:
 
 def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRow]:
     """The keys `page` ("annotate" or "review") uses for this project, and only those."""
-    label_row = KeyRow([lk.key for lk in labels if lk.key], "pick a label")
+    label_keys = [lk.key for lk in labels if lk.key]
+    help_row = KeyRow([keys.HELP_KEY], HELP, "help")
     if page == "review":
         return [
-            KeyRow(label_row.keys, "give the final label"),
-            KeyRow([keys.SEND_BACK_KEY], "send the item back for another label"),
-            KeyRow([keys.HELP_KEY], HELP),
+            KeyRow(label_keys, "give the final label", "final label"),
+            KeyRow([keys.SEND_BACK_KEY], "send the item back for another label", "send back"),
+            help_row,
         ]
-    rows = [label_row]
+    rows = [KeyRow(label_keys, "pick a label", "label")]
     if project.show_suggestion:
-        rows.append(KeyRow(["Enter"], "accept the model's suggestion"))
+        rows.append(KeyRow(["Enter"], "accept the model's suggestion", "accept suggestion"))
     if len(labels) > FILTER_ABOVE:
-        rows.append(KeyRow([keys.FILTER_KEY], "filter the labels by name (Enter picks the first)"))
+        filtering = "filter the labels by name (Enter picks the first)"
+        rows.append(KeyRow([keys.FILTER_KEY], filtering, "filter labels"))
     scale = [(f"{value}: {key}", text) for (value, text), key in _scale()]
     rows += [
-        KeyRow(list(keys.CONFIDENCE_KEYS), "confidence 1-5", details=scale),
-        KeyRow([keys.SKIP_KEY], "skip the item (it goes to someone else)"),
-        KeyRow([keys.UNDO_KEY], "go back to your last item to change its label"),
-        KeyRow([keys.HELP_KEY], HELP),
+        KeyRow(list(keys.CONFIDENCE_KEYS), "confidence 1-5", "confidence 1-5", details=scale),
+        KeyRow([keys.SKIP_KEY], "skip the item (it goes to someone else)", "skip"),
+        KeyRow([keys.UNDO_KEY], "go back to your last item to change its label", "undo last"),
+        help_row,
     ]
     return rows
 

@@ -3,16 +3,19 @@ driven with the keyboard alone in headless Chromium."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from projects import services
+from projects.ingest import images as image_import
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ParsedRow
 from projects.models import Annotation, Item, Project
 from tests.browser.conftest import login
+from tests.browser.test_annotate_images import digits_zip
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -157,3 +160,35 @@ def test_history_changes_a_label_with_the_keyboard(live_server: Any, page: Any) 
     with page.expect_response(lambda r: r.request.method == "POST" and "/history/" in r.url):
         page.keyboard.press("Enter")
     assert Annotation.objects.get(item_id=first).label == "dog"
+
+
+def test_a_small_image_is_shown_large_and_crisp_and_zooms(live_server: Any, page: Any) -> None:
+    lead = get_user_model().objects.create_user("lead", password="pw-lead")
+    get_user_model().objects.create_user("ann1", password="pw-ann1")
+    project = services.project_create(
+        user=lead,
+        name="Digits",
+        kind="image",
+        labels=[str(d) for d in range(10)],
+        batch_size=4,
+        holdout_fraction=0.0,
+        meta_fields=["path"],
+    )
+    services.membership_add(project=project, username="ann1", role="annotator")
+    data, _ = digits_zip(6)
+    image_import.import_image_upload(
+        project=project, upload=io.BytesIO(data), name="d.zip", user=lead
+    )
+    _annotate(page, live_server.url, project)
+    image = page.locator("#item img.item-image")
+    page.wait_for_function("() => document.querySelector('#item img').naturalWidth === 64")
+    page.wait_for_function("() => document.querySelector('#item img.small-image') !== null")
+    assert image.evaluate("i => getComputedStyle(i).imageRendering") == "pixelated"
+    shown = image.bounding_box()["width"]
+    assert shown >= 4 * 64  # shown large, not at its 64 pixels
+    page.locator("#image-zoom").click()
+    page.wait_for_function(
+        "w => document.querySelector('#item img').getBoundingClientRect().width > w", arg=shown
+    )
+    assert page.locator("#image-zoom").get_attribute("aria-pressed") == "true"
+    assert page.locator("#item-meta").inner_text().startswith("path")
