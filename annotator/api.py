@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator import page
 from annotator.assignment import history, services
 from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
@@ -47,6 +48,7 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
         "labels": project.labels,
         "expires_at": assignment.expires_at,
         "batch": batch_summary(batch),
+        "suggestion": page.suggestion(project, assignment.item),
     }
 
 
@@ -64,6 +66,10 @@ class NextSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     expires_at = serializers.DateTimeField()
     batch = BatchSummarySerializer(allow_null=True)
+    suggestion = serializers.CharField(
+        allow_null=True,
+        help_text="The model's predicted label, when the project shows suggestions.",
+    )
 
 
 class UndoSerializer(serializers.Serializer):

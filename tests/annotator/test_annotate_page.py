@@ -88,7 +88,7 @@ def test_review_sends_back_with_r(new_project: Any, users: Any) -> None:
 
 
 def test_the_models_suggestion_is_highlighted_when_the_project_shows_it(
-    new_project: Any, users: Any
+    new_project: Any, users: Any, api: Any
 ) -> None:
     project = new_project({"ann1": "annotator"}, n=3, show_suggestion=True, holdout_fraction=0)
     client = _browser(users["ann1"])
