@@ -16,6 +16,7 @@ from projects.ingest.parsers import ParsedRow
 from projects.models import Annotation, Item, Project
 from tests.browser.conftest import login
 from tests.browser.test_annotate_images import digits_zip
+from tests.browser.test_review_queue import disputed  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -192,3 +193,30 @@ def test_a_small_image_is_shown_large_and_crisp_and_zooms(live_server: Any, page
     )
     assert page.locator("#image-zoom").get_attribute("aria-pressed") == "true"
     assert page.locator("#item-meta").inner_text().startswith("path")
+
+
+def test_review_sends_back_with_r_and_b_is_no_review_key(
+    live_server: Any,
+    page: Any,
+    disputed: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    """`b` is confidence 5 on the annotate page; on the review page it does nothing."""
+    project, ids = disputed
+    login(page, live_server.url, "rita", "pw-rita")
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    hint = page.locator("#key-hint").inner_text()
+    assert "r send back" in hint and " b " not in f" {hint} "
+    first = page.locator("#item").get_attribute("data-item")
+    page.keyboard.press("r")
+    page.wait_for_function(
+        "id => { const el = document.querySelector('#item');"
+        " return !el || el.dataset.item !== id; }",
+        arg=first,
+    )
+    assert Item.objects.get(pk=first).state != Item.State.REVIEW
+    second = page.locator("#item").get_attribute("data-item")
+    page.keyboard.press("b")
+    page.wait_for_timeout(500)
+    assert page.locator("#item").get_attribute("data-item") == second
+    assert Item.objects.get(pk=second).state == Item.State.REVIEW
+    assert sorted([int(first or 0), int(second or 0)]) == sorted(ids)
