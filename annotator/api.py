@@ -18,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.assignment import services
+from annotator import page
+from annotator.assignment import history, services
 from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
 from projects.models import Annotation, Batch, Item, Project
@@ -47,6 +48,7 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
         "labels": project.labels,
         "expires_at": assignment.expires_at,
         "batch": batch_summary(batch),
+        "suggestion": page.suggestion(project, assignment.item),
     }
 
 
@@ -64,6 +66,10 @@ class NextSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     expires_at = serializers.DateTimeField()
     batch = BatchSummarySerializer(allow_null=True)
+    suggestion = serializers.CharField(
+        allow_null=True,
+        help_text="The model's predicted label, when the project shows suggestions.",
+    )
 
 
 class UndoSerializer(serializers.Serializer):
@@ -113,7 +119,9 @@ class NextView(APIView):
 class AnnotationInput(serializers.Serializer):
     item = serializers.IntegerField()
     label = serializers.CharField(max_length=200)  # type: ignore[assignment]
-    confidence = serializers.IntegerField(required=False, default=3)
+    confidence = serializers.IntegerField(
+        required=False, help_text="1-5; the project's default_confidence when left out."
+    )
 
 
 class AnnotationOutput(serializers.ModelSerializer):
@@ -158,7 +166,7 @@ class AnnotationsView(APIView):
             user=user,
             item_id=data.validated_data["item"],
             label=data.validated_data["label"],
-            confidence=data.validated_data["confidence"],
+            confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(annotation_payload(annotation, user), status=code)
@@ -212,3 +220,68 @@ class UndoView(APIView):
                 "previous": {"label": last.label, "confidence": last.confidence},
             }
         )
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = ItemSerializer()
+    label = serializers.CharField()  # type: ignore[assignment]
+    confidence = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    editable = serializers.BooleanField(help_text="True while the item's batch is open.")
+
+
+class HistorySerializer(serializers.Serializer):
+    results = HistoryEntrySerializer(many=True)
+
+
+class HistoryChangeInput(serializers.Serializer):
+    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    confidence = serializers.IntegerField(
+        required=False, help_text="1-5; the project's default_confidence when left out."
+    )
+
+
+def history_payload(project: Project, entry: history.HistoryEntry) -> dict[str, Any]:
+    annotation = entry.annotation
+    return {
+        "id": annotation.pk,
+        "item": item_payload(project, annotation.item),
+        "label": annotation.label,
+        "confidence": annotation.confidence,
+        "created_at": annotation.created_at,
+        "editable": entry.editable,
+    }
+
+
+class HistoryView(APIView):
+    """The caller's last 50 labels in the project, newest first."""
+
+    @extend_schema(responses={200: HistorySerializer, **error_responses(401, 404)})
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        entries = history.annotation_history(project=project, user=api_user(request))
+        return Response({"results": [history_payload(project, e) for e in entries]})
+
+
+class HistoryChangeView(APIView):
+    """Change one of the caller's labels while its batch is open (409 after)."""
+
+    @extend_schema(
+        request=HistoryChangeInput,
+        responses={200: HistoryEntrySerializer, **error_responses(400, 401, 404, 409)},
+    )
+    def patch(self, request: Request, project_id: int, item_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, ANYONE)
+        data = HistoryChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = api_user(request)
+        history.annotation_change(
+            project=project,
+            user=user,
+            item_id=item_id,
+            label=data.validated_data["label"],
+            confidence=data.validated_data.get("confidence", project.default_confidence),
+        )
+        entry = history.history_entry(project=project, user=user, item_id=item_id)
+        return Response(history_payload(project, entry))

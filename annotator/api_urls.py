@@ -31,6 +31,16 @@ urlpatterns = [
     path("projects/<int:project_id>/skip/", annotator_api.SkipView.as_view(), name="api-skip"),
     path("projects/<int:project_id>/undo/", annotator_api.UndoView.as_view(), name="api-undo"),
     path(
+        "projects/<int:project_id>/history/",
+        annotator_api.HistoryView.as_view(),
+        name="api-history",
+    ),
+    path(
+        "projects/<int:project_id>/history/<int:item_id>/",
+        annotator_api.HistoryChangeView.as_view(),
+        name="api-history-change",
+    ),
+    path(
         "projects/<int:project_id>/agreement/",
         api_quality.AgreementView.as_view(),
         name="api-agreement",

@@ -20,6 +20,16 @@ urlpatterns = [
     path("projects/<int:project_id>/annotate/label/", views.annotate_label, name="annotate-label"),
     path("projects/<int:project_id>/annotate/skip/", views.annotate_skip, name="annotate-skip"),
     path("projects/<int:project_id>/annotate/undo/", views.annotate_undo, name="annotate-undo"),
+    path(
+        "projects/<int:project_id>/annotate/history/",
+        views.annotate_history,
+        name="annotate-history",
+    ),
+    path(
+        "projects/<int:project_id>/annotate/history/<int:item_id>/",
+        views.annotate_history_change,
+        name="annotate-history-change",
+    ),
     path("projects/<int:project_id>/quality/", views.quality_panel, name="quality-panel"),
     path("projects/<int:project_id>/review/", views.review, name="review"),
     path("projects/<int:project_id>/review/act/", views.review_act, name="review-act"),

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from annotator.assignment import idle, services
+from annotator import page
+from annotator.assignment import history, idle, services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
+from projects import label_keys
 from projects.access import REVIEWERS, project_for_member
 from projects.models import Annotation, Item, Project
 from projects.selectors import item_batch
 from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
-
-CONFIDENCE_KEYS = ["z", "x", "c", "v", "b"]
-
-
-def _label_keys(labels: list[str]) -> list[dict[str, str]]:
-    keys = [str(i) for i in range(1, 10)] + ["0"]
-    return [
-        {"label": label, "key": keys[i] if i < len(keys) else ""} for i, label in enumerate(labels)
-    ]
 
 
 def _panel(
@@ -46,17 +40,27 @@ def _panel(
         "previous": previous,
         "batch": item_batch(item, revising=previous is not None),
         "idle": None if item is not None else idle.idle_summary(project, request.user),
+        # Each item starts at the project's default confidence; a changed one at its own.
+        "confidence": previous.confidence if previous else project.default_confidence,
+        "suggestion": page.suggestion(project, item) if item and not previous else None,
+        "meta": page.meta_shown(project, item) if item else [],
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)
 
 
 def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
+    labels = page.project_label_keys(project)
     return {
         "project": project,
         "shell": shell,
-        "labels": _label_keys(list(project.labels)),
-        "confidence_keys": list(zip(range(1, 6), CONFIDENCE_KEYS, strict=True)),
+        "labels": labels,
+        "filter_labels": len(labels) > page.FILTER_ABOVE,
+        "keymap": page.keymap(project, labels, page="annotate"),
+        "guide": page.guide(project, labels),
+        "confidence_keys": list(zip(range(1, 6), label_keys.CONFIDENCE_KEYS, strict=True)),
+        "confidence_scale": page.CONFIDENCE_SCALE,
+        "default_confidence": project.default_confidence,
     }
 
 
@@ -87,7 +91,7 @@ def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             user=request.user,
             item_id=request.POST.get("item"),
             label=request.POST.get("label"),
-            confidence=_int(request.POST.get("confidence")),
+            confidence=_int(request.POST.get("confidence"), project.default_confidence),
         )
     except (ValidationError, Conflict) as exc:
         return _next(request, project, error=_message(exc))
@@ -117,9 +121,9 @@ def annotate_undo(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     return _panel(request, project, item=last.item, previous=last)
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: str | None, default: int) -> int | None:
     try:
-        return int(value) if value is not None else 3
+        return int(value) if value is not None else default
     except ValueError:
         return None
 
@@ -133,7 +137,7 @@ def _message(exc: Exception) -> str:
 @login_required
 @require_safe
 def review(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    """The review queue, one item at a time: number keys decide, `b` sends it back."""
+    """The review queue, one item at a time: label keys decide, `r` sends it back."""
     project, role = project_for_member(request.user, project_id, REVIEWERS)
     return _review_panel(request, project, role=role)
 
@@ -167,6 +171,7 @@ def _review_panel(
     request: AuthedHttpRequest, project: Project, *, role: str, error: str = ""
 ) -> HttpResponse:
     queue = quality.review_queue(project, limit=1 + REVIEW_UPCOMING)
+    labels = page.project_label_keys(project)
     context = {
         "project": project,
         "role": role,
@@ -174,10 +179,55 @@ def _review_panel(
         "upcoming": queue[1:],
         "error": error,
         "waiting": quality.review_count(project),
-        "labels": _label_keys(list(project.labels)),
+        "labels": labels,
+        "keymap": page.keymap(project, labels, page="review"),
+        "guide": page.guide(project, labels),
+        "send_back_key": label_keys.SEND_BACK_KEY,
     }
     template = "annotator/review.html#panel" if request.htmx else "annotator/review.html"
     return render(request, template, context)
+
+
+@login_required
+@require_safe
+def annotate_history(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The caller's last labels in the project; those whose batch is open can be changed."""
+    project, role = project_for_member(request.user, project_id)
+    context = {
+        "project": project,
+        "role": role,
+        "entries": history.annotation_history(project=project, user=request.user),
+        "labels": list(project.labels),
+        "limit": history.HISTORY_LIMIT,
+    }
+    return render(request, "annotator/history.html", context)
+
+
+@login_required
+@require_POST
+def annotate_history_change(
+    request: AuthedHttpRequest, project_id: int, item_id: int
+) -> HttpResponse:
+    """Change one label from the history page; answers with its row (htmx) or the page."""
+    project, _ = project_for_member(request.user, project_id)
+    error = ""
+    try:
+        history.annotation_change(
+            project=project,
+            user=request.user,
+            item_id=item_id,
+            label=request.POST.get("label"),
+            confidence=_int(request.POST.get("confidence"), project.default_confidence),
+        )
+    except (ValidationError, Conflict) as exc:
+        error = _message(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("annotate-history", project.pk)
+    entry = history.history_entry(project=project, user=request.user, item_id=item_id)
+    context = {"project": project, "entry": entry, "labels": list(project.labels), "error": error}
+    return render(request, "annotator/history.html#row", context)
 
 
 @login_required

@@ -18,6 +18,12 @@ from projects.models import Membership, Project
 DEMO_CSV = Path(__file__).resolve().parent.parent / "strategies" / "data" / "demo_text.csv"
 DEMO_NAME = "Python library docstrings by topic (demo)"
 DEMO_PASSWORD = "winnow-demo"
+DEMO_GUIDELINES = """Label each docstring by **what the code is for**, not by the words it uses.
+
+- A function that *parses* an e-mail header is about e-mail, even if it mentions strings.
+- When two topics fit, pick the one a maintainer would file it under.
+- Unsure? Pick your best guess and set a low confidence (`z` or `x`) rather than skipping.
+"""
 DEMO_USERS = {
     "demo": Membership.Role.LEAD,
     "alice": Membership.Role.ANNOTATOR,
@@ -56,6 +62,8 @@ def demo_create() -> Project:
         labels=labels,
         batch_size=20,
         stopping=[{"rule": "stabilizing_predictions"}, {"rule": "budget", "labels": 1000}],
+        guidelines=DEMO_GUIDELINES,
+        show_suggestion=True,
     )
     for username, role in DEMO_USERS.items():
         services.membership_add(project=project, username=username, role=role)

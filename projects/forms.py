@@ -14,6 +14,7 @@ from projects.settings_schema import (
     SETTING,
     SETTINGS,
     Group,
+    Page,
     Setting,
     Type,
     rule_param_label,
@@ -34,8 +35,12 @@ def form_field(setting: Setting) -> forms.Field:
     }
     if setting.type == Type.TEXT:
         return forms.CharField(max_length=MAX_NAME, **common)
-    if setting.type == Type.LABELS:
+    if setting.type in (Type.LABELS, Type.NAMES):
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), **common)
+    if setting.type == Type.BOOLEAN:
+        return forms.BooleanField(**{**common, "required": False})
+    if setting.type == Type.MARKDOWN:
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), strip=False, **common)
     if setting.type == Type.CHOICE:
         choices = [(name, f"{name} — {text}") for name, text in setting.choice_map().items()]
         if not setting.required:
@@ -72,11 +77,13 @@ def rule_params(name: str) -> dict[str, Any]:
 
 
 class ProjectSettingsForm(forms.Form):
-    """Every setting of `projects.settings_schema`, in its order."""
+    """Every setting of `projects.settings_schema` edited on the settings page, in its order."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for setting in SETTINGS:
+            if setting.page != Page.SETTINGS:
+                continue
             if setting.type == Type.RULES:
                 self.fields.update(stopping_fields(setting))
             else:
@@ -94,6 +101,8 @@ class ProjectSettingsForm(forms.Form):
         if "kind" in self.fields:
             by_group[Group.BASICS]["fields"].append(self["kind"])
         for setting in SETTINGS:
+            if setting.type != Type.RULES and setting.name not in self.fields:
+                continue  # edited on another page (the guidelines)
             section = by_group[setting.group]
             if setting.type == Type.RULES:
                 section["rules"] = [
@@ -112,6 +121,11 @@ class ProjectSettingsForm(forms.Form):
         raw = self.cleaned_data["labels"].replace(",", "\n")
         return [line.strip() for line in raw.splitlines() if line.strip()]
 
+    def clean_meta_fields(self) -> list[str]:
+        """One name per line; empty is a choice (no field shown), not "keep as it was"."""
+        raw = self.cleaned_data.get("meta_fields") or ""
+        return [line.strip() for line in raw.splitlines() if line.strip()]
+
     def clean(self) -> dict[str, Any]:
         """Settings left empty are not sent; the enabled rules are gathered in `stopping`."""
         data = super().clean() or {}
@@ -127,8 +141,13 @@ class ProjectSettingsForm(forms.Form):
 
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:
-        initial = {s.name: getattr(project, s.name) for s in SETTINGS if s.type != Type.RULES}
+        initial = {
+            s.name: getattr(project, s.name)
+            for s in SETTINGS
+            if s.type != Type.RULES and s.page == Page.SETTINGS
+        }
         initial["labels"] = "\n".join(project.labels)
+        initial["meta_fields"] = "\n".join(project.meta_fields)
         return {**initial, **cls.stopping_initial(project.stopping)}
 
     @staticmethod
@@ -159,6 +178,53 @@ class ProjectCreateForm(ProjectSettingsForm):
         help_text="Texts, images or feature vectors; it cannot change later.",
     )
     field_order = ["name", "kind", "labels"]
+
+
+class GuidelinesForm(forms.Form):
+    """The guidelines page: the settings whose page is `guidelines`. The labels' options
+    are a key and a description field per label, gathered into `label_options`."""
+
+    def __init__(self, *args: Any, labels: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.labels = labels
+        for setting in SETTINGS:
+            if setting.page == Page.GUIDELINES and setting.type != Type.LABEL_OPTIONS:
+                self.fields[setting.name] = form_field(setting)
+        for i, label in enumerate(labels):
+            self.fields[f"key_{i}"] = forms.CharField(
+                required=False, max_length=1, label=f"Key for {label}", strip=False
+            )
+            self.fields[f"description_{i}"] = forms.CharField(
+                required=False, max_length=500, label=f"Description of {label}"
+            )
+
+    def label_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"label": label, "key": self[f"key_{i}"], "description": self[f"description_{i}"]}
+            for i, label in enumerate(self.labels)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        options = {
+            label: {
+                "key": data.pop(f"key_{i}", "") or "",
+                "description": data.pop(f"description_{i}", "") or "",
+            }
+            for i, label in enumerate(self.labels)
+        }
+        data["label_options"] = options
+        data["guidelines"] = data.get("guidelines") or ""
+        return data
+
+    @staticmethod
+    def initial_for(project: Project) -> dict[str, Any]:
+        initial: dict[str, Any] = {"guidelines": project.guidelines}
+        for i, label in enumerate(project.labels):
+            option = project.label_options.get(label, {})
+            initial[f"key_{i}"] = option.get("key", "")
+            initial[f"description_{i}"] = option.get("description", "")
+        return initial
 
 
 class ImportForm(forms.Form):

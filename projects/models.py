@@ -65,6 +65,13 @@ class Project(models.Model):
     stopping = models.JSONField(default=list, blank=True)
     stop_reason = models.TextField(blank=True)
     stream_budget = models.FloatField(null=True, blank=True)
+    default_confidence = models.PositiveSmallIntegerField(default=_default("default_confidence"))
+    show_suggestion = models.BooleanField(default=False)
+    meta_fields = models.JSONField(default=list, blank=True)
+    guidelines = models.TextField(blank=True, default="")
+    label_options = models.JSONField(
+        default=dict, blank=True, help_text="{label: {key, description}}; see label_keys."
+    )
     stream_state = models.JSONField(default=dict, blank=True)
     random_state = models.PositiveIntegerField(default=0)
     stop_set = models.JSONField(

@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from projects.models import Membership, Project
 from projects.settings_schema import (
+    MAX_MARKDOWN,
     MAX_NAME,
     SETTINGS,
     Setting,
@@ -46,13 +47,24 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
     if setting.type == Type.TEXT:
         # min_length only states in the schema what allow_blank=False already refuses.
         return serializers.CharField(max_length=MAX_NAME, min_length=1, **common)
-    if setting.type in (Type.LABELS, Type.RULES):
+    if setting.type in (Type.LABELS, Type.RULES, Type.NAMES, Type.LABEL_OPTIONS):
         # Types DRF cannot spell out: the schema's own check, so the 400 says what the
         # services would.
         common["validators"] = [_schema_check(setting)]
     if setting.type == Type.LABELS:
         return serializers.ListField(
             child=serializers.CharField(max_length=200, min_length=1), min_length=1, **common
+        )
+    if setting.type == Type.NAMES:
+        return serializers.ListField(child=serializers.CharField(max_length=MAX_NAME), **common)
+    if setting.type == Type.LABEL_OPTIONS:
+        option = serializers.DictField(child=serializers.CharField(allow_blank=True))
+        return serializers.DictField(child=option, **common)
+    if setting.type == Type.BOOLEAN:
+        return serializers.BooleanField(**common)
+    if setting.type == Type.MARKDOWN:
+        return serializers.CharField(
+            max_length=MAX_MARKDOWN, allow_blank=True, trim_whitespace=False, **common
         )
     if setting.type == Type.RULES:
         rules = ", ".join(setting.choice_map())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from projects.label_keys import MAX_DESCRIPTION, key_problem
 from strategies.defaults import DEFAULT_BATCH_SIZE, DEFAULT_SELECTOR, DEFAULT_STRATEGY
 from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
@@ -28,6 +29,15 @@ class Group(enum.StrEnum):
     PEOPLE = "people"
     STOPPING = "stopping"
     STREAM = "stream"
+    ANNOTATING = "annotating"
+
+
+class Page(enum.StrEnum):
+    """Where a lead edits a setting: the settings page, or the guidelines page (the
+    guidelines text and the labels' keys and descriptions, edited beside each other)."""
+
+    SETTINGS = "settings"
+    GUIDELINES = "guidelines"
 
 
 # How the settings forms present each group: its title and what it decides.
@@ -37,6 +47,7 @@ GROUP_TEXT: dict[Group, tuple[str, str]] = {
     Group.PEOPLE: ("People", "How many annotators see each item and how their labels combine."),
     Group.STOPPING: ("Stopping", "When collecting ends by itself. Tick a rule to set it."),
     Group.STREAM: ("Stream", "For items that arrive one by one through the stream API."),
+    Group.ANNOTATING: ("Annotating", "What annotators see around each item, and start from."),
 }
 
 
@@ -55,6 +66,10 @@ class Type(enum.StrEnum):
     NUMBER = "number"
     CHOICE = "choice"
     RULES = "rules"  # a list of stopping rules, each {"rule": name, **parameters}
+    BOOLEAN = "boolean"
+    MARKDOWN = "markdown"  # long text, rendered as sanitised Markdown
+    NAMES = "names"  # a list of distinct short names (e.g. item meta fields)
+    LABEL_OPTIONS = "label_options"  # {label: {"key": str, "description": str}}
 
 
 class Consensus(enum.StrEnum):
@@ -82,6 +97,8 @@ EXTRA_RULE_PARAMS: dict[str, dict[str, Any]] = {"budget": {"seconds": None}}
 
 MAX_LABELS = 200
 MAX_NAME = 200
+MAX_MARKDOWN = 50_000
+MAX_NAMES = 50
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,7 @@ class Setting:
     # Which choices fit a project of a task (None: all): the others are neither offered
     # nor accepted.
     fits: Callable[[str, Task], bool] | None = None
+    page: Page = Page.SETTINGS
 
     @property
     def api_name(self) -> tuple[str, ...]:
@@ -123,6 +141,12 @@ class Setting:
             return f"unknown {self.name}; choose one of {names}"
         if self.type == Type.TEXT:
             return f"{self.name} must be 1 to {MAX_NAME} characters"
+        if self.type == Type.BOOLEAN:
+            return f"{self.name} must be true or false"
+        if self.type == Type.MARKDOWN:
+            return f"{self.name} must be text of at most {MAX_MARKDOWN} characters"
+        if self.type == Type.NAMES:
+            return f"{self.name} must be a list of at most {MAX_NAMES} distinct names"
         return f"{self.name} is not valid"
 
     def choice_map(self, task: Task = Task.SINGLE) -> Mapping[str, str]:
@@ -308,6 +332,55 @@ SETTINGS: tuple[Setting, ...] = (
         api_path=("stream", "budget"),
         label="What share of stream arrivals go to a person?",
     ),
+    Setting(
+        "default_confidence",
+        Type.INTEGER,
+        Group.ANNOTATING,
+        "The confidence (1-5) each new item starts with on the annotate page, and that "
+        "the API records when none is sent.",
+        default=3,
+        low=1,
+        high=5,
+        label="Which confidence does each new item start with?",
+    ),
+    Setting(
+        "show_suggestion",
+        Type.BOOLEAN,
+        Group.ANNOTATING,
+        "Show the model's predicted label on the annotate page (Enter accepts it). Off: "
+        "annotators are not anchored by the model.",
+        default=False,
+        label="Show annotators the model's suggestion?",
+    ),
+    Setting(
+        "meta_fields",
+        Type.NAMES,
+        Group.ANNOTATING,
+        "The item meta fields annotators see, one per line (empty: none, so a field such "
+        "as a source label cannot sway them).",
+        default=(),
+        label="Which meta fields do annotators see?",
+    ),
+    Setting(
+        "guidelines",
+        Type.MARKDOWN,
+        Group.ANNOTATING,
+        "Annotation guidelines in Markdown, shown beside the annotate page (HTML is not "
+        "passed through).",
+        default="",
+        page=Page.GUIDELINES,
+        label="What should annotators read before they start?",
+    ),
+    Setting(
+        "label_options",
+        Type.LABEL_OPTIONS,
+        Group.ANNOTATING,
+        "Per label: its key on the annotate and review pages (one character, not an "
+        "action's key) and a description.",
+        default=(),
+        page=Page.GUIDELINES,
+        label="Which key picks each label, and what does each label mean?",
+    ),
 )
 
 # The forms' labels of stopping-rule parameters, as sentences (others: "<param> (<rule>)").
@@ -332,11 +405,16 @@ SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 def defaults() -> dict[str, Any]:
     """A new project's settings, for those with a default."""
-    return {
-        s.name: list(s.default) if s.type == Type.RULES else s.default
-        for s in SETTINGS
-        if not s.required and not s.nullable
-    }
+    return {s.name: _fresh(s) for s in SETTINGS if not s.required and not s.nullable}
+
+
+def _fresh(setting: Setting) -> Any:
+    """A setting's default, as a new object where it is mutable."""
+    if setting.type == Type.LABEL_OPTIONS:
+        return {}
+    if setting.type in (Type.RULES, Type.NAMES):
+        return list(setting.default)
+    return setting.default
 
 
 def refuse_unknown(names: set[str] | Mapping[str, Any]) -> None:
@@ -369,9 +447,19 @@ def settings_validate(
             clean[name] = value_check(SETTING[name], value, labels_before)
         except ValueError as exc:
             errors[name] = str(exc)
+    if "label_options" in clean and "labels" not in errors:
+        problem = options_labels_problem(clean["label_options"], clean.get("labels", labels_before))
+        if problem:
+            errors["label_options"] = problem
     if errors:
         raise SettingsInvalid(errors)
     return clean
+
+
+def options_labels_problem(options: Mapping[str, Any], labels: list[str] | None) -> str:
+    """Options for labels the project does not have: a typo, or a label never added."""
+    unknown = sorted(set(options) - set(labels or []))
+    return f"label_options names labels the project does not have: {unknown}" if unknown else ""
 
 
 def value_check(setting: Setting, value: Any, labels_before: list[str] | None = None) -> Any:
@@ -393,7 +481,64 @@ def value_check(setting: Setting, value: Any, labels_before: list[str] | None = 
         if value not in setting.choice_map():
             raise ValueError(setting.problem)
         return value
+    if setting.type == Type.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(setting.problem)
+        return value
+    if setting.type == Type.MARKDOWN:
+        if not isinstance(value, str) or len(value) > MAX_MARKDOWN:
+            raise ValueError(setting.problem)
+        return value
+    if setting.type == Type.NAMES:
+        return _names(setting, value)
+    if setting.type == Type.LABEL_OPTIONS:
+        return label_options_check(value)
     return _number(setting, value)
+
+
+def _names(setting: Setting, value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_NAMES:
+        raise ValueError(setting.problem)
+    if not all(isinstance(x, str) and x.strip() and len(x) <= MAX_NAME for x in value):
+        raise ValueError(setting.problem)
+    names = [x.strip() for x in value]
+    if len(set(names)) != len(names):
+        raise ValueError(setting.problem)
+    return names
+
+
+def label_options_check(value: Any) -> dict[str, dict[str, str]]:
+    """`{label: {"key", "description"}}` cleaned: each key one character, not an action's
+    key, and no two labels sharing one. Empty entries are dropped."""
+    if not isinstance(value, Mapping) or len(value) > MAX_LABELS:
+        raise ValueError("label_options must be an object of {label: {key, description}}")
+    clean: dict[str, dict[str, str]] = {}
+    for label, option in value.items():
+        entry = _label_option(label, option)
+        if entry:
+            clean[label] = entry
+    keys = [entry["key"] for entry in clean.values() if "key" in entry]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"each label needs its own key; used more than once: {repeated}")
+    return clean
+
+
+def _label_option(label: Any, option: Any) -> dict[str, str]:
+    if not isinstance(option, Mapping) or set(option) - {"key", "description"}:
+        raise ValueError(f"{label!r}: an option is {{'key': str, 'description': str}}")
+    entry: dict[str, str] = {}
+    key, description = option.get("key") or "", option.get("description") or ""
+    if key:
+        problem = key_problem(key)
+        if problem:
+            raise ValueError(f"{label!r}: {problem}")
+        entry["key"] = key.lower()
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise ValueError(f"{label!r}: a description is at most {MAX_DESCRIPTION} characters")
+    if description.strip():
+        entry["description"] = description.strip()
+    return entry
 
 
 def _number(setting: Setting, value: Any) -> int | float:

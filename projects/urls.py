@@ -1,12 +1,17 @@
 from django.urls import path
 
-from projects import views
+from projects import guidelines_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/<int:project_id>/", views.dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
+    path(
+        "projects/<int:project_id>/guidelines/",
+        guidelines_views.project_guidelines,
+        name="project-guidelines",
+    ),
     path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
     path(
         "projects/<int:project_id>/import/preview/",

@@ -160,6 +160,7 @@ PAGES = [
     ("demo", "dashboard", "/projects/{p}/", "light"),
     ("demo", "dashboard-images", "/projects/{i}/", "light"),
     ("demo", "settings", "/projects/{p}/settings/", "light"),
+    ("demo", "guidelines", "/projects/{p}/guidelines/", "light"),
     ("demo", "members", "/projects/{p}/members/", "light"),
     ("demo", "import", "/projects/{p}/import/", "light"),
     ("demo", "export", "/projects/{p}/export/", "light"),
@@ -171,6 +172,7 @@ PAGES = [
     ("alice", "annotate", "/projects/{p}/annotate/", "light"),
     ("alice", "annotate-dark", "/projects/{p}/annotate/", "dark"),
     ("alice", "annotate-images", "/projects/{i}/annotate/", "light"),
+    ("alice", "history", "/projects/{p}/annotate/history/", "light"),
     ("rita", "review", "/projects/{p}/review/", "light"),
 ]
 

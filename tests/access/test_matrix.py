@@ -23,7 +23,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from projects import services
-from projects.models import ImportJob, Item, ModelVersion
+from projects.models import Annotation, ImportJob, Item, ModelVersion
 from projects.training.services import model_path
 from tests.access.html import inline_code
 
@@ -64,6 +64,7 @@ ROUTES: dict[str, Route] = {
     "project-dashboard": Route({"GET": MEMBERS}),
     "project-selections": Route({"GET": MEMBERS}),
     "project-settings": Route({"GET": LEADS, "POST": LEADS}),
+    "project-guidelines": Route({"GET": LEADS, "POST": LEADS}),
     "project-import": Route({"GET": LEADS, "POST": LEADS}),
     "project-import-preview": Route({"POST": LEADS}),
     "project-export": Route({"GET": LEADS}),
@@ -81,6 +82,8 @@ ROUTES: dict[str, Route] = {
     "annotate-label": Route({"POST": MEMBERS}),
     "annotate-skip": Route({"POST": MEMBERS}),
     "annotate-undo": Route({"POST": MEMBERS}),
+    "annotate-history": Route({"GET": MEMBERS}),
+    "annotate-history-change": Route({"POST": MEMBERS}),
     "quality-panel": Route({"GET": MEMBERS}),
     "review": Route({"GET": REVIEWERS}),
     "review-act": Route({"POST": REVIEWERS}),
@@ -111,6 +114,8 @@ ROUTES: dict[str, Route] = {
     "api-annotations": Route({"POST": MEMBERS}),
     "api-skip": Route({"POST": MEMBERS}),
     "api-undo": Route({"POST": MEMBERS}),
+    "api-history": Route({"GET": MEMBERS}),
+    "api-history-change": Route({"PATCH": MEMBERS}),
     "api-agreement": Route({"GET": REVIEWERS}),
     "api-annotator-stats": Route({"GET": MEMBERS}),
     "api-gold": Route({"GET": LEADS, "POST": LEADS}),
@@ -173,6 +178,10 @@ def world(users, make_user, tmp_path, settings):  # type: ignore[no-untyped-def]
         "lead": lead,
         "staff": make_user("admin", staff=True),
     }
+    # Each caller's own label of the item, for the history routes.
+    for person in people.values():
+        if person != users["outsider"]:
+            Annotation.objects.create(project=project, item=item, annotator=person, label="a")
     # The member routes name the last lead: admitted callers get through to the 409.
     kwargs = {
         "project_id": project.pk,

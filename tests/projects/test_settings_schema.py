@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from projects.forms import ProjectCreateForm, ProjectSettingsForm
+from projects.forms import GuidelinesForm, ProjectCreateForm, ProjectSettingsForm
 from projects.serializers import (
     ProjectCreateSerializer,
     ProjectSerializer,
@@ -15,6 +15,7 @@ from projects.serializers import (
 from projects.settings_schema import (
     CONSENSUS_NAMES,
     SETTINGS,
+    Page,
     Setting,
     SettingsInvalid,
     Type,
@@ -32,6 +33,15 @@ def _api_field(fields: Any, setting: Setting) -> Any:
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
 def test_each_setting_is_in_both_forms(setting: Setting) -> None:
+    if setting.page == Page.GUIDELINES:
+        # Edited on the guidelines page; the labels' options as a key and a description
+        # field per label.
+        form = GuidelinesForm(labels=["a", "b"])
+        if setting.type == Type.LABEL_OPTIONS:
+            assert {"key_0", "description_0", "key_1", "description_1"} <= set(form.fields)
+        else:
+            assert form.fields[setting.name].help_text == setting.help
+        return
     for form in (ProjectSettingsForm(), ProjectCreateForm()):
         if setting.type == Type.RULES:
             assert {f"stop_{rule}" for rule in RULES} <= set(form.fields)
