@@ -142,7 +142,11 @@ class Bootstrap:
 
     def labels_for(self, target: float) -> np.ndarray:
         """Each resample's labels to reach ``target`` (inf where its plateau is below)."""
-        return np.array([CurveFit(*p, noise=0.0).labels_for(target) for p in self.params])
+        a, b, c = self.params.T
+        gap = a - target
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = np.where(gap > 0, (b / np.where(gap > 0, gap, 1.0)) ** (1.0 / c), np.inf)
+        return np.where(target <= a - b, 1.0, n)
 
 
 def bootstrap_curve(
