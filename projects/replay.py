@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from projects import tasks
 from projects.models import ModelVersion, Project, ReplayJob
 from projects.pool.snapshot import pool_snapshot
+from strategies.defaults import DEFAULT_SELECTOR
 from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
 from strategies.simulate import fixed_splits, replay_summary, simulate_splits
@@ -40,16 +41,22 @@ ACTIVE = (State.PENDING, State.RUNNING)
 NOT_REPLAYED = {"cost_aware"}
 
 
-def replay_grid() -> list[str]:
-    """`query+selector` names: random once (the baseline), every other single-label
-    strategy with every selector the replay can judge."""
+def replay_grid(project: Project) -> list[str]:
+    """`query+selector` names, one axis at a time from the project's own setting: random
+    (the baseline), every single-label strategy with the project's selector, and the
+    project's strategy with every selector the replay can judge.
+
+    Not the whole product of the two (40 pairs): each run retrains the model once per
+    batch, and the pairs that change both at once cost three times as much to replay.
+    """
     selectors = [s for s in SELECTORS if s not in NOT_REPLAYED]
-    return ["random+top_k"] + [
-        f"{query}+{selector}"
-        for query, info in STRATEGIES.items()
-        if query != "random" and not info.multilabel
-        for selector in selectors
-    ]
+    queries = [q for q, info in STRATEGIES.items() if q != "random" and not info.multilabel]
+    selector = project.selector if project.selector in selectors else DEFAULT_SELECTOR
+    pairs = [("random", "top_k")]
+    pairs += [(query, selector) for query in queries]
+    pairs += [(project.strategy, other) for other in selectors]
+    unique = dict.fromkeys(pairs)
+    return [f"{query}+{selector}" for query, selector in unique]
 
 
 def replay_target(project: Project) -> float | None:
@@ -179,7 +186,7 @@ def replay_compute(
 def replay_config(project: Project, *, n_pool: int, n_test: int) -> dict[str, Any]:
     """What a replay runs: the project's batch size, its whole (capped) labelled pool."""
     return {
-        "strategies": replay_grid(),
+        "strategies": replay_grid(project),
         "batch_size": project.batch_size,
         "seed_size": project.batch_size,
         "budget": n_pool,
