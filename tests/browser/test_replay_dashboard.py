@@ -59,7 +59,8 @@ def test_lead_replays_and_switches_to_a_strategy(
     login(page, live_server.url, "lead", "pw-lead")
     page.goto(f"{live_server.url}/projects/{iris.pk}/")
     assert "margin + kcenter" in page.locator("#replay-current").inner_text()
-    page.click("#replay-run")
+    with page.expect_navigation():
+        page.click("#replay-run")
     page.wait_for_selector("#replay-state")
     assert "pending" in page.locator("#replay-state").inner_text()
     job = ReplayJob.objects.get(project=iris)
@@ -74,8 +75,9 @@ def test_lead_replays_and_switches_to_a_strategy(
         and first["selector"] in rows.first.inner_text()
     )
     other = next(r for r in job.results if (r["strategy"], r["selector"]) != ("margin", "kcenter"))
-    page.click(f"button[aria-label='Switch to {other['strategy']} with {other['selector']}']")
-    page.wait_for_selector(".messages, #replay-current")
+    with page.expect_navigation():
+        page.click(f"button[aria-label='Switch to {other['strategy']} with {other['selector']}']")
+    assert "Strategy switched" in page.locator(".messages").inner_text()
     assert (
         f"{other['strategy']} + {other['selector']}" in page.locator("#replay-current").inner_text()
     )
