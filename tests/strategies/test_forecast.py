@@ -152,3 +152,40 @@ def test_band_covers_the_realised_curve_on_the_bundled_sets() -> None:
             total += len(later)
     assert total >= 50
     assert inside / total >= 0.8, f"band held {inside} of {total} later points"
+
+
+def _run(name: str, repeat: int, reach_at: int | None) -> dict[str, object]:
+    curve = [
+        {"labels": n, "accuracy": 0.9 if reach_at is not None and n >= reach_at else 0.5}
+        for n in (10, 20, 30, 40)
+    ]
+    return {"strategy": name, "repeat": repeat, "curve": curve, "auc": 0.1 * repeat}
+
+
+def test_replay_summary_medians_and_intervals_over_repeats() -> None:
+    from strategies.simulate import replay_summary
+
+    document = {
+        "runs": [
+            *(_run("margin+kcenter", r, at) for r, at in enumerate([10, 20, 30])),
+            *(_run("random+top_k", r, at) for r, at in enumerate([20, 40, None])),
+        ]
+    }
+    first, second = replay_summary(document, target=0.8)
+    assert (first["strategy"], first["selector"]) == ("margin", "kcenter")
+    assert (first["labels_to_target"], first["low"], first["high"]) == (20.0, 10.0, 30.0)
+    assert first["aulc"] == pytest.approx(0.1) and first["reached"] == 3
+    # One repeat never reached the target: the interval's top is unknown.
+    assert (second["labels_to_target"], second["low"], second["high"]) == (40.0, 20.0, None)
+    assert (second["reached"], second["repeats"]) == (2, 3)
+
+
+def test_fixed_splits_keep_the_data_and_vary_the_seed() -> None:
+    from strategies.simulate import fixed_splits
+
+    X = np.eye(4)
+    splits = fixed_splits(
+        X, np.arange(4) % 2, X[:2], np.array([0, 1]), 2, repeats=3, random_state=5
+    )
+    assert [s.seed for s in splits] == [5, 6, 7]
+    assert all(s.X_pool is X and s.n_classes == 2 for s in splits)
