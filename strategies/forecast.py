@@ -22,6 +22,7 @@ RESAMPLES = 400
 # The rates c tried: the curve is linear in (a, b) for a fixed c, so the fit is a grid
 # over c with closed-form least squares for (a, b) at each, for all resamples at once.
 RATES = np.geomspace(0.02, 3.0, 120)
+BLOCK_CELLS = 2_000_000  # floats per (rates, rows, points) array: ~16 MB
 
 
 def power_law(n: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray:
@@ -38,9 +39,18 @@ def fit_many(n: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     that only rises) and ``a <= 1`` (a metric's plateau; at the bound,
     ``b = sum(w (1-y) x) / sum(w x^2)``); the rate with the least weighted error wins.
     Returns the ``(R, 3)`` parameters and each row's (unweighted) squared error.
+
+    Computed in blocks of rows, so the (rates, rows, points) arrays stay small.
     """
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     n = np.broadcast_to(np.asarray(n, dtype=np.float64), y.shape)
+    step = max(1, BLOCK_CELLS // (len(RATES) * y.shape[1]))
+    blocks = [_fit_block(n[i : i + step], y[i : i + step]) for i in range(0, len(y), step)]
+    return np.vstack([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def _fit_block(n: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One block of rows of `fit_many`."""
     w = n / n.sum(axis=-1, keepdims=True)  # later points weigh more (Figueroa et al. 2012)
     X = n[None, :, :] ** (-RATES[:, None, None])  # (rates, R, P)
     Y = y[None]
