@@ -61,11 +61,13 @@ def test_lead_replays_and_switches_to_a_strategy(
     assert "margin + kcenter" in page.locator("#replay-current").inner_text()
     with page.expect_navigation():
         page.click("#replay-run")
-    page.wait_for_selector("#replay-state")
-    assert "pending" in page.locator("#replay-state").inner_text()
+    assert "Replay started" in page.locator(".messages").inner_text()
     job = ReplayJob.objects.get(project=iris)
-    assert replay_run(job_id=job.pk)  # what the worker runs (tests/integration has the worker)
-    page.wait_for_selector("#replay-results", timeout=20_000)  # the card polls until done
+    # What the worker runs (tests/integration has one do it); a worker another browser
+    # test started for the session may have claimed it already.
+    if replay_run(job_id=job.pk) is False:
+        assert ReplayJob.objects.get(pk=job.pk).state in ("running", "done")
+    page.wait_for_selector("#replay-results", timeout=90_000)  # the card polls until done
     rows = page.locator("#replay-results tbody tr")
     job.refresh_from_db()
     assert rows.count() == len(job.results) > 5
