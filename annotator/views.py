@@ -10,13 +10,13 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from annotator.assignment import services
+from annotator.assignment import idle, services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
 from projects import charts
 from projects.access import REVIEWERS, project_for_member
 from projects.models import Annotation, Item, Project
-from projects.selectors import current_batch
+from projects.selectors import item_batch
 from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
 
@@ -45,7 +45,8 @@ def _panel(
         "reason": reason,
         "error": error,
         "previous": previous,
-        "batch": current_batch(project),
+        "batch": item_batch(item, revising=previous is not None),
+        "idle": None if item is not None else idle.idle_summary(project, request.user),
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)

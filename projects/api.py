@@ -19,6 +19,7 @@ from projects import replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
+from projects.models import Item
 from projects.serializers import (
     CurvePoints,
     ImportResult,
@@ -150,9 +151,27 @@ class StatusView(APIView):
         return Response(selectors.project_status(project))
 
 
+class ExportQuerySerializer(serializers.Serializer):
+    """The export's optional filters; their defaults give every item (the §10 contract)."""
+
+    format = serializers.ChoiceField(choices=["jsonl", "csv"], default="jsonl")
+    items = serializers.ChoiceField(
+        choices=["all", "labelled"], default="all", help_text="Every item, or labelled ones only."
+    )
+    state = serializers.ChoiceField(choices=Item.State.values, required=False, allow_blank=True)
+    label = serializers.CharField(  # type: ignore[assignment]
+        required=False, allow_blank=True, max_length=200, help_text="The final label."
+    )
+
+    def validate_label(self, value: str) -> str:
+        if value and value not in self.context["project"].labels:
+            raise serializers.ValidationError(f"{value!r} is not one of the project's labels.")
+        return value
+
+
 class ExportView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl")],
+        parameters=[ExportQuerySerializer],
         responses={
             (200, "application/jsonl"): str,
             (200, "text/csv"): str,
@@ -161,12 +180,19 @@ class ExportView(APIView):
     )
     def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-        fmt = request.query_params.get("format", "jsonl")
-        if fmt not in ("jsonl", "csv"):
-            raise serializers.ValidationError({"format": "format must be jsonl or csv"})
-        rows = selectors.export_jsonl(project) if fmt == "jsonl" else selectors.export_csv(project)
+        query = ExportQuerySerializer(data=request.query_params, context={"project": project})
+        query.is_valid(raise_exception=True)
+        fmt = query.validated_data["format"]
+        which = selectors.ExportFilter(
+            labelled_only=query.validated_data["items"] == "labelled",
+            state=query.validated_data.get("state", ""),
+            label=query.validated_data.get("label", ""),
+        )
+        export = selectors.export_jsonl if fmt == "jsonl" else selectors.export_csv
         content_type = "application/jsonl" if fmt == "jsonl" else "text/csv"
-        response = StreamingHttpResponse(rows, content_type=f"{content_type}; charset=utf-8")
+        response = StreamingHttpResponse(
+            export(project, which), content_type=f"{content_type}; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.{fmt}"'
         return response
 

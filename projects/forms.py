@@ -9,11 +9,14 @@ from django import forms
 from projects.models import Membership, Project
 from projects.settings_schema import (
     EXTRA_RULE_PARAMS,
+    GROUP_TEXT,
     MAX_NAME,
     SETTING,
     SETTINGS,
+    Group,
     Setting,
     Type,
+    rule_param_label,
 )
 from strategies.stopping import RULES
 
@@ -49,17 +52,23 @@ def stopping_fields(setting: Setting) -> dict[str, forms.Field]:
     fields: dict[str, forms.Field] = {}
     for name, description in setting.choice_map().items():
         fields[f"stop_{name}"] = forms.BooleanField(
-            required=False, label=f"Stop rule: {name}", help_text=description
+            required=False,
+            label=description,
+            help_text=name,
+            widget=forms.CheckboxInput(attrs={"data-rule-toggle": name}),
         )
-        params = {**RULES[name].defaults, **EXTRA_RULE_PARAMS.get(name, {})}
-        for param, default in params.items():
+        for param, default in rule_params(name).items():
             fields[f"stop_{name}__{param}"] = forms.FloatField(
                 required=False,
                 initial=default,
-                label=f"{name}: {param}",
+                label=rule_param_label(name, param),
                 help_text="leave empty to not use" if default is None else "",
             )
     return fields
+
+
+def rule_params(name: str) -> dict[str, Any]:
+    return {**RULES[name].defaults, **EXTRA_RULE_PARAMS.get(name, {})}
 
 
 class ProjectSettingsForm(forms.Form):
@@ -72,6 +81,32 @@ class ProjectSettingsForm(forms.Form):
                 self.fields.update(stopping_fields(setting))
             else:
                 self.fields[setting.name] = form_field(setting)
+
+    def sections(self) -> list[dict[str, Any]]:
+        """The fields by the schema's groups, in its order: each group's title and intro,
+        its fields, its stopping rules (each box with its parameters) and, apart, those
+        the schema calls advanced."""
+        by_group: dict[Group, dict[str, Any]] = {
+            group: {"group": group.value, "title": title, "intro": intro, "fields": [],
+                    "rules": [], "advanced": []}
+            for group, (title, intro) in GROUP_TEXT.items()
+        }  # fmt: skip
+        if "kind" in self.fields:
+            by_group[Group.BASICS]["fields"].append(self["kind"])
+        for setting in SETTINGS:
+            section = by_group[setting.group]
+            if setting.type == Type.RULES:
+                section["rules"] = [
+                    {
+                        "name": name,
+                        "toggle": self[f"stop_{name}"],
+                        "params": [self[f"stop_{name}__{p}"] for p in rule_params(name)],
+                    }
+                    for name in setting.choice_map()
+                ]
+            else:
+                section["advanced" if setting.advanced else "fields"].append(self[setting.name])
+        return list(by_group.values())
 
     def clean_labels(self) -> list[str]:
         raw = self.cleaned_data["labels"].replace(",", "\n")
@@ -117,7 +152,12 @@ def _rule(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 class ProjectCreateForm(ProjectSettingsForm):
-    kind = forms.ChoiceField(choices=Project.Kind.choices, initial="text")
+    kind = forms.ChoiceField(
+        choices=Project.Kind.choices,
+        initial="text",
+        label="What are the items?",
+        help_text="Texts, images or feature vectors; it cannot change later.",
+    )
     field_order = ["name", "kind", "labels"]
 
 

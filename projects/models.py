@@ -124,7 +124,9 @@ class Batch(models.Model):
     strategy = models.CharField(max_length=40)
     selector = models.CharField(max_length=40)
     size = models.PositiveIntegerField(default=0)
-    remaining = models.IntegerField(default=0, help_text="Items still short of annotations.")
+    remaining = models.IntegerField(
+        default=0, help_text="Items still holding the batch open (closing.WAITING)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -215,6 +217,9 @@ class Item(models.Model):
         default=0, help_text="Live leases plus annotations: the claim condition lives on this row."
     )
     annotation_count = models.PositiveSmallIntegerField(default=0)
+    skips = models.PositiveSmallIntegerField(
+        default=0, help_text="How many annotators gave the item back: it no longer holds a batch."
+    )
     score = models.FloatField(null=True, blank=True)
     prediction = models.SmallIntegerField(null=True, blank=True)
     scored_version = models.PositiveIntegerField(null=True, blank=True)
@@ -334,6 +339,7 @@ class ImportJob(models.Model):
     processed = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    seeded = models.PositiveIntegerField(default=0, help_text="Rows with a label: seed labels.")
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -6,19 +6,32 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncDay, TruncHour
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Substr, TruncDay, TruncHour
 from django.utils import timezone
 
+from projects.batches.closing import WAITING
 from projects.forecast import project_forecast
-from projects.models import Annotation, Batch, Item, Membership, ModelVersion, Project, SelectionLog
+from projects.models import (
+    Annotation,
+    Batch,
+    ImportJob,
+    Item,
+    Membership,
+    ModelVersion,
+    Project,
+    SelectionLog,
+)
 from projects.training import rankings
 from projects.training.services import OWED, retrain_failed
+from strategies.query import STRATEGIES
 
 EXPORT_CHUNK = 2000
 
@@ -52,6 +65,69 @@ def batch_summary(batch: Batch | None) -> dict[str, Any] | None:
     }
 
 
+def batch_left(batch_id: int) -> int:
+    """How many items still hold the batch open, counted now (the close rule's `WAITING`):
+    the stored `remaining` lags a little behind, and this is what people read."""
+    return Item.objects.filter(WAITING, batch_id=batch_id).count()
+
+
+def item_batch(item: Item | None, *, revising: bool = False) -> dict[str, Any] | None:
+    """The batch an item belongs to, with what is left of it, for the annotate page.
+
+    `revising`: the item's label is being changed (undo), so it counts as left again.
+    """
+    batch = item.batch if item is not None else None
+    if batch is None:
+        return None
+    left = batch_left(batch.pk)
+    if revising and item is not None and item.state != Item.State.QUEUED:
+        left += 1
+    return {"number": batch.number, "size": batch.size, "left": left, "state": batch.state}
+
+
+def open_batches(project: Project) -> list[dict[str, Any]]:
+    """The open batches, oldest first, each with a true count: items done, items left
+    (an item may need several labels: `labels_left`), and items given back that no longer
+    hold the batch (`WAITING`)."""
+    batches = list(Batch.objects.filter(project=project, state=Batch.State.OPEN).order_by("number"))
+    queued = (
+        Item.objects.filter(batch__in=batches, state=Item.State.QUEUED)
+        .values("batch_id")
+        .annotate(
+            n=Count("id"),
+            waiting=Count("id", filter=WAITING),
+            labels=Sum(F("required") - F("annotation_count"), filter=WAITING),
+        )
+    )
+    counts = {row["batch_id"]: row for row in queued}
+    rows = []
+    for b in batches:
+        row = counts.get(b.pk, {"n": 0, "waiting": 0, "labels": 0})
+        rows.append(
+            {
+                "number": b.number,
+                "kind": b.kind,
+                "size": b.size,
+                "done": b.size - row["n"],
+                "left": row["waiting"],
+                "given_back": row["n"] - row["waiting"],
+                "labels_left": max(int(row["labels"] or 0), 0),
+            }
+        )
+    return rows
+
+
+def next_retrain(status: dict[str, Any], batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """When the model learns next: now (a retrain is owed or running), or once the open
+    batch nearest to done gets its last labels (its close owes the retrain)."""
+    if status.get("retrain") is not None:
+        return {"training": True, "labels": None}
+    if status.get("state") not in (Project.State.COLLECTING, Project.State.TRAINING):
+        return {"training": False, "labels": None}
+    labels = min((b["labels_left"] for b in batches), default=None)
+    return {"training": False, "labels": labels}
+
+
 def project_status(project: Project) -> dict[str, Any]:
     counts = project_counts(project)
     batch = current_batch(project)
@@ -73,7 +149,7 @@ def project_status(project: Project) -> dict[str, Any]:
         else {
             "version": latest.version,
             "metrics": latest.metrics,
-            "train_size": latest.train_size,
+            **model_labels(latest),
             "finished_at": latest.finished_at,
         },
         "retrain": None if owed is None else _retrain_summary(owed),
@@ -117,13 +193,23 @@ def stopping_values(project: Project, latest: ModelVersion | None) -> list[dict[
     ]
 
 
+def model_labels(version: ModelVersion) -> dict[str, int]:
+    """The labels a model version saw, one figure for every page: those it was trained on,
+    those kept apart as the holdout that measures it, and both together."""
+    return {
+        "train_size": version.train_size,
+        "holdout_size": max(version.labels_total - version.train_size, 0),
+        "labels_total": version.labels_total,
+    }
+
+
 def learning_curve(project: Project) -> list[dict[str, Any]]:
     versions = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
     return [
         {
             "version": v.version,
             "labels": v.labels_total,
-            "train_size": v.train_size,
+            **model_labels(v),
             "metrics": v.metrics,
             "timings": v.timings,
             "finished_at": v.finished_at,
@@ -132,21 +218,60 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
     ]
 
 
-def selection_log(project: Project, *, limit: int = 200) -> QuerySet[SelectionLog]:
-    return (
+SELECTION_PAGE = 20
+SNIPPET_CHARS = 120
+
+
+def selection_log_page(project: Project, page: int | str | None) -> Page[Any]:
+    """One page of the selection log, newest batch first, each row with the start of its
+    item's text (never the whole text) and what its strategy's score measures: scores of
+    different strategies are on different scales."""
+    rows = (
         SelectionLog.objects.filter(batch__project=project, withdrawn=False)
         .select_related("batch")
-        .order_by("-batch__number", "rank")[:limit]
+        .annotate(item_text=Substr("item__text", 1, SNIPPET_CHARS), item_image=F("item__image"))
+        .order_by("-batch__number", "rank")
     )
+    result = Paginator(rows, SELECTION_PAGE).get_page(page)
+    for row in result.object_list:
+        info = STRATEGIES.get(row.strategy)
+        row.scale = info.description if info else ""
+    return result
+
+
+IMPORT_HISTORY = 20
+
+
+def import_history(project: Project) -> QuerySet[ImportJob]:
+    """The project's latest imports, newest first, with who uploaded each."""
+    jobs = ImportJob.objects.filter(project=project).select_related("created_by")
+    return jobs.order_by("-created_at", "-pk")[:IMPORT_HISTORY]
 
 
 def members(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("role")
 
 
-def _export_records(project: Project) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which items an export holds; the defaults (every item) are the §10 contract."""
 
-    items = Item.objects.filter(project=project).order_by("id")
+    labelled_only: bool = False
+    state: str = ""
+    label: str = ""
+
+    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+        if self.labelled_only:
+            items = items.filter(label__isnull=False)
+        if self.state:
+            items = items.filter(state=self.state)
+        if self.label:
+            items = items.filter(label=self.label)
+        return items
+
+
+def _export_records(project: Project, which: ExportFilter) -> Iterator[dict[str, Any]]:
+    items = which.apply(Item.objects.filter(project=project)).order_by("id")
     ids = list(items.values_list("id", flat=True))
     ranking = rankings.ranking_latest(project)
     for start in range(0, len(ids), EXPORT_CHUNK):
@@ -207,8 +332,8 @@ def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, A
             row["prediction"] = code
 
 
-def export_jsonl(project: Project) -> Iterator[str]:
-    for row in _export_records(project):
+def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    for row in _export_records(project, which):
         record: dict[str, Any] = {"id": row["id"]}
         if project.kind == Project.Kind.IMAGE:
             record["image"] = row["image"]
@@ -265,21 +390,22 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def export_csv(project: Project) -> Iterator[str]:
-    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`)."""
+def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`).
+
+    `annotations` is a JSON list of `{"annotator", "label", "confidence", "created_at"}`,
+    as in the JSONL export, so a reader parses it rather than splitting strings."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
-    for row in _export_records(project):
+    for row in _export_records(project, which):
         cells = [
             row["id"],
             row["image"] if first == "image" else row["text"],
             row["label"] or "",
             row["label_source"],
-            "; ".join(
-                f"{a['annotator']}={a['label']}({a['confidence']})" for a in row["annotations"]
-            ),
+            json.dumps(row["annotations"], ensure_ascii=False),
             int(row["is_holdout"]),
             json.dumps(row["meta"], ensure_ascii=False),
         ]

@@ -155,6 +155,9 @@ ImportResult = inline_serializer(
         "created": serializers.IntegerField(),
         "skipped": serializers.IntegerField(),
         "errors": serializers.ListField(child=serializers.DictField()),
+        "seeded": serializers.IntegerField(
+            required=False, help_text="Imported rows with a label: they became seed labels."
+        ),
         "job": serializers.IntegerField(required=False),
     },
 )
@@ -194,6 +197,8 @@ class StatusSerializer(serializers.Serializer):
             "version": serializers.IntegerField(),
             "metrics": serializers.DictField(allow_null=True),
             "train_size": serializers.IntegerField(),
+            "holdout_size": serializers.IntegerField(),
+            "labels_total": serializers.IntegerField(),
             "finished_at": serializers.DateTimeField(allow_null=True),
         },
         allow_null=True,

@@ -30,6 +30,24 @@ class Group(enum.StrEnum):
     STREAM = "stream"
 
 
+# How the settings forms present each group: its title and what it decides.
+GROUP_TEXT: dict[Group, tuple[str, str]] = {
+    Group.BASICS: ("Basics", "What the project is and what annotators choose from."),
+    Group.STRATEGY: ("Strategy", "Which items the model asks people about, and how many at once."),
+    Group.PEOPLE: ("People", "How many annotators see each item and how their labels combine."),
+    Group.STOPPING: ("Stopping", "When collecting ends by itself. Tick a rule to set it."),
+    Group.STREAM: ("Stream", "For items that arrive one by one through the stream API."),
+}
+
+
+class Task(enum.StrEnum):
+    """What one annotation is. Every project is single-label today; the registries already
+    hold multi-label strategies, which only a multi-label project may use."""
+
+    SINGLE = "single"
+    MULTILABEL = "multilabel"
+
+
 class Type(enum.StrEnum):
     TEXT = "text"
     LABELS = "labels"  # a list of distinct label names
@@ -82,7 +100,11 @@ class Setting:
     required: bool = False
     # Where the API's JSON carries it, when not at the top level under `name`.
     api_path: tuple[str, ...] = ()
-    label: str = ""
+    label: str = ""  # the form's label: a sentence
+    advanced: bool = False  # shown under "Advanced" in the forms
+    # Which choices fit a project of a task (None: all): the others are neither offered
+    # nor accepted.
+    fits: Callable[[str, Task], bool] | None = None
 
     @property
     def api_name(self) -> tuple[str, ...]:
@@ -103,31 +125,51 @@ class Setting:
             return f"{self.name} must be 1 to {MAX_NAME} characters"
         return f"{self.name} is not valid"
 
-    def choice_map(self) -> Mapping[str, str]:
-        return self.choices() if self.choices else {}
+    def choice_map(self, task: Task = Task.SINGLE) -> Mapping[str, str]:
+        """The choices a project of `task` may take (every project is single-label now)."""
+        choices = self.choices() if self.choices else {}
+        if self.fits is None:
+            return choices
+        return {name: text for name, text in choices.items() if self.fits(name, task)}
 
 
 def _described(registry: Mapping[str, Any]) -> Callable[[], dict[str, str]]:
     return lambda: {name: info.description for name, info in registry.items()}
 
 
+def _strategy_fits(name: str, task: Task) -> bool:
+    """Multi-label strategies score per-label probabilities: only for multi-label tasks,
+    and the single-label ones only for single-label tasks."""
+    return STRATEGIES[name].multilabel == (task == Task.MULTILABEL)
+
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("name", Type.TEXT, Group.BASICS, "The project's name.", required=True),
+    Setting(
+        "name",
+        Type.TEXT,
+        Group.BASICS,
+        "The project's name.",
+        required=True,
+        label="What is the project called?",
+    ),
     Setting(
         "labels",
         Type.LABELS,
         Group.BASICS,
         "One label per line, in key order (key 1 is the first label).",
         required=True,
+        label="Which labels do annotators choose from?",
     ),
     Setting(
         "batch_size",
         Type.INTEGER,
         Group.STRATEGY,
-        "How many items each batch holds.",
+        "How many items each batch holds. A change applies from the next batch: the open "
+        "batches keep their size.",
         default=DEFAULT_BATCH_SIZE,
         low=1,
         high=10_000,
+        label="How many items go in each batch?",
     ),
     Setting(
         "strategy",
@@ -136,6 +178,8 @@ SETTINGS: tuple[Setting, ...] = (
         "How the model scores items: higher means ask a human.",
         default=DEFAULT_STRATEGY,
         choices=_described(STRATEGIES),
+        label="Which items should the model ask about?",
+        fits=_strategy_fits,
     ),
     Setting(
         "selector",
@@ -144,7 +188,8 @@ SETTINGS: tuple[Setting, ...] = (
         "How a batch is chosen as a set from the ranking.",
         default=DEFAULT_SELECTOR,
         choices=_described(SELECTORS),
-        label="Batch selector",
+        label="How is a batch chosen from the ranking?",
+        advanced=True,
     ),
     Setting(
         "seed_per_class",
@@ -154,6 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=2,
         low=0,
         high=1000,
+        label="How many examples of each label before the model picks?",
+        advanced=True,
     ),
     Setting(
         "holdout_fraction",
@@ -163,6 +210,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=0.2,
         low=0,
         high=0.9,
+        label="What share of each batch is kept apart to measure the model?",
+        advanced=True,
     ),
     Setting(
         "holdout_target",
@@ -172,6 +221,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=200,
         low=0,
         high=1_000_000,
+        label="How many holdout items are enough?",
+        advanced=True,
     ),
     Setting(
         "overlap",
@@ -181,6 +232,7 @@ SETTINGS: tuple[Setting, ...] = (
         default=1,
         low=1,
         high=20,
+        label="How many annotators label each item?",
     ),
     Setting(
         "agreement_fraction",
@@ -190,6 +242,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=0.0,
         low=0,
         high=1,
+        label="What share of items do more annotators label, to measure agreement?",
+        advanced=True,
     ),
     Setting(
         "agreement_overlap",
@@ -199,6 +253,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=2,
         low=1,
         high=20,
+        label="How many annotators label those items?",
+        advanced=True,
     ),
     Setting(
         "consensus_method",
@@ -207,6 +263,8 @@ SETTINGS: tuple[Setting, ...] = (
         "How several annotators' labels become one.",
         default=Consensus.MAJORITY.value,
         choices=lambda: CONSENSUS_DESCRIPTIONS,
+        label="How do several annotators' labels become one?",
+        advanced=True,
     ),
     Setting(
         "consensus_threshold",
@@ -216,6 +274,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=0.5,
         low=0,
         high=1,
+        label="How sure must the combined label be before it goes to review instead?",
+        advanced=True,
     ),
     Setting(
         "gold_fraction",
@@ -225,6 +285,8 @@ SETTINGS: tuple[Setting, ...] = (
         default=0.0,
         low=0,
         high=0.5,
+        label="What share of hand-outs are gold items that check annotators?",
+        advanced=True,
     ),
     Setting(
         "stopping",
@@ -233,6 +295,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The stopping rules in force, each with its parameters.",
         default=(),
         choices=_described(RULES),
+        label="When should collecting stop by itself?",
     ),
     Setting(
         "stream_budget",
@@ -243,8 +306,26 @@ SETTINGS: tuple[Setting, ...] = (
         high=1,
         nullable=True,
         api_path=("stream", "budget"),
+        label="What share of stream arrivals go to a person?",
     ),
 )
+
+# The forms' labels of stopping-rule parameters, as sentences (others: "<param> (<rule>)").
+RULE_PARAM_LABELS: dict[tuple[str, str], str] = {
+    ("budget", "labels"): "Stop after this many labels.",
+    ("budget", "seconds"): "Or after this many annotator-seconds (empty: count labels).",
+    ("target", "metric_low"): "Stop when the holdout accuracy's lower 95% bound reaches:",
+    ("stabilizing_predictions", "threshold"): "Stop when successive models agree (kappa) at:",
+    ("stabilizing_predictions", "window"): "…over this many successive models.",
+    ("plateau", "epsilon"): "Stop when the holdout metric gains less than:",
+    ("plateau", "window"): "…over this many batches.",
+    ("max_uncertainty", "threshold"): "Stop when the highest uncertainty left is below:",
+}
+
+
+def rule_param_label(rule: str, param: str) -> str:
+    return RULE_PARAM_LABELS.get((rule, param), f"{param.replace('_', ' ')} ({rule})")
+
 
 SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

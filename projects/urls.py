@@ -8,8 +8,14 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
+    path(
+        "projects/<int:project_id>/import/preview/",
+        views.project_import_preview,
+        name="project-import-preview",
+    ),
     path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
     path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
+    path("projects/<int:project_id>/selections/", views.selection_log, name="project-selections"),
     path("projects/<int:project_id>/resume/", views.project_resume, name="project-resume"),
     path("projects/<int:project_id>/replay/", views.project_replay, name="project-replay"),
     path(

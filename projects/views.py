@@ -20,7 +20,7 @@ from projects.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSet
 from projects.ingest import uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
-from projects.models import ImportJob, Membership, Project
+from projects.models import ImportJob, Item, Membership, Project
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
@@ -73,7 +73,7 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         return render(request, "projects/dashboard.html#live", _live_context(project, role))
     context = {
         **_live_context(project, role),
-        "selections": selectors.selection_log(project, limit=60),
+        "selections": selectors.selection_log_page(project, 1),
         "stream": _stream(project),
         "charts": _charts(project),
         "replay": replay.replay_status(project) if role == Membership.Role.LEAD else None,
@@ -81,12 +81,28 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     return render(request, "projects/dashboard.html", context)
 
 
+@login_required
+@require_safe
+def selection_log(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """A page of the dashboard's selection log (htmx swaps it in; a plain link works too)."""
+    project, _ = project_for_member(request.user, project_id)
+    context = {
+        "project": project,
+        "selections": selectors.selection_log_page(project, request.GET.get("page")),
+    }
+    return render(request, "projects/_selections.html", context)
+
+
 def _live_context(project: Project, role: str) -> dict[str, Any]:
     curve = selectors.learning_curve(project)
+    status = selectors.project_status(project)
+    batches = selectors.open_batches(project)
     return {
         "project": project,
         "role": role,
-        "status": selectors.project_status(project),
+        "status": status,
+        "batches": batches,
+        "next_retrain": selectors.next_retrain(status, batches),
         "chart": charts.learning_curve_svg(curve, forecast_band(project)),
         "is_lead": role == Membership.Role.LEAD,
     }
@@ -175,10 +191,36 @@ def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             )
         except ImportRejected as exc:
             error = str(exc)
-    context = {"project": project, "role": role, "form": form, "result": result, "error": error}
+    context = {
+        "project": project,
+        "role": role,
+        "form": form,
+        "result": result,
+        "error": error,
+        "history": selectors.import_history(project),
+    }
     if request.htmx:
         return render(request, "projects/import.html#result", context)
     return render(request, "projects/import.html", context)
+
+
+@login_required
+@require_POST
+def project_import_preview(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The columns and first rows of the chosen file, as they would import; writes nothing."""
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    form = ImportForm(request.POST, request.FILES)
+    context: dict[str, Any] = {"project": project, "preview": None, "error": ""}
+    if not form.is_valid():
+        context["error"] = " ".join(str(e) for e in form.errors.get("file", ["Choose a file."]))
+    else:
+        try:
+            context["preview"] = uploads.import_preview(
+                project=project, upload=form.cleaned_data["file"]
+            )
+        except ImportRejected as exc:
+            context["error"] = str(exc)
+    return render(request, "projects/_import_preview.html", context)
 
 
 @login_required
@@ -192,6 +234,7 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "role": role,
             "curve": selectors.learning_curve(project),
+            "item_states": Item.State.choices,
         },
     )
 

@@ -30,7 +30,7 @@ from projects import services as project_services
 from projects.access import item_for_update
 from projects.batches import room as rooms
 from projects.batches import services as batch_services
-from projects.models import Annotation, Batch, Item, Membership, Project
+from projects.models import Annotation, Batch, Item, Project
 from winnow.db import commit_without_flush
 from winnow.errors import Conflict
 
@@ -298,7 +298,9 @@ def _take_assignment(item: Item, user: User) -> Assignment:
 
 @transaction.atomic
 def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
-    """Give an item back; when nobody is left to label it, it leaves the batch."""
+    """Give an item back. Others may still claim it while its batch is open, but it no
+    longer holds the batch: the close rule (`projects.batches.closing.WAITING`) lets the
+    batch close once everything else is labelled, and returns the item to the pool."""
     item = item_for_update(project, item_id)
     updated = Assignment.objects.filter(
         item=item, annotator=user, state__in=[Assignment.State.ACTIVE, Assignment.State.EXPIRED]
@@ -306,22 +308,10 @@ def assignment_skip(*, project: Project, user: User, item_id: object) -> None:
     was_active = updated.filter(state=Assignment.State.ACTIVE).exists()
     if not updated.update(state=Assignment.State.SKIPPED):
         raise Conflict("This item is not assigned to you.")
-    if was_active:
-        Item.objects.filter(pk=item.pk, assigned__gt=0).update(assigned=F("assigned") - 1)
-    members = Membership.objects.filter(project=project).count()
-    tried = Assignment.objects.filter(item=item).count()
-    if tried >= members and item.state == Item.State.QUEUED and item.annotation_count == 0:
-        batch_id = item.batch_id
-        Item.objects.filter(pk=item.pk).update(
-            state=Item.State.POOL,
-            batch=None,
-            batch_rank=None,
-            required=0,
-            assigned=0,
-            meta={**item.meta, "skipped_by_all": True},
-        )
-        if batch_id is not None:
-            batch_services.batch_item_completed(batch_id=batch_id)
+    held = max(item.assigned - int(was_active), 0)  # the row is locked: this is the count
+    Item.objects.filter(pk=item.pk).update(assigned=held, skips=F("skips") + 1)
+    if item.batch_id is not None:
+        batch_services.batch_item_completed(batch_id=item.batch_id)
 
 
 def annotation_last(*, project: Project, user: User) -> Annotation | None:

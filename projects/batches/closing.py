@@ -7,8 +7,9 @@ PostgreSQL takes the batch row's lock and then runs one statement with data-modi
 CTEs; elsewhere the ORM does the same under the same lock. SQLite has no data-modifying
 CTEs and no row locks, and the close is on the annotation path that was slowest under
 load, so a portable statement sequence would cost every PostgreSQL close. What both
-share is written once here: the close condition (open, and no item queued, checked under
-the batch row's lock), the owed retrain's trigger (`close_trigger`) and its row's
+share is written once here: the close condition (open, and no item waiting, checked
+under the batch row's lock; `WAITING` and `waiting_sql`), what the close does to the
+items left (`RELEASED`), the owed retrain's trigger (`close_trigger`) and its row's
 defaults (`ModelVersion`'s field defaults, `_owed_defaults`; `retrain_request` writes
 the ORM's). `tests/projects/test_batch_executors.py` drives random scenarios through
 both executors on one PostgreSQL database and asserts they leave the same rows.
@@ -21,6 +22,7 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from projects.models import Batch, Item, ModelVersion, Project
@@ -41,9 +43,31 @@ def close_trigger(number: int) -> str:
     return f"batch {number}"
 
 
+# An item holds its batch open while it is queued, unless someone gave it back (a skip)
+# and nobody holds a lease on it now (`assigned` counts live leases plus annotations).
+# So one annotator's skip never keeps a batch, and the retrain it owes, waiting; other
+# annotators may still claim the item while the batch is open, and the close returns
+# what is left of it to the pool, where a later batch may pick it for someone else.
+WAITING = Q(state=Item.State.QUEUED) & (Q(skips=0) | Q(assigned__gt=F("annotation_count")))
+
+
+def waiting_sql(item: str) -> str:
+    """`WAITING` as a WHERE clause over alias `item`."""
+    return (
+        f"{item}.state = '{Item.State.QUEUED.value}'"
+        f" AND ({item}.skips = 0 OR {item}.assigned > {item}.annotation_count)"
+    )
+
+
+# What the close does to the items left in the batch (skipped ones, `WAITING` false):
+# back to the pool, as if never picked. Their annotations, if any, stay.
+RELEASED = {"state": Item.State.POOL.value, "batch": None, "batch_rank": None,
+            "required": 0, "assigned": 0}  # fmt: skip
+
+
 _REMAINING_REFRESH = """
-WITH waiting AS (SELECT count(*) AS n FROM {item}
-                 WHERE batch_id = %(batch)s AND state = '{queued}'),
+WITH waiting AS (SELECT count(*) AS n FROM {item} i
+                 WHERE i.batch_id = %(batch)s AND {waiting}),
 free AS (SELECT id FROM {batch} WHERE id = %(batch)s AND state = '{open}'
          FOR NO KEY UPDATE SKIP LOCKED),
 refreshed AS (UPDATE {batch} AS b SET remaining = waiting.n FROM waiting, free
@@ -68,7 +92,7 @@ def remaining_refresh(*, batch_id: int) -> int:
 
 
 def remaining_refresh_through_orm(batch_id: int) -> int:
-    left = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED).count()
+    left = Item.objects.filter(WAITING, batch_id=batch_id).count()
     open_batch = Batch.objects.filter(pk=batch_id, state=Batch.State.OPEN)
     open_batch.exclude(remaining=left).update(remaining=left)
     return left
@@ -78,7 +102,7 @@ def remaining_refresh_in_one_statement(batch_id: int) -> int:
     sql = _REMAINING_REFRESH.format(
         item=Item._meta.db_table,
         batch=Batch._meta.db_table,
-        queued=Item.State.QUEUED.value,
+        waiting=waiting_sql("i"),
         open=Batch.State.OPEN.value,
     )
     with connection.cursor() as cursor:
@@ -87,7 +111,9 @@ def remaining_refresh_in_one_statement(batch_id: int) -> int:
 
 
 def batch_close_rows(*, batch_id: int) -> Closed | None:
-    """Close the batch if it is open and no item waits; record the owed retrain.
+    """Close the batch if it is open and no item waits (`WAITING`); record the owed retrain.
+
+    Items left in it (given back, held by nobody) return to the pool (`RELEASED`).
 
     None if it was closed already or an item waits. The caller decides what opens next.
     """
@@ -107,9 +133,10 @@ def close_through_orm(batch_id: int) -> Closed | None:
             .filter(pk=batch_id, state=Batch.State.OPEN)
             .first()
         )
-        waiting = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
-        if batch is None or waiting.exists():
+        if batch is None or Item.objects.filter(WAITING, batch_id=batch_id).exists():
             return None
+        left = Item.objects.filter(batch_id=batch_id, state=Item.State.QUEUED)
+        left.update(**RELEASED)
         batch.state = Batch.State.CLOSED
         batch.closed_at = timezone.now()
         batch.remaining = 0
@@ -131,11 +158,14 @@ _BATCH_LOCK = (
 # the other columns, from the model's field defaults (`_owed_defaults`).
 _BATCH_CLOSE = """
 WITH waiting AS (
-    SELECT 1 FROM {item} WHERE batch_id = %(batch)s AND state = '{queued}' LIMIT 1
+    SELECT 1 FROM {item} i WHERE i.batch_id = %(batch)s AND {waiting} LIMIT 1
 ), closed AS (
     UPDATE {batch} SET state = '{closed}', closed_at = %(now)s, remaining = 0
     WHERE id = %(batch)s AND state = '{open}' AND NOT EXISTS (SELECT 1 FROM waiting)
     RETURNING number, project_id, closed_at
+), released AS (
+    UPDATE {item} SET {released}
+    WHERE batch_id = %(batch)s AND state = '{queued}' AND EXISTS (SELECT 1 FROM closed)
 ), owed AS (
     SELECT id FROM {version} WHERE project_id = %(project)s AND status = '{pending}'
 ), created AS (
@@ -166,6 +196,19 @@ def _owed_defaults() -> dict[str, tuple[str, Any]]:
     }
 
 
+def _released_sql() -> str:
+    """`RELEASED` as a SET list (its values are constants of the model: no parameters)."""
+    columns = {f.name: f.column for f in Item._meta.concrete_fields}
+    fields = {columns[name]: value for name, value in RELEASED.items()}
+    return ", ".join(f"{column} = {_literal(value)}" for column, value in fields.items())
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
 @cache
 def _close_sql(vendor: str) -> str:
     """The statement for this database (its column types name the defaults' casts)."""
@@ -178,6 +221,8 @@ def _close_sql(vendor: str) -> str:
         open=Batch.State.OPEN.value,
         closed=Batch.State.CLOSED.value,
         queued=Item.State.QUEUED.value,
+        waiting=waiting_sql("i"),
+        released=_released_sql(),
         pending=ModelVersion.Status.PENDING.value,
         training=RETRAIN_OWED.to.value,
         collecting=RETRAIN_OWED.source.value,

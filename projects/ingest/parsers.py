@@ -195,3 +195,56 @@ class _RowChecker:
         if meta and len(json.dumps(meta)) > MAX_META_CHARS:
             raise RowError(f"meta larger than {MAX_META_CHARS} characters")
         return meta
+
+
+@dataclass
+class Preview:
+    """The head of an upload as it would import: nothing is written."""
+
+    columns: list[str]  # as found: the CSV header, or the first JSON objects' keys
+    rows: list[ParsedRow]
+    errors: list[dict[str, Any]]
+    labelled: int  # rows of the head that carry a label (they would become seed labels)
+    complete: bool  # the head is the whole file
+
+
+def preview_upload(
+    head: bytes,
+    filename: str,
+    *,
+    complete: bool,
+    kind: str,
+    labels: list[str],
+    max_text_chars: int,
+    rows: int = 5,
+) -> Preview:
+    """Parse the first lines of an upload with the import's own rules (`parse_upload`).
+
+    A head cut off mid-file drops its last, partial line first, so that line is neither
+    shown nor reported as an error.
+    """
+    if not complete:
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut >= 0 else b""
+    parsed = parse_upload(head, filename, kind=kind, labels=labels, max_text_chars=max_text_chars)
+    return Preview(
+        columns=_columns(decode_upload(head), filename),
+        rows=parsed.rows[:rows],
+        errors=parsed.errors[:rows],
+        labelled=sum(1 for row in parsed.rows if row.label),
+        complete=complete,
+    )
+
+
+def _columns(text: str, filename: str) -> list[str]:
+    if filename.lower().endswith((".csv", ".tsv", ".txt")):
+        delimiter = "\t" if filename.lower().endswith(".tsv") else ","
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+        return [h.strip() for h in header]
+    seen: dict[str, None] = {}
+    for _, record in _jsonl_records(text):
+        if isinstance(record, dict):
+            seen.update(dict.fromkeys(record))
+        if len(seen) > 100:
+            break
+    return list(seen)

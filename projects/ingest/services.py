@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 
 from projects.batches.refresh import batch_refresh_unless_training
 from projects.ingest import bulk
 from projects.ingest.parsers import ParsedRow
-from projects.models import (
-    Project,
-)
+from projects.models import ImportJob, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import ITEMS_ARRIVED, project_move
@@ -39,3 +41,35 @@ def pool_prepared(*, project_id: int) -> None:
     pool.features_ready(project, ids)
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
         batch_refresh_unless_training(project=project)
+
+
+# Errors kept with an import's record for its history; the answer lists more.
+RECORDED_ERRORS = 50
+
+
+def import_record(
+    *,
+    project: Project,
+    user: User | None,
+    filename: str,
+    created: int,
+    skipped: int,
+    seeded: int,
+    errors: list[dict[str, Any]],
+) -> ImportJob:
+    """Record a finished CSV/JSONL import for the import page's history (image ZIPs have
+    their job row from the start); one whose every row was refused is `failed`."""
+    now = timezone.now()
+    return ImportJob.objects.create(
+        project=project,
+        created_by=user if user is not None and user.pk else None,
+        filename=filename[:255],
+        status=ImportJob.Status.DONE if created or not skipped else ImportJob.Status.FAILED,
+        total=created + skipped,
+        processed=created + skipped,
+        created=created,
+        skipped=skipped,
+        seeded=seeded,
+        errors=errors[:RECORDED_ERRORS],
+        finished_at=now,
+    )

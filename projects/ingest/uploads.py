@@ -36,11 +36,47 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
     )
     created = 0
-    if parsed.rows:
-        with transaction.atomic():
+    seeded = sum(1 for row in parsed.rows if row.label)
+    with transaction.atomic():
+        if parsed.rows:
             created = ingest.items_import(project=project, rows=parsed.rows)
             transaction.on_commit(lambda: _prepare(project.pk))
-    return {"created": created, "skipped": len(parsed.errors), "errors": parsed.errors[:1000]}
+        ingest.import_record(
+            project=project,
+            user=user,
+            filename=name,
+            created=created,
+            skipped=len(parsed.errors),
+            seeded=seeded if created else 0,
+            errors=parsed.errors,
+        )
+    return {
+        "created": created,
+        "skipped": len(parsed.errors),
+        "errors": parsed.errors[:1000],
+        "seeded": seeded if created else 0,
+    }
+
+
+# How much of an upload a preview reads: enough for its first rows, never the whole file.
+PREVIEW_BYTES = 64 * 1024
+
+
+def import_preview(*, project: Project, upload: UploadedFile) -> importers.Preview:
+    """The columns and first rows of an upload as they would import; nothing is written."""
+    if project.kind == Project.Kind.IMAGE:
+        raise ImportRejected("Image ZIPs have no preview: each image is checked as it imports.")
+    head = upload.read(PREVIEW_BYTES + 1)
+    if not head:
+        raise ImportRejected("The file is empty.")
+    return importers.preview_upload(
+        head[:PREVIEW_BYTES],
+        upload.name or "upload",
+        complete=len(head) <= PREVIEW_BYTES,
+        kind=project.kind,
+        labels=list(project.labels),
+        max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
+    )
 
 
 def _prepare(project_id: int) -> None:

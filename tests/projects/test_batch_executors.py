@@ -162,7 +162,13 @@ def test_both_add_executors_queue_and_log_the_same_rows(
 
 
 def close_scenarios() -> st.SearchStrategy[dict[str, Any]]:
-    item_state = st.sampled_from([Item.State.QUEUED, Item.State.LABELED, Item.State.POOL])
+    # (state, skips, assigned, annotation_count): given back or not, held by a lease or not
+    item_state = st.tuples(
+        st.sampled_from([Item.State.QUEUED, Item.State.LABELED, Item.State.POOL]),
+        st.integers(0, 2),
+        st.integers(0, 3),
+        st.integers(0, 2),
+    )
     return st.fixed_dictionaries(
         {
             "project": project_settings(),
@@ -187,7 +193,12 @@ def _close_rows(project: Project, batch: Batch) -> Any:
         pk=batch.pk
     )
     project_state = Project.objects.values_list("state", flat=True).get(pk=project.pk)
-    return versions, (state, remaining, closed_at is None), project_state
+    items = list(
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values_list("state", "batch_id", "batch_rank", "required", "assigned", "skips")
+    )
+    return versions, (state, remaining, closed_at is None), project_state, items
 
 
 @given(s=close_scenarios())
@@ -207,8 +218,18 @@ def test_both_progress_executors_count_and_close_alike(
             remaining=s["remaining"],
             size=len(s["item_states"]),
         )
-        for item_id, state in zip(ids, s["item_states"], strict=False):
-            Item.objects.filter(pk=item_id).update(state=state, batch=batch)
+        for rank, (item_id, (state, skips, assigned, annotated)) in enumerate(
+            zip(ids, s["item_states"], strict=False)
+        ):
+            Item.objects.filter(pk=item_id).update(
+                state=state,
+                batch=batch,
+                batch_rank=rank,
+                required=2,
+                skips=skips,
+                assigned=assigned,
+                annotation_count=annotated,
+            )
         for version, status in enumerate(s["versions"], start=1):
             ModelVersion.objects.create(project=project, version=version, status=status)
         if s["owed"]:

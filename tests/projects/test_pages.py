@@ -101,7 +101,7 @@ def test_create_project_through_the_form_with_stopping_rules(client, users):  # 
 def test_settings_form_shows_errors_and_keeps_labels(client, users, project):  # type: ignore[no-untyped-def]
     client.force_login(users["lead"])
     page = client.get(f"/projects/{project.pk}/settings/").content.decode()
-    assert "Stop rule: stabilizing_predictions" in page
+    assert "Stop when successive models agree on a fixed stop set" in page
     response = client.post(
         f"/projects/{project.pk}/settings/",
         {

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0011_model_version_heartbeat_retry'),
+        ('projects', '0012_item_skips_import_seeded'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
