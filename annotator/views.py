@@ -15,7 +15,7 @@ from annotator import page
 from annotator.assignment import history, idle, services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
-from projects import label_keys
+from projects import charts, label_keys
 from projects.access import REVIEWERS, project_for_member
 from projects.models import Annotation, Item, Project
 from projects.selectors import item_batch
@@ -246,9 +246,32 @@ def _quality(project: Project, role: str, user: Any) -> dict[str, Any]:
     confusion = agreement["confusion"] if agreement else {"labels": [], "matrix": []}
     return {
         "agreement": agreement,
+        "agreement_chart": _agreement_chart(project) if sees_all else None,
         "confusion_rows": [
             {"label": label, "values": values}
             for label, values in zip(confusion["labels"], confusion["matrix"], strict=True)
         ],
         "annotators": quality.annotator_stats(project, user=None if sees_all else user),
     }
+
+
+def _agreement_chart(project: Project) -> dict[str, Any] | None:
+    """Agreement per batch (items with two or more annotations), as a line chart."""
+    points = quality.agreement_over_time(project)
+    series: dict[str, list[tuple[float, float]]] = {"Fleiss' kappa": [], "Krippendorff's alpha": []}
+    for i, p in enumerate(points):
+        for name, key in (
+            ("Fleiss' kappa", "fleiss_kappa"),
+            ("Krippendorff's alpha", "krippendorff_alpha"),
+        ):
+            if p[key] is not None:
+                series[name].append((i, p[key]))
+    return charts.line_chart(
+        series,
+        x_label="Batch",
+        y_label="Agreement",
+        caption="Agreement per batch (items with two or more annotations)",
+        x_names=[f"{p['batch']} (n={p['items']})" for p in points],
+        y_range=(-0.2, 1.0),
+        y_format="{:.3f}",
+    )

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import selectors, services
+from projects import replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
@@ -27,6 +27,8 @@ from projects.serializers import (
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
+    ReplayAccepted,
+    ReplaySerializer,
     StatusSerializer,
 )
 from projects.settings_schema import (
@@ -282,3 +284,21 @@ class ItemImageView(APIView):
         return item_image_response(
             project, item_id, thumbnail=request.query_params.get("thumb") == "1"
         )
+
+
+class ReplayView(APIView):
+    """Which strategy, on my data? (`projects.replay`): leads only."""
+
+    @extend_schema(responses={200: ReplaySerializer, **error_responses(401, 403, 404)})
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        return Response(ReplaySerializer(replay.replay_status(project)).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: ReplayAccepted, **error_responses(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+        job = replay.replay_request(project=project, user=api_user(request))
+        return Response({"id": job.pk}, status=status.HTTP_202_ACCEPTED)

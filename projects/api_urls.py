@@ -21,6 +21,7 @@ urlpatterns = [
     path("projects/<int:project_id>/status/", api.StatusView.as_view(), name="api-status"),
     path("projects/<int:project_id>/export/", api.ExportView.as_view(), name="api-export"),
     path("projects/<int:project_id>/resume/", api.ResumeView.as_view(), name="api-resume"),
+    path("projects/<int:project_id>/replay/", api.ReplayView.as_view(), name="api-replay"),
     path("projects/<int:project_id>/curve/", api.LearningCurveView.as_view(), name="api-curve"),
     path(
         "projects/<int:project_id>/models/<int:version>/",

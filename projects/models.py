@@ -395,3 +395,43 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id}: item {self.item_id} = {self.label}"
+
+
+class ReplayJob(models.Model):
+    """A replay of the project's labelled items through every strategy (`projects.replay`).
+
+    One job runs per project at a time: a partial unique index allows one pending or
+    running row, so two requests cannot both start one.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="replays")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    target = models.FloatField(help_text="The holdout accuracy each strategy had to reach.")
+    config = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(state__in=["pending", "running"]),
+                name="one_replay_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} of {self.project} ({self.state})"

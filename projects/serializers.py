@@ -221,6 +221,23 @@ class StatusSerializer(serializers.Serializer):
         allow_null=True,
     )
     stopping = StoppingValueSerializer(many=True)
+    forecast = inline_serializer(
+        "StatusForecast",
+        {
+            "metric": serializers.CharField(),
+            "target": serializers.FloatField(),
+            "target_source": serializers.CharField(),
+            "current": serializers.FloatField(),
+            "labels": serializers.IntegerField(allow_null=True),
+            "hours": serializers.FloatField(allow_null=True),
+            "low": serializers.IntegerField(allow_null=True),
+            "high": serializers.IntegerField(allow_null=True),
+            "hours_low": serializers.FloatField(allow_null=True),
+            "hours_high": serializers.FloatField(allow_null=True),
+            "level": serializers.FloatField(),
+        },
+        allow_null=True,
+    )
 
 
 CurvePoints = inline_serializer(
@@ -235,3 +252,37 @@ CurvePoints = inline_serializer(
         "finished_at": serializers.DateTimeField(allow_null=True),
     },
 )
+
+
+class ReplayResultSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    selector = serializers.CharField()
+    labels_to_target = serializers.FloatField(
+        allow_null=True, help_text="Median labels to reach the target (null: not reached)."
+    )
+    aulc = serializers.FloatField(help_text="Mean area under the learning curve.")
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    reached = serializers.IntegerField()
+    repeats = serializers.IntegerField()
+
+
+class ReplaySerializer(serializers.Serializer):
+    """The latest replay job; `id` and `state` are null before the first one."""
+
+    id = serializers.IntegerField(allow_null=True)
+    state = serializers.ChoiceField(
+        choices=["pending", "running", "done", "failed"], allow_null=True
+    )
+    results = ReplayResultSerializer(many=True)
+    current = inline_serializer(
+        "ReplayCurrent", {"strategy": serializers.CharField(), "selector": serializers.CharField()}
+    )
+    target = serializers.FloatField(allow_null=True)
+    config = serializers.DictField(required=False)
+    error = serializers.CharField(required=False, allow_blank=True)
+    created_at = serializers.DateTimeField(required=False)
+    finished_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+ReplayAccepted = inline_serializer("ReplayAccepted", {"id": serializers.IntegerField()})

@@ -393,6 +393,7 @@ RULE_PARAM_LABELS: dict[tuple[str, str], str] = {
     ("plateau", "epsilon"): "Stop when the holdout metric gains less than:",
     ("plateau", "window"): "…over this many batches.",
     ("max_uncertainty", "threshold"): "Stop when the highest uncertainty left is below:",
+    ("gain_per_hour", "gain_per_hour"): "Stop when the forecast gain per annotator-hour is below:",
 }
 
 

@@ -55,3 +55,11 @@ def image_import_process(job_id: int) -> bool:
     from projects.ingest.images import import_job_run
 
     return import_job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def replay(job_id: int) -> bool:
+    """Replay the project's labelled items through every strategy (`projects.replay`)."""
+    from projects.replay import replay_run
+
+    return replay_run(job_id=job_id)

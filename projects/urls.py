@@ -30,6 +30,12 @@ urlpatterns = [
     path("projects/<int:project_id>/unarchive/", views.project_unarchive, name="project-unarchive"),
     path("projects/<int:project_id>/delete/", views.project_delete, name="project-delete"),
     path("projects/<int:project_id>/resume/", views.project_resume, name="project-resume"),
+    path("projects/<int:project_id>/replay/", views.project_replay, name="project-replay"),
+    path(
+        "projects/<int:project_id>/replay/switch/",
+        views.project_replay_switch,
+        name="project-replay-switch",
+    ),
     path("projects/<int:project_id>/retrain/", views.project_retrain, name="project-retrain"),
     path("projects/<int:project_id>/imports/<int:job_id>/", views.import_job, name="import-job"),
 ]

@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects import charts, selectors, services
+from projects import charts, replay, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
+from projects.forecast import forecast_band
 from projects.forms import (
     ImportForm,
     MemberCreateForm,
@@ -81,6 +82,8 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         **_live_context(project, role),
         "selections": selectors.selection_log_page(project, 1),
         "stream": _stream(project),
+        "charts": _charts(project),
+        "replay": replay.replay_status(project) if role == Membership.Role.LEAD else None,
     }
     return render(request, "projects/dashboard.html", context)
 
@@ -107,8 +110,33 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
         "status": status,
         "batches": batches,
         "next_retrain": selectors.next_retrain(status, batches),
-        "chart": charts.learning_curve_svg(curve),
+        "chart": charts.learning_curve_svg(curve, forecast_band(project)),
         "is_lead": role == Membership.Role.LEAD,
+    }
+
+
+def _charts(project: Project) -> dict[str, Any]:
+    """Labels per annotator over time, and the labels given against the predicted mix."""
+    work = selectors.labels_per_annotator(project)
+    mix = selectors.label_distribution(project)
+    return {
+        "annotators": charts.line_chart(
+            work["series"],
+            x_label="Period",
+            y_label="Labels (cumulative)",
+            caption="Labels per annotator over time",
+            x_names=work["periods"],
+        ),
+        "distribution": charts.paired_bars(
+            mix["labels"],
+            mix["given"],
+            mix["predicted"],
+            names=(
+                f"labels given (n={mix['given_n']})",
+                f"model's predictions for the pool (n={mix['predicted_n']})",
+            ),
+            caption="Label distribution: labels given and the model's predictions",
+        ),
     }
 
 
@@ -367,3 +395,36 @@ def project_delete(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         "counts": list(selectors.deletion_counts(project).items()),
     }
     return render(request, "projects/delete.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_replay(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """The replay card (polled while a job runs); POST starts a replay."""
+    project, role = project_for_member(request.user, project_id, LEAD_ONLY)
+    if request.method == "POST":
+        try:
+            replay.replay_request(project=project, user=request.user)
+        except Conflict as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Replay started: the results appear on the dashboard.")
+        return redirect("project-dashboard", project.pk)
+    context = {"project": project, "replay": replay.replay_status(project)}
+    return render(request, "projects/_replay.html", context)
+
+
+@login_required
+@require_POST
+def project_replay_switch(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    """Switch the project to a replayed strategy and selector: the settings service checks
+    them, as it checks any settings change."""
+    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
+    strategy, selector = request.POST.get("strategy"), request.POST.get("selector")
+    try:
+        services.project_update(project=project, strategy=strategy, selector=selector)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"Strategy switched to {strategy} with the {selector} selector.")
+    return redirect("project-dashboard", project.pk)

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from strategies._space import n_rows
+from strategies._space import Matrix, n_rows
 from strategies.datasets import (
     SKLEARN_SETS,
     Dataset,
@@ -260,13 +260,73 @@ def simulate(
     until_full_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Run every strategy ``repeats`` times; returns the JSON document of §10."""
+    splits = (
+        make_split(data, test_fraction=test_fraction, seed=random_state + repeat)
+        for repeat in range(repeats)
+    )
+    document = simulate_splits(
+        splits,
+        strategies,
+        batch_size=batch_size,
+        seed_size=seed_size,
+        budget=budget,
+        rules=rules,
+        extra_choosers=extra_choosers,
+        until_full_fraction=until_full_fraction,
+    )
+    document["config"].update(
+        repeats=repeats, test_fraction=test_fraction, random_state=random_state
+    )
+    return {"dataset": data.name, **document}
+
+
+def fixed_splits(
+    X_pool: Matrix,
+    y_pool: np.ndarray,
+    X_test: Matrix,
+    y_test: np.ndarray,
+    n_classes: int,
+    *,
+    repeats: int,
+    random_state: int = 0,
+) -> list[Split]:
+    """One pool and test set, repeated with seeds ``random_state + repeat``.
+
+    For data whose split is given (a project's labelled pool and its holdout): the
+    repeats differ in the seed set and in the strategies' and selectors' random choices.
+    """
+    return [
+        Split(X_pool, np.asarray(y_pool), X_test, np.asarray(y_test), n_classes, random_state + r)
+        for r in range(repeats)
+    ]
+
+
+def simulate_splits(
+    splits: Iterable[Split],
+    strategies: Sequence[str],
+    *,
+    batch_size: int = 10,
+    seed_size: int = 10,
+    budget: int = 200,
+    rules: Sequence[dict[str, Any]] = DEFAULT_RULES,
+    extra_choosers: dict[str, Chooser] | None = None,
+    until_full_fraction: float | None = None,
+    until_accuracy: float | None = None,
+) -> dict[str, Any]:
+    """Every strategy on every split (one repeat each); ``simulate`` without the data set.
+
+    With ``until_accuracy`` (or ``until_full_fraction`` of the full-pool accuracy) a run
+    goes on past ``budget`` until its test accuracy reaches it, for label counts.
+    """
     checked = [validate_rule(r) for r in [*rules, {"rule": "budget", "labels": budget}]]
     choosers = {name: strategy_chooser(*resolve(name)) for name in strategies}
     choosers.update(extra_choosers or {})
     runs, fulls = [], []
-    for repeat in range(repeats):
-        split = make_split(data, test_fraction=test_fraction, seed=random_state + repeat)
+    for repeat, split in enumerate(splits):
         fulls.append(full_accuracy(split))
+        until = until_accuracy
+        if until_full_fraction is not None:
+            until = until_full_fraction * fulls[-1]
         for name, choose in choosers.items():
             started = time.perf_counter()
             result = run_loop(
@@ -276,9 +336,7 @@ def simulate(
                 seed_size=seed_size,
                 budget=budget,
                 rules=checked,
-                until_accuracy=None
-                if until_full_fraction is None
-                else until_full_fraction * fulls[-1],
+                until_accuracy=until,
             )
             runs.append(
                 {
@@ -294,19 +352,56 @@ def simulate(
                 }
             )
     return {
-        "dataset": data.name,
-        "full_accuracy": float(np.mean(fulls)),
+        "full_accuracy": float(np.mean(fulls)) if fulls else None,
         "runs": runs,
         "config": {
             "batch_size": batch_size,
             "seed_size": seed_size,
             "budget": budget,
-            "repeats": repeats,
-            "test_fraction": test_fraction,
-            "random_state": random_state,
+            "repeats": len(fulls),
             "rules": checked,
         },
     }
+
+
+def replay_summary(
+    document: dict[str, Any], *, target: float, level: float = 0.8
+) -> list[dict[str, Any]]:
+    """Per strategy: labels to reach ``target`` (median over repeats) with the repeats'
+    ``level`` percentile interval, and the mean area under the learning curve.
+
+    A repeat that never reached the target counts as infinitely many labels: the
+    figure (or the interval's end) is then None. Sorted fewest labels first, then AULC.
+    """
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for run in document["runs"]:
+        by_name.setdefault(run["strategy"], []).append(run)
+    tail = 100 * (1 - level) / 2
+    rows = []
+    for name, runs in by_name.items():
+        reached = [labels_to_reach(r["curve"], target) for r in runs]
+        counts = np.array([np.inf if n is None else n for n in reached], dtype=np.float64)
+        median, low, high = np.percentile(counts, [50, tail, 100 - tail], method="inverted_cdf")
+        query, selector = resolve(name)
+        rows.append(
+            {
+                "strategy": query,
+                "selector": selector,
+                "labels_to_target": _finite(median),
+                "low": _finite(low),
+                "high": _finite(high),
+                "aulc": float(np.mean([r["auc"] for r in runs])),
+                "reached": sum(n is not None for n in reached),
+                "repeats": len(runs),
+            }
+        )
+    return sorted(
+        rows, key=lambda r: (r["labels_to_target"] is None, r["labels_to_target"] or 0, -r["aulc"])
+    )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _resolved(name: str) -> dict[str, str]:

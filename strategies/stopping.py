@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
+from strategies.forecast import MIN_POINTS, fit_learning_curve, gain_per_hour
+
 
 @dataclass
 class BatchRecord:
@@ -133,6 +135,30 @@ def _max_uncertainty(history: Sequence[BatchRecord], p: dict[str, Any]) -> RuleR
     )
 
 
+def _gain_per_hour(history: Sequence[BatchRecord], p: dict[str, Any]) -> RuleResult:
+    """The learning curve's slope at the current labels, priced in annotator time.
+
+    Seconds per label are those spent since the first record (imported seed labels
+    cost no annotator time), so ``(seconds_last - seconds_first) / (labels_last -
+    labels_first)``.
+    """
+    evaluated = [r for r in history if r.metric is not None and r.labels > 0]
+    fit = fit_learning_curve([r.labels for r in evaluated], [r.metric for r in evaluated])  # type: ignore[misc]
+    if fit is None:
+        return RuleResult("gain_per_hour", False, None, f"needs {MIN_POINTS} evaluated batches")
+    first, last = history[0], history[-1]
+    spent, added = last.seconds - first.seconds, last.labels - first.labels
+    if spent <= 0 or added <= 0:
+        return RuleResult("gain_per_hour", False, None, "no annotation time recorded yet")
+    gain = gain_per_hour(fit, labels=last.labels, seconds_per_label=spent / added)
+    return RuleResult(
+        "gain_per_hour",
+        bool(gain < p["gain_per_hour"]),
+        float(gain),
+        f"expected gain {gain:.4f} per annotator-hour, stop below {p['gain_per_hour']}",
+    )
+
+
 RULES: dict[str, RuleInfo] = {
     r.name: r
     for r in (
@@ -163,6 +189,12 @@ RULES: dict[str, RuleInfo] = {
             {"threshold": 0.1},
             _max_uncertainty,
         ),
+        RuleInfo(
+            "gain_per_hour",
+            "Stop when the learning curve's expected gain per annotator-hour falls below X.",
+            {"gain_per_hour": 0.01},
+            _gain_per_hour,
+        ),
     )
 }
 
@@ -173,6 +205,7 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {  # (low, high, integer)
     "threshold": (-1.0, float("inf"), False),
     "window": (1, 1000, True),
     "epsilon": (0.0, 1.0, False),
+    "gain_per_hour": (0.0, 1.0, False),
 }
 
 

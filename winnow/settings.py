@@ -203,6 +203,12 @@ WINNOW_DB_PREPARE = envbool("WINNOW_DB_PREPARE", True)
 # Run in the worker before each retrain, each called with project=...; the annotator
 # app recomputes consensus here (Dawid-Skene needs all annotations at once).
 WINNOW_BEFORE_RETRAIN = ["annotator.quality.services.consensus_recompute"]
+# The replay job (projects.replay) bounds its cost: labelled pool items it replays (a
+# random sample beyond), repeats per strategy, and after how long a job that never
+# finished (its worker died, its message was lost) no longer blocks a new one.
+WINNOW_REPLAY_MAX_POOL = envint("WINNOW_REPLAY_MAX_POOL", 1000)
+WINNOW_REPLAY_REPEATS = envint("WINNOW_REPLAY_REPEATS", 3)
+WINNOW_REPLAY_STALE_SECONDS = envint("WINNOW_REPLAY_STALE_SECONDS", 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -307,3 +307,35 @@ def review_count(project: Project) -> int:
 
 def gold_items(project: Project) -> QuerySet[Item]:
     return Item.objects.filter(project=project).filter(~Q(gold_label=None)).order_by("id")
+
+
+def agreement_over_time(project: Project) -> list[dict[str, Any]]:
+    """Fleiss' kappa and Krippendorff's alpha of each batch's items with >= 2 annotations,
+    in batch order (batches with fewer than ``MIN_SHARED`` such items are left out)."""
+    arr = annotation_arrays(project)
+    if not len(arr.items):
+        return []
+    batch_of = dict(
+        Item.objects.filter(pk__in=arr.item_ids.tolist(), batch__isnull=False).values_list(
+            "id", "batch__number"
+        )
+    )
+    numbers = np.array([batch_of.get(int(i), -1) for i in arr.item_ids], dtype=np.int64)
+    row_batch = numbers[arr.items]
+    n_labels = max(len(project.labels), 1)
+    points = []
+    for number in np.unique(numbers[numbers >= 0]).tolist():
+        rows = row_batch == number
+        summary = agreement_summary(
+            arr.items[rows], arr.annotators[rows], arr.labels[rows], n_labels, min_shared=MIN_SHARED
+        )
+        if summary["items"] >= MIN_SHARED:
+            points.append(
+                {
+                    "batch": number,
+                    "items": summary["items"],
+                    "fleiss_kappa": summary["fleiss_kappa"],
+                    "krippendorff_alpha": summary["krippendorff_alpha"],
+                }
+            )
+    return points

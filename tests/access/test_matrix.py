@@ -77,6 +77,8 @@ ROUTES: dict[str, Route] = {
     "project-resume": Route({"POST": LEADS}),
     "project-retrain": Route({"POST": LEADS}),
     "import-job": Route({"GET": LEADS}),
+    "project-replay": Route({"GET": LEADS, "POST": LEADS}),
+    "project-replay-switch": Route({"POST": LEADS}),
     # Annotator pages
     "annotate": Route({"GET": MEMBERS, "POST": MEMBERS}),
     "annotate-label": Route({"POST": MEMBERS}),
@@ -103,6 +105,7 @@ ROUTES: dict[str, Route] = {
     "api-export": Route({"GET": LEADS}),
     "api-resume": Route({"POST": LEADS}),
     "api-curve": Route({"GET": MEMBERS}),
+    "api-replay": Route({"GET": LEADS, "POST": LEADS}),
     "api-model-download": Route({"GET": LEADS}),
     "api-items": Route({"GET": REVIEWERS}),
     "api-item-image": Route({"GET": MEMBERS}),

@@ -75,6 +75,8 @@ def test_image_batch_labelled_by_keyboard(live_server: Any, page: Any, image_pro
     page.context.clear_cookies()
     login(page, live_server.url, "lead", "pw-lead")
     page.goto(f"{live_server.url}/projects/{project.pk}/")
+    # The selection log is below the charts, and its thumbnails load lazily: scroll to it.
+    page.locator("table img.thumb").last.scroll_into_view_if_needed()
     page.wait_for_function(
         "() => { const t = document.querySelectorAll('table img.thumb');"
         " return t.length > 0 && [...t].every(i => i.complete && i.naturalWidth > 0); }"

@@ -1,0 +1,108 @@
+"""The forecast on the dashboard and in `status/`: more labels and annotator-hours to a target.
+
+The maths is `strategies.forecast` (no Django); this reads the history it needs: each
+model version's holdout accuracy against its label count, and the recorded seconds of
+the annotations.
+
+The target is the project's `target` stopping rule's metric when it has one (read as
+the accuracy to reach, not its lower bound). Without it, the target is one point below
+the plateau the fitted curve levels off at: "what is left to gain", which a project
+without a target still wants to know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db.models import Count, Sum
+
+from projects.models import Annotation, ModelVersion, Project
+from strategies.forecast import MIN_POINTS, Bootstrap, bootstrap_curve, labels_forecast
+
+METRIC = "accuracy"
+BELOW_PLATEAU = 0.01
+
+
+def accuracy_history(project: Project) -> list[tuple[int, float, int]]:
+    """(labels, holdout accuracy, holdout size) per evaluated model version, oldest first."""
+    versions = ModelVersion.objects.filter(
+        project=project, status=ModelVersion.Status.DONE
+    ).order_by("version")
+    return [
+        (v.labels_total, float(v.metrics[METRIC]), int(v.metrics.get("n") or 0))
+        for v in versions.only("labels_total", "metrics")
+        if v.metrics and v.metrics.get(METRIC) is not None and v.labels_total > 0
+    ]
+
+
+def seconds_per_label(project: Project) -> float | None:
+    """Annotator-seconds per labelled item: every recorded second over the items they went
+    to (so overlap, several annotators per item, counts in full)."""
+    totals = Annotation.objects.filter(project=project, seconds__isnull=False).aggregate(
+        seconds=Sum("seconds"), items=Count("item", distinct=True)
+    )
+    if not totals["items"] or not totals["seconds"]:
+        return None
+    return float(totals["seconds"]) / totals["items"]
+
+
+def _target(project: Project, plateau: float) -> tuple[float, str]:
+    for rule in project.stopping:
+        if rule.get("rule") == "target":
+            return float(rule["metric_low"]), "target rule"
+    return max(0.0, plateau - BELOW_PLATEAU), "plateau"
+
+
+def _bootstrap(project: Project) -> tuple[Bootstrap, list[int], list[float]] | None:
+    history = accuracy_history(project)
+    if len(history) < MIN_POINTS:
+        return None
+    labels, accuracy, sizes = (list(column) for column in zip(*history, strict=True))
+    boot = bootstrap_curve(
+        labels, accuracy, test_size=sizes[-1] or None, random_state=project.random_state
+    )
+    return None if boot is None else (boot, labels, accuracy)
+
+
+def forecast_band(
+    project: Project, *, ahead: float = 1.0, points: int = 12
+) -> dict[str, Any] | None:
+    """The 80% band of the holdout accuracy from the last version's labels to
+    ``(1 + ahead)`` times as many, for the learning-curve chart."""
+    fitted = _bootstrap(project)
+    if fitted is None:
+        return None
+    boot, labels, _ = fitted
+    grid = np.linspace(labels[-1], labels[-1] * (1 + ahead), points)
+    low, high = boot.band(grid)
+    return {"labels": grid.tolist(), "low": low.tolist(), "high": high.tolist()}
+
+
+def project_forecast(project: Project) -> dict[str, Any] | None:
+    """More labels (80% band) and annotator-hours to reach the target; None with fewer
+    than `MIN_POINTS` evaluated versions."""
+    fitted = _bootstrap(project)
+    if fitted is None:
+        return None
+    boot, labels, accuracy = fitted
+    target, source = _target(project, boot.fit.a)
+    forecast = labels_forecast(boot, current=labels[-1], target=target)
+    per_label = seconds_per_label(project)
+
+    def hours(count: int | None) -> float | None:
+        return None if count is None or per_label is None else round(count * per_label / 3600, 2)
+
+    return {
+        "metric": METRIC,
+        "target": round(target, 4),
+        "target_source": source,
+        "current": accuracy[-1],
+        "labels": forecast.labels,
+        "hours": hours(forecast.labels),
+        "low": forecast.low,
+        "high": forecast.high,
+        "hours_low": hours(forecast.low),
+        "hours_high": hours(forecast.high),
+        "level": forecast.level,
+    }

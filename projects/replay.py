@@ -1,0 +1,216 @@
+"""Which strategy, on my data? The project's own labels replayed through every strategy.
+
+The pool is the project's labelled items outside the holdout, with their final labels;
+the test set is its labelled holdout; the features are the project's stored ones. Each
+strategy and selector runs through `strategies.simulate` (the platform's own model,
+scores and selectors, with the true labels as the oracle) from the project's batch size,
+and reports how many labels it took to reach the current model's holdout accuracy.
+
+Cost is bounded by settings: at most `WINNOW_REPLAY_MAX_POOL` labelled items (a random
+sample beyond that), `WINNOW_REPLAY_REPEATS` repeats, and the grid of `replay_grid`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from threadpoolctl import threadpool_limits
+
+from projects import tasks
+from projects.models import ModelVersion, Project, ReplayJob
+from projects.pool.snapshot import pool_snapshot
+from strategies.defaults import DEFAULT_SELECTOR
+from strategies.query import STRATEGIES
+from strategies.selection import SELECTORS
+from strategies.simulate import fixed_splits, replay_summary, simulate_splits
+from winnow.broker import task_send
+from winnow.errors import Conflict
+
+log = logging.getLogger(__name__)
+State = ReplayJob.State
+ACTIVE = (State.PENDING, State.RUNNING)
+# The replay's oracle has no per-item annotation times, so a cost-aware selector would
+# only be k-center under another name there.
+NOT_REPLAYED = {"cost_aware"}
+
+
+def replay_grid(project: Project) -> list[str]:
+    """`query+selector` names, one axis at a time from the project's own setting: random
+    (the baseline), every single-label strategy with the project's selector, and the
+    project's strategy with every selector the replay can judge.
+
+    Not the whole product of the two (40 pairs): each run retrains the model once per
+    batch, and the pairs that change both at once cost three times as much to replay.
+    """
+    selectors = [s for s in SELECTORS if s not in NOT_REPLAYED]
+    queries = [q for q, info in STRATEGIES.items() if q != "random" and not info.multilabel]
+    selector = project.selector if project.selector in selectors else DEFAULT_SELECTOR
+    pairs = [("random", "top_k")]
+    pairs += [(query, selector) for query in queries]
+    pairs += [(project.strategy, other) for other in selectors]
+    unique = dict.fromkeys(pairs)
+    return [f"{query}+{selector}" for query, selector in unique]
+
+
+def replay_target(project: Project) -> float | None:
+    """The current model's holdout accuracy: what every strategy has to reach."""
+    latest = (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+        .order_by("-version")
+        .first()
+    )
+    accuracy = ((latest.metrics or {}) if latest else {}).get("accuracy")
+    return None if accuracy is None else float(accuracy)
+
+
+@transaction.atomic
+def replay_request(*, project: Project, user: User | None) -> ReplayJob:
+    """Record a replay job and send it to a worker; 409 while one runs or without a target.
+
+    A job that has not finished after `WINNOW_REPLAY_STALE_SECONDS` (its worker died or
+    its message was lost) is marked failed and no longer blocks a new one.
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    _stale_fail(project)
+    if ReplayJob.objects.filter(project=project, state__in=ACTIVE).exists():
+        raise Conflict("A replay is already running for this project: wait for its results.")
+    target = replay_target(project)
+    if target is None:
+        raise Conflict(
+            "Replay needs a model evaluated on labelled holdout items: label some first."
+        )
+    job = ReplayJob.objects.create(project=project, created_by=user, target=target)
+    transaction.on_commit(lambda: task_send(tasks.replay, job.pk))
+    return job
+
+
+def _stale_fail(project: Project) -> None:
+    bound = timezone.now() - timedelta(seconds=settings.WINNOW_REPLAY_STALE_SECONDS)
+    ReplayJob.objects.filter(project=project, state__in=ACTIVE, created_at__lt=bound).update(
+        state=State.FAILED,
+        error="Never finished (no worker, or it stopped).",
+        finished_at=timezone.now(),
+    )
+
+
+def replay_run(*, job_id: int) -> bool:
+    """Run a pending job (claimed with a compare-and-set); False if it was not pending."""
+    claimed = ReplayJob.objects.filter(pk=job_id, state=State.PENDING).update(
+        state=State.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    job = ReplayJob.objects.select_related("project").get(pk=job_id)
+    try:
+        config, results = replay_compute(job.project, target=job.target)
+    except Exception as exc:
+        log.exception("replay %s failed", job_id)
+        _finish(job_id, state=State.FAILED, error=str(exc)[:2000] or repr(exc))
+        return True
+    _finish(job_id, state=State.DONE, config=config, results=results)
+    return True
+
+
+def _finish(job_id: int, **fields: Any) -> None:
+    ReplayJob.objects.filter(pk=job_id, state=State.RUNNING).update(
+        finished_at=timezone.now(), **fields
+    )
+
+
+def replay_data(project: Project) -> dict[str, Any]:
+    """The replay's pool and test set from the project's labels and stored features.
+
+    Beyond `WINNOW_REPLAY_MAX_POOL` labelled items, a random sample of that many
+    (seeded by the project's random state) is the pool.
+    """
+    snap = pool_snapshot(project)
+    pool = np.flatnonzero(snap.train)
+    test = np.flatnonzero(snap.labeled & snap.holdout)
+    cap = settings.WINNOW_REPLAY_MAX_POOL
+    if len(pool) > cap:
+        rng = np.random.default_rng(project.random_state)
+        pool = np.sort(rng.choice(pool, size=cap, replace=False))
+    return {
+        "pool_ids": snap.ids[pool],
+        "X_pool": snap.X[pool],
+        "y_pool": snap.label[pool],
+        "X_test": snap.X[test],
+        "y_test": snap.label[test],
+        "n_classes": len(project.labels),
+    }
+
+
+def replay_compute(
+    project: Project, *, target: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The replay's configuration and one result row per strategy and selector."""
+    data = replay_data(project)
+    n_pool = len(data["y_pool"])
+    if len(data["y_test"]) == 0:
+        raise ValueError("no labelled holdout items to test on")
+    if n_pool <= project.batch_size or len(np.unique(data["y_pool"])) < 2:
+        raise ValueError(
+            f"{n_pool} labelled items outside the holdout: too few to replay batches of "
+            f"{project.batch_size} (it needs more than one batch and two labels)"
+        )
+    config = replay_config(project, n_pool=n_pool, n_test=len(data["y_test"]))
+    splits = fixed_splits(
+        data["X_pool"],
+        data["y_pool"],
+        data["X_test"],
+        data["y_test"],
+        data["n_classes"],
+        repeats=config["repeats"],
+        random_state=project.random_state,
+    )
+    with threadpool_limits(limits=1, user_api="blas"):  # small fits: threads only contend
+        document = simulate_splits(
+            splits,
+            config["strategies"],
+            batch_size=config["batch_size"],
+            seed_size=config["seed_size"],
+            budget=config["budget"],
+            rules=[],
+            until_accuracy=target,
+        )
+    return config, replay_summary(document, target=target)
+
+
+def replay_config(project: Project, *, n_pool: int, n_test: int) -> dict[str, Any]:
+    """What a replay runs: the project's batch size, its whole (capped) labelled pool."""
+    return {
+        "strategies": replay_grid(project),
+        "batch_size": project.batch_size,
+        "seed_size": project.batch_size,
+        "budget": n_pool,
+        "repeats": settings.WINNOW_REPLAY_REPEATS,
+        "pool": n_pool,
+        "test": n_test,
+        "random_state": project.random_state,
+    }
+
+
+def replay_status(project: Project) -> dict[str, Any]:
+    """The latest replay job of the project (or none yet) and the project's strategy."""
+    job = ReplayJob.objects.filter(project=project).order_by("-created_at", "-pk").first()
+    current = {"strategy": project.strategy, "selector": project.selector}
+    if job is None:
+        return {"id": None, "state": None, "results": [], "current": current, "target": None}
+    return {
+        "id": job.pk,
+        "state": job.state,
+        "results": job.results,
+        "current": current,
+        "target": job.target,
+        "config": job.config,
+        "error": job.error,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+    }
