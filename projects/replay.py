@@ -42,19 +42,22 @@ NOT_REPLAYED = {"cost_aware"}
 
 
 def replay_grid(project: Project) -> list[str]:
-    """`query+selector` names, one axis at a time from the project's own setting: random
-    (the baseline), every single-label strategy with the project's selector, and the
-    project's strategy with every selector the replay can judge.
-
-    Not the whole product of the two (40 pairs): each run retrains the model once per
-    batch, and the pairs that change both at once cost three times as much to replay.
+    """`query+selector` names: random once (the baseline), then, with
+    `WINNOW_REPLAY_GRID=full` (the default), every single-label strategy with every
+    selector the replay can judge; with `axes`, one axis at a time from the project's own
+    setting (every strategy with its selector, its strategy with every selector), for
+    servers where the whole product (about 40 pairs, each retraining once per batch) costs
+    too much.
     """
     selectors = [s for s in SELECTORS if s not in NOT_REPLAYED]
     queries = [q for q, info in STRATEGIES.items() if q != "random" and not info.multilabel]
-    selector = project.selector if project.selector in selectors else DEFAULT_SELECTOR
     pairs = [("random", "top_k")]
-    pairs += [(query, selector) for query in queries]
-    pairs += [(project.strategy, other) for other in selectors]
+    if settings.WINNOW_REPLAY_GRID == "full":
+        pairs += [(query, other) for query in queries for other in selectors]
+    else:
+        selector = project.selector if project.selector in selectors else DEFAULT_SELECTOR
+        pairs += [(query, selector) for query in queries]
+        pairs += [(project.strategy, other) for other in selectors]
     unique = dict.fromkeys(pairs)
     return [f"{query}+{selector}" for query, selector in unique]
 

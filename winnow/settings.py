@@ -208,6 +208,10 @@ WINNOW_BEFORE_RETRAIN = ["annotator.quality.services.consensus_recompute"]
 # finished (its worker died, its message was lost) no longer blocks a new one.
 WINNOW_REPLAY_MAX_POOL = envint("WINNOW_REPLAY_MAX_POOL", 1000)
 WINNOW_REPLAY_REPEATS = envint("WINNOW_REPLAY_REPEATS", 3)
+# "full": every strategy with every selector; "axes": one axis at a time (cheaper).
+WINNOW_REPLAY_GRID = envstr("WINNOW_REPLAY_GRID", "full")
+if WINNOW_REPLAY_GRID not in ("full", "axes"):
+    raise ImproperlyConfigured("WINNOW_REPLAY_GRID must be full or axes")
 WINNOW_REPLAY_STALE_SECONDS = envint("WINNOW_REPLAY_STALE_SECONDS", 3600)
 
 REST_FRAMEWORK = {

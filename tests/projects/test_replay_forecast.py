@@ -236,3 +236,21 @@ def _versions_more(project: Project) -> None:
                 "n": 40,
             },
         )
+
+
+def test_the_full_grid_is_every_strategy_with_every_selector(settings):  # type: ignore[no-untyped-def]
+    from projects.replay import NOT_REPLAYED
+    from strategies.query import STRATEGIES
+    from strategies.selection import SELECTORS
+
+    project = Project(strategy="margin", selector="kcenter")
+    queries = [q for q, info in STRATEGIES.items() if q != "random" and not info.multilabel]
+    selectors = [s for s in SELECTORS if s not in NOT_REPLAYED]
+    settings.WINNOW_REPLAY_GRID = "full"
+    full = replay_grid(project)
+    assert full[0] == "random+top_k" and len(full) == len(set(full))
+    assert set(full[1:]) == {f"{q}+{s}" for q in queries for s in selectors}
+    settings.WINNOW_REPLAY_GRID = "axes"
+    axes = set(replay_grid(project))
+    assert axes < set(full) and {f"margin+{s}" for s in selectors} <= axes
+    assert {f"{q}+kcenter" for q in queries} <= axes
