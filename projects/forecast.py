@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, Sum
 
-from projects.models import Annotation, ModelVersion, Project
+from projects.models import Annotation, Item, ModelVersion, Project
 from strategies.forecast import MIN_POINTS, Bootstrap, bootstrap_curve, labels_forecast
 
 METRIC = "accuracy"
@@ -93,6 +93,7 @@ def project_forecast(project: Project) -> dict[str, Any] | None:
     def hours(count: int | None) -> float | None:
         return None if count is None or per_label is None else round(count * per_label / 3600, 2)
 
+    pool = Item.objects.filter(project=project, state=Item.State.POOL).count()
     return {
         "metric": METRIC,
         "target": round(target, 4),
@@ -105,4 +106,7 @@ def project_forecast(project: Project) -> dict[str, Any] | None:
         "hours_low": hours(forecast.low),
         "hours_high": hours(forecast.high),
         "level": forecast.level,
+        # The unlabelled items left: a forecast beyond them says this pool will not do.
+        "pool": pool,
+        "beyond_pool": forecast.labels is not None and forecast.labels > pool,
     }

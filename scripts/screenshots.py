@@ -107,7 +107,8 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="winnow-screens-")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(DEBUG="true", WINNOW_DATA_DIR=data_dir)
+    # The replay's cheaper grid: the screenshot needs its table, not every pair.
+    env.update(DEBUG="true", WINNOW_DATA_DIR=data_dir, WINNOW_REPLAY_GRID="axes")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "rundemo", "--addrport", f"127.0.0.1:{args.port}"],
         cwd=ROOT,
@@ -129,13 +130,23 @@ def main() -> None:
         # Label in rounds until the model has been retrained twice: a batch's labels become
         # a model version only once the worker has trained on them.
         labelled = 0
-        for _ in range(6):
+        # Four evaluated versions give the forecast its curve; the replay needs a model.
+        for _ in range(10):
             labelled += label_some(base, text_project, "alice", args.labels // 2, truth)
             labelled += label_some(base, text_project, "bob", args.labels // 6, truth)
-            if model_version(lead, text_project) >= 2:
+            if model_version(lead, text_project) >= 5:
                 break
         wait_for(
             lambda: model_version(lead, text_project) >= 2, timeout=300, what="a retrained model"
+        )
+        lead.call("POST", f"/api/projects/{text_project}/replay/")
+        wait_for(
+            lambda: (
+                lead.call("GET", f"/api/projects/{text_project}/replay/")[1]["state"]
+                in ("done", "failed")
+            ),
+            timeout=900,
+            what="the replay job",
         )
         shoot(base, args.out, text_project, image_project, a_labelled_item(lead, text_project))
         print(f"labelled {labelled} items; screenshots in {args.out}")
@@ -153,27 +164,28 @@ def a_labelled_item(api: Api, project: int) -> int:
     return int(page["results"][0]["id"])
 
 
-# (user, file name, path, colour scheme); {p} is the text demo, {i} the image demo, {t} a
-# labelled item of the text demo.
+# (user, file name, path, colour scheme, keys pressed before the picture); {p} is the text
+# demo, {i} the image demo, {t} a labelled item of the text demo.
 PAGES = [
-    ("demo", "projects", "/", "light"),
-    ("demo", "dashboard", "/projects/{p}/", "light"),
-    ("demo", "dashboard-images", "/projects/{i}/", "light"),
-    ("demo", "settings", "/projects/{p}/settings/", "light"),
-    ("demo", "guidelines", "/projects/{p}/guidelines/", "light"),
-    ("demo", "members", "/projects/{p}/members/", "light"),
-    ("demo", "import", "/projects/{p}/import/", "light"),
-    ("demo", "export", "/projects/{p}/export/", "light"),
-    ("demo", "create", "/projects/new/", "light"),
-    ("demo", "items", "/projects/{p}/items/?ordering=-score", "light"),
-    ("demo", "items-images", "/projects/{i}/items/", "light"),
-    ("demo", "item", "/projects/{p}/items/{t}/", "light"),
-    ("demo", "delete", "/projects/{p}/delete/", "light"),
-    ("alice", "annotate", "/projects/{p}/annotate/", "light"),
-    ("alice", "annotate-dark", "/projects/{p}/annotate/", "dark"),
-    ("alice", "annotate-images", "/projects/{i}/annotate/", "light"),
-    ("alice", "history", "/projects/{p}/annotate/history/", "light"),
-    ("rita", "review", "/projects/{p}/review/", "light"),
+    ("demo", "projects", "/", "light", ""),
+    ("demo", "dashboard", "/projects/{p}/", "light", ""),
+    ("demo", "dashboard-images", "/projects/{i}/", "light", ""),
+    ("demo", "settings", "/projects/{p}/settings/", "light", ""),
+    ("demo", "guidelines", "/projects/{p}/guidelines/", "light", ""),
+    ("demo", "members", "/projects/{p}/members/", "light", ""),
+    ("demo", "import", "/projects/{p}/import/", "light", ""),
+    ("demo", "export", "/projects/{p}/export/", "light", ""),
+    ("demo", "create", "/projects/new/", "light", ""),
+    ("demo", "items", "/projects/{p}/items/?ordering=-score", "light", ""),
+    ("demo", "items-images", "/projects/{i}/items/", "light", ""),
+    ("demo", "item", "/projects/{p}/items/{t}/", "light", ""),
+    ("demo", "delete", "/projects/{p}/delete/", "light", ""),
+    ("alice", "annotate", "/projects/{p}/annotate/", "light", ""),
+    ("alice", "annotate-dark", "/projects/{p}/annotate/", "dark", ""),
+    ("alice", "annotate-images", "/projects/{i}/annotate/", "light", ""),
+    ("alice", "history", "/projects/{p}/annotate/history/", "light", ""),
+    ("rita", "review", "/projects/{p}/review/", "light", ""),
+    ("alice", "annotate-keys", "/projects/{p}/annotate/", "light", "?"),
 ]
 
 
@@ -184,7 +196,7 @@ def shoot(base: str, out: Path, text_project: int, image_project: int, item: int
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox"]
         )
-        for user, name, path, scheme in PAGES:
+        for user, name, path, scheme, keys in PAGES:
             context = browser.new_context(
                 viewport={"width": 1280, "height": 900}, color_scheme=scheme
             )
@@ -200,6 +212,8 @@ def shoot(base: str, out: Path, text_project: int, image_project: int, item: int
                     f"{path} answered {response.status if response else 'nothing'} for {user}"
                 )
             page.wait_for_load_state("networkidle")
+            for key in keys:
+                page.keyboard.press(key)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             context.close()
         browser.close()

@@ -196,6 +196,13 @@ def test_status_forecasts_labels_and_hours_to_the_target_rule(api, users):  # ty
     assert forecast["high"] is None or forecast["high"] >= forecast["labels"]
     assert forecast["labels"] == pytest.approx(true_more, rel=0.25)
     assert forecast["hours"] == pytest.approx(forecast["labels"] * 30 / 3600, abs=0.01)
+    pool = Item.objects.filter(project=project, state="pool").count()
+    assert forecast["pool"] == pool and forecast["beyond_pool"] is (forecast["labels"] > pool)
+    lead = Client()
+    lead.force_login(users["lead"])
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    said = "items left in the pool: labelling this pool is not expected to reach it"
+    assert (said in page) is forecast["beyond_pool"]
 
 
 def test_without_a_target_rule_the_target_is_below_the_plateau(api, users):  # type: ignore[no-untyped-def]
