@@ -85,14 +85,22 @@ def load_file(path: Path) -> Dataset:
     return Dataset(path.stem, y, names, texts=[str(r["text"]) for r in records])
 
 
-def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
-    """Stratified pool/test split; dense features are standardised on the pool only."""
+def split_rows(
+    data: Dataset, seed: int, test_fraction: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified pool and test row indices of ``make_split`` (same seed, same rows)."""
     rows = np.arange(len(data.y))
     counts = np.bincount(data.y)
     stratify = data.y if counts[counts > 0].min() >= 2 else None
     pool, test = train_test_split(
         rows, test_size=test_fraction, random_state=seed, stratify=stratify
     )
+    return np.asarray(pool), np.asarray(test)
+
+
+def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
+    """Stratified pool/test split; dense features are standardised on the pool only."""
+    pool, test = split_rows(data, seed, test_fraction)
     if data.texts is not None:
         X = text_features(data.texts)
         X_pool, X_test = X[pool], X[test]
