@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.corpora import CORPORA, LOADERS  # noqa: E402
 from strategies._space import embed  # noqa: E402
 from strategies.data import DEMO_TEXT_CSV  # noqa: E402
+from strategies.datasets import make_split, split_rows  # noqa: E402
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY  # noqa: E402
 from strategies.models import LinearModel  # noqa: E402
 from strategies.simulate import (  # noqa: E402
@@ -55,13 +56,12 @@ from strategies.simulate import (  # noqa: E402
     Dataset,
     LoopState,
     Split,
+    full_accuracy,
     labels_to_reach,
     load_file,
-    full_accuracy,
     load_sklearn,
     simulate,
 )
-from strategies.datasets import make_split, split_rows  # noqa: E402
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "demo", "chatterbot", "jokes")
 # AUC budget per data set (the runs themselves continue until 99% is reached).
@@ -99,6 +99,29 @@ PEERS = [
     "skactiveml:qbc",
 ]
 TARGET = 0.99
+
+# Ideas measured against each other (docs/learning-benchmark.md): module settings of
+# ``strategies`` set in each worker before a repeat. "shipped" is what the code does.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None},
+    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv"},
+    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None},
+    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
+    "vocabulary+cv+balanced": {
+        "datasets.TEXT_FEATURES": "vocabulary",
+        "models.DEFAULT_C": "cv",
+        "models.DEFAULT_CLASS_WEIGHT": "balanced",
+    },
+}
+
+
+def apply_variant(name: str) -> None:
+    import importlib
+
+    for key, value in VARIANTS[name].items():
+        module, attr = key.rsplit(".", 1)
+        setattr(importlib.import_module(f"strategies.{module}"), attr, value)
 
 
 # ---------------------------------------------------------------- peers
@@ -208,9 +231,11 @@ def one_repeat(
     peers: list[str],
     seed_size: int,
     budget: int,
+    variant: str = "shipped",
 ) -> dict[str, Any]:
     """One repeat of every contender on one data set (a unit of parallel work)."""
     warnings.filterwarnings("ignore")
+    apply_variant(variant)
     with threadpool_limits(limits=1):
         return simulate(
             load(dataset),
@@ -324,7 +349,9 @@ def verdict(results: list[dict[str, Any]], name: str = "default") -> None:
         )
 
 
-def reference_accuracy(dataset: str, repeats: int, seed_offset: int) -> tuple[float, float]:
+def reference_accuracy(
+    dataset: str, repeats: int, seed_offset: int, variant: str = "shipped"
+) -> tuple[float, float]:
     """Full-pool test accuracy: our default model vs TF-IDF + LR with C tuned by 5-fold CV.
 
     Same stratified splits as the loop (``make_split``); the reference fits its own
@@ -335,6 +362,7 @@ def reference_accuracy(dataset: str, repeats: int, seed_offset: int) -> tuple[fl
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
 
+    apply_variant(variant)
     data = load(dataset)
     ours, ref = [], []
     for r in range(repeats):
@@ -371,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="repeat r uses random_state offset+r (fresh splits to confirm a tuning)",
     )
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="shipped")
     p.add_argument("--no-reference", action="store_true", help="skip the TF-IDF+LR reference")
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = p.parse_args(argv)
@@ -388,7 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     docs: list[dict[str, Any]] = Parallel(n_jobs=args.jobs)(
         delayed(one_repeat)(
-            d, b, args.seed_offset + r, ours, peers, args.seed_size, BUDGETS.get(d, 200)
+            d,
+            b,
+            args.seed_offset + r,
+            ours,
+            peers,
+            args.seed_size,
+            BUDGETS.get(d, 200),
+            args.variant,
         )
         for d, b in cells
         for r in range(repeats)
@@ -405,10 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_reference:
         print("\n# full-pool accuracy: default model vs TF-IDF + LR (C by 5-fold CV), same splits")
         for dataset in args.datasets.split(","):
-            mine, theirs = reference_accuracy(dataset, repeats, args.seed_offset)
+            mine, theirs = reference_accuracy(dataset, repeats, args.seed_offset, args.variant)
             print(f"# {dataset:14s} ours {mine:.4f}  reference {theirs:.4f}")
     print(
         f"\n# {time.perf_counter() - started:.0f} s, {repeats} repeats, batch sizes {batch_sizes}"
+        f", variant {args.variant}"
     )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "raw": docs}))

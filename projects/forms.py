@@ -33,6 +33,8 @@ def form_field(setting: Setting) -> forms.Field:
         return forms.CharField(max_length=MAX_NAME, **common)
     if setting.type == Type.LABELS:
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), **common)
+    if setting.type == Type.OBJECT:
+        return forms.JSONField(widget=forms.Textarea(attrs={"rows": 2}), **common)
     if setting.type == Type.CHOICE:
         choices = [(name, f"{name} — {text}") for name, text in setting.choice_map().items()]
         if not setting.required:

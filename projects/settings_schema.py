@@ -28,6 +28,7 @@ class Group(enum.StrEnum):
     PEOPLE = "people"
     STOPPING = "stopping"
     STREAM = "stream"
+    MODEL = "model"
 
 
 class Type(enum.StrEnum):
@@ -37,6 +38,7 @@ class Type(enum.StrEnum):
     NUMBER = "number"
     CHOICE = "choice"
     RULES = "rules"  # a list of stopping rules, each {"rule": name, **parameters}
+    OBJECT = "object"  # a JSON object (checked further by the services)
 
 
 class Consensus(enum.StrEnum):
@@ -105,6 +107,30 @@ class Setting:
 
     def choice_map(self) -> Mapping[str, str]:
         return self.choices() if self.choices else {}
+
+
+# The name of "no embedder": Winnow's own features (TF-IDF text, Pillow image features).
+BUILTIN_EMBEDDER = "builtin"
+HYPERPARAMETER_SEARCH: dict[str, str] = {
+    "off": "Keep the parameters as set (our own model still picks C by CV).",
+    "grid": "Pick the estimator's grid point by 3-fold CV at each retrain (20+ labels).",
+}
+
+
+def _server_choices(name: str) -> dict[str, str]:
+    """Names the server's Django settings allow (read when asked: no Django at import)."""
+    from django.conf import settings
+
+    table: Mapping[str, Mapping[str, Any]] = getattr(settings, name, {})
+    return {key: str(entry.get("description", key)) for key, entry in table.items()}
+
+
+def _embedder_choices() -> dict[str, str]:
+    return {
+        BUILTIN_EMBEDDER: "Winnow's own features (TF-IDF for text, Pillow features for images).",
+        **_server_choices("WINNOW_EMBEDDERS"),
+        **_server_choices("WINNOW_IMAGE_EMBEDDERS"),
+    }
 
 
 def _described(registry: Mapping[str, Any]) -> Callable[[], dict[str, str]]:
@@ -244,6 +270,38 @@ SETTINGS: tuple[Setting, ...] = (
         nullable=True,
         api_path=("stream", "budget"),
     ),
+    Setting(
+        "estimator",
+        Type.CHOICE,
+        Group.MODEL,
+        "The model trained at every retrain, from the server's list (WINNOW_ESTIMATORS).",
+        default="logistic_regression",
+        choices=lambda: _server_choices("WINNOW_ESTIMATORS"),
+    ),
+    Setting(
+        "estimator_params",
+        Type.OBJECT,
+        Group.MODEL,
+        "The estimator's parameters as a JSON object (over the server's defaults).",
+        default={},
+        label="Estimator parameters",
+    ),
+    Setting(
+        "hyperparameter_search",
+        Type.CHOICE,
+        Group.MODEL,
+        "Search the estimator's grid by cross-validation at each retrain (from 20 labels).",
+        default="off",
+        choices=lambda: HYPERPARAMETER_SEARCH,
+    ),
+    Setting(
+        "embedder",
+        Type.CHOICE,
+        Group.MODEL,
+        "Features: Winnow's own, or an embedder the server names (WINNOW_EMBEDDERS).",
+        default=BUILTIN_EMBEDDER,
+        choices=lambda: _embedder_choices(),
+    ),
 )
 
 SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -252,7 +310,11 @@ SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
 def defaults() -> dict[str, Any]:
     """A new project's settings, for those with a default."""
     return {
-        s.name: list(s.default) if s.type == Type.RULES else s.default
+        s.name: list(s.default)
+        if s.type == Type.RULES
+        else dict(s.default)
+        if s.type == Type.OBJECT
+        else s.default
         for s in SETTINGS
         if not s.required and not s.nullable
     }
@@ -304,6 +366,10 @@ def value_check(setting: Setting, value: Any, labels_before: list[str] | None = 
             return [validate_rule(rule) for rule in (value or [])]
         except (TypeError, AttributeError) as exc:
             raise ValueError(str(exc)) from exc
+    if setting.type == Type.OBJECT:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"{setting.name} must be a JSON object")
+        return value
     if setting.type == Type.TEXT:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
             raise ValueError(setting.problem)

@@ -260,6 +260,14 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
 )
 
 
+# Strategies that assume our own logistic regression: a bagged committee of it, or the
+# closed-form gradient of its loss. With another estimator they are refused.
+LINEAR_ONLY: tuple[str, ...] = (
+    *(name for name, info in STRATEGIES.items() if info.needs_committee),
+    "expected_gradient_length",
+)
+
+
 def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
     ctx.X_pool = check_pool(ctx.X_pool)
     n = n_rows(ctx.X_pool)

@@ -32,8 +32,9 @@ from strategies.datasets import (
 )
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
 from strategies.metrics import evaluate
-from strategies.models import LinearModel, train_model
+from strategies.models import LinearModel, ModelSpec, train_model
 from strategies.query import (
+    LINEAR_ONLY,
     STRATEGIES,
     QueryContext,
     least_confidence_scores,
@@ -123,6 +124,7 @@ def run_loop(
     budget: int,
     rules: Sequence[dict[str, Any]],
     until_accuracy: float | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Active learning on one split: returns the learning curve and where rules fired.
 
@@ -138,10 +140,11 @@ def run_loop(
     stops: dict[str, dict[str, Any]] = {}
     for step in range(n_pool + 1):
         model = train_model(
-            split.X_pool[labeled],
+            split.X_pool[labeled],  # type: ignore[index]
             split.y_pool[labeled],
-            split.n_classes,  # type: ignore[index]
+            split.n_classes,
             random_state=split.seed,
+            spec=spec,
         )
         unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
         proba = model.predict_proba(split.X_pool[unlabeled])  # type: ignore[index]
@@ -239,9 +242,11 @@ def resolve(name: str) -> tuple[str, str]:
     return query, selector
 
 
-def full_accuracy(split: Split) -> float:
+def full_accuracy(split: Split, spec: ModelSpec | None = None) -> float:
     """Accuracy on the test split of the same model trained on the whole pool."""
-    model = train_model(split.X_pool, split.y_pool, split.n_classes, random_state=split.seed)
+    model = train_model(
+        split.X_pool, split.y_pool, split.n_classes, random_state=split.seed, spec=spec
+    )
     return float(np.mean(model.predict(split.X_test) == split.y_test))
 
 
@@ -258,15 +263,20 @@ def simulate(
     rules: Sequence[dict[str, Any]] = DEFAULT_RULES,
     extra_choosers: dict[str, Chooser] | None = None,
     until_full_fraction: float | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Run every strategy ``repeats`` times; returns the JSON document of §10."""
     checked = [validate_rule(r) for r in [*rules, {"rule": "budget", "labels": budget}]]
+    if spec is not None and not spec.linear:
+        refused = [n for n in strategies if n != "default" and resolve(n)[0] in LINEAR_ONLY]
+        if refused:
+            raise ValueError(f"{refused} need our logistic regression, not {spec.name}")
     choosers = {name: strategy_chooser(*resolve(name)) for name in strategies}
     choosers.update(extra_choosers or {})
     runs, fulls = [], []
     for repeat in range(repeats):
         split = make_split(data, test_fraction=test_fraction, seed=random_state + repeat)
-        fulls.append(full_accuracy(split))
+        fulls.append(full_accuracy(split, spec))
         for name, choose in choosers.items():
             started = time.perf_counter()
             result = run_loop(
@@ -279,6 +289,7 @@ def simulate(
                 until_accuracy=None
                 if until_full_fraction is None
                 else until_full_fraction * fulls[-1],
+                spec=spec,
             )
             runs.append(
                 {
@@ -305,6 +316,7 @@ def simulate(
             "test_fraction": test_fraction,
             "random_state": random_state,
             "rules": checked,
+            "model": "logistic_regression" if spec is None else spec.name,
         },
     }
 
@@ -347,6 +359,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help='JSON list of rules, e.g. \'[{"rule": "plateau", "window": 3}]\'',
     )
+    p.add_argument(
+        "--estimator",
+        default=None,
+        help="dotted path of a scikit-learn classifier with predict_proba (default: ours)",
+    )
+    p.add_argument(
+        "--estimator-params", type=json.loads, default=None, help="its parameters as JSON"
+    )
+    p.add_argument(
+        "--search",
+        type=json.loads,
+        default=None,
+        help="grid searched by CV at each retrain, e.g. '{\"alpha\": [0.1, 1]}'",
+    )
     p.add_argument("--out", type=Path, default=None, help="write JSON here (default stdout)")
     args = p.parse_args(argv)
     if min(args.batch_size, args.budget, args.repeats) < 1 or args.seed_size < 1:
@@ -356,10 +382,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def model_spec(
+    path: str | None, params: dict[str, Any] | None, grid: dict[str, list[Any]] | None
+) -> ModelSpec | None:
+    """The ``ModelSpec`` of ``--estimator``/``--estimator-params``/``--search``.
+
+    A local command's own choice (the platform builds only its allow-list,
+    ``WINNOW_ESTIMATORS``); None means our ``LinearModel``.
+    """
+    if path is None:
+        return ModelSpec(params=params, name="logistic_regression") if params else None
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        estimator = cls(**(params or {}))
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot build --estimator {path}: {exc}") from None
+    if not hasattr(estimator, "predict_proba"):
+        raise ValueError(f"{path} has no predict_proba")
+    return ModelSpec(estimator=estimator, grid=grid, name=path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     data = load_sklearn(args.sklearn) if args.sklearn else load_file(args.data)
     try:
+        spec = model_spec(args.estimator, args.estimator_params, args.search)
         # Small fits: BLAS threads only add contention (seconds instead of milliseconds).
         with threadpool_limits(limits=1, user_api="blas"):
             document = simulate(
@@ -372,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 test_fraction=args.test_fraction,
                 random_state=args.random_state,
                 rules=DEFAULT_RULES if args.stopping is None else args.stopping,
+                spec=spec,
             )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -22,7 +22,8 @@ from PIL import Image
 from projects.ingest.images import EXTENSIONS, max_image_pixels, thumbnail_path
 from projects.models import Item, Project
 from projects.pool import features
-from strategies.features import text_features, vector_features
+from projects.pool import snapshot as pool
+from strategies.features import vector_features
 from strategies.images import ImageRejected, image_features, normalise_image, thumbnail_bytes
 
 MAX_META_CHARS = 10_000
@@ -72,14 +73,32 @@ def arrivals_parse(
         for index, entry in enumerate(checked):
             _at(index, _check_text, entry.get("text"))
         texts = [str(entry["text"]) for entry in checked]
+        rep = pool.representation(project)
+        vectors = _own_vectors(checked) if rep["kind"] == "own" else None
         return Arrivals(
             [
-                {"text": text, "meta": entry["meta"]}
-                for text, entry in zip(texts, checked, strict=True)
+                {"text": text, "meta": entry["meta"], **({"vector": v} if v else {})}
+                for text, entry, v in zip(
+                    texts, checked, vectors or [None] * len(texts), strict=True
+                )
             ],
-            text_features(texts),
+            pool.text_rows(rep, texts, vectors),
         )
     return _vector_arrivals(project, checked, n_features)
+
+
+def _own_vectors(entries: list[dict[str, Any]]) -> list[list[float]]:
+    """A text project trained on its own vectors: every entry brings ``features``."""
+    vectors = []
+    for index, entry in enumerate(entries):
+        _at(index, _check_vector, entry.get("features"))
+        vectors.append([float(v) for v in entry["features"]])
+    expected = len(vectors[0]) if vectors else 0
+    for index, vector in enumerate(vectors):
+        if len(vector) != expected:
+            error = ValidationError({"features": f"expected {expected} features"})
+            raise EntryInvalid(index, error)
+    return vectors
 
 
 def _entry(index: int, entry: object) -> dict[str, Any]:
