@@ -74,6 +74,7 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         **_live_context(project, role),
         "selections": selectors.selection_log(project, limit=60),
         "stream": _stream(project),
+        "model_choice": selectors.model_choice(project),
     }
     return render(request, "projects/dashboard.html", context)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.urls import reverse
 
 from projects.models import Item, ModelVersion, Project
 from projects.pool import features, snapshot
@@ -198,7 +199,9 @@ def test_a_server_embedder_named_in_settings_makes_the_rows(  # type: ignore[no-
     assert features.features_load(pid) is None
 
 
-def test_the_worker_trains_the_projects_estimator_and_records_what_it_chose(api) -> None:  # type: ignore[no-untyped-def]
+def test_the_worker_trains_the_projects_estimator_and_records_what_it_chose(  # type: ignore[no-untyped-def]
+    api, client, users
+) -> None:
     from projects.training.run import _train_and_score
 
     pid = create(api, estimator="naive_bayes", hyperparameter_search="grid").json()["id"]
@@ -228,3 +231,14 @@ def test_the_worker_trains_the_projects_estimator_and_records_what_it_chose(api)
     assert isinstance(model, EstimatorModel) and model.chosen_ == {
         k: v for k, v in chosen.items() if k != "min_search_labels"
     }
+    # The dashboard shows what each version chose.
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.DONE,
+        estimator=results["estimator"],
+        hyperparameters=chosen,
+        train_size=results["train_size"],
+    )
+    client.force_login(users["lead"])
+    page = client.get(reverse("project-dashboard", args=[pid])).content.decode()
+    assert 'id="model-hyperparameters"' in page
+    assert f"alpha={chosen['alpha']}" in page and "naive_bayes" in page
