@@ -49,6 +49,7 @@ class Split:
     seed: int
     stop_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     density: np.ndarray | None = None  # pool_density, computed once if a strategy needs it
+    embedding: np.ndarray | None = None  # _space.embed of the pool, once if a selector needs it
 
 
 def load_sklearn(name: str) -> Dataset:

@@ -415,3 +415,30 @@ def train_multilabel_model(
     if Y.ndim != 2:
         raise ValueError("Y must be a 2-d 0/1 indicator matrix")
     return MultilabelModel(n_labels=Y.shape[1], C=C, random_state=random_state).fit(X, Y)
+
+
+def train_mixed_committee(
+    X: Matrix, y: np.ndarray, n_classes: int, *, random_state: int | None = None
+) -> list[Any]:
+    """A committee of different model families on all the labels (not bootstrap copies).
+
+    Logistic regression, naive Bayes (complement NB on sparse non-negative text, Gaussian
+    on dense), k nearest neighbours (cosine) and a random forest: they disagree where
+    their inductive biases do, which bagged copies of one model rarely show (Melville &
+    Mooney 2004 on committee diversity).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.naive_bayes import ComplementNB, GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = check_pool(X, "X")
+    y = check_labels(y, n_classes, n_rows(X))
+    sparse_nonneg = sp.issparse(X) and bool(np.all(np.asarray(X.data) >= 0))  # type: ignore[union-attr]
+    others = [
+        ComplementNB(alpha=0.3) if sparse_nonneg else GaussianNB(),
+        KNeighborsClassifier(n_neighbors=min(5, len(y)), metric="cosine", weights="distance"),
+        RandomForestClassifier(n_estimators=50, random_state=random_state, n_jobs=1),
+    ]
+    members: list[Any] = [train_model(X, y, n_classes, random_state=random_state)]
+    members += [EstimatorModel(m, n_classes, random_state=random_state).fit(X, y) for m in others]
+    return members

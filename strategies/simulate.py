@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from strategies._space import n_rows
+from strategies import selection
+from strategies._space import embed, n_rows
 from strategies.datasets import (
     SKLEARN_SETS,
     Dataset,
@@ -100,6 +101,13 @@ def strategy_chooser(query: str, selector: str) -> Chooser:
         )
         scores = score(query, ctx)
         counts = np.bincount(sp.y_pool[state.labeled], minlength=sp.n_classes)
+        geometry = None
+        if options.diversity == "badge" or (
+            selection.GEOMETRY == "embedding" and options.diversity != "none"
+        ):
+            if sp.embedding is None:
+                sp.embedding = embed(sp.X_pool, random_state=sp.seed)
+            geometry = sp.embedding[state.unlabeled]
         picked = select_batch(
             scores,
             X_unl,
@@ -109,6 +117,7 @@ def strategy_chooser(query: str, selector: str) -> Chooser:
             label_counts=counts,
             density=density,
             random_state=state.random_state,
+            geometry=geometry,
         )
         return picked.indices
 

@@ -6,6 +6,7 @@ column set and one read of the feature store, then handled with numpy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,16 +107,17 @@ def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
 
 
 def text_rows(
-    rep: dict[str, Any], texts: list[str], vectors: list[list[float] | None] | None = None
+    rep: dict[str, Any], texts: list[str], vectors: Sequence[list[float] | None] | None = None
 ) -> features.Matrix:
     """Rows of a text project's items under its representation (see `representation`)."""
     kind = rep["kind"]
     if kind == "vocabulary":
         return rep["vectorizer"].transform(texts)
     if kind == "own":
-        if vectors is None or any(v is None for v in vectors):
+        own = [v for v in vectors or [] if v is not None]
+        if len(own) != len(texts):
             raise ValueError("this project trains on its own feature vectors: give features")
-        return lib.vector_features(vectors)
+        return lib.vector_features(own)
     if kind == "embedder":
         return embedders.embed_texts(rep["name"], texts)
     return lib.text_features(texts)
