@@ -21,8 +21,9 @@ from PIL import Image
 
 from projects.ingest.images import EXTENSIONS, max_image_pixels, thumbnail_path
 from projects.models import Item, Project
-from projects.pool import features
+from projects.pool import embedders, features
 from projects.pool import snapshot as pool
+from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies.features import vector_features
 from strategies.images import ImageRejected, image_features, normalise_image, thumbnail_bytes
 
@@ -67,7 +68,7 @@ def arrivals_parse(
     ``n_features``: the length the model expects of a feature vector, if there is one.
     """
     if project.kind == Project.Kind.IMAGE:
-        return _image_arrivals(entries, image)
+        return _image_arrivals(entries, image, project.embedder)
     checked = [_entry(index, entry) for index, entry in enumerate(entries)]
     if project.kind == Project.Kind.TEXT:
         for index, entry in enumerate(checked):
@@ -176,7 +177,7 @@ def _vector_dim(project: Project) -> int | None:
     return len(first) if isinstance(first, list) else None
 
 
-def _image_arrivals(entries: Sequence[object], data: bytes | None) -> Arrivals:
+def _image_arrivals(entries: Sequence[object], data: bytes | None, embedder: str) -> Arrivals:
     if len(entries) != 1:
         error = ValidationError({"image": "an image project takes one multipart image per post"})
         raise EntryInvalid(1 if entries else 0, error)
@@ -188,7 +189,11 @@ def _image_arrivals(entries: Sequence[object], data: bytes | None) -> Arrivals:
         img, fmt = normalise_image(data, max_pixels=max_image_pixels())
     except ImageRejected as exc:
         raise EntryInvalid(0, ValidationError({"image": str(exc)})) from None
-    return Arrivals([{"meta": meta}], image_features(img)[None, :], [ArrivingImage(img, data, fmt)])
+    if embedder != BUILTIN_EMBEDDER:  # the server's image embedder, as for imported images
+        X = embedders.embed_images(embedder, [img])
+    else:
+        X = image_features(img)[None, :]
+    return Arrivals([{"meta": meta}], X, [ArrivingImage(img, data, fmt)])
 
 
 def images_store(project: Project, arrivals: Arrivals) -> list[Path]:

@@ -242,3 +242,56 @@ def test_the_worker_trains_the_projects_estimator_and_records_what_it_chose(  # 
     page = client.get(reverse("project-dashboard", args=[pid])).content.decode()
     assert 'id="model-hyperparameters"' in page
     assert f"alpha={chosen['alpha']}" in page and "naive_bayes" in page
+
+
+def mean_colour(**options):  # type: ignore[no-untyped-def]
+    """A test image embedder factory: images -> their mean RGB."""
+
+    def embed(images):  # type: ignore[no-untyped-def]
+        return [np.asarray(img.convert("RGB"), dtype=float).mean(axis=(0, 1)) for img in images]
+
+    return embed
+
+
+@override_settings(
+    WINNOW_IMAGE_EMBEDDERS={"colour": {"factory": f"{__name__}.mean_colour", "options": {}}}
+)
+def test_an_image_embedder_makes_the_rows_of_arriving_and_stored_images(  # type: ignore[no-untyped-def]
+    api, settings, tmp_path, monkeypatch
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from projects.stream.buffer import stream_features_flush
+
+    monkeypatch.setattr("projects.tasks.retrain.delay", lambda *a, **k: None)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    body = {"name": "Pics", "kind": "image", "labels": ["a", "b"], "embedder": "colour"}
+    assert (
+        api["lead"]
+        .post("/api/projects/", {**body, "embedder": "shouty"}, format="json")
+        .status_code
+        == 400
+    )
+    created = api["lead"].post("/api/projects/", body, format="json")
+    assert created.status_code == 201, created.content
+    pid = created.json()["id"]
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 10, 40)).save(out, "PNG")
+    posted = api["lead"].post(
+        f"/api/projects/{pid}/stream/",
+        {"image": SimpleUploadedFile("x.png", out.getvalue())},
+        format="multipart",
+    )
+    assert posted.status_code == 200, posted.content
+    stream_features_flush()
+    item = posted.json()["item"]
+    table = features.features_load(pid)
+    assert table is not None
+    np.testing.assert_allclose(table.rows(np.array([item])), [[200, 10, 40]], atol=1)
+    # The stored image, featurised again (a lost row), gives the same row.
+    project = Project.objects.get(pk=pid)
+    np.testing.assert_allclose(
+        snapshot.compute_features(project, np.array([item])), [[200, 10, 40]], atol=1
+    )
