@@ -76,12 +76,11 @@ def arrivals_parse(
         texts = [str(entry["text"]) for entry in checked]
         rep = pool.representation(project)
         vectors = _own_vectors(checked) if rep["kind"] == "own" else None
+        own: list[list[float] | None] = list(vectors) if vectors else [None] * len(texts)
         return Arrivals(
             [
                 {"text": text, "meta": entry["meta"], **({"vector": v} if v else {})}
-                for text, entry, v in zip(
-                    texts, checked, vectors or [None] * len(texts), strict=True
-                )
+                for text, entry, v in zip(texts, checked, own, strict=True)
             ],
             pool.text_rows(rep, texts, vectors),
         )
