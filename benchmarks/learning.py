@@ -51,6 +51,7 @@ from strategies.data import DEMO_TEXT_CSV  # noqa: E402
 from strategies.datasets import make_split, split_rows  # noqa: E402
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY  # noqa: E402
 from strategies.models import LinearModel  # noqa: E402
+from strategies.selection import SelectorOptions  # noqa: E402
 from strategies.simulate import (  # noqa: E402
     Chooser,
     Dataset,
@@ -61,6 +62,7 @@ from strategies.simulate import (  # noqa: E402
     load_file,
     load_sklearn,
     simulate,
+    strategy_chooser,
 )
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "demo", "chatterbot", "jokes")
@@ -199,9 +201,19 @@ def skactiveml_chooser(kind: str) -> Chooser:
     return choose
 
 
+# Ideas measured as contenders that are not presets of the platform.
+IDEAS: dict[str, tuple[str, SelectorOptions]] = {
+    # BADGE (Ash et al. 2020): k-means++ over gradient embeddings on the pool's 64-d SVD.
+    "idea:badge": ("margin", SelectorOptions(diversity="badge", shortlist_factor=10)),
+}
+
+
 def peer_choosers(names: list[str]) -> dict[str, Chooser]:
     choosers: dict[str, Chooser] = {}
     for name in names:
+        if name in IDEAS:
+            choosers[name] = strategy_chooser(*IDEAS[name])
+            continue
         library, kind = name.split(":")
         try:
             if library == "modAL":
@@ -279,7 +291,7 @@ def print_table(
 ) -> dict[str, Any]:
     labels = {name: _mean_labels(row, pool) for name, row in table.items()}
     random_labels = labels["random"][0]
-    peer_names = [n for n in table if ":" in n]
+    peer_names = [n for n in table if ":" in n and not n.startswith("idea:")]
     best_peer = min(peer_names, key=lambda n: labels[n][0]) if peer_names else None
     best_peer_auc = max(peer_names, key=lambda n: np.mean(table[n]["auc"])) if peer_names else None
     print(

@@ -76,11 +76,6 @@ SELECTORS: dict[str, SelectorPreset] = {
             SelectorOptions(diversity="kcenter", class_balance=0.3),
         ),
         SelectorPreset(
-            "badge",
-            "BADGE: k-means++ over gradient embeddings of the top 3k (uncertain and diverse).",
-            SelectorOptions(diversity="badge", shortlist_factor=10),
-        ),
-        SelectorPreset(
             "cost_aware",
             "Expected gain per predicted second, k-center diversity.",
             SelectorOptions(diversity="kcenter", cost_aware=True),
@@ -187,8 +182,10 @@ def select_batch(
     if n_rows(G) != len(s):
         raise ValueError("geometry must have one row per pool row")
     if opts.diversity == "badge":
+        # Not a preset: measured in benchmarks/learning.py on a low-rank ``geometry``
+        # (gradient embeddings of raw text features would have K * vocabulary columns).
         if proba is None:
-            raise ValueError("the badge selector needs proba")
+            raise ValueError("badge diversity needs proba")
         picks = _badge(shortlist, np.asarray(proba, dtype=np.float64), G, k, rng)
     else:
         picks = _diverse(shortlist, parts["total"], G, k, opts.diversity, rng)

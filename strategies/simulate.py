@@ -43,7 +43,7 @@ from strategies.query import (
     score,
 )
 from strategies.seeding import coverage_seed
-from strategies.selection import SELECTORS, options_for, select_batch
+from strategies.selection import SELECTORS, SelectorOptions, options_for, select_batch
 from strategies.stopping import BatchRecord, evaluate_rules, validate_rule
 
 DEFAULT_RULES: list[dict[str, Any]] = [
@@ -78,7 +78,7 @@ Chooser = Callable[[LoopState], np.ndarray]  # returns positions into ``unlabele
 # ---------------------------------------------------------------- the loop
 
 
-def strategy_chooser(query: str, selector: str) -> Chooser:
+def strategy_chooser(query: str, selector: str | SelectorOptions) -> Chooser:
     """The platform's choice: ``score(query)`` then ``select_batch(selector)``."""
     options = options_for(selector)
     needs_density = query == "density_weighted" or options.representativeness > 0
