@@ -127,8 +127,11 @@ def learning(n_images: int, *, repeats: int, budget: int, batch_size: int) -> di
     from strategies.simulate import Split, learning_curve_auc, resolve, run_loop, strategy_chooser
 
     result = featurise_zip(
-        digits_zip(n_images), max_uncompressed_bytes=MAX_UNCOMPRESSED_BYTES,
-        max_pixels=MAX_PIXELS, max_files=MAX_FILES, thumbnails=False,
+        digits_zip(n_images),
+        max_uncompressed_bytes=MAX_UNCOMPRESSED_BYTES,
+        max_pixels=MAX_PIXELS,
+        max_files=MAX_FILES,
+        thumbnails=False,
     )
     X = result.features.astype(np.float64)
     y = np.array([int(label) for label in result.labels if label is not None])
@@ -137,22 +140,30 @@ def learning(n_images: int, *, repeats: int, budget: int, batch_size: int) -> di
         pool, test = train_test_split(
             np.arange(len(y)), test_size=0.25, random_state=repeat, stratify=y
         )
-        stop_rows = np.sort(np.random.default_rng(repeat).choice(
-            len(pool), size=min(len(pool), 1000), replace=False
-        ))
+        stop_rows = np.sort(
+            np.random.default_rng(repeat).choice(
+                len(pool), size=min(len(pool), 1000), replace=False
+            )
+        )
         split = Split(X[pool], y[pool], X[test], y[test], 10, repeat, stop_rows)
         for name in curves:
             run = run_loop(
-                split, strategy_chooser(*resolve(name)), batch_size=batch_size,
-                seed_size=batch_size, budget=budget, rules=[],
+                split,
+                strategy_chooser(*resolve(name)),
+                batch_size=batch_size,
+                seed_size=batch_size,
+                budget=budget,
+                rules=[],
             )
             curves[name].append(run["curve"])
     return {
         name: {
             "auc": round(float(np.mean([learning_curve_auc(c) for c in runs])), 4),
             "curve": [
-                {"labels": points[0]["labels"],
-                 "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4)}
+                {
+                    "labels": points[0]["labels"],
+                    "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
+                }
                 for points in zip(*runs, strict=True)
             ],
         }
@@ -167,8 +178,9 @@ def print_learning(summary: dict[str, object], n_images: int, repeats: int) -> N
     print(f"{'labels':>7} {'default':>9} {'random':>9}")
     for a, b in zip(default["curve"], random["curve"], strict=True):
         print(f"{a['labels']:>7} {a['accuracy']:>9.4f} {b['accuracy']:>9.4f}")
-    print(f"area under the learning curve: default {default['auc']:.4f}, "
-          f"random {random['auc']:.4f}")
+    print(
+        f"area under the learning curve: default {default['auc']:.4f}, random {random['auc']:.4f}"
+    )
 
 
 def platform(n_images: int) -> dict[str, float]:
@@ -195,7 +207,9 @@ def platform(n_images: int) -> dict[str, float]:
     call_command("migrate", verbosity=0, interactive=False)
     user, _ = get_user_model().objects.get_or_create(username="bench-images")
     project = services.project_create(
-        user=user, name=f"images bench {time.time():.0f}", kind="image",
+        user=user,
+        name=f"images bench {time.time():.0f}",
+        kind="image",
         labels=[str(d) for d in range(10)],
     )
     data = digits_zip(n_images).getvalue()
@@ -216,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--learn", action="store_true", help="the learning benchmark instead")
     parser.add_argument(
-        "--platform", action="store_true",
+        "--platform",
+        action="store_true",
         help="time the platform's import request and worker job (needs a database)",
     )
     parser.add_argument("--repeats", type=int, default=3)

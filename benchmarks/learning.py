@@ -45,24 +45,37 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.corpora import CORPORA, LOADERS  # noqa: E402
 from strategies._space import embed  # noqa: E402
 from strategies.data import DEMO_TEXT_CSV  # noqa: E402
+from strategies.datasets import make_split, split_rows  # noqa: E402
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY  # noqa: E402
 from strategies.models import LinearModel  # noqa: E402
+from strategies.selection import SelectorOptions  # noqa: E402
 from strategies.simulate import (  # noqa: E402
     Chooser,
     Dataset,
     LoopState,
     Split,
+    full_accuracy,
     labels_to_reach,
     load_file,
     load_sklearn,
     simulate,
+    strategy_chooser,
 )
 
-DATASETS = ("iris", "wine", "breast_cancer", "digits", "demo")
+DATASETS = ("iris", "wine", "breast_cancer", "digits", "demo", "chatterbot", "jokes")
 # AUC budget per data set (the runs themselves continue until 99% is reached).
-BUDGETS = {"iris": 60, "wine": 60, "breast_cancer": 150, "digits": 400, "demo": 600}
+BUDGETS = {
+    "iris": 60,
+    "wine": 60,
+    "breast_cancer": 150,
+    "digits": 400,
+    "demo": 600,
+    "chatterbot": 600,
+    "jokes": 400,
+}
 OURS = [
     "random",
     "least_confidence",
@@ -88,6 +101,31 @@ PEERS = [
     "skactiveml:qbc",
 ]
 TARGET = 0.99
+
+# Ideas measured against each other (docs/learning-benchmark.md): module settings of
+# ``strategies`` set in each worker before a repeat. "shipped" is what the code does.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None},
+    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv"},
+    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None},
+    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
+    "svd-diversity": {"selection.GEOMETRY": "embedding"},
+    "mixed-committee": {"query.COMMITTEE": "mixed"},
+    "vocabulary+cv+balanced": {
+        "datasets.TEXT_FEATURES": "vocabulary",
+        "models.DEFAULT_C": "cv",
+        "models.DEFAULT_CLASS_WEIGHT": "balanced",
+    },
+}
+
+
+def apply_variant(name: str) -> None:
+    import importlib
+
+    for key, value in VARIANTS[name].items():
+        module, attr = key.rsplit(".", 1)
+        setattr(importlib.import_module(f"strategies.{module}"), attr, value)
 
 
 # ---------------------------------------------------------------- peers
@@ -163,9 +201,19 @@ def skactiveml_chooser(kind: str) -> Chooser:
     return choose
 
 
+# Ideas measured as contenders that are not presets of the platform.
+IDEAS: dict[str, tuple[str, SelectorOptions]] = {
+    # BADGE (Ash et al. 2020): k-means++ over gradient embeddings on the pool's 64-d SVD.
+    "idea:badge": ("margin", SelectorOptions(diversity="badge", shortlist_factor=10)),
+}
+
+
 def peer_choosers(names: list[str]) -> dict[str, Chooser]:
     choosers: dict[str, Chooser] = {}
     for name in names:
+        if name in IDEAS:
+            choosers[name] = strategy_chooser(*IDEAS[name])
+            continue
         library, kind = name.split(":")
         try:
             if library == "modAL":
@@ -184,6 +232,8 @@ def peer_choosers(names: list[str]) -> dict[str, Chooser]:
 def load(name: str) -> Dataset:
     if name == "demo":
         return load_file(DEMO_TEXT_CSV)
+    if name in CORPORA:
+        return LOADERS[name]()
     return load_sklearn(name)
 
 
@@ -195,9 +245,11 @@ def one_repeat(
     peers: list[str],
     seed_size: int,
     budget: int,
+    variant: str = "shipped",
 ) -> dict[str, Any]:
     """One repeat of every contender on one data set (a unit of parallel work)."""
     warnings.filterwarnings("ignore")
+    apply_variant(variant)
     with threadpool_limits(limits=1):
         return simulate(
             load(dataset),
@@ -239,7 +291,7 @@ def print_table(
 ) -> dict[str, Any]:
     labels = {name: _mean_labels(row, pool) for name, row in table.items()}
     random_labels = labels["random"][0]
-    peer_names = [n for n in table if ":" in n]
+    peer_names = [n for n in table if ":" in n and not n.startswith("idea:")]
     best_peer = min(peer_names, key=lambda n: labels[n][0]) if peer_names else None
     best_peer_auc = max(peer_names, key=lambda n: np.mean(table[n]["auc"])) if peer_names else None
     print(
@@ -272,13 +324,33 @@ def print_table(
 
 
 def verdict(results: list[dict[str, Any]], name: str = "default") -> None:
-    """The two targets: labels ratio to random and AUC against the best peer."""
+    """The targets: labels ratio to random, AUC against plain margin and the best peer."""
     ratios = [r["labels"][name] / r["labels"]["random"] for r in results]
     print(f"\n# {name} = {DEFAULT_STRATEGY}+{DEFAULT_SELECTOR}")
+    for r, ratio in zip(results, ratios, strict=True):
+        print(f"# {r['dataset']:14s} batch {r['batch_size']:3d}: to99 / random {ratio:.2f}")
     print(
         f"# mean labels-to-99% ratio to random over {len(ratios)} (data set, batch) cells: "
-        f"{np.mean(ratios):.2f}  (target <= 0.50)"
+        f"{np.mean(ratios):.2f}  (target <= 0.40)"
     )
+    margins = []
+    for r in results:
+        if "margin" not in r["auc"] or name == "margin":
+            continue
+        ours, theirs = r["auc"][name], r["auc"]["margin"]
+        margins.append((ours[0] - ours[1] - theirs[0], ours[0] - theirs[0]))
+        print(
+            f"# {r['dataset']:14s} batch {r['batch_size']:3d}: AUC {ours[0]:.4f}±{ours[1]:.4f}"
+            f" vs margin {theirs[0]:.4f}±{theirs[1]:.4f}  "
+            f"{'above' if ours[0] > theirs[0] else 'BELOW'}"
+        )
+    if margins:
+        low, diff = np.mean(margins, axis=0)
+        print(
+            f"# AUC minus margin's, mean over cells {diff:+.4f}; (mean - sd) minus margin's "
+            f"mean {low:+.4f} (target > 0); above in {sum(d > 0 for _, d in margins)}"
+            f"/{len(margins)} cells"
+        )
     for r in results:
         peer = r["best_peer_auc"]
         if peer is None:
@@ -289,6 +361,47 @@ def verdict(results: list[dict[str, Any]], name: str = "default") -> None:
             f"# {r['dataset']:14s} batch {r['batch_size']:3d}: AUC {ours[0]:.4f}±{ours[1]:.4f}"
             f" vs best peer {peer} {theirs:.4f}±{theirs_sd:.4f}  {'ok' if ok else 'MISSED'}"
         )
+
+
+def reference_accuracy(
+    dataset: str, repeats: int, seed_offset: int, variant: str = "shipped"
+) -> tuple[float, float]:
+    """Full-pool test accuracy: our default model vs TF-IDF + LR with C tuned by 3-fold CV.
+
+    Same stratified splits as the loop (``make_split``); the reference fits its own
+    vocabulary TF-IDF (word 1-2 grams, sublinear tf) on the pool only.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    apply_variant(variant)
+    data = load(dataset)
+    ours, ref = [], []
+    for r in range(repeats):
+        split = make_split(data, test_fraction=0.25, seed=seed_offset + r)
+        ours.append(full_accuracy(split))
+        if data.texts is None:
+            continue
+        pool, test = split_rows(data, seed_offset + r)
+        texts = np.asarray(data.texts, dtype=object)
+        pipe = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            LogisticRegression(max_iter=1000),
+        )
+        grid = {"logisticregression__C": [1.0, 10.0, 100.0]}
+        search = GridSearchCV(pipe, grid, cv=3, n_jobs=1).fit(texts[pool], data.y[pool])
+        ref.append(float(np.mean(search.predict(texts[test]) == data.y[test])))
+    return float(np.mean(ours)), float(np.mean(ref)) if ref else float("nan")
+
+
+def print_reference(datasets: list[str], repeats: int, seed_offset: int, variant: str) -> None:
+    print("\n# full-pool accuracy: default model vs TF-IDF + LR (C by 3-fold CV), same splits")
+    for dataset in datasets:
+        with threadpool_limits(limits=1):
+            mine, theirs = reference_accuracy(dataset, repeats, seed_offset, variant)
+        print(f"# {dataset:14s} ours {mine:.4f}  reference {theirs:.4f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="repeat r uses random_state offset+r (fresh splits to confirm a tuning)",
     )
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="shipped")
+    p.add_argument("--no-reference", action="store_true", help="skip the TF-IDF+LR reference")
+    p.add_argument(
+        "--reference-only", action="store_true", help="only the full-pool accuracy comparison"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = p.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -320,11 +438,21 @@ def main(argv: list[str] | None = None) -> int:
     ours = [n for n in names if ":" not in n]
     ours = ours if "random" in ours else ["random", *ours]
     peers = [n for n in names if ":" in n]
+    if args.reference_only:
+        print_reference(args.datasets.split(","), repeats, args.seed_offset, args.variant)
+        return 0
     cells = [(d, b) for d in args.datasets.split(",") for b in batch_sizes]
     started = time.perf_counter()
     docs: list[dict[str, Any]] = Parallel(n_jobs=args.jobs)(
         delayed(one_repeat)(
-            d, b, args.seed_offset + r, ours, peers, args.seed_size, BUDGETS.get(d, 200)
+            d,
+            b,
+            args.seed_offset + r,
+            ours,
+            peers,
+            args.seed_size,
+            BUDGETS.get(d, 200),
+            args.variant,
         )
         for d, b in cells
         for r in range(repeats)
@@ -338,8 +466,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(print_table(dataset, batch_size, full, pool, summarise(cell)))
     if "default" in ours:
         verdict(results)
+    if not args.no_reference:
+        print_reference(args.datasets.split(","), repeats, args.seed_offset, args.variant)
     print(
         f"\n# {time.perf_counter() - started:.0f} s, {repeats} repeats, batch sizes {batch_sizes}"
+        f", variant {args.variant}"
     )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "raw": docs}))

@@ -71,8 +71,12 @@ def _project_with_model(budget: float) -> tuple[int, str, list[str]]:
     rows = demo.demo_rows()
     labels = sorted({label for _, label in rows})
     project = services.project_create(
-        user=user, name=f"stream bench {time.time():.0f}", kind="text", labels=labels,
-        batch_size=50, stream_budget=budget,
+        user=user,
+        name=f"stream bench {time.time():.0f}",
+        kind="text",
+        labels=labels,
+        batch_size=50,
+        stream_budget=budget,
     )
     train, stream = rows[:1500], rows[1500:]
     ingest.items_import(
@@ -122,13 +126,34 @@ def _client(url: str, token: str, texts: list[str], batch: int, until: float, ou
 def _start_web(port: int, threads: int) -> Any:
     import subprocess
 
-    env = {**os.environ, "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
-           "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "winnow.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--worker-class", "gthread", "--threads", str(threads),
-         "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "winnow.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "30",
+        ],
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -172,14 +197,24 @@ def throughput(
         "OK" if runs[f"batch_{batch}"]["decisions_per_second"] >= TARGET_PER_SECOND else "MISS"
     ) + f" (>= {TARGET_PER_SECOND}/s in batches of 100)"
     return {
-        "database": connection.vendor, "model_features": N_TEXT_FEATURES, "clients": clients,
-        "web": f"1 gunicorn gthread worker x {threads} threads", "budget": budget, **runs,
+        "database": connection.vendor,
+        "model_features": N_TEXT_FEATURES,
+        "clients": clients,
+        "web": f"1 gunicorn gthread worker x {threads} threads",
+        "budget": budget,
+        **runs,
     }
 
 
 def _run(
-    url: str, token: str, texts: list[str], batch: int, seconds: float, clients: int,
-    pid: int, budget: float,
+    url: str,
+    token: str,
+    texts: list[str],
+    batch: int,
+    seconds: float,
+    clients: int,
+    pid: int,
+    budget: float,
 ) -> dict[str, Any]:
     """``clients`` processes posting for ``seconds``: decisions/s and latency per post."""
     from projects.models import Item, Project
@@ -204,9 +239,13 @@ def _run(
     state = Project.objects.get(pk=pid).stream_state
     stored = Item.objects.filter(project_id=pid, from_stream=True).count() - stored_before
     return {
-        "items_per_post": batch, "seconds": round(elapsed, 2), "posts": len(latencies),
-        "decisions": decisions, "stored_items": stored,
-        "counted_arrivals": state["seen"] - seen_before, "errors": sum(r[3] for r in results),
+        "items_per_post": batch,
+        "seconds": round(elapsed, 2),
+        "posts": len(latencies),
+        "decisions": decisions,
+        "stored_items": stored,
+        "counted_arrivals": state["seen"] - seen_before,
+        "errors": sum(r[3] for r in results),
         "decisions_per_second": round(decisions / elapsed, 1),
         "latency_ms_per_post": {
             q: round(float(np.percentile(latencies, q)) * 1000, 2) for q in (50, 90, 99)
@@ -236,8 +275,16 @@ def shifted_stream(
 
 
 def _run_policy(
-    policy: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-    stream_rows: np.ndarray, *, budget: float, batch: int, seed: int,
+    policy: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    stream_rows: np.ndarray,
+    *,
+    budget: float,
+    batch: int,
+    seed: int,
 ) -> list[dict[str, float]]:
     from strategies.models import train_model
     from strategies.stream import StreamState, stream_decide
@@ -278,19 +325,37 @@ def learning(repeats: int, n: int, budget: float, batch: int) -> dict[str, Any]:
     results: dict[str, list[list[dict[str, float]]]] = {"stream_policy": [], "random": []}
     for repeat in range(repeats):
         X_pool, X_test, y_pool, y_test = train_test_split(
-            digits.data, digits.target, test_size=0.3, random_state=repeat,
+            digits.data,
+            digits.target,
+            test_size=0.3,
+            random_state=repeat,
             stratify=digits.target,
         )
         scaler = StandardScaler().fit(X_pool)
         X_pool, X_test = scaler.transform(X_pool), scaler.transform(X_test)
         rows = shifted_stream(y_pool, n, rng=np.random.default_rng(100 + repeat))
         for policy, key in (("stream", "stream_policy"), ("random", "random")):
-            results[key].append(_run_policy(
-                policy, X_pool, y_pool, X_test, y_test, rows,
-                budget=budget, batch=batch, seed=repeat,
-            ))
-    return {"arrivals": n, "budget": budget, "batch": batch, "repeats": repeats,
-            "summary": _summary(results, n), "runs": results}
+            results[key].append(
+                _run_policy(
+                    policy,
+                    X_pool,
+                    y_pool,
+                    X_test,
+                    y_test,
+                    rows,
+                    budget=budget,
+                    batch=batch,
+                    seed=repeat,
+                )
+            )
+    return {
+        "arrivals": n,
+        "budget": budget,
+        "batch": batch,
+        "repeats": repeats,
+        "summary": _summary(results, n),
+        "runs": results,
+    }
 
 
 def _summary(results: dict[str, list[list[dict[str, float]]]], n: int) -> dict[str, Any]:
@@ -306,11 +371,19 @@ def _summary(results: dict[str, list[list[dict[str, float]]]], n: int) -> dict[s
                 if before:
                     accs.append(before[-1]["accuracy"])
                     labels.append(before[-1]["labels"])
-            table.append({"arrivals": cp, "labels": float(np.mean(labels)) if labels else 0,
-                          "accuracy": round(float(np.mean(accs)), 4) if accs else None})
+            table.append(
+                {
+                    "arrivals": cp,
+                    "labels": float(np.mean(labels)) if labels else 0,
+                    "accuracy": round(float(np.mean(accs)), 4) if accs else None,
+                }
+            )
         mean_acc = [p["accuracy"] for p in table if p["accuracy"] is not None]
-        summary[name] = {"curve": table, "mean_accuracy": round(float(np.mean(mean_acc)), 4),
-                         "labels_used": float(np.mean([r[-1]["labels"] for r in runs]))}
+        summary[name] = {
+            "curve": table,
+            "mean_accuracy": round(float(np.mean(mean_acc)), 4),
+            "labels_used": float(np.mean([r[-1]["labels"] for r in runs])),
+        }
     return summary
 
 
@@ -329,8 +402,10 @@ def _print_learning(result: dict[str, Any]) -> None:
             f"{b['labels']:>8.1f} {b['accuracy']:>10.4f}"
         )
     for name, s in summary.items():
-        print(f"{name}: mean accuracy over checkpoints {s['mean_accuracy']:.4f}, "
-              f"labels used {s['labels_used']:.1f}")
+        print(
+            f"{name}: mean accuracy over checkpoints {s['mean_accuracy']:.4f}, "
+            f"labels used {s['labels_used']:.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -351,10 +426,12 @@ def main(argv: list[str] | None = None) -> None:
     lp.add_argument("--batch", type=int, default=10)
     args = parser.parse_args(argv)
     if args.what == "throughput":
-        print(json.dumps(throughput(
-            args.seconds, args.clients, args.threads, args.budget, args.batch
-        ),
-                         indent=2))
+        print(
+            json.dumps(
+                throughput(args.seconds, args.clients, args.threads, args.budget, args.batch),
+                indent=2,
+            )
+        )
     else:
         result = learning(args.repeats, args.arrivals, args.budget, args.batch)
         _print_learning(result)

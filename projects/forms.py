@@ -41,6 +41,8 @@ def form_field(setting: Setting) -> forms.Field:
         return forms.BooleanField(**{**common, "required": False})
     if setting.type == Type.MARKDOWN:
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), strip=False, **common)
+    if setting.type == Type.OBJECT:
+        return forms.JSONField(widget=forms.Textarea(attrs={"rows": 2}), **common)
     if setting.type == Type.CHOICE:
         choices = [(name, f"{name} — {text}") for name, text in setting.choice_map().items()]
         if not setting.required:

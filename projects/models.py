@@ -72,6 +72,12 @@ class Project(models.Model):
     label_options = models.JSONField(
         default=dict, blank=True, help_text="{label: {key, description}}; see label_keys."
     )
+    estimator = models.CharField(max_length=60, default=_default("estimator"))
+    estimator_params = models.JSONField(default=dict, blank=True)
+    hyperparameter_search = models.CharField(
+        max_length=10, default=_default("hyperparameter_search")
+    )
+    embedder = models.CharField(max_length=60, default=_default("embedder"))
     stream_state = models.JSONField(default=dict, blank=True)
     random_state = models.PositiveIntegerField(default=0)
     stop_set = models.JSONField(
@@ -298,6 +304,10 @@ class ModelVersion(models.Model):
     stop_set_predictions = models.JSONField(null=True, blank=True)
     stopping = models.JSONField(default=list, blank=True)
     model_file = models.CharField(max_length=300, blank=True)
+    estimator = models.CharField(max_length=60, blank=True)
+    hyperparameters = models.JSONField(
+        default=dict, blank=True, help_text="What this fit chose (C by CV, a grid point)."
+    )
     error = models.TextField(blank=True)
 
     class Meta:

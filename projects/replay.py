@@ -26,8 +26,9 @@ from threadpoolctl import threadpool_limits
 from projects import tasks
 from projects.models import ModelVersion, Project, ReplayJob
 from projects.pool.snapshot import pool_snapshot
+from projects.training import estimators
 from strategies.defaults import DEFAULT_SELECTOR
-from strategies.query import STRATEGIES
+from strategies.query import LINEAR_ONLY, STRATEGIES
 from strategies.selection import SELECTORS
 from strategies.simulate import fixed_splits, replay_summary, simulate_splits
 from winnow.broker import task_send
@@ -51,6 +52,8 @@ def replay_grid(project: Project) -> list[str]:
     """
     selectors = [s for s in SELECTORS if s not in NOT_REPLAYED]
     queries = [q for q, info in STRATEGIES.items() if q != "random" and not info.multilabel]
+    if not estimators.project_spec(project).linear:  # committees and EGL need our own model
+        queries = [q for q in queries if q not in LINEAR_ONLY]
     pairs = [("random", "top_k")]
     if settings.WINNOW_REPLAY_GRID == "full":
         pairs += [(query, other) for query in queries for other in selectors]
@@ -182,6 +185,7 @@ def replay_compute(
             budget=config["budget"],
             rules=[],
             until_accuracy=target,
+            spec=estimators.project_spec(project),  # the project's own model, as its worker
         )
     return config, replay_summary(document, target=target)
 

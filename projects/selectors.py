@@ -491,3 +491,26 @@ def label_distribution(project: Project) -> dict[str, Any]:
         "given_n": int(labelled.sum()),
         "predicted_n": int(predicted.sum()),
     }
+
+
+def model_choice(project: Project, *, limit: int = 10) -> dict[str, Any]:
+    """The project's model settings and, per recent version, what its fit chose."""
+    versions = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.DONE)
+    rows = [
+        {
+            "version": v.version,
+            "estimator": v.estimator or "logistic_regression",
+            "train_size": v.train_size,
+            "chosen": {
+                k: val for k, val in (v.hyperparameters or {}).items() if k != "min_search_labels"
+            },
+        }
+        for v in versions.order_by("-version")[:limit]
+    ]
+    return {
+        "estimator": project.estimator,
+        "params": project.estimator_params,
+        "search": project.hyperparameter_search,
+        "embedder": project.embedder,
+        "versions": rows,
+    }

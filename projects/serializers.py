@@ -47,7 +47,7 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
     if setting.type == Type.TEXT:
         # min_length only states in the schema what allow_blank=False already refuses.
         return serializers.CharField(max_length=MAX_NAME, min_length=1, **common)
-    if setting.type in (Type.LABELS, Type.RULES, Type.NAMES, Type.LABEL_OPTIONS):
+    if setting.type in (Type.LABELS, Type.RULES, Type.NAMES, Type.LABEL_OPTIONS, Type.OBJECT):
         # Types DRF cannot spell out: the schema's own check, so the 400 says what the
         # services would.
         common["validators"] = [_schema_check(setting)]
@@ -70,6 +70,8 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
         rules = ", ".join(setting.choice_map())
         common["help_text"] = f"{setting.help} Rules: {rules}."
         return serializers.ListField(child=serializers.DictField(), **common)
+    if setting.type == Type.OBJECT:
+        return serializers.DictField(**common)
     messages: dict[str, Any] = dict.fromkeys(
         ("invalid", "invalid_choice", "min_value", "max_value", "max_string_length"),
         setting.problem,

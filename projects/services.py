@@ -20,8 +20,16 @@ from django.http import Http404
 
 from projects.batches.services import batch_open
 from projects.models import Membership, Project
-from projects.settings_schema import SettingsInvalid, defaults, settings_validate
+from projects.pool import features
+from projects.pool.embedders import embedder_names
+from projects.settings_schema import (
+    BUILTIN_EMBEDDER,
+    SettingsInvalid,
+    defaults,
+    settings_validate,
+)
 from projects.state import ARCHIVE, RESUME, STOP, UNARCHIVE, project_move, project_writable
+from projects.training.estimators import estimator_validate
 from winnow.errors import Conflict
 
 NOT_ADDABLE = "No user can be added under that name. Check the spelling with them."
@@ -41,6 +49,7 @@ def project_create(
     if kind not in Project.Kind.values:
         raise ValidationError({"kind": f"kind must be one of {Project.Kind.values}"})
     fields = _validated({**defaults(), "name": name, "labels": labels, **options})
+    _model_check(kind, fields)
     project = Project.objects.create(kind=kind, created_by=user, **fields)
     Membership.objects.create(project=project, user=user, role=Membership.Role.LEAD)
     return project
@@ -50,10 +59,33 @@ def project_create(
 def project_update(*, project: Project, **changes: Any) -> Project:
     project_writable(project)
     clean = _validated(changes, labels_before=project.labels)
+    current = {name: getattr(project, name) for name in MODEL_SETTINGS}
+    _model_check(project.kind, {**current, **clean})
     for key, value in clean.items():
         setattr(project, key, value)
     project.save(update_fields=list(clean))
+    if clean.get("embedder", current["embedder"]) != current["embedder"]:
+        # Every row must come from one representation: recompute them all at next use.
+        transaction.on_commit(lambda: features.representation_delete(project.pk))
     return project
+
+
+MODEL_SETTINGS = ("strategy", "estimator", "estimator_params", "embedder")
+
+
+def _model_check(kind: str, fields: dict[str, Any]) -> None:
+    """The model settings together: the estimator built and tried, the embedder's kind."""
+    errors: dict[str, str] = {}
+    try:
+        estimator_validate(fields["estimator"], fields["estimator_params"], fields["strategy"])
+    except ValueError as exc:
+        key = "strategy" if "needs the logistic_regression" in str(exc) else "estimator_params"
+        errors[key] = str(exc)
+    embedder = fields["embedder"]
+    if embedder != BUILTIN_EMBEDDER and embedder not in embedder_names(kind):
+        errors["embedder"] = f"embedder {embedder!r} is not for {kind} projects"
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic

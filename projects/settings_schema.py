@@ -30,6 +30,7 @@ class Group(enum.StrEnum):
     STOPPING = "stopping"
     STREAM = "stream"
     ANNOTATING = "annotating"
+    MODEL = "model"
 
 
 class Page(enum.StrEnum):
@@ -48,6 +49,7 @@ GROUP_TEXT: dict[Group, tuple[str, str]] = {
     Group.STOPPING: ("Stopping", "When collecting ends by itself. Tick a rule to set it."),
     Group.STREAM: ("Stream", "For items that arrive one by one through the stream API."),
     Group.ANNOTATING: ("Annotating", "What annotators see around each item, and start from."),
+    Group.MODEL: ("Model", "Which model learns from the labels, and from which features."),
 }
 
 
@@ -70,6 +72,7 @@ class Type(enum.StrEnum):
     MARKDOWN = "markdown"  # long text, rendered as sanitised Markdown
     NAMES = "names"  # a list of distinct short names (e.g. item meta fields)
     LABEL_OPTIONS = "label_options"  # {label: {"key": str, "description": str}}
+    OBJECT = "object"  # a JSON object (checked further by the services)
 
 
 class Consensus(enum.StrEnum):
@@ -155,6 +158,30 @@ class Setting:
         if self.fits is None:
             return choices
         return {name: text for name, text in choices.items() if self.fits(name, task)}
+
+
+# The name of "no embedder": Winnow's own features (TF-IDF text, Pillow image features).
+BUILTIN_EMBEDDER = "builtin"
+HYPERPARAMETER_SEARCH: dict[str, str] = {
+    "off": "Keep the parameters as set (our own model still picks C by CV).",
+    "grid": "Pick the estimator's grid point by 3-fold CV at each retrain (20+ labels).",
+}
+
+
+def _server_choices(name: str) -> dict[str, str]:
+    """Names the server's Django settings allow (read when asked: no Django at import)."""
+    from django.conf import settings
+
+    table: Mapping[str, Mapping[str, Any]] = getattr(settings, name, {})
+    return {key: str(entry.get("description", key)) for key, entry in table.items()}
+
+
+def _embedder_choices() -> dict[str, str]:
+    return {
+        BUILTIN_EMBEDDER: "Winnow's own features (TF-IDF for text, Pillow features for images).",
+        **_server_choices("WINNOW_EMBEDDERS"),
+        **_server_choices("WINNOW_IMAGE_EMBEDDERS"),
+    }
 
 
 def _described(registry: Mapping[str, Any]) -> Callable[[], dict[str, str]]:
@@ -381,6 +408,38 @@ SETTINGS: tuple[Setting, ...] = (
         page=Page.GUIDELINES,
         label="Which key picks each label, and what does each label mean?",
     ),
+    Setting(
+        "estimator",
+        Type.CHOICE,
+        Group.MODEL,
+        "The model trained at every retrain, from the server's list (WINNOW_ESTIMATORS).",
+        default="logistic_regression",
+        choices=lambda: _server_choices("WINNOW_ESTIMATORS"),
+    ),
+    Setting(
+        "estimator_params",
+        Type.OBJECT,
+        Group.MODEL,
+        "The estimator's parameters as a JSON object (over the server's defaults).",
+        default={},
+        label="Estimator parameters",
+    ),
+    Setting(
+        "hyperparameter_search",
+        Type.CHOICE,
+        Group.MODEL,
+        "Search the estimator's grid by cross-validation at each retrain (from 20 labels).",
+        default="off",
+        choices=lambda: HYPERPARAMETER_SEARCH,
+    ),
+    Setting(
+        "embedder",
+        Type.CHOICE,
+        Group.MODEL,
+        "Features: Winnow's own, or an embedder the server names (WINNOW_EMBEDDERS).",
+        default=BUILTIN_EMBEDDER,
+        choices=lambda: _embedder_choices(),
+    ),
 )
 
 # The forms' labels of stopping-rule parameters, as sentences (others: "<param> (<rule>)").
@@ -413,6 +472,8 @@ def _fresh(setting: Setting) -> Any:
     """A setting's default, as a new object where it is mutable."""
     if setting.type == Type.LABEL_OPTIONS:
         return {}
+    if setting.type == Type.OBJECT:
+        return dict(setting.default)
     if setting.type in (Type.RULES, Type.NAMES):
         return list(setting.default)
     return setting.default
@@ -474,6 +535,10 @@ def value_check(setting: Setting, value: Any, labels_before: list[str] | None = 
             return [validate_rule(rule) for rule in (value or [])]
         except (TypeError, AttributeError) as exc:
             raise ValueError(str(exc)) from exc
+    if setting.type == Type.OBJECT:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"{setting.name} must be a JSON object")
+        return value
     if setting.type == Type.TEXT:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
             raise ValueError(setting.problem)

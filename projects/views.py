@@ -84,6 +84,7 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         "stream": _stream(project),
         "charts": _charts(project),
         "replay": replay.replay_status(project) if role == Membership.Role.LEAD else None,
+        "model_choice": selectors.model_choice(project),
     }
     return render(request, "projects/dashboard.html", context)
 

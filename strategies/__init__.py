@@ -1,7 +1,10 @@
 """Winnow's active-learning library: pure numpy/scipy/scikit-learn, no Django.
 
-features   text_features (hashed, stateless), vector_features, stack_rows
-models     train_model, train_committee, train_multilabel_model (logistic regression)
+features   TextVectorizer / pool_text_features (a pool's vocabulary TF-IDF), text_features
+           (hashed, stateless: streams), vector_features, stack_rows
+models     train_model (C by CV), ModelSpec / EstimatorModel (any classifier), cv_search,
+           train_committee, train_mixed_committee, train_multilabel_model
+embedders  sentence_transformer (a local model directory; optional extra)
 query      STRATEGIES, QueryContext, score, pool_density
 seeding    coverage_seed (cold-start batch)
 selection  SELECTORS, SelectorOptions, select_batch, Selection, CostModel

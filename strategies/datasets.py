@@ -1,7 +1,7 @@
 """Labelled data sets for the simulator: scikit-learn's bundled sets, CSV/JSONL files, splits.
 
-Features are computed as the platform computes them (hashed text features, scaled
-vectors), so a strategy's figures here hold in the product.
+Features are computed as the platform computes them (a vocabulary TF-IDF fitted on the
+pool, scaled vectors), so a strategy's figures here hold in the product.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from strategies._space import Matrix
-from strategies.features import text_features
+from strategies.features import pool_text_features, text_features
 
+# Text in a simulation is a pool: a vocabulary TF-IDF, as a pool-mode project gets.
+TEXT_FEATURES = "vocabulary"  # or "hashing" (stream mode)
 STOP_SET_SIZE = 1000  # items in the fixed stop set of stabilizing predictions
 SKLEARN_SETS = ("digits", "breast_cancer", "wine", "iris")
 
@@ -47,6 +49,7 @@ class Split:
     seed: int
     stop_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     density: np.ndarray | None = None  # pool_density, computed once if a strategy needs it
+    embedding: np.ndarray | None = None  # _space.embed of the pool, once if a selector needs it
 
 
 def load_sklearn(name: str) -> Dataset:
@@ -85,17 +88,30 @@ def load_file(path: Path) -> Dataset:
     return Dataset(path.stem, y, names, texts=[str(r["text"]) for r in records])
 
 
-def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
-    """Stratified pool/test split; dense features are standardised on the pool only."""
+def split_rows(
+    data: Dataset, seed: int, test_fraction: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified pool and test row indices of ``make_split`` (same seed, same rows)."""
     rows = np.arange(len(data.y))
     counts = np.bincount(data.y)
     stratify = data.y if counts[counts > 0].min() >= 2 else None
     pool, test = train_test_split(
         rows, test_size=test_fraction, random_state=seed, stratify=stratify
     )
-    if data.texts is not None:
+    return np.asarray(pool), np.asarray(test)
+
+
+def make_split(data: Dataset, *, test_fraction: float, seed: int) -> Split:
+    """Stratified pool/test split; dense features are standardised on the pool only."""
+    pool, test = split_rows(data, seed, test_fraction)
+    if data.texts is not None and TEXT_FEATURES == "hashing":
         X = text_features(data.texts)
         X_pool, X_test = X[pool], X[test]
+    elif data.texts is not None:
+        # As the platform does at import: the vocabulary is the pool's (the test texts
+        # stand for later items, transformed with it).
+        vectorizer, X_pool = pool_text_features([data.texts[i] for i in pool])
+        X_test = vectorizer.transform([data.texts[i] for i in test])
     else:
         assert data.features is not None
         scaler = StandardScaler().fit(data.features[pool])

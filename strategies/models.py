@@ -8,13 +8,17 @@ so scores and stored predictions line up with the project's label list.
 from __future__ import annotations
 
 import warnings
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
@@ -50,6 +54,70 @@ def default_C(X: Matrix) -> float:
     return 10.0 if sp.issparse(X) else 1.0
 
 
+# Below this many labels a cross-validated choice is noise: the default is kept.
+MIN_SEARCH_LABELS = 20
+SEARCH_FOLDS = 3
+
+
+def C_grid(X: Matrix) -> tuple[float, ...]:
+    """Candidate inverse regularisations around ``default_C`` (a decade either side)."""
+    c = default_C(X)
+    return (c / 10.0, c, c * 10.0)
+
+
+def cv_search(
+    make: Callable[[dict[str, Any]], Any],
+    grid: Mapping[str, Sequence[Any]],
+    X: Matrix,
+    y: np.ndarray,
+    *,
+    random_state: int | None = None,
+    min_labels: int = MIN_SEARCH_LABELS,
+) -> dict[str, Any] | None:
+    """The grid point with the lowest held-out log-loss, by stratified k-fold CV.
+
+    ``make(params)`` builds an unfitted classifier with ``predict_proba``. None when the
+    labels are too few (fewer than ``min_labels``, or a class with fewer than 2) for
+    the folds to say anything; the caller then keeps its default. Log-loss rather than
+    accuracy: on a few dozen labels accuracy ties between most grid points.
+    """
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if len(y) < min_labels or len(counts) < 2 or counts.min() < 2:
+        return None
+    folds = StratifiedKFold(
+        n_splits=int(min(SEARCH_FOLDS, counts.min())), shuffle=True, random_state=random_state
+    )
+    names = sorted(grid)
+    points = [
+        dict(zip(names, values, strict=True)) for values in product(*(grid[n] for n in names))
+    ]
+    if len(points) == 1:
+        return points[0]
+    losses = []
+    labels = np.unique(y)
+    for params in points:
+        loss = 0.0
+        for train, test in folds.split(np.zeros(len(y)), y):
+            model = make(params).fit(X[train], y[train])  # type: ignore[index]
+            proba = np.asarray(model.predict_proba(X[test]))  # type: ignore[index]
+            cols = _columns(model, labels)
+            p = np.clip(
+                proba[np.arange(len(test)), cols[np.searchsorted(labels, y[test])]], 1e-6, 1
+            )
+            loss -= float(np.log(p).sum())
+        losses.append(loss)
+    return points[int(np.argmin(losses))]
+
+
+def _columns(model: Any, labels: np.ndarray) -> np.ndarray:
+    """Column of ``predict_proba`` for every label (our models answer for all classes)."""
+    classes = np.asarray(getattr(model, "classes_", labels))
+    if isinstance(model, (LinearModel, EstimatorModel)):
+        return labels
+    return np.searchsorted(classes, labels)
+
+
 class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """L2-regularised multinomial logistic regression over a fixed set of classes.
 
@@ -62,14 +130,16 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         n_classes: int = 2,
-        C: float | None = None,
+        C: float | str | None = None,
         max_iter: int = 500,
         random_state: int | None = None,
+        class_weight: str | None = None,
     ) -> None:
         self.n_classes = n_classes
         self.C = C
         self.max_iter = max_iter
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def fit(self, X: Matrix, y: np.ndarray) -> LinearModel:
         X = check_pool(X, "X")
@@ -85,12 +155,14 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         # Hashed text has 2**17 columns but a few labelled items touch only a few
         # thousand; the L2 optimum puts weight 0 on the others, so fit on those alone.
         self.columns_ = np.unique(X.indices) if sp.issparse(X) else None  # type: ignore[union-attr]
+        self.chosen_: dict[str, Any] = {}
         if len(self.present_) > 1:
-            C = default_C(X) if self.C is None else self.C
+            C = self._pick_C(X, y)
             # Newton-CG converges in a handful of steps on wide sparse text, where L-BFGS
             # spends its time updating a huge curvature memory; L-BFGS is quicker when dense.
             self.estimator_ = LogisticRegression(
                 C=C,
+                class_weight=self.class_weight,
                 solver="newton-cg" if sp.issparse(X) else "lbfgs",
                 max_iter=self.max_iter,
                 random_state=self.random_state,
@@ -100,6 +172,27 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 self.estimator_.fit(self._active(X), y)
         return self
+
+    def _pick_C(self, X: Matrix, y: np.ndarray) -> float:
+        """``C``, or with ``C="cv"`` the best of ``C_grid`` by CV on these labels."""
+        if self.C is None:
+            return default_C(X)
+        if self.C != "cv":
+            return float(self.C)
+
+        def make(params: dict[str, Any]) -> LinearModel:
+            return LinearModel(
+                self.n_classes,
+                C=params["C"],
+                max_iter=self.max_iter,
+                random_state=self.random_state,
+                class_weight=self.class_weight,
+            )
+
+        chosen = cv_search(make, {"C": C_grid(X)}, X, y, random_state=self.random_state)
+        C = default_C(X) if chosen is None else float(chosen["C"])
+        self.chosen_ = {"C": C, "searched": chosen is not None}
+        return C
 
     def predict_proba(self, X: Matrix) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``, rows summing to 1."""
@@ -123,16 +216,127 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(np.argmax(self.predict_proba(X), axis=1))
 
 
+class EstimatorModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Any scikit-learn classifier with ``predict_proba``, answering for every class.
+
+    The platform's user-chosen model (``ModelSpec.estimator``). Like ``LinearModel``,
+    classes missing from the labels get probability 0, and a single labelled class
+    gives the smoothed prior. With ``grid``, each fit first picks the grid point by CV
+    (``cv_search``; the choice is kept in ``chosen_``).
+    """
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        n_classes: int = 2,
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.n_classes = n_classes
+        self.grid = grid
+        self.random_state = random_state
+
+    def fit(self, X: Matrix, y: np.ndarray) -> EstimatorModel:
+        X = check_pool(X, "X")
+        y = check_labels(y, self.n_classes, n_rows(X))
+        if len(y) == 0:
+            raise ValueError("cannot train a model without labelled items")
+        if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
+            raise ValueError("the estimator must be a classifier with predict_proba")
+        self.classes_ = np.arange(self.n_classes)
+        self.present_ = np.unique(y)
+        counts = np.bincount(y, minlength=self.n_classes)
+        self.prior_ = (counts + 1.0) / (len(y) + self.n_classes)
+        self.n_features_in_ = X.shape[1]  # type: ignore[index]
+        self.estimator_: Any = None
+        self.chosen_: dict[str, Any] = {}
+        if len(self.present_) > 1:
+            params: dict[str, Any] = {}
+            if self.grid:
+                found = cv_search(
+                    lambda p: clone(self.estimator).set_params(**p),
+                    self.grid,
+                    X,
+                    y,
+                    random_state=self.random_state,
+                )
+                params = found or {}
+                self.chosen_ = {**params, "searched": found is not None}
+            self.estimator_ = clone(self.estimator).set_params(**params)
+            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.estimator_.fit(X, y)
+        return self
+
+    def predict_proba(self, X: Matrix) -> np.ndarray:
+        """Class probabilities, shape ``(n, n_classes)``, rows summing to 1."""
+        X = check_pool(X, "X")
+        n = n_rows(X)
+        if self.estimator_ is None or n == 0:
+            return np.tile(self.prior_, (n, 1))
+        proba = np.zeros((n, self.n_classes))
+        classes = np.asarray(self.estimator_.classes_, dtype=np.int64)
+        proba[:, classes] = self.estimator_.predict_proba(X)
+        return proba
+
+    def predict(self, X: Matrix) -> np.ndarray:
+        """The most probable class of every row."""
+        return np.asarray(np.argmax(self.predict_proba(X), axis=1))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model a project (or a simulation) trains: ours by default, or the user's.
+
+    ``estimator``: an unfitted scikit-learn classifier with ``predict_proba`` (None =
+    ``LinearModel``); ``grid``: hyperparameters searched by CV at each fit
+    (``cv_search``, skipped below ``MIN_SEARCH_LABELS`` labels); ``name``: what the
+    dashboard shows. ``linear``: whether the closed-form strategies (EGL) apply.
+    """
+
+    estimator: Any = None
+    grid: Mapping[str, Sequence[Any]] | None = None
+    name: str = "logistic_regression"
+    params: Mapping[str, Any] | None = None  # of LinearModel, when estimator is None
+
+    @property
+    def linear(self) -> bool:
+        return self.estimator is None
+
+    def build(self, n_classes: int, random_state: int | None = None) -> Model:
+        if self.estimator is None:
+            options = {"C": DEFAULT_C, "class_weight": DEFAULT_CLASS_WEIGHT, **(self.params or {})}
+            return LinearModel(n_classes=n_classes, random_state=random_state, **options)
+        return EstimatorModel(
+            self.estimator, n_classes=n_classes, grid=self.grid, random_state=random_state
+        )
+
+
+# What ``train_model`` uses when not told (chosen with benchmarks/learning.py): ``"cv"``
+# picks C per fit (see ``LinearModel``), None is ``default_C``. Read at call time.
+DEFAULT_C: float | str | None = "cv"
+DEFAULT_CLASS_WEIGHT: str | None = None
+
+
 def train_model(
     X: Matrix,
     y: np.ndarray,
     n_classes: int,
     *,
-    C: float | None = None,
+    C: float | str | None = "default",
     random_state: int | None = None,
-) -> LinearModel:
-    """Fit a ``LinearModel`` (multinomial logistic regression) on the labelled items."""
-    return LinearModel(n_classes=n_classes, C=C, random_state=random_state).fit(X, y)
+    spec: ModelSpec | None = None,
+) -> Any:
+    """Fit the project's model on the labelled items: ``spec``'s, else a ``LinearModel``."""
+    if spec is not None:
+        return spec.build(n_classes, random_state).fit(X, y)  # type: ignore[attr-defined]
+    return LinearModel(
+        n_classes=n_classes,
+        C=DEFAULT_C if C == "default" else C,
+        random_state=random_state,
+        class_weight=DEFAULT_CLASS_WEIGHT,
+    ).fit(X, y)
 
 
 def bootstrap_indices(y: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
@@ -150,7 +354,7 @@ def train_committee(
     n_classes: int,
     *,
     size: int = 5,
-    C: float | None = None,
+    C: float | str | None = "default",
     random_state: int | None = None,
 ) -> list[LinearModel]:
     """Query-by-bagging committee (Abe & Mamitsuka 1998): ``size`` models on bootstrap samples.
@@ -211,3 +415,30 @@ def train_multilabel_model(
     if Y.ndim != 2:
         raise ValueError("Y must be a 2-d 0/1 indicator matrix")
     return MultilabelModel(n_labels=Y.shape[1], C=C, random_state=random_state).fit(X, Y)
+
+
+def train_mixed_committee(
+    X: Matrix, y: np.ndarray, n_classes: int, *, random_state: int | None = None
+) -> list[Any]:
+    """A committee of different model families on all the labels (not bootstrap copies).
+
+    Logistic regression, naive Bayes (complement NB on sparse non-negative text, Gaussian
+    on dense), k nearest neighbours (cosine) and a random forest: they disagree where
+    their inductive biases do, which bagged copies of one model rarely show (Melville &
+    Mooney 2004 on committee diversity).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.naive_bayes import ComplementNB, GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = check_pool(X, "X")
+    y = check_labels(y, n_classes, n_rows(X))
+    sparse_nonneg = sp.issparse(X) and bool(np.all(np.asarray(X.data) >= 0))  # type: ignore[union-attr]
+    others = [
+        ComplementNB(alpha=0.3) if sparse_nonneg else GaussianNB(),
+        KNeighborsClassifier(n_neighbors=min(5, len(y)), metric="cosine", weights="distance"),
+        RandomForestClassifier(n_estimators=50, random_state=random_state, n_jobs=1),
+    ]
+    members: list[Any] = [train_model(X, y, n_classes, random_state=random_state)]
+    members += [EstimatorModel(m, n_classes, random_state=random_state).fit(X, y) for m in others]
+    return members

@@ -13,7 +13,11 @@ import numpy as np
 from scipy.special import xlogy
 
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, row_norms
-from strategies.models import Model, check_labels, train_committee
+from strategies.models import Model, check_labels, train_committee, train_mixed_committee
+
+# What committee strategies build when not given one: "bagging" (bootstrap copies of
+# our model, Abe & Mamitsuka 1998) or "mixed" (different model families).
+COMMITTEE = "bagging"
 
 
 @dataclass
@@ -48,6 +52,16 @@ class QueryContext:
         if self.committee is None:
             if self.X_labeled is None or self.y_labeled is None or self.n_classes is None:
                 raise ValueError("a committee strategy needs committee or X/y_labeled+n_classes")
+            if COMMITTEE == "mixed":
+                self.committee = list(
+                    train_mixed_committee(
+                        self.X_labeled,
+                        self.y_labeled,
+                        self.n_classes,
+                        random_state=self.random_state,
+                    )
+                )
+                return self.committee
             self.committee = list(
                 train_committee(
                     self.X_labeled,
@@ -257,6 +271,14 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             multilabel=True,
         ),
     ]
+)
+
+
+# Strategies that assume our own logistic regression: a bagged committee of it, or the
+# closed-form gradient of its loss. With another estimator they are refused.
+LINEAR_ONLY: tuple[str, ...] = (
+    *(name for name, info in STRATEGIES.items() if info.needs_committee),
+    "expected_gradient_length",
 )
 
 

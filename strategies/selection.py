@@ -19,7 +19,10 @@ from sklearn.utils import check_random_state
 
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, rank_desc
 
-DIVERSITY_MODES = ("none", "cluster", "kcenter")
+DIVERSITY_MODES = ("none", "cluster", "kcenter", "badge")
+# Where diversity is measured: on the features, or on a low-rank embedding of the pool
+# (``_space.embed``; only differs for sparse or wide features). BADGE always embeds.
+GEOMETRY = "features"
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ def select_batch(
     label_counts: np.ndarray | None = None,
     density: np.ndarray | None = None,
     random_state: int | None = None,
+    geometry: Matrix | None = None,
 ) -> Selection:
     """Choose ``min(k, n)`` distinct pool rows, ranked (position 0 = annotate first).
 
@@ -159,6 +163,8 @@ def select_batch(
     scaled by the batch's largest such distance; 1 for the first) and ``total``.
     ``label_counts`` (labels per class so far) feeds class balance; ``density`` (e.g.
     ``query.pool_density``, computed once per pool) saves recomputing representativeness.
+    ``geometry``: rows (aligned with ``X_pool``) to measure diversity on instead of the
+    features, e.g. a low-rank embedding of the pool (``_space.embed``).
     """
     opts = options_for(options)
     X = check_pool(X_pool)
@@ -172,9 +178,19 @@ def select_batch(
     parts = _components(s, X, opts, proba, cost, label_counts, density, rng)
     order = rank_desc(parts["total"], rng)
     shortlist = order[: min(len(s), k * (opts.shortlist_factor if opts.diversity != "none" else 1))]
-    picks = _diverse(shortlist, parts["total"], X, k, opts.diversity, rng)
+    G = X if geometry is None else check_pool(geometry, "geometry")
+    if n_rows(G) != len(s):
+        raise ValueError("geometry must have one row per pool row")
+    if opts.diversity == "badge":
+        # Not a preset: measured in benchmarks/learning.py on a low-rank ``geometry``
+        # (gradient embeddings of raw text features would have K * vocabulary columns).
+        if proba is None:
+            raise ValueError("badge diversity needs proba")
+        picks = _badge(shortlist, np.asarray(proba, dtype=np.float64), G, k, rng)
+    else:
+        picks = _diverse(shortlist, parts["total"], G, k, opts.diversity, rng)
     components = {name: values[picks] for name, values in parts.items()}
-    components["diversity"] = _spread(X, picks)
+    components["diversity"] = _spread(G, picks)
     return Selection(indices=picks.astype(np.int64), components=components)
 
 
@@ -221,6 +237,45 @@ def _diverse(
     if mode == "cluster":
         return _best_per_cluster(shortlist, rows, k, rng)
     return _greedy_kcenter(shortlist, total[shortlist], rows, k)
+
+
+def gradient_embedding(proba: np.ndarray, rows: Matrix) -> np.ndarray:
+    """BADGE's hypothetical-label gradient of the log-loss w.r.t. the last layer.
+
+    For a linear softmax model and the predicted label ``y^``, ``g = (p - e_y^) ⊗ [x, 1]``
+    (Ash et al. 2020, "Deep Batch Active Learning by Diverse, Uncertain Gradient Lower
+    Bounds"): its norm is large where the model is unsure, its direction says where.
+    ``rows`` should be low-dimensional (an embedding), as the product has ``K * (d+1)``
+    columns.
+    """
+    dense = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)  # type: ignore[union-attr]
+    x = np.hstack([dense, np.ones((dense.shape[0], 1))])
+    residual = proba.copy()
+    residual[np.arange(len(proba)), proba.argmax(axis=1)] -= 1.0
+    return (residual[:, :, None] * x[:, None, :]).reshape(len(proba), -1)
+
+
+def _badge(
+    shortlist: np.ndarray, proba: np.ndarray, G: Matrix, k: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """k-means++ seeding on the shortlist's gradient embeddings (BADGE's sampler)."""
+    if len(shortlist) <= k:
+        return shortlist[:k]
+    g = gradient_embedding(proba[shortlist], G[shortlist])  # type: ignore[index]
+    norms = (g**2).sum(axis=1)
+    picked = [int(np.argmax(norms))]
+    d2 = ((g - g[picked[0]]) ** 2).sum(axis=1)
+    for _ in range(k - 1):
+        total = d2.sum()
+        if total <= 0:
+            rest = np.setdiff1d(np.arange(len(shortlist)), picked)
+            picked.extend(rest[: k - len(picked)].tolist())
+            break
+        nxt = int(rng.choice(len(g), p=d2 / total))
+        picked.append(nxt)
+        d2 = np.minimum(d2, ((g - g[nxt]) ** 2).sum(axis=1))
+        d2[picked] = 0.0
+    return shortlist[np.asarray(picked[:k])]
 
 
 def _best_per_cluster(

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from strategies._space import Matrix, n_rows
+from strategies import selection
+from strategies._space import Matrix, embed, n_rows
 from strategies.datasets import (
     SKLEARN_SETS,
     Dataset,
@@ -32,8 +33,9 @@ from strategies.datasets import (
 )
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
 from strategies.metrics import evaluate
-from strategies.models import LinearModel, train_model
+from strategies.models import LinearModel, ModelSpec, train_model
 from strategies.query import (
+    LINEAR_ONLY,
     STRATEGIES,
     QueryContext,
     least_confidence_scores,
@@ -41,7 +43,7 @@ from strategies.query import (
     score,
 )
 from strategies.seeding import coverage_seed
-from strategies.selection import SELECTORS, options_for, select_batch
+from strategies.selection import SELECTORS, SelectorOptions, options_for, select_batch
 from strategies.stopping import BatchRecord, evaluate_rules, validate_rule
 
 DEFAULT_RULES: list[dict[str, Any]] = [
@@ -76,7 +78,7 @@ Chooser = Callable[[LoopState], np.ndarray]  # returns positions into ``unlabele
 # ---------------------------------------------------------------- the loop
 
 
-def strategy_chooser(query: str, selector: str) -> Chooser:
+def strategy_chooser(query: str, selector: str | SelectorOptions) -> Chooser:
     """The platform's choice: ``score(query)`` then ``select_batch(selector)``."""
     options = options_for(selector)
     needs_density = query == "density_weighted" or options.representativeness > 0
@@ -99,6 +101,13 @@ def strategy_chooser(query: str, selector: str) -> Chooser:
         )
         scores = score(query, ctx)
         counts = np.bincount(sp.y_pool[state.labeled], minlength=sp.n_classes)
+        geometry = None
+        if options.diversity == "badge" or (
+            selection.GEOMETRY == "embedding" and options.diversity != "none"
+        ):
+            if sp.embedding is None:
+                sp.embedding = embed(sp.X_pool, random_state=sp.seed)
+            geometry = sp.embedding[state.unlabeled]
         picked = select_batch(
             scores,
             X_unl,
@@ -108,6 +117,7 @@ def strategy_chooser(query: str, selector: str) -> Chooser:
             label_counts=counts,
             density=density,
             random_state=state.random_state,
+            geometry=geometry,
         )
         return picked.indices
 
@@ -123,6 +133,7 @@ def run_loop(
     budget: int,
     rules: Sequence[dict[str, Any]],
     until_accuracy: float | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Active learning on one split: returns the learning curve and where rules fired.
 
@@ -138,10 +149,11 @@ def run_loop(
     stops: dict[str, dict[str, Any]] = {}
     for step in range(n_pool + 1):
         model = train_model(
-            split.X_pool[labeled],
+            split.X_pool[labeled],  # type: ignore[index]
             split.y_pool[labeled],
-            split.n_classes,  # type: ignore[index]
+            split.n_classes,
             random_state=split.seed,
+            spec=spec,
         )
         unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
         proba = model.predict_proba(split.X_pool[unlabeled])  # type: ignore[index]
@@ -239,9 +251,11 @@ def resolve(name: str) -> tuple[str, str]:
     return query, selector
 
 
-def full_accuracy(split: Split) -> float:
+def full_accuracy(split: Split, spec: ModelSpec | None = None) -> float:
     """Accuracy on the test split of the same model trained on the whole pool."""
-    model = train_model(split.X_pool, split.y_pool, split.n_classes, random_state=split.seed)
+    model = train_model(
+        split.X_pool, split.y_pool, split.n_classes, random_state=split.seed, spec=spec
+    )
     return float(np.mean(model.predict(split.X_test) == split.y_test))
 
 
@@ -258,6 +272,7 @@ def simulate(
     rules: Sequence[dict[str, Any]] = DEFAULT_RULES,
     extra_choosers: dict[str, Chooser] | None = None,
     until_full_fraction: float | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Run every strategy ``repeats`` times; returns the JSON document of §10."""
     splits = (
@@ -273,6 +288,7 @@ def simulate(
         rules=rules,
         extra_choosers=extra_choosers,
         until_full_fraction=until_full_fraction,
+        spec=spec,
     )
     document["config"].update(
         repeats=repeats, test_fraction=test_fraction, random_state=random_state
@@ -312,6 +328,7 @@ def simulate_splits(
     extra_choosers: dict[str, Chooser] | None = None,
     until_full_fraction: float | None = None,
     until_accuracy: float | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Every strategy on every split (one repeat each); ``simulate`` without the data set.
 
@@ -319,11 +336,15 @@ def simulate_splits(
     goes on past ``budget`` until its test accuracy reaches it, for label counts.
     """
     checked = [validate_rule(r) for r in [*rules, {"rule": "budget", "labels": budget}]]
+    if spec is not None and not spec.linear:
+        refused = [n for n in strategies if n != "default" and resolve(n)[0] in LINEAR_ONLY]
+        if refused:
+            raise ValueError(f"{refused} need our logistic regression, not {spec.name}")
     choosers = {name: strategy_chooser(*resolve(name)) for name in strategies}
     choosers.update(extra_choosers or {})
     runs, fulls = [], []
     for repeat, split in enumerate(splits):
-        fulls.append(full_accuracy(split))
+        fulls.append(full_accuracy(split, spec))
         until = until_accuracy
         if until_full_fraction is not None:
             until = until_full_fraction * fulls[-1]
@@ -337,6 +358,7 @@ def simulate_splits(
                 budget=budget,
                 rules=checked,
                 until_accuracy=until,
+                spec=spec,
             )
             runs.append(
                 {
@@ -360,6 +382,7 @@ def simulate_splits(
             "budget": budget,
             "repeats": len(fulls),
             "rules": checked,
+            "model": "logistic_regression" if spec is None else spec.name,
         },
     }
 
@@ -442,6 +465,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help='JSON list of rules, e.g. \'[{"rule": "plateau", "window": 3}]\'',
     )
+    p.add_argument(
+        "--estimator",
+        default=None,
+        help="dotted path of a scikit-learn classifier with predict_proba (default: ours)",
+    )
+    p.add_argument(
+        "--estimator-params", type=json.loads, default=None, help="its parameters as JSON"
+    )
+    p.add_argument(
+        "--search",
+        type=json.loads,
+        default=None,
+        help="grid searched by CV at each retrain, e.g. '{\"alpha\": [0.1, 1]}'",
+    )
     p.add_argument("--out", type=Path, default=None, help="write JSON here (default stdout)")
     args = p.parse_args(argv)
     if min(args.batch_size, args.budget, args.repeats) < 1 or args.seed_size < 1:
@@ -451,10 +488,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def model_spec(
+    path: str | None, params: dict[str, Any] | None, grid: dict[str, list[Any]] | None
+) -> ModelSpec | None:
+    """The ``ModelSpec`` of ``--estimator``/``--estimator-params``/``--search``.
+
+    A local command's own choice (the platform builds only its allow-list,
+    ``WINNOW_ESTIMATORS``); None means our ``LinearModel``.
+    """
+    if path is None:
+        return ModelSpec(params=params, name="logistic_regression") if params else None
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        estimator = cls(**(params or {}))
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot build --estimator {path}: {exc}") from None
+    if not hasattr(estimator, "predict_proba"):
+        raise ValueError(f"{path} has no predict_proba")
+    return ModelSpec(estimator=estimator, grid=grid, name=path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     data = load_sklearn(args.sklearn) if args.sklearn else load_file(args.data)
     try:
+        spec = model_spec(args.estimator, args.estimator_params, args.search)
         # Small fits: BLAS threads only add contention (seconds instead of milliseconds).
         with threadpool_limits(limits=1, user_api="blas"):
             document = simulate(
@@ -467,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 test_fraction=args.test_fraction,
                 random_state=args.random_state,
                 rules=DEFAULT_RULES if args.stopping is None else args.stopping,
+                spec=spec,
             )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

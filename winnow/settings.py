@@ -9,6 +9,7 @@ a TLS proxy serves the site.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -213,6 +214,46 @@ WINNOW_REPLAY_GRID = envstr("WINNOW_REPLAY_GRID", "full")
 if WINNOW_REPLAY_GRID not in ("full", "axes"):
     raise ImproperlyConfigured("WINNOW_REPLAY_GRID must be full or axes")
 WINNOW_REPLAY_STALE_SECONDS = envint("WINNOW_REPLAY_STALE_SECONDS", 3600)
+
+# The models a lead may choose for a project (setting `estimator`): the only classes a
+# worker will build, never a dotted path taken from a request. Each: `path` to a
+# scikit-learn classifier with predict_proba, default `params` (the project's
+# `estimator_params` go over them), `grid` searched by CV when the project asks
+# (`hyperparameter_search`), and a `description`. "logistic_regression" is Winnow's own
+# model (strategies.models.LinearModel), whose C is chosen by CV at every retrain.
+WINNOW_ESTIMATORS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {
+        "path": "strategies.models.LinearModel",
+        "params": {},
+        "grid": {},
+        "description": "Winnow's logistic regression (C chosen by CV); all strategies apply.",
+    },
+    "naive_bayes": {
+        "path": "sklearn.naive_bayes.ComplementNB",
+        "params": {"alpha": 1.0},
+        "grid": {"alpha": [0.1, 0.3, 1.0]},
+        "description": "Complement naive Bayes (text counts; non-negative features only).",
+    },
+    "random_forest": {
+        "path": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 100, "n_jobs": 1},
+        "grid": {"max_features": ["sqrt", 0.3], "min_samples_leaf": [1, 3]},
+        "description": "Random forest (dense or sparse features).",
+    },
+    "sgd_logistic": {
+        "path": "sklearn.linear_model.SGDClassifier",
+        "params": {"loss": "log_loss", "alpha": 1e-4},
+        "grid": {"alpha": [1e-5, 1e-4, 1e-3]},
+        "description": "Logistic regression by SGD (large pools).",
+    },
+}
+# Server-side feature functions a project may name (setting `embedder`); see
+# projects.pool.embedders. An example, for a sentence-transformers model saved on disk
+# (optional extra `embeddings`; nothing is ever downloaded):
+#   WINNOW_EMBEDDERS = {"minilm": {"factory": "strategies.embedders.sentence_transformer",
+#       "options": {"model_dir": "/srv/models/all-MiniLM-L6-v2"}, "description": "..."}}
+WINNOW_EMBEDDERS: dict[str, dict[str, Any]] = {}
+WINNOW_IMAGE_EMBEDDERS: dict[str, dict[str, Any]] = {}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

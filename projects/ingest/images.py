@@ -41,6 +41,8 @@ from projects.ingest.zips import (
 )
 from projects.models import ImportJob, Item, Project
 from projects.pool import features
+from projects.pool import snapshot as pool
+from projects.settings_schema import BUILTIN_EMBEDDER
 from projects.state import ITEMS_ARRIVED, project_move
 from projects.training import services as training_services
 from strategies.images import (
@@ -301,7 +303,10 @@ def _featurise_chunk(project: Project, job: ImportJob, chunk: np.ndarray) -> Non
     if broken:
         _drop_broken(job, {ordered[row]: error for row, error in broken.items()})
     decoded = np.array([row not in broken for row in range(len(chunk))], dtype=bool)
-    features.features_add(project.pk, chunk[decoded], X[decoded])
+    rows = X[decoded]
+    if project.embedder != BUILTIN_EMBEDDER:  # the server's image embedder makes the rows
+        rows = pool.compute_features(project, chunk[decoded])
+    features.features_add(project.pk, chunk[decoded], rows)
 
 
 def images_thumbnail_and_featurise(

@@ -142,6 +142,13 @@ class _RowChecker:
             row.text = self._text(record.get("text", ""), required=False)
         else:
             row.text = self._text(record.get("text"), required=True)
+            if record.get("features") is not None:
+                # Own embeddings of a text project: the whole file is refused for one bad
+                # vector, since a project's rows must all come from one representation.
+                try:
+                    row.vector = self._vector(record.get("features"))
+                except RowError as exc:
+                    raise ImportRejected(f"Line {line}: {exc}.") from None
         return row
 
     def _label(self, value: Any) -> str | None:

@@ -14,7 +14,7 @@ from projects.ingest import images as image_import
 from projects.ingest import parsers as importers
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ImportRejected
-from projects.models import Project
+from projects.models import Item, Project
 from winnow.broker import task_send
 
 
@@ -37,6 +37,8 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
     )
+    if project.kind == Project.Kind.TEXT:
+        own_features_check(project, parsed.rows)
     created = 0
     seeded = sum(1 for row in parsed.rows if row.label)
     with transaction.atomic():
@@ -79,6 +81,31 @@ def import_preview(*, project: Project, upload: UploadedFile) -> importers.Previ
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
     )
+
+
+def own_features_check(project: Project, rows: list[importers.ParsedRow]) -> None:
+    """A text project's rows all bring `features` (of one length) or none does.
+
+    Its rows must all come from one representation: its own vectors if its first import
+    brought them, else its text features (`pool.snapshot.representation`).
+    """
+    given = [row.vector is not None for row in rows]
+    if not any(given):
+        if Item.objects.filter(project=project, vector__isnull=False).exists():
+            raise ImportRejected("This project trains on its own features: give `features`.")
+        return
+    if not all(given):
+        raise ImportRejected("Give `features` on every line, or on none.")
+    existing = Item.objects.filter(project=project).values_list("vector", flat=True).first()
+    has_items = Item.objects.filter(project=project).exists()
+    if has_items and existing is None:
+        raise ImportRejected(
+            "This project's items are featurised from their text; own `features` must come "
+            "with its first import."
+        )
+    dim = len(existing) if isinstance(existing, list) else len(rows[0].vector or [])
+    if any(len(row.vector or []) != dim for row in rows):
+        raise ImportRejected(f"Every `features` list must have {dim} numbers.")
 
 
 def _prepare(project_id: int) -> None:

@@ -13,8 +13,9 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
@@ -143,3 +144,50 @@ def _compact(project_id: int, paths: list[Path], table: FeatureTable) -> None:
 def features_delete(project_id: int) -> None:
     for path in _project_dir(project_id).glob("*.npz"):
         path.unlink(missing_ok=True)
+
+
+# -- how a project's items become rows -------------------------------------------------
+# Chosen once per project, when its first rows are computed, and kept beside the shards:
+# every row of a project must come from the same representation.
+
+REPRESENTATION_FILE = "representation.joblib"
+
+
+def representation_load(project_id: int) -> dict[str, Any] | None:
+    """The project's stored representation (``{"kind", ...}``), or None if none yet."""
+    path = _project_dir(project_id) / REPRESENTATION_FILE
+    try:
+        loaded: dict[str, Any] = joblib.load(path)
+    except FileNotFoundError:
+        return None
+    return loaded
+
+
+def representation_save_once(project_id: int, representation: dict[str, Any]) -> dict[str, Any]:
+    """Store ``representation`` unless one exists; return whichever is stored.
+
+    Two workers may fit one at the same moment: the file is created by a hard link of a
+    finished temp file, which fails if the name exists, so the first wins and the other
+    adopts it (no shard is ever computed with a representation that lost).
+    """
+    directory = _project_dir(project_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / REPRESENTATION_FILE
+    tmp = directory / f".{REPRESENTATION_FILE}.{uuid.uuid4().hex}.tmp"
+    joblib.dump(representation, tmp)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    stored = representation_load(project_id)
+    assert stored is not None
+    return stored
+
+
+def representation_delete(project_id: int) -> None:
+    """Forget the representation and every stored row (recomputed at the next use)."""
+    features_delete(project_id)
+    (_project_dir(project_id) / REPRESENTATION_FILE).unlink(missing_ok=True)
+    _LOADED.pop(project_id, None)

@@ -6,14 +6,17 @@ column set and one read of the feature store, then handled with numpy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 
 from projects.models import Item, Project
-from projects.pool import features
+from projects.pool import embedders, features
+from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
 from strategies.images import images_features
 
@@ -90,18 +93,70 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
 
 def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
     """Features for items from their stored content, in the order of `ids`."""
-
-    fields = {"text": "text", "vector": "vector", "image": "image"}[project.kind]
-    values = dict(Item.objects.filter(pk__in=ids.tolist()).values_list("id", fields))
-    ordered = [values[int(i)] for i in ids]
-    if project.kind == Project.Kind.TEXT:
-        return lib.text_features(ordered)
+    rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")
+    by_id = {row[0]: row[1:] for row in rows}
+    texts, vectors, images = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
     if project.kind == Project.Kind.VECTOR:
-        return lib.vector_features(ordered)
-    return image_features_from_files(ordered)
+        return lib.vector_features(vectors)
+    rep = representation(project)
+    if project.kind == Project.Kind.IMAGE:
+        if rep["kind"] == "embedder":
+            return embedders.embed_images(rep["name"], _open_images(images))
+        return image_features_from_files(images)
+    return text_rows(rep, texts, vectors)
 
 
-def image_features_from_files(paths: list[str]) -> np.ndarray:
+def text_rows(
+    rep: dict[str, Any], texts: list[str], vectors: Sequence[list[float] | None] | None = None
+) -> features.Matrix:
+    """Rows of a text project's items under its representation (see `representation`)."""
+    kind = rep["kind"]
+    if kind == "vocabulary":
+        return rep["vectorizer"].transform(texts)
+    if kind == "own":
+        own = [v for v in vectors or [] if v is not None]
+        if len(own) != len(texts):
+            raise ValueError("this project trains on its own feature vectors: give features")
+        return lib.vector_features(own)
+    if kind == "embedder":
+        return embedders.embed_texts(rep["name"], texts)
+    return lib.text_features(texts)
+
+
+def representation(project: Project) -> dict[str, Any]:
+    """How the project's items become rows, chosen when its first rows are computed.
+
+    Text: the server's embedder if the project names one; the items' own vectors if they
+    came with `features`; hashed n-grams in stream mode (the pool is unknown) and for
+    projects whose rows were hashed before vocabularies existed; otherwise (pool mode) a
+    vocabulary TF-IDF fitted on every text imported so far (`strategies.features`), which
+    later items are transformed with. Images: the embedder, or Pillow features.
+    """
+    stored = features.representation_load(project.pk)
+    if stored is not None:
+        return stored
+    items = Item.objects.filter(project=project)
+    rep: dict[str, Any]
+    if project.embedder != BUILTIN_EMBEDDER:
+        rep = {"kind": "embedder", "name": project.embedder}
+    elif project.kind != Project.Kind.TEXT:
+        rep = {"kind": "builtin"}
+    elif items.filter(vector__isnull=False).exists():
+        rep = {"kind": "own"}
+    elif (
+        not items.exists()
+        or features.features_load(project.pk) is not None
+        or project.stream_budget is not None
+        or items.filter(from_stream=True).exists()
+    ):
+        rep = {"kind": "hashing"}
+    else:
+        texts = list(items.order_by("id").values_list("text", flat=True))
+        rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
+    return features.representation_save_once(project.pk, rep)
+
+
+def _open_images(paths: list[str]) -> list[Any]:
     from PIL import Image
 
     root = Path(settings.MEDIA_ROOT)
@@ -110,7 +165,11 @@ def image_features_from_files(paths: list[str]) -> np.ndarray:
         with Image.open(root / path) as img:
             img.load()
             images.append(img)
-    return images_features(images)
+    return images
+
+
+def image_features_from_files(paths: list[str]) -> np.ndarray:
+    return images_features(_open_images(paths))
 
 
 def candidate_ids_all(project: Project) -> np.ndarray:

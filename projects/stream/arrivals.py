@@ -21,8 +21,10 @@ from PIL import Image
 
 from projects.ingest.images import EXTENSIONS, max_image_pixels, thumbnail_path
 from projects.models import Item, Project
-from projects.pool import features
-from strategies.features import text_features, vector_features
+from projects.pool import embedders, features
+from projects.pool import snapshot as pool
+from projects.settings_schema import BUILTIN_EMBEDDER
+from strategies.features import vector_features
 from strategies.images import ImageRejected, image_features, normalise_image, thumbnail_bytes
 
 MAX_META_CHARS = 10_000
@@ -66,20 +68,37 @@ def arrivals_parse(
     ``n_features``: the length the model expects of a feature vector, if there is one.
     """
     if project.kind == Project.Kind.IMAGE:
-        return _image_arrivals(entries, image)
+        return _image_arrivals(entries, image, project.embedder)
     checked = [_entry(index, entry) for index, entry in enumerate(entries)]
     if project.kind == Project.Kind.TEXT:
         for index, entry in enumerate(checked):
             _at(index, _check_text, entry.get("text"))
         texts = [str(entry["text"]) for entry in checked]
+        rep = pool.representation(project)
+        vectors = _own_vectors(checked) if rep["kind"] == "own" else None
+        own: list[list[float] | None] = list(vectors) if vectors else [None] * len(texts)
         return Arrivals(
             [
-                {"text": text, "meta": entry["meta"]}
-                for text, entry in zip(texts, checked, strict=True)
+                {"text": text, "meta": entry["meta"], **({"vector": v} if v else {})}
+                for text, entry, v in zip(texts, checked, own, strict=True)
             ],
-            text_features(texts),
+            pool.text_rows(rep, texts, vectors),
         )
     return _vector_arrivals(project, checked, n_features)
+
+
+def _own_vectors(entries: list[dict[str, Any]]) -> list[list[float]]:
+    """A text project trained on its own vectors: every entry brings ``features``."""
+    vectors = []
+    for index, entry in enumerate(entries):
+        _at(index, _check_vector, entry.get("features"))
+        vectors.append([float(v) for v in entry["features"]])
+    expected = len(vectors[0]) if vectors else 0
+    for index, vector in enumerate(vectors):
+        if len(vector) != expected:
+            error = ValidationError({"features": f"expected {expected} features"})
+            raise EntryInvalid(index, error)
+    return vectors
 
 
 def _entry(index: int, entry: object) -> dict[str, Any]:
@@ -157,7 +176,7 @@ def _vector_dim(project: Project) -> int | None:
     return len(first) if isinstance(first, list) else None
 
 
-def _image_arrivals(entries: Sequence[object], data: bytes | None) -> Arrivals:
+def _image_arrivals(entries: Sequence[object], data: bytes | None, embedder: str) -> Arrivals:
     if len(entries) != 1:
         error = ValidationError({"image": "an image project takes one multipart image per post"})
         raise EntryInvalid(1 if entries else 0, error)
@@ -169,7 +188,11 @@ def _image_arrivals(entries: Sequence[object], data: bytes | None) -> Arrivals:
         img, fmt = normalise_image(data, max_pixels=max_image_pixels())
     except ImageRejected as exc:
         raise EntryInvalid(0, ValidationError({"image": str(exc)})) from None
-    return Arrivals([{"meta": meta}], image_features(img)[None, :], [ArrivingImage(img, data, fmt)])
+    if embedder != BUILTIN_EMBEDDER:  # the server's image embedder, as for imported images
+        X = embedders.embed_images(embedder, [img])
+    else:
+        X = image_features(img)[None, :]
+    return Arrivals([{"meta": meta}], X, [ArrivingImage(img, data, fmt)])
 
 
 def images_store(project: Project, arrivals: Arrivals) -> list[Path]:

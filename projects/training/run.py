@@ -21,10 +21,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
+from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
-from projects.training import rankings
+from projects.training import estimators, rankings
 from projects.training import scores as score_rows
 from projects.training.heartbeat import Heartbeat
 from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
@@ -165,8 +166,9 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
         raise ValueError("no labelled items to train on yet")
 
     t = time.perf_counter()
+    spec = estimators.project_spec(project)
     model = train_model(
-        snap.X[train], snap.label[train], n_classes, random_state=project.random_state
+        snap.X[train], snap.label[train], n_classes, random_state=project.random_state, spec=spec
     )
     timings["train"] = time.perf_counter() - t
 
@@ -230,6 +232,8 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
         "max_uncertainty": float(1.0 - proba.max(axis=1).min()) if len(proba) else None,
         "stop_set_predictions": stop_predictions,
         "model_file": model_file,
+        "estimator": spec.name,
+        "hyperparameters": estimators.chosen_values(model),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
 
@@ -281,7 +285,17 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
     path = model_path(project.pk, version.version)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    joblib.dump({"model": model, "labels": list(project.labels), "kind": project.kind}, tmp)
+    # With the representation its rows came from, so a download can featurise new items.
+    representation = feature_store.representation_load(project.pk)
+    joblib.dump(
+        {
+            "model": model,
+            "labels": list(project.labels),
+            "kind": project.kind,
+            "representation": representation,
+        },
+        tmp,
+    )
     tmp.replace(path)
     return str(path.relative_to(settings.MODELS_ROOT))
 

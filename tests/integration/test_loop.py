@@ -25,7 +25,6 @@ from rest_framework.test import APIClient
 
 from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, SelectionLog
 from projects.training import rankings
-from strategies.features import text_features
 from tests.support.services import Worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -152,7 +151,12 @@ def accuracy(client: APIClient, pid: int, version: int, rows: list[tuple[str, st
     response = client.get(f"/api/projects/{pid}/models/{version}/")
     assert response.status_code == 200
     saved = joblib.load(io.BytesIO(cast(StreamingHttpResponse, response).getvalue()))
-    predicted = saved["model"].predict(text_features([text for text, _ in rows]))
+    # The file carries the project's representation: a vocabulary fitted on its pool.
+    representation = saved["representation"]
+    assert representation["kind"] == "vocabulary"
+    predicted = saved["model"].predict(
+        representation["vectorizer"].transform([text for text, _ in rows])
+    )
     truth = np.array([saved["labels"].index(label) for _, label in rows])
     return float(np.mean(predicted == truth))
 
