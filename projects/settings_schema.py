@@ -415,6 +415,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The model trained at every retrain, from the server's list (WINNOW_ESTIMATORS).",
         default="logistic_regression",
         choices=lambda: _server_choices("WINNOW_ESTIMATORS"),
+        label="Which model learns from the labels?",
     ),
     Setting(
         "estimator_params",
@@ -422,7 +423,8 @@ SETTINGS: tuple[Setting, ...] = (
         Group.MODEL,
         "The estimator's parameters as a JSON object (over the server's defaults).",
         default={},
-        label="Estimator parameters",
+        label="Which parameters does the model take (a JSON object)?",
+        advanced=True,
     ),
     Setting(
         "hyperparameter_search",
@@ -431,6 +433,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Search the estimator's grid by cross-validation at each retrain (from 20 labels).",
         default="off",
         choices=lambda: HYPERPARAMETER_SEARCH,
+        label="Should each retrain search the model's parameters by cross-validation?",
+        advanced=True,
     ),
     Setting(
         "embedder",
@@ -439,6 +443,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Features: Winnow's own, or an embedder the server names (WINNOW_EMBEDDERS).",
         default=BUILTIN_EMBEDDER,
         choices=lambda: _embedder_choices(),
+        label="Which features does the model learn from?",
     ),
 )
 

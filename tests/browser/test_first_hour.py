@@ -232,7 +232,7 @@ def test_new_project_form_is_grouped_with_rules_shown_when_ticked(
     login(page, live_server.url, "newlead", "pw-newlead")
     page.goto(f"{live_server.url}/projects/new/")
     legends = page.locator("fieldset.settings-group legend").all_inner_texts()
-    assert legends == ["Basics", "Strategy", "People", "Stopping", "Stream", "Annotating"]
+    assert legends == ["Basics", "Strategy", "People", "Stopping", "Stream", "Annotating", "Model"]
     assert page.locator("#id_selector").is_hidden()  # under Advanced, closed
     assert "applies from the next batch" in page.locator("#field-batch_size").inner_text()
     options = page.locator("#id_strategy option").evaluate_all("os => os.map(o => o.value)")
