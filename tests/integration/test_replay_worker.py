@@ -9,10 +9,12 @@ checks that the job's figures are exactly what the simulator gives.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any, cast
 
+import joblib
 import numpy as np
 import pytest
 from django.conf import settings
@@ -23,7 +25,6 @@ from threadpoolctl import threadpool_limits
 
 from projects.demo import demo_create, demo_rows
 from projects.models import Project
-from strategies.features import text_features
 from strategies.simulate import fixed_splits, replay_summary, simulate_splits
 from tests.support.services import Worker
 
@@ -126,10 +127,20 @@ def test_replay_in_the_worker_matches_the_simulator_by_hand(
     config = body["config"]
     assert (config["pool"], config["test"]) == (len(pool), len(test))
     assert config["batch_size"] == project.batch_size and len(pool) >= 40 and len(test) >= 20
+    # The project's own representation (a vocabulary fitted on its pool), from the model file.
+    version = lead.get(f"/api/projects/{pid}/status/").json()["model"]["version"]
+    saved = joblib.load(
+        io.BytesIO(
+            cast(
+                StreamingHttpResponse, lead.get(f"/api/projects/{pid}/models/{version}/")
+            ).getvalue()
+        )
+    )
+    vectorizer = saved["representation"]["vectorizer"]
     splits = fixed_splits(
-        text_features([r["text"] for r in pool]),
+        vectorizer.transform([r["text"] for r in pool]),
         np.array([codes[r["label"]] for r in pool]),
-        text_features([r["text"] for r in test]),
+        vectorizer.transform([r["text"] for r in test]),
         np.array([codes[r["label"]] for r in test]),
         len(project.labels),
         repeats=settings.WINNOW_REPLAY_REPEATS,
