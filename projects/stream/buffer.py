@@ -30,6 +30,12 @@ class _FeatureBuffer:
 
     def add(self, project_id: int, item_ids: np.ndarray, X: features.Matrix) -> None:
         with self.lock:
+            buffered = self.rows.get(project_id)
+            if buffered and buffered[1][-1].shape[1] != X.shape[1]:
+                # The project's representation changed (a new embedder, or the project and
+                # its files were deleted and the id came back): rows of the old one must not
+                # reach the new shards. Dropped rows are recomputed, as for a dead process.
+                self._take(project_id)
             ids, blocks = self.rows.setdefault(project_id, ([], []))
             self.since.setdefault(project_id, time.monotonic())
             ids.append(item_ids)

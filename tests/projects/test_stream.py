@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from projects import tasks
 from projects.models import Batch, Item, Membership, ModelVersion, Project
 from projects.pool import features
+from projects.stream import buffer
 from projects.stream import services as stream
 from projects.stream.buffer import stream_features_flush
 from projects.training import services as training_services
@@ -326,3 +327,16 @@ def test_concurrent_posts_count_every_arrival_and_query_exactly_once(api):  # ty
     items = Item.objects.filter(project=project, from_stream=True)
     assert items.count() == 160
     assert items.exclude(state=Item.State.PREDICTED).count() == len(queried)
+
+
+def test_buffered_rows_of_an_old_representation_are_dropped(monkeypatch):  # type: ignore[no-untyped-def]
+    """Rows buffered before a representation change never reach the new one's shards."""
+    written: list[tuple[int, np.ndarray, np.ndarray]] = []
+    monkeypatch.setattr(
+        buffer.features, "features_add", lambda pid, ids, X: written.append((pid, ids, X))
+    )
+    rows = buffer._FeatureBuffer()
+    rows.add(987654, np.array([1, 2]), np.ones((2, 43), dtype=np.float32))
+    rows.add(987654, np.array([3]), np.ones((1, 8), dtype=np.float32))
+    rows.flush()
+    assert [(pid, ids.tolist(), X.shape) for pid, ids, X in written] == [(987654, [3], (1, 8))]
