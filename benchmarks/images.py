@@ -124,7 +124,8 @@ def learning(n_images: int, *, repeats: int, budget: int, batch_size: int) -> di
     """
     from sklearn.model_selection import train_test_split
 
-    from strategies.simulate import Split, learning_curve_auc, resolve, run_loop, strategy_chooser
+    from strategies.metrics import learning_curve_auc
+    from strategies.simulate import Split, resolve, run_loop, strategy_chooser
 
     result = featurise_zip(
         digits_zip(n_images),

@@ -50,6 +50,7 @@ from strategies._space import embed  # noqa: E402
 from strategies.data import DEMO_TEXT_CSV  # noqa: E402
 from strategies.datasets import make_split, split_rows  # noqa: E402
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY  # noqa: E402
+from strategies.metrics import labels_to_reach  # noqa: E402
 from strategies.models import LinearModel  # noqa: E402
 from strategies.selection import SelectorOptions  # noqa: E402
 from strategies.simulate import (  # noqa: E402
@@ -58,7 +59,6 @@ from strategies.simulate import (  # noqa: E402
     LoopState,
     Split,
     full_accuracy,
-    labels_to_reach,
     load_file,
     load_sklearn,
     simulate,

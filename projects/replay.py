@@ -29,8 +29,9 @@ from projects.pool.snapshot import pool_snapshot
 from projects.training import estimators
 from strategies.defaults import DEFAULT_SELECTOR
 from strategies.query import LINEAR_ONLY, STRATEGIES
+from strategies.replay import fixed_splits, replay_summary
 from strategies.selection import SELECTORS
-from strategies.simulate import fixed_splits, replay_summary, simulate_splits
+from strategies.simulate import simulate_splits
 from winnow.broker import task_send
 from winnow.errors import Conflict
 

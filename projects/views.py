@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects import charts, replay, selectors, services
+from projects import chart_selectors, charts, replay, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
 from projects.forecast import forecast_band
 from projects.forms import (
@@ -84,7 +84,7 @@ def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
         "stream": _stream(project),
         "charts": _charts(project),
         "replay": replay.replay_status(project) if role == Membership.Role.LEAD else None,
-        "model_choice": selectors.model_choice(project),
+        "model_choice": chart_selectors.model_choice(project),
     }
     return render(request, "projects/dashboard.html", context)
 
@@ -118,8 +118,8 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
 
 def _charts(project: Project) -> dict[str, Any]:
     """Labels per annotator over time, and the labels given against the predicted mix."""
-    work = selectors.labels_per_annotator(project)
-    mix = selectors.label_distribution(project)
+    work = chart_selectors.labels_per_annotator(project)
+    mix = chart_selectors.label_distribution(project)
     return {
         "annotators": charts.line_chart(
             work["series"],

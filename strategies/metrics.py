@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -113,3 +114,20 @@ def evaluate(
         "macro_f1_low": f1_low,
         "macro_f1_high": f1_high,
     }
+
+
+def learning_curve_auc(curve: Sequence[dict[str, Any]], key: str = "accuracy") -> float:
+    """Normalised area under the learning curve: trapezoid over labels / label range."""
+    x = np.asarray([p["labels"] for p in curve], dtype=np.float64)
+    y = np.asarray([p[key] for p in curve], dtype=np.float64)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean()) if len(y) else 0.0
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def labels_to_reach(curve: Sequence[dict[str, Any]], target: float) -> int | None:
+    """Fewest labels at which the curve's accuracy reaches ``target`` (None if never)."""
+    for p in curve:
+        if p["accuracy"] >= target:
+            return int(p["labels"])
+    return None

@@ -22,7 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from strategies import selection
-from strategies._space import Matrix, embed, n_rows
+from strategies._space import embed, n_rows
 from strategies.datasets import (
     SKLEARN_SETS,
     Dataset,
@@ -32,7 +32,7 @@ from strategies.datasets import (
     make_split,
 )
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY
-from strategies.metrics import evaluate
+from strategies.metrics import evaluate, learning_curve_auc
 from strategies.models import LinearModel, ModelSpec, train_model
 from strategies.query import (
     LINEAR_ONLY,
@@ -218,26 +218,6 @@ def _check_picks(picks: np.ndarray, n: int, k: int) -> None:
         raise RuntimeError(f"chooser returned an invalid batch ({len(picks)} rows, wanted {k})")
 
 
-# ---------------------------------------------------------------- summaries
-
-
-def learning_curve_auc(curve: Sequence[dict[str, Any]], key: str = "accuracy") -> float:
-    """Normalised area under the learning curve: trapezoid over labels / label range."""
-    x = np.asarray([p["labels"] for p in curve], dtype=np.float64)
-    y = np.asarray([p[key] for p in curve], dtype=np.float64)
-    if len(x) < 2 or x[-1] == x[0]:
-        return float(y.mean()) if len(y) else 0.0
-    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
-
-
-def labels_to_reach(curve: Sequence[dict[str, Any]], target: float) -> int | None:
-    """Fewest labels at which the curve's accuracy reaches ``target`` (None if never)."""
-    for p in curve:
-        if p["accuracy"] >= target:
-            return int(p["labels"])
-    return None
-
-
 def resolve(name: str) -> tuple[str, str]:
     """``default`` -> defaults; ``query`` -> (query, top_k); ``query+selector`` -> both."""
     if name == "default":
@@ -294,27 +274,6 @@ def simulate(
         repeats=repeats, test_fraction=test_fraction, random_state=random_state
     )
     return {"dataset": data.name, **document}
-
-
-def fixed_splits(
-    X_pool: Matrix,
-    y_pool: np.ndarray,
-    X_test: Matrix,
-    y_test: np.ndarray,
-    n_classes: int,
-    *,
-    repeats: int,
-    random_state: int = 0,
-) -> list[Split]:
-    """One pool and test set, repeated with seeds ``random_state + repeat``.
-
-    For data whose split is given (a project's labelled pool and its holdout): the
-    repeats differ in the seed set and in the strategies' and selectors' random choices.
-    """
-    return [
-        Split(X_pool, np.asarray(y_pool), X_test, np.asarray(y_test), n_classes, random_state + r)
-        for r in range(repeats)
-    ]
 
 
 def simulate_splits(
@@ -385,46 +344,6 @@ def simulate_splits(
             "model": "logistic_regression" if spec is None else spec.name,
         },
     }
-
-
-def replay_summary(
-    document: dict[str, Any], *, target: float, level: float = 0.8
-) -> list[dict[str, Any]]:
-    """Per strategy: labels to reach ``target`` (median over repeats) with the repeats'
-    ``level`` percentile interval, and the mean area under the learning curve.
-
-    A repeat that never reached the target counts as infinitely many labels: the
-    figure (or the interval's end) is then None. Sorted fewest labels first, then AULC.
-    """
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for run in document["runs"]:
-        by_name.setdefault(run["strategy"], []).append(run)
-    tail = 100 * (1 - level) / 2
-    rows = []
-    for name, runs in by_name.items():
-        reached = [labels_to_reach(r["curve"], target) for r in runs]
-        counts = np.array([np.inf if n is None else n for n in reached], dtype=np.float64)
-        median, low, high = np.percentile(counts, [50, tail, 100 - tail], method="inverted_cdf")
-        query, selector = resolve(name)
-        rows.append(
-            {
-                "strategy": query,
-                "selector": selector,
-                "labels_to_target": _finite(median),
-                "low": _finite(low),
-                "high": _finite(high),
-                "aulc": float(np.mean([r["auc"] for r in runs])),
-                "reached": sum(n is not None for n in reached),
-                "repeats": len(runs),
-            }
-        )
-    return sorted(
-        rows, key=lambda r: (r["labels_to_target"] is None, r["labels_to_target"] or 0, -r["aulc"])
-    )
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
 
 
 def _resolved(name: str) -> dict[str, str]:

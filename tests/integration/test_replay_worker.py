@@ -25,7 +25,8 @@ from threadpoolctl import threadpool_limits
 
 from projects.demo import demo_create, demo_rows
 from projects.models import Project
-from strategies.simulate import fixed_splits, replay_summary, simulate_splits
+from strategies.replay import fixed_splits, replay_summary
+from strategies.simulate import simulate_splits
 from tests.support.services import Worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

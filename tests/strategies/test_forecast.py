@@ -163,7 +163,7 @@ def _run(name: str, repeat: int, reach_at: int | None) -> dict[str, object]:
 
 
 def test_replay_summary_medians_and_intervals_over_repeats() -> None:
-    from strategies.simulate import replay_summary
+    from strategies.replay import replay_summary
 
     document = {
         "runs": [
@@ -181,7 +181,7 @@ def test_replay_summary_medians_and_intervals_over_repeats() -> None:
 
 
 def test_fixed_splits_keep_the_data_and_vary_the_seed() -> None:
-    from strategies.simulate import fixed_splits
+    from strategies.replay import fixed_splits
 
     X = np.eye(4)
     splits = fixed_splits(

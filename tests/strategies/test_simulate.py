@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from strategies.data import DEMO_TEXT_CSV
-from strategies.simulate import labels_to_reach, learning_curve_auc, main, resolve
+from strategies.metrics import labels_to_reach, learning_curve_auc
+from strategies.simulate import main, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 
