@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -347,30 +348,43 @@ def import_job(request: AuthedHttpRequest, project_id: int, job_id: int) -> Http
     )
 
 
-@login_required
-@require_POST
-def project_archive(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+def _lead_transition(
+    request: AuthedHttpRequest,
+    project_id: int,
+    service: Callable[..., object],
+    done: str,
+) -> HttpResponse:
+    """Archive and unarchive alike: the lead asks, the state machine may refuse (a message)."""
     project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
     try:
-        services.project_archive(project=project)
+        service(project=project)
     except Conflict as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Archived: read-only, and hidden from its annotators.")
+        messages.success(request, done)
     return redirect("project-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def project_archive(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
+    return _lead_transition(
+        request,
+        project_id,
+        services.project_archive,
+        "Archived: read-only, and hidden from its annotators.",
+    )
 
 
 @login_required
 @require_POST
 def project_unarchive(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-    try:
-        services.project_unarchive(project=project)
-    except Conflict as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Unarchived: the project is stopped; resume it to collect.")
-    return redirect("project-dashboard", project.pk)
+    return _lead_transition(
+        request,
+        project_id,
+        services.project_unarchive,
+        "Unarchived: the project is stopped; resume it to collect.",
+    )
 
 
 @login_required
