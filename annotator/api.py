@@ -46,6 +46,7 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
     return {
         "item": item_payload(project, assignment.item),
         "labels": project.labels,
+        "task": project.task,
         "expires_at": assignment.expires_at,
         "batch": batch_summary(batch),
         "suggestion": page.suggestion(project, assignment.item),
@@ -64,6 +65,7 @@ class ItemSerializer(serializers.Serializer):
 class NextSerializer(serializers.Serializer):
     item = ItemSerializer()
     labels = serializers.ListField(child=serializers.CharField())
+    task = serializers.CharField(help_text='"multilabel": answer with a set, "labels": [...]')
     expires_at = serializers.DateTimeField()
     batch = BatchSummarySerializer(allow_null=True)
     suggestion = serializers.CharField(
@@ -117,8 +119,17 @@ class NextView(APIView):
 
 
 class AnnotationInput(serializers.Serializer):
+    """`label` on single-label projects, `labels` (a set) on multi-label ones."""
+
     item = serializers.IntegerField()
-    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the labels that apply (empty only if the project "
+        "allows an empty set).",
+    )
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
     )
@@ -132,7 +143,9 @@ class AnnotationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Annotation
-        fields = ["id", "item", "annotator", "label", "confidence", "seconds", "created_at"]
+        fields = [
+            "id", "item", "annotator", "label", "labels", "confidence", "seconds", "created_at"
+        ]  # fmt: skip
 
 
 def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
@@ -141,6 +154,7 @@ def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
         "item": annotation.item_id,
         "annotator": user.username,
         "label": annotation.label,
+        "labels": annotation.labels,
         "confidence": annotation.confidence,
         "seconds": annotation.seconds,
         "created_at": annotation.created_at,
@@ -165,7 +179,8 @@ class AnnotationsView(APIView):
             project=project,
             user=user,
             item_id=data.validated_data["item"],
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -32,6 +32,7 @@ from projects.serializers import (
     StatusSerializer,
 )
 from projects.settings_schema import (
+    Task,
     from_api,
 )
 from projects.throttles import MemberAddThrottle
@@ -65,7 +66,10 @@ class ProjectListView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = services.project_create(
-            user=api_user(request), kind=data["kind"], **from_api(data)
+            user=api_user(request),
+            kind=data["kind"],
+            task=data.get("task", Task.SINGLE),
+            **from_api(data),
         )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 

@@ -28,6 +28,7 @@ from projects.ingest import uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
 from projects.models import ImportJob, Item, Membership, Project
+from projects.settings_schema import Task
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
@@ -171,7 +172,9 @@ def _mix_bars(shares: dict[str, float], labels: list[str]) -> list[dict[str, Any
 def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ProjectSettingsForm(
-        request.POST or None, initial=ProjectSettingsForm.initial_for(project)
+        request.POST or None,
+        initial=ProjectSettingsForm.initial_for(project),
+        task=Task(project.task),
     )
     if request.method == "POST" and form.is_valid():
         try:

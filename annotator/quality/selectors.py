@@ -35,7 +35,8 @@ class AnnotationArrays:
     """A project's annotations, one row each, coded for :mod:`annotator.quality.agreement`.
 
     ``items``/``annotators`` are codes into ``item_ids``/``usernames``; ``labels``
-    are indices into ``project.labels``.
+    are indices into ``project.labels``. On multi-label projects ``labels`` is all
+    zeros and ``sets`` holds each annotation's set as a 0/1 row over the labels.
     """
 
     item_ids: IntArray
@@ -46,6 +47,7 @@ class AnnotationArrays:
     labels: IntArray
     confidence: FloatArray
     seconds: FloatArray  # NaN where unknown
+    sets: IntArray | None = None  # (annotations, labels) 0/1; multi-label projects only
 
     def item_codes(self, ids: IntArray) -> tuple[IntArray, IntArray]:
         """Codes of those ``ids`` that have annotations, and the positions they came from."""
@@ -63,16 +65,37 @@ def annotation_arrays(
     source = Annotation.objects.filter(project=project) if annotations is None else annotations
     rows = list(
         source.order_by("pk").values_list(
-            "item_id", "annotator_id", "annotator__username", "label", "confidence", "seconds"
+            "item_id",
+            "annotator_id",
+            "annotator__username",
+            "label",
+            "confidence",
+            "seconds",
+            "labels",
         )
     )
+    return _coded(project, [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows])
+
+
+Row = tuple[int, int, str, str, int, float | None, list[str] | None]
+
+
+def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
+    """Rows of (item, annotator, username, label, confidence, seconds, labels) coded;
+    those whose label (or set, on multi-label projects) the project does not know are
+    left out."""
     index = {name: i for i, name in enumerate(project.labels)}
-    rows = [row for row in rows if row[3] in index]
+    multilabel = project.task == Project.Task.MULTILABEL
+    if multilabel:
+        rows = [r for r in rows if r[6] is not None and all(x in index for x in r[6])]
+    else:
+        rows = [r for r in rows if r[3] in index]
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         none = np.zeros(0, dtype=np.float64)
-        return AnnotationArrays(empty, empty, [], empty, empty, empty, none, none)
-    item_id, annotator_id, username, label, confidence, seconds = zip(*rows, strict=True)
+        sets = np.zeros((0, len(index)), dtype=np.int64) if multilabel else None
+        return AnnotationArrays(empty, empty, [], empty, empty, empty, none, none, sets)
+    item_id, annotator_id, username, label, confidence, seconds, chosen = zip(*rows, strict=True)
     item_ids, items = np.unique(np.array(item_id, dtype=np.int64), return_inverse=True)
     annotator_ids, first, annotators = np.unique(
         np.array(annotator_id, dtype=np.int64), return_index=True, return_inverse=True
@@ -83,37 +106,32 @@ def annotation_arrays(
         usernames=[username[i] for i in first],
         items=items.astype(np.int64),
         annotators=annotators.astype(np.int64),
-        labels=np.array([index[x] for x in label], dtype=np.int64),
+        labels=np.array([0 if multilabel else index[x] for x in label], dtype=np.int64),
         confidence=np.asarray(confidence, dtype=np.float64),
         seconds=np.asarray([np.nan if s is None else s for s in seconds], dtype=np.float64),
+        sets=set_indicators(chosen, project.labels) if multilabel else None,
     )
+
+
+def set_indicators(sets: Iterable[list[str] | None], labels: list[str]) -> IntArray:
+    """Sets of label names as 0/1 rows over `labels` (a row of zeros for None)."""
+    index = {name: i for i, name in enumerate(labels)}
+    rows = list(sets)
+    out = np.zeros((len(rows), len(labels)), dtype=np.int64)
+    for row, chosen in enumerate(rows):
+        out[row, [index[x] for x in chosen or ()]] = 1
+    return out
 
 
 def annotation_arrays_of(project: Project, annotations: list[Annotation]) -> AnnotationArrays:
     """The same arrays from annotations already in memory (no query); their annotators
     must be loaded."""
-    index = {name: i for i, name in enumerate(project.labels)}
-    known = [a for a in annotations if a.label in index]
-    item_ids, items = np.unique(
-        np.array([a.item_id for a in known], dtype=np.int64), return_inverse=True
-    )
-    annotator_ids, first, annotators = np.unique(
-        np.array([a.annotator_id for a in known], dtype=np.int64),
-        return_index=True,
-        return_inverse=True,
-    )
-    return AnnotationArrays(
-        item_ids=item_ids,
-        annotator_ids=annotator_ids,
-        usernames=[known[i].annotator.username for i in first],
-        items=items.astype(np.int64),
-        annotators=annotators.astype(np.int64),
-        labels=np.array([index[a.label] for a in known], dtype=np.int64),
-        confidence=np.array([a.confidence for a in known], dtype=np.float64),
-        seconds=np.array(
-            [np.nan if a.seconds is None else a.seconds for a in known], dtype=np.float64
-        ),
-    )
+    rows: list[Row] = [
+        (a.item_id, a.annotator_id, a.annotator.username, a.label, a.confidence, a.seconds,
+         a.labels)
+        for a in annotations
+    ]  # fmt: skip
+    return _coded(project, rows)
 
 
 def _reference(
