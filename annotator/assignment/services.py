@@ -30,6 +30,7 @@ from projects import services as project_services
 from projects.access import item_for_update
 from projects.batches import room as rooms
 from projects.batches import services as batch_services
+from projects.label_sets import label_set_check
 from projects.models import Annotation, Batch, Item, Project
 from winnow.db import commit_without_flush
 from winnow.errors import Conflict
@@ -201,21 +202,6 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
         raise ValidationError(errors)
     assert isinstance(label, str) and isinstance(confidence, int)
     return label, confidence
-
-
-def label_set_check(project: Project, labels: object) -> list[str]:
-    """A multi-label answer: known, distinct label names, in the project's order; empty
-    only where the project allows an empty set."""
-    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
-        raise ValidationError({"labels": "labels must be a list of label names"})
-    unknown = sorted(set(labels) - set(project.labels))
-    if unknown:
-        raise ValidationError(
-            {"labels": f"unknown labels {unknown}; the project's labels are {project.labels}"}
-        )
-    if not labels and not project.allow_empty_set:
-        raise ValidationError({"labels": "choose at least one label (no empty set here)"})
-    return [name for name in project.labels if name in set(labels)]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from annotator.quality.agreement import (
     accuracy_against,
     agreement_summary,
     annotator_confusion,
+    set_agreement_summary,
 )
 from projects.models import Annotation, Item, Membership, Project
 
@@ -184,6 +185,8 @@ def agreement(project: Project) -> dict[str, Any]:
     """The agreement contract (``items``, ``fleiss_kappa``, ``krippendorff_alpha``, ``pairs``
     with usernames) plus the label confusion between annotators and gold accuracy."""
     arr = annotation_arrays(project)
+    if arr.sets is not None:
+        return _set_agreement(project, arr)
     n_labels = max(len(project.labels), 1)
     summary = agreement_summary(
         arr.items, arr.annotators, arr.labels, n_labels, min_shared=MIN_SHARED
@@ -210,6 +213,34 @@ def agreement(project: Project) -> dict[str, Any]:
             {"annotator": arr.usernames[a], "n": n, "accuracy": acc}
             for a, (n, acc) in sorted(gold.items())
         ],
+    }
+
+
+def _named(arr: AnnotationArrays, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**p, "a": arr.usernames[p["a"]], "b": arr.usernames[p["b"]]} for p in pairs]
+
+
+def _set_agreement(project: Project, arr: AnnotationArrays) -> dict[str, Any]:
+    """A multi-label project's agreement: per label and over whole sets (MASI). There is no
+    label confusion between annotators of sets, nor gold answers yet."""
+    assert arr.sets is not None
+    summary = set_agreement_summary(
+        arr.items, arr.annotators, arr.sets, list(project.labels), min_shared=MIN_SHARED
+    )
+    return {
+        "items": summary["items"],
+        "fleiss_kappa": summary["fleiss_kappa"],
+        "krippendorff_alpha": summary["krippendorff_alpha"],
+        "pairs": _named(arr, summary["pairs"]),
+        "annotations": len(arr.items),
+        "annotators": len(arr.usernames),
+        "min_shared": MIN_SHARED,
+        "confusion": {"labels": [], "matrix": [], "pairs": 0},
+        "gold": [],
+        "per_label": [
+            {**entry, "pairs": _named(arr, entry["pairs"])} for entry in summary["per_label"]
+        ],
+        "distance": "masi",
     }
 
 
@@ -287,14 +318,16 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
         Annotation.objects.filter(item_id__in=list(by_item))
         .order_by("created_at", "pk")
         .values_list(
-            "item_id", "annotator__username", "label", "confidence", "seconds", "created_at"
+            "item_id", "annotator__username", "label", "confidence", "seconds", "created_at",
+            "labels",
         )
-    )
-    for item_id, username, label, confidence, seconds, created in annotations:
+    )  # fmt: skip
+    for item_id, username, label, confidence, seconds, created, chosen in annotations:
         by_item[item_id].append(
             {
                 "annotator": username,
                 "label": label,
+                "labels": chosen,
                 "confidence": confidence,
                 "seconds": seconds,
                 "created_at": created,
@@ -314,7 +347,8 @@ def _review_entry(
         entry["text"] = row["text"]
     votes: dict[str, int] = {}
     for a in annotations:
-        votes[a["label"]] = votes.get(a["label"], 0) + 1
+        for name in a["labels"] if a["labels"] is not None else [a["label"]]:
+            votes[name] = votes.get(name, 0) + 1
     entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
     return entry
 

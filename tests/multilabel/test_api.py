@@ -159,3 +159,45 @@ def test_a_tied_label_sends_the_item_to_review(users, project):  # type: ignore[
     item.refresh_from_db()
     assert (item.state, item.labels) == ("review", None)
     assert consensus_service.consensus_recompute(project=project) == 0
+
+
+def test_review_shows_each_set_and_the_reviewer_picks_the_final_set(api, users, project):  # type: ignore[no-untyped-def]
+    api["lead"].post(
+        f"/api/projects/{project.pk}/members/", {"username": "reviewer", "role": "reviewer"},
+        format="json",
+    )  # fmt: skip
+    item = _annotated(project, [["sports"], ["sports", "politics"]], [users["ann1"], users["ann2"]])
+    consensus_service.item_finalise(project=project, item=item)
+    queue = api["reviewer"].get(f"/api/projects/{project.pk}/review/").json()
+    entry = next(e for e in queue if e["item"] == item.pk)
+    assert sorted(map(tuple, (a["labels"] for a in entry["annotations"]))) == [
+        ("sports",), ("sports", "politics"),
+    ]  # fmt: skip
+    assert entry["votes"] == {"sports": 2, "politics": 1}
+    url = f"/api/projects/{project.pk}/review/"
+    wrong = api["reviewer"].post(url, {"item": item.pk, "label": "sports"}, format="json")
+    assert wrong.status_code == 400
+    body = {"item": item.pk, "labels": ["politics", "sports"]}
+    decided = api["reviewer"].post(url, body, format="json")
+    assert decided.status_code == 201, decided.content
+    assert decided.json()["labels"] == ["sports", "politics"]
+    assert api["reviewer"].post(url, body, format="json").status_code == 200
+    other = api["reviewer"].post(url, {"item": item.pk, "labels": ["tech"]}, format="json")
+    assert other.status_code == 409
+    item.refresh_from_db()
+    assert (item.state, item.labels, item.label_source) == (
+        "labeled", ["sports", "politics"], "review"
+    )  # fmt: skip
+
+
+def test_agreement_is_reported_per_label_and_over_sets(api, users, project):  # type: ignore[no-untyped-def]
+    crowd = [users["ann1"], users["ann2"]]
+    _annotated(project, [["sports"], ["sports"]], crowd)
+    _annotated(project, [["politics", "tech"], ["politics"]], crowd)
+    _annotated(project, [["tech"], ["tech"]], crowd)
+    body = api["lead"].get(f"/api/projects/{project.pk}/agreement/").json()
+    assert body["items"] == 3 and body["distance"] == "masi"
+    assert [entry["label"] for entry in body["per_label"]] == LABELS
+    assert body["per_label"][0]["krippendorff_alpha"] == pytest.approx(1.0)  # sports
+    assert 0 < body["krippendorff_alpha"] < 1
+    assert [(p["a"], p["b"]) for p in body["pairs"]] == [("ann1", "ann2")]
