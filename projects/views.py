@@ -24,7 +24,7 @@ from projects.forms import (
     ProjectDeleteForm,
     ProjectSettingsForm,
 )
-from projects.ingest import uploads
+from projects.ingest import labelstudio, uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
 from projects.models import ImportJob, Item, Membership, Project
@@ -248,6 +248,11 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             "role": role,
             "curve": selectors.learning_curve(project),
             "item_states": Item.State.choices,
+            "labelstudio_config": labelstudio.labeling_config(
+                kind=project.kind,
+                labels=list(project.labels),
+                multilabel=project.task == Project.Task.MULTILABEL,
+            ),
         },
     )
 
