@@ -140,6 +140,10 @@ class AnnotationOutput(serializers.ModelSerializer):
     fields anew for every instance, a good part of the label round trip)."""
 
     annotator = serializers.CharField(source="annotator.username")
+    label = serializers.CharField(allow_blank=True, help_text='"" on multi-label projects.')  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
+    )
 
     class Meta:
         model = Annotation
@@ -240,7 +244,7 @@ class UndoView(APIView):
 class HistoryEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     item = ItemSerializer()
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     editable = serializers.BooleanField(help_text="True while the item's batch is open.")

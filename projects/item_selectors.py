@@ -237,6 +237,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         {
             "annotator": a.annotator.username,
             "label": a.label,
+            "labels": a.labels,
             "confidence": a.confidence,
             "created_at": a.created_at,
         }
@@ -246,6 +247,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         **row,
         "state": item.state,
         "label": item.label,
+        "labels": item.labels,
         "prediction": prediction_name(project, item.prediction),
         "score": item.score,
         "holdout": item.is_holdout,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from projects.batches.closing import WAITING
 from projects.forecast import project_forecast
 from projects.models import (
+    HAS_FINAL_LABEL,
     Annotation,
     Batch,
     ImportJob,
@@ -31,10 +32,10 @@ from strategies.query import STRATEGIES
 def project_counts(project: Project) -> dict[str, int]:
     return Item.objects.filter(project=project).aggregate(
         items=Count("id"),
-        labeled=Count("id", filter=Q(label__isnull=False)),
+        labeled=Count("id", filter=HAS_FINAL_LABEL),
         pool=Count("id", filter=Q(state__in=[Item.State.POOL, Item.State.QUEUED])),
         review=Count("id", filter=Q(state=Item.State.REVIEW)),
-        holdout=Count("id", filter=Q(is_holdout=True, label__isnull=False)),
+        holdout=Count("id", filter=Q(is_holdout=True) & HAS_FINAL_LABEL),
         predicted=Count("id", filter=Q(state=Item.State.PREDICTED)),
     )
 

@@ -43,7 +43,11 @@ def home(request: AuthedHttpRequest) -> HttpResponse:
         projects_for_user(request.user)
         .annotate(
             n_items=Count("items", distinct=True),
-            n_labeled=Count("items", filter=Q(items__label__isnull=False), distinct=True),
+            n_labeled=Count(
+                "items",
+                filter=Q(items__label__isnull=False) | Q(items__labels__isnull=False),
+                distinct=True,
+            ),
         )
         .order_by("-created_at")
     )

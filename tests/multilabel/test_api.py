@@ -201,3 +201,15 @@ def test_agreement_is_reported_per_label_and_over_sets(api, users, project):  # 
     assert body["per_label"][0]["krippendorff_alpha"] == pytest.approx(1.0)  # sports
     assert 0 < body["krippendorff_alpha"] < 1
     assert [(p["a"], p["b"]) for p in body["pairs"]] == [("ann1", "ann2")]
+
+
+def test_status_counts_items_with_a_final_set_as_labelled(api, project):  # type: ignore[no-untyped-def]
+    rows = '{"text": "a", "labels": ["tech"]}\n{"text": "b", "labels": []}\n{"text": "c"}\n'
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("pool.jsonl", rows.encode())
+    assert (
+        api["lead"].post(f"/api/projects/{project.pk}/import/", {"file": upload}).status_code == 201
+    )
+    status = api["lead"].get(f"/api/projects/{project.pk}/status/").json()
+    assert status["labeled"] == 2
