@@ -79,7 +79,13 @@ class UndoSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     previous = inline_serializer(
         "PreviousAnnotation",
-        {"label": serializers.CharField(), "confidence": serializers.IntegerField()},
+        {
+            "label": serializers.CharField(allow_blank=True),
+            "labels": serializers.ListField(
+                child=serializers.CharField(), allow_null=True, required=False
+            ),
+            "confidence": serializers.IntegerField(),
+        },
     )
 
 
@@ -236,7 +242,11 @@ class UndoView(APIView):
             {
                 "item": item_payload(project, last.item),
                 "labels": project.labels,
-                "previous": {"label": last.label, "confidence": last.confidence},
+                "previous": {
+                    "label": last.label,
+                    "labels": last.labels,
+                    "confidence": last.confidence,
+                },
             }
         )
 
@@ -245,6 +255,9 @@ class HistoryEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     item = ItemSerializer()
     label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
+    )
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     editable = serializers.BooleanField(help_text="True while the item's batch is open.")
@@ -255,7 +268,13 @@ class HistorySerializer(serializers.Serializer):
 
 
 class HistoryChangeInput(serializers.Serializer):
-    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the new set.",
+    )
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
     )
@@ -267,6 +286,7 @@ def history_payload(project: Project, entry: history.HistoryEntry) -> dict[str, 
         "id": annotation.pk,
         "item": item_payload(project, annotation.item),
         "label": annotation.label,
+        "labels": annotation.labels,
         "confidence": annotation.confidence,
         "created_at": annotation.created_at,
         "editable": entry.editable,
@@ -299,7 +319,8 @@ class HistoryChangeView(APIView):
             project=project,
             user=user,
             item_id=item_id,
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         entry = history.history_entry(project=project, user=user, item_id=item_id)

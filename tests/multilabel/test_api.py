@@ -213,3 +213,18 @@ def test_status_counts_items_with_a_final_set_as_labelled(api, project):  # type
     )
     status = api["lead"].get(f"/api/projects/{project.pk}/status/").json()
     assert status["labeled"] == 2
+
+
+def test_undo_and_history_carry_the_set_and_a_set_can_be_changed(api, project):  # type: ignore[no-untyped-def]
+    _import(api, project)
+    item = _next(api, "ann1", project)
+    base = f"/api/projects/{project.pk}"
+    api["ann1"].post(f"{base}/annotations/", {"item": item, "labels": ["tech"]}, format="json")
+    undo = api["ann1"].post(f"{base}/undo/").json()
+    assert undo["previous"]["labels"] == ["tech"]
+    changed = api["ann1"].patch(
+        f"{base}/history/{item}/", {"labels": ["politics", "tech"]}, format="json"
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["labels"] == ["politics", "tech"]
+    assert Item.objects.get(pk=item).labels == ["politics", "tech"]
