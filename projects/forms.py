@@ -193,6 +193,7 @@ class ProjectCreateForm(ProjectSettingsForm):
     task = forms.ChoiceField(
         choices=[(t.value, t.label) for t in (Project.Task.SINGLE, Project.Task.MULTILABEL)],
         initial=Project.Task.SINGLE,
+        required=False,
         label="Does each item get one label or a set of labels?",
         help_text="One label, or any number of them (multi-label); it cannot change later. "
         "Pick a multi-label strategy for a multi-label project.",
@@ -203,6 +204,10 @@ class ProjectCreateForm(ProjectSettingsForm):
         super().__init__(*args, task=None, **kwargs)
         # Empty: the chosen task's default strategy (a single-label one would not fit).
         self.fields["strategy"].initial = ""
+
+    def clean_task(self) -> str:
+        """Left out: single-label, as over the API."""
+        return str(self.cleaned_data.get("task") or Project.Task.SINGLE)
 
 
 class GuidelinesForm(forms.Form):

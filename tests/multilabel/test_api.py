@@ -240,3 +240,16 @@ def test_gold_items_are_refused_on_multilabel_projects(api, project):  # type: i
     )  # fmt: skip
     assert response.status_code == 400
     assert "single-label" in response.json()["errors"][0]["error"]
+
+
+def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(client, users):  # type: ignore[no-untyped-def]
+    client.force_login(users["ann2"])
+    page = client.get("/projects/new/").content.decode()
+    assert 'name="task"' in page and "multilabel_margin" in page
+    body = {"name": "Via UI", "kind": "image", "task": "multilabel", "labels": "cat\ndog"}
+    response = client.post("/projects/new/", body)
+    assert response.status_code == 302
+    project = Project.objects.get(name="Via UI")
+    assert (project.task, project.strategy) == ("multilabel", "multilabel_least_confidence")
+    settings_page = client.get(f"/projects/{project.pk}/settings/").content.decode()
+    assert "multilabel_entropy" in settings_page and 'value="margin"' not in settings_page
