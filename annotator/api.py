@@ -46,6 +46,7 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
     return {
         "item": item_payload(project, assignment.item),
         "labels": project.labels,
+        "task": project.task,
         "expires_at": assignment.expires_at,
         "batch": batch_summary(batch),
         "suggestion": page.suggestion(project, assignment.item),
@@ -64,6 +65,7 @@ class ItemSerializer(serializers.Serializer):
 class NextSerializer(serializers.Serializer):
     item = ItemSerializer()
     labels = serializers.ListField(child=serializers.CharField())
+    task = serializers.CharField(help_text='"multilabel": answer with a set, "labels": [...]')
     expires_at = serializers.DateTimeField()
     batch = BatchSummarySerializer(allow_null=True)
     suggestion = serializers.CharField(
@@ -77,7 +79,13 @@ class UndoSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     previous = inline_serializer(
         "PreviousAnnotation",
-        {"label": serializers.CharField(), "confidence": serializers.IntegerField()},
+        {
+            "label": serializers.CharField(allow_blank=True),
+            "labels": serializers.ListField(
+                child=serializers.CharField(), allow_null=True, required=False
+            ),
+            "confidence": serializers.IntegerField(),
+        },
     )
 
 
@@ -117,8 +125,17 @@ class NextView(APIView):
 
 
 class AnnotationInput(serializers.Serializer):
+    """`label` on single-label projects, `labels` (a set) on multi-label ones."""
+
     item = serializers.IntegerField()
-    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the labels that apply (empty only if the project "
+        "allows an empty set).",
+    )
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
     )
@@ -129,10 +146,16 @@ class AnnotationOutput(serializers.ModelSerializer):
     fields anew for every instance, a good part of the label round trip)."""
 
     annotator = serializers.CharField(source="annotator.username")
+    label = serializers.CharField(allow_blank=True, help_text='"" on multi-label projects.')  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
+    )
 
     class Meta:
         model = Annotation
-        fields = ["id", "item", "annotator", "label", "confidence", "seconds", "created_at"]
+        fields = [
+            "id", "item", "annotator", "label", "labels", "confidence", "seconds", "created_at"
+        ]  # fmt: skip
 
 
 def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
@@ -141,6 +164,7 @@ def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
         "item": annotation.item_id,
         "annotator": user.username,
         "label": annotation.label,
+        "labels": annotation.labels,
         "confidence": annotation.confidence,
         "seconds": annotation.seconds,
         "created_at": annotation.created_at,
@@ -165,7 +189,8 @@ class AnnotationsView(APIView):
             project=project,
             user=user,
             item_id=data.validated_data["item"],
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -217,7 +242,11 @@ class UndoView(APIView):
             {
                 "item": item_payload(project, last.item),
                 "labels": project.labels,
-                "previous": {"label": last.label, "confidence": last.confidence},
+                "previous": {
+                    "label": last.label,
+                    "labels": last.labels,
+                    "confidence": last.confidence,
+                },
             }
         )
 
@@ -225,7 +254,10 @@ class UndoView(APIView):
 class HistoryEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     item = ItemSerializer()
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
+    )
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     editable = serializers.BooleanField(help_text="True while the item's batch is open.")
@@ -236,7 +268,13 @@ class HistorySerializer(serializers.Serializer):
 
 
 class HistoryChangeInput(serializers.Serializer):
-    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the new set.",
+    )
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
     )
@@ -248,6 +286,7 @@ def history_payload(project: Project, entry: history.HistoryEntry) -> dict[str, 
         "id": annotation.pk,
         "item": item_payload(project, annotation.item),
         "label": annotation.label,
+        "labels": annotation.labels,
         "confidence": annotation.confidence,
         "created_at": annotation.created_at,
         "editable": entry.editable,
@@ -280,7 +319,8 @@ class HistoryChangeView(APIView):
             project=project,
             user=user,
             item_id=item_id,
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         entry = history.history_entry(project=project, user=user, item_id=item_id)

@@ -73,7 +73,13 @@ class ItemsBulkView(APIView):
 
 
 class LabelInput(serializers.Serializer):
-    label = serializers.CharField(max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the final set.",
+    )
 
 
 class ItemLabelView(APIView):
@@ -91,6 +97,7 @@ class ItemLabelView(APIView):
             project=project,
             user=api_user(request),
             item_id=item_id,
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
         )
         return Response(item_row(project, item))

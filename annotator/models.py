@@ -51,8 +51,9 @@ class Assignment(models.Model):
 class ReviewDecision(models.Model):
     item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="review")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    label = models.CharField(max_length=200)
+    label = models.CharField(max_length=200)  # "" on multi-label projects
+    labels = models.JSONField(null=True, blank=True)  # a multi-label project's final set
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"review of item {self.item_id}: {self.label}"
+        return f"review of item {self.item_id}: {self.label or self.labels}"

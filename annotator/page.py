@@ -87,6 +87,9 @@ def suggestion(project: Project, item: Item) -> str | None:
     """
     if not project.show_suggestion or item.prediction is None:
         return None
+    if project.task == Project.Task.MULTILABEL:
+        return None  # the stored prediction is one label, not a set: nothing to accept
+
     if item.is_holdout or item.gold_label is not None:
         return None
     if not 0 <= item.prediction < len(project.labels):
@@ -102,3 +105,9 @@ def meta_shown(project: Project, item: Item) -> list[tuple[str, str]]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def labels_all_chose(entry: dict[str, Any]) -> list[str]:
+    """The labels in every annotator's set of a review entry (multi-label projects)."""
+    sets = [set(a["labels"] or ()) for a in entry["annotations"] if a.get("labels") is not None]
+    return sorted(set.intersection(*sets)) if sets else []

@@ -17,6 +17,7 @@ from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
 from projects import charts, label_keys
 from projects.access import REVIEWERS, project_for_member
+from projects.label_sets import is_multilabel
 from projects.models import Annotation, Item, Project
 from projects.selectors import item_batch
 from winnow.errors import Conflict
@@ -61,6 +62,7 @@ def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
         "confidence_keys": list(zip(range(1, 6), label_keys.CONFIDENCE_KEYS, strict=True)),
         "confidence_scale": page.CONFIDENCE_SCALE,
         "default_confidence": project.default_confidence,
+        "multilabel": is_multilabel(project),
     }
 
 
@@ -91,6 +93,7 @@ def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             user=request.user,
             item_id=request.POST.get("item"),
             label=request.POST.get("label"),
+            labels=_set(request),
             confidence=_int(request.POST.get("confidence"), project.default_confidence),
         )
     except (ValidationError, Conflict) as exc:
@@ -119,6 +122,12 @@ def annotate_undo(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     if last is None:
         return _next(request, project, error="Nothing to undo yet.")
     return _panel(request, project, item=last.item, previous=last)
+
+
+def _set(request: AuthedHttpRequest) -> list[str] | None:
+    """The toggled labels of a multi-label form (`set` marks one, so none toggled is the
+    empty set rather than no answer)."""
+    return request.POST.getlist("labels") if request.POST.get("set") else None
 
 
 def _int(value: str | None, default: int) -> int | None:
@@ -156,6 +165,7 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
                 user=request.user,
                 item_id=item_id,
                 label=request.POST.get("label"),
+                labels=_set(request),
             )
     except (ValidationError, Conflict) as exc:
         return _review_panel(request, project, role=role, error=_message(exc))
@@ -175,6 +185,9 @@ def _review_panel(
     context = {
         "project": project,
         "role": role,
+        "multilabel": is_multilabel(project),
+        # The labels every annotator chose start toggled on: the reviewer adds or removes.
+        "agreed": page.labels_all_chose(queue[0]) if queue else [],
         "entry": queue[0] if queue else None,
         "upcoming": queue[1:],
         "error": error,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -15,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import replay, selectors, services
+from projects import exports, replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
@@ -32,6 +33,7 @@ from projects.serializers import (
     StatusSerializer,
 )
 from projects.settings_schema import (
+    Task,
     from_api,
 )
 from projects.throttles import MemberAddThrottle
@@ -65,7 +67,10 @@ class ProjectListView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = services.project_create(
-            user=api_user(request), kind=data["kind"], **from_api(data)
+            user=api_user(request),
+            kind=data["kind"],
+            task=data.get("task", Task.SINGLE),
+            **from_api(data),
         )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
@@ -197,7 +202,11 @@ class StatusView(APIView):
 class ExportQuerySerializer(serializers.Serializer):
     """The export's optional filters; their defaults give every item (the §10 contract)."""
 
-    format = serializers.ChoiceField(choices=["jsonl", "csv"], default="jsonl")
+    format = serializers.ChoiceField(
+        choices=["jsonl", "csv", "labelstudio"],
+        default="jsonl",
+        help_text="labelstudio: Label Studio's JSON export (a JSON array of tasks).",
+    )
     items = serializers.ChoiceField(
         choices=["all", "labelled"], default="all", help_text="Every item, or labelled ones only."
     )
@@ -218,6 +227,7 @@ class ExportView(APIView):
         responses={
             (200, "application/jsonl"): str,
             (200, "text/csv"): str,
+            (200, "application/json"): OpenApiTypes.ANY,
             **error_responses(400, 401, 403, 404),
         },
     )
@@ -226,18 +236,25 @@ class ExportView(APIView):
         query = ExportQuerySerializer(data=request.query_params, context={"project": project})
         query.is_valid(raise_exception=True)
         fmt = query.validated_data["format"]
-        which = selectors.ExportFilter(
+        which = exports.ExportFilter(
             labelled_only=query.validated_data["items"] == "labelled",
             state=query.validated_data.get("state", ""),
             label=query.validated_data.get("label", ""),
         )
-        export = selectors.export_jsonl if fmt == "jsonl" else selectors.export_csv
-        content_type = "application/jsonl" if fmt == "jsonl" else "text/csv"
+        export, content_type, suffix = EXPORTS[fmt]
         response = StreamingHttpResponse(
             export(project, which), content_type=f"{content_type}; charset=utf-8"
         )
-        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.{fmt}"'
+        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.{suffix}"'
         return response
+
+
+# format -> (writer, content type, file suffix)
+EXPORTS = {
+    "jsonl": (exports.export_jsonl, "application/jsonl", "jsonl"),
+    "csv": (exports.export_csv, "text/csv", "csv"),
+    "labelstudio": (exports.export_labelstudio, "application/json", "json"),
+}
 
 
 class ResumeView(APIView):

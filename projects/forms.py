@@ -16,13 +16,14 @@ from projects.settings_schema import (
     Group,
     Page,
     Setting,
+    Task,
     Type,
     rule_param_label,
 )
 from strategies.stopping import RULES
 
 
-def form_field(setting: Setting) -> forms.Field:
+def form_field(setting: Setting, task: Task | None = Task.SINGLE) -> forms.Field:
     """The form field of a setting: its bounds, choices, default and help from the schema.
 
     Only the required settings are required here: a field left empty keeps the
@@ -44,7 +45,7 @@ def form_field(setting: Setting) -> forms.Field:
     if setting.type == Type.OBJECT:
         return forms.JSONField(widget=forms.Textarea(attrs={"rows": 2}), **common)
     if setting.type == Type.CHOICE:
-        choices = [(name, f"{name} — {text}") for name, text in setting.choice_map().items()]
+        choices = [(name, f"{name} — {text}") for name, text in _choices(setting, task).items()]
         if not setting.required:
             choices = [("", "—"), *choices]
         return forms.ChoiceField(choices=choices, initial=setting.default, **common)
@@ -52,6 +53,12 @@ def form_field(setting: Setting) -> forms.Field:
     if setting.type == Type.INTEGER:
         return forms.IntegerField(**bounds, **common)
     return forms.FloatField(**bounds, **common)
+
+
+def _choices(setting: Setting, task: Task | None) -> dict[str, str]:
+    """The choices that fit `task`; every task's on the create page (task not chosen yet)."""
+    tasks = list(Task) if task is None else [task]
+    return {name: text for t in tasks for name, text in setting.choice_map(t).items()}
 
 
 def stopping_fields(setting: Setting) -> dict[str, forms.Field]:
@@ -79,9 +86,12 @@ def rule_params(name: str) -> dict[str, Any]:
 
 
 class ProjectSettingsForm(forms.Form):
-    """Every setting of `projects.settings_schema` edited on the settings page, in its order."""
+    """Every setting of `projects.settings_schema` edited on the settings page, in its order.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    `task`: the project's, whose strategies the form offers (None: every task's).
+    """
+
+    def __init__(self, *args: Any, task: Task | None = Task.SINGLE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for setting in SETTINGS:
             if setting.page != Page.SETTINGS:
@@ -89,7 +99,7 @@ class ProjectSettingsForm(forms.Form):
             if setting.type == Type.RULES:
                 self.fields.update(stopping_fields(setting))
             else:
-                self.fields[setting.name] = form_field(setting)
+                self.fields[setting.name] = form_field(setting, task)
 
     def sections(self) -> list[dict[str, Any]]:
         """The fields by the schema's groups, in its order: each group's title and intro,
@@ -100,8 +110,9 @@ class ProjectSettingsForm(forms.Form):
                     "rules": [], "advanced": []}
             for group, (title, intro) in GROUP_TEXT.items()
         }  # fmt: skip
-        if "kind" in self.fields:
-            by_group[Group.BASICS]["fields"].append(self["kind"])
+        for fixed in ("kind", "task"):
+            if fixed in self.fields:
+                by_group[Group.BASICS]["fields"].append(self[fixed])
         for setting in SETTINGS:
             if setting.type != Type.RULES and setting.name not in self.fields:
                 continue  # edited on another page (the guidelines)
@@ -179,7 +190,24 @@ class ProjectCreateForm(ProjectSettingsForm):
         label="What are the items?",
         help_text="Texts, images or feature vectors; it cannot change later.",
     )
-    field_order = ["name", "kind", "labels"]
+    task = forms.ChoiceField(
+        choices=[(t.value, t.label) for t in (Project.Task.SINGLE, Project.Task.MULTILABEL)],
+        initial=Project.Task.SINGLE,
+        required=False,
+        label="Does each item get one label or a set of labels?",
+        help_text="One label, or any number of them (multi-label); it cannot change later. "
+        "Pick a multi-label strategy for a multi-label project.",
+    )
+    field_order = ["name", "kind", "task", "labels"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, task=None, **kwargs)
+        # Empty: the chosen task's default strategy (a single-label one would not fit).
+        self.fields["strategy"].initial = ""
+
+    def clean_task(self) -> str:
+        """Left out: single-label, as over the API."""
+        return str(self.cleaned_data.get("task") or Project.Task.SINGLE)
 
 
 class GuidelinesForm(forms.Form):

@@ -190,14 +190,22 @@ def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
 def _annotations() -> Prefetch:
     annotations = (
         Annotation.objects.select_related("annotator")
-        .only("item_id", "label", "confidence", "created_at", "annotator", "annotator__username")
+        .only(
+            "item_id",
+            "label",
+            "labels",
+            "confidence",
+            "created_at",
+            "annotator",
+            "annotator__username",
+        )
         .order_by("created_at", "id")
     )
     return Prefetch("annotations", queryset=annotations)
 
 
 COLUMNS = (
-    *("id", "text", "image", "state", "label", "label_source", "is_holdout"),
+    *("id", "text", "image", "state", "label", "labels", "label_source", "is_holdout"),
     *("prediction", "score", "scored_version", "created_at"),
 )
 
@@ -237,6 +245,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         {
             "annotator": a.annotator.username,
             "label": a.label,
+            "labels": a.labels,
             "confidence": a.confidence,
             "created_at": a.created_at,
         }
@@ -246,6 +255,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         **row,
         "state": item.state,
         "label": item.label,
+        "labels": item.labels,
         "prediction": prediction_name(project, item.prediction),
         "score": item.score,
         "holdout": item.is_holdout,

@@ -78,7 +78,10 @@ class ItemQuerySerializer(serializers.Serializer):
 
 class AnnotationRowSerializer(serializers.Serializer):
     annotator = serializers.CharField()
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
+    )
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -89,6 +92,11 @@ class ItemRowSerializer(serializers.Serializer):
     image_url = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=Item.State.values)
     label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="Multi-label projects: the final set (null: none yet).",
+    )
     prediction = serializers.CharField(allow_null=True)
     score = serializers.FloatField(allow_null=True)
     holdout = serializers.BooleanField()

@@ -18,6 +18,10 @@ def _default(name: str) -> Any:
     return SETTING[name].default
 
 
+# An item has a final label: a single label, or a multi-label set (which may be empty).
+HAS_FINAL_LABEL = Q(label__isnull=False) | Q(labels__isnull=False)
+
+
 class Project(models.Model):
     class Kind(models.TextChoices):
         TEXT = "text"
@@ -31,8 +35,16 @@ class Project(models.Model):
         STOPPED = "stopped"
         ARCHIVED = "archived"
 
+    class Task(models.TextChoices):
+        """What one annotation is (`settings_schema.Task`); fixed when the project is made."""
+
+        SINGLE = "single"
+        MULTILABEL = "multilabel"
+        SPANS = "spans"
+
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    task = models.CharField(max_length=10, choices=Task.choices, default=Task.SINGLE)
     labels = models.JSONField(default=list, help_text="Label names, in key order.")
     state = models.CharField(max_length=12, choices=State.choices, default=State.SETUP)
     batch_size = models.PositiveIntegerField(default=_default("batch_size"))
@@ -67,6 +79,7 @@ class Project(models.Model):
     stream_budget = models.FloatField(null=True, blank=True)
     default_confidence = models.PositiveSmallIntegerField(default=_default("default_confidence"))
     show_suggestion = models.BooleanField(default=False)
+    allow_empty_set = models.BooleanField(default=_default("allow_empty_set"))
     meta_fields = models.JSONField(default=list, blank=True)
     guidelines = models.TextField(blank=True, default="")
     label_options = models.JSONField(
@@ -212,6 +225,9 @@ class Item(models.Model):
     vector = models.JSONField(null=True, blank=True, help_text="User features (vector projects).")
     state = models.CharField(max_length=10, choices=State.choices, default=State.POOL)
     label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
+    # A multi-label project's final set (label names in the project's order; [] is a
+    # set too); NULL where there is none, and always on single-label projects.
+    labels = models.JSONField(null=True, blank=True)
     label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
     gold_label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
     consensus_method = models.CharField(max_length=20, blank=True)
@@ -383,7 +399,9 @@ class Annotation(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
     )
-    label = models.CharField(max_length=200)
+    label = models.CharField(max_length=200)  # "" on multi-label projects
+    # A multi-label project's set (label names in the project's order); NULL otherwise.
+    labels = models.JSONField(null=True, blank=True)
     confidence = models.PositiveSmallIntegerField(default=3)
     seconds = models.FloatField(null=True, blank=True, help_text="Time from hand-out to label.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -84,6 +84,8 @@ def replay_request(*, project: Project, user: User | None) -> ReplayJob:
     A job that has not finished after `WINNOW_REPLAY_STALE_SECONDS` (its worker died or
     its message was lost) is marked failed and no longer blocks a new one.
     """
+    if project.task != Project.Task.SINGLE:
+        raise Conflict("Replays compare single-label strategies; not for this project's task yet.")
     Project.objects.select_for_update().filter(pk=project.pk).first()
     _stale_fail(project)
     if ReplayJob.objects.filter(project=project, state__in=ACTIVE).exists():

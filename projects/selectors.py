@@ -1,16 +1,11 @@
-"""Reads for projects: status, dashboards, exports. N+1 queries are prevented here."""
+"""Reads for projects: status, dashboards. N+1 queries are prevented here (exports:
+`projects.exports`)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -20,6 +15,7 @@ from django.utils import timezone
 from projects.batches.closing import WAITING
 from projects.forecast import project_forecast
 from projects.models import (
+    HAS_FINAL_LABEL,
     Annotation,
     Batch,
     ImportJob,
@@ -29,20 +25,17 @@ from projects.models import (
     Project,
     SelectionLog,
 )
-from projects.training import rankings
 from projects.training.services import OWED, retrain_failed
 from strategies.query import STRATEGIES
-
-EXPORT_CHUNK = 2000
 
 
 def project_counts(project: Project) -> dict[str, int]:
     return Item.objects.filter(project=project).aggregate(
         items=Count("id"),
-        labeled=Count("id", filter=Q(label__isnull=False)),
+        labeled=Count("id", filter=HAS_FINAL_LABEL),
         pool=Count("id", filter=Q(state__in=[Item.State.POOL, Item.State.QUEUED])),
         review=Count("id", filter=Q(state=Item.State.REVIEW)),
-        holdout=Count("id", filter=Q(is_holdout=True, label__isnull=False)),
+        holdout=Count("id", filter=Q(is_holdout=True) & HAS_FINAL_LABEL),
         predicted=Count("id", filter=Q(state=Item.State.PREDICTED)),
     )
 
@@ -262,165 +255,8 @@ def members(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("role")
 
 
-@dataclass(frozen=True)
-class ExportFilter:
-    """Which items an export holds; the defaults (every item) are the §10 contract."""
-
-    labelled_only: bool = False
-    state: str = ""
-    label: str = ""
-
-    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
-        if self.labelled_only:
-            items = items.filter(label__isnull=False)
-        if self.state:
-            items = items.filter(state=self.state)
-        if self.label:
-            items = items.filter(label=self.label)
-        return items
-
-
-def _export_records(project: Project, which: ExportFilter) -> Iterator[dict[str, Any]]:
-    items = which.apply(Item.objects.filter(project=project)).order_by("id")
-    ids = list(items.values_list("id", flat=True))
-    ranking = rankings.ranking_latest(project)
-    for start in range(0, len(ids), EXPORT_CHUNK):
-        chunk = ids[start : start + EXPORT_CHUNK]
-        by_item: dict[int, list[dict[str, Any]]] = {}
-        annotations = (
-            Annotation.objects.filter(item_id__in=chunk)
-            .values_list("item_id", "annotator__username", "label", "confidence", "created_at")
-            .order_by("created_at")
-        )
-        for item_id, username, label, confidence, created in annotations:
-            by_item.setdefault(item_id, []).append(
-                {
-                    "annotator": username,
-                    "label": label,
-                    "confidence": confidence,
-                    "created_at": created.isoformat(),
-                }
-            )
-        rows = (
-            Item.objects.filter(pk__in=chunk)
-            .order_by("id")
-            .values(
-                "id",
-                "text",
-                "image",
-                "label",
-                "label_source",
-                "meta",
-                "is_holdout",
-                "state",
-                "prediction",
-                "gold_label",
-                "consensus_method",
-                "consensus_support",
-                "review__reviewer__username",
-                "review__created_at",
-            )
-        )
-        records: list[dict[str, Any]] = [dict(values) for values in rows]
-        _latest_predictions(ranking, records)
-        for row in records:
-            row["annotations"] = by_item.get(row["id"], [])
-            yield row
-
-
-def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, Any]]) -> None:
-    """The newest model's prediction for the items it ranked (the whole unlabeled pool).
-
-    A retrain stores predictions on the item rows only for the top of its ranking; other
-    items keep what was stored (a stream item's prediction, or an earlier version's).
-    """
-    if ranking is None or not rows:
-        return
-    codes = ranking.predictions_of(np.array([row["id"] for row in rows], dtype=np.int64))
-    for row, code in zip(rows, codes.tolist(), strict=True):
-        if code >= 0:
-            row["prediction"] = code
-
-
-def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
-    for row in _export_records(project, which):
-        record: dict[str, Any] = {"id": row["id"]}
-        if project.kind == Project.Kind.IMAGE:
-            record["image"] = row["image"]
-        else:
-            record["text"] = row["text"]
-        record.update(
-            {
-                "label": row["label"],
-                "label_source": row["label_source"] or None,
-                "annotations": row["annotations"],
-                "consensus": _consensus(row),
-                "review": _review(row),
-                "gold_label": row["gold_label"],
-                "meta": row["meta"],
-                "holdout": row["is_holdout"],
-                "prediction": prediction_name(project, row["prediction"]),
-            }
-        )
-        yield json.dumps(record, ensure_ascii=False) + "\n"
-
-
-def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
-    """How the annotations were combined: the method and the winner's vote share/posterior."""
-    if not row["consensus_method"]:
-        return None
-    return {"method": row["consensus_method"], "support": row["consensus_support"]}
-
-
-def _review(row: dict[str, Any]) -> dict[str, Any] | None:
-    if row["review__reviewer__username"] is None:
-        return None
-    return {
-        "reviewer": row["review__reviewer__username"],
-        "created_at": row["review__created_at"].isoformat(),
-    }
-
-
 def prediction_name(project: Project, code: int | None) -> str | None:
     """The label name of a prediction code (an index into the project's labels), or None."""
     if code is None or not 0 <= code < len(project.labels):
         return None
     return str(project.labels[code])
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
-# injection"); such cells are written with a leading apostrophe, which it shows as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """A CSV cell a spreadsheet will not run: text starting like a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
-    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`).
-
-    `annotations` is a JSON list of `{"annotator", "label", "confidence", "created_at"}`,
-    as in the JSONL export, so a reader parses it rather than splitting strings."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    first = "image" if project.kind == Project.Kind.IMAGE else "text"
-    writer.writerow(["id", first, "label", "label_source", "annotations", "holdout", "meta"])
-    for row in _export_records(project, which):
-        cells = [
-            row["id"],
-            row["image"] if first == "image" else row["text"],
-            row["label"] or "",
-            row["label_source"],
-            json.dumps(row["annotations"], ensure_ascii=False),
-            int(row["is_holdout"]),
-            json.dumps(row["meta"], ensure_ascii=False),
-        ]
-        writer.writerow([csv_cell(cell) for cell in cells])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()

@@ -20,6 +20,7 @@ from projects.settings_schema import (
     MAX_NAME,
     SETTINGS,
     Setting,
+    Task,
     Type,
     nested_api_groups,
     value_check,
@@ -77,7 +78,8 @@ def serializer_field(setting: Setting, *, partial: bool = False) -> serializers.
         setting.problem,
     )
     if setting.type == Type.CHOICE:
-        choices = list(setting.choice_map())
+        # Every task's choices: which fit the project's task the services decide.
+        choices = list(dict.fromkeys(c for t in Task for c in setting.choice_map(t)))
         return serializers.ChoiceField(choices=choices, error_messages=messages, **common)
     bounds: dict[str, Any] = {
         "min_value": setting.low,
@@ -133,6 +135,12 @@ class ProjectCreateSerializer(RefusesUnknown):
     """A new project: only `name`, `kind` and `labels` are required."""
 
     kind = serializers.ChoiceField(choices=Project.Kind.values)
+    task = serializers.ChoiceField(
+        choices=[t.value for t in Task],
+        required=False,
+        help_text="single (default), multilabel, or spans (text only; not available yet). "
+        "Fixed after creation.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {**super().get_fields(), **settings_fields(partial=False)}
@@ -151,6 +159,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "kind",
+            "task",
             "state",
             *(s.name for s in SETTINGS),
             "stop_reason",

@@ -24,7 +24,9 @@ from projects.pool import features
 from projects.pool.embedders import embedder_names
 from projects.settings_schema import (
     BUILTIN_EMBEDDER,
+    TASKS_AVAILABLE,
     SettingsInvalid,
+    Task,
     defaults,
     settings_validate,
 )
@@ -35,22 +37,44 @@ from winnow.errors import Conflict
 NOT_ADDABLE = "No user can be added under that name. Check the spelling with them."
 
 
-def _validated(data: dict[str, Any], *, labels_before: list[str] | None = None) -> dict[str, Any]:
+def _validated(
+    data: dict[str, Any], *, task: Task, labels_before: list[str] | None = None
+) -> dict[str, Any]:
     try:
-        return settings_validate(data, labels_before=labels_before)
+        return settings_validate(data, labels_before=labels_before, task=task)
     except SettingsInvalid as exc:
         raise ValidationError(exc.errors) from None
 
 
+def _task_check(kind: str, task: str) -> Task:
+    """The task a new project may have: spans only for texts, and not before their
+    pipeline exists."""
+    if task not in [t.value for t in Task]:
+        raise ValidationError({"task": f"task must be one of {[t.value for t in Task]}"})
+    if task == Task.SPANS and kind != Project.Kind.TEXT:
+        raise ValidationError({"task": "spans are for text projects only"})
+    if task not in TASKS_AVAILABLE:
+        raise ValidationError({"task": f"task {task!r} is not available yet"})
+    return Task(task)
+
+
 @transaction.atomic
 def project_create(
-    *, user: User, name: str, kind: str, labels: list[str], **options: Any
+    *,
+    user: User,
+    name: str,
+    kind: str,
+    labels: list[str],
+    task: str = Task.SINGLE,
+    **options: Any,
 ) -> Project:
+    """A new project; its kind and task are fixed from now on."""
     if kind not in Project.Kind.values:
         raise ValidationError({"kind": f"kind must be one of {Project.Kind.values}"})
-    fields = _validated({**defaults(), "name": name, "labels": labels, **options})
+    fixed = _task_check(kind, task)
+    fields = _validated({**defaults(fixed), "name": name, "labels": labels, **options}, task=fixed)
     _model_check(kind, fields)
-    project = Project.objects.create(kind=kind, created_by=user, **fields)
+    project = Project.objects.create(kind=kind, task=fixed, created_by=user, **fields)
     Membership.objects.create(project=project, user=user, role=Membership.Role.LEAD)
     return project
 
@@ -58,7 +82,7 @@ def project_create(
 @transaction.atomic
 def project_update(*, project: Project, **changes: Any) -> Project:
     project_writable(project)
-    clean = _validated(changes, labels_before=project.labels)
+    clean = _validated(changes, labels_before=project.labels, task=Task(project.task))
     current = {name: getattr(project, name) for name in MODEL_SETTINGS}
     _model_check(project.kind, {**current, **clean})
     for key, value in clean.items():

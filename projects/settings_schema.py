@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from projects.label_keys import MAX_DESCRIPTION, key_problem
-from strategies.defaults import DEFAULT_BATCH_SIZE, DEFAULT_SELECTOR, DEFAULT_STRATEGY
+from strategies.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MULTILABEL_STRATEGY,
+    DEFAULT_SELECTOR,
+    DEFAULT_STRATEGY,
+)
 from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
 from strategies.stopping import RULES, validate_rule
@@ -54,11 +59,17 @@ GROUP_TEXT: dict[Group, tuple[str, str]] = {
 
 
 class Task(enum.StrEnum):
-    """What one annotation is. Every project is single-label today; the registries already
-    hold multi-label strategies, which only a multi-label project may use."""
+    """What one annotation is, fixed when a project is created: one label, a set of labels
+    (multi-label), or spans of a text. Multi-label strategies fit only multi-label
+    projects, and the single-label ones only single-label projects."""
 
     SINGLE = "single"
     MULTILABEL = "multilabel"
+    SPANS = "spans"
+
+
+# Tasks a project may be created with now (spans wait for their pipeline).
+TASKS_AVAILABLE: tuple[Task, ...] = (Task.SINGLE, Task.MULTILABEL)
 
 
 class Type(enum.StrEnum):
@@ -134,13 +145,17 @@ class Setting:
     @property
     def problem(self) -> str:
         """What a valid value is, as the error message for any other value."""
+        return self.problem_for(Task.SINGLE)
+
+    def problem_for(self, task: Task) -> str:
+        """`problem` for a project of `task` (whose choices may differ)."""
         if self.type == Type.INTEGER:
             return f"{self.name} must be an integer from {self.low:g} to {self.high:g}"
         if self.type == Type.NUMBER:
             return f"{self.name} must be a number from {self.low:g} to {self.high:g}"
         if self.type == Type.CHOICE:
             # Some registries are keyed by enum members: name their values, not reprs.
-            names = sorted(getattr(key, "value", key) for key in self.choice_map())
+            names = sorted(getattr(key, "value", key) for key in self.choice_map(task))
             return f"unknown {self.name}; choose one of {names}"
         if self.type == Type.TEXT:
             return f"{self.name} must be 1 to {MAX_NAME} characters"
@@ -153,7 +168,7 @@ class Setting:
         return f"{self.name} is not valid"
 
     def choice_map(self, task: Task = Task.SINGLE) -> Mapping[str, str]:
-        """The choices a project of `task` may take (every project is single-label now)."""
+        """The choices a project of `task` may take."""
         choices = self.choices() if self.choices else {}
         if self.fits is None:
             return choices
@@ -380,6 +395,15 @@ SETTINGS: tuple[Setting, ...] = (
         label="Show annotators the model's suggestion?",
     ),
     Setting(
+        "allow_empty_set",
+        Type.BOOLEAN,
+        Group.ANNOTATING,
+        "Multi-label projects: whether an annotator may submit an empty set (no label "
+        "applies). Off: at least one label is required.",
+        default=False,
+        label="May a multi-label annotation be an empty set?",
+    ),
+    Setting(
         "meta_fields",
         Type.NAMES,
         Group.ANNOTATING,
@@ -468,9 +492,12 @@ def rule_param_label(rule: str, param: str) -> str:
 SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
-def defaults() -> dict[str, Any]:
-    """A new project's settings, for those with a default."""
-    return {s.name: _fresh(s) for s in SETTINGS if not s.required and not s.nullable}
+def defaults(task: Task = Task.SINGLE) -> dict[str, Any]:
+    """A new project's settings, for those with a default (the strategy fits `task`)."""
+    fresh = {s.name: _fresh(s) for s in SETTINGS if not s.required and not s.nullable}
+    if task == Task.MULTILABEL:
+        fresh["strategy"] = DEFAULT_MULTILABEL_STRATEGY
+    return fresh
 
 
 def _fresh(setting: Setting) -> Any:
@@ -499,19 +526,22 @@ class SettingsInvalid(ValueError):
 
 
 def settings_validate(
-    data: Mapping[str, Any], *, labels_before: list[str] | None = None
+    data: Mapping[str, Any],
+    *,
+    labels_before: list[str] | None = None,
+    task: Task = Task.SINGLE,
 ) -> dict[str, Any]:
     """`data` checked against the schema, cleaned; raise SettingsInvalid with every problem.
 
     `labels_before` are a project's labels: they can be added to but not removed or
-    renamed, since annotations refer to them by name.
+    renamed, since annotations refer to them by name. `task` decides which choices fit.
     """
     refuse_unknown(set(data))
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     for name, value in data.items():
         try:
-            clean[name] = value_check(SETTING[name], value, labels_before)
+            clean[name] = value_check(SETTING[name], value, labels_before, task=task)
         except ValueError as exc:
             errors[name] = str(exc)
     if "label_options" in clean and "labels" not in errors:
@@ -529,8 +559,18 @@ def options_labels_problem(options: Mapping[str, Any], labels: list[str] | None)
     return f"label_options names labels the project does not have: {unknown}" if unknown else ""
 
 
-def value_check(setting: Setting, value: Any, labels_before: list[str] | None = None) -> Any:
-    """One setting's value, cleaned; ValueError says what a valid one is."""
+def value_check(
+    setting: Setting,
+    value: Any,
+    labels_before: list[str] | None = None,
+    *,
+    task: Task | None = None,
+) -> Any:
+    """One setting's value, cleaned; ValueError says what a valid one is.
+
+    `task` None (the API's field check, before the project's task is known) accepts a
+    choice that fits any task; the services check again with the project's.
+    """
     if value is None and setting.nullable:
         return None
     if setting.type == Type.LABELS:
@@ -549,8 +589,9 @@ def value_check(setting: Setting, value: Any, labels_before: list[str] | None = 
             raise ValueError(setting.problem)
         return value.strip()
     if setting.type == Type.CHOICE:
-        if value not in setting.choice_map():
-            raise ValueError(setting.problem)
+        tasks = list(Task) if task is None else [task]
+        if not any(value in setting.choice_map(t) for t in tasks):
+            raise ValueError(setting.problem_for(task or Task.SINGLE))
         return value
     if setting.type == Type.BOOLEAN:
         if not isinstance(value, bool):

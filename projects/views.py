@@ -25,10 +25,11 @@ from projects.forms import (
     ProjectDeleteForm,
     ProjectSettingsForm,
 )
-from projects.ingest import uploads
+from projects.ingest import labelstudio, uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
 from projects.models import ImportJob, Item, Membership, Project
+from projects.settings_schema import Task
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
@@ -43,7 +44,11 @@ def home(request: AuthedHttpRequest) -> HttpResponse:
         projects_for_user(request.user)
         .annotate(
             n_items=Count("items", distinct=True),
-            n_labeled=Count("items", filter=Q(items__label__isnull=False), distinct=True),
+            n_labeled=Count(
+                "items",
+                filter=Q(items__label__isnull=False) | Q(items__labels__isnull=False),
+                distinct=True,
+            ),
         )
         .order_by("-created_at")
     )
@@ -172,7 +177,9 @@ def _mix_bars(shares: dict[str, float], labels: list[str]) -> list[dict[str, Any
 def project_settings(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     form = ProjectSettingsForm(
-        request.POST or None, initial=ProjectSettingsForm.initial_for(project)
+        request.POST or None,
+        initial=ProjectSettingsForm.initial_for(project),
+        task=Task(project.task),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -246,6 +253,11 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             "role": role,
             "curve": selectors.learning_curve(project),
             "item_states": Item.State.choices,
+            "labelstudio_config": labelstudio.labeling_config(
+                kind=project.kind,
+                labels=list(project.labels),
+                multilabel=project.task == Project.Task.MULTILABEL,
+            ),
         },
     )
 

@@ -24,3 +24,7 @@ DEFAULT_BATCH_SIZE: int = 20
 DEFAULT_STOPPING: list[dict[str, float | int | str]] = [
     {"rule": "stabilizing_predictions", "threshold": 0.99, "window": 3},
 ]
+
+# What new multi-label projects get: the mean per-label uncertainty (binary relevance,
+# Esuli & Sebastiani 2009), which ranks by every label rather than the single worst one.
+DEFAULT_MULTILABEL_STRATEGY: str = "multilabel_least_confidence"

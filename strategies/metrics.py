@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, hamming_loss
 
 Z95 = 1.959963984540054
 BOOTSTRAP_RESAMPLES = 500
@@ -114,6 +114,79 @@ def evaluate(
         "macro_f1_low": f1_low,
         "macro_f1_high": f1_high,
     }
+
+
+# The figure stopping rules and the forecast read, per task: a multi-label model is
+# judged by micro F1 (every label decision counts once), not by exact-set accuracy.
+HEADLINE_METRIC: dict[str, str] = {"single": "accuracy", "multilabel": "micro_f1"}
+
+
+def evaluate_multilabel(
+    Y_true: np.ndarray,
+    Y_pred: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    random_state: int | None = 0,
+) -> dict[str, Any]:
+    """Multi-label holdout metrics with 95% intervals (0/1 indicator matrices ``(n, L)``).
+
+    Micro and macro F1 and Hamming loss with percentile bootstrap intervals over items
+    (Efron & Tibshirani 1993; the labels of one item are not independent, so items are
+    resampled, not cells); subset (exact-set) accuracy with the Wilson interval. Point
+    values are scikit-learn's (``zero_division=0``).
+    """
+    yt = np.asarray(Y_true, dtype=np.int64)
+    yp = np.asarray(Y_pred, dtype=np.int64)
+    if yt.shape != yp.shape or yt.ndim != 2:
+        raise ValueError("Y_true and Y_pred must be 2-d indicator matrices of equal shape")
+    if not (np.isin(yt, (0, 1)).all() and np.isin(yp, (0, 1)).all()):
+        raise ValueError("Y_true and Y_pred must hold 0/1 indicators")
+    n = len(yt)
+    names = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss")
+    if n == 0:
+        empty: dict[str, Any] = {"n": 0}
+        for name in names:
+            empty.update({name: None, f"{name}_low": None, f"{name}_high": None})
+        return empty
+    exact = int((yt == yp).all(axis=1).sum())
+    point = {
+        "micro_f1": float(f1_score(yt, yp, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(yt, yp, average="macro", zero_division=0)),
+        "subset_accuracy": exact / n,
+        "hamming_loss": float(hamming_loss(yt, yp)),
+    }
+    bands = _multilabel_bootstrap(yt, yp, resamples, random_state)
+    bands["subset_accuracy"] = wilson_interval(exact, n)
+    out: dict[str, Any] = {"n": n}
+    for name in names:
+        low, high = bands[name]
+        out.update({name: point[name], f"{name}_low": low, f"{name}_high": high})
+    return out
+
+
+def _multilabel_bootstrap(
+    yt: np.ndarray, yp: np.ndarray, resamples: int, random_state: int | None
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of micro F1, macro F1 and Hamming loss: each resample is a
+    row of item counts ``W``, so every sum is one matrix product."""
+    n, n_labels = yt.shape
+    tp, fp, fn = yt & yp, (1 - yt) & yp, yt & (1 - yp)
+    rng = np.random.default_rng(random_state)
+    W = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    TP, FP, FN = W @ tp, W @ fp, W @ fn  # (resamples, L)
+    micro = _f1(TP.sum(axis=1), FP.sum(axis=1), FN.sum(axis=1))
+    macro = _f1(TP, FP, FN).mean(axis=1)
+    hamming = (W @ (yt != yp).sum(axis=1)) / (n * n_labels)
+    return {
+        name: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
+        for name, v in (("micro_f1", micro), ("macro_f1", macro), ("hamming_loss", hamming))
+    }
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """``2 TP / (2 TP + FP + FN)``, 0 where undefined."""
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom)), where=denom > 0)
 
 
 def learning_curve_auc(curve: Sequence[dict[str, Any]], key: str = "accuracy") -> float:

@@ -60,7 +60,13 @@ def history_entry(*, project: Project, user: User, item_id: object) -> HistoryEn
 
 
 def annotation_change(
-    *, project: Project, user: User, item_id: object, label: object, confidence: object
+    *,
+    project: Project,
+    user: User,
+    item_id: object,
+    label: object,
+    confidence: object,
+    labels: object = None,
 ) -> Annotation:
     """Change one of the caller's labels through the submit path; 409 once its batch
     has closed. The batch row is read, not locked: the submit locks the item and then
@@ -73,6 +79,7 @@ def annotation_change(
         user=user,
         item_id=annotation.item_id,
         label=label,
+        labels=labels,
         confidence=confidence,
         general=True,
     )

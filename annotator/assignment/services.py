@@ -30,6 +30,7 @@ from projects import services as project_services
 from projects.access import item_for_update
 from projects.batches import room as rooms
 from projects.batches import services as batch_services
+from projects.label_sets import label_set_check
 from projects.models import Annotation, Batch, Item, Project
 from winnow.db import commit_without_flush
 from winnow.errors import Conflict
@@ -203,20 +204,43 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
     return label, confidence
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What an annotation says: one label, or (multi-label projects) a set."""
+
+    label: str
+    labels: list[str] | None = None
+
+
+def answer_check(project: Project, *, labels: object) -> Answer:
+    """A set, checked: only multi-label projects take one, and they take nothing else."""
+    if project.task != Project.Task.MULTILABEL:
+        raise ValidationError({"labels": 'a single-label project takes "label", not a set'})
+    if labels is None:
+        raise ValidationError({"labels": 'a multi-label project takes "labels": [...]'})
+    return Answer("", label_set_check(project, labels))
+
+
 def annotation_submit(
     *,
     project: Project,
     user: User,
     item_id: object,
-    label: object,
+    label: object = None,
     confidence: object = 3,
     general: bool = False,
+    labels: object = None,
 ) -> tuple[Annotation, bool]:
-    """Record a label; a repeat of the same submission creates nothing (returns created=False).
+    """Record a label (or a multi-label set); a repeat of the same submission creates
+    nothing (returns created=False).
 
     A different label for an item the caller already labelled is an edit (undo).
-    `general` skips the one-statement submit, as in `assignment_next`.
+    `general` skips the one-statement submit, as in `assignment_next`. Multi-label sets
+    take the general path: the one-statement submit is for single labels.
     """
+    if labels is not None or project.task == Project.Task.MULTILABEL:
+        answer = answer_check(project, labels=labels)
+        return _annotation_submit(project, user, item_id, answer, _check_confidence(confidence))
     label, confidence = _check_label(project, label, confidence)
     pk = _as_id(item_id)
     if hotpath.available() and pk is not None and not general:
@@ -232,24 +256,34 @@ def annotation_submit(
             if submitted.batch_id is not None:
                 batch_services.batch_item_completed(batch_id=submitted.batch_id)
             return submitted.annotation, True
-    return _annotation_submit(project, user, item_id, label, confidence)
+    return _annotation_submit(project, user, item_id, Answer(label), confidence)
+
+
+def _check_confidence(confidence: object) -> int:
+    if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
+        raise ValidationError({"confidence": "confidence must be an integer from 1 to 5"})
+    return confidence
 
 
 @transaction.atomic
 def _annotation_submit(
-    project: Project, user: User, item_id: object, label: str, confidence: int
+    project: Project, user: User, item_id: object, answer: Answer, confidence: int
 ) -> tuple[Annotation, bool]:
-    """The general path: edits, repeats, gold answers, items needing several labels."""
+    """The general path: edits, repeats, gold answers, items needing several labels,
+    multi-label sets."""
     item = item_for_update(project, item_id)
+    label = answer.label
     existing = Annotation.objects.filter(item=item, annotator=user).first()
     if existing is not None:
-        if (existing.label, existing.confidence) != (label, confidence):
-            existing.label, existing.confidence = label, confidence
-            existing.save(update_fields=["label", "confidence"])
+        said = (existing.label, existing.labels, existing.confidence)
+        if said != (label, answer.labels, confidence):
+            existing.label, existing.labels = label, answer.labels
+            existing.confidence = confidence
+            existing.save(update_fields=["label", "labels", "confidence"])
             if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
                 consensus_service.item_finalise(project=project, item=item)
         return existing, False
-    if item.state != Item.State.QUEUED and item.gold_label is not None:
+    if item.state != Item.State.QUEUED and item.gold_label is not None and answer.labels is None:
         return gold.gold_answer_submit(
             project=project, user=user, item=item, label=label, confidence=confidence
         ), True
@@ -260,6 +294,7 @@ def _annotation_submit(
         item=item,
         annotator=user,
         label=label,
+        labels=answer.labels,
         confidence=confidence,
         seconds=rules.seconds_spent(leased_at=assignment.created_at, now=now),
     )

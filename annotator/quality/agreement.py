@@ -281,3 +281,112 @@ def accuracy_against(
         annotator[scored], weights=label[scored] == truth[scored], minlength=len(n)
     )
     return {int(a): (int(n[a]), float(correct[a] / n[a])) for a in np.flatnonzero(n)}
+
+
+def masi_distance(a: ArrayLike, b: ArrayLike) -> float:
+    """MASI distance between two sets given as 0/1 rows (Passonneau 2006).
+
+    ``1 - J M``: ``J`` is the Jaccard index ``|A ∩ B| / |A ∪ B|`` and ``M`` is 1 for equal
+    sets, 2/3 when one contains the other, 1/3 when they only overlap, 0 when disjoint.
+    Two empty sets are equal (distance 0).
+    """
+    return float(masi_distances(np.asarray([a]), np.asarray([b]))[0, 0])
+
+
+def masi_distances(A: ArrayLike, B: ArrayLike) -> FloatArray:
+    """MASI distances between every row of ``A`` and every row of ``B`` (0/1 matrices)."""
+    left = np.asarray(A, dtype=np.int64)
+    right = np.asarray(B, dtype=np.int64)
+    both = left @ right.T
+    size_a, size_b = left.sum(axis=1)[:, None], right.sum(axis=1)[None, :]
+    union = size_a + size_b - both
+    jaccard = np.divide(both, union, out=np.ones(both.shape), where=union > 0)
+    monotonicity = np.select(
+        [(both == size_a) & (both == size_b), (both == size_a) | (both == size_b), both > 0],
+        [1.0, 2 / 3, 1 / 3],
+        default=0.0,
+    )
+    return np.asarray(1.0 - jaccard * monotonicity, dtype=np.float64)
+
+
+def set_krippendorff_alpha(
+    items: ArrayLike, annotators: ArrayLike, sets: ArrayLike
+) -> float | None:
+    """Krippendorff's alpha over whole label sets with the MASI distance.
+
+    The sets are coded as values, then ``alpha = 1 - (n - 1) sum_ck o_ck d_ck /
+    sum_ck n_c n_k d_ck`` with the coincidence matrix ``o`` of `krippendorff_alpha` and
+    ``d`` the MASI distances between the distinct sets (Krippendorff 2011, with
+    Passonneau's 2006 distance). With singletons only it is the nominal alpha.
+    ``None`` where there is no unit with two values or no expected disagreement.
+    """
+    indicators = np.asarray(sets, dtype=np.int64)
+    distinct, codes = np.unique(indicators, axis=0, return_inverse=True)
+    ann = annotations_from_arrays(items, annotators, codes.reshape(-1), len(distinct))
+    counts, _ = label_counts(ann)
+    if not len(counts):
+        return None
+    weights = 1.0 / (counts.sum(axis=1) - 1)
+    coincidences = (counts * weights[:, None]).T @ counts - np.diag(weights @ counts)
+    n_c = coincidences.sum(axis=0)
+    distance = masi_distances(distinct, distinct)
+    expected = float(n_c @ distance @ n_c)
+    if expected <= 0:
+        return None
+    observed = float((coincidences * distance).sum())
+    return 1.0 - (n_c.sum() - 1) * observed / expected
+
+
+def set_agreement_summary(
+    items: ArrayLike,
+    annotators: ArrayLike,
+    sets: ArrayLike,
+    labels: list[str],
+    *,
+    min_shared: int = 2,
+) -> dict[str, Any]:
+    """Multi-label agreement: per label (each a yes/no question: Fleiss, Krippendorff,
+    Cohen per pair) and over whole sets (Krippendorff's alpha with MASI).
+
+    The contract's figures: ``krippendorff_alpha`` is the whole-set alpha,
+    ``fleiss_kappa`` and each pair's ``cohen_kappa`` the mean over the labels where
+    they are defined (``None`` where none is).
+    """
+    indicators = np.asarray(sets, dtype=np.int64)
+    per_label = [
+        {"label": name, **agreement_summary(items, annotators, indicators[:, j], 2,
+                                            min_shared=min_shared)}
+        for j, name in enumerate(labels)
+    ]  # fmt: skip
+    enough = bool(per_label) and per_label[0]["items"] >= min_shared
+    return {
+        "items": per_label[0]["items"] if per_label else 0,
+        "fleiss_kappa": _mean([entry["fleiss_kappa"] for entry in per_label]),
+        "krippendorff_alpha": set_krippendorff_alpha(items, annotators, indicators)
+        if enough
+        else None,
+        "pairs": _mean_pairs(per_label),
+        "per_label": per_label,
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _mean_pairs(per_label: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each annotator pair once, its kappa averaged over the labels."""
+    by_pair: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for entry in per_label:
+        for pair in entry["pairs"]:
+            by_pair.setdefault((pair["a"], pair["b"]), []).append(pair)
+    return [
+        {
+            "a": a,
+            "b": b,
+            "n": pairs[0]["n"],
+            "cohen_kappa": _mean([p["cohen_kappa"] for p in pairs]),
+        }
+        for (a, b), pairs in sorted(by_pair.items())
+    ]

@@ -43,6 +43,14 @@ class ConfusionSerializer(serializers.Serializer):
     pairs = serializers.IntegerField()
 
 
+class LabelAgreementSerializer(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]
+    items = serializers.IntegerField()
+    fleiss_kappa = serializers.FloatField(allow_null=True)
+    krippendorff_alpha = serializers.FloatField(allow_null=True)
+    pairs = PairSerializer(many=True)
+
+
 class AgreementSerializer(serializers.Serializer):
     items = serializers.IntegerField(help_text="Items with >= 2 annotations.")
     fleiss_kappa = serializers.FloatField(allow_null=True)
@@ -53,6 +61,14 @@ class AgreementSerializer(serializers.Serializer):
     min_shared = serializers.IntegerField()
     confusion = ConfusionSerializer()
     gold = AccuracySerializer(many=True)
+    per_label = LabelAgreementSerializer(
+        many=True,
+        required=False,
+        help_text="Multi-label projects: each label as a yes/no question.",
+    )
+    distance = serializers.CharField(
+        required=False, help_text='Multi-label projects: "masi", the distance between sets.'
+    )
 
 
 class AgreementView(APIView):
@@ -61,7 +77,9 @@ class AgreementView(APIView):
         description="Cohen's kappa per annotator pair (usernames `a`, `b`, over `n` shared "
         "items), Fleiss' kappa and Krippendorff's alpha over the `items` with >= 2 "
         "annotations (null below `min_shared`), label confusion between annotators, "
-        "and each annotator's accuracy on gold items.",
+        "and each annotator's accuracy on gold items. Multi-label projects: "
+        "`krippendorff_alpha` is over whole sets with the MASI distance, `fleiss_kappa` "
+        "and each pair's kappa the mean over the labels, `per_label` each label's figures.",
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, REVIEWERS)
@@ -149,7 +167,11 @@ class GoldView(APIView):
 
 class ReviewAnnotation(serializers.Serializer):
     annotator = serializers.CharField()
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, required=False,
+        help_text="Multi-label projects: the annotator's set.",
+    )  # fmt: skip
     confidence = serializers.IntegerField()
     seconds = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -162,17 +184,27 @@ class ReviewItem(serializers.Serializer):
     image_url = serializers.CharField(required=False)
     meta = serializers.DictField()
     support = serializers.FloatField(allow_null=True)
-    votes = serializers.DictField(child=serializers.IntegerField())
+    votes = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Annotations per label (multi-label projects: sets that hold the label).",
+    )
     annotations = ReviewAnnotation(many=True)
 
 
 class ReviewInput(serializers.Serializer):
     item = serializers.IntegerField()
     label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=200,
+        help_text="Multi-label projects: the final set.",
+    )
     action = serializers.ChoiceField(choices=["decide", "send_back"], default="decide")
 
     def validate(self, attrs: dict[str, object]) -> dict[str, object]:
-        if attrs["action"] == "decide" and not attrs.get("label"):
+        decides = attrs["action"] == "decide"
+        if decides and not attrs.get("label") and attrs.get("labels") is None:
             raise serializers.ValidationError({"label": "give the final label (or send_back)"})
         return attrs
 
@@ -182,6 +214,9 @@ ReviewOutput = inline_serializer(
     {
         "item": serializers.IntegerField(),
         "label": serializers.CharField(allow_null=True),
+        "labels": serializers.ListField(
+            child=serializers.CharField(), allow_null=True, required=False
+        ),
         "state": serializers.CharField(),
         "reviewer": serializers.CharField(required=False),
         "created_at": serializers.DateTimeField(required=False),
@@ -233,12 +268,14 @@ class ReviewView(APIView):
             project=project,
             user=_member(request),
             item_id=item_id,
-            label=data.validated_data["label"],
+            label=data.validated_data.get("label"),
+            labels=data.validated_data.get("labels"),
         )
         return Response(
             {
                 "item": item_id,
-                "label": decision.label,
+                "label": decision.label or None,
+                "labels": decision.labels,
                 "state": "labeled",
                 "reviewer": decision.reviewer.get_username(),
                 "created_at": decision.created_at,

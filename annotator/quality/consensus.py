@@ -212,6 +212,39 @@ def _decide(
 
 ConsensusMethod = Callable[..., ConsensusResult]
 
+
+def per_label_consensus(
+    method: ConsensusMethod,
+    items: ArrayLike,
+    annotators: ArrayLike,
+    sets: ArrayLike,
+    n_items: int,
+    confidence: ArrayLike | None = None,
+    **cutoff: float,
+) -> ConsensusResult:
+    """Multi-label consensus: ``method`` run on each label as a yes/no question.
+
+    Binary relevance, as the one-vs-rest model: annotation ``a`` says label ``j``
+    applies when ``sets[a, j] == 1``. Returns ``label`` and ``support`` of shape
+    ``(n_items, L)``: 1/0 where the label is decided present/absent, ``NO_CONSENSUS``
+    where that label's vote is tied or under-supported (the item then goes to review).
+    """
+    indicators = np.asarray(sets, dtype=np.int64)
+    if indicators.ndim != 2 or not np.isin(indicators, (0, 1)).all():
+        raise ValueError("sets must be a 2-d 0/1 indicator matrix, one row per annotation")
+    results = [
+        method(items, annotators, indicators[:, j], 2, n_items, confidence, **cutoff)
+        for j in range(indicators.shape[1])
+    ]
+    if not results:
+        empty = np.zeros((n_items, 0))
+        return ConsensusResult(empty.astype(np.int64), empty)
+    return ConsensusResult(
+        np.column_stack([r.label for r in results]).astype(np.int64),
+        np.column_stack([r.support for r in results]),
+    )
+
+
 # One function per name of `projects.settings_schema.Consensus` (where the settings
 # list them); the descriptions are the schema's too.
 _FUNCTIONS: dict[str, ConsensusMethod] = {

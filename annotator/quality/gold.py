@@ -46,6 +46,9 @@ def gold_set(*, project: Project, entries: list[dict[str, Any]]) -> GoldResult:
 def _gold_error(project: Project, item: Item | None, label: object) -> str:
     if item is None:
         return "no such item in this project"
+    if label is not None and project.task != Project.Task.SINGLE:
+        # A gold answer is one label; a set's gold check has no rule yet.
+        return "gold items are for single-label projects for now"
     if label is not None and label not in project.labels:
         return f"unknown label {label!r}; the project's labels are {project.labels}"
     if item.state not in MARKABLE:

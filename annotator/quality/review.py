@@ -13,6 +13,8 @@ batch's retrain picks them up.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,6 +24,7 @@ from django.utils import timezone
 from annotator.models import Assignment, ReviewDecision
 from projects.access import item_for_update
 from projects.batches import services as batch_services
+from projects.label_sets import is_multilabel, label_set_check
 from projects.models import (
     Annotation,
     Batch,
@@ -38,32 +41,64 @@ from winnow.errors import Conflict
 REVIEW_TRIGGER = "review"
 
 
-@transaction.atomic
-def review_decide(
-    *, project: Project, user: User, item_id: object, label: object
-) -> tuple[ReviewDecision, bool]:
-    """Give a waiting item its final label; repeating the same decision changes nothing."""
+@dataclass(frozen=True)
+class Final:
+    """A final answer: one label, or (multi-label projects) a set."""
+
+    label: str
+    labels: list[str] | None = None
+
+    def shown(self) -> str:
+        return repr(self.labels) if self.labels is not None else repr(self.label)
+
+
+def final_check(project: Project, *, label: object, labels: object = None) -> Final:
+    """The answer the project's task takes: a set on multi-label projects, else a label."""
+    if is_multilabel(project):
+        if labels is None:
+            raise ValidationError({"labels": 'a multi-label project takes "labels": [...]'})
+        return Final("", label_set_check(project, labels))
     if not isinstance(label, str) or label not in project.labels:
         raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
+    return Final(label)
+
+
+@transaction.atomic
+def review_decide(
+    *, project: Project, user: User, item_id: object, label: object, labels: object = None
+) -> tuple[ReviewDecision, bool]:
+    """Give a waiting item its final label (or set); repeating the same decision changes
+    nothing."""
+    final = final_check(project, label=label, labels=labels)
     item = item_for_update(project, item_id)
     existing = ReviewDecision.objects.filter(item=item).first()
     if existing is not None:
-        if existing.label != label:
-            raise Conflict(f"This item was already decided ({existing.label!r}); that is final.")
+        if Final(existing.label, existing.labels) != final:
+            was = Final(existing.label, existing.labels).shown()
+            raise Conflict(f"This item was already decided ({was}); that is final.")
         return existing, False
     if item.state != Item.State.REVIEW:
         raise Conflict("This item is not waiting for review.")
-    decision = _decide(project, item, user, label, Item.LabelSource.REVIEW)
+    decision = _decide(project, item, user, final, Item.LabelSource.REVIEW)
     return decision, True
 
 
-def _decide(project: Project, item: Item, user: User, label: str, source: str) -> ReviewDecision:
+def _decide(project: Project, item: Item, user: User, final: Final, source: str) -> ReviewDecision:
     """The final label, recorded (who decided, when); reviewed labels reach the model."""
     decision, _ = ReviewDecision.objects.update_or_create(
-        item=item, defaults={"reviewer_id": user.pk, "label": label, "created_at": timezone.now()}
+        item=item,
+        defaults={
+            "reviewer_id": user.pk,
+            "label": final.label,
+            "labels": final.labels,
+            "created_at": timezone.now(),
+        },
     )
     Item.objects.filter(pk=item.pk).update(
-        state=Item.State.LABELED, label=label, label_source=source
+        state=Item.State.LABELED,
+        label=final.label or None,
+        labels=final.labels,
+        label_source=source,
     )
     _retrain_when_due(project)
     return decision
@@ -76,12 +111,13 @@ LEAD_CONFIDENCE = 5
 
 
 @transaction.atomic
-def item_relabel(*, project: Project, user: User, item_id: object, label: object) -> Item:
-    """The lead sets an item's final label: recorded as the lead's annotation (confidence
-    5) and as the item's decision, with `label_source="lead"`, which consensus never
-    re-decides."""
-    if not isinstance(label, str) or label not in project.labels:
-        raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
+def item_relabel(
+    *, project: Project, user: User, item_id: object, label: object, labels: object = None
+) -> Item:
+    """The lead sets an item's final label (or set): recorded as the lead's annotation
+    (confidence 5) and as the item's decision, with `label_source="lead"`, which
+    consensus never re-decides."""
+    final = final_check(project, label=label, labels=labels)
     project_writable(project)
     item = item_for_update(project, item_id)
     if item.state not in RELABELLABLE:
@@ -89,13 +125,18 @@ def item_relabel(*, project: Project, user: User, item_id: object, label: object
     _, created = Annotation.objects.update_or_create(
         item=item,
         annotator=user,
-        defaults={"project": project, "label": label, "confidence": LEAD_CONFIDENCE},
+        defaults={
+            "project": project,
+            "label": final.label,
+            "labels": final.labels,
+            "confidence": LEAD_CONFIDENCE,
+        },
     )
     if created:
         Item.objects.filter(pk=item.pk).update(
             annotation_count=F("annotation_count") + 1, assigned=F("assigned") + 1
         )
-    _decide(project, item, user, label, Item.LabelSource.LEAD)
+    _decide(project, item, user, final, Item.LabelSource.LEAD)
     item.refresh_from_db()
     return item
 

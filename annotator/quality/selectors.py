@@ -22,6 +22,7 @@ from annotator.quality.agreement import (
     accuracy_against,
     agreement_summary,
     annotator_confusion,
+    set_agreement_summary,
 )
 from projects.models import Annotation, Item, Membership, Project
 
@@ -35,7 +36,8 @@ class AnnotationArrays:
     """A project's annotations, one row each, coded for :mod:`annotator.quality.agreement`.
 
     ``items``/``annotators`` are codes into ``item_ids``/``usernames``; ``labels``
-    are indices into ``project.labels``.
+    are indices into ``project.labels``. On multi-label projects ``labels`` is all
+    zeros and ``sets`` holds each annotation's set as a 0/1 row over the labels.
     """
 
     item_ids: IntArray
@@ -46,6 +48,7 @@ class AnnotationArrays:
     labels: IntArray
     confidence: FloatArray
     seconds: FloatArray  # NaN where unknown
+    sets: IntArray | None = None  # (annotations, labels) 0/1; multi-label projects only
 
     def item_codes(self, ids: IntArray) -> tuple[IntArray, IntArray]:
         """Codes of those ``ids`` that have annotations, and the positions they came from."""
@@ -63,16 +66,37 @@ def annotation_arrays(
     source = Annotation.objects.filter(project=project) if annotations is None else annotations
     rows = list(
         source.order_by("pk").values_list(
-            "item_id", "annotator_id", "annotator__username", "label", "confidence", "seconds"
+            "item_id",
+            "annotator_id",
+            "annotator__username",
+            "label",
+            "confidence",
+            "seconds",
+            "labels",
         )
     )
+    return _coded(project, [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows])
+
+
+Row = tuple[int, int, str, str, int, float | None, list[str] | None]
+
+
+def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
+    """Rows of (item, annotator, username, label, confidence, seconds, labels) coded;
+    those whose label (or set, on multi-label projects) the project does not know are
+    left out."""
     index = {name: i for i, name in enumerate(project.labels)}
-    rows = [row for row in rows if row[3] in index]
+    multilabel = project.task == Project.Task.MULTILABEL
+    if multilabel:
+        rows = [r for r in rows if r[6] is not None and all(x in index for x in r[6])]
+    else:
+        rows = [r for r in rows if r[3] in index]
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         none = np.zeros(0, dtype=np.float64)
-        return AnnotationArrays(empty, empty, [], empty, empty, empty, none, none)
-    item_id, annotator_id, username, label, confidence, seconds = zip(*rows, strict=True)
+        sets = np.zeros((0, len(index)), dtype=np.int64) if multilabel else None
+        return AnnotationArrays(empty, empty, [], empty, empty, empty, none, none, sets)
+    item_id, annotator_id, username, label, confidence, seconds, chosen = zip(*rows, strict=True)
     item_ids, items = np.unique(np.array(item_id, dtype=np.int64), return_inverse=True)
     annotator_ids, first, annotators = np.unique(
         np.array(annotator_id, dtype=np.int64), return_index=True, return_inverse=True
@@ -83,37 +107,32 @@ def annotation_arrays(
         usernames=[username[i] for i in first],
         items=items.astype(np.int64),
         annotators=annotators.astype(np.int64),
-        labels=np.array([index[x] for x in label], dtype=np.int64),
+        labels=np.array([0 if multilabel else index[x] for x in label], dtype=np.int64),
         confidence=np.asarray(confidence, dtype=np.float64),
         seconds=np.asarray([np.nan if s is None else s for s in seconds], dtype=np.float64),
+        sets=set_indicators(chosen, project.labels) if multilabel else None,
     )
+
+
+def set_indicators(sets: Iterable[list[str] | None], labels: list[str]) -> IntArray:
+    """Sets of label names as 0/1 rows over `labels` (a row of zeros for None)."""
+    index = {name: i for i, name in enumerate(labels)}
+    rows = list(sets)
+    out = np.zeros((len(rows), len(labels)), dtype=np.int64)
+    for row, chosen in enumerate(rows):
+        out[row, [index[x] for x in chosen or ()]] = 1
+    return out
 
 
 def annotation_arrays_of(project: Project, annotations: list[Annotation]) -> AnnotationArrays:
     """The same arrays from annotations already in memory (no query); their annotators
     must be loaded."""
-    index = {name: i for i, name in enumerate(project.labels)}
-    known = [a for a in annotations if a.label in index]
-    item_ids, items = np.unique(
-        np.array([a.item_id for a in known], dtype=np.int64), return_inverse=True
-    )
-    annotator_ids, first, annotators = np.unique(
-        np.array([a.annotator_id for a in known], dtype=np.int64),
-        return_index=True,
-        return_inverse=True,
-    )
-    return AnnotationArrays(
-        item_ids=item_ids,
-        annotator_ids=annotator_ids,
-        usernames=[known[i].annotator.username for i in first],
-        items=items.astype(np.int64),
-        annotators=annotators.astype(np.int64),
-        labels=np.array([index[a.label] for a in known], dtype=np.int64),
-        confidence=np.array([a.confidence for a in known], dtype=np.float64),
-        seconds=np.array(
-            [np.nan if a.seconds is None else a.seconds for a in known], dtype=np.float64
-        ),
-    )
+    rows: list[Row] = [
+        (a.item_id, a.annotator_id, a.annotator.username, a.label, a.confidence, a.seconds,
+         a.labels)
+        for a in annotations
+    ]  # fmt: skip
+    return _coded(project, rows)
 
 
 def _reference(
@@ -166,6 +185,8 @@ def agreement(project: Project) -> dict[str, Any]:
     """The agreement contract (``items``, ``fleiss_kappa``, ``krippendorff_alpha``, ``pairs``
     with usernames) plus the label confusion between annotators and gold accuracy."""
     arr = annotation_arrays(project)
+    if arr.sets is not None:
+        return _set_agreement(project, arr)
     n_labels = max(len(project.labels), 1)
     summary = agreement_summary(
         arr.items, arr.annotators, arr.labels, n_labels, min_shared=MIN_SHARED
@@ -192,6 +213,34 @@ def agreement(project: Project) -> dict[str, Any]:
             {"annotator": arr.usernames[a], "n": n, "accuracy": acc}
             for a, (n, acc) in sorted(gold.items())
         ],
+    }
+
+
+def _named(arr: AnnotationArrays, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**p, "a": arr.usernames[p["a"]], "b": arr.usernames[p["b"]]} for p in pairs]
+
+
+def _set_agreement(project: Project, arr: AnnotationArrays) -> dict[str, Any]:
+    """A multi-label project's agreement: per label and over whole sets (MASI). There is no
+    label confusion between annotators of sets, nor gold answers yet."""
+    assert arr.sets is not None
+    summary = set_agreement_summary(
+        arr.items, arr.annotators, arr.sets, list(project.labels), min_shared=MIN_SHARED
+    )
+    return {
+        "items": summary["items"],
+        "fleiss_kappa": summary["fleiss_kappa"],
+        "krippendorff_alpha": summary["krippendorff_alpha"],
+        "pairs": _named(arr, summary["pairs"]),
+        "annotations": len(arr.items),
+        "annotators": len(arr.usernames),
+        "min_shared": MIN_SHARED,
+        "confusion": {"labels": [], "matrix": [], "pairs": 0},
+        "gold": [],
+        "per_label": [
+            {**entry, "pairs": _named(arr, entry["pairs"])} for entry in summary["per_label"]
+        ],
+        "distance": "masi",
     }
 
 
@@ -269,14 +318,16 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
         Annotation.objects.filter(item_id__in=list(by_item))
         .order_by("created_at", "pk")
         .values_list(
-            "item_id", "annotator__username", "label", "confidence", "seconds", "created_at"
+            "item_id", "annotator__username", "label", "confidence", "seconds", "created_at",
+            "labels",
         )
-    )
-    for item_id, username, label, confidence, seconds, created in annotations:
+    )  # fmt: skip
+    for item_id, username, label, confidence, seconds, created, chosen in annotations:
         by_item[item_id].append(
             {
                 "annotator": username,
                 "label": label,
+                "labels": chosen,
                 "confidence": confidence,
                 "seconds": seconds,
                 "created_at": created,
@@ -296,7 +347,8 @@ def _review_entry(
         entry["text"] = row["text"]
     votes: dict[str, int] = {}
     for a in annotations:
-        votes[a["label"]] = votes.get(a["label"], 0) + 1
+        for name in a["labels"] if a["labels"] is not None else [a["label"]]:
+            votes[name] = votes.get(name, 0) + 1
     entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
     return entry
 

@@ -16,7 +16,12 @@ import numpy as np
 from django.db import transaction
 from django.db.models import QuerySet
 
-from annotator.quality.consensus import CONSENSUS_METHODS, NO_CONSENSUS, ConsensusResult
+from annotator.quality.consensus import (
+    CONSENSUS_METHODS,
+    NO_CONSENSUS,
+    ConsensusResult,
+    per_label_consensus,
+)
 from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from projects.models import Annotation, Item, Project
 from projects.settings_schema import Consensus
@@ -37,10 +42,12 @@ class Decision:
     label: str | None
     support: float | None
     method: str
+    labels: list[str] | None = None  # a multi-label project's set
 
     @property
     def label_source(self) -> str:
-        return Item.LabelSource.CONSENSUS if self.label else ""
+        decided = self.label or self.labels is not None
+        return Item.LabelSource.CONSENSUS if decided else ""
 
 
 def consensus_compute(
@@ -49,6 +56,16 @@ def consensus_compute(
     """Run one of :data:`annotator.quality.consensus.CONSENSUS_METHODS` over coded annotations."""
     function, _ = CONSENSUS_METHODS[method]
     cutoff = {"min_posterior" if method == Consensus.DAWID_SKENE else "min_support": threshold}
+    if arr.sets is not None:
+        return per_label_consensus(
+            function,
+            arr.items,
+            arr.annotators,
+            arr.sets,
+            len(arr.item_ids),
+            arr.confidence,
+            **cutoff,
+        )
     return function(
         arr.items,
         arr.annotators,
@@ -61,11 +78,24 @@ def consensus_compute(
 
 
 def _decision(project: Project, result: ConsensusResult, code: int, method: str) -> Decision:
+    if result.label.ndim == 2:
+        return _set_decision(project, result, code, method)
     label = int(result.label[code])
     support = float(result.support[code])
     if label == NO_CONSENSUS:
         return Decision(Item.State.REVIEW, None, support, method)
     return Decision(Item.State.LABELED, project.labels[label], support, method)
+
+
+def _set_decision(project: Project, result: ConsensusResult, code: int, method: str) -> Decision:
+    """A multi-label item: its set once every label is decided, else review. The
+    support is the weakest label's."""
+    row, support = result.label[code], result.support[code]
+    weakest = float(support.min()) if len(support) else 1.0
+    if (row == NO_CONSENSUS).any():
+        return Decision(Item.State.REVIEW, None, weakest, method)
+    chosen = [name for name, present in zip(project.labels, row, strict=True) if present == 1]
+    return Decision(Item.State.LABELED, None, weakest, method, labels=chosen)
 
 
 def item_finalise(*, project: Project, item: Item) -> None:
@@ -101,6 +131,7 @@ def _apply(item_id: int, decision: Decision) -> None:
     Item.objects.filter(pk=item_id).update(
         state=decision.state,
         label=decision.label,
+        labels=decision.labels,
         label_source=decision.label_source,
         consensus_support=decision.support,
         consensus_method=decision.method,
@@ -127,17 +158,18 @@ def consensus_recompute(*, project: Project) -> int:
     per_item = np.bincount(arr.items, minlength=len(arr.item_ids))
     multi = set(arr.item_ids[per_item >= 2].tolist())
     code_of = {int(pk): code for code, pk in enumerate(arr.item_ids.tolist())}
-    current = _recomputable(project).filter(pk__in=list(multi)).values_list("id", "state", "label")
+    current = _recomputable(project).filter(pk__in=list(multi))
     changed: list[Item] = []
     moved = 0
-    for item_id, state, label in current:
+    for item_id, state, label, labels in current.values_list("id", "state", "label", "labels"):
         decision = _decision(project, result, code_of[item_id], method)
-        moved += (decision.state, decision.label) != (state, label)
+        moved += (decision.state, decision.label, decision.labels) != (state, label, labels)
         changed.append(
             Item(
                 pk=item_id,
                 state=decision.state,
                 label=decision.label,
+                labels=decision.labels,
                 label_source=decision.label_source,
                 consensus_support=decision.support,
                 consensus_method=method,
@@ -162,6 +194,6 @@ def _write(project: Project, items: list[Item]) -> None:
     with transaction.atomic():
         _recomputable(project).bulk_update(
             items,
-            ["state", "label", "label_source", "consensus_support", "consensus_method"],
+            ["state", "label", "labels", "label_source", "consensus_support", "consensus_method"],
             batch_size=500,
         )

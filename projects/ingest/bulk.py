@@ -49,9 +49,10 @@ def _row_values(project_id: int, row: ParsedRow, image: str) -> dict[str, object
         "image": image,
         "meta": row.meta,
         "vector": row.vector,
-        "state": Item.State.LABELED if row.label else Item.State.POOL,
+        "state": Item.State.LABELED if row.seeded else Item.State.POOL,
         "label": row.label,
-        "label_source": Item.LabelSource.SEED if row.label else "",
+        "labels": row.labels,
+        "label_source": Item.LabelSource.SEED if row.seeded else "",
     }
 
 

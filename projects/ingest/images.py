@@ -39,7 +39,7 @@ from projects.ingest.zips import (
     read_image_zip,
     read_jsonl_manifest,
 )
-from projects.models import ImportJob, Item, Project
+from projects.models import HAS_FINAL_LABEL, ImportJob, Item, Project
 from projects.pool import features
 from projects.pool import snapshot as pool
 from projects.settings_schema import BUILTIN_EMBEDDER
@@ -196,8 +196,13 @@ def image_items_import(
                 status=ImportJob.Status.PENDING,
             )
             paths = [_place_image(project, job, row.entry, written) for row in rows]
+            # A class folder on a multi-label project seeds the set of that one label.
+            sets = project.task == Project.Task.MULTILABEL
             parsed = [
-                ParsedRow(line=i, label=row.label, meta=row.meta) for i, row in enumerate(rows, 1)
+                ParsedRow(line=i, meta=row.meta, label=None if sets else row.label)
+                if not (sets and row.label)
+                else ParsedRow(line=i, meta=row.meta, labels=[row.label])
+                for i, row in enumerate(rows, 1)
             ]
             bulk.items_insert(project.pk, parsed, paths)
             _mark_collecting(project)
@@ -359,7 +364,7 @@ def _finish_job(project: Project, job: ImportJob) -> None:
     """Job done: a retrain if the import brought seed labels, else a coverage batch."""
 
     seeded = Item.objects.filter(
-        project=project, image__startswith=image_prefix(project, job), label__isnull=False
+        HAS_FINAL_LABEL, project=project, image__startswith=image_prefix(project, job)
     ).exists()
     with transaction.atomic():
         ImportJob.objects.filter(pk=job.pk).update(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from projects.ingest import labelstudio
 from winnow import parsers as json_input
 from winnow.errors import Rejected
 
@@ -33,6 +34,12 @@ class ParsedRow:
     label: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
+    labels: list[str] | None = None  # a multi-label project's seed set
+
+    @property
+    def seeded(self) -> bool:
+        """The row brings a final label (or set): it becomes a seed label."""
+        return bool(self.label) or self.labels is not None
 
 
 @dataclass
@@ -56,14 +63,29 @@ def decode_upload(data: bytes) -> str:
 
 
 def parse_upload(
-    data: bytes, filename: str, *, kind: str, labels: list[str], max_text_chars: int
+    data: bytes,
+    filename: str,
+    *,
+    kind: str,
+    labels: list[str],
+    max_text_chars: int,
+    multilabel: bool = False,
 ) -> ParseResult:
     text = decode_upload(data)
     if "\x00" in text:
         raise ImportRejected("The file contains NUL bytes; it is not a text file.")
-    checker = _RowChecker(kind=kind, labels=set(labels), max_text_chars=max_text_chars)
+    checker = _RowChecker(
+        kind=kind,
+        labels=set(labels),
+        max_text_chars=max_text_chars,
+        multilabel=multilabel,
+        order=tuple(labels),
+    )
     lower = filename.lower()
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
+    records: Iterator[tuple[int, Any]]
+    if lower.endswith(".json") and labelstudio.looks_like_export(text):
+        records = _labelstudio_records(text)
+    elif lower.endswith((".jsonl", ".ndjson", ".json")):
         records = _jsonl_records(text)
     elif lower.endswith((".csv", ".tsv", ".txt")):
         records = _csv_records(text, delimiter="\t" if lower.endswith(".tsv") else ",", kind=kind)
@@ -79,6 +101,15 @@ def parse_upload(
         except RowError as exc:
             errors.append({"line": line, "error": str(exc)})
     return ParseResult(rows=rows, errors=errors)
+
+
+def _labelstudio_records(text: str) -> Iterator[tuple[int, Any]]:
+    """A Label Studio JSON export's tasks as rows; errors are numbered by task."""
+    try:
+        for number, record in labelstudio.records(text):
+            yield number, RowError(str(record)) if isinstance(record, ValueError) else record
+    except labelstudio.NotAnExport as exc:
+        raise ImportRejected(f"{exc}.") from None
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
@@ -131,11 +162,14 @@ class _RowChecker:
     labels: set[str]
     max_text_chars: int
     vector_dim: int | None = None
+    multilabel: bool = False
+    order: tuple[str, ...] = ()  # the project's labels in key order (sets keep it)
 
     def check(self, line: int, record: Any) -> ParsedRow:
         if not isinstance(record, dict):
             raise RowError("each line must be a JSON object")
-        row = ParsedRow(line=line, label=self._label(record.get("label")))
+        row = ParsedRow(line=line)
+        self._answer(row, record)
         row.meta = self._meta(record)
         if self.kind == "vector":
             row.vector = self._vector(record.get("features"))
@@ -150,6 +184,33 @@ class _RowChecker:
                 except RowError as exc:
                     raise ImportRejected(f"Line {line}: {exc}.") from None
         return row
+
+    def _answer(self, row: ParsedRow, record: dict[str, Any]) -> None:
+        """The row's seed answer: `label`, or `labels` (a set) on multi-label projects;
+        `choices` is a Label Studio task's answer, read as whichever the project takes."""
+        choices = record.get("choices")
+        if self.multilabel:
+            given = choices if choices is not None else record.get("labels")
+            if record.get("label") not in (None, ""):
+                raise RowError('a multi-label project takes "labels": [...], not "label"')
+            row.labels = None if given is None else self._set(given)
+        elif choices is not None:
+            if not isinstance(choices, list) or len(choices) != 1:
+                raise RowError("a single-label project takes exactly one choice per task")
+            row.label = self._label(choices[0])
+        else:
+            if record.get("labels") is not None:
+                raise RowError('a single-label project takes "label", not "labels"')
+            row.label = self._label(record.get("label"))
+
+    def _set(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise RowError("labels must be a list of label names")
+        unknown = sorted(set(value) - self.labels)
+        if unknown:
+            known = sorted(self.labels)
+            raise RowError(f"unknown labels {unknown}; the project's labels are {known}")
+        return [name for name in self.order if name in set(value)]
 
     def _label(self, value: Any) -> str | None:
         if value is None or value == "":
@@ -197,7 +258,8 @@ class _RowChecker:
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise RowError("meta must be an object")
-        extra = {k: v for k, v in record.items() if k not in {"text", "label", "meta", "features"}}
+        own = {"text", "label", "labels", "choices", "meta", "features"}
+        extra = {k: v for k, v in record.items() if k not in own}
         meta = {**extra, **meta}
         if meta and len(json.dumps(meta)) > MAX_META_CHARS:
             raise RowError(f"meta larger than {MAX_META_CHARS} characters")
@@ -224,6 +286,7 @@ def preview_upload(
     labels: list[str],
     max_text_chars: int,
     rows: int = 5,
+    multilabel: bool = False,
 ) -> Preview:
     """Parse the first lines of an upload with the import's own rules (`parse_upload`).
 
@@ -233,12 +296,19 @@ def preview_upload(
     if not complete:
         cut = head.rfind(b"\n")
         head = head[: cut + 1] if cut >= 0 else b""
-    parsed = parse_upload(head, filename, kind=kind, labels=labels, max_text_chars=max_text_chars)
+    parsed = parse_upload(
+        head,
+        filename,
+        kind=kind,
+        labels=labels,
+        max_text_chars=max_text_chars,
+        multilabel=multilabel,
+    )
     return Preview(
         columns=_columns(decode_upload(head), filename),
         rows=parsed.rows[:rows],
         errors=parsed.errors[:rows],
-        labelled=sum(1 for row in parsed.rows if row.label),
+        labelled=sum(1 for row in parsed.rows if row.seeded),
         complete=complete,
     )
 

@@ -26,7 +26,7 @@ def items_import(
     created = bulk.items_insert(project.pk, rows, images or [])
     if created and project.state in ITEMS_ARRIVED.sources:
         project_move(project, to=ITEMS_ARRIVED.to, from_=ITEMS_ARRIVED.sources)
-    if any(row.label for row in rows):
+    if any(row.seeded for row in rows):
         retrain_request(project=project, trigger="import")
     return created
 

@@ -36,11 +36,12 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         kind=project.kind,
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
+        multilabel=project.task == Project.Task.MULTILABEL,
     )
     if project.kind == Project.Kind.TEXT:
         own_features_check(project, parsed.rows)
     created = 0
-    seeded = sum(1 for row in parsed.rows if row.label)
+    seeded = sum(1 for row in parsed.rows if row.seeded)
     with transaction.atomic():
         if parsed.rows:
             created = ingest.items_import(project=project, rows=parsed.rows)
@@ -80,6 +81,7 @@ def import_preview(*, project: Project, upload: UploadedFile) -> importers.Previ
         kind=project.kind,
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
+        multilabel=project.task == Project.Task.MULTILABEL,
     )
 
 

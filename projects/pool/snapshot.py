@@ -27,9 +27,12 @@ FEATURE_CHUNK = 20_000
 class PoolSnapshot:
     ids: np.ndarray
     state: np.ndarray
-    label: np.ndarray  # label code, -1 where the item has no final label
+    # Label code, -1 where the item has no final label; on multi-label projects 0 where
+    # it has a final set, which `sets` holds.
+    label: np.ndarray
     holdout: np.ndarray
     X: features.Matrix
+    sets: np.ndarray | None = None  # (items, labels) 0/1: multi-label projects only
 
     @property
     def labeled(self) -> np.ndarray:
@@ -56,24 +59,42 @@ def label_codes(project: Project, labels: np.ndarray) -> np.ndarray:
     return np.array([index.get(x, -1) if x is not None else -1 for x in labels], dtype=np.int64)
 
 
+def set_rows(project: Project, sets: Sequence[list[str] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label final sets as (code: 0 with a set, -1 without; 0/1 rows over the labels)."""
+    index = {name: i for i, name in enumerate(project.labels)}
+    indicators = np.zeros((len(sets), len(project.labels)), dtype=np.int64)
+    for row, chosen in enumerate(sets):
+        indicators[row, [index[x] for x in chosen or () if x in index]] = 1
+    codes = np.array([0 if chosen is not None else -1 for chosen in sets], dtype=np.int64)
+    return codes, indicators
+
+
 def pool_snapshot(project: Project) -> PoolSnapshot:
     rows = list(
         Item.objects.filter(project=project)
         .order_by("id")
-        .values_list("id", "state", "label", "is_holdout")
+        .values_list("id", "state", "label", "is_holdout", "labels")
     )
+    multilabel = project.task == Project.Task.MULTILABEL
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return PoolSnapshot(empty, empty.astype(str), empty, empty.astype(bool), np.zeros((0, 1)))
-    ids, states, labels, holdout = (np.array(col) for col in zip(*rows, strict=True))
+        sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
+        return PoolSnapshot(
+            empty, empty.astype(str), empty, empty.astype(bool), np.zeros((0, 1)), sets
+        )
+    ids, states, labels, holdout = (np.array(col) for col in list(zip(*rows, strict=True))[:4])
     ids = ids.astype(np.int64)
     table = features_ready(project, ids)
+    codes, sets = label_codes(project, labels), None
+    if multilabel:
+        codes, sets = set_rows(project, [row[4] for row in rows])
     return PoolSnapshot(
         ids=ids,
         state=states.astype(str),
-        label=label_codes(project, labels),
+        label=codes,
         holdout=holdout.astype(bool),
         X=table.rows(ids),
+        sets=sets,
     )
 
 

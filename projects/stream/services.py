@@ -101,6 +101,9 @@ def stream_items_add(
         raise ValidationError({"items": f"send a list of 1 to {MAX_BATCH} items per post"})
     if project.state == Project.State.ARCHIVED:
         raise StreamClosed("The project is archived; it takes no stream items.")
+    if project.task != Project.Task.SINGLE:
+        # The stream policy ranks one label's probabilities; sets have no policy yet.
+        raise StreamClosed("Stream mode is for single-label projects for now.")
     version = latest_version(project.pk)
     model = None if version is None else load_model(project.pk, version)
     n_features = None if model is None else getattr(model, "n_features_in_", None)

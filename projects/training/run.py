@@ -26,6 +26,7 @@ from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
 from projects.training import estimators, rankings
+from projects.training import multilabel as multilabel_steps
 from projects.training import scores as score_rows
 from projects.training.heartbeat import Heartbeat
 from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
@@ -167,15 +168,25 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
 
     t = time.perf_counter()
     spec = estimators.project_spec(project)
-    model = train_model(
-        snap.X[train], snap.label[train], n_classes, random_state=project.random_state, spec=spec
-    )
+    multilabel = project.task == Project.Task.MULTILABEL
+    if multilabel:
+        model: Any = multilabel_steps.model_train(project, snap, train)
+    else:
+        model = train_model(
+            snap.X[train],
+            snap.label[train],
+            n_classes,
+            random_state=project.random_state,
+            spec=spec,
+        )
     timings["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
     held = snap.labeled & snap.holdout
     evaluation = None
-    if held.any():
+    if held.any() and multilabel:
+        evaluation = multilabel_steps.holdout_evaluate(project, model, snap, held)
+    elif held.any():
         evaluation = metrics.evaluate(
             snap.label[held],
             model.predict(snap.X[held]),
@@ -205,7 +216,8 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
     timings["score"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    scored_ids, predictions = snap.ids[in_pool], proba.argmax(axis=1)
+    scored_ids = snap.ids[in_pool]
+    predictions = multilabel_steps.top_label(proba) if multilabel else proba.argmax(axis=1)
     rankings.ranking_save(project.pk, version.version, scored_ids, scores, predictions)
     rankings.rankings_prune(project)
     timings["save_ranking"] = time.perf_counter() - t
@@ -219,8 +231,15 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
 
     stop_ids = _stop_set(project, snap.ids)
     stop_rows = np.searchsorted(snap.ids, stop_ids)
-    stop_predictions = (
-        model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
+    stop_predictions: list[int] = []
+    if len(stop_ids) and multilabel:
+        stop_predictions = multilabel_steps.stop_set_predictions(model, snap.X[stop_rows])
+    elif len(stop_ids):
+        stop_predictions = model.predict(snap.X[stop_rows]).astype(int).tolist()
+    uncertainty = (
+        multilabel_steps.max_uncertainty(proba)
+        if multilabel
+        else (float(1.0 - proba.max(axis=1).min()) if len(proba) else None)
     )
     model_file = _save_model(project, version, model)
     timings["total"] = time.perf_counter() - started
@@ -229,10 +248,10 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
         "train_size": int(train.sum()),
         "pool_size": int(snap.pool.sum()),
         "labels_total": int(snap.labeled.sum()),
-        "max_uncertainty": float(1.0 - proba.max(axis=1).min()) if len(proba) else None,
+        "max_uncertainty": uncertainty,
         "stop_set_predictions": stop_predictions,
         "model_file": model_file,
-        "estimator": spec.name,
+        "estimator": "one_vs_rest_logistic_regression" if multilabel else spec.name,
         "hyperparameters": estimators.chosen_values(model),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
@@ -367,12 +386,13 @@ def stopping_evaluate(*, project: Project, latest: ModelVersion) -> list[dict[st
     earlier = ModelVersion.objects.filter(
         project=project, status=ModelVersion.Status.DONE, version__lt=latest.version
     ).order_by("version")
+    headline = metrics.HEADLINE_METRIC.get(project.task, "accuracy")
     history = [
         BatchRecord(
             labels=v.labels_total,
             seconds=v.annotation_seconds,
-            metric=(v.metrics or {}).get("accuracy"),
-            metric_low=(v.metrics or {}).get("accuracy_low"),
+            metric=(v.metrics or {}).get(headline),
+            metric_low=(v.metrics or {}).get(f"{headline}_low"),
             stop_set_predictions=np.array(v.stop_set_predictions)
             if v.stop_set_predictions is not None
             else None,

@@ -1,6 +1,7 @@
 // Keyboard-first annotation and review. Every key comes from the page: a button's
-// data-key (labels, skip, undo, send back) or a confidence radio's; Enter accepts the
-// model's suggestion, "/" filters the labels, "?" opens the overview of keys.
+// data-key (labels, skip, undo, send back), a confidence radio's or, on multi-label
+// projects, a label toggle's; Enter accepts the model's suggestion or submits the set
+// of toggled labels, "/" filters the labels, "?" opens the overview of keys.
 function typing(target) {
   return target instanceof HTMLElement &&
     target.matches("input:not([type=radio]):not([type=checkbox]), textarea, select, [contenteditable]");
@@ -31,6 +32,12 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.key === "Enter") {
     if (target instanceof HTMLElement && target.matches("button, a, summary, [role=button]")) return;
+    const setForm = document.querySelector("#annotate-panel #set-form");
+    if (setForm) {
+      event.preventDefault();
+      setForm.requestSubmit();
+      return;
+    }
     if (press(document.querySelector("#annotate-panel button.suggested"))) event.preventDefault();
     return;
   }
@@ -50,6 +57,12 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
+  const toggle = document.querySelector(`#set-form input[type=checkbox][data-key="${CSS.escape(key)}"]`);
+  if (toggle) {
+    toggle.checked = !toggle.checked;
+    event.preventDefault();
+    return;
+  }
   if (press(document.querySelector(`#annotate-panel button[data-key="${CSS.escape(key)}"]`))) {
     event.preventDefault();
   }
@@ -58,14 +71,15 @@ document.addEventListener("keydown", (event) => {
 // The label filter: typing hides the labels whose name does not contain the text; Enter
 // picks the first one shown; Esc clears the filter and gives the keys back.
 function visibleLabels() {
-  return [...document.querySelectorAll("#annotate-panel .labels button")].filter((b) => !b.hidden);
+  return [...document.querySelectorAll("#annotate-panel .labels button, #annotate-panel .labels label")]
+    .filter((b) => !b.hidden);
 }
 
 document.addEventListener("input", (event) => {
   const filter = event.target;
   if (!(filter instanceof HTMLInputElement) || filter.id !== "label-filter") return;
   const text = filter.value.trim().toLowerCase();
-  for (const button of document.querySelectorAll("#annotate-panel .labels button")) {
+  for (const button of document.querySelectorAll("#annotate-panel .labels [data-label]")) {
     button.hidden = text !== "" && !button.dataset.label.includes(text);
   }
 });
@@ -75,7 +89,10 @@ document.addEventListener("keydown", (event) => {
   if (!(filter instanceof HTMLInputElement) || filter.id !== "label-filter") return;
   if (event.key === "Enter") {
     event.preventDefault();
-    press(visibleLabels()[0]);
+    const first = visibleLabels()[0];
+    const toggle = first?.querySelector("input[type=checkbox]");
+    if (toggle) toggle.checked = !toggle.checked;
+    else press(first);
   } else if (event.key === "Escape") {
     filter.value = "";
     filter.dispatchEvent(new Event("input", { bubbles: true }));

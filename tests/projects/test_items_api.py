@@ -109,7 +109,9 @@ def test_rows_carry_prediction_names_and_annotations(api, project) -> None:  # t
     assert first["state"] == "labeled" and first["score"] == 0.9
     names = sorted(a["annotator"] for a in first["annotations"])
     assert names == (["ann1", "ann2"] if item.pk % 2 else ["ann1"])
-    assert set(first["annotations"][0]) == {"annotator", "label", "confidence", "created_at"}
+    assert set(first["annotations"][0]) == {
+        "annotator", "label", "labels", "confidence", "created_at"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,14 @@ def test_the_registry_has_multilabel_strategies_a_single_label_project_cannot_ta
         with pytest.raises(SettingsInvalid) as refused:
             settings_validate({"strategy": name})
         assert set(refused.value.errors) == {"strategy"}
+    # A single-label project's settings page offers none; the create page, where the task
+    # is chosen, offers both kinds (the service refuses the ones that do not fit).
+    settings_page = ProjectSettingsForm(task=Task.SINGLE).fields["strategy"]
+    assert not set(dict(settings_page.choices)) & set(MULTILABEL)  # type: ignore[attr-defined]
+    multi_page = ProjectSettingsForm(task=Task.MULTILABEL).fields["strategy"]
+    assert set(dict(multi_page.choices)) - {""} == set(MULTILABEL)  # type: ignore[attr-defined]
     choices = dict(ProjectCreateForm().fields["strategy"].choices)  # type: ignore[attr-defined]
-    assert not set(choices) & set(MULTILABEL)
+    assert set(MULTILABEL) <= set(choices)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,246 @@
+"""Exports of a project's items: JSONL, CSV and Label Studio's JSON (PRODUCT.md §10).
+
+Each streams the items in id order, in chunks, with their annotations read in one
+query per chunk. Multi-label items carry `"labels": [...]` (JSONL, Label Studio) or one
+0/1 column per label (CSV); the Label Studio mapping itself is `ingest.labelstudio`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from projects.ingest import labelstudio
+from projects.models import HAS_FINAL_LABEL, Annotation, Item, Project
+from projects.selectors import prediction_name
+from projects.training import rankings
+
+EXPORT_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which items an export holds; the defaults (every item) are the §10 contract."""
+
+    labelled_only: bool = False
+    state: str = ""
+    label: str = ""
+
+    def apply(self, items: QuerySet[Item], project: Project) -> QuerySet[Item]:
+        if self.labelled_only:
+            items = items.filter(HAS_FINAL_LABEL)
+        if self.state:
+            items = items.filter(state=self.state)
+        if self.label and project.task == Project.Task.MULTILABEL:
+            # JSON containment is not portable (SQLite has none): the sets are read.
+            sets = items.filter(labels__isnull=False).values_list("id", "labels")
+            items = items.filter(pk__in=[pk for pk, chosen in sets if self.label in (chosen or [])])
+        elif self.label:
+            items = items.filter(label=self.label)
+        return items
+
+
+def _export_records(project: Project, which: ExportFilter) -> Iterator[dict[str, Any]]:
+    items = which.apply(Item.objects.filter(project=project), project).order_by("id")
+    ids = list(items.values_list("id", flat=True))
+    ranking = rankings.ranking_latest(project)
+    for start in range(0, len(ids), EXPORT_CHUNK):
+        chunk = ids[start : start + EXPORT_CHUNK]
+        by_item: dict[int, list[dict[str, Any]]] = {}
+        annotations = (
+            Annotation.objects.filter(item_id__in=chunk)
+            .values_list(
+                "item_id", "annotator__username", "label", "labels", "confidence", "created_at",
+                "seconds",
+            )
+            .order_by("created_at")
+        )  # fmt: skip
+        for item_id, username, label, chosen, confidence, created, seconds in annotations:
+            entry = {
+                "annotator": username,
+                "label": label,
+                "confidence": confidence,
+                "created_at": created.isoformat(),
+                "seconds": seconds,
+            }
+            if project.task == Project.Task.MULTILABEL:
+                entry.update(label=None, labels=chosen)
+            by_item.setdefault(item_id, []).append(entry)
+        rows = (
+            Item.objects.filter(pk__in=chunk)
+            .order_by("id")
+            .values(
+                "id",
+                "text",
+                "image",
+                "label",
+                "labels",
+                "label_source",
+                "meta",
+                "is_holdout",
+                "state",
+                "prediction",
+                "gold_label",
+                "consensus_method",
+                "consensus_support",
+                "review__reviewer__username",
+                "review__created_at",
+            )
+        )
+        records: list[dict[str, Any]] = [dict(values) for values in rows]
+        _latest_predictions(ranking, records)
+        for row in records:
+            row["annotations"] = by_item.get(row["id"], [])
+            yield row
+
+
+def _public(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The annotations as the §10 contract shows them (without the seconds)."""
+    return [{k: v for k, v in a.items() if k != "seconds"} for a in annotations]
+
+
+def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, Any]]) -> None:
+    """The newest model's prediction for the items it ranked (the whole unlabeled pool).
+
+    A retrain stores predictions on the item rows only for the top of its ranking; other
+    items keep what was stored (a stream item's prediction, or an earlier version's).
+    """
+    if ranking is None or not rows:
+        return
+    codes = ranking.predictions_of(np.array([row["id"] for row in rows], dtype=np.int64))
+    for row, code in zip(rows, codes.tolist(), strict=True):
+        if code >= 0:
+            row["prediction"] = code
+
+
+def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    for row in _export_records(project, which):
+        record: dict[str, Any] = {"id": row["id"]}
+        if project.kind == Project.Kind.IMAGE:
+            record["image"] = row["image"]
+        else:
+            record["text"] = row["text"]
+        if project.task == Project.Task.MULTILABEL:
+            record["labels"] = row["labels"]
+        record.update(
+            {
+                "label": row["label"],
+                "label_source": row["label_source"] or None,
+                "annotations": _public(row["annotations"]),
+                "consensus": _consensus(row),
+                "review": _review(row),
+                "gold_label": row["gold_label"],
+                "meta": row["meta"],
+                "holdout": row["is_holdout"],
+                "prediction": prediction_name(project, row["prediction"]),
+            }
+        )
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
+    """How the annotations were combined: the method and the winner's vote share/posterior."""
+    if not row["consensus_method"]:
+        return None
+    return {"method": row["consensus_method"], "support": row["consensus_support"]}
+
+
+def _review(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row["review__reviewer__username"] is None:
+        return None
+    return {
+        "reviewer": row["review__reviewer__username"],
+        "created_at": row["review__created_at"].isoformat(),
+    }
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"); such cells are written with a leading apostrophe, which it shows as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting like a formula is quoted."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """One row per item, `id,text,label` first; formula-like cells quoted (`csv_cell`).
+
+    `annotations` is a JSON list of `{"annotator", "label", "confidence", "created_at"}`,
+    as in the JSONL export, so a reader parses it rather than splitting strings.
+    Multi-label projects add one 0/1 column per label after `label` (empty cells where
+    the item has no final set yet)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    first = "image" if project.kind == Project.Kind.IMAGE else "text"
+    multilabel = project.task == Project.Task.MULTILABEL
+    per_label = list(project.labels) if multilabel else []
+    writer.writerow(
+        ["id", first, "label", *per_label, "label_source", "annotations", "holdout", "meta"]
+    )
+    for row in _export_records(project, which):
+        cells = [
+            row["id"],
+            row["image"] if first == "image" else row["text"],
+            row["label"] or "",
+            *_indicator_cells(per_label, row["labels"]),
+            row["label_source"],
+            json.dumps(_public(row["annotations"]), ensure_ascii=False),
+            int(row["is_holdout"]),
+            json.dumps(row["meta"], ensure_ascii=False),
+        ]
+        writer.writerow([csv_cell(cell) for cell in cells])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _indicator_cells(labels: list[str], chosen: list[str] | None) -> list[object]:
+    """One cell per label: 1 if the final set holds it, 0 if not, empty without a set."""
+    if chosen is None:
+        return [""] * len(labels)
+    return [int(label in chosen) for label in labels]
+
+
+def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """Label Studio's JSON export: one JSON array of tasks, streamed one task at a time.
+
+    Import it into a Label Studio project whose labelling config is
+    `labelstudio.labeling_config` (shown on the export page)."""
+    multilabel = project.task == Project.Task.MULTILABEL
+    yield "["
+    for number, row in enumerate(_export_records(project, which)):
+        chosen = [
+            {**a, "chosen": a["labels"] if multilabel else [a["label"]]}
+            for a in row["annotations"]
+            if (a.get("labels") if multilabel else a["label"]) is not None
+        ]
+        final = row["labels"] if multilabel else ([row["label"]] if row["label"] else None)
+        task = labelstudio.task(
+            kind=project.kind,
+            item_id=row["id"],
+            data=_task_data(project, row),
+            annotations=chosen,
+            final=final,
+            meta=row["meta"],
+        )
+        yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
+    yield "]\n"
+
+
+def _task_data(project: Project, row: dict[str, Any]) -> dict[str, Any]:
+    if project.kind == Project.Kind.IMAGE:
+        return {"image": reverse("api-item-image", args=[project.pk, row["id"]])}
+    return {"text": row["text"]}

@@ -1,0 +1,175 @@
+"""Label Studio's JSON export format, both ways: the one home of the mapping.
+
+A Label Studio export is a JSON array of tasks, each `{"id", "data": {...},
+"annotations": [{"result": [...], "ground_truth", "was_cancelled", ...}], "meta"}`.
+A classification answer is one result of type `choices`:
+`{"type": "choices", "from_name", "to_name", "value": {"choices": [names]}}`; a
+multi-label project's labelling config says `choice="multiple"`. Reading turns each
+task into the row our importer takes (`{"text", "label" | "labels", "meta"}`); writing
+turns an exported item into a task. A new task kind (spans: results of type `labels`
+with `start`/`end`) is added here, in both directions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from winnow import parsers as json_input
+
+FROM_NAME = "label"  # the Choices control's name in the config we write
+SEED_SOURCE = "labelstudio"
+
+
+class NotAnExport(ValueError):
+    """The file is not a Label Studio JSON export (a JSON array of task objects)."""
+
+
+def looks_like_export(text: str) -> bool:
+    """A `.json` upload that is one JSON array is a Label Studio export; JSONL is not."""
+    return text.lstrip().startswith("[")
+
+
+def records(text: str) -> Iterator[tuple[int, Any]]:
+    """Each task of an export as an importer row, numbered from 1; a task that cannot
+    be read is yielded as a ValueError with the reason (the import reports it)."""
+    try:
+        tasks = json_input.loads(text)
+    except (json.JSONDecodeError, json_input.UnsafeJSON) as exc:
+        raise NotAnExport(f"the Label Studio export is not valid JSON: {exc}") from None
+    if not isinstance(tasks, list):
+        raise NotAnExport("a Label Studio export is a JSON array of tasks")
+    for number, task in enumerate(tasks, start=1):
+        try:
+            yield number, task_row(task)
+        except ValueError as exc:
+            yield number, exc
+
+
+def task_row(task: Any) -> dict[str, Any]:
+    """One task as an importer row: its text (or features), its answer, its meta."""
+    if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+        raise ValueError('each task must be an object with "data"')
+    data = task["data"]
+    row: dict[str, Any] = {"meta": _meta(task)}
+    if "text" in data:
+        row["text"] = data["text"]
+    if "features" in data:
+        row["features"] = data["features"]
+    chosen = task_answer(task)
+    if chosen is not None:
+        row["choices"] = chosen
+    return row
+
+
+def _meta(task: dict[str, Any]) -> dict[str, Any]:
+    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+    extra = {k: v for k, v in task["data"].items() if k not in ("text", "features")}
+    out = {**extra, **(meta or {})}
+    if task.get("id") is not None:
+        out["labelstudio_id"] = task["id"]
+    return out
+
+
+def task_answer(task: dict[str, Any]) -> list[str] | None:
+    """The task's label(s): a ground-truth annotation's, else what every annotation that
+    answered agrees on; None when there is none or the annotators disagree."""
+    answers = [
+        (bool(a.get("ground_truth")), choices)
+        for a in task.get("annotations") or []
+        if isinstance(a, dict) and not a.get("was_cancelled")
+        for choices in [_choices(a.get("result"))]
+        if choices is not None
+    ]
+    truth = [choices for is_truth, choices in answers if is_truth]
+    if truth:
+        return truth[-1]
+    distinct = {tuple(sorted(choices)) for _, choices in answers}
+    return answers[0][1] if len(distinct) == 1 else None
+
+
+def _choices(result: Any) -> list[str] | None:
+    """The names chosen in an annotation's result list (None: no choices result)."""
+    if not isinstance(result, list):
+        return None
+    for entry in result:
+        if isinstance(entry, dict) and entry.get("type") == "choices":
+            value = entry.get("value")
+            chosen = value.get("choices") if isinstance(value, dict) else None
+            if isinstance(chosen, list) and all(isinstance(x, str) for x in chosen):
+                return chosen
+            raise ValueError("a choices result must hold a list of names")
+    return None
+
+
+def labeling_config(*, kind: str, labels: list[str], multilabel: bool) -> str:
+    """The Label Studio labelling config that reads what `task` writes."""
+    obj = (
+        '<Image name="image" value="$image"/>'
+        if kind == "image"
+        else ('<Text name="text" value="$text"/>')
+    )
+    to_name = "image" if kind == "image" else "text"
+    multiple = ' choice="multiple"' if multilabel else ' choice="single"'
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
+    return (
+        f'<View>{obj}<Choices name="{FROM_NAME}" toName="{to_name}"{multiple}>'
+        f"{choices}</Choices></View>"
+    )
+
+
+def choices_result(*, kind: str, chosen: list[str]) -> list[dict[str, Any]]:
+    """An annotation's `result`: one choices entry."""
+    to_name = "image" if kind == "image" else "text"
+    return [
+        {
+            "type": "choices",
+            "from_name": FROM_NAME,
+            "to_name": to_name,
+            "origin": "manual",
+            "value": {"choices": chosen},
+        }
+    ]
+
+
+def task(
+    *,
+    kind: str,
+    item_id: int,
+    data: dict[str, Any],
+    annotations: list[dict[str, Any]],
+    final: list[str] | None,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """An exported item as a task: each annotator's answer, and the final label(s) as a
+    ground-truth annotation (which the import reads back as the seed label)."""
+    entries = [
+        {
+            "id": index,
+            "result": choices_result(kind=kind, chosen=a["chosen"]),
+            "ground_truth": False,
+            "was_cancelled": False,
+            "created_at": a["created_at"],
+            "lead_time": a.get("seconds"),
+        }
+        for index, a in enumerate(annotations, start=1)
+    ]
+    if final is not None:
+        entries.append(
+            {
+                "id": len(entries) + 1,
+                "result": choices_result(kind=kind, chosen=final),
+                "ground_truth": True,
+                "was_cancelled": False,
+            }
+        )
+    annotators = [a["annotator"] for a in annotations]
+    return {
+        "id": item_id,
+        "data": data,
+        "annotations": entries,
+        "predictions": [],
+        "meta": {**meta, "winnow": {"annotators": annotators}},
+    }
