@@ -8,6 +8,7 @@ the refreshed batch in one short transaction at the end.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from projects import artifacts
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
@@ -28,7 +30,7 @@ from projects.state import RETRAIN_ENDED, STOP, project_move
 from projects.training import estimators, rankings
 from projects.training import scores as score_rows
 from projects.training.heartbeat import Heartbeat
-from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
+from projects.training.services import heartbeat_stale, model_name, owed_send, retrain_fail
 from strategies import metrics, query
 from strategies.models import train_model
 from strategies.stopping import BatchRecord, evaluate_rules
@@ -282,11 +284,10 @@ def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
 
 
 def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
-    path = model_path(project.pk, version.version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    name = model_name(project.pk, version.version)
     # With the representation its rows came from, so a download can featurise new items.
     representation = feature_store.representation_load(project.pk)
+    fh = io.BytesIO()
     joblib.dump(
         {
             "model": model,
@@ -294,10 +295,10 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
             "kind": project.kind,
             "representation": representation,
         },
-        tmp,
+        fh,
     )
-    tmp.replace(path)
-    return str(path.relative_to(settings.MODELS_ROOT))
+    artifacts.artifact_save(name, fh.getvalue())
+    return name.removeprefix("models/")
 
 
 def _finish(
