@@ -15,6 +15,7 @@ read by others, possibly on other hosts. `STORAGES["artifacts"]` names the store
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -70,6 +71,11 @@ class DataDirStorage(FileSystemStorage):
             return True
         finally:
             tmp.unlink(missing_ok=True)
+
+    def remove_empty_dir(self, path: str) -> None:
+        """Directories exist only on this store: an emptied one is removed."""
+        with contextlib.suppress(OSError):
+            os.rmdir(self.path(path))
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         try:
@@ -142,7 +148,8 @@ class DatabaseStorage(Storage):
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         prefix = path.rstrip("/") + "/"
         names = Artifact.objects.filter(name__startswith=prefix, part=0)
-        files, dirs = set(), set()
+        files: set[str] = set()
+        dirs: set[str] = set()
         for name in names.values_list("name", flat=True):
             head, sep, _ = name[len(prefix) :].partition("/")
             (dirs if sep else files).add(head)

@@ -89,6 +89,9 @@ def artifacts_delete_dir(directory: str) -> None:
         target.delete(f"{directory}/{f}")
     for d in dirs:
         artifacts_delete_dir(f"{directory}/{d}")
+    remove_empty_dir = getattr(target, "remove_empty_dir", None)
+    if remove_empty_dir is not None:
+        remove_empty_dir(directory)
 
 
 def cache_dir(*parts: str) -> Path:

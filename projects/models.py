@@ -448,3 +448,4 @@ class ReplayJob(models.Model):
 
 
 from projects.artifact_stores import Artifact  # noqa: E402,F401  (the database store's rows)
+from projects.rescore_chunk import RescoreChunk  # noqa: E402,F401

@@ -187,6 +187,7 @@ def _cache_write(project_id: int, key: str, table: FeatureTable) -> None:
     X = table.X
     arrays: dict[str, Any] = {"ids": np.asarray(table.ids)}
     if sp.issparse(X):
+        X = sp.csr_matrix(X)
         arrays |= {"data": X.data, "indices": X.indices, "indptr": X.indptr}
         arrays["shape"] = np.array(X.shape)
     else:

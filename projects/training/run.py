@@ -29,8 +29,15 @@ from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
 from projects.training import estimators, rankings
 from projects.training import scores as score_rows
+from projects.training.chunks import pool_proba
 from projects.training.heartbeat import Heartbeat
-from projects.training.services import heartbeat_stale, model_name, owed_send, retrain_fail
+from projects.training.services import (
+    Superseded,
+    heartbeat_stale,
+    model_name,
+    owed_send,
+    retrain_fail,
+)
 from strategies import metrics, query
 from strategies.models import train_model
 from strategies.stopping import BatchRecord, evaluate_rules
@@ -75,7 +82,10 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
         try:
             _before_retrain(version.project)
             rows = batches.ranked_rows(version.project)
-            results = _train_and_score(version.project, version, rows)
+            results = _train_and_score(version.project, version, rows, attempt)
+        except Superseded:  # taken for dead while scoring: the new attempt's results count
+            log.warning("retrain %s attempt %s was superseded", model_version_id, attempt)
+            raise
         except Exception as exc:
             log.exception("retrain %s failed (attempt %s)", model_version_id, attempt)
             if not retrain_fail(version=version, attempt=attempt, error=repr(exc)[:2000]):
@@ -84,10 +94,6 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
         _finish_retrying(version, attempt, results, batches)
     owed_send(version.project_id)
     return True
-
-
-class Superseded(Exception):
-    """Another worker claimed this version after ours was taken for dead."""
 
 
 def _finish_retrying(
@@ -156,7 +162,9 @@ def _superseded(version: ModelVersion) -> bool:
     return True
 
 
-def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict[str, Any]:
+def _train_and_score(
+    project: Project, version: ModelVersion, rows: int, attempt: int
+) -> dict[str, Any]:
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -173,6 +181,7 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
         snap.X[train], snap.label[train], n_classes, random_state=project.random_state, spec=spec
     )
     timings["train"] = time.perf_counter() - t
+    model_file = _save_model(project, version, model)  # before the rescore's chunks read it
 
     t = time.perf_counter()
     held = snap.labeled & snap.holdout
@@ -191,7 +200,14 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
     # version's scores, not on the previous model's (or none).
     in_pool = snap.unlabeled
     X_pool = snap.X[in_pool]
-    proba = model.predict_proba(X_pool) if in_pool.any() else np.zeros((0, n_classes))
+    proba = pool_proba(
+        version=version,
+        attempt=attempt,
+        model=model,
+        ids=snap.ids[in_pool],
+        X=X_pool,
+        n_classes=n_classes,
+    )
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(
@@ -224,7 +240,6 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
     stop_predictions = (
         model.predict(snap.X[stop_rows]).astype(int).tolist() if len(stop_ids) else []
     )
-    model_file = _save_model(project, version, model)
     timings["total"] = time.perf_counter() - started
     return {
         "metrics": evaluation,

@@ -77,6 +77,10 @@ def retrain_send(*, project_id: int, version_id: int) -> None:
     task_send(tasks.retrain, version_id)
 
 
+class Superseded(Exception):
+    """Another worker claimed this version after ours was taken for dead."""
+
+
 def heartbeat_stale() -> timedelta:
     """How old a running retrain's heartbeat may be before its worker counts as dead."""
     return timedelta(seconds=3 * settings.WINNOW_RETRAIN_HEARTBEAT_SECONDS)
