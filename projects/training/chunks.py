@@ -51,6 +51,8 @@ def pool_proba(
         return np.zeros((0, n_classes))
     if len(ids) <= size:
         return np.asarray(model.predict_proba(X), dtype=np.float64)
+    for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
+        _cleanup(version, earlier)
     artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
     bounds = range(0, len(ids), size)
     RescoreChunk.objects.bulk_create(

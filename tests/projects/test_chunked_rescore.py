@@ -130,3 +130,17 @@ def test_a_small_pool_is_scored_in_one_pass(running, settings) -> None:  # type:
     proba = chunks.pool_proba(version=version, attempt=1, model=model, ids=ids, X=X, n_classes=2)
     assert np.array_equal(proba, model.predict_proba(X))
     assert not RescoreChunk.objects.exists()
+
+
+def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, settings) -> None:  # type: ignore[no-untyped-def]
+    version, model, ids, X = running
+    _chunks(version, ids, 1000)
+    RescoreChunk.objects.filter(version=version, index=1).update(
+        status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(attempts=2)  # attempt 1 died
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
+    proba = chunks.pool_proba(version=version, attempt=2, model=model, ids=ids, X=X, n_classes=2)
+    assert np.array_equal(proba, model.predict_proba(X))
+    assert not RescoreChunk.objects.exists()
+    assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
