@@ -181,7 +181,9 @@ def _train_and_score(
         snap.X[train], snap.label[train], n_classes, random_state=project.random_state, spec=spec
     )
     timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
     model_file = _save_model(project, version, model)  # before the rescore's chunks read it
+    timings["save_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
     held = snap.labeled & snap.holdout
