@@ -42,7 +42,7 @@ def worker_start(
     own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache"}
     out = logs.enter_context(log.open("wb"))
     command = [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo"]
-    command += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", name]
+    command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name]
     return subprocess.Popen(command, cwd=ROOT, env=own, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -89,6 +89,10 @@ def rescore_scaling(
             for process in extra:
                 process.wait(timeout=30)
     _print(one, many, workers)
+    for i in range(1, workers):  # what the extra workers' chunks cost them
+        log = (data_dir / f"worker-{i}.log").read_text(errors="replace").splitlines()
+        chunks = [line.split("] ", 1)[-1] for line in log if "rescore chunk" in line]
+        print(f"  worker {i + 1} scored {len(chunks)} chunks; the last: {chunks[-3:]}")
 
 
 def _print(one: list[dict[str, float]], many: list[dict[str, float]], workers: int) -> None:

@@ -34,7 +34,7 @@ from projects.models import ModelVersion
 from projects.pool import features as feature_store
 from projects.pool.features import Matrix
 from projects.rescore_chunk import RescoreChunk
-from projects.training.services import Superseded, heartbeat_stale, model_name
+from projects.training.services import Superseded, heartbeat_stale
 from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def pool_proba(
     for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
         _cleanup(version, earlier)
     artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
+    fh = io.BytesIO()
+    joblib.dump(model, fh)  # the estimator alone: the model file carries the representation
+    artifacts.artifact_save(_model_name(version, attempt), fh.getvalue())
     bounds = range(0, len(ids), size)
     RescoreChunk.objects.bulk_create(
         RescoreChunk(version=version, attempt=attempt, index=i, start=s, stop=s + size)
@@ -130,11 +133,23 @@ def chunk_score(*, chunk_id: int) -> bool:
     if not _holds(version.pk, chunk.attempt):
         log.info("rescore chunk %s: attempt %s was superseded", chunk_id, chunk.attempt)
         return False
+    started = time.perf_counter()
     ids = _ids(version, chunk.attempt)[chunk.start : chunk.stop]
+    model = _model(version, chunk.attempt)
+    loaded = time.perf_counter()
     table = feature_store.features_load(version.project_id)
     if table is None:
         raise RuntimeError(f"project {version.project_id} has no stored features")
-    proba = np.asarray(_model(version, chunk.attempt).predict_proba(table.rows(ids)))
+    rows = table.rows(ids)
+    read = time.perf_counter()
+    proba = np.asarray(model.predict_proba(rows))
+    log.info(
+        "rescore chunk %s: model %.2f s, rows %.2f s, scored %.2f s",
+        chunk.index,
+        loaded - started,
+        read - loaded,
+        time.perf_counter() - read,
+    )
     if not _holds(version.pk, chunk.attempt):
         return False
     _done(chunk, proba, store=True)
@@ -150,6 +165,10 @@ def _prefix(version: ModelVersion, attempt: int) -> str:
 
 def _ids_name(version: ModelVersion, attempt: int) -> str:
     return f"{_prefix(version, attempt)}/ids.npy"
+
+
+def _model_name(version: ModelVersion, attempt: int) -> str:
+    return f"{_prefix(version, attempt)}/model.joblib"
 
 
 def _result_name(chunk: RescoreChunk) -> str:
@@ -182,8 +201,8 @@ def _ids(version: ModelVersion, attempt: int) -> np.ndarray:
 
 def _model(version: ModelVersion, attempt: int) -> Any:
     def load() -> Any:
-        with artifacts.artifact_open(model_name(version.project_id, version.version)) as fh:
-            return joblib.load(fh)["model"]
+        with artifacts.artifact_open(_model_name(version, attempt)) as fh:
+            return joblib.load(fh)
 
     return _remembered("model", version, attempt, load)
 
