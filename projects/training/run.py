@@ -163,8 +163,10 @@ def _superseded(version: ModelVersion) -> bool:
 
 
 def _train_and_score(
-    project: Project, version: ModelVersion, rows: int, attempt: int
+    project: Project, version: ModelVersion, rows: int, attempt: int | None = None
 ) -> dict[str, Any]:
+    """`attempt`: the claim this run holds (the rescore's chunks are keyed by it)."""
+    attempt = version.attempts if attempt is None else attempt
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
