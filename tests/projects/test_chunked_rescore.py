@@ -82,8 +82,12 @@ def running(api):  # type: ignore[no-untyped-def]
     return version, model, snap.ids, snap.X
 
 
-def _chunks(version: ModelVersion, ids: np.ndarray, size: int) -> int:
+def _chunks(version: ModelVersion, ids: np.ndarray, size: int, model: object) -> int:
+    """What `pool_proba` records for attempt 1 before anyone scores: ids, model, chunks."""
     artifacts.artifact_save(chunks._ids_name(version, 1), chunks._encode(ids))
+    fh = io.BytesIO()
+    joblib.dump(model, fh)
+    artifacts.artifact_save(chunks._model_name(version, 1), fh.getvalue())
     bounds = range(0, len(ids), size)
     RescoreChunk.objects.bulk_create(
         RescoreChunk(version=version, attempt=1, index=i, start=s, stop=s + size)
@@ -94,7 +98,7 @@ def _chunks(version: ModelVersion, ids: np.ndarray, size: int) -> int:
 
 def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
-    count = _chunks(version, ids, 1000)
+    count = _chunks(version, ids, 1000, model)
     # Chunk 1 was claimed by a worker that died an hour ago (its message acked late, never
     # acked); chunk 2 is scored by another worker (the task's body).
     RescoreChunk.objects.filter(version=version, index=1).update(
@@ -109,7 +113,7 @@ def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) 
 
 def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
-    count = _chunks(version, ids, 1000)
+    count = _chunks(version, ids, 1000, model)
     # Attempt 1 was taken for dead; attempt 2 now holds the version.
     ModelVersion.objects.filter(pk=version.pk).update(attempts=2)
     chunk = RescoreChunk.objects.get(index=0)
@@ -134,7 +138,7 @@ def test_a_small_pool_is_scored_in_one_pass(running, settings) -> None:  # type:
 
 def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, settings) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
-    _chunks(version, ids, 1000)
+    _chunks(version, ids, 1000, model)
     RescoreChunk.objects.filter(version=version, index=1).update(
         status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
     )
