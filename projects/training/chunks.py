@@ -76,7 +76,7 @@ def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: i
     own: dict[int, np.ndarray] = {}
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
     while True:
-        chunk = _claim(mine)
+        chunk = _claim(mine, last_first=True)
         if chunk is not None:
             own[chunk.index] = np.asarray(model.predict_proba(X[chunk.start : chunk.stop]))
             _done(chunk, own[chunk.index], store=False)
@@ -92,11 +92,16 @@ def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: i
     return np.concatenate(parts)
 
 
-def _claim(chunks: Any) -> RescoreChunk | None:
-    """Take one pending chunk, or one whose holder's claim went stale (it died)."""
+def _claim(chunks: Any, *, last_first: bool = False) -> RescoreChunk | None:
+    """Take one pending chunk, or one whose holder's claim went stale (it died).
+
+    The retrain takes them from the last while the messages hand them out from the
+    first, so the two meet in the middle rather than contend for the same chunk.
+    """
     stale = timezone.now() - heartbeat_stale()
     claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=stale)
-    for chunk in chunks.filter(claimable).order_by("index")[:4]:
+    order = "-index" if last_first else "index"
+    for chunk in chunks.filter(claimable).order_by(order)[:4]:
         taken = RescoreChunk.objects.filter(claimable, pk=chunk.pk, claims=chunk.claims).update(
             status=Status.RUNNING, claimed_at=timezone.now(), claims=F("claims") + 1
         )
