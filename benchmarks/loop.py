@@ -582,7 +582,19 @@ def main() -> None:
         default=WORKER_NICE,
         help="niceness of the Celery worker (0: the web's priority)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="then time the rescore with 1 worker and with this many (benchmarks/scaleout.py)",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="retrains timed per worker count")
+    parser.add_argument(
+        "--chunk-items", type=int, default=None, help="WINNOW_RESCORE_CHUNK_ITEMS for the run"
+    )
     args = parser.parse_args()
+    if args.chunk_items:
+        os.environ["WINNOW_RESCORE_CHUNK_ITEMS"] = str(args.chunk_items)
 
     annotators = [f"annotator{i:02d}" for i in range(max(args.clients))]
     threads = f" x{args.web_threads} threads" if args.web_class == "gthread" else ""
@@ -607,6 +619,8 @@ def main() -> None:
             figures = bench_pool(running, n, annotators, args.batch_size)
             print_pool(figures)
             pools.append(figures)
+            if args.workers > 1:
+                _rescore_scaling(running, figures, annotators[0], args.workers, args.repeats)
         largest = pools[-1]
         print(
             f"\n== annotators at once on the {largest['n']:,}-item pool "
@@ -632,6 +646,24 @@ def main() -> None:
                 running, largest["pid"], users, largest["truth"], seconds=args.seconds, rate=None
             )
             print_load(saturated, judged=False)
+
+
+def _rescore_scaling(
+    running: Stack, figures: dict[str, Any], annotator: str, workers: int, repeats: int
+) -> None:
+    from scaleout import rescore_scaling  # benchmarks/, beside this script
+
+    pid, truth = figures["pid"], figures["truth"]
+    lead = running.session("lead")
+    rescore_scaling(
+        running,
+        pid,
+        workers=workers,
+        repeats=repeats,
+        timings=_TIMINGS,
+        label=lambda: label_one_batch(running.session(annotator), running.url, pid, truth),
+        wait=lambda version: wait_model(lead, running.url, pid, version),
+    )
 
 
 if __name__ == "__main__":

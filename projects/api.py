@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import exports, replay, selectors, services
+from projects import artifacts, exports, replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
@@ -37,7 +37,7 @@ from projects.settings_schema import (
     from_api,
 )
 from projects.throttles import MemberAddThrottle
-from projects.training.services import model_path
+from projects.training.services import model_name
 from winnow.errors import error_responses
 from winnow.http import api_user
 
@@ -275,10 +275,12 @@ class ModelDownloadView(APIView):
     def get(self, request: Request, project_id: int, version: int) -> FileResponse:
 
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
-        path = model_path(project.pk, int(version))
-        if not path.exists():
+        name = model_name(project.pk, int(version))
+        if not artifacts.artifact_exists(name):
             raise Http404("No such model version.")
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+        filename = name.rsplit("/", 1)[-1]
+        model = artifacts.store().open(name, "rb")
+        return FileResponse(model, as_attachment=True, filename=filename)
 
 
 class LearningCurveView(APIView):

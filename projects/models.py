@@ -463,3 +463,7 @@ class ReplayJob(models.Model):
 
     def __str__(self) -> str:
         return f"replay {self.pk} of {self.project} ({self.state})"
+
+
+from projects.artifact_stores import Artifact  # noqa: E402,F401  (the database store's rows)
+from projects.rescore_chunk import RescoreChunk  # noqa: E402,F401

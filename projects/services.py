@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 
+from projects import artifacts
 from projects.batches.services import batch_open
 from projects.models import Membership, Project
 from projects.pool import features
@@ -245,10 +246,14 @@ def project_delete(*, project: Project, confirm: str) -> None:
     if confirm.strip() != project.name.strip():
         raise ValidationError({"confirm": "Type the project's name exactly to delete it."})
     dirs = _project_dirs(project.pk)
+    pk = project.pk
     project.delete()
-    transaction.on_commit(lambda: _remove_dirs(dirs))
+    transaction.on_commit(lambda: _remove_dirs(pk, dirs))
 
 
-def _remove_dirs(dirs: list[Path]) -> None:
+def _remove_dirs(project_id: int, dirs: list[Path]) -> None:
+    """Its artifacts from the store every host shares, then what is left on this host."""
+    for prefix in ("features", "models"):
+        artifacts.artifacts_delete_dir(f"{prefix}/project_{project_id}")
     for directory in dirs:
         shutil.rmtree(directory, ignore_errors=True)

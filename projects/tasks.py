@@ -22,6 +22,14 @@ def retrain(model_version_id: int) -> bool:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def rescore_chunk(chunk_id: int) -> bool:
+    """Score one chunk of a large rescore (`projects.training.chunks`); any worker may."""
+    from projects.training.chunks import chunk_score
+
+    return chunk_score(chunk_id=chunk_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def pool_prepare(project_id: int) -> None:
     """After an import: compute the new items' features, then open a proper batch."""
     from projects.ingest.services import pool_prepared

@@ -123,6 +123,29 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
+
+
+def _artifact_store() -> dict[str, Any]:
+    """WINNOW_ARTIFACTS: `data_dir` (one host), `database` (PostgreSQL), or `s3`."""
+    kind = envstr("WINNOW_ARTIFACTS", "data_dir")
+    if kind == "data_dir":
+        return {"BACKEND": "projects.artifact_stores.DataDirStorage"}
+    if kind == "database":
+        return {"BACKEND": "projects.artifact_stores.DatabaseStorage"}
+    if kind == "s3":  # django-storages (the `s3` extra); credentials from AWS_* variables
+        options = {
+            "bucket_name": envstr("WINNOW_S3_BUCKET", ""),
+            "endpoint_url": envstr("WINNOW_S3_ENDPOINT_URL", "") or None,
+            "region_name": envstr("WINNOW_S3_REGION", "") or None,
+            "location": envstr("WINNOW_S3_PREFIX", "winnow"),
+            "file_overwrite": True,
+        }
+        if not options["bucket_name"]:
+            raise ImproperlyConfigured("WINNOW_ARTIFACTS=s3 needs WINNOW_S3_BUCKET.")
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    raise ImproperlyConfigured(f"WINNOW_ARTIFACTS={kind!r}: data_dir, database or s3.")
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -130,11 +153,19 @@ STORAGES = {
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Feature shards, rankings, models: where every web and worker process reads them
+    # (projects/artifact_stores.py; README "Several hosts").
+    "artifacts": _artifact_store(),
 }
 # Media is never served publicly: images go through a view that checks membership.
 MEDIA_ROOT = DATA_DIR / "media"
 FEATURES_ROOT = DATA_DIR / "features"
 MODELS_ROOT = DATA_DIR / "models"
+# This process's own copies of what it read from the artifact store (memory-mapped).
+WINNOW_CACHE_DIR = Path(envstr("WINNOW_CACHE_DIR", str(DATA_DIR / "cache")))
+# A rescore over more unlabeled items than this is split into chunks of this many,
+# scored by any free worker (projects/training/chunks.py); below it, one pass.
+WINNOW_RESCORE_CHUNK_ITEMS = envint("WINNOW_RESCORE_CHUNK_ITEMS", 100_000)
 
 # Sign-in throttling (django-axes): failed sign-ins are counted per name and address and
 # per address alone, whether or not the name exists, so a lockout says nothing about

@@ -1,24 +1,28 @@
-"""Per-project feature store: features are computed once per item and kept on disk.
+"""Per-project feature store: features are computed once per item and kept as shards.
 
-Rows live in append-only shard files (`.npz`), each with the item ids it covers,
-so rescoring the pool is one vstack and one matrix product, never a per-item
-query. Shards are written atomically (temp file + rename), so concurrent workers
-never see half a shard; duplicate rows (two workers featurising the same new
-items) are dropped on load.
+Rows live in append-only shards (`.npz`) in the artifact store (`projects.artifacts`),
+each with the item ids it covers, so rescoring the pool is one vstack and one matrix
+product, never a per-item query. A shard is written whole under a new name, so
+concurrent workers never see half a shard; duplicate rows (two workers featurising the
+same new items) are dropped on load. Each worker keeps the merged table in its own
+cache, memory-mapped, keyed by the shard names: a new shard is a new version.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeAlias
 
 import joblib
 import numpy as np
 import scipy.sparse as sp
-from django.conf import settings
+
+from projects import artifacts
 
 Matrix: TypeAlias = sp.csr_matrix | np.ndarray
 
@@ -47,31 +51,30 @@ class FeatureTable:
         return np.unique(item_ids[self.ids[at] != item_ids])
 
 
-def _project_dir(project_id: int) -> Path:
-    return Path(settings.FEATURES_ROOT) / f"project_{project_id}"
+def _project_dir(project_id: int) -> str:
+    return f"features/project_{project_id}"
 
 
-def _write(path: Path, ids: np.ndarray, X: Matrix) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        if sp.issparse(X):
-            X = sp.csr_matrix(X)
-            np.savez(
-                fh,
-                ids=ids,
-                data=X.data,
-                indices=X.indices,
-                indptr=X.indptr,
-                shape=np.array(X.shape),
-                sparse=np.array(True),
-            )
-        else:
-            np.savez(fh, ids=ids, dense=np.asarray(X, dtype=np.float32), sparse=np.array(False))
-    os.replace(tmp, path)
+def _encode(ids: np.ndarray, X: Matrix) -> bytes:
+    fh = io.BytesIO()
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        np.savez(
+            fh,
+            ids=ids,
+            data=X.data,
+            indices=X.indices,
+            indptr=X.indptr,
+            shape=np.array(X.shape),
+            sparse=np.array(True),
+        )
+    else:
+        np.savez(fh, ids=ids, dense=np.asarray(X, dtype=np.float32), sparse=np.array(False))
+    return fh.getvalue()
 
 
-def _read(path: Path) -> tuple[np.ndarray, Matrix]:
-    with np.load(path) as npz:
+def _read(name: str) -> tuple[np.ndarray, Matrix]:
+    with artifacts.artifact_open(name) as fh, np.load(fh) as npz:
         ids = npz["ids"]
         if bool(npz["sparse"]):
             shape = tuple(int(v) for v in npz["shape"])
@@ -86,64 +89,149 @@ def _stack(blocks: list[Matrix]) -> Matrix:
 
 
 def features_add(project_id: int, ids: np.ndarray, X: Matrix) -> None:
-    """Append rows for new items as a shard of their own."""
+    """Append rows for new items as a shard of their own (a new, never reused name)."""
     if len(ids) == 0:
         return
-    directory = _project_dir(project_id)
-    directory.mkdir(parents=True, exist_ok=True)
     order = np.argsort(ids)
-    _write(directory / f"shard-{uuid.uuid4().hex}.npz", np.asarray(ids)[order], X[order])
+    name = f"{_project_dir(project_id)}/shard-{uuid.uuid4().hex}.npz"
+    artifacts.artifact_save(name, _encode(np.asarray(ids)[order], X[order]))
+
+
+def _shard_names(project_id: int) -> tuple[str, ...]:
+    names = artifacts.artifact_names(_project_dir(project_id))
+    return tuple(n for n in names if n.rsplit("/", 1)[-1].startswith("shard-"))
 
 
 def features_load(project_id: int) -> FeatureTable | None:
-    """All stored rows of a project, sorted by item id, or None if none yet."""
+    """All stored rows of a project, sorted by item id, or None if none yet.
+
+    Shards are immutable and uniquely named, so their names are the table's version:
+    the same names are answered from this process's memory, else from this worker's
+    memory-mapped cache (`_cached`); only changed names make it read the store again.
+    """
     for _attempt in range(3):
-        paths = sorted(_project_dir(project_id).glob("shard-*.npz"))
-        if not paths:
+        names = _shard_names(project_id)
+        if not names:
             return None
         cached = _LOADED.get(project_id)
-        if cached is not None and cached[0] == tuple(paths):
+        if cached is not None and cached[0] == names:
             return cached[1]
+        key = _version_key(names)
+        table = _cached(project_id, key)
+        if table is not None:
+            _remember(project_id, names, table)
+            return table
         try:
-            parts = [_read(p) for p in paths]
+            parts = [_read(n) for n in names]
         except FileNotFoundError:  # a concurrent compaction replaced the shards
             continue
-        ids = np.concatenate([p[0] for p in parts])
-        X = _stack([p[1] for p in parts])
-        ids, first = np.unique(ids, return_index=True)
-        table = FeatureTable(ids=ids, X=X[first])
-        if len(paths) > COMPACT_AFTER_SHARDS:
-            _compact(project_id, paths, table)
-        else:
-            _remember(project_id, tuple(paths), table)
+        table = _merge(parts)
+        if len(names) > COMPACT_AFTER_SHARDS:
+            names = _compact(project_id, names, table)
+            key = _version_key(names)
+        _cache_write(project_id, key, table)
+        _remember(project_id, names, table)
         return table
     raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
 
 
-# The last table loaded per project, keyed by its shard files (immutable and uniquely
+def _merge(parts: list[tuple[np.ndarray, Matrix]]) -> FeatureTable:
+    """One table sorted by id; a row stored twice (two workers featurising it) kept once."""
+    parts = sorted(parts, key=lambda p: int(p[0][0]) if len(p[0]) else 0)
+    ids = np.concatenate([p[0] for p in parts])
+    X = _stack([p[1] for p in parts])
+    if len(ids) > 1 and bool((ids[1:] > ids[:-1]).all()):
+        return FeatureTable(ids=ids, X=X)  # the usual case: no sort, no copy of the rows
+    ids, first = np.unique(ids, return_index=True)
+    return FeatureTable(ids=ids, X=X[first])
+
+
+def _version_key(names: tuple[str, ...]) -> str:
+    return hashlib.sha1("\n".join(names).encode()).hexdigest()[:16]
+
+
+# -- this worker's cache: the merged table as raw arrays, memory-mapped ------------------
+
+_ARRAYS = ("ids", "data", "indices", "indptr", "shape", "dense")
+
+
+def _cached(project_id: int, key: str) -> FeatureTable | None:
+    """The merged table of shard set `key` from this worker's cache, memory-mapped."""
+    directory = artifacts.cache_dir("features", f"project_{project_id}", key)
+    if not (directory / "ready").exists():
+        return None
+    try:
+        arrays = {
+            name: np.load(directory / f"{name}.npy", mmap_mode="r")
+            for name in _ARRAYS
+            if (directory / f"{name}.npy").exists()
+        }
+    except (FileNotFoundError, ValueError):  # removed meanwhile by another process
+        return None
+    if "dense" in arrays:
+        return FeatureTable(ids=arrays["ids"], X=arrays["dense"])
+    shape = tuple(int(v) for v in arrays["shape"])
+    X = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+    return FeatureTable(ids=arrays["ids"], X=X)
+
+
+def _cache_write(project_id: int, key: str, table: FeatureTable) -> None:
+    """Keep the table for the next load in this worker; older versions are removed.
+
+    Written under a temp name and renamed whole, so a reader sees it complete or not.
+    """
+    root = artifacts.cache_dir("features", f"project_{project_id}")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{key}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()
+    X = table.X
+    arrays: dict[str, Any] = {"ids": np.asarray(table.ids)}
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        arrays |= {"data": X.data, "indices": X.indices, "indptr": X.indptr}
+        arrays["shape"] = np.array(X.shape)
+    else:
+        arrays["dense"] = np.asarray(X)
+    for name, values in arrays.items():
+        np.save(tmp / f"{name}.npy", values)
+    (tmp / "ready").touch()
+    try:
+        os.replace(tmp, root / key)
+    except OSError:  # another process of this worker cached the same version first
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in root.iterdir():
+        if old.name != key and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# The last table loaded per project, keyed by its shard names (immutable and uniquely
 # named, so the same names mean the same rows): the worker reads the whole table to
 # retrain and again, moments later, to pick the next batch under the project's lock.
-_LOADED: dict[int, tuple[tuple[Path, ...], FeatureTable]] = {}
+_LOADED: dict[int, tuple[tuple[str, ...], FeatureTable]] = {}
 _LOADED_PROJECTS = 2
 
 
-def _remember(project_id: int, paths: tuple[Path, ...], table: FeatureTable) -> None:
+def _remember(project_id: int, names: tuple[str, ...], table: FeatureTable) -> None:
     _LOADED.pop(project_id, None)
     while len(_LOADED) >= _LOADED_PROJECTS:
         _LOADED.pop(next(iter(_LOADED)))
-    _LOADED[project_id] = (paths, table)
+    _LOADED[project_id] = (names, table)
 
 
-def _compact(project_id: int, paths: list[Path], table: FeatureTable) -> None:
-    """Merge many small shards (stream mode) into one; readers retry on a vanished file."""
-    _write(_project_dir(project_id) / f"shard-{uuid.uuid4().hex}.npz", table.ids, table.X)
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _compact(project_id: int, names: tuple[str, ...], table: FeatureTable) -> tuple[str, ...]:
+    """Merge many small shards (stream mode) into one; readers retry on a vanished one."""
+    merged = f"{_project_dir(project_id)}/shard-{uuid.uuid4().hex}.npz"
+    artifacts.artifact_save(merged, _encode(table.ids, table.X))
+    for name in names:
+        artifacts.artifact_delete(name)
+    return (merged,)
 
 
 def features_delete(project_id: int) -> None:
-    for path in _project_dir(project_id).glob("*.npz"):
-        path.unlink(missing_ok=True)
+    for name in _shard_names(project_id):
+        artifacts.artifact_delete(name)
+    _LOADED.pop(project_id, None)
+    artifacts.cache_drop("features", f"project_{project_id}")
 
 
 # -- how a project's items become rows -------------------------------------------------
@@ -153,11 +241,15 @@ def features_delete(project_id: int) -> None:
 REPRESENTATION_FILE = "representation.joblib"
 
 
+def _representation_name(project_id: int) -> str:
+    return f"{_project_dir(project_id)}/{REPRESENTATION_FILE}"
+
+
 def representation_load(project_id: int) -> dict[str, Any] | None:
     """The project's stored representation (``{"kind", ...}``), or None if none yet."""
-    path = _project_dir(project_id) / REPRESENTATION_FILE
     try:
-        loaded: dict[str, Any] = joblib.load(path)
+        with artifacts.artifact_open(_representation_name(project_id)) as fh:
+            loaded: dict[str, Any] = joblib.load(fh)
     except FileNotFoundError:
         return None
     return loaded
@@ -166,21 +258,13 @@ def representation_load(project_id: int) -> dict[str, Any] | None:
 def representation_save_once(project_id: int, representation: dict[str, Any]) -> dict[str, Any]:
     """Store ``representation`` unless one exists; return whichever is stored.
 
-    Two workers may fit one at the same moment: the file is created by a hard link of a
-    finished temp file, which fails if the name exists, so the first wins and the other
+    Two workers may fit one at the same moment: the store creates the name only if it
+    does not exist (`artifacts.artifact_create_once`), so the first wins and the other
     adopts it (no shard is ever computed with a representation that lost).
     """
-    directory = _project_dir(project_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / REPRESENTATION_FILE
-    tmp = directory / f".{REPRESENTATION_FILE}.{uuid.uuid4().hex}.tmp"
-    joblib.dump(representation, tmp)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    fh = io.BytesIO()
+    joblib.dump(representation, fh)
+    artifacts.artifact_create_once(_representation_name(project_id), fh.getvalue())
     stored = representation_load(project_id)
     assert stored is not None
     return stored
@@ -189,5 +273,5 @@ def representation_save_once(project_id: int, representation: dict[str, Any]) ->
 def representation_delete(project_id: int) -> None:
     """Forget the representation and every stored row (recomputed at the next use)."""
     features_delete(project_id)
-    (_project_dir(project_id) / REPRESENTATION_FILE).unlink(missing_ok=True)
+    artifacts.artifact_delete(_representation_name(project_id))
     _LOADED.pop(project_id, None)

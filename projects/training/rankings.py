@@ -1,4 +1,4 @@
-"""Each model version's ranking of the whole pool, in a file beside the model.
+"""Each model version's ranking of the whole pool, an artifact beside the model.
 
 A retrain scores every unlabeled item (PRODUCT.md §2.4), but writes only the top
 of the ranking to the item rows, where batches are picked from: rewriting every
@@ -9,12 +9,12 @@ the export's predictions and for inspection.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
+from projects import artifacts
 from projects.models import ModelVersion, Project
 
 # Versions kept on disk besides the newest done one: a retrain writes its file before
@@ -36,8 +36,12 @@ class Ranking:
         return np.where(self.ids[at] == ids, self.predictions[at].astype(np.int64), -1)
 
 
-def ranking_path(project_id: int, version: int) -> Path:
-    return Path(settings.MODELS_ROOT) / f"project_{project_id}" / f"scores_v{version}.npz"
+def _ranking_dir(project_id: int) -> str:
+    return f"models/project_{project_id}"
+
+
+def ranking_name(project_id: int, version: int) -> str:
+    return f"{_ranking_dir(project_id)}/scores_v{version}.npz"
 
 
 def ranking_save(
@@ -45,25 +49,22 @@ def ranking_save(
 ) -> None:
     """Write a version's whole ranking atomically (a reader never sees half a file)."""
     order = np.argsort(ids, kind="stable")
-    path = ranking_path(project_id, version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        np.savez(
-            fh,
-            ids=ids[order].astype(np.int64),
-            scores=scores[order].astype(np.float64),
-            predictions=predictions[order].astype(np.int16),
-        )
-    tmp.replace(path)
+    fh = io.BytesIO()
+    np.savez(
+        fh,
+        ids=ids[order].astype(np.int64),
+        scores=scores[order].astype(np.float64),
+        predictions=predictions[order].astype(np.int16),
+    )
+    artifacts.artifact_save(ranking_name(project_id, version), fh.getvalue())
 
 
 def ranking_load(project_id: int, version: int) -> Ranking | None:
-    path = ranking_path(project_id, version)
-    if not path.exists():  # versions trained before rankings were kept in files
+    try:
+        with artifacts.artifact_open(ranking_name(project_id, version)) as fh, np.load(fh) as data:
+            return Ranking(data["ids"], data["scores"], data["predictions"])
+    except FileNotFoundError:  # versions trained before rankings were kept
         return None
-    with np.load(path) as data:
-        return Ranking(data["ids"], data["scores"], data["predictions"])
 
 
 def rankings_of_item(project: Project, item_id: int) -> list[tuple[int, float, int]]:
@@ -104,7 +105,9 @@ def rankings_prune(project: Project) -> None:
     if not versions:
         return
     oldest_kept = versions[-1]
-    for path in ranking_path(project.pk, 0).parent.glob("scores_v*.npz"):
-        version = int(path.stem.removeprefix("scores_v"))
-        if version < oldest_kept:
-            path.unlink(missing_ok=True)
+    for name in artifacts.artifact_names(_ranking_dir(project.pk)):
+        stem = name.rsplit("/", 1)[-1]
+        if not (stem.startswith("scores_v") and stem.endswith(".npz")):
+            continue
+        if int(stem.removeprefix("scores_v").removesuffix(".npz")) < oldest_kept:
+            artifacts.artifact_delete(name)

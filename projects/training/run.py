@@ -8,6 +8,7 @@ the refreshed batch in one short transaction at the end.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from projects import artifacts
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
@@ -28,8 +30,15 @@ from projects.state import RETRAIN_ENDED, STOP, project_move
 from projects.training import estimators, rankings
 from projects.training import multilabel as multilabel_steps
 from projects.training import scores as score_rows
+from projects.training.chunks import pool_proba
 from projects.training.heartbeat import Heartbeat
-from projects.training.services import heartbeat_stale, model_path, owed_send, retrain_fail
+from projects.training.services import (
+    Superseded,
+    heartbeat_stale,
+    model_name,
+    owed_send,
+    retrain_fail,
+)
 from strategies import metrics, query
 from strategies.models import train_model
 from strategies.stopping import BatchRecord, evaluate_rules
@@ -74,7 +83,10 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
         try:
             _before_retrain(version.project)
             rows = batches.ranked_rows(version.project)
-            results = _train_and_score(version.project, version, rows)
+            results = _train_and_score(version.project, version, rows, attempt)
+        except Superseded:  # taken for dead while scoring: the new attempt's results count
+            log.warning("retrain %s attempt %s was superseded", model_version_id, attempt)
+            raise
         except Exception as exc:
             log.exception("retrain %s failed (attempt %s)", model_version_id, attempt)
             if not retrain_fail(version=version, attempt=attempt, error=repr(exc)[:2000]):
@@ -83,10 +95,6 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
         _finish_retrying(version, attempt, results, batches)
     owed_send(version.project_id)
     return True
-
-
-class Superseded(Exception):
-    """Another worker claimed this version after ours was taken for dead."""
 
 
 def _finish_retrying(
@@ -155,7 +163,11 @@ def _superseded(version: ModelVersion) -> bool:
     return True
 
 
-def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict[str, Any]:
+def _train_and_score(
+    project: Project, version: ModelVersion, rows: int, attempt: int | None = None
+) -> dict[str, Any]:
+    """`attempt`: the claim this run holds (the rescore's chunks are keyed by it)."""
+    attempt = version.attempts if attempt is None else attempt
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -180,6 +192,9 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
             spec=spec,
         )
     timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model_file = _save_model(project, version, model)  # before the rescore's chunks read it
+    timings["save_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
     held = snap.labeled & snap.holdout
@@ -200,7 +215,14 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
     # version's scores, not on the previous model's (or none).
     in_pool = snap.unlabeled
     X_pool = snap.X[in_pool]
-    proba = model.predict_proba(X_pool) if in_pool.any() else np.zeros((0, n_classes))
+    proba = pool_proba(
+        version=version,
+        attempt=attempt,
+        model=model,
+        ids=snap.ids[in_pool],
+        X=X_pool,
+        n_classes=n_classes,
+    )
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(
@@ -241,7 +263,6 @@ def _train_and_score(project: Project, version: ModelVersion, rows: int) -> dict
         if multilabel
         else (float(1.0 - proba.max(axis=1).min()) if len(proba) else None)
     )
-    model_file = _save_model(project, version, model)
     timings["total"] = time.perf_counter() - started
     return {
         "metrics": evaluation,
@@ -301,11 +322,10 @@ def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
 
 
 def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
-    path = model_path(project.pk, version.version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    name = model_name(project.pk, version.version)
     # With the representation its rows came from, so a download can featurise new items.
     representation = feature_store.representation_load(project.pk)
+    fh = io.BytesIO()
     joblib.dump(
         {
             "model": model,
@@ -313,10 +333,10 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
             "kind": project.kind,
             "representation": representation,
         },
-        tmp,
+        fh,
     )
-    tmp.replace(path)
-    return str(path.relative_to(settings.MODELS_ROOT))
+    artifacts.artifact_save(name, fh.getvalue())
+    return name.removeprefix("models/")
 
 
 def _finish(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -19,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from projects import tasks
+from projects import artifacts, tasks
 from projects.models import ModelVersion, Project
 from projects.state import RETRAIN_ENDED, RETRAIN_OWED, project_transition
 from winnow.broker import task_send
@@ -78,13 +77,18 @@ def retrain_send(*, project_id: int, version_id: int) -> None:
     task_send(tasks.retrain, version_id)
 
 
+class Superseded(Exception):
+    """Another worker claimed this version after ours was taken for dead."""
+
+
 def heartbeat_stale() -> timedelta:
     """How old a running retrain's heartbeat may be before its worker counts as dead."""
     return timedelta(seconds=3 * settings.WINNOW_RETRAIN_HEARTBEAT_SECONDS)
 
 
-def model_path(project_id: int, version: int) -> Path:
-    return Path(settings.MODELS_ROOT) / f"project_{project_id}" / f"model_v{version}.joblib"
+def model_name(project_id: int, version: int) -> str:
+    """The model file's name in the artifact store (`projects.artifacts`)."""
+    return f"models/project_{project_id}/model_v{version}.joblib"
 
 
 def owed_send(project_id: int) -> None:
@@ -124,7 +128,8 @@ def retraining(project: Project, *, besides: ModelVersion | None = None) -> bool
 @lru_cache(maxsize=32)
 def load_model(project_id: int, version: int) -> Any:
     """A trained model version (cached per process: versions never change once written)."""
-    return joblib.load(model_path(project_id, version))["model"]
+    with artifacts.artifact_open(model_name(project_id, version)) as fh:
+        return joblib.load(fh)["model"]
 
 
 def retrain_fail(*, version: ModelVersion, attempt: int, error: str) -> bool:

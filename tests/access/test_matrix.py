@@ -22,9 +22,9 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from projects import services
+from projects import artifacts, services
 from projects.models import Annotation, ImportJob, Item, ModelVersion
-from projects.training.services import model_path
+from projects.training.services import model_name
 from tests.access.html import inline_code
 
 pytestmark = pytest.mark.django_db
@@ -171,9 +171,7 @@ def world(users, make_user, tmp_path, settings):  # type: ignore[no-untyped-def]
     item = Item.objects.create(project=project, image=str(image.relative_to(settings.MEDIA_ROOT)))
     job = ImportJob.objects.create(project=project, created_by=lead, filename="x.zip")
     ModelVersion.objects.create(project=project, version=1, status=ModelVersion.Status.FAILED)
-    model = model_path(project.pk, 1)
-    model.parent.mkdir(parents=True)
-    model.write_bytes(b"not a model, but the file exists")
+    artifacts.artifact_save(model_name(project.pk, 1), b"not a model, but the file exists")
     people = {
         "outsider": users["outsider"],
         "annotator": users["ann1"],

@@ -1,0 +1,109 @@
+"""The rescore with 1 and with N worker processes (issue 17), for `loop.py --workers N`.
+
+After `loop.py` has measured a pool, the same project retrains `--repeats` times with
+the one worker the stack started, then N-1 more workers are started (each with its own
+WINNOW_CACHE_DIR, as on another host; the artifact store is the stack's) and it retrains
+`--repeats` times again. Each retrain's own timings (`ModelVersion.timings`) give the
+rescore: `score` is the whole pool's probabilities and strategy scores, the part split
+in chunks of WINNOW_RESCORE_CHUNK_ITEMS over the workers. The first retrain of each
+kind warms the caches (a new worker reads the feature shards once) and is not counted.
+The machine's load average is printed with each figure: other processes share the CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+Wait = Callable[[int], None]
+
+
+class Running(Protocol):
+    url: str
+    env: dict[str, str]
+
+    def python(self, code: str) -> Any: ...
+
+    def session(self, user: str) -> requests.Session: ...
+
+
+def worker_start(
+    env: dict[str, str], log: Path, name: str, logs: ExitStack
+) -> subprocess.Popen[bytes]:
+    """Another Celery worker process (solo pool, as the stack's) with its own cache dir."""
+    own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache"}
+    out = logs.enter_context(log.open("wb"))
+    command = [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo"]
+    command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name]
+    return subprocess.Popen(command, cwd=ROOT, env=own, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _retrains(
+    running: Running, pid: int, times: int, timings: str, label: Callable[[], None], wait: Wait
+) -> list[dict[str, float]]:
+    """Label `times` batches, one retrain each; each finished version's timings."""
+    found = []
+    for _ in range(times):
+        label()
+        latest = max(v["version"] for v in running.python(timings % pid))
+        wait(latest)
+        version = next(v for v in running.python(timings % pid) if v["version"] == latest)
+        found.append({**version["timings"], "load": os.getloadavg()[0]})
+    return found
+
+
+def rescore_scaling(
+    running: Running,
+    pid: int,
+    *,
+    workers: int,
+    repeats: int,
+    timings: str,
+    label: Callable[[], None],
+    wait: Wait,
+) -> None:
+    """Print the rescore with 1 worker and with `workers`, and their ratio.
+
+    `label` labels one batch (a retrain is owed); `wait(v)` returns once version v is done.
+    """
+    data_dir = Path(running.env["WINNOW_DATA_DIR"])
+    one = _retrains(running, pid, repeats + 1, timings, label, wait)[1:]
+    with ExitStack() as logs:
+        extra = [
+            worker_start(running.env, data_dir / f"worker-{i}.log", f"bench-extra-{i}@%h", logs)
+            for i in range(1, workers)
+        ]
+        try:
+            many = _retrains(running, pid, repeats + 1, timings, label, wait)[1:]
+        finally:
+            for process in extra:
+                process.terminate()
+            for process in extra:
+                process.wait(timeout=30)
+    _print(one, many, workers)
+    for i in range(1, workers):  # what the extra workers' chunks cost them
+        log = (data_dir / f"worker-{i}.log").read_text(errors="replace").splitlines()
+        chunks = [line.split("] ", 1)[-1] for line in log if "rescore chunk" in line]
+        print(f"  worker {i + 1} scored {len(chunks)} chunks; the last: {chunks[-3:]}")
+
+
+def _print(one: list[dict[str, float]], many: list[dict[str, float]], workers: int) -> None:
+    def best(runs: list[dict[str, float]], key: str) -> float:
+        return min(r.get(key, 0.0) for r in runs)
+
+    print(f"\n== rescore: 1 worker against {workers} (best of {len(one)}; load average) ==")
+    for label, runs in (("1 worker", one), (f"{workers} workers", many)):
+        each = ", ".join(f"{r['score']:.2f} s (load {r['load']:.1f})" for r in runs)
+        score, total = best(runs, "score"), best(runs, "total")
+        print(f"  {label:10s} score {score:6.2f} s  total {total:6.2f} s  [{each}]")
+    ratio = best(many, "score") / max(best(one, "score"), 1e-9)
+    verdict = "OK" if ratio <= 0.6 else "over"
+    print(f"  ratio {workers}:1 of the rescore (score) {ratio:.2f}  (target <= 0.60: {verdict})")

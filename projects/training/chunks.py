@@ -1,0 +1,227 @@
+"""The chunked rescore: the pool's probabilities computed by every free worker at once.
+
+A retrain over more unlabeled items than WINNOW_RESCORE_CHUNK_ITEMS splits them (sorted
+by id) into row ranges, records one `RescoreChunk` per range and sends one
+`tasks.rescore_chunk` message each (acks_late). The retrain itself claims chunks too, so
+with one worker it does them all; with more, each free worker takes some. A chunk
+whose worker died is claimed again once its claim is stale (by the retrain, which waits
+for every chunk, or by a redelivered message), so a dead worker delays, never loses.
+
+Chunks score rows only (`predict_proba`, the cost of a rescore); the strategy then scores
+the merged probabilities in one pass, so the ranking is the single pass's, whatever the
+strategy (random and density-weighted look at the whole pool).
+
+Everything is keyed by (version, attempt): a chunk whose retrain attempt no longer holds
+its version (taken for dead and claimed again) is dropped unscored, and its results,
+if any, are never read: the new attempt has chunks of its own.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any
+
+import joblib
+import numpy as np
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from projects import artifacts, tasks
+from projects.models import ModelVersion
+from projects.pool import features as feature_store
+from projects.pool.features import Matrix
+from projects.rescore_chunk import RescoreChunk
+from projects.training.services import Superseded, heartbeat_stale
+from winnow.broker import task_send
+
+log = logging.getLogger(__name__)
+Status = RescoreChunk.Status
+WAIT_SECONDS = 0.05
+
+
+def pool_proba(
+    *, version: ModelVersion, attempt: int, model: Any, ids: np.ndarray, X: Matrix, n_classes: int
+) -> np.ndarray:
+    """`model.predict_proba(X)`, in chunks over many workers when the pool is large."""
+    size = settings.WINNOW_RESCORE_CHUNK_ITEMS
+    if len(ids) == 0:
+        return np.zeros((0, n_classes))
+    if len(ids) <= size:
+        return np.asarray(model.predict_proba(X), dtype=np.float64)
+    for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
+        _cleanup(version, earlier)
+    artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
+    fh = io.BytesIO()
+    joblib.dump(model, fh)  # the estimator alone: the model file carries the representation
+    artifacts.artifact_save(_model_name(version, attempt), fh.getvalue())
+    bounds = range(0, len(ids), size)
+    RescoreChunk.objects.bulk_create(
+        RescoreChunk(version=version, attempt=attempt, index=i, start=s, stop=s + size)
+        for i, s in enumerate(bounds)
+    )
+    mine = RescoreChunk.objects.filter(version=version, attempt=attempt).order_by("index")
+    for chunk_id in mine.values_list("pk", flat=True)[1:]:  # the first is this worker's
+        task_send(tasks.rescore_chunk, chunk_id)
+    try:
+        return _gather(version, attempt, model, X, len(bounds))
+    finally:
+        _cleanup(version, attempt)
+
+
+def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: int) -> np.ndarray:
+    """Claim and score chunks here until none is left; wait for those others hold."""
+    own: dict[int, np.ndarray] = {}
+    mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
+    while True:
+        chunk = _claim(mine, last_first=True)
+        if chunk is not None:
+            own[chunk.index] = np.asarray(model.predict_proba(X[chunk.start : chunk.stop]))
+            _done(chunk, own[chunk.index], store=False)
+            continue
+        if mine.filter(status=Status.DONE).count() == count:
+            break
+        if not _holds(version.pk, attempt):
+            raise Superseded(f"retrain {version.pk} attempt {attempt}")
+        time.sleep(WAIT_SECONDS)
+    parts = []
+    for chunk in mine.order_by("index"):
+        parts.append(own[chunk.index] if chunk.index in own else _result_load(chunk))
+    return np.concatenate(parts)
+
+
+def _claim(chunks: Any, *, last_first: bool = False) -> RescoreChunk | None:
+    """Take one pending chunk, or one whose holder's claim went stale (it died).
+
+    The retrain takes them from the last while the messages hand them out from the
+    first, so the two meet in the middle rather than contend for the same chunk.
+    """
+    stale = timezone.now() - heartbeat_stale()
+    claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=stale)
+    order = "-index" if last_first else "index"
+    for chunk in chunks.filter(claimable).order_by(order)[:4]:
+        taken = RescoreChunk.objects.filter(claimable, pk=chunk.pk, claims=chunk.claims).update(
+            status=Status.RUNNING, claimed_at=timezone.now(), claims=F("claims") + 1
+        )
+        if taken:
+            chunk.claims += 1
+            return chunk  # type: ignore[no-any-return]
+    return None
+
+
+def _holds(version_id: int, attempt: int) -> bool:
+    """Whether `attempt` still holds the version (not taken for dead and claimed again)."""
+    return ModelVersion.objects.filter(
+        pk=version_id, status=ModelVersion.Status.RUNNING, attempts=attempt
+    ).exists()
+
+
+def _done(chunk: RescoreChunk, proba: np.ndarray, *, store: bool) -> None:
+    """Record the chunk done; its result goes to the store if another process reads it."""
+    if store:
+        artifacts.artifact_save(_result_name(chunk), _encode(proba))
+    RescoreChunk.objects.filter(pk=chunk.pk, claims=chunk.claims).update(status=Status.DONE)
+
+
+def chunk_score(*, chunk_id: int) -> bool:
+    """Score one chunk in this worker (the task's body); False if there was nothing to do.
+
+    Dropped unscored when its retrain attempt lost the version; its result is not
+    recorded if that happens while it scores.
+    """
+    chunk = _claim(RescoreChunk.objects.filter(pk=chunk_id).select_related("version"))
+    if chunk is None:
+        return False
+    version = chunk.version
+    if not _holds(version.pk, chunk.attempt):
+        log.info("rescore chunk %s: attempt %s was superseded", chunk_id, chunk.attempt)
+        return False
+    started = time.perf_counter()
+    ids = _ids(version, chunk.attempt)[chunk.start : chunk.stop]
+    model = _model(version, chunk.attempt)
+    loaded = time.perf_counter()
+    table = feature_store.features_load(version.project_id)
+    if table is None:
+        raise RuntimeError(f"project {version.project_id} has no stored features")
+    rows = table.rows(ids)
+    read = time.perf_counter()
+    proba = np.asarray(model.predict_proba(rows))
+    log.info(
+        "rescore chunk %s: model %.2f s, rows %.2f s, scored %.2f s",
+        chunk.index,
+        loaded - started,
+        read - loaded,
+        time.perf_counter() - read,
+    )
+    if not _holds(version.pk, chunk.attempt):
+        return False
+    _done(chunk, proba, store=True)
+    return True
+
+
+# -- artifacts: the scored ids (written once per attempt) and each chunk's result ---------
+
+
+def _prefix(version: ModelVersion, attempt: int) -> str:
+    return f"models/project_{version.project_id}/rescore_v{version.version}_a{attempt}"
+
+
+def _ids_name(version: ModelVersion, attempt: int) -> str:
+    return f"{_prefix(version, attempt)}/ids.npy"
+
+
+def _model_name(version: ModelVersion, attempt: int) -> str:
+    return f"{_prefix(version, attempt)}/model.joblib"
+
+
+def _result_name(chunk: RescoreChunk) -> str:
+    return f"{_prefix(chunk.version, chunk.attempt)}/chunk_{chunk.index}.npy"
+
+
+def _encode(values: np.ndarray) -> bytes:
+    fh = io.BytesIO()
+    np.save(fh, values)
+    return fh.getvalue()
+
+
+def _decode(name: str) -> np.ndarray:
+    with artifacts.artifact_open(name) as fh:
+        return np.asarray(np.load(fh))
+
+
+def _result_load(chunk: RescoreChunk) -> np.ndarray:
+    return _decode(_result_name(chunk))
+
+
+# One attempt's ids and model per process: a worker scoring several of its chunks reads
+# them once. Keyed by attempt: a retry writes the version's model file again.
+_LAST: dict[str, tuple[tuple[int, int], Any]] = {}
+
+
+def _ids(version: ModelVersion, attempt: int) -> np.ndarray:
+    return _remembered("ids", version, attempt, lambda: _decode(_ids_name(version, attempt)))
+
+
+def _model(version: ModelVersion, attempt: int) -> Any:
+    def load() -> Any:
+        with artifacts.artifact_open(_model_name(version, attempt)) as fh:
+            return joblib.load(fh)
+
+    return _remembered("model", version, attempt, load)
+
+
+def _remembered(kind: str, version: ModelVersion, attempt: int, load: Any) -> Any:
+    key = (version.pk, attempt)
+    cached = _LAST.get(kind)
+    if cached is None or cached[0] != key:
+        cached = (key, load())
+        _LAST[kind] = cached
+    return cached[1]
+
+
+def _cleanup(version: ModelVersion, attempt: int) -> None:
+    """The attempt's chunk rows and artifacts are of no use once merged (or given up)."""
+    RescoreChunk.objects.filter(version=version, attempt=attempt).delete()
+    artifacts.artifacts_delete_dir(_prefix(version, attempt))

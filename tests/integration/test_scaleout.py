@@ -1,0 +1,110 @@
+"""Two workers that share nothing but PostgreSQL and Redis run the whole loop (issue 17).
+
+Each worker has its own WINNOW_DATA_DIR, as on two hosts; feature shards, rankings and
+models go to the database store (WINNOW_ARTIFACTS=database), and every rescore is split
+into chunks small enough that both workers are sent some. Import, coverage batch, labels,
+retrain and the next batch from its ranking, three times.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from projects.artifact_stores import Artifact
+from projects.models import ModelVersion, RescoreChunk
+from tests.integration.test_loop import (
+    BATCH_SIZE,
+    LABELS,
+    POOL,
+    accuracy,
+    assert_batch_is_top_of_scores,
+    demo_rows,
+    label_batch,
+    pool_csv,
+    retrained,
+    wait_for,
+)
+from tests.support.services import Worker, child_env
+
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+CHUNK = 150
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {"BACKEND": "projects.artifact_stores.DatabaseStorage"},
+    }
+    workers: list[Worker] = []
+    try:
+        for tag in ("a", "b"):
+            env = child_env(
+                WINNOW_DATA_DIR=str(tmp_path / f"host-{tag}"),
+                WINNOW_ARTIFACTS="database",
+                WINNOW_RESCORE_CHUNK_ITEMS=str(CHUNK),
+            )
+            workers.append(Worker.start(env=env, tag=f"-host-{tag}"))
+        yield workers
+    finally:
+        for worker in workers:  # before the flush: a worker still writing would block it
+            worker.wait_idle()
+            worker.stop()
+
+
+def test_two_workers_with_separate_data_dirs_run_the_loop(
+    two_workers: list[Worker], api: dict[str, APIClient], tmp_path: Path
+) -> None:
+    pool, held_out = demo_rows()
+    truth = dict(pool)
+    lead, annotator = api["lead"], api["ann1"]
+    settings_ = {
+        "name": "Two hosts",
+        "kind": "text",
+        "labels": LABELS,
+        "batch_size": BATCH_SIZE,
+        "strategy": "least_confidence",
+        "selector": "top_k",
+        "holdout_fraction": 0.1,
+    }
+    pid = lead.post("/api/projects/", settings_, format="json").json()["id"]
+    member = {"username": "ann1", "role": "annotator"}
+    assert lead.post(f"/api/projects/{pid}/members/", member, format="json").status_code == 201
+    imported = lead.post(f"/api/projects/{pid}/import/", {"file": pool_csv(pool)})
+    assert imported.status_code == 201 and imported.json()["created"] == POOL, imported.content
+    log_of = two_workers[0]
+    wait_for(lead, pid, log_of, "the coverage batch", lambda s: bool(s["batch"]))
+
+    for number in (1, 2, 3):
+        label_batch(annotator, pid, number, truth)
+        wait_for(lead, pid, log_of, f"model version {number}", retrained(number))
+        assert_batch_is_top_of_scores(pid, number + 1, version=number)
+
+    done = ModelVersion.objects.filter(project_id=pid).order_by("version")
+    assert [(v.version, v.status) for v in done] == [(n, "done") for n in (1, 2, 3)]
+    assert accuracy(lead, pid, 3, held_out) > accuracy(lead, pid, 1, held_out)
+    assert not RescoreChunk.objects.exists(), "every chunk merged and cleared"
+
+    # Nothing went through a shared directory: the artifacts are rows, and each worker's
+    # own data dir holds only its cache of what it read.
+    names = list(Artifact.objects.filter(part=0).values_list("name", flat=True))
+    assert any(re.match(rf"features/project_{pid}/shard-", n) for n in names)
+    assert f"models/project_{pid}/scores_v3.npz" in names
+    assert f"models/project_{pid}/model_v3.joblib" in names
+    for tag in ("a", "b"):
+        host = tmp_path / f"host-{tag}"
+        assert not (host / "features").exists() and not (host / "models").exists()
+    # Both workers were given work (the chunks a retrain sends go to the idle one).
+    for worker in two_workers:
+        assert "Task projects.tasks." in worker.output(), worker.output()[-2000:]
+    cached = [tmp_path / f"host-{t}" / "cache" / "features" / f"project_{pid}" for t in "ab"]
+    assert any(c.exists() for c in cached)

@@ -1,0 +1,101 @@
+"""The artifact store and each worker's cache of the feature table.
+
+A worker reads the shards once: after that the merged table comes from its own cache,
+memory-mapped, until a shard is added or removed (a new version of the table).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from django.core.files.base import ContentFile
+
+from projects import artifact_stores, artifacts
+from projects.pool import features
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def own_dirs(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.FEATURES_ROOT = tmp_path / "features"
+    settings.MODELS_ROOT = tmp_path / "models"
+    settings.WINNOW_CACHE_DIR = tmp_path / "cache"
+    features._LOADED.clear()
+    yield
+    features._LOADED.clear()
+
+
+@pytest.fixture(params=["data_dir", "database"])
+def store(request, settings):  # type: ignore[no-untyped-def]
+    backend = {
+        "data_dir": "projects.artifact_stores.DataDirStorage",
+        "database": "projects.artifact_stores.DatabaseStorage",
+    }[request.param]
+    settings.STORAGES = {**settings.STORAGES, "artifacts": {"BACKEND": backend}}
+    return request.param
+
+
+def _rows(ids: list[int]) -> sp.csr_matrix:
+    return sp.csr_matrix(np.array([[i, 1.0, 0.0] for i in ids]))
+
+
+def _cached_versions(project_id: int) -> list[str]:
+    root = artifacts.cache_dir("features", f"project_{project_id}")
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+
+
+def test_the_table_is_cached_memory_mapped_until_features_change(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    features.features_add(7, np.array([3, 1]), _rows([3, 1]))
+    features.features_add(7, np.array([2]), _rows([2]))
+    first = features.features_load(7)
+    assert first is not None and first.ids.tolist() == [1, 2, 3]
+    assert first.X[:, 0].toarray().ravel().tolist() == [1, 2, 3]
+    assert len(_cached_versions(7)) == 1
+
+    # A new process of this worker (nothing in memory) does not read the store again.
+    features._LOADED.clear()
+    monkeypatch.setattr(features, "_read", lambda name: pytest.fail(f"reread {name}"))
+    again = features.features_load(7)
+    assert again is not None and isinstance(again.ids, np.memmap)
+    assert not again.X.data.flags.owndata and not again.X.data.flags.writeable  # the mapping
+    assert again.ids.tolist() == [1, 2, 3]
+    assert (again.X != first.X).nnz == 0
+    monkeypatch.undo()
+
+    # New items: a new version, read from the store; the old cached version is gone.
+    features.features_add(7, np.array([9]), _rows([9]))
+    features._LOADED.clear()
+    changed = features.features_load(7)
+    assert changed is not None and changed.ids.tolist() == [1, 2, 3, 9]
+    assert changed.X[:, 0].toarray().ravel().tolist() == [1, 2, 3, 9]
+    assert len(_cached_versions(7)) == 1 and _cached_versions(7) != []
+
+    features.representation_delete(7)
+    assert features.features_load(7) is None
+
+
+def test_the_representation_is_stored_once(store) -> None:  # type: ignore[no-untyped-def]
+    assert features.representation_load(5) is None
+    assert features.representation_save_once(5, {"kind": "hashing"}) == {"kind": "hashing"}
+    assert features.representation_save_once(5, {"kind": "own"}) == {"kind": "hashing"}
+
+
+def test_the_database_store_splits_large_artifacts_in_parts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(artifact_stores, "PART_BYTES", 10)
+    db = artifact_stores.DatabaseStorage()
+    payload = bytes(range(35))
+    assert db.create_once("a/b/c.bin", ContentFile(payload))
+    assert not db.create_once("a/b/c.bin", ContentFile(b"other"))
+    assert artifact_stores.Artifact.objects.filter(name="a/b/c.bin").count() == 4
+    assert db.open("a/b/c.bin").read() == payload and db.size("a/b/c.bin") == 35
+    db.save("a/b/c.bin", ContentFile(b"short"))
+    assert db.open("a/b/c.bin").read() == b"short"
+    db.save("a/d.bin", ContentFile(b""))
+    assert db.open("a/d.bin").read() == b""
+    assert db.listdir("a") == (["b"], ["d.bin"])
+    db.delete("a/b/c.bin")
+    assert not db.exists("a/b/c.bin")
+    with pytest.raises(FileNotFoundError):
+        db.open("a/b/c.bin")

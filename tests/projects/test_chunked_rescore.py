@@ -1,0 +1,150 @@
+"""The chunked rescore ranks the pool exactly as the single pass does, and survives workers.
+
+Chunks are scored in-process here, by the retrain itself and by the task's body (a
+second worker's share); tests/integration/test_scaleout.py runs two real workers.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import joblib
+import numpy as np
+import pytest
+from django.utils import timezone
+from sklearn.linear_model import LogisticRegression
+
+from projects import artifacts
+from projects.models import ModelVersion, RescoreChunk
+from projects.pool import snapshot
+from projects.training import chunks, rankings
+from projects.training import services as training_services
+from tests.projects.test_rescore import label_open_batch, make_pool, retrain_owed
+
+pytestmark = pytest.mark.django_db
+Status = ModelVersion.Status
+
+
+@pytest.fixture(autouse=True)
+def own_files(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.FEATURES_ROOT = tmp_path / "features"
+    settings.MODELS_ROOT = tmp_path / "models"
+    settings.WINNOW_CACHE_DIR = tmp_path / "cache"
+    yield
+    training_services.load_model.cache_clear()
+    chunks._LAST.clear()
+
+
+def test_the_chunked_ranking_is_the_single_pass_ranking(api, settings) -> None:  # type: ignore[no-untyped-def]
+    project, truth = make_pool(api)
+    retrain_owed(project)
+    label_open_batch(api, project, truth)
+    owed = ModelVersion.objects.get(project=project, status=Status.PENDING)
+
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 10**9  # one pass
+    retrain_owed(project)
+    single = rankings.ranking_load(project.pk, owed.version)
+    assert single is not None and len(single.ids) > 2000
+
+    # The same version again, now in chunks of 700 (the last one short).
+    ModelVersion.objects.filter(pk=owed.pk).update(status=Status.PENDING)
+    artifacts.artifact_delete(rankings.ranking_name(project.pk, owed.version))
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 700
+    retrain_owed(project)
+    chunked = rankings.ranking_load(project.pk, owed.version)
+    assert chunked is not None
+    assert np.array_equal(chunked.ids, single.ids)
+    assert np.array_equal(chunked.scores, single.scores)  # exactly, not approximately
+    assert np.array_equal(chunked.predictions, single.predictions)
+    order = np.lexsort((single.ids, -single.scores))
+    assert np.array_equal(np.lexsort((chunked.ids, -chunked.scores)), order)
+    assert not RescoreChunk.objects.exists(), "the chunk rows go once merged"
+    prefix = f"models/project_{project.pk}"
+    assert not [n for n in artifacts.store().listdir(prefix)[0] if n.startswith("rescore_")]
+
+
+@pytest.fixture
+def running(api):  # type: ignore[no-untyped-def]
+    """A version whose attempt 1 runs, its model stored, and its pool's rows and ids."""
+    project, _ = make_pool(api)
+    snap = snapshot.pool_snapshot(project)
+    X, y = snap.X[: len(snap.ids)], (snap.X[:, 0] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    version = ModelVersion.objects.get(project=project, status=Status.PENDING)  # the seeds'
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=Status.RUNNING, attempts=1, heartbeat_at=timezone.now()
+    )
+    fh = io.BytesIO()
+    joblib.dump({"model": model}, fh)
+    name = training_services.model_name(project.pk, version.version)
+    artifacts.artifact_save(name, fh.getvalue())
+    return version, model, snap.ids, snap.X
+
+
+def _chunks(version: ModelVersion, ids: np.ndarray, size: int, model: object) -> int:
+    """What `pool_proba` records for attempt 1 before anyone scores: ids, model, chunks."""
+    artifacts.artifact_save(chunks._ids_name(version, 1), chunks._encode(ids))
+    fh = io.BytesIO()
+    joblib.dump(model, fh)
+    artifacts.artifact_save(chunks._model_name(version, 1), fh.getvalue())
+    bounds = range(0, len(ids), size)
+    RescoreChunk.objects.bulk_create(
+        RescoreChunk(version=version, attempt=1, index=i, start=s, stop=s + size)
+        for i, s in enumerate(bounds)
+    )
+    return len(bounds)
+
+
+def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) -> None:  # type: ignore[no-untyped-def]
+    version, model, ids, X = running
+    count = _chunks(version, ids, 1000, model)
+    # Chunk 1 was claimed by a worker that died an hour ago (its message acked late, never
+    # acked); chunk 2 is scored by another worker (the task's body).
+    RescoreChunk.objects.filter(version=version, index=1).update(
+        status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    assert chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=2).pk)
+    assert not chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=2).pk), "done once"
+    proba = chunks._gather(version, 1, model, X, count)
+    assert np.array_equal(proba, model.predict_proba(X))
+    assert set(RescoreChunk.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type: ignore[no-untyped-def]
+    version, model, ids, X = running
+    count = _chunks(version, ids, 1000, model)
+    # Attempt 1 was taken for dead; attempt 2 now holds the version.
+    ModelVersion.objects.filter(pk=version.pk).update(attempts=2)
+    chunk = RescoreChunk.objects.get(index=0)
+    assert not chunks.chunk_score(chunk_id=chunk.pk)
+    assert not artifacts.artifact_exists(chunks._result_name(chunk))
+    assert RescoreChunk.objects.get(pk=chunk.pk).status != RescoreChunk.Status.DONE
+    # The old attempt's retrain, waiting on a chunk another worker holds, gives up.
+    RescoreChunk.objects.filter(version=version, index=1).update(
+        status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
+    )
+    with pytest.raises(training_services.Superseded):
+        chunks._gather(version, 1, model, X, count)
+
+
+def test_a_small_pool_is_scored_in_one_pass(running, settings) -> None:  # type: ignore[no-untyped-def]
+    version, model, ids, X = running
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = len(ids)
+    proba = chunks.pool_proba(version=version, attempt=1, model=model, ids=ids, X=X, n_classes=2)
+    assert np.array_equal(proba, model.predict_proba(X))
+    assert not RescoreChunk.objects.exists()
+
+
+def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, settings) -> None:  # type: ignore[no-untyped-def]
+    version, model, ids, X = running
+    _chunks(version, ids, 1000, model)
+    RescoreChunk.objects.filter(version=version, index=1).update(
+        status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(attempts=2)  # attempt 1 died
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
+    proba = chunks.pool_proba(version=version, attempt=2, model=model, ids=ids, X=X, n_classes=2)
+    assert np.array_equal(proba, model.predict_proba(X))
+    assert not RescoreChunk.objects.exists()
+    assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
