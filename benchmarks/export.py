@@ -127,7 +127,10 @@ def measure(code: Path, pid: int, fmt: str) -> dict[str, float]:
 
 def _measured(me: list[str], env: dict[str, str], code: Path, pid: int, fmt: str) -> Any:
     command = [*me, "--code", str(code), "--measure", str(pid), fmt]
-    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    # In `code`'s directory: Celery's loader puts the working directory on sys.path.
+    out = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{out.stderr}")
     return json.loads(out.stdout.splitlines()[-1])
 
 
