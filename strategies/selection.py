@@ -17,7 +17,7 @@ from sklearn.linear_model import HuberRegressor
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
 
-from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, rank_desc
+from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, top_desc
 
 DIVERSITY_MODES = ("none", "cluster", "kcenter", "badge")
 # Where diversity is measured: on the features, or on a low-rank embedding of the pool
@@ -176,8 +176,8 @@ def select_batch(
     if density is not None and np.shape(density) != s.shape:
         raise ValueError("density must have one value per pool row")
     parts = _components(s, X, opts, proba, cost, label_counts, density, rng)
-    order = rank_desc(parts["total"], rng)
-    shortlist = order[: min(len(s), k * (opts.shortlist_factor if opts.diversity != "none" else 1))]
+    factor = opts.shortlist_factor if opts.diversity != "none" else 1
+    shortlist = top_desc(parts["total"], min(len(s), k * factor), rng)
     G = X if geometry is None else check_pool(geometry, "geometry")
     if n_rows(G) != len(s):
         raise ValueError("geometry must have one row per pool row")

@@ -21,6 +21,9 @@ from strategies import features as lib
 from strategies.images import images_features
 
 FEATURE_CHUNK = 20_000
+# Texts a pool's vocabulary is fitted on, at most: every text of a smaller pool, else an
+# evenly spaced sample by id (see `vocabulary_texts`).
+VOCABULARY_SAMPLE = 200_000
 
 
 @dataclass
@@ -112,6 +115,27 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
     return table
 
 
+# A shortlist at most this long has its rows computed rather than read (`shortlist_rows`).
+SHORTLIST_COMPUTED = 5_000
+
+
+def shortlist_rows(project: Project, ids: np.ndarray) -> features.Matrix:
+    """Rows for a batch's shortlist (a few dozen items), in the order of `ids`.
+
+    Computed from the items under the project's stored representation: the same function
+    (`compute_features`) made the stored rows, so they are the same rows, and a few
+    dozen texts transform in milliseconds where reading the store means every shard of
+    the pool (seconds at a million items, in a process that has not loaded it). Image
+    projects (decoding, an image embedder), long lists and a text project without a
+    representation yet read the store.
+    """
+    if project.kind == Project.Kind.IMAGE or not 0 < len(ids) <= SHORTLIST_COMPUTED:
+        return features_ready(project, ids).rows(ids)
+    if project.kind == Project.Kind.VECTOR or features.representation_load(project.pk):
+        return compute_features(project, ids)
+    return features_ready(project, ids).rows(ids)
+
+
 def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
     """Features for items from their stored content, in the order of `ids`."""
     rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")
@@ -151,7 +175,9 @@ def representation(project: Project) -> dict[str, Any]:
     came with `features`; hashed n-grams in stream mode (the pool is unknown) and for
     projects whose rows were hashed before vocabularies existed; otherwise (pool mode) a
     vocabulary TF-IDF fitted on every text imported so far (`strategies.features`), which
-    later items are transformed with. Images: the embedder, or Pillow features.
+    later items are transformed with. Images: the embedder, or Pillow features. A pool
+    over `VOCABULARY_SAMPLE` texts fits its vocabulary on an evenly spaced sample of them
+    (`vocabulary_texts`).
     """
     stored = features.representation_load(project.pk)
     if stored is not None:
@@ -172,9 +198,34 @@ def representation(project: Project) -> dict[str, Any]:
     ):
         rep = {"kind": "hashing"}
     else:
-        texts = list(items.order_by("id").values_list("text", flat=True))
+        texts = vocabulary_texts(project)
         rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
     return features.representation_save_once(project.pk, rep)
+
+
+def vocabulary_texts(project: Project, limit: int | None = None) -> list[str]:
+    """The texts a pool-mode vocabulary is fitted on: all of a pool of at most `limit`
+    (default `VOCABULARY_SAMPLE`) items, else every ⌈n / limit⌉-th item by id.
+
+    Why a sample: a million texts held as Python strings to fit one vocabulary cost
+    gigabytes at ten million, and the fit's time grows with them. What the sample changes
+    is small: a term that is in the vocabulary (at least 2 of the sample's texts, the
+    `MAX_VOCABULARY` most frequent) is one at least ~1 in 100,000 of the pool's texts use,
+    and the idf of such a term is estimated from the sample's document frequency (its
+    relative error ~ 1 / sqrt(df)); rarer terms carry little weight in a linear model.
+    The spacing by id spreads the sample over every import. Ids are read as one numpy
+    array, texts in chunks by id, so no step holds the pool's text.
+    """
+    limit = VOCABULARY_SAMPLE if limit is None else limit
+    ids = candidate_ids_all(project)
+    if len(ids) > limit:
+        ids = ids[:: -(-len(ids) // limit)]
+    texts: list[str] = []
+    for start in range(0, len(ids), FEATURE_CHUNK):
+        chunk = ids[start : start + FEATURE_CHUNK].tolist()
+        rows = Item.objects.filter(pk__in=chunk).order_by("id").values_list("text", flat=True)
+        texts.extend(rows)
+    return texts
 
 
 def _open_images(paths: list[str]) -> list[Any]:
@@ -194,5 +245,6 @@ def image_features_from_files(paths: list[str]) -> np.ndarray:
 
 
 def candidate_ids_all(project: Project) -> np.ndarray:
-    ids = Item.objects.filter(project=project).values_list("id", flat=True)
-    return np.fromiter(ids, dtype=np.int64)
+    """Every item id of the project, in id order."""
+    ids = Item.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+    return np.fromiter(ids.iterator(chunk_size=FEATURE_CHUNK), dtype=np.int64)

@@ -1,0 +1,56 @@
+"""A large pool's vocabulary is fitted on an evenly spaced sample of its texts (issue 17).
+
+Small pools (every test and demo) still fit on every text; the sample only bounds what a
+pool of millions holds in memory and how long its fit takes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from projects.models import Item, Project
+from projects.pool import features, snapshot
+from strategies.features import TextVectorizer
+
+pytestmark = pytest.mark.django_db
+
+WORDS = ["cat", "mat", "stock", "market", "rain", "goal", "vote", "chip"]
+
+
+def _pool(n: int) -> Project:
+    project = Project.objects.create(name="vocabulary", kind="text", labels=["a", "b"])
+    Item.objects.bulk_create(
+        Item(project=project, text=f"{WORDS[i % 8]} {WORDS[(i * 3) % 8]} word{i % 13}")
+        for i in range(n)
+    )
+    return project
+
+
+def _texts(project: Project) -> list[str]:
+    return list(Item.objects.filter(project=project).order_by("id").values_list("text", flat=True))
+
+
+def test_a_pool_within_the_limit_fits_on_every_text() -> None:
+    project = _pool(30)
+    assert snapshot.vocabulary_texts(project, limit=30) == _texts(project)
+
+
+def test_a_larger_pool_fits_on_every_kth_text_by_id() -> None:
+    project = _pool(100)
+    sample = snapshot.vocabulary_texts(project, limit=30)
+    assert sample == _texts(project)[::4]  # ceil(100 / 30) = 4: 25 texts, first to last
+    assert len(sample) <= 30
+
+
+def test_the_stored_vocabulary_is_the_samples_and_rows_use_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    project = _pool(90)
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 20)
+    ids = snapshot.candidate_ids_all(project)
+    X = snapshot.features_ready(project, ids).rows(ids)
+    rep = features.representation_load(project.pk)
+    assert rep is not None and rep["kind"] == "vocabulary"
+    expected = TextVectorizer().fit(_texts(project)[::5])
+    assert rep["vectorizer"].tfidf_.vocabulary_ == expected.tfidf_.vocabulary_
+    np.testing.assert_allclose(rep["vectorizer"].tfidf_.idf_, expected.tfidf_.idf_)
+    assert (expected.transform(_texts(project)) != X).nnz == 0
