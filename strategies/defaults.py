@@ -24,3 +24,8 @@ DEFAULT_BATCH_SIZE: int = 20
 DEFAULT_STOPPING: list[dict[str, float | int | str]] = [
     {"rule": "stabilizing_predictions", "threshold": 0.99, "window": 3},
 ]
+
+# What new span projects get (``task: "spans"``): MNLP (Shen et al. 2018) with the k
+# highest scores; figures in docs/learning-benchmark.md (spans section).
+DEFAULT_SEQUENCE_STRATEGY: str = "mnlp"
+DEFAULT_SEQUENCE_SELECTOR: str = "top_k"
