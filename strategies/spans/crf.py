@@ -46,6 +46,7 @@ class SequencePrediction:
 
     @property
     def lengths(self) -> np.ndarray:
+        """Tokens per sentence."""
         return self.mask.sum(axis=1)
 
 
@@ -58,6 +59,7 @@ class SpanModel:
     gazetteer: Gazetteer | None = None
 
     def features(self, sentences: Sequence[Sentence]) -> list[list[Features]]:
+        """crfsuite's input: the token features of every sentence (with this gazetteer)."""
         return [sentence_token_features(words, self.gazetteer) for words in sentences]
 
     def predict(self, sentences: Sequence[Sentence]) -> list[list[str]]:

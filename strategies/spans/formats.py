@@ -32,6 +32,7 @@ class SpanDocument:
     spans: tuple[Span, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
+        """The JSONL shape: ``{"text", "spans": [{"start", "end", "label"}]}``."""
         return {"text": self.text, "spans": [s.as_dict() for s in self.spans]}
 
 

@@ -29,11 +29,13 @@ class SequenceContext:
     random_state: int | None = None
 
     def model_view(self) -> SequencePrediction:
+        """The model's prediction; refused when a model strategy was given none."""
         if self.prediction is None:
             raise ValueError("this strategy needs the model's prediction over the pool")
         return self.prediction
 
     def members(self) -> list[SequencePrediction]:
+        """The committee's predictions; at least two are needed to disagree."""
         if not self.committee or len(self.committee) < 2:
             raise ValueError("a committee strategy needs at least two members' predictions")
         return self.committee

@@ -8,6 +8,7 @@ merged, because either choice would change what the annotator said.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Span:
     label: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The API's shape: ``{"start", "end", "label"}``."""
         return {"start": self.start, "end": self.end, "label": self.label}
 
     @classmethod
@@ -68,10 +70,12 @@ def token_range(tokens: Sequence[Token], span: Span, text_length: int) -> tuple[
     """The tokens ``[first, last)`` a span touches (snapped outward to token edges)."""
     if not 0 <= span.start < span.end <= text_length:
         raise SpanError(f"span [{span.start}, {span.end}) is not inside the text")
-    touched = [i for i, t in enumerate(tokens) if t.start < span.end and t.end > span.start]
-    if not touched:
+    # tokens are in text order and disjoint: the touched ones are a contiguous run
+    first = bisect.bisect_right([t.end for t in tokens], span.start)
+    last = bisect.bisect_left([t.start for t in tokens], span.end)
+    if first >= last:
         raise SpanError(f"span [{span.start}, {span.end}) covers no token")
-    return touched[0], touched[-1] + 1
+    return first, last
 
 
 def spans_to_tags(tokens: Sequence[Token], spans: Iterable[Span], text_length: int) -> list[str]:

@@ -14,6 +14,7 @@ from strategies.spans.tokens import (
     spans_to_tags,
     tag_runs,
     tags_to_spans,
+    token_range,
     tokenize,
 )
 
@@ -94,3 +95,19 @@ TAGS = st.sampled_from(["O", "B-X", "I-X", "B-Y", "I-Y", "E-X", "S-Y", "E-Y", "S
 def test_tag_runs_read_entities_as_seqeval_does(tags: list[str]) -> None:
     ours = [(label, a, b - 1) for a, b, label in tag_runs(tags)]
     assert ours == get_entities(tags)
+
+
+@given(st.text(alphabet="ab .,-", min_size=1, max_size=30), st.data())
+def test_a_span_touches_exactly_the_tokens_it_overlaps(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    tokens = tokenize(text)
+    touched = [i for i, t in enumerate(tokens) if t.start < end and t.end > start]
+    if not touched:
+        with pytest.raises(SpanError, match="no token"):
+            token_range(tokens, Span(start, end, "X"), len(text))
+    else:
+        assert token_range(tokens, Span(start, end, "X"), len(text)) == (
+            touched[0],
+            touched[-1] + 1,
+        )
