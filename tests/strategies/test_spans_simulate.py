@@ -25,6 +25,7 @@ def test_every_strategy_runs_the_loop_on_the_same_split() -> None:
         assert tokens == sorted(tokens) and tokens[0] > 0
         assert all(0.0 <= p["f1"] <= 1.0 for p in run["curve"])
         assert 0.0 <= run["aulc_tokens"] <= 1.0
+        assert {s["rule"] for s in run["stops"]} <= {"stabilizing_predictions", "plateau"}
 
 
 def test_learning_shows_on_the_synthetic_corpus() -> None:
