@@ -93,7 +93,19 @@ def one_run(corpus: str, repeat: int, contender: str, seed_offset: int) -> dict[
     }
 
 
+def complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the (corpus, repeat) cells every contender finished: fair means part way."""
+    names = {r["contender"] for r in rows}
+    done = {
+        (c, k)
+        for c, k in {(r["corpus"], r["repeat"]) for r in rows}
+        if {r["contender"] for r in rows if (r["corpus"], r["repeat"]) == (c, k)} == names
+    }
+    return [r for r in rows if (r["corpus"], r["repeat"]) in done]
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = complete(rows)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for key in sorted({(r["corpus"], r["contender"]) for r in rows}):
         mine = [r for r in rows if (r["corpus"], r["contender"]) == key]
@@ -116,7 +128,8 @@ def print_table(summary: dict[tuple[str, str], dict[str, Any]]) -> None:
         random_to99 = cells["random"]["to99"] if "random" in cells else float("nan")
         others = [n for n in cells if n not in ("default", "random")]
         best = min(others, key=lambda n: cells[n]["to99"]) if others else None
-        print(f"\n{corpus}: tokens to 99% of full-pool entity F1, AUC over tokens")
+        repeats = max(s["repeats"] for s in cells.values())
+        print(f"\n{corpus} ({repeats} repeats): tokens to 99% of full-pool entity F1, AUC")
         print(f"{'contender':30s} {'to99':>10s} {'xrandom':>8s} {'AUC':>15s} {'s/run':>7s}")
         for name, s in sorted(cells.items(), key=lambda kv: kv[1]["to99"]):
             mark = ">" if s["never"] else " "
