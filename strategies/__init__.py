@@ -11,6 +11,9 @@ selection  SELECTORS, SelectorOptions, select_batch, Selection, CostModel
 stopping   RULES, BatchRecord, evaluate_rules, validate_rule, RuleResult
 metrics    evaluate (accuracy and macro F1 with 95% intervals)
 stream     StreamState, stream_decide, simulate_stream (Žliobaitė et al. 2014)
-defaults   DEFAULT_STRATEGY, DEFAULT_SELECTOR
+defaults   DEFAULT_STRATEGY, DEFAULT_SELECTOR (DEFAULT_SEQUENCE_* for span projects)
 simulate   python -m strategies.simulate (simulated oracle, no database)
+tasks      TASKS, strategies_for_task, strategy_fits (which strategies a task kind may use)
+spans      span projects (named entities): tokens, CRF, sequence strategies, metrics,
+           agreement, file formats, simulate_spans (see strategies/spans/__init__.py)
 """

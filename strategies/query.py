@@ -83,6 +83,11 @@ class StrategyInfo:
     needs_model: bool = True
     fn: Callable[[QueryContext], np.ndarray] = field(repr=False, default=lambda ctx: np.zeros(0))
 
+    @property
+    def task(self) -> str:
+        """The task kind whose projects may pick this strategy (``strategies.tasks``)."""
+        return "multilabel" if self.multilabel else "single"
+
 
 def least_confidence_scores(proba: np.ndarray) -> np.ndarray:
     """``1 - max_y P(y|x)`` (Lewis & Gale 1994; Culotta & McCallum 2005)."""
