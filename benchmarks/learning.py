@@ -112,6 +112,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
     "svd-diversity": {"selection.GEOMETRY": "embedding"},
     "mixed-committee": {"query.COMMITTEE": "mixed"},
+    "self-training": {"semi.MODE": "self-training"},
+    "label-spreading": {"semi.MODE": "label-spreading"},
+    "balanced": {"models.DEFAULT_CLASS_WEIGHT": "balanced"},
     "vocabulary+cv+balanced": {
         "datasets.TEXT_FEATURES": "vocabulary",
         "models.DEFAULT_C": "cv",
