@@ -108,6 +108,15 @@ def options_for(selector: str | SelectorOptions) -> SelectorOptions:
     return SELECTORS[selector].options
 
 
+def uses_geometry(options: SelectorOptions) -> bool:
+    """Whether ``options`` measure diversity on the pool's low-rank embedding.
+
+    The simulator and the platform ask this one question; both then pass the pool's
+    rows under ``_space.fit_projection`` (fitted once per pool) as ``geometry``.
+    """
+    return options.diversity == "badge" or (GEOMETRY == "embedding" and options.diversity != "none")
+
+
 def _unit(values: np.ndarray) -> np.ndarray:
     lo, hi = float(values.min()), float(values.max())
     return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)

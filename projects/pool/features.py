@@ -164,7 +164,13 @@ def representation_load(project_id: int) -> dict[str, Any] | None:
 
 
 def representation_save_once(project_id: int, representation: dict[str, Any]) -> dict[str, Any]:
-    """Store ``representation`` unless one exists; return whichever is stored.
+    """Store ``representation`` unless one exists; return whichever is stored."""
+    stored: dict[str, Any] = _save_once(project_id, REPRESENTATION_FILE, representation)
+    return stored
+
+
+def _save_once(project_id: int, name: str, value: Any) -> Any:
+    """Store ``value`` as file ``name`` unless it exists; return whichever is stored.
 
     Two workers may fit one at the same moment: the file is created by a hard link of a
     finished temp file, which fails if the name exists, so the first wins and the other
@@ -172,22 +178,39 @@ def representation_save_once(project_id: int, representation: dict[str, Any]) ->
     """
     directory = _project_dir(project_id)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / REPRESENTATION_FILE
-    tmp = directory / f".{REPRESENTATION_FILE}.{uuid.uuid4().hex}.tmp"
-    joblib.dump(representation, tmp)
+    path = directory / name
+    tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
+    joblib.dump(value, tmp)
     try:
         os.link(tmp, path)
     except FileExistsError:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    stored = representation_load(project_id)
-    assert stored is not None
-    return stored
+    return joblib.load(path)
+
+
+# The pool's low-rank projection (``strategies._space.Projection``) for the diversity
+# selector, fitted once on the stored rows (``projects.pool.geometry``).
+GEOMETRY_FILE = "geometry.joblib"
+
+
+def geometry_load(project_id: int) -> Any | None:
+    """The project's stored pool projection, or None if none yet."""
+    try:
+        return joblib.load(_project_dir(project_id) / GEOMETRY_FILE)
+    except FileNotFoundError:
+        return None
+
+
+def geometry_save_once(project_id: int, projection: Any) -> Any:
+    """Store ``projection`` unless one exists; return whichever is stored."""
+    return _save_once(project_id, GEOMETRY_FILE, projection)
 
 
 def representation_delete(project_id: int) -> None:
     """Forget the representation and every stored row (recomputed at the next use)."""
     features_delete(project_id)
     (_project_dir(project_id) / REPRESENTATION_FILE).unlink(missing_ok=True)
+    (_project_dir(project_id) / GEOMETRY_FILE).unlink(missing_ok=True)
     _LOADED.pop(project_id, None)
