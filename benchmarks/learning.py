@@ -110,7 +110,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv"},
     "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None},
     "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
-    "svd-diversity": {"selection.GEOMETRY": "embedding"},
+    "svd-diversity": {"selection.GEOMETRY": "embedding"},  # shipped since issue 15
+    "features-diversity": {"selection.GEOMETRY": "features"},  # k-center on raw rows
     "mixed-committee": {"query.COMMITTEE": "mixed"},
     "self-training": {"semi.MODE": "self-training"},
     "label-spreading": {"semi.MODE": "label-spreading"},
@@ -430,7 +431,16 @@ def main(argv: list[str] | None = None) -> int:
         "--reference-only", action="store_true", help="only the full-pool accuracy comparison"
     )
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    p.add_argument(
+        "--summarise",
+        default=None,
+        help="comma-separated --json files (e.g. one per data set): print the targets over all",
+    )
     args = p.parse_args(argv)
+    if args.summarise:
+        files = [Path(f) for f in args.summarise.split(",")]
+        verdict([r for f in files for r in json.loads(f.read_text())["results"]])
+        return 0
     repeats = args.repeats or (3 if args.quick else 5)
     batch_sizes = [
         int(b) for b in (args.batch_sizes or ("10" if args.quick else "10,20")).split(",")

@@ -20,9 +20,11 @@ from sklearn.utils import check_random_state
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, rank_desc
 
 DIVERSITY_MODES = ("none", "cluster", "kcenter", "badge")
-# Where diversity is measured: on the features, or on a low-rank embedding of the pool
-# (``_space.embed``; only differs for sparse or wide features). BADGE always embeds.
-GEOMETRY = "features"
+# Where diversity is measured: on a low-rank embedding of the pool (``_space.embed``;
+# only differs from the features for sparse or wide ones, i.e. text), or on the
+# features. Issue 15 measured the embedding better on text (docs/learning-benchmark.md,
+# ``--variant features-diversity`` is the old choice). BADGE always embeds.
+GEOMETRY = "embedding"
 
 
 @dataclass(frozen=True)
