@@ -104,22 +104,26 @@ TARGET = 0.99
 
 # Ideas measured against each other (docs/learning-benchmark.md): module settings of
 # ``strategies`` set in each worker before a repeat. "shipped" is what the code does.
+# Ideas measured before k-center moved to the pool's SVD keep the raw-row geometry of
+# their time (``RAW``), so each command reproduces its figure.
+RAW = {"selection.GEOMETRY": "features"}
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
-    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None},
-    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv"},
-    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None},
-    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
+    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None, **RAW},
+    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv", **RAW},
+    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None, **RAW},
+    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv", **RAW},
     "svd-diversity": {"selection.GEOMETRY": "embedding"},  # shipped since issue 15
-    "features-diversity": {"selection.GEOMETRY": "features"},  # k-center on raw rows
-    "mixed-committee": {"query.COMMITTEE": "mixed"},
-    "self-training": {"semi.MODE": "self-training"},
-    "label-spreading": {"semi.MODE": "label-spreading"},
-    "balanced": {"models.DEFAULT_CLASS_WEIGHT": "balanced"},
+    "features-diversity": RAW,  # k-center on the raw rows: the default before
+    "mixed-committee": {"query.COMMITTEE": "mixed", **RAW},
+    "self-training": {"semi.MODE": "self-training", **RAW},
+    "label-spreading": {"semi.MODE": "label-spreading", **RAW},
+    "balanced": {"models.DEFAULT_CLASS_WEIGHT": "balanced", **RAW},
     "vocabulary+cv+balanced": {
         "datasets.TEXT_FEATURES": "vocabulary",
         "models.DEFAULT_C": "cv",
         "models.DEFAULT_CLASS_WEIGHT": "balanced",
+        **RAW,
     },
 }
 
