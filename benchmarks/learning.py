@@ -107,18 +107,26 @@ TARGET = 0.99
 
 # Ideas measured against each other (docs/learning-benchmark.md): module settings of
 # ``strategies`` set in each worker before a repeat. "shipped" is what the code does.
+# Ideas measured before k-center moved to the pool's SVD keep the raw-row geometry of
+# their time (``RAW``), so each command reproduces its figure.
+RAW = {"selection.GEOMETRY": "features"}
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
-    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None},
-    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv"},
-    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None},
-    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv"},
-    "svd-diversity": {"selection.GEOMETRY": "embedding"},
-    "mixed-committee": {"query.COMMITTEE": "mixed"},
+    "hashing": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": None, **RAW},
+    "hashing+cv": {"datasets.TEXT_FEATURES": "hashing", "models.DEFAULT_C": "cv", **RAW},
+    "vocabulary": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": None, **RAW},
+    "vocabulary+cv": {"datasets.TEXT_FEATURES": "vocabulary", "models.DEFAULT_C": "cv", **RAW},
+    "svd-diversity": {"selection.GEOMETRY": "embedding"},  # shipped since issue 15
+    "features-diversity": RAW,  # k-center on the raw rows: the default before
+    "mixed-committee": {"query.COMMITTEE": "mixed", **RAW},
+    "self-training": {"semi.MODE": "self-training", **RAW},
+    "label-spreading": {"semi.MODE": "label-spreading", **RAW},
+    "balanced": {"models.DEFAULT_CLASS_WEIGHT": "balanced", **RAW},
     "vocabulary+cv+balanced": {
         "datasets.TEXT_FEATURES": "vocabulary",
         "models.DEFAULT_C": "cv",
         "models.DEFAULT_CLASS_WEIGHT": "balanced",
+        **RAW,
     },
 }
 
@@ -433,7 +441,16 @@ def main(argv: list[str] | None = None) -> int:
         "--reference-only", action="store_true", help="only the full-pool accuracy comparison"
     )
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    p.add_argument(
+        "--summarise",
+        default=None,
+        help="comma-separated --json files (e.g. one per data set): print the targets over all",
+    )
     args = p.parse_args(argv)
+    if args.summarise:
+        files = [Path(f) for f in args.summarise.split(",")]
+        verdict([r for f in files for r in json.loads(f.read_text())["results"]])
+        return 0
     repeats = args.repeats or (3 if args.quick else 5)
     batch_sizes = [
         int(b) for b in (args.batch_sizes or ("10" if args.quick else "10,20")).split(",")

@@ -6,6 +6,7 @@ call these on clean arrays.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from sklearn.utils.extmath import safe_sparse_dot
 
 EMBED_DIM = 64
 FIT_SAMPLE = 20_000
@@ -52,32 +54,62 @@ def row_norms(X: Matrix) -> np.ndarray:
     return np.sqrt(sq)
 
 
-def embed(X: Matrix, *, random_state: int | np.random.RandomState | None = None) -> np.ndarray:
-    """A dense, at most ``EMBED_DIM``-dimensional view of the pool for geometry.
+@dataclass(frozen=True)
+class Projection:
+    """A fitted map from feature rows to the pool's low-dimensional geometry.
+
+    ``rows -> rows[:, columns] @ components.T``; ``columns`` None keeps every column,
+    ``components`` None keeps the (selected) columns as they are. Fitted once per pool
+    (``fit_projection``) and applied to any rows later: the platform stores it beside
+    the pool's features (``projects.pool.geometry``), the simulator per split.
+    """
+
+    columns: np.ndarray | None = None
+    components: np.ndarray | None = None
+    width: int | None = None  # the feature rows' width it was fitted on (None: any)
+
+    def transform(self, X: Matrix) -> np.ndarray:
+        if self.columns is not None:
+            X = sp.csr_matrix(X)[:, self.columns]
+        if self.components is None:
+            dense = X.toarray() if sp.issparse(X) else X  # type: ignore[union-attr]
+            return np.asarray(dense, dtype=np.float64)
+        return np.asarray(safe_sparse_dot(X, self.components.T), dtype=np.float64)
+
+
+def fit_projection(
+    X: Matrix, *, random_state: int | np.random.RandomState | None = None
+) -> Projection:
+    """The projection ``embed`` applies: TruncatedSVD for sparse or wide pools.
 
     Sparse or wide matrices go through TruncatedSVD (LSA, Deerwester et al. 1990) fitted
     on a random sample of at most ``FIT_SAMPLE`` rows; narrow dense matrices are kept.
     """
     n, d = X.shape  # type: ignore[misc]
     if not sp.issparse(X) and d <= EMBED_DIM:
-        return np.asarray(X, dtype=np.float64)
+        return Projection()
     rng = check_random_state(random_state)
     k = min(EMBED_DIM, d - 1, n - 1)
     if k < 1:
-        dense = X.toarray() if sp.issparse(X) else np.asarray(X)  # type: ignore[union-attr]
-        return np.asarray(dense, dtype=np.float64)
+        return Projection()
     sample = X[np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))]  # type: ignore[index]
+    columns = None
     if sp.issparse(sample):
         # Columns no sampled row uses get no weight in the SVD; dropping them is exact
         # for the fit and makes hashed text (2**17 columns) cheap.
         columns = np.unique(sample.indices)  # type: ignore[union-attr]
-        sample, X = sample[:, columns], sp.csr_matrix(X)[:, columns]
+        sample = sample[:, columns]
         k = min(k, len(columns) - 1)
         if k < 1:
-            return np.asarray(X.toarray(), dtype=np.float64)
+            return Projection(columns=columns, width=d)
     svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=4, random_state=rng)
     svd.fit(sample)
-    return np.asarray(svd.transform(X), dtype=np.float64)
+    return Projection(columns=columns, components=svd.components_, width=d)
+
+
+def embed(X: Matrix, *, random_state: int | np.random.RandomState | None = None) -> np.ndarray:
+    """A dense, at most ``EMBED_DIM``-dimensional view of the pool for geometry."""
+    return fit_projection(X, random_state=random_state).transform(X)
 
 
 def cluster_density(

@@ -12,7 +12,9 @@ random sampling won.
 
 Issue 15 kept the strategy and strengthened what it ranks with: text in pool mode is a
 vocabulary TF-IDF fitted on the pool (``features.TextVectorizer``) and the model's C is
-chosen by cross-validation at every fit (``models.DEFAULT_C = "cv"``); figures in
+chosen by cross-validation at every fit (``models.DEFAULT_C = "cv"``); k-center now
+measures distance on the pool's 64-d truncated SVD (``selection.GEOMETRY``; stored per
+project by ``projects.pool.geometry``), which only changes text. Figures in
 docs/learning-benchmark.md.
 """
 

@@ -113,12 +113,56 @@ def cv_search(
 def _columns(model: Any, labels: np.ndarray) -> np.ndarray:
     """Column of ``predict_proba`` for every label (our models answer for all classes)."""
     classes = np.asarray(getattr(model, "classes_", labels))
-    if isinstance(model, (LinearModel, EstimatorModel)):
+    if isinstance(model, _AllClasses):
         return labels
     return np.searchsorted(classes, labels)
 
 
-class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class _AllClasses(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """What both our model classes share: answers for every class in ``[0, n_classes)``.
+
+    ``_start_fit`` validates and records the classes, the labels' smoothed prior
+    ``(n_y + 1) / (n + K)`` (Laplace; the answer while one class is labelled) and the
+    width; ``_proba`` lays the fitted estimator's columns out over every class.
+    """
+
+    n_classes: int
+    estimator_: Any
+
+    def _start_fit(self, X: Matrix, y: np.ndarray) -> tuple[Matrix, np.ndarray]:
+        X = check_pool(X, "X")
+        y = check_labels(y, self.n_classes, n_rows(X))
+        if len(y) == 0:
+            raise ValueError("cannot train a model without labelled items")
+        self.classes_ = np.arange(self.n_classes)
+        self.present_ = np.unique(y)
+        counts = np.bincount(y, minlength=self.n_classes)
+        self.prior_ = (counts + 1.0) / (len(y) + self.n_classes)
+        self.n_features_in_ = X.shape[1]  # type: ignore[index]
+        self.estimator_ = None
+        self.chosen_: dict[str, Any] = {}
+        return X, y
+
+    def _proba(self, X: Matrix, rows: Callable[[Matrix], Matrix]) -> np.ndarray:
+        """Probabilities of every class for ``X``; ``rows`` maps X to the estimator's input."""
+        X = check_pool(X, "X")
+        n = n_rows(X)
+        if self.estimator_ is None or n == 0:
+            return np.tile(self.prior_, (n, 1))
+        proba = np.zeros((n, self.n_classes))
+        classes = np.asarray(self.estimator_.classes_, dtype=np.int64)
+        proba[:, classes] = self.estimator_.predict_proba(rows(X))
+        return proba
+
+    def predict(self, X: Matrix) -> np.ndarray:
+        """The most probable class of every row."""
+        return np.asarray(np.argmax(self.predict_proba(X), axis=1))
+
+    def predict_proba(self, X: Matrix) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LinearModel(_AllClasses):
     """L2-regularised multinomial logistic regression over a fixed set of classes.
 
     ``p(y|x) = softmax(W x + b)_y`` (L-BFGS when dense, Newton-CG when sparse). Classes
@@ -142,20 +186,10 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.class_weight = class_weight
 
     def fit(self, X: Matrix, y: np.ndarray) -> LinearModel:
-        X = check_pool(X, "X")
-        y = check_labels(y, self.n_classes, n_rows(X))
-        if len(y) == 0:
-            raise ValueError("cannot train a model without labelled items")
-        self.classes_ = np.arange(self.n_classes)
-        self.present_ = np.unique(y)
-        counts = np.bincount(y, minlength=self.n_classes)
-        self.prior_ = (counts + 1.0) / (len(y) + self.n_classes)
-        self.n_features_in_ = X.shape[1]  # type: ignore[index]
-        self.estimator_: LogisticRegression | None = None
+        X, y = self._start_fit(X, y)
         # Hashed text has 2**17 columns but a few labelled items touch only a few
         # thousand; the L2 optimum puts weight 0 on the others, so fit on those alone.
         self.columns_ = np.unique(X.indices) if sp.issparse(X) else None  # type: ignore[union-attr]
-        self.chosen_: dict[str, Any] = {}
         if len(self.present_) > 1:
             C = self._pick_C(X, y)
             # Newton-CG converges in a handful of steps on wide sparse text, where L-BFGS
@@ -196,13 +230,7 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: Matrix) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``, rows summing to 1."""
-        X = check_pool(X, "X")
-        n = n_rows(X)
-        if self.estimator_ is None or n == 0:
-            return np.tile(self.prior_, (n, 1))
-        proba = np.zeros((n, self.n_classes))
-        proba[:, self.estimator_.classes_] = self.estimator_.predict_proba(self._active(X))
-        return proba
+        return self._proba(X, self._active)
 
     def _active(self, X: Matrix) -> Matrix:
         if self.columns_ is None:
@@ -211,12 +239,8 @@ class LinearModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"X has {X.shape[1]} features, the model {self.n_features_in_}")  # type: ignore[index]
         return sp.csr_matrix(X)[:, self.columns_]
 
-    def predict(self, X: Matrix) -> np.ndarray:
-        """The most probable class of every row."""
-        return np.asarray(np.argmax(self.predict_proba(X), axis=1))
 
-
-class EstimatorModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class EstimatorModel(_AllClasses):
     """Any scikit-learn classifier with ``predict_proba``, answering for every class.
 
     The platform's user-chosen model (``ModelSpec.estimator``). Like ``LinearModel``,
@@ -238,19 +262,9 @@ class EstimatorModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
 
     def fit(self, X: Matrix, y: np.ndarray) -> EstimatorModel:
-        X = check_pool(X, "X")
-        y = check_labels(y, self.n_classes, n_rows(X))
-        if len(y) == 0:
-            raise ValueError("cannot train a model without labelled items")
+        X, y = self._start_fit(X, y)
         if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
             raise ValueError("the estimator must be a classifier with predict_proba")
-        self.classes_ = np.arange(self.n_classes)
-        self.present_ = np.unique(y)
-        counts = np.bincount(y, minlength=self.n_classes)
-        self.prior_ = (counts + 1.0) / (len(y) + self.n_classes)
-        self.n_features_in_ = X.shape[1]  # type: ignore[index]
-        self.estimator_: Any = None
-        self.chosen_: dict[str, Any] = {}
         if len(self.present_) > 1:
             params: dict[str, Any] = {}
             if self.grid:
@@ -271,18 +285,7 @@ class EstimatorModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: Matrix) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``, rows summing to 1."""
-        X = check_pool(X, "X")
-        n = n_rows(X)
-        if self.estimator_ is None or n == 0:
-            return np.tile(self.prior_, (n, 1))
-        proba = np.zeros((n, self.n_classes))
-        classes = np.asarray(self.estimator_.classes_, dtype=np.int64)
-        proba[:, classes] = self.estimator_.predict_proba(X)
-        return proba
-
-    def predict(self, X: Matrix) -> np.ndarray:
-        """The most probable class of every row."""
-        return np.asarray(np.argmax(self.predict_proba(X), axis=1))
+        return self._proba(X, lambda rows: rows)
 
 
 @dataclass(frozen=True)

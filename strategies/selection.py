@@ -20,9 +20,11 @@ from sklearn.utils import check_random_state
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, top_desc
 
 DIVERSITY_MODES = ("none", "cluster", "kcenter", "badge")
-# Where diversity is measured: on the features, or on a low-rank embedding of the pool
-# (``_space.embed``; only differs for sparse or wide features). BADGE always embeds.
-GEOMETRY = "features"
+# Where diversity is measured: on a low-rank embedding of the pool (``_space.embed``;
+# only differs from the features for sparse or wide ones, i.e. text), or on the
+# features. Issue 15 measured the embedding better on text (docs/learning-benchmark.md,
+# ``--variant features-diversity`` is the old choice). BADGE always embeds.
+GEOMETRY = "embedding"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ def options_for(selector: str | SelectorOptions) -> SelectorOptions:
     if selector not in SELECTORS:
         raise ValueError(f"unknown selector {selector!r}; choose from {sorted(SELECTORS)}")
     return SELECTORS[selector].options
+
+
+def uses_geometry(options: SelectorOptions) -> bool:
+    """Whether ``options`` measure diversity on the pool's low-rank embedding.
+
+    The simulator and the platform ask this one question; both then pass the pool's
+    rows under ``_space.fit_projection`` (fitted once per pool) as ``geometry``.
+    """
+    return options.diversity == "badge" or (GEOMETRY == "embedding" and options.diversity != "none")
 
 
 def _unit(values: np.ndarray) -> np.ndarray:

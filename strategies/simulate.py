@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from strategies import selection
+from strategies import selection, semi
 from strategies._space import embed, n_rows
 from strategies.datasets import (
     SKLEARN_SETS,
@@ -102,9 +102,7 @@ def strategy_chooser(query: str, selector: str | SelectorOptions) -> Chooser:
         scores = score(query, ctx)
         counts = np.bincount(sp.y_pool[state.labeled], minlength=sp.n_classes)
         geometry = None
-        if options.diversity == "badge" or (
-            selection.GEOMETRY == "embedding" and options.diversity != "none"
-        ):
+        if selection.uses_geometry(options):
             if sp.embedding is None:
                 sp.embedding = embed(sp.X_pool, random_state=sp.seed)
             geometry = sp.embedding[state.unlabeled]
@@ -155,6 +153,7 @@ def run_loop(
             random_state=split.seed,
             spec=spec,
         )
+        model = semi.pseudo_label_refit(model, split, labeled)  # off unless measured
         unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
         proba = model.predict_proba(split.X_pool[unlabeled])  # type: ignore[index]
         point = _evaluate(model, split, len(labeled))

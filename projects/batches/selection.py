@@ -18,9 +18,10 @@ from django.db.models import Q
 
 from projects.models import RANKING_ORDER, Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
+from projects.pool.geometry import geometry_rows
 from projects.training.services import latest_model, load_model, retraining
 from strategies.seeding import coverage_seed
-from strategies.selection import SELECTORS, CostModel, select_batch
+from strategies.selection import SELECTORS, CostModel, select_batch, uses_geometry
 
 
 @dataclass
@@ -199,6 +200,7 @@ def model_picks(
         proba=model.predict_proba(X),
         cost=_predicted_seconds(project, shortlist) if preset.options.cost_aware else None,
         random_state=project.random_state + latest.version,
+        geometry=geometry_rows(project, X) if uses_geometry(preset.options) else None,
     )
     chosen = shortlist[selection.indices]
     records = selection.as_records()

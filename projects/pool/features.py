@@ -256,22 +256,57 @@ def representation_load(project_id: int) -> dict[str, Any] | None:
 
 
 def representation_save_once(project_id: int, representation: dict[str, Any]) -> dict[str, Any]:
-    """Store ``representation`` unless one exists; return whichever is stored.
+    """Store ``representation`` unless one exists; return whichever is stored."""
+    stored: dict[str, Any] = _save_once(project_id, REPRESENTATION_FILE, representation)
+    return stored
+
+
+def _save_once(project_id: int, file: str, value: Any) -> Any:
+    """Store ``value`` as ``file`` unless it exists; return whichever is stored.
 
     Two workers may fit one at the same moment: the store creates the name only if it
     does not exist (`artifacts.artifact_create_once`), so the first wins and the other
     adopts it (no shard is ever computed with a representation that lost).
     """
     fh = io.BytesIO()
-    joblib.dump(representation, fh)
-    artifacts.artifact_create_once(_representation_name(project_id), fh.getvalue())
-    stored = representation_load(project_id)
-    assert stored is not None
-    return stored
+    joblib.dump(value, fh)
+    name = f"{_project_dir(project_id)}/{file}"
+    artifacts.artifact_create_once(name, fh.getvalue())
+    with artifacts.artifact_open(name) as stored:
+        return joblib.load(stored)
+
+
+# The pool's low-rank projection (``strategies._space.Projection``) for the diversity
+# selector, fitted once (``projects.pool.geometry``). It never changes once stored, so
+# each process keeps the one it read: a selection does not reread tens of megabytes. A
+# new representation deletes it (``representation_delete``); another process notices by
+# the width of the rows it projects (``geometry.geometry_rows``) and reads it again.
+GEOMETRY_FILE = "geometry.joblib"
+_GEOMETRY: dict[int, Any] = {}
+
+
+def geometry_load(project_id: int, *, fresh: bool = False) -> Any | None:
+    """The project's stored pool projection, or None if none yet."""
+    if fresh or project_id not in _GEOMETRY:
+        _GEOMETRY.pop(project_id, None)
+        try:
+            with artifacts.artifact_open(f"{_project_dir(project_id)}/{GEOMETRY_FILE}") as fh:
+                _GEOMETRY[project_id] = joblib.load(fh)
+        except FileNotFoundError:
+            return None
+    return _GEOMETRY[project_id]
+
+
+def geometry_save_once(project_id: int, projection: Any) -> Any:
+    """Store ``projection`` unless one exists; return whichever is stored."""
+    _GEOMETRY[project_id] = _save_once(project_id, GEOMETRY_FILE, projection)
+    return _GEOMETRY[project_id]
 
 
 def representation_delete(project_id: int) -> None:
     """Forget the representation and every stored row (recomputed at the next use)."""
     features_delete(project_id)
     artifacts.artifact_delete(_representation_name(project_id))
+    artifacts.artifact_delete(f"{_project_dir(project_id)}/{GEOMETRY_FILE}")
+    _GEOMETRY.pop(project_id, None)
     _LOADED.pop(project_id, None)
