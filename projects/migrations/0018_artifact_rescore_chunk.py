@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0016_model_choice_and_features'),
+        ('projects', '0017_task_kinds'),
     ]
 
     operations = [
