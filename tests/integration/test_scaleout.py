@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from projects.artifact_stores import Artifact
 from projects.models import ModelVersion, RescoreChunk
+from tests.conftest import _running_workers as session_workers
 from tests.integration.test_loop import (
     BATCH_SIZE,
     LABELS,
@@ -29,6 +30,7 @@ from tests.integration.test_loop import (
     wait_for,
 )
 from tests.support.services import Worker, child_env
+from winnow.celery import app
 
 pytestmark = [
     pytest.mark.worker,
@@ -46,6 +48,13 @@ def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
         "artifacts": {"BACKEND": "projects.artifact_stores.DatabaseStorage"},
     }
     workers: list[Worker] = []
+    # The session's worker (started by an earlier test) would take this test's messages
+    # and write to its own data dir: it stops consuming until the test is over.
+    others = [w.name for w in session_workers]
+    for worker in session_workers:
+        worker.wait_idle()
+    if others:
+        app.control.cancel_consumer("celery", destination=others, reply=True, timeout=10)
     try:
         for tag in ("a", "b"):
             env = child_env(
@@ -59,6 +68,8 @@ def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
         for worker in workers:  # before the flush: a worker still writing would block it
             worker.wait_idle()
             worker.stop()
+        if others:
+            app.control.add_consumer("celery", destination=others, reply=True, timeout=10)
 
 
 def test_two_workers_with_separate_data_dirs_run_the_loop(
@@ -103,8 +114,11 @@ def test_two_workers_with_separate_data_dirs_run_the_loop(
     for tag in ("a", "b"):
         host = tmp_path / f"host-{tag}"
         assert not (host / "features").exists() and not (host / "models").exists()
-    # Both workers were given work (the chunks a retrain sends go to the idle one).
+    # Both workers were given work, and chunks a retrain sent were scored by a worker
+    # (the idle one, while the other runs the retrain).
     for worker in two_workers:
         assert "Task projects.tasks." in worker.output(), worker.output()[-2000:]
+    logs = "".join(worker.output() for worker in two_workers)
+    assert re.search(r"rescore_chunk\[[^]]+\] succeeded in [0-9.]+s: True", logs), logs[-3000:]
     cached = [tmp_path / f"host-{t}" / "cache" / "features" / f"project_{pid}" for t in "ab"]
     assert any(c.exists() for c in cached)
