@@ -26,6 +26,7 @@ from strategies.defaults import (
 from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
 from strategies.stopping import RULES, validate_rule
+from strategies.tasks import strategy_fits
 
 
 class Group(enum.StrEnum):
@@ -205,8 +206,8 @@ def _described(registry: Mapping[str, Any]) -> Callable[[], dict[str, str]]:
 
 def _strategy_fits(name: str, task: Task) -> bool:
     """Multi-label strategies score per-label probabilities: only for multi-label tasks,
-    and the single-label ones only for single-label tasks."""
-    return STRATEGIES[name].multilabel == (task == Task.MULTILABEL)
+    and the single-label ones only for single-label tasks (`strategies.tasks`)."""
+    return strategy_fits(name, task.value)
 
 
 SETTINGS: tuple[Setting, ...] = (
