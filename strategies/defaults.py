@@ -31,7 +31,7 @@ DEFAULT_STOPPING: list[dict[str, float | int | str]] = [
 # Esuli & Sebastiani 2009), which ranks by every label rather than the single worst one.
 DEFAULT_MULTILABEL_STRATEGY: str = "multilabel_least_confidence"
 # What new span projects get (``task: "spans"``): MNLP (Shen et al. 2018) with the k
-# highest scores. On two NER corpora (3 repeats) it needed 0.85x and 0.78x random's
+# highest scores. On two NER corpora (4 repeats) it needed 0.82x and 0.76x random's
 # tokens to reach 99% of full-pool entity F1 and beat random's AUC on both; no other
 # sequence strategy did better on average. Figures in docs/learning-benchmark.md.
 DEFAULT_SEQUENCE_STRATEGY: str = "mnlp"
