@@ -14,6 +14,12 @@ from projects.pool import features, snapshot
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def own_features(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Each test's own feature store: on SQLite, project ids restart with every test."""
+    settings.FEATURES_ROOT = tmp_path / "features"
+
+
 def _project(n: int = 40) -> tuple[Project, np.ndarray]:
     project = Project.objects.create(name="shortlist", kind="text", labels=["a", "b"])
     words = ["cat", "mat", "stock", "market", "rain", "goal"]
@@ -59,7 +65,6 @@ def test_the_full_selector_picks_the_same_batch_either_way(
     from projects.training import services as training_services
     from tests.projects.test_rescore import make_pool, retrain_owed
 
-    settings.FEATURES_ROOT = tmp_path / "features"
     settings.MODELS_ROOT = tmp_path / "models"
     training_services.load_model.cache_clear()
     project, _ = make_pool(api)
