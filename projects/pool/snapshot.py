@@ -110,9 +110,15 @@ def shortlist_rows(project: Project, ids: np.ndarray) -> features.Matrix:
     """
     if project.kind == Project.Kind.IMAGE or not 0 < len(ids) <= SHORTLIST_COMPUTED:
         return features_ready(project, ids).rows(ids)
-    if project.kind == Project.Kind.VECTOR or features.representation_load(project.pk):
+    if project.kind == Project.Kind.VECTOR:
         return compute_features(project, ids)
-    return features_ready(project, ids).rows(ids)
+    rep = features.representation_load(project.pk)  # read once: a vocabulary is large
+    if rep is None:
+        return features_ready(project, ids).rows(ids)
+    rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector")
+    by_id = {row[0]: row[1:] for row in rows}
+    texts, vectors = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
+    return text_rows(rep, texts, vectors)
 
 
 def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
