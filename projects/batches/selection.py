@@ -190,7 +190,7 @@ def model_picks(
             spares=ids[k:].tolist(),
         )
     shortlist = ids[: k * factor]
-    X = pool.shortlist_rows(project, shortlist)
+    X = pool.features_ready(project, shortlist).rows(shortlist)
     model = load_model(project.pk, latest.version)
     selection = select_batch(
         scores[: len(shortlist)],

@@ -115,27 +115,6 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
     return table
 
 
-# A shortlist at most this long has its rows computed rather than read (`shortlist_rows`).
-SHORTLIST_COMPUTED = 5_000
-
-
-def shortlist_rows(project: Project, ids: np.ndarray) -> features.Matrix:
-    """Rows for a batch's shortlist (a few dozen items), in the order of `ids`.
-
-    Computed from the items under the project's stored representation: the same function
-    (`compute_features`) made the stored rows, so they are the same rows, and a few
-    dozen texts transform in milliseconds where reading the store means every shard of
-    the pool (seconds at a million items, in a process that has not loaded it). Image
-    projects (decoding, an image embedder), long lists and a text project without a
-    representation yet read the store.
-    """
-    if project.kind == Project.Kind.IMAGE or not 0 < len(ids) <= SHORTLIST_COMPUTED:
-        return features_ready(project, ids).rows(ids)
-    if project.kind == Project.Kind.VECTOR or features.representation_load(project.pk):
-        return compute_features(project, ids)
-    return features_ready(project, ids).rows(ids)
-
-
 def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
     """Features for items from their stored content, in the order of `ids`."""
     rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")

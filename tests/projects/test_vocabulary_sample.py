@@ -15,6 +15,13 @@ from strategies.features import TextVectorizer
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def own_features(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Each test's own feature store: on SQLite, project ids restart with every test."""
+    settings.FEATURES_ROOT = tmp_path / "features"
+
+
 WORDS = ["cat", "mat", "stock", "market", "rain", "goal", "vote", "chip"]
 
 
