@@ -8,12 +8,11 @@ the refreshed batch in one short transaction at the end.
 
 from __future__ import annotations
 
-import io
 import logging
+import pickle
 import time
 from typing import Any, Protocol
 
-import joblib
 import numpy as np
 from django.conf import settings
 from django.db import OperationalError, transaction
@@ -325,17 +324,15 @@ def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
     name = model_name(project.pk, version.version)
     # With the representation its rows came from, so a download can featurise new items.
     representation = feature_store.representation_load(project.pk)
-    fh = io.BytesIO()
-    joblib.dump(
-        {
-            "model": model,
-            "labels": list(project.labels),
-            "kind": project.kind,
-            "representation": representation,
-        },
-        fh,
-    )
-    artifacts.artifact_save(name, fh.getvalue())
+    content = {
+        "model": model,
+        "labels": list(project.labels),
+        "kind": project.kind,
+        "representation": representation,
+    }
+    # A plain pickle, which joblib.load reads as well: joblib's own pickler is the pure
+    # Python one, about five times slower on a vocabulary's dict of terms.
+    artifacts.artifact_save(name, pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL))
     return name.removeprefix("models/")
 
 
