@@ -35,6 +35,7 @@ document.addEventListener("keydown", (event) => {
     const setForm = document.querySelector("#annotate-panel #set-form");
     if (setForm) {
       event.preventDefault();
+      window.htmx?.process(setForm); // as in press(): the form may be just swapped in
       setForm.requestSubmit();
       return;
     }
