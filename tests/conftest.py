@@ -17,6 +17,7 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from projects.pool import features
 from tests.support import services as support
 
 REQUIRE_SERVICES = os.environ.get("WINNOW_REQUIRE_SERVICES") == "1"
@@ -83,8 +84,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Throttle counts live in the cache and user ids repeat between tests: start empty."""
+    """Throttle counts live in the cache and user ids repeat between tests: start empty.
+    So do project ids (on SQLite), by which each process keeps a pool's projection."""
     cache.clear()
+    features._GEOMETRY.clear()
 
 
 @pytest.fixture
