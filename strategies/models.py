@@ -7,6 +7,7 @@ so scores and stored predictions line up with the project's label list.
 
 from __future__ import annotations
 
+import abc
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def _columns(model: Any, labels: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, labels)
 
 
-class _AllClasses(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class _AllClasses(ClassifierMixin, BaseEstimator, abc.ABC):  # type: ignore[misc]
     """What both our model classes share: answers for every class in ``[0, n_classes)``.
 
     ``_start_fit`` validates and records the classes, the labels' smoothed prior
@@ -158,8 +159,9 @@ class _AllClasses(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """The most probable class of every row."""
         return np.asarray(np.argmax(self.predict_proba(X), axis=1))
 
+    @abc.abstractmethod
     def predict_proba(self, X: Matrix) -> np.ndarray:
-        raise NotImplementedError
+        """Probabilities of every class for ``X`` (one column per class, in order)."""
 
 
 class LinearModel(_AllClasses):
