@@ -53,6 +53,7 @@ class ReviewDecision(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     label = models.CharField(max_length=200)  # "" on multi-label projects
     labels = models.JSONField(null=True, blank=True)  # a multi-label project's final set
+    spans = models.JSONField(null=True, blank=True)  # a span project's final spans
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -228,6 +228,9 @@ class Item(models.Model):
     # A multi-label project's final set (label names in the project's order; [] is a
     # set too); NULL where there is none, and always on single-label projects.
     labels = models.JSONField(null=True, blank=True)
+    # A span project's final spans ([{"start", "end", "label"}], character offsets into
+    # `text`, sorted, no overlaps; [] is an answer too); NULL where there is none.
+    spans = models.JSONField(null=True, blank=True)
     label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
     gold_label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
     consensus_method = models.CharField(max_length=20, blank=True)
@@ -402,6 +405,8 @@ class Annotation(models.Model):
     label = models.CharField(max_length=200)  # "" on multi-label projects
     # A multi-label project's set (label names in the project's order); NULL otherwise.
     labels = models.JSONField(null=True, blank=True)
+    # A span project's spans ([{"start", "end", "label"}] into the item's text); NULL otherwise.
+    spans = models.JSONField(null=True, blank=True)
     confidence = models.PositiveSmallIntegerField(default=3)
     seconds = models.FloatField(null=True, blank=True, help_text="Time from hand-out to label.")
     created_at = models.DateTimeField(auto_now_add=True)
