@@ -1,7 +1,8 @@
 """Two workers that share nothing but PostgreSQL and Redis run the whole loop (issue 17).
 
 Each worker has its own WINNOW_DATA_DIR, as on two hosts; feature shards, rankings and
-models go to the database store (WINNOW_ARTIFACTS=database), and every rescore is split
+models go to the database store (WINNOW_ARTIFACTS=database) or to an S3-compatible
+server (WINNOW_ARTIFACTS=s3, moto's server in its own process), and every rescore is split
 into chunks small enough that both workers are sent some. Import, coverage batch, labels,
 retrain and the next batch from its ranking, three times.
 """
@@ -29,6 +30,7 @@ from tests.integration.test_loop import (
     retrained,
     wait_for,
 )
+from tests.support.object_store import ObjectStore
 from tests.support.services import Worker, child_env
 from winnow.celery import app
 
@@ -41,12 +43,25 @@ pytestmark = [
 CHUNK = 150
 
 
+@pytest.fixture(params=["database", "s3"])
+def artifact_store(request, settings):  # type: ignore[no-untyped-def]
+    """The shared store, as the test (the web) and the workers' environment name it."""
+    if request.param == "database":
+        entry = {"BACKEND": "projects.artifact_stores.DatabaseStorage"}
+        settings.STORAGES = {**settings.STORAGES, "artifacts": entry}
+        yield None, {"WINNOW_ARTIFACTS": "database"}
+        return
+    server = ObjectStore.start()
+    settings.STORAGES = {**settings.STORAGES, "artifacts": server.storage()}
+    try:
+        yield server, server.env()
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {"BACKEND": "projects.artifact_stores.DatabaseStorage"},
-    }
+def two_workers(tmp_path: Path, artifact_store):  # type: ignore[no-untyped-def]
+    _, store_env = artifact_store
     workers: list[Worker] = []
     # The session's worker (started by an earlier test) would take this test's messages
     # and write to its own data dir: it stops consuming until the test is over.
@@ -59,8 +74,8 @@ def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
         for tag in ("a", "b"):
             env = child_env(
                 WINNOW_DATA_DIR=str(tmp_path / f"host-{tag}"),
-                WINNOW_ARTIFACTS="database",
                 WINNOW_RESCORE_CHUNK_ITEMS=str(CHUNK),
+                **store_env,
             )
             workers.append(Worker.start(env=env, tag=f"-host-{tag}"))
         yield workers
@@ -73,7 +88,10 @@ def two_workers(tmp_path: Path, settings):  # type: ignore[no-untyped-def]
 
 
 def test_two_workers_with_separate_data_dirs_run_the_loop(
-    two_workers: list[Worker], api: dict[str, APIClient], tmp_path: Path
+    two_workers: list[Worker],
+    artifact_store: tuple[ObjectStore | None, dict[str, str]],
+    api: dict[str, APIClient],
+    tmp_path: Path,
 ) -> None:
     pool, held_out = demo_rows()
     truth = dict(pool)
@@ -105,9 +123,14 @@ def test_two_workers_with_separate_data_dirs_run_the_loop(
     assert accuracy(lead, pid, 3, held_out) > accuracy(lead, pid, 1, held_out)
     assert not RescoreChunk.objects.exists(), "every chunk merged and cleared"
 
-    # Nothing went through a shared directory: the artifacts are rows, and each worker's
-    # own data dir holds only its cache of what it read.
-    names = list(Artifact.objects.filter(part=0).values_list("name", flat=True))
+    # Nothing went through a shared directory: the artifacts are rows or objects, and
+    # each worker's own data dir holds only its cache of what it read.
+    server, _ = artifact_store
+    if server is None:
+        names = list(Artifact.objects.filter(part=0).values_list("name", flat=True))
+    else:
+        names = [key.removeprefix("winnow/") for key in server.object_keys()]
+        assert not Artifact.objects.exists()
     assert any(re.match(rf"features/project_{pid}/shard-", n) for n in names)
     assert f"models/project_{pid}/scores_v3.npz" in names
     assert f"models/project_{pid}/model_v3.joblib" in names
