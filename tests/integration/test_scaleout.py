@@ -10,7 +10,10 @@ retrain and the next batch from its ranking, three times.
 from __future__ import annotations
 
 import re
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -41,6 +44,15 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 CHUNK = 150
+PROJECT = {
+    "name": "Two hosts",
+    "kind": "text",
+    "labels": LABELS,
+    "batch_size": BATCH_SIZE,
+    "strategy": "least_confidence",
+    "selector": "top_k",
+    "holdout_fraction": 0.1,
+}
 
 
 @pytest.fixture(params=["database", "s3"])
@@ -60,7 +72,13 @@ def artifact_store(request, settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path, artifact_store):  # type: ignore[no-untyped-def]
+def worker_env() -> dict[str, str]:
+    """Settings both workers get besides the store's (a test may parametrize it)."""
+    return {"WINNOW_RESCORE_CHUNK_ITEMS": str(CHUNK)}
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path, artifact_store, worker_env):  # type: ignore[no-untyped-def]
     _, store_env = artifact_store
     workers: list[Worker] = []
     # The session's worker (started by an earlier test) would take this test's messages
@@ -74,15 +92,16 @@ def two_workers(tmp_path: Path, artifact_store):  # type: ignore[no-untyped-def]
         for tag in ("a", "b"):
             env = child_env(
                 WINNOW_DATA_DIR=str(tmp_path / f"host-{tag}"),
-                WINNOW_RESCORE_CHUNK_ITEMS=str(CHUNK),
+                **worker_env,
                 **store_env,
             )
             workers.append(Worker.start(env=env, tag=f"-host-{tag}"))
         yield workers
     finally:
         for worker in workers:  # before the flush: a worker still writing would block it
-            worker.wait_idle()
-            worker.stop()
+            if worker.process.poll() is None:  # one a test killed answers nothing
+                worker.wait_idle()
+                worker.stop()
         if others:
             app.control.add_consumer("celery", destination=others, reply=True, timeout=10)
 
@@ -96,16 +115,7 @@ def test_two_workers_with_separate_data_dirs_run_the_loop(
     pool, held_out = demo_rows()
     truth = dict(pool)
     lead, annotator = api["lead"], api["ann1"]
-    settings_ = {
-        "name": "Two hosts",
-        "kind": "text",
-        "labels": LABELS,
-        "batch_size": BATCH_SIZE,
-        "strategy": "least_confidence",
-        "selector": "top_k",
-        "holdout_fraction": 0.1,
-    }
-    pid = lead.post("/api/projects/", settings_, format="json").json()["id"]
+    pid = lead.post("/api/projects/", PROJECT, format="json").json()["id"]
     member = {"username": "ann1", "role": "annotator"}
     assert lead.post(f"/api/projects/{pid}/members/", member, format="json").status_code == 201
     imported = lead.post(f"/api/projects/{pid}/import/", {"file": pool_csv(pool)})
@@ -145,3 +155,101 @@ def test_two_workers_with_separate_data_dirs_run_the_loop(
     assert re.search(r"rescore_chunk\[[^]]+\] succeeded in [0-9.]+s: True", logs), logs[-3000:]
     cached = [tmp_path / f"host-{t}" / "cache" / "features" / f"project_{pid}" for t in "ab"]
     assert any(c.exists() for c in cached)
+
+
+KILL_CHUNK = 10
+HEARTBEAT = 1  # seconds: a dead worker's chunk is claimed again after three
+
+
+def _retrainer(workers: list[Worker]) -> tuple[Worker, Worker]:
+    """(the worker running the project's one retrain, the other), from their logs."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [w for w in workers if "projects.tasks.retrain[" in w.output()]
+        if len(running) == 1:
+            (retrainer,) = running
+            return retrainer, next(w for w in workers if w is not retrainer)
+        time.sleep(0.01)
+    raise AssertionError("no single worker received the retrain")
+
+
+def _poll(what: str, found: Any, timeout: float = 60, log: Worker | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.005)
+    states = list(RescoreChunk.objects.order_by("index").values_list("index", "status", "claims"))
+    tail = log.output()[-3000:] if log else ""
+    raise AssertionError(f"timed out waiting for {what}: chunks {states}\n{tail}")
+
+
+def _frozen_inside_a_chunk(worker: Worker) -> RescoreChunk | None:
+    """Stop `worker`; the chunk it claimed and has not finished, else let it go on.
+
+    Its log says which chunks it claimed and which it scored; stopped, it can do neither.
+    """
+    worker.process.send_signal(signal.SIGSTOP)
+    log = worker.output()
+    claimed = re.findall(r"rescore chunk (\d+) of version (\d+): claimed", log)
+    scored = set(re.findall(r"rescore chunk (\d+) of version (\d+): model", log))
+    inside = [c for c in claimed if c not in scored]
+    if inside:
+        index, version = inside[-1]
+        chunk = RescoreChunk.objects.get(version_id=version, index=index)
+        if chunk.status == RescoreChunk.Status.RUNNING:
+            return chunk
+    worker.process.send_signal(signal.SIGCONT)
+    return None
+
+
+@pytest.mark.parametrize("artifact_store", ["database"], indirect=True)
+@pytest.mark.parametrize(
+    "worker_env",
+    [
+        {
+            "WINNOW_RESCORE_CHUNK_ITEMS": str(KILL_CHUNK),
+            "WINNOW_RETRAIN_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        }
+    ],
+)
+def test_a_worker_killed_mid_chunk_leaves_its_chunk_to_the_retrain(
+    two_workers: list[Worker], api: dict[str, APIClient]
+) -> None:
+    """SIGKILL, not a stale row faked in the database: the worker holding a chunk dies,
+    the retrain that sent it claims it again once the claim is stale and finishes."""
+
+    pool, _ = demo_rows()
+    lead, annotator = api["lead"], api["ann1"]
+    pid = lead.post("/api/projects/", PROJECT, format="json").json()["id"]
+    member = {"username": "ann1", "role": "annotator"}
+    assert lead.post(f"/api/projects/{pid}/members/", member, format="json").status_code == 201
+    assert lead.post(f"/api/projects/{pid}/import/", {"file": pool_csv(pool)}).status_code == 201
+    wait_for(lead, pid, two_workers[0], "the coverage batch", lambda s: bool(s["batch"]))
+
+    label_batch(annotator, pid, 1, dict(pool))
+    retrainer, victim = _retrainer(two_workers)
+    chunks = RescoreChunk.objects.filter(version__project_id=pid)
+    _poll("a chunk sent to the other worker", lambda: "rescore_chunk[" in victim.output())
+    # Only the victim takes chunks from here (the retrainer keeps the one it may hold).
+    retrainer.process.send_signal(signal.SIGSTOP)
+    try:
+        held = _poll(
+            "the other worker inside a chunk",
+            lambda: _frozen_inside_a_chunk(victim),
+            log=victim,
+        )
+        victim.process.kill()
+        victim.process.wait(timeout=10)
+    finally:
+        retrainer.process.send_signal(signal.SIGCONT)
+    held.refresh_from_db()
+    assert held.status == "running" and held.claims == 1, "killed while holding it"
+
+    wait_for(lead, pid, retrainer, "model version 1", retrained(1))
+    version = ModelVersion.objects.get(project_id=pid, version=1)
+    assert version.status == "done" and version.attempts == 1
+    assert_batch_is_top_of_scores(pid, 2, version=1)
+    assert not chunks.exists(), "every chunk merged and cleared"
+    assert victim.process.returncode == -signal.SIGKILL
