@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from projects.artifact_stores import Artifact
-from projects.models import ModelVersion, RescoreChunk
+from projects.models import Item, ModelVersion, RescoreChunk
+from projects.pool import features
 from tests.conftest import _running_workers as session_workers
 from tests.integration.test_loop import (
     BATCH_SIZE,
@@ -33,6 +36,7 @@ from tests.integration.test_loop import (
     retrained,
     wait_for,
 )
+from tests.projects.test_images_worker import digits_zip
 from tests.support.object_store import ObjectStore
 from tests.support.services import Worker, child_env
 from winnow.celery import app
@@ -253,3 +257,45 @@ def test_a_worker_killed_mid_chunk_leaves_its_chunk_to_the_retrain(
     assert_batch_is_top_of_scores(pid, 2, version=1)
     assert not chunks.exists(), "every chunk merged and cleared"
     assert victim.process.returncode == -signal.SIGKILL
+
+
+def test_images_go_through_the_shared_store(
+    two_workers: list[Worker],
+    artifact_store: tuple[ObjectStore | None, dict[str, str]],
+    api: dict[str, APIClient],
+    tmp_path: Path,
+) -> None:
+    """The web stores an image ZIP's files, a worker on another host decodes them for
+    thumbnails and features, and the web serves both: no directory is shared."""
+
+    lead = api["lead"]
+    labels = [str(d) for d in range(10)]
+    pid = lead.post(
+        "/api/projects/", {"name": "Digits", "kind": "image", "labels": labels}, format="json"
+    ).json()["id"]
+    upload = SimpleUploadedFile("d.zip", digits_zip(30))
+    body = lead.post(f"/api/projects/{pid}/import/", {"file": upload}).json()
+    assert body["created"] == 32, body
+
+    def job_done() -> bool:
+        return bool(
+            lead.get(f"/api/projects/{pid}/imports/{body['job']}/").json()["status"] == "done"
+        )
+
+    _poll("the image import job", job_done, log=two_workers[0])
+    items = list(Item.objects.filter(project_id=pid))
+    assert len(items) == 32 and features.features_load(pid) is not None
+    for item in items[:3]:
+        thumb = lead.get(f"/api/projects/{pid}/items/{item.pk}/image/?thumb=1")
+        assert thumb.status_code == 200 and thumb["Content-Type"] == "image/webp"
+        assert b"".join(thumb.streaming_content)[:4] == b"RIFF"
+    assert not (Path(settings.MEDIA_ROOT) / f"project_{pid}").exists()
+    for tag in ("a", "b"):
+        assert not (tmp_path / f"host-{tag}" / "media").exists()
+    server, _ = artifact_store
+    if server is None:
+        stored = Artifact.objects.filter(name__startswith=f"media/project_{pid}/", part=0)
+        assert stored.count() == 64  # every image and its thumbnail
+    else:
+        keys = [k for k in server.object_keys() if k.startswith(f"winnow/media/project_{pid}/")]
+        assert len(keys) == 64
