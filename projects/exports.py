@@ -51,7 +51,7 @@ class ExportFilter:
         elif self.label and project.task == Project.Task.SPANS:
             found = items.filter(spans__isnull=False).values_list("id", "spans")
             items = items.filter(
-                pk__in=[pk for pk, spans in found if any(s["label"] == self.label for s in spans)]
+                pk__in=[pk for pk, spans in found if any(s["label"] == self.label for s in spans or ())]
             )
         elif self.label:
             items = items.filter(label=self.label)
