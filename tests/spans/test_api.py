@@ -195,3 +195,25 @@ def test_the_stream_refuses_span_projects(api, project, item):  # type: ignore[n
     )
     assert response.status_code == 409
     assert "single-label" in str(response.json())
+
+
+def test_the_lead_relabels_with_spans_and_the_items_list_shows_them(api, project, item):  # type: ignore[no-untyped-def]
+    pid = item["item"]["id"]
+    _submit(api, project, {"item": pid, "spans": [span(0, 5, "LOC")]})
+    url = f"/api/projects/{project.pk}/items/{pid}/label/"
+    bad = api["lead"].post(url, {"spans": [span(0, 5, "DATE")]}, format="json")
+    assert bad.status_code == 400
+    label = api["lead"].post(url, {"label": "PER"}, format="json")
+    assert label.status_code == 400
+    relabelled = api["lead"].post(url, {"spans": [span(0, 5, "PER")]}, format="json")
+    assert relabelled.status_code == 200, relabelled.content
+    assert relabelled.json()["spans"] == [span(0, 5, "PER")]
+    stored = Item.objects.get(pk=pid)
+    assert (stored.spans, stored.label_source) == ([span(0, 5, "PER")], "lead")
+    rows = api["lead"].get(f"/api/projects/{project.pk}/items/?state=labeled").json()["results"]
+    [row] = [r for r in rows if r["id"] == pid]
+    assert row["spans"] == [span(0, 5, "PER")]
+    assert {a["annotator"]: a["spans"] for a in row["annotations"]} == {
+        "ann1": [span(0, 5, "LOC")],
+        "lead": [span(0, 5, "PER")],
+    }
