@@ -162,6 +162,7 @@ def test_review_shows_each_annotators_spans_and_takes_the_final_spans(api, users
     assert entry["votes"] == {"PER": 2, "LOC": 1}
     for bad in (
         {"item": item.pk, "label": "PER"},
+        {"item": item.pk, "label": "PER", "spans": []},
         {"item": item.pk, "spans": [span(0, 5, "DATE")]},
         {"item": item.pk, "spans": [span(0, 5, "PER"), span(2, 9, "LOC")]},
         {"item": item.pk, "spans": [span(0, 99, "PER")]},
