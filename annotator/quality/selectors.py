@@ -24,6 +24,7 @@ from annotator.quality.agreement import (
     annotator_confusion,
     set_agreement_summary,
 )
+from annotator.quality.span_selectors import span_agreement, span_consensus_accuracy
 from projects.models import Annotation, Item, Membership, Project
 
 # Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
@@ -84,11 +85,15 @@ Row = tuple[int, int, str, str, int, float | None, list[str] | None]
 def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
     """Rows of (item, annotator, username, label, confidence, seconds, labels) coded;
     those whose label (or set, on multi-label projects) the project does not know are
-    left out."""
+    left out. On span projects every annotation is kept with label code 0: the arrays
+    then serve who annotated what and when (the spans are `span_selectors`')."""
     index = {name: i for i, name in enumerate(project.labels)}
     multilabel = project.task == Project.Task.MULTILABEL
+    spans = project.task == Project.Task.SPANS
     if multilabel:
         rows = [r for r in rows if r[6] is not None and all(x in index for x in r[6])]
+    elif spans:
+        rows = [r for r in rows if r[3] == ""]
     else:
         rows = [r for r in rows if r[3] in index]
     if not rows:
@@ -107,7 +112,7 @@ def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
         usernames=[username[i] for i in first],
         items=items.astype(np.int64),
         annotators=annotators.astype(np.int64),
-        labels=np.array([0 if multilabel else index[x] for x in label], dtype=np.int64),
+        labels=np.array([0 if multilabel or spans else index[x] for x in label], dtype=np.int64),
         confidence=np.asarray(confidence, dtype=np.float64),
         seconds=np.asarray([np.nan if s is None else s for s in seconds], dtype=np.float64),
         sets=set_indicators(chosen, project.labels) if multilabel else None,
@@ -183,7 +188,10 @@ def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntAr
 
 def agreement(project: Project) -> dict[str, Any]:
     """The agreement contract (``items``, ``fleiss_kappa``, ``krippendorff_alpha``, ``pairs``
-    with usernames) plus the label confusion between annotators and gold accuracy."""
+    with usernames) plus the label confusion between annotators and gold accuracy; span
+    projects' figures are `span_selectors.span_agreement`'s."""
+    if project.task == Project.Task.SPANS:
+        return span_agreement(project, min_shared=MIN_SHARED)
     arr = annotation_arrays(project)
     if arr.sets is not None:
         return _set_agreement(project, arr)
@@ -253,7 +261,10 @@ def annotator_stats(
     answer to that user's own row (what an annotator may see).
     """
     arr = annotation_arrays(project)
-    consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
+    if project.task == Project.Task.SPANS:
+        consensus = span_consensus_accuracy(project, arr.annotator_ids)
+    else:
+        consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
     gold_ref = gold_reference(project, arr)
     gold = _accuracy_rows(arr, gold_ref)
     codes = {int(pk): code for code, pk in enumerate(arr.annotator_ids.tolist())}
@@ -319,15 +330,16 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
         .order_by("created_at", "pk")
         .values_list(
             "item_id", "annotator__username", "label", "confidence", "seconds", "created_at",
-            "labels",
+            "labels", "spans",
         )
     )  # fmt: skip
-    for item_id, username, label, confidence, seconds, created, chosen in annotations:
+    for item_id, username, label, confidence, seconds, created, chosen, spans in annotations:
         by_item[item_id].append(
             {
                 "annotator": username,
                 "label": label,
                 "labels": chosen,
+                "spans": spans,
                 "confidence": confidence,
                 "seconds": seconds,
                 "created_at": created,
@@ -347,10 +359,17 @@ def _review_entry(
         entry["text"] = row["text"]
     votes: dict[str, int] = {}
     for a in annotations:
-        for name in a["labels"] if a["labels"] is not None else [a["label"]]:
+        for name in _voted_names(a):
             votes[name] = votes.get(name, 0) + 1
     entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
     return entry
+
+
+def _voted_names(annotation: dict[str, Any]) -> list[str]:
+    """The labels an annotation votes for: its label, its set, or its spans' labels."""
+    if annotation["spans"] is not None:
+        return sorted({s["label"] for s in annotation["spans"]})
+    return annotation["labels"] if annotation["labels"] is not None else [annotation["label"]]
 
 
 def review_count(project: Project) -> int:
@@ -363,9 +382,10 @@ def gold_items(project: Project) -> QuerySet[Item]:
 
 def agreement_over_time(project: Project) -> list[dict[str, Any]]:
     """Fleiss' kappa and Krippendorff's alpha of each batch's items with >= 2 annotations,
-    in batch order (batches with fewer than ``MIN_SHARED`` such items are left out)."""
+    in batch order (batches with fewer than ``MIN_SHARED`` such items are left out); none
+    for span projects, whose figures are over tokens (`span_selectors`)."""
     arr = annotation_arrays(project)
-    if not len(arr.items):
+    if not len(arr.items) or project.task == Project.Task.SPANS:
         return []
     batch_of = dict(
         Item.objects.filter(pk__in=arr.item_ids.tolist(), batch__isnull=False).values_list(
