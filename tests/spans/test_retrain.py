@@ -125,6 +125,9 @@ def test_status_and_dashboard_show_entity_precision_recall_and_f1(api, client, u
     assert 'id="span-metrics"' in page
     for name in ("precision", "recall", "f1"):
         assert f"{m[name]:.3f}" in page and f"{m[name + '_low']:.3f}" in page
+    # The learning curve plots entity F1 with its band (and recall).
+    assert "holdout entity F1 (blue, 95% band), entity recall" in page
+    assert f"{m['f1_low']:.3f} to {m['f1_high']:.3f}" in page
 
 
 @pytest.mark.parametrize("strategy", ["sequence_vote_entropy", "random", "token_entropy_sum"])
