@@ -13,7 +13,7 @@ existing selectors over the pool's text feature rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -43,14 +43,18 @@ def span_steps(
     project: Project,
     version: ModelVersion,
     snap: PoolSnapshot,
-    save: Any,
+    save: Callable[[Any], str],
     timings: dict[str, float],
 ) -> Scored:
     """Train, save (through `save(model)`, which returns the file's name), evaluate and
     score the pool: what `run._train_and_score` needs of a span project."""
     t = time.perf_counter()
-    train_ids = snap.ids[snap.train]
-    words, tags = _tagged(train_ids)
+    words, tags = _tagged(snap.ids[snap.train])
+    # An item without a token (an empty text) teaches the CRF nothing.
+    kept = [i for i, row in enumerate(words) if row]
+    words, tags = [words[i] for i in kept], [tags[i] for i in kept]
+    if not words:
+        raise ValueError("no labelled item with text to train on yet")
     model = train_span_model(words, tags, project.labels)
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
