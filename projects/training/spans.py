@@ -21,13 +21,17 @@ import numpy as np
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
 from projects.training.steps import Scored
-from strategies.spans.crf import SpanModel, train_span_committee, train_span_model
+from strategies.spans.crf import (
+    SequencePrediction,
+    SpanModel,
+    train_span_committee,
+    train_span_model,
+)
 from strategies.spans.inference import CompiledCRF, compile_crf, predict_padded
 from strategies.spans.metrics import evaluate_spans
 from strategies.spans.query import (
     SEQUENCE_STRATEGIES,
     SequenceContext,
-    path_indices,
     score_sequences,
 )
 from strategies.spans.tokens import Span, spans_to_tags, tokenize
@@ -109,7 +113,9 @@ def pool_score(
     scores, predictions, least = [], [], []
     for index, words in enumerate(_words_in_chunks(ids)):
         prediction = predict_padded(model, words, compiled)
-        votes = [predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)]
+        votes: list[SequencePrediction] = [
+            predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)
+        ]
         ctx = SequenceContext(
             n_pool=len(words),
             prediction=prediction,
@@ -118,7 +124,7 @@ def pool_score(
             random_state=project.random_state + 7919 * seed + 104729 * index,
         )
         scores.append(score_sequences(project.strategy, ctx))
-        predictions.append(entity_label_codes(path_indices(prediction), len(project.labels)))
+        predictions.append(entity_label_codes(prediction.columns, len(project.labels)))
         least.append(1.0 - prediction.path_proba)
     if not scores:
         return np.zeros(0), np.zeros(0, dtype=np.int64), None
@@ -147,7 +153,7 @@ def stop_set_predictions(model: SpanModel, ids: np.ndarray) -> list[int]:
     out: list[int] = []
     compiled: CompiledCRF = compile_crf(model)
     for words in _words_in_chunks(ids):
-        paths = path_indices(predict_padded(model, words, compiled))
+        paths = predict_padded(model, words, compiled).columns
         out.extend(paths[paths >= 0].tolist())
     return out
 
