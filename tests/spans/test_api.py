@@ -217,3 +217,17 @@ def test_the_lead_relabels_with_spans_and_the_items_list_shows_them(api, project
         "ann1": [span(0, 5, "LOC")],
         "lead": [span(0, 5, "PER")],
     }
+
+
+def test_replays_are_refused_on_span_projects(api, project, item):  # type: ignore[no-untyped-def]
+    response = api["lead"].post(f"/api/projects/{project.pk}/replay/")
+    assert response.status_code == 409
+    assert "single-label" in str(response.json())
+
+
+def test_a_csv_of_texts_imports_into_the_pool_and_a_label_column_is_refused(api, project):  # type: ignore[no-untyped-def]
+    response = upload(api, project, "pool.csv", 'text,source\n"Carol went to Rome",news\n')
+    assert response.status_code == 201 and response.json()["created"] == 1
+    labelled = upload(api, project, "labelled.csv", "text,label\nCarol went to Rome,PER\n")
+    assert labelled.json()["created"] == 0
+    assert '"spans"' in labelled.json()["errors"][0]["error"]

@@ -250,3 +250,15 @@ def test_the_jsonl_export_carries_final_and_annotators_spans(api, users, project
     assert json.loads(rows[0]["spans"]) == [ALICE]
     only = api["lead"].get(f"/api/projects/{project.pk}/export/?label=LOC")
     assert b"".join(only.streaming_content) == b""
+
+
+def test_a_csv_spans_column_holds_json_as_the_csv_export_writes_it(api, project):  # type: ignore[no-untyped-def]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "spans"])
+    writer.writerows([[TEXT, json.dumps([ALICE])], ["Nobody", "[]"], ["Pool", ""], ["Bad", "PER"]])
+    response = upload(api, project, "pool.csv", buffer.getvalue())
+    body = response.json()
+    assert (body["created"], body["seeded"]) == (3, 2)
+    assert [i.spans for i in _items(project)] == [[ALICE], [], None]
+    assert body["errors"][0]["line"] == 5 and "JSON" in body["errors"][0]["error"]
