@@ -25,6 +25,7 @@ from projects.access import ANYONE, project_for_member
 from projects.models import Annotation, Batch, Item, Project
 from projects.selectors import batch_summary, current_batch
 from projects.serializers import BatchSummarySerializer
+from projects.span_answers import is_spans, tokens_payload
 from winnow.errors import error_responses
 from winnow.http import api_user
 
@@ -35,6 +36,8 @@ def item_payload(project: Project, item: Item) -> dict[str, Any]:
         payload["image_url"] = reverse("api-item-image", args=[project.pk, item.pk])
     else:
         payload["text"] = item.text
+    if is_spans(project):
+        payload["tokens"] = tokens_payload(item.text)
     return payload
 
 
@@ -53,19 +56,45 @@ def next_payload(project: Project, assignment: Assignment) -> dict[str, Any]:
     }
 
 
+class SpanSerializer(serializers.Serializer):
+    """A labelled character range of the item's text, `end` exclusive."""
+
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
+class TokenSerializer(serializers.Serializer):
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    text = serializers.CharField()
+
+
 class ItemSerializer(serializers.Serializer):
-    """An item as handed out: `text`, or for image projects `image_url`."""
+    """An item as handed out: `text`, or for image projects `image_url`; span projects
+    add the text's `tokens` (spans snap to their edges)."""
 
     id = serializers.IntegerField()
     meta = serializers.DictField()
     text = serializers.CharField(required=False)
     image_url = serializers.CharField(required=False)
+    tokens = TokenSerializer(many=True, required=False)
+
+
+def spans_field(help_text: str, **kwargs: Any) -> serializers.ListField:
+    """Spans as clients send them: a list of objects, checked by `projects.span_answers`."""
+    return serializers.ListField(
+        child=serializers.DictField(), max_length=10_000, help_text=help_text, **kwargs
+    )
 
 
 class NextSerializer(serializers.Serializer):
     item = ItemSerializer()
     labels = serializers.ListField(child=serializers.CharField())
-    task = serializers.CharField(help_text='"multilabel": answer with a set, "labels": [...]')
+    task = serializers.CharField(
+        help_text='"multilabel": answer with a set, "labels": [...]; "spans": answer with '
+        '"spans": [{"start", "end", "label"}]'
+    )
     expires_at = serializers.DateTimeField()
     batch = BatchSummarySerializer(allow_null=True)
     suggestion = serializers.CharField(
@@ -84,6 +113,7 @@ class UndoSerializer(serializers.Serializer):
             "labels": serializers.ListField(
                 child=serializers.CharField(), allow_null=True, required=False
             ),
+            "spans": SpanSerializer(many=True, allow_null=True, required=False),
             "confidence": serializers.IntegerField(),
         },
     )
@@ -125,7 +155,8 @@ class NextView(APIView):
 
 
 class AnnotationInput(serializers.Serializer):
-    """`label` on single-label projects, `labels` (a set) on multi-label ones."""
+    """`label` on single-label projects, `labels` (a set) on multi-label ones, `spans`
+    on span projects."""
 
     item = serializers.IntegerField()
     label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
@@ -135,6 +166,11 @@ class AnnotationInput(serializers.Serializer):
         max_length=200,
         help_text="Multi-label projects: the labels that apply (empty only if the project "
         "allows an empty set).",
+    )
+    spans = spans_field(
+        'Span projects: [{"start", "end", "label"}], character offsets into the text '
+        "(end exclusive), snapped outward to tokens; [] means no entity.",
+        required=False,
     )
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
@@ -150,11 +186,13 @@ class AnnotationOutput(serializers.ModelSerializer):
     labels = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
     )
+    spans = SpanSerializer(many=True, allow_null=True, help_text="Span projects: the spans.")
 
     class Meta:
         model = Annotation
         fields = [
-            "id", "item", "annotator", "label", "labels", "confidence", "seconds", "created_at"
+            "id", "item", "annotator", "label", "labels", "spans", "confidence", "seconds",
+            "created_at",
         ]  # fmt: skip
 
 
@@ -165,6 +203,7 @@ def annotation_payload(annotation: Annotation, user: User) -> dict[str, Any]:
         "annotator": user.username,
         "label": annotation.label,
         "labels": annotation.labels,
+        "spans": annotation.spans,
         "confidence": annotation.confidence,
         "seconds": annotation.seconds,
         "created_at": annotation.created_at,
@@ -191,6 +230,7 @@ class AnnotationsView(APIView):
             item_id=data.validated_data["item"],
             label=data.validated_data.get("label"),
             labels=data.validated_data.get("labels"),
+            spans=data.validated_data.get("spans"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -245,6 +285,7 @@ class UndoView(APIView):
                 "previous": {
                     "label": last.label,
                     "labels": last.labels,
+                    "spans": last.spans,
                     "confidence": last.confidence,
                 },
             }
@@ -258,6 +299,7 @@ class HistoryEntrySerializer(serializers.Serializer):
     labels = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
     )
+    spans = SpanSerializer(many=True, allow_null=True, help_text="Span projects: the spans.")
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     editable = serializers.BooleanField(help_text="True while the item's batch is open.")
@@ -275,6 +317,7 @@ class HistoryChangeInput(serializers.Serializer):
         max_length=200,
         help_text="Multi-label projects: the new set.",
     )
+    spans = spans_field("Span projects: the new spans.", required=False)
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."
     )
@@ -287,6 +330,7 @@ def history_payload(project: Project, entry: history.HistoryEntry) -> dict[str, 
         "item": item_payload(project, annotation.item),
         "label": annotation.label,
         "labels": annotation.labels,
+        "spans": annotation.spans,
         "confidence": annotation.confidence,
         "created_at": annotation.created_at,
         "editable": entry.editable,
@@ -321,6 +365,7 @@ class HistoryChangeView(APIView):
             item_id=item_id,
             label=data.validated_data.get("label"),
             labels=data.validated_data.get("labels"),
+            spans=data.validated_data.get("spans"),
             confidence=data.validated_data.get("confidence", project.default_confidence),
         )
         entry = history.history_entry(project=project, user=user, item_id=item_id)

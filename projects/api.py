@@ -20,7 +20,7 @@ from projects import artifacts, exports, replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
-from projects.models import Item
+from projects.models import Item, Project
 from projects.serializers import (
     CurvePoints,
     ImportResult,
@@ -203,9 +203,10 @@ class ExportQuerySerializer(serializers.Serializer):
     """The export's optional filters; their defaults give every item (the §10 contract)."""
 
     format = serializers.ChoiceField(
-        choices=["jsonl", "csv", "labelstudio"],
+        choices=["jsonl", "csv", "labelstudio", "conll"],
         default="jsonl",
-        help_text="labelstudio: Label Studio's JSON export (a JSON array of tasks).",
+        help_text="labelstudio: Label Studio's JSON export (a JSON array of tasks); conll "
+        "(span projects): token<TAB>IOB2 tag lines of the items with final spans.",
     )
     items = serializers.ChoiceField(
         choices=["all", "labelled"], default="all", help_text="Every item, or labelled ones only."
@@ -214,6 +215,11 @@ class ExportQuerySerializer(serializers.Serializer):
     label = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_blank=True, max_length=200, help_text="The final label."
     )
+
+    def validate_format(self, value: str) -> str:
+        if value == "conll" and self.context["project"].task != Project.Task.SPANS:
+            raise serializers.ValidationError("CoNLL exports are for span projects.")
+        return value
 
     def validate_label(self, value: str) -> str:
         if value and value not in self.context["project"].labels:
@@ -228,6 +234,7 @@ class ExportView(APIView):
             (200, "application/jsonl"): str,
             (200, "text/csv"): str,
             (200, "application/json"): OpenApiTypes.ANY,
+            (200, "text/plain"): str,
             **error_responses(400, 401, 403, 404),
         },
     )
@@ -254,6 +261,7 @@ EXPORTS = {
     "jsonl": (exports.export_jsonl, "application/jsonl", "jsonl"),
     "csv": (exports.export_csv, "text/csv", "csv"),
     "labelstudio": (exports.export_labelstudio, "application/json", "json"),
+    "conll": (exports.export_conll, "text/plain", "conll"),
 }
 
 

@@ -1,8 +1,11 @@
-"""Exports of a project's items: JSONL, CSV and Label Studio's JSON (PRODUCT.md §10).
+"""Exports of a project's items: JSONL, CSV, Label Studio's JSON and (span projects)
+CoNLL (PRODUCT.md §10).
 
 Each streams the items in id order, in chunks, with their annotations read in one
 query per chunk. Multi-label items carry `"labels": [...]` (JSONL, Label Studio) or one
-0/1 column per label (CSV); the Label Studio mapping itself is `ingest.labelstudio`.
+0/1 column per label (CSV); span items carry `"spans": [...]` (JSONL, a CSV column of
+JSON, Label Studio `labels` results). The Label Studio mapping itself is
+`ingest.labelstudio`, the CoNLL format `strategies.spans.formats`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from projects.ingest import labelstudio
 from projects.models import HAS_FINAL_LABEL, Annotation, Item, Project
 from projects.selectors import prediction_name
 from projects.training import rankings
+from strategies.spans.formats import SpanDocument, write_conll
+from strategies.spans.tokens import Span
 
 EXPORT_CHUNK = 2000
 
@@ -43,6 +48,11 @@ class ExportFilter:
             # JSON containment is not portable (SQLite has none): the sets are read.
             sets = items.filter(labels__isnull=False).values_list("id", "labels")
             items = items.filter(pk__in=[pk for pk, chosen in sets if self.label in (chosen or [])])
+        elif self.label and project.task == Project.Task.SPANS:
+            found = items.filter(spans__isnull=False).values_list("id", "spans")
+            items = items.filter(
+                pk__in=[pk for pk, spans in found if any(s["label"] == self.label for s in spans)]
+            )
         elif self.label:
             items = items.filter(label=self.label)
         return items
@@ -57,7 +67,6 @@ def _export_records(project: Project, which: ExportFilter) -> Iterator[list[dict
     """
     items = which.apply(Item.objects.filter(project=project), project).order_by("id")
     ranking = rankings.ranking_latest(project)
-    multilabel = project.task == Project.Task.MULTILABEL
     last = 0
     while True:
         page = items.filter(pk__gt=last).values(*EXPORT_COLUMNS)[:EXPORT_CHUNK]
@@ -65,7 +74,7 @@ def _export_records(project: Project, which: ExportFilter) -> Iterator[list[dict
         if not records:
             return
         last = records[-1]["id"]
-        by_item = _annotations_by_item([row["id"] for row in records], multilabel=multilabel)
+        by_item = _annotations_by_item([row["id"] for row in records], task=project.task)
         _latest_predictions(ranking, records)
         for row in records:
             row["annotations"] = by_item.get(row["id"], [])
@@ -80,6 +89,7 @@ EXPORT_COLUMNS = (
     "image",
     "label",
     "labels",
+    "spans",
     "label_source",
     "meta",
     "is_holdout",
@@ -93,17 +103,17 @@ EXPORT_COLUMNS = (
 )
 
 
-def _annotations_by_item(chunk: list[int], *, multilabel: bool) -> dict[int, list[dict[str, Any]]]:
+def _annotations_by_item(chunk: list[int], *, task: str) -> dict[int, list[dict[str, Any]]]:
     by_item: dict[int, list[dict[str, Any]]] = {}
     annotations = (
         Annotation.objects.filter(item_id__in=chunk)
         .values_list(
             "item_id", "annotator__username", "label", "labels", "confidence", "created_at",
-            "seconds",
+            "seconds", "spans",
         )
         .order_by("created_at")
     )  # fmt: skip
-    for item_id, username, label, chosen, confidence, created, seconds in annotations:
+    for item_id, username, label, chosen, confidence, created, seconds, spans in annotations:
         entry = {
             "annotator": username,
             "label": label,
@@ -111,8 +121,10 @@ def _annotations_by_item(chunk: list[int], *, multilabel: bool) -> dict[int, lis
             "created_at": created.isoformat(),
             "seconds": seconds,
         }
-        if multilabel:
+        if task == Project.Task.MULTILABEL:
             entry.update(label=None, labels=chosen)
+        elif task == Project.Task.SPANS:
+            entry.update(label=None, spans=spans)
         by_item.setdefault(item_id, []).append(entry)
     return by_item
 
@@ -151,6 +163,8 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
         record["text"] = row["text"]
     if project.task == Project.Task.MULTILABEL:
         record["labels"] = row["labels"]
+    if project.task == Project.Task.SPANS:
+        record["spans"] = row["spans"]
     record.update(
         {
             "label": row["label"],
@@ -201,15 +215,18 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
     `annotations` is a JSON list of `{"annotator", "label", "confidence", "created_at"}`,
     as in the JSONL export, so a reader parses it rather than splitting strings.
     Multi-label projects add one 0/1 column per label after `label` (empty cells where
-    the item has no final set yet)."""
+    the item has no final set yet); span projects a `spans` column (JSON, empty without
+    final spans)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     multilabel = project.task == Project.Task.MULTILABEL
     per_label = list(project.labels) if multilabel else []
+    spans = ["spans"] if project.task == Project.Task.SPANS else []
     writer.writerow(
-        ["id", first, "label", *per_label, "label_source", "annotations", "holdout", "meta"]
-    )
+        ["id", first, "label", *per_label, *spans, "label_source", "annotations", "holdout",
+         "meta"]
+    )  # fmt: skip
     for records in _export_records(project, which):
         for row in records:
             cells = [
@@ -217,6 +234,7 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
                 row["image"] if first == "image" else row["text"],
                 row["label"] or "",
                 *_indicator_cells(per_label, row["labels"]),
+                *([_json_cell(row["spans"])] if spans else []),
                 row["label_source"],
                 json.dumps(_public(row["annotations"]), ensure_ascii=False),
                 int(row["is_holdout"]),
@@ -237,34 +255,71 @@ def _indicator_cells(labels: list[str], chosen: list[str] | None) -> list[object
     return [int(label in chosen) for label in labels]
 
 
+def _json_cell(value: object) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
     """Label Studio's JSON export: one JSON array of tasks, streamed one task at a time.
 
     Import it into a Label Studio project whose labelling config is
     `labelstudio.labeling_config` (shown on the export page)."""
-    multilabel = project.task == Project.Task.MULTILABEL
     yield "["
     rows = (row for records in _export_records(project, which) for row in records)
     for number, row in enumerate(rows):
         chosen = [
-            {**a, "chosen": a["labels"] if multilabel else [a["label"]]}
+            {**a, "chosen": answer}
             for a in row["annotations"]
-            if (a.get("labels") if multilabel else a["label"]) is not None
+            for answer in [_answer(project, a)]
+            if answer is not None
         ]
-        final = row["labels"] if multilabel else ([row["label"]] if row["label"] else None)
         task = labelstudio.task(
             kind=project.kind,
             item_id=row["id"],
             data=_task_data(project, row),
             annotations=chosen,
-            final=final,
+            final=_answer(project, row),
             meta=row["meta"],
+            spans=project.task == Project.Task.SPANS,
         )
         yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
     yield "]\n"
+
+
+def _answer(project: Project, row: dict[str, Any]) -> list[Any] | None:
+    """An annotation's (or the item's final) answer as a list: the set, the spans, or the
+    one label; None without one."""
+    if project.task == Project.Task.MULTILABEL:
+        return row.get("labels")
+    if project.task == Project.Task.SPANS:
+        return row.get("spans")
+    return [row["label"]] if row["label"] else None
+
+
+def export_conll(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """A span project's items with final spans as CoNLL (`token<TAB>tag`, IOB2 over our
+    tokens, a blank line between items); items without final spans are left out, since
+    a CoNLL file cannot say "not labelled yet"."""
+    first = True
+    for records in _export_records(project, which):
+        documents = [
+            SpanDocument(
+                row["text"], tuple(Span(s["start"], s["end"], s["label"]) for s in row["spans"])
+            )
+            for row in records
+            if row["spans"] is not None
+        ]
+        if documents:
+            yield ("" if first else "\n") + write_conll(documents)
+            first = False
 
 
 def _task_data(project: Project, row: dict[str, Any]) -> dict[str, Any]:
     if project.kind == Project.Kind.IMAGE:
         return {"image": reverse("api-item-image", args=[project.pk, row["id"]])}
     return {"text": row["text"]}
+
+
+def _document(row: dict[str, Any]) -> SpanDocument:
+    spans = tuple(Span(s["start"], s["end"], s["label"]) for s in row["spans"])
+    return SpanDocument(row["text"], spans)

@@ -19,7 +19,7 @@ def _default(name: str) -> Any:
 
 
 # An item has a final label: a single label, or a multi-label set (which may be empty).
-HAS_FINAL_LABEL = Q(label__isnull=False) | Q(labels__isnull=False)
+HAS_FINAL_LABEL = Q(label__isnull=False) | Q(labels__isnull=False) | Q(spans__isnull=False)
 
 
 class Project(models.Model):

@@ -138,7 +138,7 @@ class ProjectCreateSerializer(RefusesUnknown):
     task = serializers.ChoiceField(
         choices=[t.value for t in Task],
         required=False,
-        help_text="single (default), multilabel, or spans (text only; not available yet). "
+        help_text="single (default), multilabel, or spans (text projects only). "
         "Fixed after creation.",
     )
 

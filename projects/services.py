@@ -48,8 +48,7 @@ def _validated(
 
 
 def _task_check(kind: str, task: str) -> Task:
-    """The task a new project may have: spans only for texts, and not before their
-    pipeline exists."""
+    """The task a new project may have: spans only for texts."""
     if task not in [t.value for t in Task]:
         raise ValidationError({"task": f"task must be one of {[t.value for t in Task]}"})
     if task == Task.SPANS and kind != Project.Kind.TEXT:

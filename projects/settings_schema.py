@@ -21,10 +21,13 @@ from strategies.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MULTILABEL_STRATEGY,
     DEFAULT_SELECTOR,
+    DEFAULT_SEQUENCE_SELECTOR,
+    DEFAULT_SEQUENCE_STRATEGY,
     DEFAULT_STRATEGY,
 )
 from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
+from strategies.spans.query import SEQUENCE_STRATEGIES
 from strategies.stopping import RULES, validate_rule
 from strategies.tasks import strategy_fits
 
@@ -69,8 +72,8 @@ class Task(enum.StrEnum):
     SPANS = "spans"
 
 
-# Tasks a project may be created with now (spans wait for their pipeline).
-TASKS_AVAILABLE: tuple[Task, ...] = (Task.SINGLE, Task.MULTILABEL)
+# Tasks a project may be created with.
+TASKS_AVAILABLE: tuple[Task, ...] = (Task.SINGLE, Task.MULTILABEL, Task.SPANS)
 
 
 class Type(enum.StrEnum):
@@ -244,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
         Group.STRATEGY,
         "How the model scores items: higher means ask a human.",
         default=DEFAULT_STRATEGY,
-        choices=_described(STRATEGIES),
+        choices=_described({**STRATEGIES, **SEQUENCE_STRATEGIES}),
         label="Which items should the model ask about?",
         fits=_strategy_fits,
     ),
@@ -498,6 +501,9 @@ def defaults(task: Task = Task.SINGLE) -> dict[str, Any]:
     fresh = {s.name: _fresh(s) for s in SETTINGS if not s.required and not s.nullable}
     if task == Task.MULTILABEL:
         fresh["strategy"] = DEFAULT_MULTILABEL_STRATEGY
+    if task == Task.SPANS:
+        fresh["strategy"] = DEFAULT_SEQUENCE_STRATEGY
+        fresh["selector"] = DEFAULT_SEQUENCE_SELECTOR
     return fresh
 
 

@@ -257,6 +257,7 @@ def project_export(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
                 kind=project.kind,
                 labels=list(project.labels),
                 multilabel=project.task == Project.Task.MULTILABEL,
+                spans=project.task == Project.Task.SPANS,
             ),
         },
     )

@@ -67,6 +67,7 @@ def annotation_change(
     label: object,
     confidence: object,
     labels: object = None,
+    spans: object = None,
 ) -> Annotation:
     """Change one of the caller's labels through the submit path; 409 once its batch
     has closed. The batch row is read, not locked: the submit locks the item and then
@@ -80,6 +81,7 @@ def annotation_change(
         item_id=annotation.item_id,
         label=label,
         labels=labels,
+        spans=spans,
         confidence=confidence,
         general=True,
     )

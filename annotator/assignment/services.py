@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -32,6 +33,7 @@ from projects.batches import room as rooms
 from projects.batches import services as batch_services
 from projects.label_sets import label_set_check
 from projects.models import Annotation, Batch, Item, Project
+from projects.span_answers import is_spans, spans_clean
 from winnow.db import commit_without_flush
 from winnow.errors import Conflict
 
@@ -206,14 +208,24 @@ def _check_label(project: Project, label: object, confidence: object) -> tuple[s
 
 @dataclass(frozen=True)
 class Answer:
-    """What an annotation says: one label, or (multi-label projects) a set."""
+    """What an annotation says: one label, (multi-label projects) a set, or (span
+    projects) spans, checked against the item's text once the item is read."""
 
     label: str
     labels: list[str] | None = None
+    spans: list[dict[str, Any]] | None = None
 
 
-def answer_check(project: Project, *, labels: object) -> Answer:
-    """A set, checked: only multi-label projects take one, and they take nothing else."""
+def answer_check(project: Project, *, labels: object, spans: object = None) -> Answer:
+    """A set or spans: each task takes its own answer and nothing else."""
+    if spans is not None and not is_spans(project):
+        raise ValidationError({"spans": 'only span projects take "spans"'})
+    if is_spans(project):
+        if labels is not None:
+            raise ValidationError({"labels": 'a span project takes "spans", not "labels"'})
+        if not isinstance(spans, list):
+            raise ValidationError({"spans": 'a span project takes "spans": [{start, end, label}]'})
+        return Answer("", spans=spans)
     if project.task != Project.Task.MULTILABEL:
         raise ValidationError({"labels": 'a single-label project takes "label", not a set'})
     if labels is None:
@@ -230,16 +242,19 @@ def annotation_submit(
     confidence: object = 3,
     general: bool = False,
     labels: object = None,
+    spans: object = None,
 ) -> tuple[Annotation, bool]:
-    """Record a label (or a multi-label set); a repeat of the same submission creates
-    nothing (returns created=False).
+    """Record a label (a multi-label set, or spans); a repeat of the same submission
+    creates nothing (returns created=False).
 
     A different label for an item the caller already labelled is an edit (undo).
-    `general` skips the one-statement submit, as in `assignment_next`. Multi-label sets
+    `general` skips the one-statement submit, as in `assignment_next`. Sets and spans
     take the general path: the one-statement submit is for single labels.
     """
-    if labels is not None or project.task == Project.Task.MULTILABEL:
-        answer = answer_check(project, labels=labels)
+    if labels is not None or spans is not None or project.task != Project.Task.SINGLE:
+        if is_spans(project) and label is not None:
+            raise ValidationError({"label": 'a span project takes "spans", not "label"'})
+        answer = answer_check(project, labels=labels, spans=spans)
         return _annotation_submit(project, user, item_id, answer, _check_confidence(confidence))
     label, confidence = _check_label(project, label, confidence)
     pk = _as_id(item_id)
@@ -270,20 +285,23 @@ def _annotation_submit(
     project: Project, user: User, item_id: object, answer: Answer, confidence: int
 ) -> tuple[Annotation, bool]:
     """The general path: edits, repeats, gold answers, items needing several labels,
-    multi-label sets."""
+    multi-label sets, spans."""
     item = item_for_update(project, item_id)
+    if answer.spans is not None:
+        answer = Answer("", spans=spans_clean(project, item.text, answer.spans))
     label = answer.label
     existing = Annotation.objects.filter(item=item, annotator=user).first()
     if existing is not None:
-        said = (existing.label, existing.labels, existing.confidence)
-        if said != (label, answer.labels, confidence):
+        said = (existing.label, existing.labels, existing.spans, existing.confidence)
+        if said != (label, answer.labels, answer.spans, confidence):
             existing.label, existing.labels = label, answer.labels
-            existing.confidence = confidence
-            existing.save(update_fields=["label", "labels", "confidence"])
+            existing.spans, existing.confidence = answer.spans, confidence
+            existing.save(update_fields=["label", "labels", "spans", "confidence"])
             if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
                 consensus_service.item_finalise(project=project, item=item)
         return existing, False
-    if item.state != Item.State.QUEUED and item.gold_label is not None and answer.labels is None:
+    one_label = answer.labels is None and answer.spans is None
+    if item.state != Item.State.QUEUED and item.gold_label is not None and one_label:
         return gold.gold_answer_submit(
             project=project, user=user, item=item, label=label, confidence=confidence
         ), True
@@ -295,6 +313,7 @@ def _annotation_submit(
         annotator=user,
         label=label,
         labels=answer.labels,
+        spans=answer.spans,
         confidence=confidence,
         seconds=rules.seconds_spent(leased_at=assignment.created_at, now=now),
     )

@@ -29,6 +29,19 @@ class PairSerializer(serializers.Serializer):
     b = serializers.CharField()
     n = serializers.IntegerField()
     cohen_kappa = serializers.FloatField(allow_null=True)
+    exact_f1 = serializers.FloatField(
+        allow_null=True, required=False, help_text="Span projects: F1 of exactly equal spans."
+    )
+    partial_f1 = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="Span projects: overlapping spans count half, labels ignored (nervaluate).",
+    )
+    overlap_f1 = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="Span projects: overlapping spans of the same label (nervaluate's ent_type).",
+    )
 
 
 class AccuracySerializer(serializers.Serializer):
@@ -69,6 +82,11 @@ class AgreementSerializer(serializers.Serializer):
     distance = serializers.CharField(
         required=False, help_text='Multi-label projects: "masi", the distance between sets.'
     )
+    unit = serializers.CharField(
+        required=False,
+        help_text="Span projects: \"token\", the unit of Krippendorff's alpha (each token's "
+        "value is the entity label it falls in, O outside).",
+    )
 
 
 class AgreementView(APIView):
@@ -79,7 +97,9 @@ class AgreementView(APIView):
         "annotations (null below `min_shared`), label confusion between annotators, "
         "and each annotator's accuracy on gold items. Multi-label projects: "
         "`krippendorff_alpha` is over whole sets with the MASI distance, `fleiss_kappa` "
-        "and each pair's kappa the mean over the labels, `per_label` each label's figures.",
+        "and each pair's kappa the mean over the labels, `per_label` each label's figures. "
+        "Span projects: `krippendorff_alpha` over tokens, each pair's span F1 (exact, "
+        "partial, overlap); the kappas are null.",
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, REVIEWERS)
@@ -165,6 +185,12 @@ class GoldView(APIView):
         return Response({"updated": result.updated, "errors": result.errors}, status=code)
 
 
+class ReviewSpan(serializers.Serializer):
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
 class ReviewAnnotation(serializers.Serializer):
     annotator = serializers.CharField()
     label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
@@ -172,6 +198,12 @@ class ReviewAnnotation(serializers.Serializer):
         child=serializers.CharField(), allow_null=True, required=False,
         help_text="Multi-label projects: the annotator's set.",
     )  # fmt: skip
+    spans = ReviewSpan(
+        many=True,
+        allow_null=True,
+        required=False,
+        help_text="Span projects: the annotator's spans.",
+    )
     confidence = serializers.IntegerField()
     seconds = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -186,7 +218,8 @@ class ReviewItem(serializers.Serializer):
     support = serializers.FloatField(allow_null=True)
     votes = serializers.DictField(
         child=serializers.IntegerField(),
-        help_text="Annotations per label (multi-label projects: sets that hold the label).",
+        help_text="Annotations per label (multi-label projects: sets that hold the label; span "
+        "projects: annotations with a span of the label).",
     )
     annotations = ReviewAnnotation(many=True)
 
@@ -200,11 +233,18 @@ class ReviewInput(serializers.Serializer):
         max_length=200,
         help_text="Multi-label projects: the final set.",
     )
+    spans = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=10_000,
+        help_text='Span projects: the final spans, [{"start", "end", "label"}] ([]: no entity).',
+    )
     action = serializers.ChoiceField(choices=["decide", "send_back"], default="decide")
 
     def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         decides = attrs["action"] == "decide"
-        if decides and not attrs.get("label") and attrs.get("labels") is None:
+        answer = attrs.get("labels") is not None or attrs.get("spans") is not None
+        if decides and not attrs.get("label") and not answer:
             raise serializers.ValidationError({"label": "give the final label (or send_back)"})
         return attrs
 
@@ -217,6 +257,7 @@ ReviewOutput = inline_serializer(
         "labels": serializers.ListField(
             child=serializers.CharField(), allow_null=True, required=False
         ),
+        "spans": ReviewSpan(many=True, allow_null=True, required=False),
         "state": serializers.CharField(),
         "reviewer": serializers.CharField(required=False),
         "created_at": serializers.DateTimeField(required=False),
@@ -252,9 +293,10 @@ class ReviewView(APIView):
             200: OpenApiResponse(ReviewOutput, description="Repeated, or sent back."),
             **error_responses(400, 401, 403, 404, 409),
         },
-        description="`{item, label}` gives the final label (recorded with reviewer and "
-        "time; 201, or 200 when repeated); `{item, action: send_back}` returns the item "
-        "to the open batch for one more annotator.",
+        description="`{item, label}` gives the final label (`labels` on multi-label "
+        "projects, `spans` on span projects; recorded with reviewer and time; 201, or 200 "
+        "when repeated); `{item, action: send_back}` returns the item to the open batch "
+        "for one more annotator.",
     )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, REVIEWERS)
@@ -270,12 +312,14 @@ class ReviewView(APIView):
             item_id=item_id,
             label=data.validated_data.get("label"),
             labels=data.validated_data.get("labels"),
+            spans=data.validated_data.get("spans"),
         )
         return Response(
             {
                 "item": item_id,
                 "label": decision.label or None,
                 "labels": decision.labels,
+                "spans": decision.spans,
                 "state": "labeled",
                 "reviewer": decision.reviewer.get_username(),
                 "created_at": decision.created_at,

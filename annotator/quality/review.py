@@ -13,7 +13,8 @@ batch's retrain picks them up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -34,6 +35,7 @@ from projects.models import (
     Project,
     SelectionLog,
 )
+from projects.span_answers import is_spans, spans_clean
 from projects.state import project_writable
 from projects.training import services as training_services
 from winnow.errors import Conflict
@@ -43,17 +45,29 @@ REVIEW_TRIGGER = "review"
 
 @dataclass(frozen=True)
 class Final:
-    """A final answer: one label, or (multi-label projects) a set."""
+    """A final answer: one label, (multi-label projects) a set, or (span projects) spans."""
 
     label: str
     labels: list[str] | None = None
+    spans: list[dict[str, Any]] | None = None
 
     def shown(self) -> str:
+        if self.spans is not None:
+            return repr(self.spans)
         return repr(self.labels) if self.labels is not None else repr(self.label)
 
 
-def final_check(project: Project, *, label: object, labels: object = None) -> Final:
-    """The answer the project's task takes: a set on multi-label projects, else a label."""
+def final_check(
+    project: Project, *, label: object, labels: object = None, spans: object = None
+) -> Final:
+    """The answer the project's task takes: spans on span projects (checked against the
+    item's text by `final_on`), a set on multi-label projects, else a label."""
+    if spans is not None and not is_spans(project):
+        raise ValidationError({"spans": 'only span projects take "spans"'})
+    if is_spans(project):
+        if not isinstance(spans, list):
+            raise ValidationError({"spans": 'a span project takes "spans": [{start, end, label}]'})
+        return Final("", spans=spans)
     if is_multilabel(project):
         if labels is None:
             raise ValidationError({"labels": 'a multi-label project takes "labels": [...]'})
@@ -63,18 +77,33 @@ def final_check(project: Project, *, label: object, labels: object = None) -> Fi
     return Final(label)
 
 
+def final_on(project: Project, final: Final, item: Item) -> Final:
+    """`final` for this item: spans cleaned against its text (stored as `spans_clean` says)."""
+    if final.spans is None:
+        return final
+    return replace(final, spans=spans_clean(project, item.text, final.spans))
+
+
 @transaction.atomic
 def review_decide(
-    *, project: Project, user: User, item_id: object, label: object, labels: object = None
+    *,
+    project: Project,
+    user: User,
+    item_id: object,
+    label: object,
+    labels: object = None,
+    spans: object = None,
 ) -> tuple[ReviewDecision, bool]:
-    """Give a waiting item its final label (or set); repeating the same decision changes
-    nothing."""
-    final = final_check(project, label=label, labels=labels)
+    """Give a waiting item its final label (set, or spans); repeating the same decision
+    changes nothing."""
+    final = final_check(project, label=label, labels=labels, spans=spans)
     item = item_for_update(project, item_id)
+    final = final_on(project, final, item)
     existing = ReviewDecision.objects.filter(item=item).first()
     if existing is not None:
-        if Final(existing.label, existing.labels) != final:
-            was = Final(existing.label, existing.labels).shown()
+        before = Final(existing.label, existing.labels, existing.spans)
+        if before != final:
+            was = before.shown()
             raise Conflict(f"This item was already decided ({was}); that is final.")
         return existing, False
     if item.state != Item.State.REVIEW:
@@ -91,6 +120,7 @@ def _decide(project: Project, item: Item, user: User, final: Final, source: str)
             "reviewer_id": user.pk,
             "label": final.label,
             "labels": final.labels,
+            "spans": final.spans,
             "created_at": timezone.now(),
         },
     )
@@ -98,6 +128,7 @@ def _decide(project: Project, item: Item, user: User, final: Final, source: str)
         state=Item.State.LABELED,
         label=final.label or None,
         labels=final.labels,
+        spans=final.spans,
         label_source=source,
     )
     _retrain_when_due(project)
@@ -112,14 +143,21 @@ LEAD_CONFIDENCE = 5
 
 @transaction.atomic
 def item_relabel(
-    *, project: Project, user: User, item_id: object, label: object, labels: object = None
+    *,
+    project: Project,
+    user: User,
+    item_id: object,
+    label: object,
+    labels: object = None,
+    spans: object = None,
 ) -> Item:
-    """The lead sets an item's final label (or set): recorded as the lead's annotation
-    (confidence 5) and as the item's decision, with `label_source="lead"`, which
-    consensus never re-decides."""
-    final = final_check(project, label=label, labels=labels)
+    """The lead sets an item's final label (set, or spans): recorded as the lead's
+    annotation (confidence 5) and as the item's decision, with `label_source="lead"`,
+    which consensus never re-decides."""
+    final = final_check(project, label=label, labels=labels, spans=spans)
     project_writable(project)
     item = item_for_update(project, item_id)
+    final = final_on(project, final, item)
     if item.state not in RELABELLABLE:
         raise Conflict(f"The item is {item.get_state_display()}: it cannot be relabelled now.")
     _, created = Annotation.objects.update_or_create(
@@ -129,6 +167,7 @@ def item_relabel(
             "project": project,
             "label": final.label,
             "labels": final.labels,
+            "spans": final.spans,
             "confidence": LEAD_CONFIDENCE,
         },
     )
@@ -159,7 +198,11 @@ def items_review_send(*, project: Project, items: list[Item]) -> list[dict[str, 
             sendable.append(item.pk)
     ReviewDecision.objects.filter(item_id__in=sendable).delete()
     Item.objects.filter(pk__in=sendable).update(
-        state=Item.State.REVIEW, label=None, label_source=Item.LabelSource.LEAD
+        state=Item.State.REVIEW,
+        label=None,
+        labels=None,
+        spans=None,
+        label_source=Item.LabelSource.LEAD,
     )
     return refused
 
@@ -191,6 +234,8 @@ def review_send_back(*, project: Project, user: User, item_id: object) -> Item:
         batch=batch,
         batch_rank=0,
         label=None,
+        labels=None,
+        spans=None,
         label_source="",
         required=F("annotation_count") + 1,
         assigned=F("annotation_count"),

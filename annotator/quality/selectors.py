@@ -24,6 +24,7 @@ from annotator.quality.agreement import (
     annotator_confusion,
     set_agreement_summary,
 )
+from annotator.quality.span_selectors import span_agreement
 from projects.models import Annotation, Item, Membership, Project
 
 # Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
@@ -183,7 +184,10 @@ def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntAr
 
 def agreement(project: Project) -> dict[str, Any]:
     """The agreement contract (``items``, ``fleiss_kappa``, ``krippendorff_alpha``, ``pairs``
-    with usernames) plus the label confusion between annotators and gold accuracy."""
+    with usernames) plus the label confusion between annotators and gold accuracy; span
+    projects' figures are `span_selectors.span_agreement`'s."""
+    if project.task == Project.Task.SPANS:
+        return span_agreement(project, min_shared=MIN_SHARED)
     arr = annotation_arrays(project)
     if arr.sets is not None:
         return _set_agreement(project, arr)
@@ -319,15 +323,16 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
         .order_by("created_at", "pk")
         .values_list(
             "item_id", "annotator__username", "label", "confidence", "seconds", "created_at",
-            "labels",
+            "labels", "spans",
         )
     )  # fmt: skip
-    for item_id, username, label, confidence, seconds, created, chosen in annotations:
+    for item_id, username, label, confidence, seconds, created, chosen, spans in annotations:
         by_item[item_id].append(
             {
                 "annotator": username,
                 "label": label,
                 "labels": chosen,
+                "spans": spans,
                 "confidence": confidence,
                 "seconds": seconds,
                 "created_at": created,
@@ -347,10 +352,17 @@ def _review_entry(
         entry["text"] = row["text"]
     votes: dict[str, int] = {}
     for a in annotations:
-        for name in a["labels"] if a["labels"] is not None else [a["label"]]:
+        for name in _voted_names(a):
             votes[name] = votes.get(name, 0) + 1
     entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
     return entry
+
+
+def _voted_names(annotation: dict[str, Any]) -> list[str]:
+    """The labels an annotation votes for: its label, its set, or its spans' labels."""
+    if annotation["spans"] is not None:
+        return sorted({s["label"] for s in annotation["spans"]})
+    return annotation["labels"] if annotation["labels"] is not None else [annotation["label"]]
 
 
 def review_count(project: Project) -> int:

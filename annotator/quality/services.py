@@ -23,8 +23,10 @@ from annotator.quality.consensus import (
     per_label_consensus,
 )
 from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
+from annotator.quality.span_consensus import span_vote
 from projects.models import Annotation, Item, Project
 from projects.settings_schema import Consensus
+from projects.span_answers import is_spans
 
 FINAL_SOURCES = (
     Item.LabelSource.REVIEW,
@@ -43,10 +45,11 @@ class Decision:
     support: float | None
     method: str
     labels: list[str] | None = None  # a multi-label project's set
+    spans: list[dict[str, object]] | None = None  # a span project's spans
 
     @property
     def label_source(self) -> str:
-        decided = self.label or self.labels is not None
+        decided = self.label or self.labels is not None or self.spans is not None
         return Item.LabelSource.CONSENSUS if decided else ""
 
 
@@ -102,6 +105,12 @@ def item_finalise(*, project: Project, item: Item) -> None:
     """Set the item's final label from its annotations, or send it to review without one."""
     if item.label_source in FINAL_SOURCES or item.state == Item.State.GOLD or item.required == 0:
         return
+    if is_spans(project):
+        annotations = Annotation.objects.filter(item=item, spans__isnull=False)
+        answers = list(annotations.values_list("spans", "confidence"))
+        if answers:
+            _apply(item.pk, _span_decision(project, item.text, answers))
+        return
     arr = annotation_arrays(project, Annotation.objects.filter(item=item))
     if not len(arr.items):
         return
@@ -127,11 +136,23 @@ def _item_decision(project: Project, arr: AnnotationArrays) -> Decision:
     return _decision(project, result, 0, method)
 
 
+def _span_decision(
+    project: Project, text: str, answers: list[tuple[list[dict[str, object]], int]]
+) -> Decision:
+    """A span item's decision: the token vote (`span_consensus`), or review."""
+    vote = span_vote(
+        text, answers, method=project.consensus_method, threshold=project.consensus_threshold
+    )
+    state = Item.State.REVIEW if vote.spans is None else Item.State.LABELED
+    return Decision(state, None, vote.support, vote.method, spans=vote.spans)
+
+
 def _apply(item_id: int, decision: Decision) -> None:
     Item.objects.filter(pk=item_id).update(
         state=decision.state,
         label=decision.label,
         labels=decision.labels,
+        spans=decision.spans,
         label_source=decision.label_source,
         consensus_support=decision.support,
         consensus_method=decision.method,
@@ -149,6 +170,8 @@ def consensus_recompute(*, project: Project) -> int:
     method = project.consensus_method
     if method not in CONSENSUS_METHODS or not project.labels:
         return 0
+    if is_spans(project):
+        return _span_recompute(project)
     arr = annotation_arrays(project)
     if not len(arr.items):
         return 0
@@ -179,6 +202,36 @@ def consensus_recompute(*, project: Project) -> int:
     return moved
 
 
+def _span_recompute(project: Project) -> int:
+    """Every settled span item with >= 2 annotations voted on again (a change of method or
+    threshold reaches old items); returns how many changed."""
+    answers: dict[int, list[tuple[list[dict[str, object]], int]]] = {}
+    rows = Annotation.objects.filter(project=project, spans__isnull=False).order_by("pk")
+    for item_id, spans, confidence in rows.values_list("item_id", "spans", "confidence"):
+        answers.setdefault(item_id, []).append((spans, confidence))
+    multi = [pk for pk, given in answers.items() if len(given) >= 2]
+    changed: list[Item] = []
+    moved = 0
+    current = _recomputable(project).filter(pk__in=multi)
+    for item_id, text, state, spans in current.values_list("id", "text", "state", "spans"):
+        decision = _span_decision(project, text, answers[item_id])
+        moved += (decision.state, decision.spans) != (state, spans)
+        changed.append(
+            Item(
+                pk=item_id,
+                state=decision.state,
+                label=None,
+                labels=None,
+                spans=decision.spans,
+                label_source=decision.label_source,
+                consensus_support=decision.support,
+                consensus_method=decision.method,
+            )
+        )
+    _write(project, changed)
+    return moved
+
+
 def _recomputable(project: Project) -> QuerySet[Item]:
     """Items consensus may (still) decide: settled, not reviewed, not seed, not gold-only."""
     return Item.objects.filter(project=project, state__in=SETTLED_STATES).exclude(
@@ -194,6 +247,14 @@ def _write(project: Project, items: list[Item]) -> None:
     with transaction.atomic():
         _recomputable(project).bulk_update(
             items,
-            ["state", "label", "labels", "label_source", "consensus_support", "consensus_method"],
+            [
+                "state",
+                "label",
+                "labels",
+                "spans",
+                "label_source",
+                "consensus_support",
+                "consensus_method",
+            ],  # fmt: skip
             batch_size=500,
         )

@@ -52,6 +52,7 @@ def _row_values(project_id: int, row: ParsedRow, image: str) -> dict[str, object
         "state": Item.State.LABELED if row.seeded else Item.State.POOL,
         "label": row.label,
         "labels": row.labels,
+        "spans": row.spans,
         "label_source": Item.LabelSource.SEED if row.seeded else "",
     }
 

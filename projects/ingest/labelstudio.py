@@ -6,8 +6,10 @@ A classification answer is one result of type `choices`:
 `{"type": "choices", "from_name", "to_name", "value": {"choices": [names]}}`; a
 multi-label project's labelling config says `choice="multiple"`. Reading turns each
 task into the row our importer takes (`{"text", "label" | "labels", "meta"}`); writing
-turns an exported item into a task. A new task kind (spans: results of type `labels`
-with `start`/`end`) is added here, in both directions.
+turns an exported item into a task. A span project's answer is one result of type
+`labels` per span: `{"type": "labels", "from_name", "to_name", "value": {"start", "end",
+"text", "labels": [name]}}` (character offsets, end exclusive, as ours); an annotation
+with no such result says "no entity".
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ def looks_like_export(text: str) -> bool:
     return text.lstrip().startswith("[")
 
 
-def records(text: str) -> Iterator[tuple[int, Any]]:
+def records(text: str, *, spans: bool = False) -> Iterator[tuple[int, Any]]:
     """Each task of an export as an importer row, numbered from 1; a task that cannot
-    be read is yielded as a ValueError with the reason (the import reports it)."""
+    be read is yielded as a ValueError with the reason (the import reports it).
+    `spans`: the project takes spans (read from `labels` results), not choices."""
     try:
         tasks = json_input.loads(text)
     except (json.JSONDecodeError, json_input.UnsafeJSON) as exc:
@@ -43,12 +46,12 @@ def records(text: str) -> Iterator[tuple[int, Any]]:
         raise NotAnExport("a Label Studio export is a JSON array of tasks")
     for number, task in enumerate(tasks, start=1):
         try:
-            yield number, task_row(task)
+            yield number, task_row(task, spans=spans)
         except ValueError as exc:
             yield number, exc
 
 
-def task_row(task: Any) -> dict[str, Any]:
+def task_row(task: Any, *, spans: bool = False) -> dict[str, Any]:
     """One task as an importer row: its text (or features), its answer, its meta."""
     if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
         raise ValueError('each task must be an object with "data"')
@@ -58,6 +61,11 @@ def task_row(task: Any) -> dict[str, Any]:
         row["text"] = data["text"]
     if "features" in data:
         row["features"] = data["features"]
+    if spans:
+        found = task_spans(task)
+        if found is not None:
+            row["spans"] = found
+        return row
     chosen = task_answer(task)
     if chosen is not None:
         row["choices"] = chosen
@@ -104,8 +112,45 @@ def _choices(result: Any) -> list[str] | None:
     return None
 
 
-def labeling_config(*, kind: str, labels: list[str], multilabel: bool) -> str:
+def task_spans(task: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The task's spans, as `task_answer` picks: a ground-truth annotation's, else what
+    every annotation that answered agrees on; None when there is none or they differ."""
+    answers = [
+        (bool(a.get("ground_truth")), _spans(a.get("result")))
+        for a in task.get("annotations") or []
+        if isinstance(a, dict) and not a.get("was_cancelled")
+    ]
+    truth = [found for is_truth, found in answers if is_truth]
+    if truth:
+        return truth[-1]
+    distinct = {json.dumps(found, sort_keys=True) for _, found in answers}
+    return answers[0][1] if len(distinct) == 1 else None
+
+
+def _spans(result: Any) -> list[dict[str, Any]]:
+    """The spans of an annotation's result list (`labels` entries; [] without any)."""
+    if not isinstance(result, list):
+        raise ValueError("an annotation's result must be a list")
+    found = []
+    for entry in result:
+        if not isinstance(entry, dict) or entry.get("type") != "labels":
+            continue
+        value = entry.get("value")
+        names = value.get("labels") if isinstance(value, dict) else None
+        if not isinstance(names, list) or len(names) != 1:
+            raise ValueError("a labels result must hold one label name and start, end")
+        found.append({"start": value.get("start"), "end": value.get("end"), "label": names[0]})
+    return found
+
+
+def labeling_config(*, kind: str, labels: list[str], multilabel: bool, spans: bool = False) -> str:
     """The Label Studio labelling config that reads what `task` writes."""
+    if spans:
+        tags = "".join(f"<Label value={quoteattr(label)}/>" for label in labels)
+        return (
+            f'<View><Labels name="{FROM_NAME}" toName="text">{tags}</Labels>'
+            '<Text name="text" value="$text"/></View>'
+        )
     obj = (
         '<Image name="image" value="$image"/>'
         if kind == "image"
@@ -134,21 +179,52 @@ def choices_result(*, kind: str, chosen: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def spans_result(*, text: str, spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An annotation's `result`: one labels entry per span."""
+    return [
+        {
+            "id": f"s{number}",
+            "type": "labels",
+            "from_name": FROM_NAME,
+            "to_name": "text",
+            "origin": "manual",
+            "value": {
+                "start": s["start"],
+                "end": s["end"],
+                "text": text[s["start"] : s["end"]],
+                "labels": [s["label"]],
+            },
+        }
+        for number, s in enumerate(spans, start=1)
+    ]
+
+
+def _result(
+    kind: str, data: dict[str, Any], answer: list[Any], spans: bool
+) -> list[dict[str, Any]]:
+    """Spans or chosen names as a result list."""
+    if spans:
+        return spans_result(text=str(data.get("text", "")), spans=answer)
+    return choices_result(kind=kind, chosen=answer)
+
+
 def task(
     *,
     kind: str,
     item_id: int,
     data: dict[str, Any],
     annotations: list[dict[str, Any]],
-    final: list[str] | None,
+    final: list[Any] | None,
     meta: dict[str, Any],
+    spans: bool = False,
 ) -> dict[str, Any]:
     """An exported item as a task: each annotator's answer, and the final label(s) as a
-    ground-truth annotation (which the import reads back as the seed label)."""
+    ground-truth annotation (which the import reads back as the seed label). `spans`:
+    answers are lists of spans (`labels` results)."""
     entries = [
         {
             "id": index,
-            "result": choices_result(kind=kind, chosen=a["chosen"]),
+            "result": _result(kind, data, a["chosen"], spans),
             "ground_truth": False,
             "was_cancelled": False,
             "created_at": a["created_at"],
@@ -160,7 +236,7 @@ def task(
         entries.append(
             {
                 "id": len(entries) + 1,
-                "result": choices_result(kind=kind, chosen=final),
+                "result": _result(kind, data, final, spans),
                 "ground_truth": True,
                 "was_cancelled": False,
             }

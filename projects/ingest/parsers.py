@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projects.ingest import labelstudio
+from projects.ingest.conll import CONLL_SUFFIXES, conll_records
+from projects.span_answers import spans_check
+from strategies.spans.tokens import SpanError
 from winnow import parsers as json_input
 from winnow.errors import Rejected
 
@@ -35,11 +38,12 @@ class ParsedRow:
     meta: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
     labels: list[str] | None = None  # a multi-label project's seed set
+    spans: list[dict[str, Any]] | None = None  # a span project's seed spans
 
     @property
     def seeded(self) -> bool:
-        """The row brings a final label (or set): it becomes a seed label."""
-        return bool(self.label) or self.labels is not None
+        """The row brings a final label (set, or spans): it becomes a seed label."""
+        return bool(self.label) or self.labels is not None or self.spans is not None
 
 
 @dataclass
@@ -70,7 +74,9 @@ def parse_upload(
     labels: list[str],
     max_text_chars: int,
     multilabel: bool = False,
+    spans: bool = False,
 ) -> ParseResult:
+    """`spans`: the project's answers are spans (JSONL `"spans"`, CoNLL/IOB files)."""
     text = decode_upload(data)
     if "\x00" in text:
         raise ImportRejected("The file contains NUL bytes; it is not a text file.")
@@ -80,17 +86,23 @@ def parse_upload(
         max_text_chars=max_text_chars,
         multilabel=multilabel,
         order=tuple(labels),
+        spans=spans,
     )
     lower = filename.lower()
     records: Iterator[tuple[int, Any]]
-    if lower.endswith(".json") and labelstudio.looks_like_export(text):
-        records = _labelstudio_records(text)
+    if lower.endswith(CONLL_SUFFIXES) or (spans and lower.endswith(".txt")):
+        records = _conll_records(text, spans=spans)
+    elif lower.endswith(".json") and labelstudio.looks_like_export(text):
+        records = _labelstudio_records(text, spans=spans)
     elif lower.endswith((".jsonl", ".ndjson", ".json")):
         records = _jsonl_records(text)
     elif lower.endswith((".csv", ".tsv", ".txt")):
         records = _csv_records(text, delimiter="\t" if lower.endswith(".tsv") else ",", kind=kind)
     else:
-        raise ImportRejected("Unsupported file type: upload a .csv or .jsonl file.")
+        raise ImportRejected(
+            "Unsupported file type: upload a .csv or .jsonl file"
+            + (" (or a CoNLL/IOB file: .conll, .iob, .bio, .txt)." if spans else ".")
+        )
     rows: list[ParsedRow] = []
     errors: list[dict[str, Any]] = []
     for line, record in records:
@@ -103,10 +115,18 @@ def parse_upload(
     return ParseResult(rows=rows, errors=errors)
 
 
-def _labelstudio_records(text: str) -> Iterator[tuple[int, Any]]:
+def _conll_records(text: str, *, spans: bool) -> Iterator[tuple[int, Any]]:
+    """A CoNLL/IOB file's documents as rows (span projects only)."""
+    if not spans:
+        raise ImportRejected("CoNLL/IOB files are for span projects: upload a .csv or .jsonl file.")
+    for number, record in conll_records(text):
+        yield number, RowError(str(record)) if isinstance(record, ValueError) else record
+
+
+def _labelstudio_records(text: str, *, spans: bool = False) -> Iterator[tuple[int, Any]]:
     """A Label Studio JSON export's tasks as rows; errors are numbered by task."""
     try:
-        for number, record in labelstudio.records(text):
+        for number, record in labelstudio.records(text, spans=spans):
             yield number, RowError(str(record)) if isinstance(record, ValueError) else record
     except labelstudio.NotAnExport as exc:
         raise ImportRejected(f"{exc}.") from None
@@ -164,12 +184,16 @@ class _RowChecker:
     vector_dim: int | None = None
     multilabel: bool = False
     order: tuple[str, ...] = ()  # the project's labels in key order (sets keep it)
+    spans: bool = False  # a span project: the answer is spans of the text
 
     def check(self, line: int, record: Any) -> ParsedRow:
         if not isinstance(record, dict):
             raise RowError("each line must be a JSON object")
         row = ParsedRow(line=line)
-        self._answer(row, record)
+        if self.spans:
+            self._no_label(record)
+        else:
+            self._answer(row, record)
         row.meta = self._meta(record)
         if self.kind == "vector":
             row.vector = self._vector(record.get("features"))
@@ -183,12 +207,30 @@ class _RowChecker:
                     row.vector = self._vector(record.get("features"))
                 except RowError as exc:
                     raise ImportRejected(f"Line {line}: {exc}.") from None
+        if self.spans:
+            row.spans = self._spans(row.text, record.get("spans"))
         return row
+
+    def _no_label(self, record: dict[str, Any]) -> None:
+        for key in ("label", "labels", "choices"):
+            if record.get(key) not in (None, ""):
+                raise RowError(f'a span project takes "spans": [...], not "{key}"')
+
+    def _spans(self, text: str, value: Any) -> list[dict[str, Any]] | None:
+        """A span project's seed spans (None: the row brings none)."""
+        if value is None:
+            return None
+        try:
+            return spans_check(text, value, self.order)
+        except SpanError as exc:
+            raise RowError(str(exc)) from None
 
     def _answer(self, row: ParsedRow, record: dict[str, Any]) -> None:
         """The row's seed answer: `label`, or `labels` (a set) on multi-label projects;
         `choices` is a Label Studio task's answer, read as whichever the project takes."""
         choices = record.get("choices")
+        if record.get("spans") is not None:
+            raise RowError('only span projects take "spans"')
         if self.multilabel:
             given = choices if choices is not None else record.get("labels")
             if record.get("label") not in (None, ""):
@@ -258,7 +300,7 @@ class _RowChecker:
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise RowError("meta must be an object")
-        own = {"text", "label", "labels", "choices", "meta", "features"}
+        own = {"text", "label", "labels", "choices", "spans", "meta", "features"}
         extra = {k: v for k, v in record.items() if k not in own}
         meta = {**extra, **meta}
         if meta and len(json.dumps(meta)) > MAX_META_CHARS:
@@ -287,6 +329,7 @@ def preview_upload(
     max_text_chars: int,
     rows: int = 5,
     multilabel: bool = False,
+    spans: bool = False,
 ) -> Preview:
     """Parse the first lines of an upload with the import's own rules (`parse_upload`).
 
@@ -303,6 +346,7 @@ def preview_upload(
         labels=labels,
         max_text_chars=max_text_chars,
         multilabel=multilabel,
+        spans=spans,
     )
     return Preview(
         columns=_columns(decode_upload(head), filename),
@@ -314,6 +358,8 @@ def preview_upload(
 
 
 def _columns(text: str, filename: str) -> list[str]:
+    if filename.lower().endswith(CONLL_SUFFIXES):
+        return ["text", "spans"]
     if filename.lower().endswith((".csv", ".tsv", ".txt")):
         delimiter = "\t" if filename.lower().endswith(".tsv") else ","
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])

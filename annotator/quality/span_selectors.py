@@ -1,0 +1,65 @@
+"""Agreement of a span project's annotators, from one query of its annotations.
+
+Pairwise span F1 (exact; partial and overlap via nervaluate) per annotator pair, and
+Krippendorff's alpha over tokens: each token of an item with two or more annotations is
+a unit whose value is the entity label it falls in (`O` outside). The maths is
+`strategies.spans.agreement` and the nominal alpha `annotator.quality.agreement`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotator.quality.agreement import krippendorff_alpha
+from projects.models import Annotation, Item, Project
+from strategies.spans.agreement import pairwise_span_agreement, token_units
+from strategies.spans.tokens import Span
+
+
+def span_annotations(project: Project) -> dict[int, dict[str, list[Span]]]:
+    """item id -> annotator's username -> their spans, for every span annotation."""
+    by_item: dict[int, dict[str, list[Span]]] = {}
+    rows = Annotation.objects.filter(project=project, spans__isnull=False).order_by("pk")
+    for item_id, username, spans in rows.values_list("item_id", "annotator__username", "spans"):
+        by_item.setdefault(item_id, {})[username] = [
+            Span(s["start"], s["end"], s["label"]) for s in spans
+        ]
+    return by_item
+
+
+def span_agreement(project: Project, *, min_shared: int) -> dict[str, Any]:
+    """The agreement contract for a span project: `items` with >= 2 annotations,
+    `krippendorff_alpha` over their tokens, `pairs` with span F1 (`exact_f1`,
+    `partial_f1`, `overlap_f1`); `fleiss_kappa` and each pair's `cohen_kappa` are null
+    (a span answer is not one category). Figures are null below `min_shared` items."""
+    by_item = span_annotations(project)
+    shared = {item: by for item, by in by_item.items() if len(by) >= 2}
+    texts = dict(Item.objects.filter(pk__in=list(shared)).values_list("id", "text"))
+    units, coders, values, names = token_units(texts, shared)
+    alpha = krippendorff_alpha(units, coders, values, len(names)) if len(units) else None
+    pairs = [_pair(p, min_shared) for p in pairwise_span_agreement(by_item)]
+    return {
+        "items": len(shared),
+        "fleiss_kappa": None,
+        "krippendorff_alpha": alpha if len(shared) >= min_shared else None,
+        "pairs": pairs,
+        "annotations": sum(len(by) for by in by_item.values()),
+        "annotators": len({who for by in by_item.values() for who in by}),
+        "min_shared": min_shared,
+        "confusion": {"labels": [], "matrix": [], "pairs": 0},
+        "gold": [],
+        "unit": "token",
+    }
+
+
+def _pair(pair: dict[str, Any], min_shared: int) -> dict[str, Any]:
+    enough = pair["n"] >= min_shared
+    return {
+        "a": pair["a"],
+        "b": pair["b"],
+        "n": pair["n"],
+        "cohen_kappa": None,
+        "exact_f1": pair["exact"] if enough else None,
+        "partial_f1": pair["partial"] if enough else None,
+        "overlap_f1": pair["overlap"] if enough else None,
+    }
