@@ -84,9 +84,7 @@ def span_keymap(project: Project, label_keys: list[str], *, page: str) -> list[K
             KeyRow([keys.SEND_BACK_KEY], "send the item back for another label", "send back"),
         ]
     if project.show_suggestion:
-        rows.append(
-            KeyRow(["Shift+Enter"], "accept the suggested span under the cursor", "accept")
-        )
+        rows.append(KeyRow(["Shift+Enter"], "accept the suggested span under the cursor", "accept"))
     scale = [(f"{value}: {key}", text) for (value, text), key in _scale()]
     return [
         *rows,

@@ -14,7 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from projects.label_keys import LabelKey
-from projects.models import Annotation, Item, Project
+from projects.models import Item, Project
+from projects.span_answers import is_spans
 from projects.training.services import latest_model, load_model
 from strategies.spans.agreement import span_consensus
 from strategies.spans.crf import SpanModel
@@ -39,10 +40,6 @@ class TokenCell:
     colour: int = 0
     begins: bool = False
     ends: bool = False
-
-
-def is_spans(project: Project) -> bool:
-    return project.task == Project.Task.SPANS
 
 
 def token_cells(text: str) -> list[TokenCell]:
@@ -122,17 +119,17 @@ def review_context(
     if not is_spans(project) or entry is None:
         return {}
     text = entry.get("text") or ""
-    rows = list(
-        Annotation.objects.filter(item_id=entry["id"])
-        .order_by("created_at", "pk")
-        .values_list("annotator__username", "spans")
-    )
-    labels = list(project.labels)
+    rows = [(a["annotator"], a["spans"]) for a in entry["annotations"]]
+    names = list(project.labels)
     return {
         "span_labels": span_labels(labels),
         "tokens": token_cells(text),
         "span_rows": [
-            {"annotator": name, "spans": spans or [], "cells": marked_cells(text, spans or [], labels)}
+            {
+                "annotator": name,
+                "spans": spans or [],
+                "cells": marked_cells(text, spans or [], names),
+            }
             for name, spans in rows
         ],
         "initial_spans": consensus_start(text, [spans or [] for _, spans in rows]),
@@ -140,7 +137,9 @@ def review_context(
     }
 
 
-def consensus_start(text: str, spans_by_annotator: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def consensus_start(
+    text: str, spans_by_annotator: list[list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
     """The token-vote consensus; where the annotators tie (which is why an item waits for
     review), the spans every annotator gave alike."""
     try:

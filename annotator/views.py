@@ -20,6 +20,7 @@ from projects.access import REVIEWERS, project_for_member
 from projects.label_sets import is_multilabel
 from projects.models import Annotation, Item, Project
 from projects.selectors import item_batch
+from projects.span_answers import is_spans
 from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
 
@@ -64,7 +65,7 @@ def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
         "confidence_scale": page.CONFIDENCE_SCALE,
         "default_confidence": project.default_confidence,
         "multilabel": is_multilabel(project),
-        "span_task": spans_page.is_spans(project),
+        "span_task": is_spans(project),
     }
 
 
@@ -200,7 +201,7 @@ def _review_panel(
         "keymap": page.keymap(project, labels, page="review"),
         "guide": page.guide(project, labels),
         "send_back_key": label_keys.SEND_BACK_KEY,
-        "span_task": spans_page.is_spans(project),
+        "span_task": is_spans(project),
         **spans_page.review_context(project, labels, queue[0] if queue else None),
     }
     template = "annotator/review.html#panel" if request.htmx else "annotator/review.html"
