@@ -29,13 +29,14 @@
     if (!root || root.dataset.ready) return;
     root.dataset.ready = "yes";
     const cells = [...root.querySelectorAll(".tok")];
+    const gaps = cells.map((c) => c.nextElementSibling); // the spaces after each token
     const tokens = cells.map((c) => ({ start: +c.dataset.start, end: +c.dataset.end }));
     const colours = {};
     for (const b of document.querySelectorAll("#spans-form [data-span-label]")) {
       colours[b.dataset.spanLabel] = b.dataset.colour;
     }
     const ranges = (id) => readJSON(id).map((s) => toRange(s, tokens)).filter(Boolean);
-    ed = { root, cells, tokens, colours, cursor: 0, anchor: 0, dragging: false,
+    ed = { root, cells, gaps, tokens, colours, cursor: 0, anchor: 0, dragging: false,
       spans: ranges("spans-initial"), suggestions: ranges("spans-suggested") };
     draw("");
   }
@@ -93,6 +94,7 @@
       c.classList.add(suggested ? "sugg" : "ent", `c${ed.colours[s.label] ?? 0}`);
       if (i === s.first) c.classList.add("begins");
       if (i === s.last) c.classList.add("ends");
+      else ed.gaps[i].classList.add(suggested ? "sugg" : "ent", `c${ed.colours[s.label] ?? 0}`);
     }
     tag(s, suggested);
   }
@@ -141,10 +143,14 @@
   function draw(said) {
     ed.root.querySelectorAll(".ent-tag").forEach((t) => t.remove());
     for (const c of ed.cells) c.className = "tok";
+    for (const g of ed.gaps) g.className = "gap";
     ed.suggestions.forEach((s) => mark(s, true));
     ed.spans.forEach((s) => mark(s, false));
     const sel = selection();
-    for (let i = sel.first; i <= sel.last && ed.cells.length; i++) ed.cells[i].classList.add("sel");
+    for (let i = sel.first; i <= sel.last && ed.cells.length; i++) {
+      ed.cells[i].classList.add("sel");
+      if (i < sel.last) ed.gaps[i].classList.add("sel");
+    }
     if (ed.cells.length) {
       ed.cells[ed.cursor].classList.add("cursor");
       ed.root.setAttribute("aria-activedescendant", ed.cells[ed.cursor].id);
