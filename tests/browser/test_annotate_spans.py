@@ -47,7 +47,7 @@ def suggesting() -> Project:
 
 def shot(page: Any, name: str) -> None:
     if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+        page.locator(".annotate").screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
 def open_annotate(page: Any, base: str, project: Project) -> str:
