@@ -71,7 +71,7 @@ def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRo
 def span_keymap(project: Project, label_keys: list[str], *, page: str) -> list[KeyRow]:
     """The span editor's keys (static/winnow/spans.js); the item's actions as usual."""
     rows = [
-        KeyRow(["←", "→"], "move the cursor one token", "move"),
+        KeyRow(["←", "→", "Home", "End"], "move the cursor (a token, or to either end)", "move"),
         KeyRow(["Shift+←", "Shift+→"], "extend the selection", "select"),
         KeyRow(label_keys, "label the selected tokens (replaces spans they touch)", "label"),
         KeyRow(["Backspace"], "remove the span under the cursor", "remove span"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from annotator.assignment.history import HistoryEntry
 from projects.label_keys import LabelKey
 from projects.models import Item, Project
 from projects.span_answers import is_spans
@@ -135,6 +136,18 @@ def review_context(
         "initial_spans": consensus_start(text, [spans or [] for _, spans in rows]),
         "suggested_spans": [],
     }
+
+
+def history_rows(
+    project: Project, entries: list[HistoryEntry]
+) -> list[tuple[HistoryEntry, list[TokenCell]]]:
+    """The history page's entries, each with its spans drawn on its item's tokens."""
+    if not is_spans(project):
+        return []
+    names = list(project.labels)
+    return [
+        (e, marked_cells(e.annotation.item.text, e.annotation.spans or [], names)) for e in entries
+    ]
 
 
 def consensus_start(

@@ -213,12 +213,15 @@ def _review_panel(
 def annotate_history(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The caller's last labels in the project; those whose batch is open can be changed."""
     project, role = project_for_member(request.user, project_id)
+    entries = history.annotation_history(project=project, user=request.user)
     context = {
         "project": project,
         "role": role,
-        "entries": history.annotation_history(project=project, user=request.user),
+        "entries": entries,
         "labels": list(project.labels),
         "limit": history.HISTORY_LIMIT,
+        "span_task": is_spans(project),
+        "span_entries": spans_page.history_rows(project, entries),
     }
     return render(request, "annotator/history.html", context)
 

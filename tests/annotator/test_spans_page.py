@@ -154,7 +154,7 @@ def test_review_shows_each_annotators_spans_and_starts_from_the_consensus(users:
     _review_item(project, users, {"ann1": [PER, LOC], "ann2": [PER]})
     response = _browser(users["reviewer"]).get(f"/projects/{project.pk}/review/")
     html = response.content.decode()
-    rows = re.findall(r'<tr><th scope="row">(\w+)</th><td>(.*?)</td></tr>', html)
+    rows = re.findall(r"<tr><th scope=\"row\">(\w+)</th><td>(.*?)</td></tr>", html, re.S)
     assert [name for name, _ in rows] == ["ann1", "ann2"]
     assert re.findall(r'class="ent-tag c\d">(\w+)<', rows[0][1]) == ["PER", "LOC"]
     assert re.findall(r'class="ent-tag c\d">(\w+)<', rows[1][1]) == ["PER"]
@@ -170,3 +170,25 @@ def test_review_posts_the_final_spans(users: Any) -> None:
     assert 'id="review-empty"' in response.content.decode()
     item.refresh_from_db()
     assert (item.state, item.spans, item.label_source) == ("labeled", [PER, LOC], "review")
+
+
+def test_undo_brings_back_the_spans_given(users: Any) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"})
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    body = {"item": item_id, "spans": json.dumps([PER])}
+    client.post(f"/projects/{project.pk}/annotate/label/", body)
+    html = client.post(f"/projects/{project.pk}/annotate/undo/").content.decode()
+    assert _item_id(html) == item_id and _script(html, "spans-initial") == [PER]
+    assert _script(html, "spans-suggested") == [] and "Changing your spans" in html
+
+
+def test_history_shows_each_answers_spans_on_its_tokens(users: Any) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"})
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    body = {"item": item_id, "spans": json.dumps([PER, LOC])}
+    client.post(f"/projects/{project.pk}/annotate/label/", body)
+    html = client.get(f"/projects/{project.pk}/annotate/history/").content.decode()
+    assert re.findall(r'class="ent-tag c\d">(\w+)<', html) == ["PER", "LOC"]
+    assert 'name="label"' not in html
