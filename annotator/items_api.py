@@ -80,6 +80,12 @@ class LabelInput(serializers.Serializer):
         max_length=200,
         help_text="Multi-label projects: the final set.",
     )
+    spans = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=10_000,
+        help_text='Span projects: the final spans, [{"start", "end", "label"}].',
+    )
 
 
 class ItemLabelView(APIView):
@@ -99,5 +105,6 @@ class ItemLabelView(APIView):
             item_id=item_id,
             label=data.validated_data.get("label"),
             labels=data.validated_data.get("labels"),
+            spans=data.validated_data.get("spans"),
         )
         return Response(item_row(project, item))

@@ -50,9 +50,8 @@ class ExportFilter:
             items = items.filter(pk__in=[pk for pk, chosen in sets if self.label in (chosen or [])])
         elif self.label and project.task == Project.Task.SPANS:
             found = items.filter(spans__isnull=False).values_list("id", "spans")
-            items = items.filter(
-                pk__in=[pk for pk, spans in found if any(s["label"] == self.label for s in spans)]
-            )
+            names = {pk: {s["label"] for s in spans or ()} for pk, spans in found}
+            items = items.filter(pk__in=[pk for pk, held in names.items() if self.label in held])
         elif self.label:
             items = items.filter(label=self.label)
         return items

@@ -194,6 +194,7 @@ def _annotations() -> Prefetch:
             "item_id",
             "label",
             "labels",
+            "spans",
             "confidence",
             "created_at",
             "annotator",
@@ -205,7 +206,7 @@ def _annotations() -> Prefetch:
 
 
 COLUMNS = (
-    *("id", "text", "image", "state", "label", "labels", "label_source", "is_holdout"),
+    *("id", "text", "image", "state", "label", "labels", "spans", "label_source", "is_holdout"),
     *("prediction", "score", "scored_version", "created_at"),
 )
 
@@ -246,6 +247,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
             "annotator": a.annotator.username,
             "label": a.label,
             "labels": a.labels,
+            "spans": a.spans,
             "confidence": a.confidence,
             "created_at": a.created_at,
         }
@@ -256,6 +258,7 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         "state": item.state,
         "label": item.label,
         "labels": item.labels,
+        "spans": item.spans,
         "prediction": prediction_name(project, item.prediction),
         "score": item.score,
         "holdout": item.is_holdout,

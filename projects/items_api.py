@@ -82,6 +82,9 @@ class AnnotationRowSerializer(serializers.Serializer):
     labels = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the set."
     )
+    spans = serializers.ListField(
+        child=serializers.DictField(), allow_null=True, help_text="Span projects: the spans."
+    )
     confidence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -96,6 +99,11 @@ class ItemRowSerializer(serializers.Serializer):
         child=serializers.CharField(),
         allow_null=True,
         help_text="Multi-label projects: the final set (null: none yet).",
+    )
+    spans = serializers.ListField(
+        child=serializers.DictField(),
+        allow_null=True,
+        help_text='Span projects: the final spans [{"start", "end", "label"}] (null: none yet).',
     )
     prediction = serializers.CharField(allow_null=True)
     score = serializers.FloatField(allow_null=True)

@@ -117,8 +117,9 @@ def evaluate(
 
 
 # The figure stopping rules and the forecast read, per task: a multi-label model is
-# judged by micro F1 (every label decision counts once), not by exact-set accuracy.
-HEADLINE_METRIC: dict[str, str] = {"single": "accuracy", "multilabel": "micro_f1"}
+# judged by micro F1 (every label decision counts once), not by exact-set accuracy; a
+# span model by entity-level F1 (`spans.metrics.evaluate_spans`'s "f1").
+HEADLINE_METRIC: dict[str, str] = {"single": "accuracy", "multilabel": "micro_f1", "spans": "f1"}
 
 
 def evaluate_multilabel(

@@ -107,7 +107,7 @@ def item_finalise(*, project: Project, item: Item) -> None:
         return
     if is_spans(project):
         annotations = Annotation.objects.filter(item=item, spans__isnull=False)
-        answers = list(annotations.values_list("spans", "confidence"))
+        answers = [(s or [], c) for s, c in annotations.values_list("spans", "confidence")]
         if answers:
             _apply(item.pk, _span_decision(project, item.text, answers))
         return
@@ -208,7 +208,7 @@ def _span_recompute(project: Project) -> int:
     answers: dict[int, list[tuple[list[dict[str, object]], int]]] = {}
     rows = Annotation.objects.filter(project=project, spans__isnull=False).order_by("pk")
     for item_id, spans, confidence in rows.values_list("item_id", "spans", "confidence"):
-        answers.setdefault(item_id, []).append((spans, confidence))
+        answers.setdefault(item_id, []).append((spans or [], confidence))
     multi = [pk for pk, given in answers.items() if len(given) >= 2]
     changed: list[Item] = []
     moved = 0

@@ -22,7 +22,7 @@ def span_annotations(project: Project) -> dict[int, dict[str, list[Span]]]:
     rows = Annotation.objects.filter(project=project, spans__isnull=False).order_by("pk")
     for item_id, username, spans in rows.values_list("item_id", "annotator__username", "spans"):
         by_item.setdefault(item_id, {})[username] = [
-            Span(s["start"], s["end"], s["label"]) for s in spans
+            Span(s["start"], s["end"], s["label"]) for s in spans or ()
         ]
     return by_item
 

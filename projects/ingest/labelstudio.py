@@ -137,7 +137,7 @@ def _spans(result: Any) -> list[dict[str, Any]]:
             continue
         value = entry.get("value")
         names = value.get("labels") if isinstance(value, dict) else None
-        if not isinstance(names, list) or len(names) != 1:
+        if not isinstance(value, dict) or not isinstance(names, list) or len(names) != 1:
             raise ValueError("a labels result must hold one label name and start, end")
         found.append({"start": value.get("start"), "end": value.get("end"), "label": names[0]})
     return found

@@ -217,7 +217,15 @@ class _RowChecker:
                 raise RowError(f'a span project takes "spans": [...], not "{key}"')
 
     def _spans(self, text: str, value: Any) -> list[dict[str, Any]] | None:
-        """A span project's seed spans (None: the row brings none)."""
+        """A span project's seed spans (None: the row brings none); a CSV cell holds them
+        as JSON (as the CSV export writes them), an empty cell none."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                value = json_input.loads(value)
+            except (json.JSONDecodeError, json_input.UnsafeJSON):
+                raise RowError('spans must be a list of {"start", "end", "label"} (JSON)') from None
         if value is None:
             return None
         try:

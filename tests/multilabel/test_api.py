@@ -42,10 +42,7 @@ def test_multilabel_project_gets_a_multilabel_default_strategy(api):  # type: ig
     assert (body["task"], body["strategy"]) == ("multilabel", "multilabel_least_confidence")
 
 
-def test_spans_are_refused_as_not_available_yet(api):  # type: ignore[no-untyped-def]
-    response = _create(api, task="spans")
-    assert response.status_code == 400
-    assert "not available yet" in response.json()["task"][0]
+def test_spans_are_refused_on_images(api):  # type: ignore[no-untyped-def]
     image = _create(api, task="spans", kind="image")
     assert "text projects only" in image.json()["task"][0]
 

@@ -110,7 +110,7 @@ def test_rows_carry_prediction_names_and_annotations(api, project) -> None:  # t
     names = sorted(a["annotator"] for a in first["annotations"])
     assert names == (["ann1", "ann2"] if item.pk % 2 else ["ann1"])
     assert set(first["annotations"][0]) == {
-        "annotator", "label", "labels", "confidence", "created_at"
+        "annotator", "label", "labels", "spans", "confidence", "created_at"
     }  # fmt: skip
 
 
