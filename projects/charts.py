@@ -65,32 +65,42 @@ def _points(frame: Frame, pairs: Sequence[tuple[float, float]]) -> str:
     return " ".join(f"{frame.x(a)},{frame.y(b)}" for a, b in pairs)
 
 
+# The learning curve's two lines per task: the headline with its band, and a second one
+# (key in the version's metrics, name shown).
+CURVE_METRICS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "single": (("accuracy", "accuracy"), ("macro_f1", "macro-F1")),
+    "spans": (("f1", "entity F1"), ("recall", "entity recall")),
+}
+
+
 def learning_curve_svg(
-    curve: list[dict[str, Any]], forecast: dict[str, Any] | None = None
+    curve: list[dict[str, Any]], forecast: dict[str, Any] | None = None, task: str = "single"
 ) -> dict[str, Any] | None:
-    """Holdout accuracy (95% band) and macro-F1 against labels, full width, axes titled.
+    """Holdout accuracy (95% band) and macro-F1 against labels, full width, axes titled
+    (span projects: entity F1 and recall; `CURVE_METRICS`).
 
     With a forecast band (`{"labels": [...], "low": [...], "high": [...]}`), the 80%
     band of the metric ahead is drawn past the last point.
     """
-    points = [c for c in curve if c["metrics"] and c["metrics"].get("accuracy") is not None]
+    (key, name), (other, other_name) = CURVE_METRICS.get(task, CURVE_METRICS["single"])
+    points = [c for c in curve if c["metrics"] and c["metrics"].get(key) is not None]
     if not points:
         return None
     ahead = forecast["labels"] if forecast else []
     frame = Frame(x_max=max([c["labels"] for c in points] + list(ahead) + [1]))
-    acc = [(c["labels"], c["metrics"]["accuracy"]) for c in points]
-    upper = [(c["labels"], c["metrics"]["accuracy_high"]) for c in points]
-    lower = [(c["labels"], c["metrics"]["accuracy_low"]) for c in points]
+    acc = [(c["labels"], c["metrics"][key]) for c in points]
+    upper = [(c["labels"], c["metrics"][f"{key}_high"]) for c in points]
+    lower = [(c["labels"], c["metrics"][f"{key}_low"]) for c in points]
     chart = {
         **frame.axes("Labels", "Holdout metric"),
         "series": [
-            {"name": "accuracy", "colour": COLOURS[0], "points": _points(frame, acc)},
+            {"name": name, "colour": COLOURS[0], "points": _points(frame, acc)},
             {
-                "name": "macro-F1",
+                "name": other_name,
                 "colour": COLOURS[1],
                 "dashed": True,
                 "points": _points(
-                    frame, [(c["labels"], c["metrics"].get("macro_f1") or 0) for c in points]
+                    frame, [(c["labels"], c["metrics"].get(other) or 0) for c in points]
                 ),
             },
         ],
@@ -99,23 +109,29 @@ def learning_curve_svg(
             {
                 "x": frame.x(n),
                 "y": frame.y(v),
-                "title": f"v{c['version']}: {n} labels, accuracy {v:.3f}",
+                "title": f"v{c['version']}: {n} labels, {name} {v:.3f}",
             }
             for (n, v), c in zip(acc, points, strict=True)
         ],
         "yticks": frame.y_ticks(),
         "xticks": frame.x_ticks(),
-        "legend": "holdout accuracy (blue, 95% band), macro-F1 (orange, dashed)",
+        "legend": f"holdout {name} (blue, 95% band), {other_name} (orange, dashed)",
         "table": {
             "caption": "Learning curve: holdout metrics of each model version",
-            "columns": ["Model", "Labels", "Accuracy", "95% interval", "Macro-F1"],
+            "columns": [
+                "Model",
+                "Labels",
+                name.capitalize(),
+                "95% interval",
+                other_name.capitalize(),
+            ],
             "rows": [
                 [
                     f"v{c['version']}",
                     c["labels"],
-                    f"{c['metrics']['accuracy']:.3f}",
-                    f"{c['metrics']['accuracy_low']:.3f} to {c['metrics']['accuracy_high']:.3f}",
-                    f"{c['metrics'].get('macro_f1') or 0:.3f}",
+                    f"{c['metrics'][key]:.3f}",
+                    f"{c['metrics'][f'{key}_low']:.3f} to {c['metrics'][f'{key}_high']:.3f}",
+                    f"{c['metrics'].get(other) or 0:.3f}",
                 ]
                 for c in points
             ],

@@ -84,6 +84,11 @@ def replay_request(*, project: Project, user: User | None) -> ReplayJob:
     A job that has not finished after `WINNOW_REPLAY_STALE_SECONDS` (its worker died or
     its message was lost) is marked failed and no longer blocks a new one.
     """
+    if project.task == Project.Task.SPANS:
+        raise Conflict(
+            "Replays compare single-label strategies: a span project's CRF and sequence "
+            "strategies are not replayed yet (benchmarks/learning.py --task spans compares them)."
+        )
     if project.task != Project.Task.SINGLE:
         raise Conflict("Replays compare single-label strategies; not for this project's task yet.")
     Project.objects.select_for_update().filter(pk=project.pk).first()

@@ -26,6 +26,7 @@ from projects.models import (
     SelectionLog,
 )
 from projects.training.services import OWED, retrain_failed
+from strategies.metrics import HEADLINE_METRIC
 from strategies.query import STRATEGIES
 
 
@@ -130,6 +131,7 @@ def project_status(project: Project) -> dict[str, Any]:
         .first()
     )
     owed = ModelVersion.objects.filter(project=project, status__in=OWED).order_by("version").first()
+    headline = HEADLINE_METRIC.get(project.task, "accuracy")
     return {
         "id": project.pk,
         "name": project.name,
@@ -142,6 +144,9 @@ def project_status(project: Project) -> dict[str, Any]:
         else {
             "version": latest.version,
             "metrics": latest.metrics,
+            # the figure stopping rules read for this task (entity F1 on span projects)
+            "headline_metric": headline,
+            "headline": (latest.metrics or {}).get(headline),
             **model_labels(latest),
             "finished_at": latest.finished_at,
         },

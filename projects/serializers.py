@@ -219,6 +219,11 @@ class StatusSerializer(serializers.Serializer):
         {
             "version": serializers.IntegerField(),
             "metrics": serializers.DictField(allow_null=True),
+            "headline_metric": serializers.CharField(
+                help_text="The holdout figure stopping rules read: accuracy, micro_f1 "
+                "(multi-label) or f1 (entity F1, spans)."
+            ),
+            "headline": serializers.FloatField(allow_null=True),
             "train_size": serializers.IntegerField(),
             "holdout_size": serializers.IntegerField(),
             "labels_total": serializers.IntegerField(),

@@ -117,7 +117,7 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
         "status": status,
         "batches": batches,
         "next_retrain": selectors.next_retrain(status, batches),
-        "chart": charts.learning_curve_svg(curve, forecast_band(project)),
+        "chart": charts.learning_curve_svg(curve, forecast_band(project), task=project.task),
         "is_lead": role == Membership.Role.LEAD,
     }
 

@@ -191,13 +191,12 @@ def model_picks(
         )
     shortlist = ids[: k * factor]
     X = pool.features_ready(project, shortlist).rows(shortlist)
-    model = load_model(project.pk, latest.version)
     selection = select_batch(
         scores[: len(shortlist)],
         X,
         k,
         options=preset.options,
-        proba=model.predict_proba(X),
+        proba=_shortlist_proba(project, latest, X),
         cost=_predicted_seconds(project, shortlist) if preset.options.cost_aware else None,
         random_state=project.random_state + latest.version,
         geometry=geometry_rows(project, X) if uses_geometry(preset.options) else None,
@@ -220,6 +219,14 @@ def model_picks(
             for i, r in zip(chosen, records, strict=True)
         },
     )
+
+
+def _shortlist_proba(project: Project, latest: ModelVersion, X: Any) -> np.ndarray | None:
+    """The class probabilities of the shortlist's rows; a span project's CRF gives none
+    (it tags sentences), so its selectors work on the scores and the feature rows."""
+    if project.task == Project.Task.SPANS:
+        return None
+    return np.asarray(load_model(project.pk, latest.version).predict_proba(X))
 
 
 def _predicted_seconds(project: Project, ids: np.ndarray) -> np.ndarray:

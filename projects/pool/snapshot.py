@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from projects.models import Item, Project
 from projects.pool import embedders, features
@@ -31,7 +32,8 @@ class PoolSnapshot:
     ids: np.ndarray
     state: np.ndarray
     # Label code, -1 where the item has no final label; on multi-label projects 0 where
-    # it has a final set, which `sets` holds.
+    # it has a final set, which `sets` holds; on span projects 0 where it has final spans
+    # (the retrain's span steps read them with the texts, `training.spans`).
     label: np.ndarray
     holdout: np.ndarray
     X: features.Matrix
@@ -75,8 +77,9 @@ def set_rows(project: Project, sets: Sequence[list[str] | None]) -> tuple[np.nda
 def pool_snapshot(project: Project) -> PoolSnapshot:
     rows = list(
         Item.objects.filter(project=project)
+        .annotate(unspanned=ExpressionWrapper(Q(spans__isnull=True), output_field=BooleanField()))
         .order_by("id")
-        .values_list("id", "state", "label", "is_holdout", "labels")
+        .values_list("id", "state", "label", "is_holdout", "labels", "unspanned")
     )
     multilabel = project.task == Project.Task.MULTILABEL
     if not rows:
@@ -91,6 +94,8 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
     codes, sets = label_codes(project, labels), None
     if multilabel:
         codes, sets = set_rows(project, [row[4] for row in rows])
+    elif project.task == Project.Task.SPANS:
+        codes = np.array([-1 if row[5] else 0 for row in rows], dtype=np.int64)
     return PoolSnapshot(
         ids=ids,
         state=states.astype(str),

@@ -26,10 +26,9 @@ from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
-from projects.training import estimators, rankings
-from projects.training import multilabel as multilabel_steps
+from projects.training import rankings
 from projects.training import scores as score_rows
-from projects.training.chunks import pool_proba
+from projects.training.classify import classify_steps
 from projects.training.heartbeat import Heartbeat
 from projects.training.services import (
     Superseded,
@@ -38,8 +37,8 @@ from projects.training.services import (
     owed_send,
     retrain_fail,
 )
-from strategies import metrics, query
-from strategies.models import train_model
+from projects.training.spans import span_steps
+from strategies import metrics
 from strategies.stopping import BatchRecord, evaluate_rules
 
 log = logging.getLogger(__name__)
@@ -172,73 +171,22 @@ def _train_and_score(
     started = time.perf_counter()
     snap = pool.pool_snapshot(project)
     timings["load_features"] = time.perf_counter() - started
-    n_classes = len(project.labels)
-    train = snap.train
-    if not train.any():
+    if not snap.train.any():
         raise ValueError("no labelled items to train on yet")
 
-    t = time.perf_counter()
-    spec = estimators.project_spec(project)
-    multilabel = project.task == Project.Task.MULTILABEL
-    if multilabel:
-        model: Any = multilabel_steps.model_train(project, snap, train)
+    def save(model: Any) -> str:
+        return _save_model(project, version, model)
+
+    # The task's own steps: train, save, evaluate, score the pool (`steps.Scored`).
+    if project.task == Project.Task.SPANS:
+        scored = span_steps(project, version, snap, save, timings)
     else:
-        model = train_model(
-            snap.X[train],
-            snap.label[train],
-            n_classes,
-            random_state=project.random_state,
-            spec=spec,
-        )
-    timings["train"] = time.perf_counter() - t
-    t = time.perf_counter()
-    model_file = _save_model(project, version, model)  # before the rescore's chunks read it
-    timings["save_model"] = time.perf_counter() - t
+        scored = classify_steps(project, version, snap, save, timings, attempt)
 
     t = time.perf_counter()
-    held = snap.labeled & snap.holdout
-    evaluation = None
-    if held.any() and multilabel:
-        evaluation = multilabel_steps.holdout_evaluate(project, model, snap, held)
-    elif held.any():
-        evaluation = metrics.evaluate(
-            snap.label[held],
-            model.predict(snap.X[held]),
-            n_classes,
-            random_state=project.random_state,
-        )
-    timings["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    # Queued items too: those the refresh sends back to the pool must compete on this
-    # version's scores, not on the previous model's (or none).
     in_pool = snap.unlabeled
-    X_pool = snap.X[in_pool]
-    proba = pool_proba(
-        version=version,
-        attempt=attempt,
-        model=model,
-        ids=snap.ids[in_pool],
-        X=X_pool,
-        n_classes=n_classes,
-    )
-    scores = np.zeros(0)
-    if in_pool.any():
-        ctx = query.QueryContext(
-            X_pool=X_pool,
-            model=model,
-            proba=proba,
-            X_labeled=snap.X[train],
-            y_labeled=snap.label[train],
-            n_classes=n_classes,
-            random_state=project.random_state + version.version,
-        )
-        scores = query.score(project.strategy, ctx)
-    timings["score"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     scored_ids = snap.ids[in_pool]
-    predictions = multilabel_steps.top_label(proba) if multilabel else proba.argmax(axis=1)
+    scores, predictions = scored.scores, scored.predictions
     rankings.ranking_save(project.pk, version.version, scored_ids, scores, predictions)
     rankings.rankings_prune(project)
     timings["save_ranking"] = time.perf_counter() - t
@@ -250,29 +198,18 @@ def _train_and_score(
     stats.items_tidy_after_rescore()
     timings["tidy"] = time.perf_counter() - t
 
-    stop_ids = _stop_set(project, snap.ids)
-    stop_rows = np.searchsorted(snap.ids, stop_ids)
-    stop_predictions: list[int] = []
-    if len(stop_ids) and multilabel:
-        stop_predictions = multilabel_steps.stop_set_predictions(model, snap.X[stop_rows])
-    elif len(stop_ids):
-        stop_predictions = model.predict(snap.X[stop_rows]).astype(int).tolist()
-    uncertainty = (
-        multilabel_steps.max_uncertainty(proba)
-        if multilabel
-        else (float(1.0 - proba.max(axis=1).min()) if len(proba) else None)
-    )
+    stop_predictions = scored.stop_set_predictions(_stop_set(project, snap.ids))
     timings["total"] = time.perf_counter() - started
     return {
-        "metrics": evaluation,
-        "train_size": int(train.sum()),
+        "metrics": scored.evaluation,
+        "train_size": int(snap.train.sum()),
         "pool_size": int(snap.pool.sum()),
         "labels_total": int(snap.labeled.sum()),
-        "max_uncertainty": uncertainty,
+        "max_uncertainty": scored.uncertainty,
         "stop_set_predictions": stop_predictions,
-        "model_file": model_file,
-        "estimator": "one_vs_rest_logistic_regression" if multilabel else spec.name,
-        "hyperparameters": estimators.chosen_values(model),
+        "model_file": scored.model_file,
+        "estimator": scored.estimator,
+        "hyperparameters": scored.hyperparameters,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
 

@@ -1,0 +1,117 @@
+"""A classification project's steps of the retrain, single- and multi-label
+(`run._train_and_score` dispatches to `classify_steps`).
+
+The project's estimator (single-label) or one-vs-rest (`multilabel.py`) over the pool's
+feature rows; the pool's probabilities computed in chunks over every free worker when
+it is large (`chunks.pool_proba`), then scored with the project's strategy in one pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from projects.models import ModelVersion, Project
+from projects.pool.snapshot import PoolSnapshot
+from projects.training import estimators
+from projects.training import multilabel as multilabel_steps
+from projects.training.chunks import pool_proba
+from projects.training.steps import Scored
+from strategies import metrics, query
+from strategies.models import train_model
+
+
+def classify_steps(
+    project: Project,
+    version: ModelVersion,
+    snap: PoolSnapshot,
+    save: Callable[[Any], str],
+    timings: dict[str, float],
+    attempt: int,
+) -> Scored:
+    """Train, save (before the rescore's chunks read the model), evaluate and score."""
+    n_classes = len(project.labels)
+    train = snap.train
+    t = time.perf_counter()
+    spec = estimators.project_spec(project)
+    multilabel = project.task == Project.Task.MULTILABEL
+    if multilabel:
+        model: Any = multilabel_steps.model_train(project, snap, train)
+    else:
+        model = train_model(
+            snap.X[train],
+            snap.label[train],
+            n_classes,
+            random_state=project.random_state,
+            spec=spec,
+        )
+    timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model_file = save(model)
+    timings["save_model"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    held = snap.labeled & snap.holdout
+    evaluation = None
+    if held.any() and multilabel:
+        evaluation = multilabel_steps.holdout_evaluate(project, model, snap, held)
+    elif held.any():
+        evaluation = metrics.evaluate(
+            snap.label[held],
+            model.predict(snap.X[held]),
+            n_classes,
+            random_state=project.random_state,
+        )
+    timings["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # Queued items too: those the refresh sends back to the pool must compete on this
+    # version's scores, not on the previous model's (or none).
+    in_pool = snap.unlabeled
+    X_pool = snap.X[in_pool]
+    proba = pool_proba(
+        version=version,
+        attempt=attempt,
+        model=model,
+        ids=snap.ids[in_pool],
+        X=X_pool,
+        n_classes=n_classes,
+    )
+    scores = np.zeros(0)
+    if in_pool.any():
+        ctx = query.QueryContext(
+            X_pool=X_pool,
+            model=model,
+            proba=proba,
+            X_labeled=snap.X[train],
+            y_labeled=snap.label[train],
+            n_classes=n_classes,
+            random_state=project.random_state + version.version,
+        )
+        scores = query.score(project.strategy, ctx)
+    timings["score"] = time.perf_counter() - t
+
+    def stop_set_predictions(ids: np.ndarray) -> list[int]:
+        rows = np.searchsorted(snap.ids, ids)
+        if not len(ids):
+            return []
+        if multilabel:
+            return multilabel_steps.stop_set_predictions(model, snap.X[rows])
+        return [int(p) for p in model.predict(snap.X[rows]).astype(int).tolist()]
+
+    return Scored(
+        model=model,
+        model_file=model_file,
+        evaluation=evaluation,
+        scores=scores,
+        predictions=multilabel_steps.top_label(proba) if multilabel else proba.argmax(axis=1),
+        uncertainty=multilabel_steps.max_uncertainty(proba)
+        if multilabel
+        else (float(1.0 - proba.max(axis=1).min()) if len(proba) else None),
+        stop_set_predictions=stop_set_predictions,
+        estimator="one_vs_rest_logistic_regression" if multilabel else spec.name,
+        hyperparameters=estimators.chosen_values(model),
+    )
