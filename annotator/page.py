@@ -44,6 +44,8 @@ def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRo
     """The keys `page` ("annotate" or "review") uses for this project, and only those."""
     label_keys = [lk.key for lk in labels if lk.key]
     help_row = KeyRow([keys.HELP_KEY], HELP, "help")
+    if project.task == Project.Task.SPANS:
+        return [*span_keymap(project, label_keys, page=page), help_row]
     if page == "review":
         return [
             KeyRow(label_keys, "give the final label", "final label"),
@@ -64,6 +66,33 @@ def keymap(project: Project, labels: list[LabelKey], *, page: str) -> list[KeyRo
         help_row,
     ]
     return rows
+
+
+def span_keymap(project: Project, label_keys: list[str], *, page: str) -> list[KeyRow]:
+    """The span editor's keys (static/winnow/spans.js); the item's actions as usual."""
+    rows = [
+        KeyRow(["←", "→", "Home", "End"], "move the cursor (a token, or to either end)", "move"),
+        KeyRow(["Shift+←", "Shift+→"], "extend the selection", "select"),
+        KeyRow(label_keys, "label the selected tokens (replaces spans they touch)", "label"),
+        KeyRow(["Backspace"], "remove the span under the cursor", "remove span"),
+        KeyRow(["Esc"], "clear the selection", "clear"),
+    ]
+    if page == "review":
+        return [
+            *rows,
+            KeyRow(["Enter"], "give these spans as the final ones", "final spans"),
+            KeyRow([keys.SEND_BACK_KEY], "send the item back for another label", "send back"),
+        ]
+    if project.show_suggestion:
+        rows.append(KeyRow(["Shift+Enter"], "accept the suggested span under the cursor", "accept"))
+    scale = [(f"{value}: {key}", text) for (value, text), key in _scale()]
+    return [
+        *rows,
+        KeyRow(["Enter"], "submit the spans (none is an answer too)", "submit"),
+        KeyRow(list(keys.CONFIDENCE_KEYS), "confidence 1-5", "confidence 1-5", details=scale),
+        KeyRow([keys.SKIP_KEY], "skip the item (it goes to someone else)", "skip"),
+        KeyRow([keys.UNDO_KEY], "go back to your last item to change its spans", "undo last"),
+    ]
 
 
 def _scale() -> list[tuple[tuple[int, str], str]]:
@@ -87,8 +116,8 @@ def suggestion(project: Project, item: Item) -> str | None:
     """
     if not project.show_suggestion or item.prediction is None:
         return None
-    if project.task == Project.Task.MULTILABEL:
-        return None  # the stored prediction is one label, not a set: nothing to accept
+    if project.task != Project.Task.SINGLE:
+        return None  # a set or spans: the stored prediction is no answer to accept
 
     if item.is_holdout or item.gold_label is not None:
         return None

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from annotator import page
+from annotator import page, spans_page
 from annotator.assignment import history, idle, services
 from annotator.quality import review as review_service
 from annotator.quality import selectors as quality
@@ -20,6 +20,7 @@ from projects.access import REVIEWERS, project_for_member
 from projects.label_sets import is_multilabel
 from projects.models import Annotation, Item, Project
 from projects.selectors import item_batch
+from projects.span_answers import is_spans
 from winnow.errors import Conflict
 from winnow.http import AuthedHttpRequest
 
@@ -45,6 +46,7 @@ def _panel(
         "confidence": previous.confidence if previous else project.default_confidence,
         "suggestion": page.suggestion(project, item) if item and not previous else None,
         "meta": page.meta_shown(project, item) if item else [],
+        **spans_page.annotate_context(project, page.project_label_keys(project), item, previous),
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)
@@ -63,6 +65,7 @@ def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
         "confidence_scale": page.CONFIDENCE_SCALE,
         "default_confidence": project.default_confidence,
         "multilabel": is_multilabel(project),
+        "span_task": is_spans(project),
     }
 
 
@@ -94,6 +97,7 @@ def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             item_id=request.POST.get("item"),
             label=request.POST.get("label"),
             labels=_set(request),
+            spans=spans_page.posted_spans(request.POST.get("spans")),
             confidence=_int(request.POST.get("confidence"), project.default_confidence),
         )
     except (ValidationError, Conflict) as exc:
@@ -166,6 +170,7 @@ def review_act(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
                 item_id=item_id,
                 label=request.POST.get("label"),
                 labels=_set(request),
+                spans=spans_page.posted_spans(request.POST.get("spans")),
             )
     except (ValidationError, Conflict) as exc:
         return _review_panel(request, project, role=role, error=_message(exc))
@@ -196,6 +201,8 @@ def _review_panel(
         "keymap": page.keymap(project, labels, page="review"),
         "guide": page.guide(project, labels),
         "send_back_key": label_keys.SEND_BACK_KEY,
+        "span_task": is_spans(project),
+        **spans_page.review_context(project, labels, queue[0] if queue else None),
     }
     template = "annotator/review.html#panel" if request.htmx else "annotator/review.html"
     return render(request, template, context)
@@ -206,12 +213,15 @@ def _review_panel(
 def annotate_history(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
     """The caller's last labels in the project; those whose batch is open can be changed."""
     project, role = project_for_member(request.user, project_id)
+    entries = history.annotation_history(project=project, user=request.user)
     context = {
         "project": project,
         "role": role,
-        "entries": history.annotation_history(project=project, user=request.user),
+        "entries": entries,
         "labels": list(project.labels),
         "limit": history.HISTORY_LIMIT,
+        "span_task": is_spans(project),
+        "span_entries": spans_page.history_rows(project, entries),
     }
     return render(request, "annotator/history.html", context)
 

@@ -1,7 +1,7 @@
 // Keyboard-first annotation and review. Every key comes from the page: a button's
 // data-key (labels, skip, undo, send back), a confidence radio's or, on multi-label
 // projects, a label toggle's; Enter accepts the model's suggestion or submits the set
-// of toggled labels, "/" filters the labels, "?" opens the overview of keys.
+// of toggled labels or the spans (span projects: static/winnow/spans.js), "/" filters the labels, "?" opens the overview of keys.
 function typing(target) {
   return target instanceof HTMLElement &&
     target.matches("input:not([type=radio]):not([type=checkbox]), textarea, select, [contenteditable]");
@@ -32,7 +32,7 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.key === "Enter") {
     if (target instanceof HTMLElement && target.matches("button, a, summary, [role=button]")) return;
-    const setForm = document.querySelector("#annotate-panel #set-form");
+    const setForm = document.querySelector("#annotate-panel #set-form, #annotate-panel #spans-form");
     if (setForm) {
       event.preventDefault();
       window.htmx?.process(setForm); // as in press(): the form may be just swapped in
