@@ -65,26 +65,35 @@ def _points(frame: Frame, pairs: Sequence[tuple[float, float]]) -> str:
     return " ".join(f"{frame.x(a)},{frame.y(b)}" for a, b in pairs)
 
 
+# What the learning curve calls each headline metric (strategies.metrics.HEADLINE_METRIC).
+METRIC_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1"}
+
+
 def learning_curve_svg(
-    curve: list[dict[str, Any]], forecast: dict[str, Any] | None = None
+    curve: list[dict[str, Any]],
+    forecast: dict[str, Any] | None = None,
+    *,
+    metric: str = "accuracy",
 ) -> dict[str, Any] | None:
-    """Holdout accuracy (95% band) and macro-F1 against labels, full width, axes titled.
+    """The holdout ``metric`` (95% band) and macro-F1 against labels, full width, axes
+    titled. ``metric`` is the task's headline one (accuracy; micro F1 for multi-label).
 
     With a forecast band (`{"labels": [...], "low": [...], "high": [...]}`), the 80%
     band of the metric ahead is drawn past the last point.
     """
-    points = [c for c in curve if c["metrics"] and c["metrics"].get("accuracy") is not None]
+    points = [c for c in curve if c["metrics"] and c["metrics"].get(metric) is not None]
     if not points:
         return None
+    name = METRIC_NAMES.get(metric, metric)
     ahead = forecast["labels"] if forecast else []
     frame = Frame(x_max=max([c["labels"] for c in points] + list(ahead) + [1]))
-    acc = [(c["labels"], c["metrics"]["accuracy"]) for c in points]
-    upper = [(c["labels"], c["metrics"]["accuracy_high"]) for c in points]
-    lower = [(c["labels"], c["metrics"]["accuracy_low"]) for c in points]
+    main = [(c["labels"], c["metrics"][metric]) for c in points]
+    upper = [(c["labels"], c["metrics"][f"{metric}_high"]) for c in points]
+    lower = [(c["labels"], c["metrics"][f"{metric}_low"]) for c in points]
     chart = {
         **frame.axes("Labels", "Holdout metric"),
         "series": [
-            {"name": "accuracy", "colour": COLOURS[0], "points": _points(frame, acc)},
+            {"name": name, "colour": COLOURS[0], "points": _points(frame, main)},
             {
                 "name": "macro-F1",
                 "colour": COLOURS[1],
@@ -99,22 +108,22 @@ def learning_curve_svg(
             {
                 "x": frame.x(n),
                 "y": frame.y(v),
-                "title": f"v{c['version']}: {n} labels, accuracy {v:.3f}",
+                "title": f"v{c['version']}: {n} labels, {name} {v:.3f}",
             }
-            for (n, v), c in zip(acc, points, strict=True)
+            for (n, v), c in zip(main, points, strict=True)
         ],
         "yticks": frame.y_ticks(),
         "xticks": frame.x_ticks(),
-        "legend": "holdout accuracy (blue, 95% band), macro-F1 (orange, dashed)",
+        "legend": f"holdout {name} (blue, 95% band), macro-F1 (orange, dashed)",
         "table": {
             "caption": "Learning curve: holdout metrics of each model version",
-            "columns": ["Model", "Labels", "Accuracy", "95% interval", "Macro-F1"],
+            "columns": ["Model", "Labels", name[:1].upper() + name[1:], "95% interval", "Macro-F1"],
             "rows": [
                 [
                     f"v{c['version']}",
                     c["labels"],
-                    f"{c['metrics']['accuracy']:.3f}",
-                    f"{c['metrics']['accuracy_low']:.3f} to {c['metrics']['accuracy_high']:.3f}",
+                    f"{c['metrics'][metric]:.3f}",
+                    f"{c['metrics'][f'{metric}_low']:.3f} to {c['metrics'][f'{metric}_high']:.3f}",
                     f"{c['metrics'].get('macro_f1') or 0:.3f}",
                 ]
                 for c in points

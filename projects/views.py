@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from projects import chart_selectors, charts, replay, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
-from projects.forecast import forecast_band
+from projects.forecast import forecast_band, headline_metric
 from projects.forms import (
     ImportForm,
     MemberCreateForm,
@@ -117,7 +117,9 @@ def _live_context(project: Project, role: str) -> dict[str, Any]:
         "status": status,
         "batches": batches,
         "next_retrain": selectors.next_retrain(status, batches),
-        "chart": charts.learning_curve_svg(curve, forecast_band(project)),
+        "chart": charts.learning_curve_svg(
+            curve, forecast_band(project), metric=headline_metric(project)
+        ),
         "is_lead": role == Membership.Role.LEAD,
     }
 

@@ -37,6 +37,7 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
         multilabel=project.task == Project.Task.MULTILABEL,
+        allow_empty_set=project.allow_empty_set,
     )
     if project.kind == Project.Kind.TEXT:
         own_features_check(project, parsed.rows)
@@ -82,6 +83,7 @@ def import_preview(*, project: Project, upload: UploadedFile) -> importers.Previ
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
         multilabel=project.task == Project.Task.MULTILABEL,
+        allow_empty_set=project.allow_empty_set,
     )
 
 

@@ -204,6 +204,7 @@ def test_agreement_is_reported_per_label_and_over_sets(api, users, project):  # 
 
 
 def test_status_counts_items_with_a_final_set_as_labelled(api, project):  # type: ignore[no-untyped-def]
+    api["lead"].patch(f"/api/projects/{project.pk}/", {"allow_empty_set": True}, format="json")
     rows = '{"text": "a", "labels": ["tech"]}\n{"text": "b", "labels": []}\n{"text": "c"}\n'
     from django.core.files.uploadedfile import SimpleUploadedFile
 
