@@ -90,7 +90,7 @@ def suggestion(project: Project, item: Item) -> str | None:
     if project.task == Project.Task.MULTILABEL:
         return None  # the stored prediction is one label, not a set: nothing to accept
 
-    if item.is_holdout or item.gold_label is not None:
+    if item.is_holdout or item.gold_label is not None or item.gold_labels is not None:
         return None
     if not 0 <= item.prediction < len(project.labels):
         return None

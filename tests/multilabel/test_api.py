@@ -231,18 +231,6 @@ def test_undo_and_history_carry_the_set_and_a_set_can_be_changed(api, project): 
     assert Item.objects.get(pk=item).labels == ["politics", "tech"]
 
 
-def test_gold_items_are_refused_on_multilabel_projects(api, project):  # type: ignore[no-untyped-def]
-    _import(api, project)
-    item = Item.objects.filter(project=project).first()
-    assert item is not None
-    response = api["lead"].post(
-        f"/api/projects/{project.pk}/gold/", {"items": [{"item": item.pk, "label": "tech"}]},
-        format="json",
-    )  # fmt: skip
-    assert response.status_code == 400
-    assert "single-label" in response.json()["errors"][0]["error"]
-
-
 def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(client, users):  # type: ignore[no-untyped-def]
     client.force_login(users["ann2"])
     page = client.get("/projects/new/").content.decode()
