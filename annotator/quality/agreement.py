@@ -352,7 +352,7 @@ def set_accuracy_against(
     annotator, S, truth = annotator[scored], S[scored], R[row[item[scored]]]
     if not len(annotator):
         return {}
-    hits = (S == truth).mean(axis=1) if S.shape[1] else np.ones(len(S))
+    hits = (truth == S).mean(axis=1) if S.shape[1] else np.ones(len(S))
     agree = 1.0 - masi_paired(S, truth)
     n = np.bincount(annotator)
     acc = np.bincount(annotator, weights=hits, minlength=len(n))
