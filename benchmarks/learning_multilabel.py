@@ -65,7 +65,7 @@ CONTENDERS = [
 TARGET = 0.99
 # Per corpus, what two shared cores finish in time: the batch, and a cap on the items
 # drawn (per repeat) before the split.
-BATCH = {"yeast": 20, "kaomoji": 40}
+BATCH = {"yeast": 40, "kaomoji": 40}
 MAX_ITEMS = {"yeast": None, "kaomoji": 1600}
 SEED_SIZE = 20
 

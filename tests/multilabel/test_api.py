@@ -242,3 +242,29 @@ def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(cl
     assert (project.task, project.strategy) == ("multilabel", "multilabel_least_confidence")
     settings_page = client.get(f"/projects/{project.pk}/settings/").content.decode()
     assert "multilabel_entropy" in settings_page and 'value="margin"' not in settings_page
+
+
+def test_the_history_page_changes_a_set_with_its_toggles(api, project, users):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    _import(api, project)
+    item = _next(api, "ann1", project)
+    base = f"/api/projects/{project.pk}"
+    api["ann1"].post(f"{base}/annotations/", {"item": item, "labels": ["tech"]}, format="json")
+    page = Client()
+    page.force_login(users["ann1"])
+    url = f"/projects/{project.pk}/annotate/history/"
+    shown = page.get(url).content.decode()
+    assert 'type="checkbox" name="labels" value="tech" checked' in shown
+    assert 'value="sports">' in shown and '<select name="label"' not in shown
+    row = page.post(
+        f"{url}{item}/",
+        {"labels": ["politics", "sports"], "confidence": "2"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'value="politics" checked' in row and 'value="tech">' in row
+    changed = Annotation.objects.get(item_id=item, annotator=users["ann1"])
+    assert (changed.labels, changed.confidence) == (["sports", "politics"], 2)
+    refused = page.post(f"{url}{item}/", {"confidence": "3"}, HTTP_HX_REQUEST="true")
+    assert "empty set" in refused.content.decode()
+    assert Annotation.objects.get(pk=changed.pk).labels == ["sports", "politics"]
