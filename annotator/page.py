@@ -119,7 +119,7 @@ def suggestion(project: Project, item: Item) -> str | None:
     if project.task != Project.Task.SINGLE:
         return None  # a set or spans: the stored prediction is no answer to accept
 
-    if item.is_holdout or item.gold_label is not None:
+    if item.is_holdout or item.gold_label is not None or item.gold_labels is not None:
         return None
     if not 0 <= item.prediction < len(project.labels):
         return None

@@ -234,12 +234,14 @@ def annotate_history_change(
     """Change one label from the history page; answers with its row (htmx) or the page."""
     project, _ = project_for_member(request.user, project_id)
     error = ""
+    sets = project.task == Project.Task.MULTILABEL  # the toggles post `labels`, one each
     try:
         history.annotation_change(
             project=project,
             user=request.user,
             item_id=item_id,
-            label=request.POST.get("label"),
+            label=None if sets else request.POST.get("label"),
+            labels=request.POST.getlist("labels") if sets else None,
             confidence=_int(request.POST.get("confidence"), project.default_confidence),
         )
     except (ValidationError, Conflict) as exc:

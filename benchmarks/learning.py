@@ -5,6 +5,8 @@
     python benchmarks/learning.py --datasets iris,wine --repeats 5 --json out.json
     python benchmarks/learning.py --task spans    # sequence strategies on NER corpora
                                                   # (benchmarks/learning_spans.py)
+    python benchmarks/learning.py --task multilabel   # multi-label strategies on yeast
+                                                  # and kaomoji (learning_multilabel.py)
 
 Every contender runs inside the platform's loop (``strategies.simulate.run_loop``): the
 same split, the same coverage seed set, the same model (``train_model``, our logistic
@@ -47,7 +49,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import learning_spans  # noqa: E402
+from benchmarks import learning_multilabel, learning_spans  # noqa: E402
 from benchmarks.corpora import CORPORA, LOADERS  # noqa: E402
 from strategies._space import embed  # noqa: E402
 from strategies.data import DEMO_TEXT_CSV  # noqa: E402
@@ -419,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["--task", "spans"]:  # the spans section has its own options
         return learning_spans.main(argv[2:])
+    if argv[:2] == ["--task", "multilabel"]:  # so has the multi-label section
+        return learning_multilabel.main(argv[2:])
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

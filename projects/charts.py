@@ -69,8 +69,13 @@ def _points(frame: Frame, pairs: Sequence[tuple[float, float]]) -> str:
 # (key in the version's metrics, name shown).
 CURVE_METRICS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "single": (("accuracy", "accuracy"), ("macro_f1", "macro-F1")),
+    "multilabel": (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")),
     "spans": (("f1", "entity F1"), ("recall", "entity recall")),
 }
+
+
+def _capital(name: str) -> str:
+    return name[:1].upper() + name[1:]  # not str.capitalize: "micro-F1" keeps its F
 
 
 def learning_curve_svg(
@@ -121,9 +126,9 @@ def learning_curve_svg(
             "columns": [
                 "Model",
                 "Labels",
-                name.capitalize(),
+                _capital(name),
                 "95% interval",
-                other_name.capitalize(),
+                _capital(other_name),
             ],
             "rows": [
                 [

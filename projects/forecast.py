@@ -1,11 +1,12 @@
 """The forecast on the dashboard and in `status/`: more labels and annotator-hours to a target.
 
 The maths is `strategies.forecast` (no Django); this reads the history it needs: each
-model version's holdout accuracy against its label count, and the recorded seconds of
-the annotations.
+model version's holdout headline metric (`headline_metric`: accuracy, micro F1 on
+multi-label projects) against its label count, and the recorded seconds of the
+annotations.
 
 The target is the project's `target` stopping rule's metric when it has one (read as
-the accuracy to reach, not its lower bound). Without it, the target is one point below
+the figure to reach, not its lower bound). Without it, the target is one point below
 the plateau the fitted curve levels off at: "what is left to gain", which a project
 without a target still wants to know.
 """
@@ -19,20 +20,26 @@ from django.db.models import Count, Sum
 
 from projects.models import Annotation, Item, ModelVersion, Project
 from strategies.forecast import MIN_POINTS, Bootstrap, bootstrap_curve, labels_forecast
+from strategies.metrics import HEADLINE_METRIC
 
-METRIC = "accuracy"
 BELOW_PLATEAU = 0.01
 
 
-def accuracy_history(project: Project) -> list[tuple[int, float, int]]:
-    """(labels, holdout accuracy, holdout size) per evaluated model version, oldest first."""
+def headline_metric(project: Project) -> str:
+    """The holdout figure the curve and the forecast read: the stopping rules' own."""
+    return HEADLINE_METRIC.get(project.task, "accuracy")
+
+
+def metric_history(project: Project) -> list[tuple[int, float, int]]:
+    """(labels, holdout headline metric, holdout size) per evaluated version, oldest first."""
+    metric = headline_metric(project)
     versions = ModelVersion.objects.filter(
         project=project, status=ModelVersion.Status.DONE
     ).order_by("version")
     return [
-        (v.labels_total, float(v.metrics[METRIC]), int(v.metrics.get("n") or 0))
+        (v.labels_total, float(v.metrics[metric]), int(v.metrics.get("n") or 0))
         for v in versions.only("labels_total", "metrics")
-        if v.metrics and v.metrics.get(METRIC) is not None and v.labels_total > 0
+        if v.metrics and v.metrics.get(metric) is not None and v.labels_total > 0
     ]
 
 
@@ -55,20 +62,20 @@ def _target(project: Project, plateau: float) -> tuple[float, str]:
 
 
 def _bootstrap(project: Project) -> tuple[Bootstrap, list[int], list[float]] | None:
-    history = accuracy_history(project)
+    history = metric_history(project)
     if len(history) < MIN_POINTS:
         return None
-    labels, accuracy, sizes = (list(column) for column in zip(*history, strict=True))
+    labels, values, sizes = (list(column) for column in zip(*history, strict=True))
     boot = bootstrap_curve(
-        labels, accuracy, test_size=sizes[-1] or None, random_state=project.random_state
+        labels, values, test_size=sizes[-1] or None, random_state=project.random_state
     )
-    return None if boot is None else (boot, labels, accuracy)
+    return None if boot is None else (boot, labels, values)
 
 
 def forecast_band(
     project: Project, *, ahead: float = 1.0, points: int = 12
 ) -> dict[str, Any] | None:
-    """The 80% band of the holdout accuracy from the last version's labels to
+    """The 80% band of the holdout headline metric from the last version's labels to
     ``(1 + ahead)`` times as many, for the learning-curve chart."""
     fitted = _bootstrap(project)
     if fitted is None:
@@ -85,7 +92,7 @@ def project_forecast(project: Project) -> dict[str, Any] | None:
     fitted = _bootstrap(project)
     if fitted is None:
         return None
-    boot, labels, accuracy = fitted
+    boot, labels, values = fitted
     target, source = _target(project, boot.fit.a)
     forecast = labels_forecast(boot, current=labels[-1], target=target)
     per_label = seconds_per_label(project)
@@ -95,10 +102,10 @@ def project_forecast(project: Project) -> dict[str, Any] | None:
 
     pool = Item.objects.filter(project=project, state=Item.State.POOL).count()
     return {
-        "metric": METRIC,
+        "metric": headline_metric(project),
         "target": round(target, 4),
         "target_source": source,
-        "current": accuracy[-1],
+        "current": values[-1],
         "labels": forecast.labels,
         "hours": hours(forecast.labels),
         "low": forecast.low,

@@ -233,6 +233,9 @@ class Item(models.Model):
     spans = models.JSONField(null=True, blank=True)
     label_source = models.CharField(max_length=10, choices=LabelSource.choices, blank=True)
     gold_label = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no label
+    # A multi-label project's gold set (the lead's true set, in the project's order);
+    # NULL where the item is not gold, and always on single-label projects.
+    gold_labels = models.JSONField(null=True, blank=True)
     consensus_method = models.CharField(max_length=20, blank=True)
     consensus_support = models.FloatField(
         null=True, blank=True, help_text="Winning vote share, or Dawid-Skene posterior."

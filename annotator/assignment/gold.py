@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.assignment import rules
@@ -24,6 +24,11 @@ from projects.models import Annotation, Item, Project
 from winnow.errors import Conflict
 
 GOLD_CANDIDATES = 500
+
+
+def is_gold(item: Item) -> bool:
+    """Whether the item has a true label (or set) from the lead."""
+    return item.gold_label is not None or item.gold_labels is not None
 
 
 def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignment | None:
@@ -36,8 +41,8 @@ def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignm
         return None
     candidates = list(
         Item.objects.filter(
+            Q(gold_label__isnull=False) | Q(gold_labels__isnull=False),
             project=project,
-            gold_label__isnull=False,
             state__in=[Item.State.GOLD, Item.State.LABELED],
         )
         .exclude(assignments__annotator_id=user.pk)
@@ -53,9 +58,16 @@ def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignm
 
 
 def gold_answer_submit(
-    *, project: Project, user: User, item: Item, label: str, confidence: int
+    *,
+    project: Project,
+    user: User,
+    item: Item,
+    label: str,
+    confidence: int,
+    labels: list[str] | None = None,
 ) -> Annotation:
-    """Record an answer to a gold item handed out by :func:`gold_claim`."""
+    """Record an answer (a label, or a set on multi-label projects) to a gold item handed
+    out by :func:`gold_claim`."""
     assignment = Assignment.objects.filter(
         item=item,
         annotator_id=user.pk,
@@ -70,6 +82,7 @@ def gold_answer_submit(
         item=item,
         annotator_id=user.pk,
         label=label,
+        labels=labels,
         confidence=confidence,
         seconds=rules.seconds_spent(leased_at=assignment.created_at, now=timezone.now()),
     )

@@ -300,10 +300,14 @@ def _annotation_submit(
             if item.annotation_count >= item.required and item.state != Item.State.QUEUED:
                 consensus_service.item_finalise(project=project, item=item)
         return existing, False
-    one_label = answer.labels is None and answer.spans is None
-    if item.state != Item.State.QUEUED and item.gold_label is not None and one_label:
+    if item.state != Item.State.QUEUED and gold.is_gold(item):
         return gold.gold_answer_submit(
-            project=project, user=user, item=item, label=label, confidence=confidence
+            project=project,
+            user=user,
+            item=item,
+            label=label,
+            labels=answer.labels,
+            confidence=confidence,
         ), True
     assignment = _take_assignment(item, user)
     now = timezone.now()

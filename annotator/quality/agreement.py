@@ -309,6 +309,59 @@ def masi_distances(A: ArrayLike, B: ArrayLike) -> FloatArray:
     return np.asarray(1.0 - jaccard * monotonicity, dtype=np.float64)
 
 
+def masi_paired(A: ArrayLike, B: ArrayLike) -> FloatArray:
+    """MASI distances between row ``i`` of ``A`` and row ``i`` of ``B`` (0/1 matrices)."""
+    left = np.asarray(A, dtype=np.int64)
+    right = np.asarray(B, dtype=np.int64)
+    both = (left * right).sum(axis=1)
+    size_a, size_b = left.sum(axis=1), right.sum(axis=1)
+    union = size_a + size_b - both
+    jaccard = np.divide(both, union, out=np.ones(both.shape), where=union > 0)
+    monotonicity = np.select(
+        [(both == size_a) & (both == size_b), (both == size_a) | (both == size_b), both > 0],
+        [1.0, 2 / 3, 1 / 3],
+        default=0.0,
+    )
+    return np.asarray(1.0 - jaccard * monotonicity, dtype=np.float64)
+
+
+def set_accuracy_against(
+    items: ArrayLike,
+    annotators: ArrayLike,
+    sets: ArrayLike,
+    ref_items: ArrayLike,
+    ref_sets: ArrayLike,
+) -> dict[int, tuple[int, float, float]]:
+    """Each annotator's ``(n, label accuracy, MASI agreement)`` against reference sets
+    (gold), over their last set for each item that has one.
+
+    Label accuracy is the share of label decisions (each label, yes or no) that match
+    the reference, ``1 - Hamming loss``; MASI agreement is ``1 - masi_distance`` of the
+    whole sets (Passonneau 2006), averaged over the annotator's ``n`` items.
+    """
+    item, annotator = _int_arrays(items, annotators)
+    ref_item = np.asarray(ref_items, dtype=np.int64).ravel()
+    S, R = np.asarray(sets, dtype=np.int64), np.asarray(ref_sets, dtype=np.int64)
+    if not len(item) or not len(ref_item):
+        return {}
+    keep = _last_per_key(item, annotator)
+    item, annotator, S = item[keep], annotator[keep], S[keep]
+    row = np.full(int(max(item.max(), ref_item.max())) + 1, -1, dtype=np.int64)
+    row[ref_item] = np.arange(len(ref_item))
+    scored = row[item] >= 0
+    annotator, S, truth = annotator[scored], S[scored], R[row[item[scored]]]
+    if not len(annotator):
+        return {}
+    hits = (truth == S).mean(axis=1) if S.shape[1] else np.ones(len(S))
+    agree = 1.0 - masi_paired(S, truth)
+    n = np.bincount(annotator)
+    acc = np.bincount(annotator, weights=hits, minlength=len(n))
+    masi = np.bincount(annotator, weights=agree, minlength=len(n))
+    return {
+        int(a): (int(n[a]), float(acc[a] / n[a]), float(masi[a] / n[a])) for a in np.flatnonzero(n)
+    }
+
+
 def set_krippendorff_alpha(
     items: ArrayLike, annotators: ArrayLike, sets: ArrayLike
 ) -> float | None:

@@ -47,7 +47,12 @@ class PairSerializer(serializers.Serializer):
 class AccuracySerializer(serializers.Serializer):
     annotator = serializers.CharField()
     n = serializers.IntegerField()
-    accuracy = serializers.FloatField()
+    accuracy = serializers.FloatField(
+        help_text="Multi-label projects: the share of label decisions that match the gold set."
+    )
+    masi = serializers.FloatField(
+        required=False, help_text="Multi-label projects: mean 1 - MASI distance to the gold set."
+    )
 
 
 class ConfusionSerializer(serializers.Serializer):
@@ -132,7 +137,13 @@ class AnnotatorStatsView(APIView):
 
 class GoldEntry(serializers.Serializer):
     item = serializers.IntegerField()
-    label = serializers.CharField(allow_null=True, max_length=200)  # type: ignore[assignment]
+    label = serializers.CharField(allow_null=True, max_length=200, required=False)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        allow_null=True,
+        required=False,
+        help_text="Multi-label projects: the true set (null unmarks).",
+    )
 
 
 class GoldInput(serializers.Serializer):
@@ -150,7 +161,10 @@ GoldResult = inline_serializer(
 
 class GoldItem(serializers.Serializer):
     item = serializers.IntegerField()
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
+    labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects."
+    )
     state = serializers.CharField()
 
 
@@ -160,9 +174,9 @@ class GoldView(APIView):
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         return Response(
             [
-                {"item": item_id, "label": label, "state": state}
-                for item_id, label, state in selectors.gold_items(project).values_list(
-                    "id", "gold_label", "state"
+                {"item": item_id, "label": label, "labels": labels, "state": state}
+                for item_id, label, labels, state in selectors.gold_items(project).values_list(
+                    "id", "gold_label", "gold_labels", "state"
                 )
             ]
         )
@@ -170,7 +184,8 @@ class GoldView(APIView):
     @extend_schema(
         request={"application/json": GoldInput},  # a list of objects: forms cannot say it
         responses={200: GoldResult, **error_responses(400, 401, 403, 404)},
-        description="Mark items gold with their true label (`label: null` unmarks). "
+        description="Mark items gold with their true label (`label: null` unmarks); "
+        "on multi-label projects with their true set (`labels`, `null` unmarks). "
         "Gold items leave the pool, are not trained on, and are handed to annotators "
         "unannounced at the project's `gold_fraction`. Usable entries are kept and the "
         "rest listed in `errors` by item; when none was usable the answer is 400 with "

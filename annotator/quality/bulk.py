@@ -18,6 +18,7 @@ from django.http import Http404
 from annotator.quality.gold import gold_set
 from annotator.quality.review import items_review_send
 from projects.item_services import items_exclude, items_include
+from projects.label_sets import is_multilabel
 from projects.models import Item, Project
 from projects.state import project_writable
 
@@ -76,7 +77,18 @@ def _apply(
 
 
 def _gold(project: Project, items: list[Item], label: str | None) -> list[dict[str, object]]:
-    """Gold with the given label, or each item's own final label."""
+    """Gold with the given label, or each item's own final label (or set)."""
+    if is_multilabel(project):
+        if label is not None:
+            raise ValidationError({"label": "a multi-label item's gold is its own final set"})
+        entries = [{"item": i.pk, "labels": i.labels} for i in items if i.labels is not None]
+        result = gold_set(project=project, entries=entries)
+        missing = [
+            {"item": i.pk, "error": "no final set: label it first"}
+            for i in items
+            if i.labels is None
+        ]
+        return [*missing, *result.errors]
     if label is not None and label not in project.labels:
         raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
     unlabelled = [i for i in items if (label or i.label) is None]

@@ -1,4 +1,5 @@
-"""Gold items: the lead marks items with their true label (PRODUCT.md §7).
+"""Gold items: the lead marks items with their true label, or set on multi-label
+projects (PRODUCT.md §7).
 
 A gold item that was still in the pool leaves it (state `gold`): it is a quality
 check, not training data. Labelled items can be gold too: the lead's label then
@@ -11,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from projects.label_sets import is_multilabel, label_set_check
 from projects.models import Item, Project
 
 # Items in these states can be marked gold (items in a batch or the review queue cannot).
@@ -27,42 +30,58 @@ class GoldResult:
 
 @transaction.atomic
 def gold_set(*, project: Project, entries: list[dict[str, Any]]) -> GoldResult:
-    """Mark items gold with their true label (``label: null`` unmarks); bad entries are
-    reported per item and the good ones kept."""
+    """Mark items gold with their true label, or on multi-label projects their true set
+    (``labels``; ``null`` unmarks either); bad entries are reported per item and the good
+    ones kept."""
     result = GoldResult()
-    wanted = {e.get("item"): e.get("label") for e in entries}
+    wanted = {e.get("item"): e for e in entries}
     ids = [i for i in wanted if isinstance(i, int) and not isinstance(i, bool)]
     items = Item.objects.select_for_update().filter(project=project).in_bulk(ids)
-    for item_id, label in wanted.items():
-        error = _gold_error(project, items.get(item_id), label)  # type: ignore[arg-type]
-        if error:
-            result.errors.append({"item": item_id, "error": error})
+    for item_id, entry in wanted.items():
+        try:
+            truth = _gold_answer(project, items.get(item_id), entry)  # type: ignore[arg-type]
+        except ValueError as exc:
+            result.errors.append({"item": item_id, "error": str(exc)})
             continue
-        _gold_write(items[item_id], label)  # type: ignore[index]
+        _gold_write(project, items[item_id], truth)  # type: ignore[index]
         result.updated += 1
     return result
 
 
-def _gold_error(project: Project, item: Item | None, label: object) -> str:
+def _gold_answer(project: Project, item: Item | None, entry: dict[str, Any]) -> object:
+    """The entry's gold answer as stored (a label, a set in the project's order, or None)."""
+    own, other = ("labels", "label") if is_multilabel(project) else ("label", "labels")
+    if entry.get(other) is not None:
+        raise ValueError(f'this project takes "{own}", not "{other}"')
+    answer = entry.get(own)
     if item is None:
-        return "no such item in this project"
-    if label is not None and project.task != Project.Task.SINGLE:
-        # A gold answer is one label; a set's gold check has no rule yet.
-        return "gold items are for single-label projects for now"
-    if label is not None and label not in project.labels:
-        return f"unknown label {label!r}; the project's labels are {project.labels}"
+        raise ValueError("no such item in this project")
     if item.state not in MARKABLE:
-        return f"the item is {item.state}; mark it gold once it has left the batch or review"
-    return ""
+        raise ValueError(
+            f"the item is {item.state}; mark it gold once it has left the batch or review"
+        )
+    if answer is None:
+        return None
+    if is_multilabel(project):
+        try:
+            return label_set_check(project, answer)
+        except ValidationError as exc:
+            raise ValueError(" ".join(exc.message_dict["labels"])) from None
+    if project.task != Project.Task.SINGLE:
+        raise ValueError("gold items are for classification projects")
+    if answer not in project.labels:
+        raise ValueError(f"unknown label {answer!r}; the project's labels are {project.labels}")
+    return answer
 
 
-def _gold_write(item: Item, label: object) -> None:
-    """A labelled item takes the lead's true label as its final (training) label."""
-    updates: dict[str, object] = {"gold_label": label, "state": item.state}
-    if label is not None and item.state == Item.State.POOL:
+def _gold_write(project: Project, item: Item, truth: object) -> None:
+    """A labelled item takes the lead's true label (or set) as its final, training one."""
+    field, final = ("gold_labels", "labels") if is_multilabel(project) else ("gold_label", "label")
+    updates: dict[str, object] = {field: truth, "state": item.state}
+    if truth is not None and item.state == Item.State.POOL:
         updates["state"] = Item.State.GOLD
-    elif label is None and item.state == Item.State.GOLD:
+    elif truth is None and item.state == Item.State.GOLD:
         updates["state"] = Item.State.POOL
-    elif label is not None and item.state == Item.State.LABELED:
-        updates.update(label=label, label_source=Item.LabelSource.GOLD)
+    elif truth is not None and item.state == Item.State.LABELED:
+        updates.update({final: truth, "label_source": Item.LabelSource.GOLD})
     Item.objects.filter(pk=item.pk).update(**updates)

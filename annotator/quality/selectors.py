@@ -22,6 +22,7 @@ from annotator.quality.agreement import (
     accuracy_against,
     agreement_summary,
     annotator_confusion,
+    set_accuracy_against,
     set_agreement_summary,
 )
 from annotator.quality.span_selectors import span_agreement, span_consensus_accuracy
@@ -166,6 +167,20 @@ def gold_reference(project: Project, arr: AnnotationArrays) -> tuple[IntArray, I
     return _reference(arr, gold.values_list("id", "gold_label"), project.labels)
 
 
+def set_gold_rows(project: Project, arr: AnnotationArrays) -> dict[int, tuple[int, float, float]]:
+    """A multi-label project's annotators against the gold sets: ``(n, label accuracy,
+    MASI agreement)`` per annotator code (`agreement.set_accuracy_against`)."""
+    assert arr.sets is not None
+    gold = list(
+        Item.objects.filter(project=project, gold_labels__isnull=False).values_list(
+            "id", "gold_labels"
+        )
+    )
+    codes, kept = arr.item_codes(np.array([g[0] for g in gold], dtype=np.int64))
+    truth = set_indicators([gold[i][1] for i in kept], project.labels)
+    return set_accuracy_against(arr.items, arr.annotators, arr.sets, codes, truth)
+
+
 def _consensus_reference(project: Project, arr: AnnotationArrays) -> tuple[IntArray, IntArray]:
     """Final (consensus or reviewed) labels of items with >= 2 annotations.
 
@@ -229,9 +244,11 @@ def _named(arr: AnnotationArrays, pairs: list[dict[str, Any]]) -> list[dict[str,
 
 
 def _set_agreement(project: Project, arr: AnnotationArrays) -> dict[str, Any]:
-    """A multi-label project's agreement: per label and over whole sets (MASI). There is no
-    label confusion between annotators of sets, nor gold answers yet."""
+    """A multi-label project's agreement: per label and over whole sets (MASI), and each
+    annotator against the gold sets. There is no label confusion between annotators of
+    sets."""
     assert arr.sets is not None
+    gold = set_gold_rows(project, arr)
     summary = set_agreement_summary(
         arr.items, arr.annotators, arr.sets, list(project.labels), min_shared=MIN_SHARED
     )
@@ -244,7 +261,10 @@ def _set_agreement(project: Project, arr: AnnotationArrays) -> dict[str, Any]:
         "annotators": len(arr.usernames),
         "min_shared": MIN_SHARED,
         "confusion": {"labels": [], "matrix": [], "pairs": 0},
-        "gold": [],
+        "gold": [
+            {"annotator": arr.usernames[a], "n": n, "accuracy": acc, "masi": masi}
+            for a, (n, acc, masi) in sorted(gold.items())
+        ],
         "per_label": [
             {**entry, "pairs": _named(arr, entry["pairs"])} for entry in summary["per_label"]
         ],
@@ -265,8 +285,10 @@ def annotator_stats(
         consensus = span_consensus_accuracy(project, arr.annotator_ids)
     else:
         consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
-    gold_ref = gold_reference(project, arr)
-    gold = _accuracy_rows(arr, gold_ref)
+    if arr.sets is not None:  # sets: label accuracy against the gold sets
+        gold = {a: (n, acc) for a, (n, acc, _) in set_gold_rows(project, arr).items()}
+    else:
+        gold = _accuracy_rows(arr, gold_reference(project, arr))
     codes = {int(pk): code for code, pk in enumerate(arr.annotator_ids.tolist())}
     people = _people(project, arr)
     if user is not None:
@@ -377,7 +399,11 @@ def review_count(project: Project) -> int:
 
 
 def gold_items(project: Project) -> QuerySet[Item]:
-    return Item.objects.filter(project=project).filter(~Q(gold_label=None)).order_by("id")
+    return (
+        Item.objects.filter(project=project)
+        .filter(Q(gold_label__isnull=False) | Q(gold_labels__isnull=False))
+        .order_by("id")
+    )
 
 
 def agreement_over_time(project: Project) -> list[dict[str, Any]]:

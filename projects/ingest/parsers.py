@@ -75,6 +75,7 @@ def parse_upload(
     max_text_chars: int,
     multilabel: bool = False,
     spans: bool = False,
+    allow_empty_set: bool = True,
 ) -> ParseResult:
     """`spans`: the project's answers are spans (JSONL `"spans"`, CoNLL/IOB files)."""
     text = decode_upload(data)
@@ -87,6 +88,7 @@ def parse_upload(
         multilabel=multilabel,
         order=tuple(labels),
         spans=spans,
+        allow_empty_set=allow_empty_set,
     )
     lower = filename.lower()
     records: Iterator[tuple[int, Any]]
@@ -173,7 +175,21 @@ def _csv_records(text: str, *, delimiter: str, kind: str) -> Iterator[tuple[int,
         if len(values) != len(header):
             yield reader.line_num, RowError(f"expected {len(header)} fields, found {len(values)}")
             continue
-        yield reader.line_num, dict(zip(header, values, strict=True))
+        record: dict[str, Any] = dict(zip(header, values, strict=True))
+        if "labels" in record:
+            record["labels"] = csv_label_set(record["labels"])
+        yield reader.line_num, record
+
+
+# A CSV cell holds a multi-label seed set as names separated by this (README: Importing).
+CSV_SET_SEPARATOR = "|"
+
+
+def csv_label_set(cell: str) -> list[str] | None:
+    """A `labels` cell as a set: `a|b` -> ["a", "b"]; an empty cell carries no seed set."""
+    if not cell.strip():
+        return None
+    return [name.strip() for name in cell.split(CSV_SET_SEPARATOR)]
 
 
 @dataclass
@@ -185,6 +201,7 @@ class _RowChecker:
     multilabel: bool = False
     order: tuple[str, ...] = ()  # the project's labels in key order (sets keep it)
     spans: bool = False  # a span project: the answer is spans of the text
+    allow_empty_set: bool = True  # the project's setting: may a seed set be empty?
 
     def check(self, line: int, record: Any) -> ParsedRow:
         if not isinstance(record, dict):
@@ -260,6 +277,8 @@ class _RowChecker:
         if unknown:
             known = sorted(self.labels)
             raise RowError(f"unknown labels {unknown}; the project's labels are {known}")
+        if not value and not self.allow_empty_set:
+            raise RowError("an empty set of labels: this project does not allow empty sets")
         return [name for name in self.order if name in set(value)]
 
     def _label(self, value: Any) -> str | None:
@@ -338,6 +357,7 @@ def preview_upload(
     rows: int = 5,
     multilabel: bool = False,
     spans: bool = False,
+    allow_empty_set: bool = True,
 ) -> Preview:
     """Parse the first lines of an upload with the import's own rules (`parse_upload`).
 
@@ -355,6 +375,7 @@ def preview_upload(
         max_text_chars=max_text_chars,
         multilabel=multilabel,
         spans=spans,
+        allow_empty_set=allow_empty_set,
     )
     return Preview(
         columns=_columns(decode_upload(head), filename),

@@ -38,6 +38,7 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
         multilabel=project.task == Project.Task.MULTILABEL,
         spans=project.task == Project.Task.SPANS,
+        allow_empty_set=project.allow_empty_set,
     )
     if project.kind == Project.Kind.TEXT:
         own_features_check(project, parsed.rows)
@@ -84,6 +85,7 @@ def import_preview(*, project: Project, upload: UploadedFile) -> importers.Previ
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
         multilabel=project.task == Project.Task.MULTILABEL,
         spans=project.task == Project.Task.SPANS,
+        allow_empty_set=project.allow_empty_set,
     )
 
 

@@ -201,6 +201,7 @@ def test_agreement_is_reported_per_label_and_over_sets(api, users, project):  # 
 
 
 def test_status_counts_items_with_a_final_set_as_labelled(api, project):  # type: ignore[no-untyped-def]
+    api["lead"].patch(f"/api/projects/{project.pk}/", {"allow_empty_set": True}, format="json")
     rows = '{"text": "a", "labels": ["tech"]}\n{"text": "b", "labels": []}\n{"text": "c"}\n'
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -227,18 +228,6 @@ def test_undo_and_history_carry_the_set_and_a_set_can_be_changed(api, project): 
     assert Item.objects.get(pk=item).labels == ["politics", "tech"]
 
 
-def test_gold_items_are_refused_on_multilabel_projects(api, project):  # type: ignore[no-untyped-def]
-    _import(api, project)
-    item = Item.objects.filter(project=project).first()
-    assert item is not None
-    response = api["lead"].post(
-        f"/api/projects/{project.pk}/gold/", {"items": [{"item": item.pk, "label": "tech"}]},
-        format="json",
-    )  # fmt: skip
-    assert response.status_code == 400
-    assert "single-label" in response.json()["errors"][0]["error"]
-
-
 def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(client, users):  # type: ignore[no-untyped-def]
     client.force_login(users["ann2"])
     page = client.get("/projects/new/").content.decode()
@@ -250,3 +239,29 @@ def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(cl
     assert (project.task, project.strategy) == ("multilabel", "multilabel_least_confidence")
     settings_page = client.get(f"/projects/{project.pk}/settings/").content.decode()
     assert "multilabel_entropy" in settings_page and 'value="margin"' not in settings_page
+
+
+def test_the_history_page_changes_a_set_with_its_toggles(api, project, users):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    _import(api, project)
+    item = _next(api, "ann1", project)
+    base = f"/api/projects/{project.pk}"
+    api["ann1"].post(f"{base}/annotations/", {"item": item, "labels": ["tech"]}, format="json")
+    page = Client()
+    page.force_login(users["ann1"])
+    url = f"/projects/{project.pk}/annotate/history/"
+    shown = page.get(url).content.decode()
+    assert 'type="checkbox" name="labels" value="tech" checked' in shown
+    assert 'value="sports">' in shown and '<select name="label"' not in shown
+    row = page.post(
+        f"{url}{item}/",
+        {"labels": ["politics", "sports"], "confidence": "2"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'value="politics" checked' in row and 'value="tech">' in row
+    changed = Annotation.objects.get(item_id=item, annotator=users["ann1"])
+    assert (changed.labels, changed.confidence) == (["sports", "politics"], 2)
+    refused = page.post(f"{url}{item}/", {"confidence": "3"}, HTTP_HX_REQUEST="true")
+    assert "empty set" in refused.content.decode()
+    assert Annotation.objects.get(pk=changed.pk).labels == ["sports", "politics"]

@@ -43,7 +43,7 @@ def _export(api, project: Project, fmt: str) -> str:  # type: ignore[no-untyped-
 
 @pytest.fixture
 def seeded(api) -> Project:  # type: ignore[no-untyped-def]
-    project = _project(api)
+    project = _project(api, allow_empty_set=True)
     rows = "".join(json.dumps(row) + "\n" for row in POOL)
     response = _upload(api, project, "pool.jsonl", rows)
     assert response.status_code == 201, response.content
@@ -81,7 +81,7 @@ def test_labelstudio_export_uses_multiple_choices_and_imports_back(api, seeded: 
     config = labelstudio.labeling_config(kind="text", labels=LABELS, multilabel=True)
     assert 'choice="multiple"' in config and '<Choice value="tech"/>' in config
 
-    again = _project(api)
+    again = _project(api, allow_empty_set=True)
     response = _upload(api, again, "export.json", json.dumps(tasks))
     assert response.status_code == 201, response.content
     assert response.json()["seeded"] == 3
