@@ -107,22 +107,29 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
     missing = ids if table is None else table.missing(ids)
     if len(missing) == 0 and table is not None:
         return table
+    rep = None if project.kind == Project.Kind.VECTOR else representation(project)
     for start in range(0, len(missing), FEATURE_CHUNK):
         chunk = missing[start : start + FEATURE_CHUNK]
-        features.features_add(project.pk, chunk, compute_features(project, chunk))
+        features.features_add(project.pk, chunk, compute_features(project, chunk, rep=rep))
     table = features.features_load(project.pk)
     assert table is not None
     return table
 
 
-def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
-    """Features for items from their stored content, in the order of `ids`."""
+def compute_features(
+    project: Project, ids: np.ndarray, *, rep: dict[str, Any] | None = None
+) -> features.Matrix:
+    """Features for items from their stored content, in the order of `ids`.
+
+    `rep` is the project's representation when the caller has it: read once for many
+    chunks, not once per chunk (a vocabulary is tens of megabytes).
+    """
     rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")
     by_id = {row[0]: row[1:] for row in rows}
     texts, vectors, images = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
     if project.kind == Project.Kind.VECTOR:
         return lib.vector_features(vectors)
-    rep = representation(project)
+    rep = representation(project) if rep is None else rep
     if project.kind == Project.Kind.IMAGE:
         if rep["kind"] == "embedder":
             return embedders.embed_images(rep["name"], _open_images(images))
