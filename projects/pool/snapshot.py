@@ -6,7 +6,7 @@ column set and one read of the feature store, then handled with numpy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from projects.models import Item, Project
-from projects.pool import embedders, features
+from projects.pool import embedders, feature_chunks, features
 from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
 from strategies.images import images_features
@@ -102,18 +102,36 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
 
 
 def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
-    """The feature table covering `ids`, computing and storing rows that are missing."""
+    """The feature table covering `ids`, computing and storing rows that are missing.
+
+    Many missing rows (a large import's) are split over every free worker
+    (`feature_chunks`); what is left, or too few to split, is computed here.
+    """
     table = features.features_load(project.pk)
     missing = ids if table is None else table.missing(ids)
     if len(missing) == 0 and table is not None:
         return table
     rep = None if project.kind == Project.Kind.VECTOR else representation(project)
+    if feature_chunks.features_split(project, np.unique(missing), rows_function):
+        table = features.features_load(project.pk)
+        missing = ids if table is None else table.missing(ids)
     for start in range(0, len(missing), FEATURE_CHUNK):
         chunk = missing[start : start + FEATURE_CHUNK]
         features.features_add(project.pk, chunk, compute_features(project, chunk, rep=rep))
     table = features.features_load(project.pk)
     assert table is not None
     return table
+
+
+def rows_function(project: Project) -> Callable[[np.ndarray], features.Matrix]:
+    """A function of item ids to their rows; the representation is read once."""
+    rep = None if project.kind == Project.Kind.VECTOR else representation(project)
+    return lambda ids: compute_features(project, ids, rep=rep)
+
+
+def feature_chunk_compute(chunk_id: int) -> bool:
+    """Compute one chunk of a split (`feature_chunks`): the task's body."""
+    return feature_chunks.chunk_compute(chunk_id=chunk_id, rows=rows_function)
 
 
 def compute_features(
