@@ -52,7 +52,7 @@ def test_the_split_rows_equal_one_pass(monkeypatch) -> None:  # type: ignore[no-
     assert sorted(computed) == [0, 1, 2, 3, 4]  # 50 rows in chunks of 12
     assert len(features._shard_names(project.pk)) == 5  # one shard per chunk
     one_pass = snapshot.compute_features(project, ids)
-    assert (X != one_pass).nnz == 0
+    assert (one_pass != X).nnz == 0
     assert not FeatureChunk.objects.exists()  # done: the split's rows are removed
 
 
