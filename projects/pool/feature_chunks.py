@@ -1,8 +1,8 @@
 """Many items' features computed by every free worker at once (issue 17).
 
 Computing a large pool's rows (a 1M-item import) is one process's work for a minute or
-more. Above WINNOW_FEATURE_CHUNK_ITEMS missing items, `features_split` splits them
-(sorted by id) into id ranges, records one `FeatureChunk` per range and sends one
+more. Above ROWS_AT_ONCE missing items, `features_split` splits them (sorted by id) into
+id ranges of at most WINNOW_FEATURE_CHUNK_ITEMS (`chunk_size`), records one `FeatureChunk` per range and sends one
 `tasks.features_chunk` message each (acks_late); the caller claims chunks too, from the
 last while the messages hand them out from the first, then waits for those others hold.
 Each chunk stores its rows as a shard of its own (`features.features_add`), so nothing is
@@ -11,7 +11,7 @@ merged here: the next `features_load` reads every shard.
 Another caller that needs the same project's rows meanwhile (the import's pool_prepare
 and the first retrain, on two workers) joins the split in flight rather than computing
 them again. A chunk whose worker died is claimed again once its claim is stale (the
-holder renews it after every FEATURE_CHUNK rows); a row computed twice is dropped on load.
+holder renews it after every ROWS_AT_ONCE rows); a row computed twice is dropped on load.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ FORGOTTEN_AFTER = timedelta(hours=6)
 def features_split(project: Project, missing: np.ndarray, rows: RowsFunction) -> bool:
     """Compute the rows of `missing` (sorted ids) over every free worker; False when they
     are too few to split (the caller computes them itself)."""
-    size = int(settings.WINNOW_FEATURE_CHUNK_ITEMS)
+    size = chunk_size(len(missing))
     if len(missing) <= size:
         return False
     job = _job_join_or_create(project, missing, size)
@@ -67,6 +67,13 @@ def features_split(project: Project, missing: np.ndarray, rows: RowsFunction) ->
     finally:
         if not chunks.exclude(status=Status.DONE).exists():
             chunks.delete()
+
+
+def chunk_size(missing: int) -> int:
+    """Items per chunk: a quarter of them (two workers share even a 100k import, and a
+    second caller joins rather than computing them again), at least ROWS_AT_ONCE, at most
+    WINNOW_FEATURE_CHUNK_ITEMS."""
+    return min(int(settings.WINNOW_FEATURE_CHUNK_ITEMS), max(ROWS_AT_ONCE, -(-missing // 4)))
 
 
 def _job_join_or_create(project: Project, missing: np.ndarray, size: int) -> str:

@@ -116,3 +116,10 @@ def test_few_missing_rows_are_computed_by_the_caller(settings) -> None:  # type:
     assert not feature_chunks.features_split(project, ids, snapshot.rows_function)
     assert snapshot.features_ready(project, ids).rows(ids).shape[0] == 10
     assert not FeatureChunk.objects.exists()
+
+
+def test_chunk_sizes(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.WINNOW_FEATURE_CHUNK_ITEMS = 100_000
+    assert feature_chunks.chunk_size(20_000) == 20_000  # not split
+    assert feature_chunks.chunk_size(100_000) == 25_000  # four chunks
+    assert feature_chunks.chunk_size(1_000_000) == 100_000
