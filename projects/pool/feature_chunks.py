@@ -2,11 +2,12 @@
 
 Computing a large pool's rows (a 1M-item import) is one process's work for a minute or
 more. Above ROWS_AT_ONCE missing items, `features_split` splits them (sorted by id) into
-id ranges of at most WINNOW_FEATURE_CHUNK_ITEMS (`chunk_size`), records one `FeatureChunk` per range and sends one
-`tasks.features_chunk` message each (acks_late); the caller claims chunks too, from the
-last while the messages hand them out from the first, then waits for those others hold.
-Each chunk stores its rows as a shard of its own (`features.features_add`), so nothing is
-merged here: the next `features_load` reads every shard.
+id ranges of at most WINNOW_FEATURE_CHUNK_ITEMS (`chunk_size`), records one
+`FeatureChunk` per range and sends one `tasks.features_chunk` message each (acks_late);
+the caller claims chunks too, from the last while the messages hand them out from the
+first, then waits for those others hold. Each chunk stores its rows as a shard of its
+own (`features.features_add`), so nothing is merged here: the next `features_load`
+reads every shard.
 
 Another caller that needs the same project's rows meanwhile (the import's pool_prepare
 and the first retrain, on two workers) joins the split in flight rather than computing
@@ -25,7 +26,7 @@ from datetime import timedelta
 import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -69,6 +70,23 @@ def features_split(project: Project, missing: np.ndarray, rows: RowsFunction) ->
             chunks.delete()
 
 
+# Advisory lock space for "computing a project's features" (key: the project id); the
+# batches' lock is 72_101 (`batches.services`).
+_FEATURES_LOCK = 72_102
+
+
+def features_lock(project_id: int) -> None:
+    """Serialise splits and vocabulary fits of one project until the transaction ends.
+
+    An advisory lock, not the project row, which retrains update meanwhile. SQLite's
+    IMMEDIATE transactions serialise writers already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_FEATURES_LOCK, project_id % 2**31])
+
+
 def chunk_size(missing: int) -> int:
     """Items per chunk: a quarter of them (two workers share even a 100k import, and a
     second caller joins rather than computing them again), at least ROWS_AT_ONCE, at most
@@ -79,7 +97,7 @@ def chunk_size(missing: int) -> int:
 def _job_join_or_create(project: Project, missing: np.ndarray, size: int) -> str:
     """The split in flight for this project, if any, else a new one (messages sent)."""
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()  # one at a time
+        features_lock(project.pk)
         mine = FeatureChunk.objects.filter(project=project)
         mine.filter(created_at__lt=timezone.now() - FORGOTTEN_AFTER).delete()
         open_job = mine.exclude(status=Status.DONE).values_list("job", flat=True).first()

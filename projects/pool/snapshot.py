@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 
 from projects.models import Item, Project
 from projects.pool import embedders, feature_chunks, features
@@ -202,8 +203,16 @@ def representation(project: Project) -> dict[str, Any]:
     ):
         rep = {"kind": "hashing"}
     else:
-        texts = vocabulary_texts(project)
-        rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
+        # One fit: a second worker (the import's pool_prepare beside the first retrain)
+        # waits for it and reads what it stored, rather than fitting on the other core.
+        with transaction.atomic():
+            feature_chunks.features_lock(project.pk)
+            stored = features.representation_load(project.pk)
+            if stored is not None:
+                return stored
+            texts = vocabulary_texts(project)
+            rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
+            return features.representation_save_once(project.pk, rep)
     return features.representation_save_once(project.pk, rep)
 
 
