@@ -10,12 +10,14 @@ remote artifact once.
 from __future__ import annotations
 
 import io
+import pickle
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import joblib
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
@@ -70,6 +72,23 @@ def artifact_open(name: str) -> Iterator[IO[bytes]]:
             yield fh  # type: ignore[misc]
     finally:
         fh.close()
+
+
+def artifact_unpickle(name: str) -> Any:
+    """The object pickled as `name` (FileNotFoundError if it does not exist).
+
+    Representations and model files are plain pickles, read here by the C unpickler:
+    `joblib.load` reads them too, but with the pure-Python one, seconds per read of a
+    vocabulary (it was most of the time a 1M pool spent computing features). A file
+    written by `joblib.dump` (its arrays follow the pickle raw) is not a plain pickle:
+    it is read by joblib.
+    """
+    with artifact_open(name) as fh:
+        try:
+            return pickle.load(fh)
+        except pickle.UnpicklingError:
+            fh.seek(0)
+            return joblib.load(fh)
 
 
 def artifact_exists(name: str) -> bool:

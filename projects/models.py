@@ -474,4 +474,5 @@ class ReplayJob(models.Model):
 
 
 from projects.artifact_stores import Artifact  # noqa: E402,F401  (the database store's rows)
+from projects.feature_chunk import FeatureChunk  # noqa: E402,F401
 from projects.rescore_chunk import RescoreChunk  # noqa: E402,F401

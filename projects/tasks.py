@@ -30,6 +30,14 @@ def rescore_chunk(chunk_id: int) -> bool:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def features_chunk(chunk_id: int) -> bool:
+    """Compute one chunk of a large pool's features (`projects.pool.feature_chunks`)."""
+    from projects.pool.snapshot import feature_chunk_compute
+
+    return feature_chunk_compute(chunk_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def pool_prepare(project_id: int) -> None:
     """After an import: compute the new items' features, then open a proper batch."""
     from projects.ingest.services import pool_prepared

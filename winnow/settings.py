@@ -166,6 +166,9 @@ WINNOW_CACHE_DIR = Path(envstr("WINNOW_CACHE_DIR", str(DATA_DIR / "cache")))
 # A rescore over more unlabeled items than this is split into chunks of this many,
 # scored by any free worker (projects/training/chunks.py); below it, one pass.
 WINNOW_RESCORE_CHUNK_ITEMS = envint("WINNOW_RESCORE_CHUNK_ITEMS", 100_000)
+# Many items without features are computed by every free worker, in chunks of at most
+# this many (projects/pool/feature_chunks.py).
+WINNOW_FEATURE_CHUNK_ITEMS = envint("WINNOW_FEATURE_CHUNK_ITEMS", 100_000)
 
 # Sign-in throttling (django-axes): failed sign-ins are counted per name and address and
 # per address alone, whether or not the name exists, so a lockout says nothing about

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -73,16 +74,19 @@ def _cell(value: object, *, postgres: bool) -> object:
 INSERT_CHUNK = 50_000
 
 
-def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[str] = ()) -> int:
+def items_insert(project_id: int, rows: Iterable[ParsedRow], images: Sequence[str] = ()) -> int:
     """Insert parsed rows in one statement stream per chunk; the caller holds the transaction.
 
-    COPY and the INSERT carry the same rows: a transport difference, not a second rule.
+    `rows` may be a stream (an upload parsed as it is read): one chunk of it is held at a
+    time. COPY and the INSERT carry the same rows: a transport difference, not a second
+    rule. Returns how many rows were inserted.
     """
     defaults = _defaults(timezone.now().isoformat())
     columns = list(defaults)
     postgres = connection.vendor == "postgresql"
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
+    rows = iter(rows)
+    start = 0
+    while chunk := list(itertools.islice(rows, INSERT_CHUNK)):
         own = [
             _row_values(project_id, row, images[start + i] if images else "")
             for i, row in enumerate(chunk)
@@ -97,7 +101,8 @@ def items_insert(project_id: int, rows: Sequence[ParsedRow], images: Sequence[st
                     f"INSERT INTO projects_item ({', '.join(columns)}) VALUES ({placeholders})",
                     values,
                 )
-    return len(rows)
+        start += len(chunk)
+    return start
 
 
 def _values(

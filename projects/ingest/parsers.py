@@ -11,23 +11,21 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from projects.ingest import labelstudio
 from projects.ingest.conll import CONLL_SUFFIXES, conll_records
+from projects.ingest.reading import ImportRejected, lines, not_utf8, text_blocks
 from projects.span_answers import spans_check
 from strategies.spans.tokens import SpanError
 from winnow import parsers as json_input
-from winnow.errors import Rejected
+
+__all__ = ["ImportRejected", "ParsedRow", "ParseResult", "parse_upload", "parse_stream"]
 
 MAX_META_CHARS = 10_000
 MAX_VECTOR_DIM = 10_000
-
-
-class ImportRejected(Rejected):
-    """The file as a whole cannot be imported; nothing was written."""
 
 
 @dataclass
@@ -56,14 +54,29 @@ class RowError(ValueError):
     pass
 
 
+# Row errors an import keeps (its answer lists the first thousand); the rest are counted.
+KEPT_ERRORS = 1000
+
+
+@dataclass
+class RowErrors:
+    """The rows a parse refused: the first `keep` with their line, and how many in all."""
+
+    keep: int = field(default_factory=lambda: KEPT_ERRORS)
+    first: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, line: int, error: str) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append({"line": line, "error": error})
+
+
 def decode_upload(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportRejected(
-            f"The file is not UTF-8 text (invalid byte at offset {exc.start}); "
-            "save it as UTF-8 and upload it again."
-        ) from None
+        raise not_utf8(exc.start) from None
 
 
 def parse_upload(
@@ -77,10 +90,42 @@ def parse_upload(
     spans: bool = False,
     allow_empty_set: bool = True,
 ) -> ParseResult:
-    """`spans`: the project's answers are spans (JSONL `"spans"`, CoNLL/IOB files)."""
-    text = decode_upload(data)
-    if "\x00" in text:
-        raise ImportRejected("The file contains NUL bytes; it is not a text file.")
+    """Every row of an upload held in memory (a preview's head; tests).
+
+    `spans`: the project's answers are spans (JSONL `"spans"`, CoNLL/IOB files)."""
+    errors = RowErrors(keep=len(data) + 1)
+    rows = list(
+        parse_stream(
+            io.BytesIO(data),
+            filename,
+            errors=errors,
+            kind=kind,
+            labels=labels,
+            max_text_chars=max_text_chars,
+            multilabel=multilabel,
+            spans=spans,
+            allow_empty_set=allow_empty_set,
+        )
+    )
+    return ParseResult(rows=rows, errors=errors.first)
+
+
+def parse_stream(
+    fh: IO[bytes],
+    filename: str,
+    *,
+    errors: RowErrors,
+    kind: str,
+    labels: list[str],
+    max_text_chars: int,
+    multilabel: bool = False,
+    spans: bool = False,
+    allow_empty_set: bool = True,
+    limit: int | None = None,
+) -> Iterator[ParsedRow]:
+    """The good rows of an upload, one at a time, as the file is read; refused rows go to
+    `errors`. CSV and JSONL lines are read in blocks (`reading`); a `.json` file, which
+    may be a Label Studio export (one JSON document), is read whole."""
     checker = _RowChecker(
         kind=kind,
         labels=set(labels),
@@ -91,30 +136,34 @@ def parse_upload(
         allow_empty_set=allow_empty_set,
     )
     lower = filename.lower()
-    records: Iterator[tuple[int, Any]]
-    if lower.endswith(CONLL_SUFFIXES) or (spans and lower.endswith(".txt")):
-        records = _conll_records(text, spans=spans)
-    elif lower.endswith(".json") and labelstudio.looks_like_export(text):
-        records = _labelstudio_records(text, spans=spans)
-    elif lower.endswith((".jsonl", ".ndjson", ".json")):
-        records = _jsonl_records(text)
-    elif lower.endswith((".csv", ".tsv", ".txt")):
-        records = _csv_records(text, delimiter="\t" if lower.endswith(".tsv") else ",", kind=kind)
-    else:
+    conll = lower.endswith(CONLL_SUFFIXES) or (spans and lower.endswith(".txt"))
+    if not conll and not lower.endswith((".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt")):
         raise ImportRejected(
             "Unsupported file type: upload a .csv or .jsonl file"
             + (" (or a CoNLL/IOB file: .conll, .iob, .bio, .txt)." if spans else ".")
         )
-    rows: list[ParsedRow] = []
-    errors: list[dict[str, Any]] = []
+    blocks = text_blocks(fh, limit=limit)
+    records: Iterator[tuple[int, Any]]
+    if conll:  # documents end at blank lines: the file is read whole
+        records = _conll_records("".join(blocks), spans=spans)
+    elif lower.endswith(".json"):
+        text = "".join(blocks)
+        if labelstudio.looks_like_export(text):
+            records = _labelstudio_records(text, spans=spans)
+        else:
+            records = _jsonl_records(text.split("\n"))
+    elif lower.endswith((".jsonl", ".ndjson")):
+        records = _jsonl_records(lines(blocks, universal=False))
+    else:
+        delimiter = "\t" if lower.endswith(".tsv") else ","
+        records = _csv_records(lines(blocks, universal=True), delimiter=delimiter, kind=kind)
     for line, record in records:
         try:
             if isinstance(record, RowError):
                 raise record
-            rows.append(checker.check(line, record))
+            yield checker.check(line, record)
         except RowError as exc:
-            errors.append({"line": line, "error": str(exc)})
-    return ParseResult(rows=rows, errors=errors)
+            errors.add(line, str(exc))
 
 
 def _conll_records(text: str, *, spans: bool) -> Iterator[tuple[int, Any]]:
@@ -134,10 +183,10 @@ def _labelstudio_records(text: str, *, spans: bool = False) -> Iterator[tuple[in
         raise ImportRejected(f"{exc}.") from None
 
 
-def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
+def _jsonl_records(raw_lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
     # Lines end at "\n" only: JSON strings may hold U+2028, U+2029 or U+0085, which
     # str.splitlines() would also split on.
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(raw_lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -148,8 +197,10 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
             yield number, RowError(f"invalid JSON: {exc}")
 
 
-def _csv_records(text: str, *, delimiter: str, kind: str) -> Iterator[tuple[int, Any]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _csv_records(
+    raw_lines: Iterable[str], *, delimiter: str, kind: str
+) -> Iterator[tuple[int, Any]]:
+    reader = csv.reader(raw_lines, delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -394,7 +445,7 @@ def _columns(text: str, filename: str) -> list[str]:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
         return [h.strip() for h in header]
     seen: dict[str, None] = {}
-    for _, record in _jsonl_records(text):
+    for _, record in _jsonl_records(text.split("\n")):
         if isinstance(record, dict):
             seen.update(dict.fromkeys(record))
         if len(seen) > 100:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -20,13 +21,22 @@ from projects.training.services import retrain_request
 
 @transaction.atomic
 def items_import(
-    *, project: Project, rows: list[ParsedRow], images: list[str] | None = None
+    *, project: Project, rows: Iterable[ParsedRow], images: list[str] | None = None
 ) -> int:
-    """Add parsed rows to the pool; imported labels are seed labels and trigger a retrain."""
-    created = bulk.items_insert(project.pk, rows, images or [])
+    """Add parsed rows to the pool; imported labels are seed labels and trigger a retrain.
+
+    `rows` may be a stream, read once (an upload parsed as it is read)."""
+    seeded = [0]
+
+    def counted(rows: Iterable[ParsedRow]) -> Iterator[ParsedRow]:
+        for row in rows:
+            seeded[0] += row.seeded
+            yield row
+
+    created = bulk.items_insert(project.pk, counted(rows), images or [])
     if created and project.state in ITEMS_ARRIVED.sources:
         project_move(project, to=ITEMS_ARRIVED.to, from_=ITEMS_ARRIVED.sources)
-    if any(row.seeded for row in rows):
+    if seeded[0]:
         retrain_request(project=project, trigger="import")
     return created
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -29,39 +30,42 @@ def import_upload(*, project: Project, upload: UploadedFile, user: User) -> dict
         return image_import.import_image_upload(
             project=project, upload=upload, name=name, user=user
         )
-    data = _read_capped(upload)
-    parsed = importers.parse_upload(
-        data,
+    if upload.size == 0:
+        raise ImportRejected("The file is empty.")
+    errors = importers.RowErrors()
+    rows = _Checked(project)
+    parsed = importers.parse_stream(
+        upload,
         name,
+        errors=errors,
         kind=project.kind,
         labels=list(project.labels),
         max_text_chars=settings.WINNOW_MAX_TEXT_CHARS,
         multilabel=project.task == Project.Task.MULTILABEL,
         spans=project.task == Project.Task.SPANS,
         allow_empty_set=project.allow_empty_set,
+        limit=settings.WINNOW_MAX_UPLOAD_BYTES,
     )
-    if project.kind == Project.Kind.TEXT:
-        own_features_check(project, parsed.rows)
-    created = 0
-    seeded = sum(1 for row in parsed.rows if row.seeded)
+    # Parsed, checked and inserted a chunk at a time as the file is read: a whole-file
+    # problem found on the way rolls back the rows already inserted.
     with transaction.atomic():
-        if parsed.rows:
-            created = ingest.items_import(project=project, rows=parsed.rows)
+        created = ingest.items_import(project=project, rows=rows.stream(parsed))
+        if created:
             transaction.on_commit(lambda: _prepare(project.pk))
         ingest.import_record(
             project=project,
             user=user,
             filename=name,
             created=created,
-            skipped=len(parsed.errors),
-            seeded=seeded if created else 0,
-            errors=parsed.errors,
+            skipped=errors.count,
+            seeded=rows.seeded if created else 0,
+            errors=errors.first,
         )
     return {
         "created": created,
-        "skipped": len(parsed.errors),
-        "errors": parsed.errors[:1000],
-        "seeded": seeded if created else 0,
+        "skipped": errors.count,
+        "errors": errors.first[:1000],
+        "seeded": rows.seeded if created else 0,
     }
 
 
@@ -89,29 +93,52 @@ def import_preview(*, project: Project, upload: UploadedFile) -> importers.Previ
     )
 
 
-def own_features_check(project: Project, rows: list[importers.ParsedRow]) -> None:
-    """A text project's rows all bring `features` (of one length) or none does.
+class _Checked:
+    """An upload's rows as they stream by: seed labels counted, and a text project's rows
+    all bring `features` (of one length) or none does.
 
     Its rows must all come from one representation: its own vectors if its first import
-    brought them, else its text features (`pool.snapshot.representation`).
+    brought them, else its text features (`pool.snapshot.representation`). The first row
+    decides (with what the project already holds); every later one must agree.
     """
-    given = [row.vector is not None for row in rows]
-    if not any(given):
-        if Item.objects.filter(project=project, vector__isnull=False).exists():
-            raise ImportRejected("This project trains on its own features: give `features`.")
-        return
-    if not all(given):
-        raise ImportRejected("Give `features` on every line, or on none.")
-    existing = Item.objects.filter(project=project).values_list("vector", flat=True).first()
-    has_items = Item.objects.filter(project=project).exists()
-    if has_items and existing is None:
-        raise ImportRejected(
-            "This project's items are featurised from their text; own `features` must come "
-            "with its first import."
-        )
-    dim = len(existing) if isinstance(existing, list) else len(rows[0].vector or [])
-    if any(len(row.vector or []) != dim for row in rows):
-        raise ImportRejected(f"Every `features` list must have {dim} numbers.")
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.seeded = 0
+        self.given: bool | None = None
+        self.dim = 0
+
+    def stream(self, rows: Iterator[importers.ParsedRow]) -> Iterator[importers.ParsedRow]:
+        text = self.project.kind == Project.Kind.TEXT
+        for row in rows:
+            if text:
+                self._features(row)
+            self.seeded += row.seeded
+            yield row
+
+    def _features(self, row: importers.ParsedRow) -> None:
+        given = row.vector is not None
+        if self.given is None:
+            self.given = given
+            self._first(row)
+        elif given != self.given:
+            raise ImportRejected("Give `features` on every line, or on none.")
+        if given and len(row.vector or []) != self.dim:
+            raise ImportRejected(f"Every `features` list must have {self.dim} numbers.")
+
+    def _first(self, row: importers.ParsedRow) -> None:
+        items = Item.objects.filter(project=self.project)
+        if row.vector is None:
+            if items.filter(vector__isnull=False).exists():
+                raise ImportRejected("This project trains on its own features: give `features`.")
+            return
+        existing = items.values_list("vector", flat=True).first()
+        if items.exists() and existing is None:
+            raise ImportRejected(
+                "This project's items are featurised from their text; own `features` must "
+                "come with its first import."
+            )
+        self.dim = len(existing) if isinstance(existing, list) else len(row.vector)
 
 
 def _prepare(project_id: int) -> None:
@@ -127,13 +154,3 @@ def _check_size(upload: UploadedFile) -> None:
         raise ImportRejected(f"The file is larger than the {limit}-byte limit.")
     if not upload.size:
         raise ImportRejected("The file is empty.")
-
-
-def _read_capped(upload: UploadedFile) -> bytes:
-    limit = settings.WINNOW_MAX_UPLOAD_BYTES
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise ImportRejected(f"The file is larger than the {limit}-byte limit.")
-    if not data:
-        raise ImportRejected("The file is empty.")
-    return data

@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 
@@ -249,8 +248,7 @@ def _representation_name(project_id: int) -> str:
 def representation_load(project_id: int) -> dict[str, Any] | None:
     """The project's stored representation (``{"kind", ...}``), or None if none yet."""
     try:
-        with artifacts.artifact_open(_representation_name(project_id)) as fh:
-            loaded: dict[str, Any] = joblib.load(fh)
+        loaded: dict[str, Any] = artifacts.artifact_unpickle(_representation_name(project_id))
     except FileNotFoundError:
         return None
     return loaded
@@ -273,8 +271,7 @@ def _save_once(project_id: int, file: str, value: Any) -> Any:
     # A plain pickle (joblib.load reads it): joblib's pure-Python pickler is several times
     # slower on a vocabulary's dict of terms.
     artifacts.artifact_create_once(name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-    with artifacts.artifact_open(name) as stored:
-        return joblib.load(stored)
+    return artifacts.artifact_unpickle(name)
 
 
 # The pool's low-rank projection (``strategies._space.Projection``) for the diversity
@@ -291,8 +288,8 @@ def geometry_load(project_id: int, *, fresh: bool = False) -> Any | None:
     if fresh or project_id not in _GEOMETRY:
         _GEOMETRY.pop(project_id, None)
         try:
-            with artifacts.artifact_open(f"{_project_dir(project_id)}/{GEOMETRY_FILE}") as fh:
-                _GEOMETRY[project_id] = joblib.load(fh)
+            name = f"{_project_dir(project_id)}/{GEOMETRY_FILE}"
+            _GEOMETRY[project_id] = artifacts.artifact_unpickle(name)
         except FileNotFoundError:
             return None
     return _GEOMETRY[project_id]

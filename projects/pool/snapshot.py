@@ -7,16 +7,17 @@ column set and one read of the feature store, then handled with numpy.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from projects import item_images
 from projects.models import Item, Project
-from projects.pool import embedders, features
+from projects.pool import embedders, feature_chunks, features
 from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
 from strategies.images import images_features
@@ -107,27 +108,52 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
 
 
 def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
-    """The feature table covering `ids`, computing and storing rows that are missing."""
+    """The feature table covering `ids`, computing and storing rows that are missing.
+
+    Many missing rows (a large import's) are split over every free worker
+    (`feature_chunks`); what is left, or too few to split, is computed here.
+    """
     table = features.features_load(project.pk)
     missing = ids if table is None else table.missing(ids)
     if len(missing) == 0 and table is not None:
         return table
+    rep = None if project.kind == Project.Kind.VECTOR else representation(project)
+    if feature_chunks.features_split(project, np.unique(missing), rows_function):
+        table = features.features_load(project.pk)
+        missing = ids if table is None else table.missing(ids)
     for start in range(0, len(missing), FEATURE_CHUNK):
         chunk = missing[start : start + FEATURE_CHUNK]
-        features.features_add(project.pk, chunk, compute_features(project, chunk))
+        features.features_add(project.pk, chunk, compute_features(project, chunk, rep=rep))
     table = features.features_load(project.pk)
     assert table is not None
     return table
 
 
-def compute_features(project: Project, ids: np.ndarray) -> features.Matrix:
-    """Features for items from their stored content, in the order of `ids`."""
+def rows_function(project: Project) -> Callable[[np.ndarray], features.Matrix]:
+    """A function of item ids to their rows; the representation is read once."""
+    rep = None if project.kind == Project.Kind.VECTOR else representation(project)
+    return lambda ids: compute_features(project, ids, rep=rep)
+
+
+def feature_chunk_compute(chunk_id: int) -> bool:
+    """Compute one chunk of a split (`feature_chunks`): the task's body."""
+    return feature_chunks.chunk_compute(chunk_id=chunk_id, rows=rows_function)
+
+
+def compute_features(
+    project: Project, ids: np.ndarray, *, rep: dict[str, Any] | None = None
+) -> features.Matrix:
+    """Features for items from their stored content, in the order of `ids`.
+
+    `rep` is the project's representation when the caller has it: read once for many
+    chunks, not once per chunk (a vocabulary is tens of megabytes).
+    """
     rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")
     by_id = {row[0]: row[1:] for row in rows}
     texts, vectors, images = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
     if project.kind == Project.Kind.VECTOR:
         return lib.vector_features(vectors)
-    rep = representation(project)
+    rep = representation(project) if rep is None else rep
     if project.kind == Project.Kind.IMAGE:
         if rep["kind"] == "embedder":
             return embedders.embed_images(rep["name"], _open_images(images))
@@ -182,8 +208,16 @@ def representation(project: Project) -> dict[str, Any]:
     ):
         rep = {"kind": "hashing"}
     else:
-        texts = vocabulary_texts(project)
-        rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
+        # One fit: a second worker (the import's pool_prepare beside the first retrain)
+        # waits for it and reads what it stored, rather than fitting on the other core.
+        with transaction.atomic():
+            feature_chunks.features_lock(project.pk)
+            stored = features.representation_load(project.pk)
+            if stored is not None:
+                return stored
+            texts = vocabulary_texts(project)
+            rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
+            return features.representation_save_once(project.pk, rep)
     return features.representation_save_once(project.pk, rep)
 
 

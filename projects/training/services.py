@@ -12,7 +12,6 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-import joblib
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
@@ -128,8 +127,7 @@ def retraining(project: Project, *, besides: ModelVersion | None = None) -> bool
 @lru_cache(maxsize=32)
 def load_model(project_id: int, version: int) -> Any:
     """A trained model version (cached per process: versions never change once written)."""
-    with artifacts.artifact_open(model_name(project_id, version)) as fh:
-        return joblib.load(fh)["model"]
+    return artifacts.artifact_unpickle(model_name(project_id, version))["model"]
 
 
 def retrain_fail(*, version: ModelVersion, attempt: int, error: str) -> bool:

@@ -140,3 +140,30 @@ def test_every_store_keeps_the_artifact_contract(store) -> None:  # type: ignore
     artifacts.artifacts_delete_dir("models/project_3")
     assert not artifacts.artifact_exists("models/project_3/model_v1.joblib")
     assert not artifacts.artifact_exists("models/project_3/sub/scores_v1.npz")
+
+
+def test_pickles_are_read_by_the_c_unpickler_joblib_files_too(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A representation is read once per worker task, not once per 20k-row chunk, and
+    without joblib's pure-Python unpickler (which made a 1M first retrain slower)."""
+    import io
+    import pickle
+
+    import joblib
+
+    value = {"kind": "test", "idf": np.arange(5, dtype=np.float32), "terms": {"a": 1}}
+    artifacts.artifact_save("x/plain.pkl", pickle.dumps(value, protocol=5))
+    fh = io.BytesIO()
+    joblib.dump(value, fh)  # arrays follow the pickle raw: not a plain pickle
+    artifacts.artifact_save("x/old.joblib", fh.getvalue())
+    calls: list[object] = []
+    real = joblib.load
+    monkeypatch.setattr(joblib, "load", lambda f: calls.append(f) or real(f))
+    plain = artifacts.artifact_unpickle("x/plain.pkl")
+    assert calls == []  # no fallback for a plain pickle
+    old = artifacts.artifact_unpickle("x/old.joblib")
+    assert len(calls) == 1
+    for loaded in (plain, old):
+        assert loaded["terms"] == {"a": 1}
+        np.testing.assert_array_equal(loaded["idf"], value["idf"])
+    with pytest.raises(FileNotFoundError):
+        artifacts.artifact_unpickle("x/none.pkl")

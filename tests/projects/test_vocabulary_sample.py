@@ -61,3 +61,16 @@ def test_the_stored_vocabulary_is_the_samples_and_rows_use_it(monkeypatch) -> No
     assert rep["vectorizer"].tfidf_.vocabulary_ == expected.tfidf_.vocabulary_
     np.testing.assert_allclose(rep["vectorizer"].tfidf_.idf_, expected.tfidf_.idf_)
     assert (expected.transform(_texts(project)) != X).nnz == 0
+
+
+def test_the_representation_is_read_once_for_all_chunks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Reading it once per 20k-row chunk was most of a 1M pool's feature time."""
+    project = _pool(50)
+    monkeypatch.setattr(snapshot, "FEATURE_CHUNK", 10)
+    snapshot.representation(project)  # fitted and stored
+    reads: list[int] = []
+    real = features.representation_load
+    monkeypatch.setattr(features, "representation_load", lambda pid: reads.append(pid) or real(pid))
+    ids = snapshot.candidate_ids_all(project)
+    assert snapshot.features_ready(project, ids).rows(ids).shape[0] == 50
+    assert reads == [project.pk]
