@@ -242,14 +242,15 @@ def features_delete(project_id: int) -> None:
 REPRESENTATION_FILE = "representation.joblib"
 
 
-def _representation_name(project_id: int) -> str:
+def representation_name(project_id: int) -> str:
+    """The representation's name in the artifact store (model files copy it once)."""
     return f"{_project_dir(project_id)}/{REPRESENTATION_FILE}"
 
 
 def representation_load(project_id: int) -> dict[str, Any] | None:
     """The project's stored representation (``{"kind", ...}``), or None if none yet."""
     try:
-        with artifacts.artifact_open(_representation_name(project_id)) as fh:
+        with artifacts.artifact_open(representation_name(project_id)) as fh:
             loaded: dict[str, Any] = joblib.load(fh)
     except FileNotFoundError:
         return None
@@ -307,7 +308,7 @@ def geometry_save_once(project_id: int, projection: Any) -> Any:
 def representation_delete(project_id: int) -> None:
     """Forget the representation and every stored row (recomputed at the next use)."""
     features_delete(project_id)
-    artifacts.artifact_delete(_representation_name(project_id))
+    artifacts.artifact_delete(representation_name(project_id))
     artifacts.artifact_delete(f"{_project_dir(project_id)}/{GEOMETRY_FILE}")
     _GEOMETRY.pop(project_id, None)
     _LOADED.pop(project_id, None)

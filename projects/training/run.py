@@ -9,7 +9,6 @@ the refreshed batch in one short transaction at the end.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from typing import Any, Protocol
 
@@ -20,13 +19,11 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from projects import artifacts
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
-from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
-from projects.training import estimators, rankings
+from projects.training import estimators, model_files, rankings
 from projects.training import multilabel as multilabel_steps
 from projects.training import scores as score_rows
 from projects.training.chunks import pool_proba
@@ -34,7 +31,6 @@ from projects.training.heartbeat import Heartbeat
 from projects.training.services import (
     Superseded,
     heartbeat_stale,
-    model_name,
     owed_send,
     retrain_fail,
 )
@@ -192,7 +188,9 @@ def _train_and_score(
         )
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
-    model_file = _save_model(project, version, model)  # before the rescore's chunks read it
+    model_file = model_files.model_save(
+        project.pk, version.version, model, project.labels, project.kind
+    )  # before the rescore's chunks read it
     timings["save_model"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -318,22 +316,6 @@ def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
         project.stop_set = sorted(int(i) for i in chosen)
         Project.objects.filter(pk=project.pk).update(stop_set=project.stop_set)
     return np.intersect1d(np.array(project.stop_set, dtype=np.int64), ids)
-
-
-def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
-    name = model_name(project.pk, version.version)
-    # With the representation its rows came from, so a download can featurise new items.
-    representation = feature_store.representation_load(project.pk)
-    content = {
-        "model": model,
-        "labels": list(project.labels),
-        "kind": project.kind,
-        "representation": representation,
-    }
-    # A plain pickle, which joblib.load reads as well: joblib's own pickler is the pure
-    # Python one, about five times slower on a vocabulary's dict of terms.
-    artifacts.artifact_save(name, pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL))
-    return name.removeprefix("models/")
 
 
 def _finish(
