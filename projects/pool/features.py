@@ -37,6 +37,8 @@ class FeatureTable:
 
     def rows(self, item_ids: np.ndarray) -> Matrix:
         """Rows for `item_ids` (all must be present), in that order."""
+        if len(item_ids) == len(self.ids) and np.array_equal(item_ids, self.ids):
+            return self.X  # every row, in order: the table itself (memory-mapped), no copy
         positions = np.searchsorted(self.ids, item_ids)
         return self.X[positions]
 
@@ -213,10 +215,20 @@ _LOADED_PROJECTS = 2
 
 
 def _remember(project_id: int, names: tuple[str, ...], table: FeatureTable) -> None:
+    # Shared by every snapshot of the project (`rows` hands out the table itself when
+    # asked for every row): read-only, so no caller can change the rows in place.
+    for values in _arrays(table):
+        values.flags.writeable = False
     _LOADED.pop(project_id, None)
     while len(_LOADED) >= _LOADED_PROJECTS:
         _LOADED.pop(next(iter(_LOADED)))
     _LOADED[project_id] = (names, table)
+
+
+def _arrays(table: FeatureTable) -> list[np.ndarray]:
+    X = table.X
+    parts = [X.data, X.indices, X.indptr] if sp.issparse(X) else [X]
+    return [a for a in [table.ids, *parts] if isinstance(a, np.ndarray)]
 
 
 def _compact(project_id: int, names: tuple[str, ...], table: FeatureTable) -> tuple[str, ...]:

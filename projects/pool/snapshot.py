@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from projects.models import Item, Project
-from projects.pool import embedders, features
+from projects.pool import columns, embedders, features
 from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
 from strategies.images import images_features
@@ -73,31 +73,34 @@ def set_rows(project: Project, sets: Sequence[list[str] | None]) -> tuple[np.nda
 
 
 def pool_snapshot(project: Project) -> PoolSnapshot:
-    rows = list(
-        Item.objects.filter(project=project)
-        .order_by("id")
-        .values_list("id", "state", "label", "is_holdout", "labels")
-    )
     multilabel = project.task == Project.Task.MULTILABEL
-    if not rows:
+    sets = None
+    if columns.fast() and not multilabel:
+        ids, states, codes, holdout = columns.item_columns(project.pk, list(project.labels))
+    else:
+        rows = list(
+            Item.objects.filter(project=project)
+            .order_by("id")
+            .values_list("id", "state", "label", "is_holdout", "labels")
+        )
+        if rows:
+            cols = [np.array(col) for col in list(zip(*rows, strict=True))[:4]]
+            ids, states, codes, holdout = cols
+            ids, states, holdout = ids.astype(np.int64), states.astype(str), holdout.astype(bool)
+            codes = label_codes(project, codes)
+            if multilabel:
+                codes, sets = set_rows(project, [row[4] for row in rows])
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+    if not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
         return PoolSnapshot(
             empty, empty.astype(str), empty, empty.astype(bool), np.zeros((0, 1)), sets
         )
-    ids, states, labels, holdout = (np.array(col) for col in list(zip(*rows, strict=True))[:4])
-    ids = ids.astype(np.int64)
     table = features_ready(project, ids)
-    codes, sets = label_codes(project, labels), None
-    if multilabel:
-        codes, sets = set_rows(project, [row[4] for row in rows])
     return PoolSnapshot(
-        ids=ids,
-        state=states.astype(str),
-        label=codes,
-        holdout=holdout.astype(bool),
-        X=table.rows(ids),
-        sets=sets,
+        ids=ids, state=states, label=codes, holdout=holdout, X=table.rows(ids), sets=sets
     )
 
 

@@ -290,7 +290,7 @@ def _ranking_top_write(
     Items that arrived after the snapshot (a stream item queued meanwhile) keep theirs.
     """
     top = np.zeros(len(ids), dtype=bool)
-    top[np.lexsort((ids, -scores))[:rows]] = True
+    top[rankings.ranking_top(ids, scores, rows)] = True
     # Requests skip the rows these writes hold: a claim the open batches' queued items, a
     # batch opening the top of the ranking. Written in one chunk, all the queued rows
     # were locked at once, and every claim meanwhile found nothing free and fell back on
@@ -305,7 +305,7 @@ def _ranking_top_write(
         score__isnull=False,
     ).exclude(scored_version__gte=version.version)
     older_ids = np.array(list(older.values_list("id", flat=True)), dtype=np.int64)
-    score_rows.scores_clear(np.intersect1d(older_ids, ids), chunk_size=TOP_CHUNK)
+    score_rows.scores_clear(rankings.sorted_common(ids, older_ids), chunk_size=TOP_CHUNK)
 
 
 def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
@@ -315,7 +315,7 @@ def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
         chosen = rng.choice(ids, size=min(STOP_SET_SIZE, len(ids)), replace=False)
         project.stop_set = sorted(int(i) for i in chosen)
         Project.objects.filter(pk=project.pk).update(stop_set=project.stop_set)
-    return np.intersect1d(np.array(project.stop_set, dtype=np.int64), ids)
+    return rankings.sorted_common(ids, np.array(project.stop_set, dtype=np.int64))
 
 
 def _finish(
