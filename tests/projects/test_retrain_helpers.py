@@ -1,11 +1,14 @@
-"""The top of a ranking by partition is the full sort's top; the common ids by binary search."""
+"""Retrain steps without a full sort or copy give what the full sort or copy gives."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projects.training.chunks import row_block
 from projects.training.rankings import ranking_top, sorted_common
 
 scores = st.lists(
@@ -28,3 +31,15 @@ def test_common_ids_are_intersect1d(pool: set[int], values: list[int]) -> None:
     ids = np.array(sorted(pool), dtype=np.int64)
     wanted = np.array(values, dtype=np.int64)
     assert np.array_equal(sorted_common(ids, wanted), np.intersect1d(ids, wanted))
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 40])
+def test_a_row_block_is_the_slice(n: int) -> None:
+    rng = np.random.default_rng(n)
+    X = sp.csr_matrix(rng.random((n, 7), dtype=np.float32) * (rng.random((n, 7)) < 0.3))
+    dense = X.toarray()
+    for start in range(n):
+        for stop in range(start + 1, n + 3):
+            block = row_block(X, start, stop)
+            assert np.array_equal(block.toarray(), dense[start:stop]), (start, stop)
+            assert np.array_equal(row_block(dense, start, stop), dense[start:stop])
