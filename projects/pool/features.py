@@ -227,7 +227,7 @@ def _remember(project_id: int, names: tuple[str, ...], table: FeatureTable) -> N
 
 def _arrays(table: FeatureTable) -> list[np.ndarray]:
     X = table.X
-    parts = [X.data, X.indices, X.indptr] if sp.issparse(X) else [X]
+    parts = [X.data, X.indices, X.indptr] if isinstance(X, sp.csr_matrix) else [X]
     return [a for a in [table.ids, *parts] if isinstance(a, np.ndarray)]
 
 

@@ -97,7 +97,7 @@ def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: i
 def row_block(X: Matrix, start: int, stop: int) -> Matrix:
     """Rows `start:stop` of `X` as a view: slicing a CSR matrix copies its rows, and the
     model then copies them again to take its columns."""
-    if not sp.isspmatrix_csr(X):
+    if not isinstance(X, sp.csr_matrix):
         return X[start:stop]
     stop = min(stop, X.shape[0])
     first, last = int(X.indptr[start]), int(X.indptr[stop])
