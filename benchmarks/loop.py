@@ -156,6 +156,7 @@ class Stack:
     url: str
     env: dict[str, str]
     tokens: dict[str, str] = field(default_factory=dict)
+    worker_pid: int = 0  # the stack's Celery worker (solo pool: this process does the work)
 
     def python(self, code: str) -> Any:
         done = subprocess.run(
@@ -271,7 +272,7 @@ def stack(
                 stderr=subprocess.STDOUT,
             )
         )
-        running = Stack(f"http://127.0.0.1:{port}", env)
+        running = Stack(f"http://127.0.0.1:{port}", env, worker_pid=processes[-1].pid)
         running.tokens = running.python(_TOKENS % json.dumps(users))
         _wait_http(running.url)
         yield running
@@ -401,6 +402,7 @@ def bench_pool(
     label_one_batch(running.session(annotators[0]), running.url, pid, truth)
     wait_model(lead, running.url, pid, 2)
     versions = running.python(_TIMINGS % pid)
+    rss = peak_rss_mb(running.worker_pid)
     select = running.python(_SELECT % pid)
     return {
         "select": select,
@@ -412,6 +414,7 @@ def bench_pool(
         "mb": mb,
         "versions": versions,
         "truth": truth,
+        "worker_rss_mb": rss,
     }
 
 
@@ -540,6 +543,16 @@ def versions_done(running: Stack, pid: int) -> list[tuple[int, float, float]]:
 # --- printing ------------------------------------------------------------------------
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set so far (VmHWM in /proc), in MB; NaN if unknown."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else float("nan")
+
+
 def check(value: float, target: float, *, below: bool = True) -> str:
     ok = value < target if below else value >= target
     return f"{'OK  ' if ok else 'MISS'} (target {'<' if below else '>='} {target:g})"
@@ -598,6 +611,7 @@ def print_pool(figures: dict[str, Any]) -> None:
                 f"{check(rescore, TARGETS['rescore'])}"
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
+    print(f"    worker peak RSS (VmHWM)   {figures['worker_rss_mb']:8.0f} MB  target <= 2048 MB")
     select, (cold, warm) = figures["select"], figures["select"]["seconds"]
     print(
         f"(e) diverse selection ({select['selector']}) {cold:6.2f} s cold, {warm:.2f} s warm"
@@ -741,6 +755,7 @@ def _rescore_scaling(
         workers=workers,
         repeats=repeats,
         timings=_TIMINGS,
+        rss=lambda: peak_rss_mb(running.worker_pid),
         label=lambda: label_one_batch(running.session(annotator), running.url, pid, truth),
         wait=lambda version: wait_model(lead, running.url, pid, version),
     )

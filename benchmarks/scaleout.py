@@ -69,6 +69,7 @@ def rescore_scaling(
     timings: str,
     label: Callable[[], None],
     wait: Wait,
+    rss: Callable[[], float] | None = None,
 ) -> None:
     """Print the rescore with 1 worker and with `workers`, and their ratio.
 
@@ -83,16 +84,29 @@ def rescore_scaling(
         ]
         try:
             many = _retrains(running, pid, repeats + 1, timings, label, wait)[1:]
+            peaks = [_peak_rss_mb(p.pid) for p in extra]
         finally:
             for process in extra:
                 process.terminate()
             for process in extra:
                 process.wait(timeout=30)
     _print(one, many, workers)
+    first = f"{rss():.0f} MB; " if rss is not None else ""
+    others = ", ".join(f"{p:.0f} MB" for p in peaks)
+    print(f"  worker peak RSS (VmHWM): worker 1 {first}the others {others} (target <= 2048 MB)")
     for i in range(1, workers):  # what the extra workers' chunks cost them
         log = (data_dir / f"worker-{i}.log").read_text(errors="replace").splitlines()
         chunks = [line.split("] ", 1)[-1] for line in log if "rescore chunk" in line]
         print(f"  worker {i + 1} scored {len(chunks)} chunks; the last: {chunks[-3:]}")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    kb = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(kb[0]) / 1024 if kb else float("nan")
 
 
 def _print(one: list[dict[str, float]], many: list[dict[str, float]], workers: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -16,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import artifacts, exports, replay, selectors, services
+from projects import exports, replay, selectors, services
 from projects.access import ANYONE, LEAD_ONLY, project_for_member, projects_for_user
 from projects.ingest import uploads
 from projects.media import item_image_response
@@ -37,6 +39,7 @@ from projects.settings_schema import (
     from_api,
 )
 from projects.throttles import MemberAddThrottle
+from projects.training import model_files
 from projects.training.services import model_name
 from winnow.errors import error_responses
 from winnow.http import api_user
@@ -284,11 +287,12 @@ class ModelDownloadView(APIView):
 
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         name = model_name(project.pk, int(version))
-        if not artifacts.artifact_exists(name):
-            raise Http404("No such model version.")
+        try:
+            data = model_files.model_file_bytes(project.pk, int(version))
+        except FileNotFoundError:
+            raise Http404("No such model version.") from None
         filename = name.rsplit("/", 1)[-1]
-        model = artifacts.store().open(name, "rb")
-        return FileResponse(model, as_attachment=True, filename=filename)
+        return FileResponse(io.BytesIO(data), as_attachment=True, filename=filename)
 
 
 class LearningCurveView(APIView):

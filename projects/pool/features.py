@@ -36,6 +36,8 @@ class FeatureTable:
 
     def rows(self, item_ids: np.ndarray) -> Matrix:
         """Rows for `item_ids` (all must be present), in that order."""
+        if len(item_ids) == len(self.ids) and np.array_equal(item_ids, self.ids):
+            return self.X  # every row, in order: the table itself (memory-mapped), no copy
         positions = np.searchsorted(self.ids, item_ids)
         return self.X[positions]
 
@@ -212,10 +214,20 @@ _LOADED_PROJECTS = 2
 
 
 def _remember(project_id: int, names: tuple[str, ...], table: FeatureTable) -> None:
+    # Shared by every snapshot of the project (`rows` hands out the table itself when
+    # asked for every row): read-only, so no caller can change the rows in place.
+    for values in _arrays(table):
+        values.flags.writeable = False
     _LOADED.pop(project_id, None)
     while len(_LOADED) >= _LOADED_PROJECTS:
         _LOADED.pop(next(iter(_LOADED)))
     _LOADED[project_id] = (names, table)
+
+
+def _arrays(table: FeatureTable) -> list[np.ndarray]:
+    X = table.X
+    parts = [X.data, X.indices, X.indptr] if isinstance(X, sp.csr_matrix) else [X]
+    return [a for a in [table.ids, *parts] if isinstance(a, np.ndarray)]
 
 
 def _compact(project_id: int, names: tuple[str, ...], table: FeatureTable) -> tuple[str, ...]:
@@ -241,14 +253,15 @@ def features_delete(project_id: int) -> None:
 REPRESENTATION_FILE = "representation.joblib"
 
 
-def _representation_name(project_id: int) -> str:
+def representation_name(project_id: int) -> str:
+    """The representation's name in the artifact store (model files copy it once)."""
     return f"{_project_dir(project_id)}/{REPRESENTATION_FILE}"
 
 
 def representation_load(project_id: int) -> dict[str, Any] | None:
     """The project's stored representation (``{"kind", ...}``), or None if none yet."""
     try:
-        loaded: dict[str, Any] = artifacts.artifact_unpickle(_representation_name(project_id))
+        loaded: dict[str, Any] = artifacts.artifact_unpickle(representation_name(project_id))
     except FileNotFoundError:
         return None
     return loaded
@@ -304,7 +317,7 @@ def geometry_save_once(project_id: int, projection: Any) -> Any:
 def representation_delete(project_id: int) -> None:
     """Forget the representation and every stored row (recomputed at the next use)."""
     features_delete(project_id)
-    artifacts.artifact_delete(_representation_name(project_id))
+    artifacts.artifact_delete(representation_name(project_id))
     artifacts.artifact_delete(f"{_project_dir(project_id)}/{GEOMETRY_FILE}")
     _GEOMETRY.pop(project_id, None)
     _LOADED.pop(project_id, None)

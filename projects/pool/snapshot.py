@@ -17,7 +17,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from projects import item_images
 from projects.models import Item, Project
-from projects.pool import embedders, feature_chunks, features
+from projects.pool import columns, embedders, feature_chunks, features
 from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
 from strategies.images import images_features
@@ -76,34 +76,40 @@ def set_rows(project: Project, sets: Sequence[list[str] | None]) -> tuple[np.nda
 
 
 def pool_snapshot(project: Project) -> PoolSnapshot:
-    rows = list(
-        Item.objects.filter(project=project)
-        .annotate(unspanned=ExpressionWrapper(Q(spans__isnull=True), output_field=BooleanField()))
-        .order_by("id")
-        .values_list("id", "state", "label", "is_holdout", "labels", "unspanned")
-    )
     multilabel = project.task == Project.Task.MULTILABEL
-    if not rows:
+    spans = project.task == Project.Task.SPANS
+    sets = None
+    if columns.fast() and not multilabel and not spans:
+        ids, states, codes, holdout = columns.item_columns(project.pk, list(project.labels))
+    else:
+        rows = list(
+            Item.objects.filter(project=project)
+            .annotate(
+                unspanned=ExpressionWrapper(Q(spans__isnull=True), output_field=BooleanField())
+            )
+            .order_by("id")
+            .values_list("id", "state", "label", "is_holdout", "labels", "unspanned")
+        )
+        if rows:
+            cols = [np.array(col) for col in list(zip(*rows, strict=True))[:4]]
+            ids, states, codes, holdout = cols
+            ids, states, holdout = ids.astype(np.int64), states.astype(str), holdout.astype(bool)
+            codes = label_codes(project, codes)
+            if multilabel:
+                codes, sets = set_rows(project, [row[4] for row in rows])
+            elif spans:
+                codes = np.array([-1 if row[5] else 0 for row in rows], dtype=np.int64)
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+    if not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
         return PoolSnapshot(
             empty, empty.astype(str), empty, empty.astype(bool), np.zeros((0, 1)), sets
         )
-    ids, states, labels, holdout = (np.array(col) for col in list(zip(*rows, strict=True))[:4])
-    ids = ids.astype(np.int64)
     table = features_ready(project, ids)
-    codes, sets = label_codes(project, labels), None
-    if multilabel:
-        codes, sets = set_rows(project, [row[4] for row in rows])
-    elif project.task == Project.Task.SPANS:
-        codes = np.array([-1 if row[5] else 0 for row in rows], dtype=np.int64)
     return PoolSnapshot(
-        ids=ids,
-        state=states.astype(str),
-        label=codes,
-        holdout=holdout.astype(bool),
-        X=table.rows(ids),
-        sets=sets,
+        ids=ids, state=states, label=codes, holdout=holdout, X=table.rows(ids), sets=sets
     )
 
 

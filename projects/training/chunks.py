@@ -25,6 +25,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import scipy.sparse as sp
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
@@ -78,7 +79,8 @@ def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: i
     while True:
         chunk = _claim(mine, last_first=True)
         if chunk is not None:
-            own[chunk.index] = np.asarray(model.predict_proba(X[chunk.start : chunk.stop]))
+            rows = row_block(X, chunk.start, chunk.stop)
+            own[chunk.index] = np.asarray(model.predict_proba(rows))
             _done(chunk, own[chunk.index], store=False)
             continue
         if mine.filter(status=Status.DONE).count() == count:
@@ -90,6 +92,19 @@ def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: i
     for chunk in mine.order_by("index"):
         parts.append(own[chunk.index] if chunk.index in own else _result_load(chunk))
     return np.concatenate(parts)
+
+
+def row_block(X: Matrix, start: int, stop: int) -> Matrix:
+    """Rows `start:stop` of `X` as a view: slicing a CSR matrix copies its rows, and the
+    model then copies them again to take its columns."""
+    if not isinstance(X, sp.csr_matrix):
+        return X[start:stop]
+    stop = min(stop, X.shape[0])
+    first, last = int(X.indptr[start]), int(X.indptr[stop])
+    indptr = X.indptr[start : stop + 1] - first
+    shape = (stop - start, X.shape[1])
+    block = (X.data[first:last], X.indices[first:last], indptr)
+    return sp.csr_matrix(block, shape=shape, copy=False)
 
 
 def _claim(chunks: Any, *, last_first: bool = False) -> RescoreChunk | None:

@@ -48,7 +48,8 @@ def ranking_save(
     project_id: int, version: int, ids: np.ndarray, scores: np.ndarray, predictions: np.ndarray
 ) -> None:
     """Write a version's whole ranking atomically (a reader never sees half a file)."""
-    order = np.argsort(ids, kind="stable")
+    in_order = len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())  # a snapshot's: sorted
+    order = slice(None) if in_order else np.argsort(ids, kind="stable")
     fh = io.BytesIO()
     np.savez(
         fh,
@@ -57,6 +58,34 @@ def ranking_save(
         predictions=predictions[order].astype(np.int16),
     )
     artifacts.artifact_save(ranking_name(project_id, version), fh.getvalue())
+
+
+def ranking_top(ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` best: score descending, ties by id (`RANKING_ORDER`), in order.
+
+    `np.lexsort((ids, -scores))[:n]`, without sorting the whole pool: a partition finds
+    the n-th best score, and only the items at least as good are sorted.
+    """
+    if n >= len(ids):
+        return np.lexsort((ids, -scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.intp)
+    negated = -np.asarray(scores, dtype=np.float64)
+    nth = np.partition(negated, n - 1)[n - 1]
+    candidates = np.flatnonzero(negated <= nth)
+    if len(candidates) < n:  # NaN among the best n: the full sort's order, NaN last
+        return np.lexsort((ids, negated))[:n]
+    return candidates[np.lexsort((ids[candidates], negated[candidates]))[:n]]
+
+
+def sorted_common(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`np.intersect1d(sorted_ids, values)` for sorted unique `sorted_ids` (a pool's ids),
+    by binary search: no sort of the whole pool."""
+    values = np.unique(np.asarray(values, dtype=np.int64))
+    if not len(sorted_ids) or not len(values):
+        return values[:0]
+    at = np.searchsorted(sorted_ids, values).clip(max=len(sorted_ids) - 1)
+    return values[sorted_ids[at] == values]
 
 
 def ranking_load(project_id: int, version: int) -> Ranking | None:

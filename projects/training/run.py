@@ -9,7 +9,6 @@ the refreshed batch in one short transaction at the end.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from typing import Any, Protocol
 
@@ -20,20 +19,17 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from projects import artifacts
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
-from projects.pool import features as feature_store
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import RETRAIN_ENDED, STOP, project_move
-from projects.training import rankings
+from projects.training import model_files, rankings
 from projects.training import scores as score_rows
 from projects.training.classify import classify_steps
 from projects.training.heartbeat import Heartbeat
 from projects.training.services import (
     Superseded,
     heartbeat_stale,
-    model_name,
     owed_send,
     retrain_fail,
 )
@@ -174,8 +170,10 @@ def _train_and_score(
     if not snap.train.any():
         raise ValueError("no labelled items to train on yet")
 
-    def save(model: Any) -> str:
-        return _save_model(project, version, model)
+    def save(model: Any) -> str:  # before the rescore's chunks read it
+        return model_files.model_save(
+            project.pk, version.version, model, project.labels, project.kind
+        )
 
     # The task's own steps: train, save, evaluate, score the pool (`steps.Scored`).
     if project.task == Project.Task.SPANS:
@@ -229,7 +227,7 @@ def _ranking_top_write(
     Items that arrived after the snapshot (a stream item queued meanwhile) keep theirs.
     """
     top = np.zeros(len(ids), dtype=bool)
-    top[np.lexsort((ids, -scores))[:rows]] = True
+    top[rankings.ranking_top(ids, scores, rows)] = True
     # Requests skip the rows these writes hold: a claim the open batches' queued items, a
     # batch opening the top of the ranking. Written in one chunk, all the queued rows
     # were locked at once, and every claim meanwhile found nothing free and fell back on
@@ -244,7 +242,7 @@ def _ranking_top_write(
         score__isnull=False,
     ).exclude(scored_version__gte=version.version)
     older_ids = np.array(list(older.values_list("id", flat=True)), dtype=np.int64)
-    score_rows.scores_clear(np.intersect1d(older_ids, ids), chunk_size=TOP_CHUNK)
+    score_rows.scores_clear(rankings.sorted_common(ids, older_ids), chunk_size=TOP_CHUNK)
 
 
 def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
@@ -254,23 +252,7 @@ def _stop_set(project: Project, ids: np.ndarray) -> np.ndarray:
         chosen = rng.choice(ids, size=min(STOP_SET_SIZE, len(ids)), replace=False)
         project.stop_set = sorted(int(i) for i in chosen)
         Project.objects.filter(pk=project.pk).update(stop_set=project.stop_set)
-    return np.intersect1d(np.array(project.stop_set, dtype=np.int64), ids)
-
-
-def _save_model(project: Project, version: ModelVersion, model: Any) -> str:
-    name = model_name(project.pk, version.version)
-    # With the representation its rows came from, so a download can featurise new items.
-    representation = feature_store.representation_load(project.pk)
-    content = {
-        "model": model,
-        "labels": list(project.labels),
-        "kind": project.kind,
-        "representation": representation,
-    }
-    # A plain pickle, which joblib.load reads as well: joblib's own pickler is the pure
-    # Python one, about five times slower on a vocabulary's dict of terms.
-    artifacts.artifact_save(name, pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL))
-    return name.removeprefix("models/")
+    return rankings.sorted_common(ids, np.array(project.stop_set, dtype=np.int64))
 
 
 def _finish(
