@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0019_spans"),
+        ("projects", "0021_item_gold_labels"),
     ]
 
     operations = [
