@@ -12,6 +12,7 @@ or style.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +172,9 @@ def world(users, make_user, tmp_path, settings):  # type: ignore[no-untyped-def]
     item = Item.objects.create(project=project, image=str(image.relative_to(settings.MEDIA_ROOT)))
     job = ImportJob.objects.create(project=project, created_by=lead, filename="x.zip")
     ModelVersion.objects.create(project=project, version=1, status=ModelVersion.Status.FAILED)
-    artifacts.artifact_save(model_name(project.pk, 1), b"not a model, but the file exists")
+    # A model file as stored before representations were kept apart: handed out as is.
+    stored = {"model": None, "labels": ["a"], "kind": "text", "representation": None}
+    artifacts.artifact_save(model_name(project.pk, 1), pickle.dumps(stored))
     people = {
         "outsider": users["outsider"],
         "annotator": users["ann1"],
