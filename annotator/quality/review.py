@@ -65,6 +65,8 @@ def final_check(
     if spans is not None and not is_spans(project):
         raise ValidationError({"spans": 'only span projects take "spans"'})
     if is_spans(project):
+        if label or labels is not None:
+            raise ValidationError({"spans": 'a span project takes "spans", not a label'})
         if not isinstance(spans, list):
             raise ValidationError({"spans": 'a span project takes "spans": [{start, end, label}]'})
         return Final("", spans=spans)

@@ -24,7 +24,7 @@ from annotator.quality.agreement import (
     annotator_confusion,
     set_agreement_summary,
 )
-from annotator.quality.span_selectors import span_agreement
+from annotator.quality.span_selectors import span_agreement, span_consensus_accuracy
 from projects.models import Annotation, Item, Membership, Project
 
 # Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
@@ -85,11 +85,15 @@ Row = tuple[int, int, str, str, int, float | None, list[str] | None]
 def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
     """Rows of (item, annotator, username, label, confidence, seconds, labels) coded;
     those whose label (or set, on multi-label projects) the project does not know are
-    left out."""
+    left out. On span projects every annotation is kept with label code 0: the arrays
+    then serve who annotated what and when (the spans are `span_selectors`')."""
     index = {name: i for i, name in enumerate(project.labels)}
     multilabel = project.task == Project.Task.MULTILABEL
+    spans = project.task == Project.Task.SPANS
     if multilabel:
         rows = [r for r in rows if r[6] is not None and all(x in index for x in r[6])]
+    elif spans:
+        rows = [r for r in rows if r[3] == ""]
     else:
         rows = [r for r in rows if r[3] in index]
     if not rows:
@@ -108,7 +112,7 @@ def _coded(project: Project, rows: list[Row]) -> AnnotationArrays:
         usernames=[username[i] for i in first],
         items=items.astype(np.int64),
         annotators=annotators.astype(np.int64),
-        labels=np.array([0 if multilabel else index[x] for x in label], dtype=np.int64),
+        labels=np.array([0 if multilabel or spans else index[x] for x in label], dtype=np.int64),
         confidence=np.asarray(confidence, dtype=np.float64),
         seconds=np.asarray([np.nan if s is None else s for s in seconds], dtype=np.float64),
         sets=set_indicators(chosen, project.labels) if multilabel else None,
@@ -257,7 +261,10 @@ def annotator_stats(
     answer to that user's own row (what an annotator may see).
     """
     arr = annotation_arrays(project)
-    consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
+    if project.task == Project.Task.SPANS:
+        consensus = span_consensus_accuracy(project, arr.annotator_ids)
+    else:
+        consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
     gold_ref = gold_reference(project, arr)
     gold = _accuracy_rows(arr, gold_ref)
     codes = {int(pk): code for code, pk in enumerate(arr.annotator_ids.tolist())}
@@ -375,9 +382,10 @@ def gold_items(project: Project) -> QuerySet[Item]:
 
 def agreement_over_time(project: Project) -> list[dict[str, Any]]:
     """Fleiss' kappa and Krippendorff's alpha of each batch's items with >= 2 annotations,
-    in batch order (batches with fewer than ``MIN_SHARED`` such items are left out)."""
+    in batch order (batches with fewer than ``MIN_SHARED`` such items are left out); none
+    for span projects, whose figures are over tokens (`span_selectors`)."""
     arr = annotation_arrays(project)
-    if not len(arr.items):
+    if not len(arr.items) or project.task == Project.Task.SPANS:
         return []
     batch_of = dict(
         Item.objects.filter(pk__in=arr.item_ids.tolist(), batch__isnull=False).values_list(

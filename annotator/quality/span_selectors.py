@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from annotator.quality.agreement import krippendorff_alpha
 from projects.models import Annotation, Item, Project
 from strategies.spans.agreement import pairwise_span_agreement, token_units
@@ -63,3 +65,33 @@ def _pair(pair: dict[str, Any], min_shared: int) -> dict[str, Any]:
         "partial_f1": pair["partial"] if enough else None,
         "overlap_f1": pair["overlap"] if enough else None,
     }
+
+
+# Final spans an annotator is compared with: decided by others than the seed import.
+JUDGED = (Item.LabelSource.CONSENSUS, Item.LabelSource.REVIEW, Item.LabelSource.LEAD)
+
+
+def span_consensus_accuracy(
+    project: Project, annotator_ids: np.ndarray
+) -> dict[int, tuple[int, float]]:
+    """Per annotator code (position in `annotator_ids`): on items with >= 2 annotations
+    and final spans, how many they annotated and the share where their spans equal the
+    final ones exactly (the single-label stat's "agreement with consensus")."""
+    final = dict(
+        Item.objects.filter(
+            project=project, spans__isnull=False, label_source__in=JUDGED
+        ).values_list("id", "spans")
+    )
+    rows = Annotation.objects.filter(item_id__in=list(final), spans__isnull=False)
+    answers = list(rows.values_list("item_id", "annotator_id", "spans"))
+    per_item: dict[int, int] = {}
+    for item_id, _, _ in answers:
+        per_item[item_id] = per_item.get(item_id, 0) + 1
+    code = {int(pk): c for c, pk in enumerate(annotator_ids.tolist())}
+    tally: dict[int, list[int]] = {}
+    for item_id, annotator_id, spans in answers:
+        if per_item[item_id] >= 2 and annotator_id in code:
+            entry = tally.setdefault(code[annotator_id], [0, 0])
+            entry[0] += 1
+            entry[1] += int(spans == final[item_id])
+    return {c: (n, hits / n) for c, (n, hits) in tally.items()}

@@ -13,7 +13,7 @@ existing selectors over the pool's text feature rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -21,13 +21,17 @@ import numpy as np
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
 from projects.training.steps import Scored
-from strategies.spans.crf import SpanModel, train_span_committee, train_span_model
+from strategies.spans.crf import (
+    SequencePrediction,
+    SpanModel,
+    train_span_committee,
+    train_span_model,
+)
 from strategies.spans.inference import CompiledCRF, compile_crf, predict_padded
 from strategies.spans.metrics import evaluate_spans
 from strategies.spans.query import (
     SEQUENCE_STRATEGIES,
     SequenceContext,
-    path_indices,
     score_sequences,
 )
 from strategies.spans.tokens import Span, spans_to_tags, tokenize
@@ -43,14 +47,18 @@ def span_steps(
     project: Project,
     version: ModelVersion,
     snap: PoolSnapshot,
-    save: Any,
+    save: Callable[[Any], str],
     timings: dict[str, float],
 ) -> Scored:
     """Train, save (through `save(model)`, which returns the file's name), evaluate and
     score the pool: what `run._train_and_score` needs of a span project."""
     t = time.perf_counter()
-    train_ids = snap.ids[snap.train]
-    words, tags = _tagged(train_ids)
+    words, tags = _tagged(snap.ids[snap.train])
+    # An item without a token (an empty text) teaches the CRF nothing.
+    kept = [i for i, row in enumerate(words) if row]
+    words, tags = [words[i] for i in kept], [tags[i] for i in kept]
+    if not words:
+        raise ValueError("no labelled item with text to train on yet")
     model = train_span_model(words, tags, project.labels)
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -105,7 +113,9 @@ def pool_score(
     scores, predictions, least = [], [], []
     for index, words in enumerate(_words_in_chunks(ids)):
         prediction = predict_padded(model, words, compiled)
-        votes = [predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)]
+        votes: list[SequencePrediction] = [
+            predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)
+        ]
         ctx = SequenceContext(
             n_pool=len(words),
             prediction=prediction,
@@ -114,7 +124,7 @@ def pool_score(
             random_state=project.random_state + 7919 * seed + 104729 * index,
         )
         scores.append(score_sequences(project.strategy, ctx))
-        predictions.append(entity_label_codes(path_indices(prediction), len(project.labels)))
+        predictions.append(entity_label_codes(prediction.columns, len(project.labels)))
         least.append(1.0 - prediction.path_proba)
     if not scores:
         return np.zeros(0), np.zeros(0, dtype=np.int64), None
@@ -143,7 +153,7 @@ def stop_set_predictions(model: SpanModel, ids: np.ndarray) -> list[int]:
     out: list[int] = []
     compiled: CompiledCRF = compile_crf(model)
     for words in _words_in_chunks(ids):
-        paths = path_indices(predict_padded(model, words, compiled))
+        paths = predict_padded(model, words, compiled).columns
         out.extend(paths[paths >= 0].tolist())
     return out
 

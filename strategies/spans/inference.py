@@ -19,7 +19,7 @@ The results equal the tagger's to rounding (``tests/strategies/test_span_inferen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 
 import numpy as np
@@ -30,6 +30,14 @@ from strategies.spans.features import Features
 
 # Sentences per pass: the padded arrays are (chunk, longest sentence, tags) floats.
 CHUNK = 4096
+
+
+@dataclass
+class PaddedPrediction(SequencePrediction):
+    """A ``SequencePrediction`` that also keeps the Viterbi paths as tag columns,
+    ``(n, T)``, -1 on padding (what ``query.path_indices`` would rebuild from ``paths``)."""
+
+    columns: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ def emissions(compiled: CompiledCRF, xseqs: Sequence[Sequence[Features]]) -> np.
     return out
 
 
-def decode(compiled: CompiledCRF, emit: np.ndarray, mask: np.ndarray) -> SequencePrediction:
+def decode(compiled: CompiledCRF, emit: np.ndarray, mask: np.ndarray) -> PaddedPrediction:
     """Viterbi paths, ``P(y*|x)`` and token marginals from ``(n, T, K)`` state scores.
 
     Forward-backward in probability space with a normaliser per step (Rabiner 1989,
@@ -119,7 +127,8 @@ def decode(compiled: CompiledCRF, emit: np.ndarray, mask: np.ndarray) -> Sequenc
     rows = np.arange(n)
     last = np.maximum(lengths - 1, 0)
     if not width:
-        return SequencePrediction(compiled.tags, [[] for _ in range(n)], np.ones(n), emit, mask)
+        none = np.zeros((n, 0), dtype=np.int64)
+        return PaddedPrediction(compiled.tags, [[] for _ in none], np.ones(n), emit, mask, none)
     trans = compiled.transition
     t_max = trans.max()
     M = np.exp(trans - t_max)
@@ -164,12 +173,12 @@ def decode(compiled: CompiledCRF, emit: np.ndarray, mask: np.ndarray) -> Sequenc
     path = np.where(mask, path, -1)
     tags = np.asarray(compiled.tags, dtype=object)
     paths = [tags[row[:length]].tolist() for row, length in zip(path, lengths, strict=True)]
-    return SequencePrediction(compiled.tags, paths, path_proba, marginals, mask)
+    return PaddedPrediction(compiled.tags, paths, path_proba, marginals, mask, path)
 
 
 def predict_padded(
     model: SpanModel, sentences: Sequence[Sentence], compiled: CompiledCRF | None = None
-) -> SequencePrediction:
+) -> PaddedPrediction:
     """``model.predict_sequences(sentences)``, computed in one vectorised pass."""
     compiled = compiled or compile_crf(model)
     xseqs = model.features(sentences)

@@ -162,6 +162,7 @@ def test_review_shows_each_annotators_spans_and_takes_the_final_spans(api, users
     assert entry["votes"] == {"PER": 2, "LOC": 1}
     for bad in (
         {"item": item.pk, "label": "PER"},
+        {"item": item.pk, "label": "PER", "spans": []},
         {"item": item.pk, "spans": [span(0, 5, "DATE")]},
         {"item": item.pk, "spans": [span(0, 5, "PER"), span(2, 9, "LOC")]},
         {"item": item.pk, "spans": [span(0, 99, "PER")]},
@@ -190,3 +191,28 @@ def test_an_annotator_cannot_review(api, users, project):  # type: ignore[no-unt
     )
     assert response.status_code == 403
     assert Item.objects.get(pk=item.pk).state == "review"
+
+
+def test_annotator_stats_count_span_annotations_and_agreement_with_the_final_spans(
+    api, users, project
+):  # type: ignore[no-untyped-def]
+    crowd = [users["ann1"], users["ann2"], users["lead"]]
+    # Consensus [Alice, Paris]: ann1 and lead said exactly that, ann2 did not.
+    _decided(
+        project,
+        list(zip(crowd, [[ALICE, PARIS], [ALICE, BOB], [ALICE, PARIS]], [3] * 3, strict=True)),
+    )
+    # Reviewed to [Alice]: ann1 said it, ann2 said nothing.
+    reviewed = _decided(project, [(users["ann1"], [ALICE], 3), (users["ann2"], [], 3)])
+    url = f"/api/projects/{project.pk}/review/"
+    api["reviewer"].post(url, {"item": reviewed.pk, "spans": [ALICE]}, format="json")
+    rows = {
+        r["annotator"]: r for r in api["lead"].get(f"/api/projects/{project.pk}/annotators/").json()
+    }
+    assert (rows["ann1"]["items"], rows["ann1"]["consensus_items"]) == (2, 2)
+    assert rows["ann1"]["consensus_agreement"] == pytest.approx(1.0)
+    assert rows["ann2"]["consensus_agreement"] == pytest.approx(0.0)
+    assert rows["lead"]["consensus_agreement"] == pytest.approx(1.0)
+    assert rows["reviewer"]["items"] == 0
+    own = api["ann2"].get(f"/api/projects/{project.pk}/annotators/").json()
+    assert [r["annotator"] for r in own] == ["ann2"] and own[0]["items"] == 2

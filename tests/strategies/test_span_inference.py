@@ -7,6 +7,7 @@ import pytest
 
 from strategies.spans.crf import train_span_model
 from strategies.spans.inference import compile_crf, predict_padded
+from strategies.spans.query import path_indices
 from strategies.spans.simulate import tagged
 from tests.strategies.spans_corpus import synthetic_corpus
 
@@ -26,6 +27,7 @@ def test_marginals_paths_and_probabilities_match_the_tagger(trained) -> None:
     got = predict_padded(model, pool)
     assert got.tags == want.tags
     assert got.paths == want.paths
+    np.testing.assert_array_equal(got.columns, path_indices(want))
     np.testing.assert_array_equal(got.mask, want.mask)
     # crfsuite reports its weights to six significant digits, hence the tolerance.
     np.testing.assert_allclose(got.marginals, want.marginals, atol=1e-5)
