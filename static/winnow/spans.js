@@ -166,11 +166,6 @@
     return ed && document.body.contains(ed.root) ? ed : null;
   }
 
-  function typing(target) {
-    return target instanceof HTMLElement &&
-      target.matches("input:not([type=radio]):not([type=checkbox]), textarea, select, [contenteditable]");
-  }
-
   function move(to, extend) {
     ed.cursor = Math.max(0, Math.min(ed.cells.length - 1, to));
     if (!extend) ed.anchor = ed.cursor;
@@ -181,6 +176,7 @@
   // must not submit).
   document.addEventListener("keydown", (event) => {
     if (!live() || !ed.cells.length || event.ctrlKey || event.metaKey || event.altKey) return;
+    // typing() is annotate.js's (loaded first): what counts as typing is written once.
     if (document.querySelector("dialog[open]") || typing(event.target)) return;
     const key = event.key;
     if (key === "ArrowRight" || key === "ArrowLeft") {
