@@ -273,7 +273,9 @@ def test_gold_marking_reports_bad_entries(api, new_project):  # type: ignore[no-
     assert [e["item"] for e in bad.json()["errors"]] == [queued.pk, 10**9, free.pk]
     ok = api["lead"].post(url, {"items": [{"item": free.pk, "label": "pets"}]}, format="json")
     assert ok.status_code == 200
-    assert api["lead"].get(url).json() == [{"item": free.pk, "label": "pets", "state": "gold"}]
+    assert api["lead"].get(url).json() == [
+        {"item": free.pk, "label": "pets", "labels": None, "state": "gold"}
+    ]
     api["lead"].post(url, {"items": [{"item": free.pk, "label": None}]}, format="json")
     free.refresh_from_db()
     assert (free.state, free.gold_label) == ("pool", None)

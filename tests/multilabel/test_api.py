@@ -265,3 +265,11 @@ def test_the_history_page_changes_a_set_with_its_toggles(api, project, users):  
     refused = page.post(f"{url}{item}/", {"confidence": "3"}, HTTP_HX_REQUEST="true")
     assert "empty set" in refused.content.decode()
     assert Annotation.objects.get(pk=changed.pk).labels == ["sports", "politics"]
+
+
+def test_stream_and_replay_answer_a_clear_409_on_multilabel_projects(api, project):  # type: ignore[no-untyped-def]
+    base = f"/api/projects/{project.pk}"
+    stream = api["lead"].post(f"{base}/stream/", {"text": "new item"}, format="json")
+    assert stream.status_code == 409 and "single-label" in stream.content.decode()
+    replay = api["lead"].post(f"{base}/replay/", {}, format="json")
+    assert replay.status_code == 409 and "single-label" in replay.content.decode()
