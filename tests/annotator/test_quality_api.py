@@ -49,8 +49,13 @@ def test_overlap_gives_each_item_k_distinct_annotators_never_the_same_item_twice
     api, client_for, new_project
 ):
     ann3 = client_for("ann3")
-    project = new_project({"ann1": "annotator", "ann2": "annotator", "ann3": "annotator"},
-                          n=12, overlap=3, batch_size=6, holdout_fraction=0)
+    project = new_project(
+        {"ann1": "annotator", "ann2": "annotator", "ann3": "annotator"},
+        n=12,
+        overlap=3,
+        batch_size=6,
+        holdout_fraction=0,
+    )
     clients = {"ann1": api["ann1"], "ann2": api["ann2"], "ann3": ann3}
     seen = _drain(clients, project.pk, lambda name, item: truth_of(item))
     for name, ids in seen.items():
@@ -67,11 +72,19 @@ def test_overlap_gives_each_item_k_distinct_annotators_never_the_same_item_twice
 
 
 def test_agreement_fraction_gives_some_items_more_annotators(api, new_project):  # type: ignore[no-untyped-def]
-    project = new_project(ANNOTATORS, n=40, overlap=1, agreement_fraction=0.5,
-                          agreement_overlap=2, batch_size=20, holdout_fraction=0)
+    project = new_project(
+        ANNOTATORS,
+        n=40,
+        overlap=1,
+        agreement_fraction=0.5,
+        agreement_overlap=2,
+        batch_size=20,
+        holdout_fraction=0,
+    )
     assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 200
-    needs = Counter(Item.objects.filter(project=project, batch__isnull=False)
-                    .values_list("required", flat=True))
+    needs = Counter(
+        Item.objects.filter(project=project, batch__isnull=False).values_list("required", flat=True)
+    )
     assert set(needs) == {1, 2} and 3 <= needs[2] <= 17
     _drain({"ann1": api["ann1"], "ann2": api["ann2"]}, project.pk, lambda n, i: truth_of(i))
     batch_one = Item.objects.filter(project=project, batch__number=1)
@@ -113,19 +126,27 @@ def test_tie_goes_to_review_and_reviewer_decision_is_final_and_recorded(  # type
     item.refresh_from_db()
     assert (item.state, item.label, item.label_source) == ("labeled", "finance", "review")
     assert ReviewDecision.objects.get(item=item).reviewer == users["reviewer"]
-    assert api["reviewer"].post(url, {"item": item.pk, "label": "finance"},
-                                format="json").status_code == 200
-    assert api["lead"].post(url, {"item": item.pk, "label": "pets"},
-                            format="json").status_code == 409
+    assert (
+        api["reviewer"].post(url, {"item": item.pk, "label": "finance"}, format="json").status_code
+        == 200
+    )
+    assert (
+        api["lead"].post(url, {"item": item.pk, "label": "pets"}, format="json").status_code == 409
+    )
     assert api["reviewer"].get(url).json() == []
     # the decision emptied the queue, so a retrain is owed and will train on it
     assert ModelVersion.objects.filter(project=project, trigger="review").exists()
     snapshot = pool.pool_snapshot(project)
     assert snapshot.label[list(snapshot.ids).index(item.pk)] == LABELS.index("finance")
 
-    records = [json.loads(line) for line in b"".join(
-        api["lead"].get(f"/api/projects/{project.pk}/export/").streaming_content
-    ).decode().splitlines()]
+    records = [
+        json.loads(line)
+        for line in b"".join(
+            api["lead"].get(f"/api/projects/{project.pk}/export/").streaming_content
+        )
+        .decode()
+        .splitlines()
+    ]
     exported = next(r for r in records if r["id"] == item.pk)
     assert exported["label"] == "finance" and exported["review"]["reviewer"] == "reviewer"
     assert {a["annotator"] for a in exported["annotations"]} == {"ann1", "ann2"}
@@ -134,10 +155,14 @@ def test_tie_goes_to_review_and_reviewer_decision_is_final_and_recorded(  # type
 def test_later_annotation_edit_does_not_override_a_review(api, new_project):  # type: ignore[no-untyped-def]
     project = new_project(ANNOTATORS, overlap=2, batch_size=6)
     item = _tie_item(api, project)
-    api["lead"].post(f"/api/projects/{project.pk}/review/", {"item": item.pk, "label": "pets"},
-                     format="json")
-    api["ann2"].post(f"/api/projects/{project.pk}/annotations/",
-                     {"item": item.pk, "label": "sport", "confidence": 5}, format="json")
+    api["lead"].post(
+        f"/api/projects/{project.pk}/review/", {"item": item.pk, "label": "pets"}, format="json"
+    )
+    api["ann2"].post(
+        f"/api/projects/{project.pk}/annotations/",
+        {"item": item.pk, "label": "sport", "confidence": 5},
+        format="json",
+    )
     item.refresh_from_db()
     assert (item.label, item.label_source) == ("pets", "review")
 
@@ -158,14 +183,23 @@ def test_send_back_hands_the_item_to_a_new_annotator_whose_label_breaks_the_tie(
     item.refresh_from_db()
     assert (item.state, item.label, item.label_source) == ("labeled", "finance", "consensus")
     assert item.annotations.count() == 3
-    assert api["reviewer"].post(url, {"item": item.pk, "action": "send_back"},
-                                format="json").status_code == 409
+    assert (
+        api["reviewer"]
+        .post(url, {"item": item.pk, "action": "send_back"}, format="json")
+        .status_code
+        == 409
+    )
 
 
 def test_agreement_matches_reference_implementations(api, client_for, new_project):  # type: ignore[no-untyped-def]
     ann3 = client_for("ann3")
-    project = new_project({"ann1": "annotator", "ann2": "annotator", "ann3": "annotator"},
-                          n=12, overlap=3, batch_size=12, holdout_fraction=0)
+    project = new_project(
+        {"ann1": "annotator", "ann2": "annotator", "ann3": "annotator"},
+        n=12,
+        overlap=3,
+        batch_size=12,
+        holdout_fraction=0,
+    )
     pid = project.pk
 
     def answer(name: str, item: dict) -> str:  # type: ignore[type-arg]
@@ -177,8 +211,11 @@ def test_agreement_matches_reference_implementations(api, client_for, new_projec
     _drain({"ann1": api["ann1"], "ann2": api["ann2"], "ann3": ann3}, pid, answer)
     body = api["lead"].get(f"/api/projects/{pid}/agreement/").json()
     assert set(body) >= {"items", "fleiss_kappa", "krippendorff_alpha", "pairs"}
-    rows = list(Annotation.objects.filter(project=project, item__batch__number=1)
-                .values_list("item_id", "annotator__username", "label"))
+    rows = list(
+        Annotation.objects.filter(project=project, item__batch__number=1).values_list(
+            "item_id", "annotator__username", "label"
+        )
+    )
     assert body["items"] == len({r[0] for r in rows}) == 12
     by = {(item, name): label for item, name, label in rows}
     items = sorted({r[0] for r in rows})
@@ -188,9 +225,14 @@ def test_agreement_matches_reference_implementations(api, client_for, new_projec
         assert pair["n"] == 12
         assert pair["cohen_kappa"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-9)
     assert {(p["a"], p["b"]) for p in body["pairs"]} == {
-        ("ann1", "ann2"), ("ann1", "ann3"), ("ann2", "ann3")}
-    table = [[sum(by[(i, n)] == label for n in ("ann1", "ann2", "ann3")) for label in LABELS]
-             for i in items]
+        ("ann1", "ann2"),
+        ("ann1", "ann3"),
+        ("ann2", "ann3"),
+    }
+    table = [
+        [sum(by[(i, n)] == label for n in ("ann1", "ann2", "ann3")) for label in LABELS]
+        for i in items
+    ]
     assert body["fleiss_kappa"] == pytest.approx(sm_fleiss_kappa(table), abs=1e-9)
     matrix = body["confusion"]["matrix"]
     assert matrix == [list(row) for row in zip(*matrix, strict=True)]
@@ -209,13 +251,23 @@ def test_gold_items_are_mixed_in_unannounced_and_score_annotators(api, new_proje
     project = new_project(ANNOTATORS, n=16, overlap=1, batch_size=6, holdout_fraction=0)
     pid = project.pk
     free = list(Item.objects.filter(project=project, state="pool").order_by("id")[:2])
-    marked = api["lead"].post(f"/api/projects/{pid}/gold/", {"items": [
-        {"item": free[0].pk, "label": truth_of({"text": free[0].text})},
-        {"item": free[1].pk, "label": truth_of({"text": free[1].text})},
-    ]}, format="json")
+    marked = api["lead"].post(
+        f"/api/projects/{pid}/gold/",
+        {
+            "items": [
+                {"item": free[0].pk, "label": truth_of({"text": free[0].text})},
+                {"item": free[1].pk, "label": truth_of({"text": free[1].text})},
+            ]
+        },
+        format="json",
+    )
     assert marked.status_code == 200 and marked.json() == {"updated": 2, "errors": []}
-    assert api["lead"].patch(f"/api/projects/{pid}/", {"gold_fraction": 0.5},
-                             format="json").status_code == 200
+    assert (
+        api["lead"]
+        .patch(f"/api/projects/{pid}/", {"gold_fraction": 0.5}, format="json")
+        .status_code
+        == 200
+    )
     gold_ids = {free[0].pk, free[1].pk}
 
     def answer(name: str, item: dict) -> str:  # type: ignore[type-arg]
@@ -240,16 +292,26 @@ def test_a_gold_hand_out_looks_like_any_other(api, new_project):  # type: ignore
     pid = project.pk
     gold_item = Item.objects.filter(project=project, state="pool").order_by("id").first()
     assert gold_item is not None
-    api["lead"].post(f"/api/projects/{pid}/gold/", {"items": [
-        {"item": gold_item.pk, "label": "pets"}]}, format="json")
-    assert api["lead"].patch(f"/api/projects/{pid}/", {"gold_fraction": 0.5},
-                             format="json").status_code == 200
+    api["lead"].post(
+        f"/api/projects/{pid}/gold/",
+        {"items": [{"item": gold_item.pk, "label": "pets"}]},
+        format="json",
+    )
+    assert (
+        api["lead"]
+        .patch(f"/api/projects/{pid}/", {"gold_fraction": 0.5}, format="json")
+        .status_code
+        == 200
+    )
     payloads = []
     for _ in range(8):
         handed = api["ann1"].get(f"/api/projects/{pid}/next/").json()
         payloads.append(handed)
-        api["ann1"].post(f"/api/projects/{pid}/annotations/",
-                         {"item": handed["item"]["id"], "label": "sport"}, format="json")
+        api["ann1"].post(
+            f"/api/projects/{pid}/annotations/",
+            {"item": handed["item"]["id"], "label": "sport"},
+            format="json",
+        )
     gold = [p for p in payloads if p["item"]["id"] == gold_item.pk]
     normal = [p for p in payloads if p["item"]["id"] != gold_item.pk]
     assert len(gold) == 1 and normal
@@ -266,9 +328,17 @@ def test_gold_marking_reports_bad_entries(api, new_project):  # type: ignore[no-
     free = Item.objects.filter(project=project, state="pool").first()
     assert queued is not None and free is not None
     url = f"/api/projects/{project.pk}/gold/"
-    bad = api["lead"].post(url, {"items": [
-        {"item": queued.pk, "label": "pets"}, {"item": 10**9, "label": "pets"},
-        {"item": free.pk, "label": "astrology"}]}, format="json")
+    bad = api["lead"].post(
+        url,
+        {
+            "items": [
+                {"item": queued.pk, "label": "pets"},
+                {"item": 10**9, "label": "pets"},
+                {"item": free.pk, "label": "astrology"},
+            ]
+        },
+        format="json",
+    )
     assert bad.status_code == 400
     assert [e["item"] for e in bad.json()["errors"]] == [queued.pk, 10**9, free.pk]
     ok = api["lead"].post(url, {"items": [{"item": free.pk, "label": "pets"}]}, format="json")
@@ -285,10 +355,14 @@ def test_annotator_stats_lead_sees_everyone_annotator_only_self(  # type: ignore
     api, new_project
 ):
     project = new_project(ANNOTATORS, overlap=2, batch_size=6, holdout_fraction=0)
-    _drain({"ann1": api["ann1"], "ann2": api["ann2"]}, project.pk,
-           lambda name, item: truth_of(item) if name == "ann1" or item["id"] % 2 else "sport")
-    rows = {r["annotator"]: r for r in api["lead"].get(
-        f"/api/projects/{project.pk}/annotators/").json()}
+    _drain(
+        {"ann1": api["ann1"], "ann2": api["ann2"]},
+        project.pk,
+        lambda name, item: truth_of(item) if name == "ann1" or item["id"] % 2 else "sport",
+    )
+    rows = {
+        r["annotator"]: r for r in api["lead"].get(f"/api/projects/{project.pk}/annotators/").json()
+    }
     assert set(rows) == {"lead", "ann1", "ann2", "reviewer"}
     assert rows["ann1"]["items"] == rows["ann2"]["items"] == 12
     assert rows["reviewer"]["items"] == 0 and rows["reviewer"]["median_seconds"] is None
@@ -304,8 +378,10 @@ def test_outsider_gets_404_and_annotator_403_on_quality_urls(api, new_project): 
     base = f"/api/projects/{project.pk}"
     for url in ("agreement/", "annotators/", "review/", "gold/"):
         assert api["outsider"].get(f"{base}/{url}").status_code == 404, url
-    for url, body in (("review/", {"item": item.pk, "label": "pets"}),
-                      ("gold/", {"items": [{"item": item.pk, "label": "pets"}]})):
+    for url, body in (
+        ("review/", {"item": item.pk, "label": "pets"}),
+        ("gold/", {"items": [{"item": item.pk, "label": "pets"}]}),
+    ):
         assert api["outsider"].post(f"{base}/{url}", body, format="json").status_code == 404
         assert api["ann1"].post(f"{base}/{url}", body, format="json").status_code == 403
     for url in ("agreement/", "review/", "gold/"):
