@@ -5,7 +5,8 @@ read by others, possibly on other hosts. `STORAGES["artifacts"]` names the store
 (`projects.artifacts` is the one way to reach it):
 
 - `DataDirStorage` (the default): files under WINNOW_DATA_DIR, in the layout the single
-  host always had (`features/` under FEATURES_ROOT, `models/` under MODELS_ROOT). Every
+  host always had (`features/` under FEATURES_ROOT, `models/` under MODELS_ROOT, item
+  images, `media/`, under MEDIA_ROOT). Every
   write is a temp file renamed into place, so a reader never sees half an artifact.
 - `DatabaseStorage`: rows of `Artifact` in the project's database, for hosts that share
   PostgreSQL and Redis but no volume and no object store. Large artifacts are split in
@@ -38,7 +39,11 @@ class DataDirStorage(FileSystemStorage):
 
     def path(self, name: str) -> str:
         head, _, rest = name.partition("/")
-        roots = {"features": settings.FEATURES_ROOT, "models": settings.MODELS_ROOT}
+        roots = {
+            "features": settings.FEATURES_ROOT,
+            "models": settings.MODELS_ROOT,
+            "media": settings.MEDIA_ROOT,
+        }
         root = roots.get(head)
         base = Path(root) / rest if root is not None else Path(settings.DATA_DIR) / name
         return str(base)

@@ -48,18 +48,23 @@ def artifact_create_once(name: str, data: bytes) -> bool:
     return True
 
 
-@contextmanager
-def artifact_open(name: str) -> Iterator[IO[bytes]]:
-    """`name` opened for reading, seekable (FileNotFoundError if it does not exist)."""
+def artifact_handle(name: str) -> IO[bytes]:
+    """`name` opened for reading; the caller closes it (FileNotFoundError if missing)."""
     target = store()
     try:
-        fh = target.open(name, "rb")
+        return target.open(name, "rb")  # type: ignore[no-any-return]
     except FileNotFoundError:
         raise
     except OSError as exc:  # an object store's missing key
         if not target.exists(name):
             raise FileNotFoundError(name) from exc
         raise
+
+
+@contextmanager
+def artifact_open(name: str) -> Iterator[IO[bytes]]:
+    """`name` opened for reading, seekable (FileNotFoundError if it does not exist)."""
+    fh = artifact_handle(name)
     try:
         if not fh.seekable():
             yield io.BytesIO(fh.read())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePosixPath
 
-from django.conf import settings
 from django.http import FileResponse, Http404
 
+from projects import item_images
 from projects.models import Item, Project
 
 CONTENT_TYPES = {
@@ -22,14 +22,17 @@ def item_image_response(project: Project, item_id: int, *, thumbnail: bool) -> F
     item = Item.objects.filter(project=project, pk=item_id).exclude(image="").first()
     if item is None:
         raise Http404("No such image in this project.")
-    path = Path(settings.MEDIA_ROOT) / item.image
-    if thumbnail:
-        thumb = path.with_name(f"{path.stem}.thumb.webp")
-        path = thumb if thumb.exists() else path
-    if not path.is_file():
+    names = [item_images.thumbnail_of(item.image), item.image] if thumbnail else [item.image]
+    for name in names:  # an image whose thumbnail is not made yet is served itself
+        try:
+            handle = item_images.image_handle(name)
+        except FileNotFoundError:
+            continue
+        suffix = PurePosixPath(name).suffix.lower()
+        response = FileResponse(handle, content_type=CONTENT_TYPES.get(suffix))
+        break
+    else:
         raise Http404("The image file is missing.")
-    handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
-    response = FileResponse(handle, content_type=CONTENT_TYPES.get(path.suffix.lower()))
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

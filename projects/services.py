@@ -253,7 +253,7 @@ def project_delete(*, project: Project, confirm: str) -> None:
 
 def _remove_dirs(project_id: int, dirs: list[Path]) -> None:
     """Its artifacts from the store every host shares, then what is left on this host."""
-    for prefix in ("features", "models"):
+    for prefix in ("features", "models", "media"):  # media: its images (projects.item_images)
         artifacts.artifacts_delete_dir(f"{prefix}/project_{project_id}")
     for directory in dirs:
         shutil.rmtree(directory, ignore_errors=True)

@@ -171,6 +171,9 @@ def model_picks(
             # version scored (skipped as locked, or arrived during its retrain) do not.
             # Only the top of each ranking is stored (`training.ranked_rows`).
             scored_version__gte=latest.version,
+            # A newer ranking being written clears the scores of the rows it ranks lower
+            # (`training.run`), leaving their version: they are out of every top now.
+            score__isnull=False,
         )
         .order_by(*RANKING_ORDER)
         .values_list("id", "score")[: k * factor + SPARES]

@@ -1,11 +1,12 @@
 """Image ZIP imports: cheap checks and streaming in the request, decoding in the worker.
 
 The request checks the whole ZIP (entry count, paths, bombs, sizes) before
-inflating anything, streams each image into a staging folder under
-``MEDIA_ROOT/project_<id>/`` reading only its header (format, pixel count), then
-in one transaction moves the files to their generated names and inserts their
-items. The staging folder is always removed, and if the transaction fails the
-files it moved are deleted: nothing of a refused or failed import is half-kept.
+inflating anything, streams each image into a private staging folder reading only
+its header (format, pixel count), then in one transaction stores the images under
+generated names (`projects.item_images`: the artifact store every host reads) and
+inserts their items. The staging folder is always removed, and if the transaction
+fails the images it stored are deleted: nothing of a refused or failed import is
+half-kept.
 The worker (``import_job_run``) decodes each image once, with the per-image
 pixel limit, to make its thumbnail and features; an image that does not decode
 is reported by name in the job's errors and its item removed. It reports
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from projects import tasks
+from projects import item_images, tasks
 from projects.batches import refresh as refreshes
 from projects.ingest import bulk
 from projects.ingest.parsers import ImportRejected, ParsedRow
@@ -47,7 +49,6 @@ from projects.state import ITEMS_ARRIVED, project_move
 from projects.training import services as training_services
 from strategies.images import (
     IMAGE_FEATURE_DIM,
-    THUMBNAIL_EXTENSION,
     ImageRejected,
     image_features,
     image_load,
@@ -121,10 +122,10 @@ def import_image_upload(
 
 
 def _staging_folder(project: Project) -> Path:
-    """A private folder next to the project's images, so moving a file out is a rename."""
-    folder = Path(settings.MEDIA_ROOT) / f"project_{project.pk}" / f".incoming-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True)
-    return folder
+    """A private folder on this host for the ZIP's images until they are stored."""
+    root = Path(settings.DATA_DIR) / "incoming"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"project_{project.pk}-", dir=root))
 
 
 def _read_rows(
@@ -178,11 +179,11 @@ def image_items_import(
     user: User | None,
     errors: list[dict[str, Any]] | None = None,
 ) -> ImportJob:
-    """Move the staged images to their names and insert their items in one transaction.
+    """Store the staged images under their names and insert their items in one transaction.
 
     The worker does the rest.
     """
-    written: list[Path] = []
+    written: list[str] = []
     try:
         with transaction.atomic():
             job = ImportJob.objects.create(
@@ -208,7 +209,7 @@ def image_items_import(
             _mark_collecting(project)
             transaction.on_commit(lambda: _enqueue(job.pk))
     except BaseException:
-        _delete(written)
+        item_images.images_delete(written)
         raise
     return job
 
@@ -220,18 +221,11 @@ def image_prefix(project: Project | int, job: ImportJob | int) -> str:
     return f"project_{project_id}/j{job_id}-"
 
 
-def _place_image(project: Project, job: ImportJob, entry: ImageEntry, written: list[Path]) -> str:
+def _place_image(project: Project, job: ImportJob, entry: ImageEntry, written: list[str]) -> str:
     relative = f"{image_prefix(project, job)}{uuid.uuid4().hex}{EXTENSIONS[entry.format]}"
-    path = Path(settings.MEDIA_ROOT) / relative
-    written.append(path)
-    entry.path.rename(path)  # a fresh uuid in the same folder tree: nothing is overwritten
+    written.append(relative)
+    item_images.image_save(relative, entry.path.read_bytes())  # a fresh uuid: no overwrite
     return relative
-
-
-def _delete(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
-        thumbnail_path(path).unlink(missing_ok=True)
 
 
 def _mark_collecting(project: Project) -> None:
@@ -242,11 +236,6 @@ def _mark_collecting(project: Project) -> None:
 def _enqueue(job_id: int) -> None:
 
     task_send(tasks.image_import_process, job_id)
-
-
-def thumbnail_path(image: Path) -> Path:
-    """``<stem>.thumb.webp`` next to the image (what projects.media serves for ``?thumb=1``)."""
-    return image.with_name(f"{image.stem}.thumb{THUMBNAIL_EXTENSION}")
 
 
 # -- the worker: thumbnails, features, progress ---------------------------------
@@ -325,16 +314,19 @@ def images_thumbnail_and_featurise(
     Rows that do not decode stay zero in the matrix and are returned by index
     with the reason.
     """
-    root = Path(settings.MEDIA_ROOT)
     X = np.zeros((len(paths), IMAGE_FEATURE_DIM), dtype=np.float32)
     broken: dict[int, str] = {}
     for row, relative in enumerate(paths):
-        path = root / relative
         try:
-            with image_open(path, max_pixels=max_pixels) as img:
+            data = item_images.image_read(relative)
+        except FileNotFoundError:
+            broken[row] = "the stored image is missing"
+            continue
+        try:
+            with image_open(data, max_pixels=max_pixels) as img:
                 image_load(img)
                 X[row] = image_features(img)
-                _write_atomic(thumbnail_path(path), thumbnail_bytes(img))
+                item_images.image_save(item_images.thumbnail_of(relative), thumbnail_bytes(img))
         except ImageRejected as exc:
             broken[row] = str(exc)
     return X, broken
@@ -343,7 +335,7 @@ def images_thumbnail_and_featurise(
 def _drop_broken(job: ImportJob, broken: dict[Item, str]) -> None:
     """Items whose image does not decode leave the pool; the job reports them by name."""
     errors = [{"name": item.meta.get("path", ""), "error": error} for item, error in broken.items()]
-    files = [Path(settings.MEDIA_ROOT) / item.image for item in broken]
+    files = [item.image for item in broken]
     with transaction.atomic():
         Item.objects.filter(pk__in=[item.pk for item in broken]).delete()
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
@@ -351,13 +343,7 @@ def _drop_broken(job: ImportJob, broken: dict[Item, str]) -> None:
         locked.created -= len(broken)
         locked.skipped += len(broken)
         locked.save(update_fields=["errors", "created", "skipped"])
-        transaction.on_commit(lambda: _delete(files))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+        transaction.on_commit(lambda: item_images.images_delete(files))
 
 
 def _finish_job(project: Project, job: ImportJob) -> None:

@@ -6,15 +6,15 @@ column set and one read of the feature store, then handled with numpy.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 
+from projects import item_images
 from projects.models import Item, Project
 from projects.pool import embedders, feature_chunks, features
 from projects.settings_schema import BUILTIN_EMBEDDER
@@ -244,10 +244,9 @@ def vocabulary_texts(project: Project, limit: int | None = None) -> list[str]:
 def _open_images(paths: list[str]) -> list[Any]:
     from PIL import Image
 
-    root = Path(settings.MEDIA_ROOT)
     images = []
     for path in paths:
-        with Image.open(root / path) as img:
+        with Image.open(io.BytesIO(item_images.image_read(path))) as img:
             img.load()
             images.append(img)
     return images

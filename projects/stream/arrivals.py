@@ -12,14 +12,14 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from PIL import Image
 
-from projects.ingest.images import EXTENSIONS, max_image_pixels, thumbnail_path
+from projects import item_images
+from projects.ingest.images import EXTENSIONS, max_image_pixels
 from projects.models import Item, Project
 from projects.pool import embedders, features
 from projects.pool import snapshot as pool
@@ -195,18 +195,15 @@ def _image_arrivals(entries: Sequence[object], data: bytes | None, embedder: str
     return Arrivals([{"meta": meta}], X, [ArrivingImage(img, data, fmt)])
 
 
-def images_store(project: Project, arrivals: Arrivals) -> list[Path]:
-    """Write each image and its thumbnail; the caller deletes them if the insert fails."""
-    written: list[Path] = []
+def images_store(project: Project, arrivals: Arrivals) -> list[str]:
+    """Store each image and its thumbnail; the caller deletes them if the insert fails."""
+    written: list[str] = []
     if not arrivals.images:
         return written
     for fields, arriving in zip(arrivals.fields, arrivals.images, strict=True):
         relative = f"project_{project.pk}/s-{uuid.uuid4().hex}{EXTENSIONS[arriving.format]}"
-        path = Path(settings.MEDIA_ROOT) / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(arriving.data)
-        thumb = thumbnail_path(path)
-        thumb.write_bytes(thumbnail_bytes(arriving.image))
+        written.append(relative)
+        item_images.image_save(relative, arriving.data)
+        item_images.image_save(item_images.thumbnail_of(relative), thumbnail_bytes(arriving.image))
         fields["image"] = relative
-        written += [path, thumb]
     return written

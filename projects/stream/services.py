@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from projects import item_images
 from projects.batches import services as batch_services
 from projects.batches.selection import Picks
 from projects.ingest import bulk
@@ -113,8 +114,7 @@ def stream_items_add(
     try:
         items = _decide_and_store(project, arrivals.fields, version, proba)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        item_images.images_delete(written)
         raise
     ids = np.fromiter((item.id for item in items), dtype=np.int64, count=len(items))
     stream_features_add(project.pk, ids, arrivals.X)

@@ -135,6 +135,7 @@ def chunk_score(*, chunk_id: int) -> bool:
     if chunk is None:
         return False
     version = chunk.version
+    log.info("rescore chunk %s of version %s: claimed", chunk.index, version.pk)
     if not _holds(version.pk, chunk.attempt):
         log.info("rescore chunk %s: attempt %s was superseded", chunk_id, chunk.attempt)
         return False
@@ -149,8 +150,9 @@ def chunk_score(*, chunk_id: int) -> bool:
     read = time.perf_counter()
     proba = np.asarray(model.predict_proba(rows))
     log.info(
-        "rescore chunk %s: model %.2f s, rows %.2f s, scored %.2f s",
+        "rescore chunk %s of version %s: model %.2f s, rows %.2f s, scored %.2f s",
         chunk.index,
+        version.pk,
         loaded - started,
         read - loaded,
         time.perf_counter() - read,

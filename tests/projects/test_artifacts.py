@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 
 from projects import artifact_stores, artifacts
 from projects.pool import features
+from tests.support.object_store import ObjectStore
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +28,24 @@ def own_dirs(settings, tmp_path):  # type: ignore[no-untyped-def]
     features._LOADED.clear()
 
 
-@pytest.fixture(params=["data_dir", "database"])
+@pytest.fixture(scope="module")
+def object_store():  # type: ignore[no-untyped-def]
+    server = ObjectStore.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["data_dir", "database", "s3"])
 def store(request, settings):  # type: ignore[no-untyped-def]
-    backend = {
-        "data_dir": "projects.artifact_stores.DataDirStorage",
-        "database": "projects.artifact_stores.DatabaseStorage",
-    }[request.param]
-    settings.STORAGES = {**settings.STORAGES, "artifacts": {"BACKEND": backend}}
+    if request.param == "s3":
+        entry = request.getfixturevalue("object_store").storage()
+    else:
+        backend = {
+            "data_dir": "projects.artifact_stores.DataDirStorage",
+            "database": "projects.artifact_stores.DatabaseStorage",
+        }[request.param]
+        entry = {"BACKEND": backend}
+    settings.STORAGES = {**settings.STORAGES, "artifacts": entry}
     return request.param
 
 
@@ -99,6 +111,35 @@ def test_the_database_store_splits_large_artifacts_in_parts(monkeypatch) -> None
     assert not db.exists("a/b/c.bin")
     with pytest.raises(FileNotFoundError):
         db.open("a/b/c.bin")
+
+
+def test_every_store_keeps_the_artifact_contract(store) -> None:  # type: ignore[no-untyped-def]
+    """What the loop relies on, on one host, in PostgreSQL and in an S3-compatible store."""
+
+    with (
+        pytest.raises(FileNotFoundError),
+        artifacts.artifact_open("models/project_3/missing.bin"),
+    ):
+        pass
+    assert not artifacts.artifact_exists("models/project_3/model_v1.joblib")
+    artifacts.artifact_save("models/project_3/model_v1.joblib", b"first")
+    artifacts.artifact_save("models/project_3/model_v1.joblib", b"second, whole")
+    with artifacts.artifact_open("models/project_3/model_v1.joblib") as fh:
+        assert fh.read() == b"second, whole"
+        fh.seek(8)
+        assert fh.read() == b"whole"
+    assert artifacts.artifact_create_once("models/project_3/vocabulary.pkl", b"a")
+    assert not artifacts.artifact_create_once("models/project_3/vocabulary.pkl", b"b")
+    with artifacts.artifact_open("models/project_3/vocabulary.pkl") as fh:
+        assert fh.read() == b"a"
+    artifacts.artifact_save("models/project_3/sub/scores_v1.npz", b"\x00" * 3)
+    assert artifacts.artifact_names("models/project_3") == [
+        "models/project_3/model_v1.joblib",
+        "models/project_3/vocabulary.pkl",
+    ]
+    artifacts.artifacts_delete_dir("models/project_3")
+    assert not artifacts.artifact_exists("models/project_3/model_v1.joblib")
+    assert not artifacts.artifact_exists("models/project_3/sub/scores_v1.npz")
 
 
 def test_pickles_are_read_by_the_c_unpickler_joblib_files_too(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]

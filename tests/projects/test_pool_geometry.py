@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects import tasks
 from projects.batches import selection as batch_selection
-from projects.models import ModelVersion, Project
+from projects.models import RANKING_ORDER, Item, ModelVersion, Project
 from projects.pool import features, geometry
 from projects.training import services as training_services
 from strategies import selection
@@ -106,3 +106,25 @@ def test_without_the_embedding_geometry_nothing_is_fitted(
     assert latest is not None
     batch_selection.model_picks(project, latest, 10, quick=False)
     assert features.geometry_load(project.pk) is None
+
+
+def test_rows_a_newer_ranking_cleared_are_not_picked(api) -> None:  # type: ignore[no-untyped-def]
+    """A retrain writing its ranking clears the scores of the rows it ranks lower and
+    leaves their version; a batch picked from the older ranking meanwhile skips them
+    (their NULL score once reached the selector as NaN)."""
+
+    project = trained_project(api)
+    latest = training_services.latest_model(project)
+    assert latest is not None
+    scored = Item.objects.filter(
+        project=project, state=Item.State.POOL, is_holdout=False, score__isnull=False
+    ).order_by(*RANKING_ORDER)
+    cleared = list(scored.values_list("id", flat=True)[12:])
+    assert cleared
+    Item.objects.filter(pk__in=cleared).update(score=None)
+
+    picks = batch_selection.model_picks(project, latest, 10, quick=False)
+
+    assert len(picks.item_ids) == 10
+    assert not set(picks.item_ids) & set(cleared)
+    assert not set(picks.spares) & set(cleared)
