@@ -50,7 +50,8 @@ def text_project(
     pid = response.json()["id"]
     for username, role in members.items():
         added = api["lead"].post(
-            f"/api/projects/{pid}/members/", {"username": username, "role": role},
+            f"/api/projects/{pid}/members/",
+            {"username": username, "role": role},
             format="json",
         )
         assert added.status_code == 201, added.content
@@ -73,7 +74,9 @@ def new_project(api) -> Callable[..., Project]:  # type: ignore[no-untyped-def]
 
 
 def label_next(
-    client: APIClient, project_id: int, answer: Callable[[dict[str, Any]], str],
+    client: APIClient,
+    project_id: int,
+    answer: Callable[[dict[str, Any]], str],
     confidence: int = 3,
 ) -> dict[str, Any] | None:
     """Ask for the next item and label it with `answer(item)`; None when nothing is handed out."""
@@ -84,7 +87,8 @@ def label_next(
     item = response.json()["item"]
     posted = client.post(
         f"/api/projects/{project_id}/annotations/",
-        {"item": item["id"], "label": answer(item), "confidence": confidence}, format="json",
+        {"item": item["id"], "label": answer(item), "confidence": confidence},
+        format="json",
     )
     assert posted.status_code == 201, posted.content
     return dict(item)

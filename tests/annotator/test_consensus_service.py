@@ -22,15 +22,26 @@ def crowd(make_user):  # type: ignore[no-untyped-def]
 
 def _project(method: str, **options: object) -> Project:
     return Project.objects.create(
-        name="C", kind="text", labels=LABELS, strategy="entropy", selector="top",
-        consensus_method=method, state="collecting", **options,
+        name="C",
+        kind="text",
+        labels=LABELS,
+        strategy="entropy",
+        selector="top",
+        consensus_method=method,
+        state="collecting",
+        **options,
     )
 
 
 def _item(project: Project, votes: list[tuple[str, int]], users, **fields: object) -> Item:  # type: ignore[no-untyped-def]
     item = Item.objects.create(
-        project=project, text="x", state=str(fields.pop("state", "queued")), required=len(votes),
-        annotation_count=len(votes), assigned=len(votes), **fields,
+        project=project,
+        text="x",
+        state=str(fields.pop("state", "queued")),
+        required=len(votes),
+        annotation_count=len(votes),
+        assigned=len(votes),
+        **fields,
     )
     Annotation.objects.bulk_create(
         Annotation(project=project, item=item, annotator=user, label=label, confidence=conf)
@@ -81,11 +92,13 @@ def test_dawid_skene_gives_a_provisional_majority_per_item(crowd):  # type: igno
 
 def test_reviewed_seed_and_gold_items_are_never_relabelled(crowd):  # type: ignore[no-untyped-def]
     project = _project("majority")
-    reviewed = _item(project, [("a", 3), ("a", 3)], crowd, state="labeled", label="b",
-                     label_source="review")
+    reviewed = _item(
+        project, [("a", 3), ("a", 3)], crowd, state="labeled", label="b", label_source="review"
+    )
     ReviewDecision.objects.create(item=reviewed, reviewer=crowd[4], label="b")
-    seed = _item(project, [("a", 3), ("a", 3)], crowd, state="labeled", label="c",
-                 label_source="seed")
+    seed = _item(
+        project, [("a", 3), ("a", 3)], crowd, state="labeled", label="c", label_source="seed"
+    )
     gold = _item(project, [("a", 3), ("a", 3)], crowd, state="gold", gold_label="b")
     Item.objects.filter(pk=gold.pk).update(required=0)
     gold.refresh_from_db()
@@ -152,8 +165,9 @@ def test_recompute_with_dawid_skene_beats_majority_on_a_crowd_with_a_spammer_and
     dawid_skene = _accuracy(project, truth)
     assert changed > 0
     assert dawid_skene >= majority + 0.1, (majority, dawid_skene)
-    assert set(Item.objects.filter(project=project).values_list("consensus_method", flat=True)) \
-        == {"dawid_skene"}
+    assert set(Item.objects.filter(project=project).values_list("consensus_method", flat=True)) == {
+        "dawid_skene"
+    }
     assert not Item.objects.filter(project=project, state="review").exists()
 
 

@@ -55,7 +55,10 @@ def test_consensus_training_review_and_retrain_with_a_real_worker(  # type: igno
     clients = {"ann1": api["ann1"], "ann2": api["ann2"], "ann3": client_for("ann3")}
     project = new_project(
         {**{name: "annotator" for name in clients}, "reviewer": "reviewer"},
-        n=24, overlap=3, batch_size=6, holdout_fraction=0,
+        n=24,
+        overlap=3,
+        batch_size=6,
+        holdout_fraction=0,
     )
     pid = project.pk
     tie: list[int] = []
@@ -67,14 +70,17 @@ def test_consensus_training_review_and_retrain_with_a_real_worker(  # type: igno
             assert given is not None
             label = simulated(name, tie)(given)
             answers.setdefault(given["id"], []).append(label)
-            first_batch_open = Batch.objects.filter(project=project, number=1, state="open") \
-                .exists()
+            first_batch_open = Batch.objects.filter(
+                project=project, number=1, state="open"
+            ).exists()
             if not first_batch_open:
                 break
     assert all(len(labels) == 3 for labels in answers.values()) and len(answers) == 6
 
-    wait_for(lambda: ModelVersion.objects.filter(project=project, status="done").exists(),
-             celery_worker_process.output)
+    wait_for(
+        lambda: ModelVersion.objects.filter(project=project, status="done").exists(),
+        celery_worker_process.output,
+    )
     first = ModelVersion.objects.get(project=project, status="done")
     ties = {item_id for item_id, labels in answers.items() if max(Counter(labels).values()) < 2}
     assert tie[0] in ties
@@ -89,25 +95,38 @@ def test_consensus_training_review_and_retrain_with_a_real_worker(  # type: igno
     assert first.train_size == trained_on.count() == 6 - len(ties)
 
     # the lead switches method; the worker recomputes consensus before the next retrain
-    assert api["lead"].patch(f"/api/projects/{pid}/", {"consensus_method": "weighted"},
-                             format="json").status_code == 200
+    assert (
+        api["lead"]
+        .patch(f"/api/projects/{pid}/", {"consensus_method": "weighted"}, format="json")
+        .status_code
+        == 200
+    )
     queue = api["reviewer"].get(f"/api/projects/{pid}/review/").json()
     assert {entry["item"] for entry in queue} == ties
-    assert all(sorted(a["annotator"] for a in entry["annotations"]) == ["ann1", "ann2", "ann3"]
-               for entry in queue)
+    assert all(
+        sorted(a["annotator"] for a in entry["annotations"]) == ["ann1", "ann2", "ann3"]
+        for entry in queue
+    )
     for entry in queue:
-        decided = api["reviewer"].post(f"/api/projects/{pid}/review/",
-                                       {"item": entry["item"], "label": truth_of(entry)},
-                                       format="json")
+        decided = api["reviewer"].post(
+            f"/api/projects/{pid}/review/",
+            {"item": entry["item"], "label": truth_of(entry)},
+            format="json",
+        )
         assert decided.status_code == 201, decided.content
 
-    wait_for(lambda: ModelVersion.objects.filter(project=project, status="done").count() >= 2,
-             celery_worker_process.output)
+    wait_for(
+        lambda: ModelVersion.objects.filter(project=project, status="done").count() >= 2,
+        celery_worker_process.output,
+    )
     second = ModelVersion.objects.filter(project=project, status="done").order_by("-version")[0]
     assert second.trigger == "review"
     assert second.train_size == first.train_size + len(ties)
-    methods = set(Item.objects.filter(project=project, label_source="consensus")
-                  .values_list("consensus_method", flat=True))
+    methods = set(
+        Item.objects.filter(project=project, label_source="consensus").values_list(
+            "consensus_method", flat=True
+        )
+    )
     assert methods == {"weighted"}
     reviewed = Item.objects.filter(pk__in=ties)
     assert {(i.label_source, i.state) for i in reviewed} == {("review", "labeled")}

@@ -47,7 +47,12 @@ def _team() -> tuple[Project, dict[str, str]]:
     users = get_user_model().objects
     lead = users.create_user("olead", password="x")
     project = services.project_create(
-        user=lead, name="Overlap", kind="text", labels=LABELS, batch_size=POOL, overlap=2,
+        user=lead,
+        name="Overlap",
+        kind="text",
+        labels=LABELS,
+        batch_size=POOL,
+        overlap=2,
         holdout_fraction=0,
     )
     tokens = {}

@@ -41,8 +41,12 @@ def image_project() -> tuple[Any, dict[str, int]]:
     get_user_model().objects.create_user("ann1", password="pw-ann1")
     get_user_model().objects.create_user("outsider", password="pw-outsider")
     project = services.project_create(
-        user=lead, name="Digits", kind="image", labels=[str(d) for d in range(10)],
-        batch_size=BATCH, holdout_fraction=0.0,
+        user=lead,
+        name="Digits",
+        kind="image",
+        labels=[str(d) for d in range(10)],
+        batch_size=BATCH,
+        holdout_fraction=0.0,
     )
     services.membership_add(project=project, username="ann1", role="annotator")
     data, truth = digits_zip(30)
@@ -66,7 +70,8 @@ def test_image_batch_labelled_by_keyboard(live_server: Any, page: Any, image_pro
         page.keyboard.press("0" if digit == 9 else str(digit + 1))
         page.wait_for_function(
             "id => !document.querySelector('#item') || "
-            "document.querySelector('#item').dataset.item !== id", arg=item_id,
+            "document.querySelector('#item').dataset.item !== id",
+            arg=item_id,
         )
     labelled = Item.objects.filter(project=project, label__isnull=False)
     assert labelled.count() == BATCH
