@@ -29,7 +29,7 @@ from strategies.query import STRATEGIES
 from strategies.selection import SELECTORS
 from strategies.spans.query import SEQUENCE_STRATEGIES
 from strategies.stopping import RULES, validate_rule
-from strategies.tasks import strategy_fits
+from strategies.tasks import selector_fits, strategy_fits
 
 
 class Group(enum.StrEnum):
@@ -213,6 +213,11 @@ def _strategy_fits(name: str, task: Task) -> bool:
     return strategy_fits(name, task.value)
 
 
+def _selector_fits(name: str, task: Task) -> bool:
+    """Selectors that weigh class probabilities do not fit span projects."""
+    return selector_fits(name, task.value)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "name",
@@ -260,6 +265,7 @@ SETTINGS: tuple[Setting, ...] = (
         choices=_described(SELECTORS),
         label="How is a batch chosen from the ranking?",
         advanced=True,
+        fits=_selector_fits,
     ),
     Setting(
         "seed_per_class",

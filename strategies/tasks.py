@@ -1,4 +1,4 @@
-"""Which query strategies each task kind may use: one registry per kind of model output.
+"""Which query strategies and batch selectors each task kind may use.
 
 Classification strategies (``query.STRATEGIES``) score class probabilities, single- or
 multi-label; sequence strategies (``spans.query.SEQUENCE_STRATEGIES``) score a CRF's
@@ -9,6 +9,7 @@ settings schema asks here rather than testing flags.
 from __future__ import annotations
 
 from strategies.query import STRATEGIES
+from strategies.selection import SELECTORS
 from strategies.spans.query import SEQUENCE_STRATEGIES
 
 TASKS: tuple[str, ...] = ("single", "multilabel", "spans")
@@ -26,3 +27,17 @@ def strategies_for_task(task: str) -> dict[str, str]:
 def strategy_fits(name: str, task: str) -> bool:
     """Whether a project of ``task`` may use strategy ``name``."""
     return name in strategies_for_task(task)
+
+
+def selector_fits(name: str, task: str) -> bool:
+    """Whether a project of ``task`` may use batch selector ``name``.
+
+    A CRF gives no class probabilities, so a span project cannot weigh rare predicted
+    classes (``class_balance``) or build BADGE's gradient embeddings."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    preset = SELECTORS.get(name)
+    if preset is None:
+        return False
+    needs_proba = preset.options.class_balance > 0 or preset.options.diversity == "badge"
+    return not (task == "spans" and needs_proba)

@@ -53,6 +53,19 @@ def test_a_span_project_takes_only_sequence_strategies_and_the_others_refuse_the
     assert single.status_code == 400 and "strategy" in single.json()
 
 
+def test_a_span_project_refuses_selectors_that_weigh_class_probabilities(api):  # type: ignore[no-untyped-def]
+    """A CRF gives no class probabilities: `balanced` would silently drop its bonus."""
+    assert create(api, selector="kcenter").status_code == 201
+    refused = create(api, selector="balanced")
+    assert refused.status_code == 400 and "selector" in refused.json(), refused.content
+    single = api["lead"].post(
+        "/api/projects/",
+        {"name": "x", "kind": "text", "labels": ["a", "b"], "selector": "balanced"},
+        format="json",
+    )
+    assert single.status_code == 201
+
+
 def test_next_shows_the_items_tokens_with_their_offsets(api, project, item):  # type: ignore[no-untyped-def]
     assert item["task"] == "spans" and item["labels"] == LABELS
     tokens = item["item"]["tokens"]

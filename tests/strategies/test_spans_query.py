@@ -21,7 +21,7 @@ from strategies.spans.query import (
     token_entropy_mean_scores,
     token_entropy_sum_scores,
 )
-from strategies.tasks import TASKS, strategies_for_task, strategy_fits
+from strategies.tasks import TASKS, selector_fits, strategies_for_task, strategy_fits
 
 LN2 = np.log(2.0)
 
@@ -157,3 +157,14 @@ def test_classification_tasks_keep_their_strategies() -> None:
     assert TASKS == ("single", "multilabel", "spans")
     with pytest.raises(ValueError):
         strategies_for_task("regression")
+
+
+def test_span_projects_take_no_selector_that_needs_class_probabilities() -> None:
+    assert selector_fits("balanced", "single") and selector_fits("balanced", "multilabel")
+    assert not selector_fits("balanced", "spans")
+    assert {name for name in SELECTORS if selector_fits(name, "spans")} == set(SELECTORS) - {
+        "balanced"
+    }
+    assert not selector_fits("nonesuch", "single")
+    with pytest.raises(ValueError):
+        selector_fits("top_k", "pictures")
