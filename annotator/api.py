@@ -64,7 +64,7 @@ class SpanSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]
 
 
-class TokenSerializer(serializers.Serializer):
+class TextTokenSerializer(serializers.Serializer):
     start = serializers.IntegerField()
     end = serializers.IntegerField()
     text = serializers.CharField()
@@ -78,7 +78,7 @@ class ItemSerializer(serializers.Serializer):
     meta = serializers.DictField()
     text = serializers.CharField(required=False)
     image_url = serializers.CharField(required=False)
-    tokens = TokenSerializer(many=True, required=False)
+    tokens = TextTokenSerializer(many=True, required=False)
 
 
 def spans_field(help_text: str, **kwargs: Any) -> serializers.ListField:
