@@ -191,12 +191,17 @@ class ProjectCreateForm(ProjectSettingsForm):
         help_text="Texts, images or feature vectors; it cannot change later.",
     )
     task = forms.ChoiceField(
-        choices=[(t.value, t.label) for t in (Project.Task.SINGLE, Project.Task.MULTILABEL)],
+        choices=[
+            (Project.Task.SINGLE.value, "One label per item"),
+            (Project.Task.MULTILABEL.value, "A set of labels per item (multi-label)"),
+            (Project.Task.SPANS.value, "Spans of the text, each with a label (named entities)"),
+        ],
         initial=Project.Task.SINGLE,
         required=False,
-        label="Does each item get one label or a set of labels?",
-        help_text="One label, or any number of them (multi-label); it cannot change later. "
-        "Pick a multi-label strategy for a multi-label project.",
+        label="What does an annotator give each item?",
+        help_text="One label, any number of them (multi-label), or labelled spans of a "
+        "text (text projects only); it cannot change later. Leave the strategy empty "
+        "for the task's default.",
     )
     field_order = ["name", "kind", "task", "labels"]
 

@@ -244,3 +244,17 @@ def test_a_csv_of_texts_imports_into_the_pool_and_a_label_column_is_refused(api,
     labelled = upload(api, project, "labelled.csv", "text,label\nCarol went to Rome,PER\n")
     assert labelled.json()["created"] == 0
     assert '"spans"' in labelled.json()["errors"][0]["error"]
+
+
+def test_the_create_page_makes_a_span_project_with_its_default_strategy(client, users):  # type: ignore[no-untyped-def]
+    client.force_login(users["ann2"])
+    page = client.get("/projects/new/").content.decode()
+    assert 'value="spans"' in page
+    body = {"name": "Entities via UI", "kind": "text", "task": "spans", "labels": "PER\nLOC"}
+    assert client.post("/projects/new/", body).status_code == 302
+    project = Project.objects.get(name="Entities via UI")
+    assert (project.task, project.strategy, project.selector) == ("spans", "mnlp", "top_k")
+    image = {"name": "Boxes", "kind": "image", "task": "spans", "labels": "PER"}
+    refused = client.post("/projects/new/", image)
+    assert refused.status_code == 200 and "text projects only" in refused.content.decode()
+    assert not Project.objects.filter(name="Boxes").exists()
