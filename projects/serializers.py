@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from projects.models import Membership, Project
+from projects.settings_checks import value_check
 from projects.settings_schema import (
     MAX_MARKDOWN,
     MAX_NAME,
@@ -23,7 +24,6 @@ from projects.settings_schema import (
     Task,
     Type,
     nested_api_groups,
-    value_check,
 )
 
 

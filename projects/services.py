@@ -23,14 +23,8 @@ from projects.batches.services import batch_open
 from projects.models import Membership, Project
 from projects.pool import features
 from projects.pool.embedders import embedder_names
-from projects.settings_schema import (
-    BUILTIN_EMBEDDER,
-    TASKS_AVAILABLE,
-    SettingsInvalid,
-    Task,
-    defaults,
-    settings_validate,
-)
+from projects.settings_checks import SettingsInvalid, settings_validate
+from projects.settings_schema import BUILTIN_EMBEDDER, TASKS_AVAILABLE, Task, defaults
 from projects.state import ARCHIVE, RESUME, STOP, UNARCHIVE, project_move, project_writable
 from projects.training.estimators import estimator_validate
 from winnow.errors import Conflict

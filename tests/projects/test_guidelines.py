@@ -11,7 +11,7 @@ from django.test import Client
 from projects import services
 from projects.guidelines import markdown_html
 from projects.label_keys import DEFAULT_KEYS, RESERVED, label_keys
-from projects.settings_schema import SettingsInvalid, settings_validate
+from projects.settings_checks import SettingsInvalid, settings_validate
 
 HOSTILE = """# Tagging
 

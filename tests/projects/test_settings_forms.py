@@ -7,16 +7,15 @@ from typing import Any
 import pytest
 
 from projects.forms import ProjectCreateForm, ProjectSettingsForm
+from projects.settings_checks import SettingsInvalid, settings_validate
 from projects.settings_schema import (
     GROUP_TEXT,
     SETTING,
     SETTINGS,
     Group,
     Page,
-    SettingsInvalid,
     Task,
     Type,
-    settings_validate,
 )
 from strategies.query import STRATEGIES
 

@@ -12,16 +12,15 @@ from projects.serializers import (
     ProjectSerializer,
     ProjectUpdateSerializer,
 )
+from projects.settings_checks import SettingsInvalid, settings_validate
 from projects.settings_schema import (
     CONSENSUS_NAMES,
     SETTINGS,
     Page,
     Setting,
-    SettingsInvalid,
     Task,
     Type,
     defaults,
-    settings_validate,
 )
 from strategies.stopping import RULES
 
