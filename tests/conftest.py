@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from projects.pool import features
+from projects.training import services as training_services
 from tests.support import services as support
 
 REQUIRE_SERVICES = os.environ.get("WINNOW_REQUIRE_SERVICES") == "1"
@@ -85,9 +86,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Throttle counts live in the cache and user ids repeat between tests: start empty.
-    So do project ids (on SQLite), by which each process keeps a pool's projection."""
+    So do project ids (on SQLite), by which each process keeps a pool's projection and
+    its loaded model versions (a span test's CRF must not answer a later test's v1)."""
     cache.clear()
     features._GEOMETRY.clear()
+    training_services.load_model.cache_clear()
 
 
 @pytest.fixture
