@@ -330,6 +330,8 @@ SPECTACULAR_SETTINGS = {
 _BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, with each message written whole before it can be read.
+    CELERY_BROKER_TRANSPORT = "winnow.filesystem_broker:Transport"
     for _sub in ("queue", "processed", "control"):
         (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
