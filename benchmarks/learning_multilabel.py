@@ -21,15 +21,12 @@ gets (``DEFAULT_MULTILABEL_STRATEGY`` with ``DEFAULT_SELECTOR``). Figures per co
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
@@ -39,6 +36,8 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import learning_grid  # noqa: E402
+from benchmarks.learning_grid import Section  # noqa: E402
 from benchmarks.multilabel_corpora import (  # noqa: E402
     MULTILABEL_CORPORA,
     MULTILABEL_LOADERS,
@@ -173,99 +172,31 @@ def one_run(corpus: str, repeat: int, contender: str, seed_offset: int) -> dict[
     }
 
 
-def complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Only the (corpus, repeat) cells every contender finished: fair means part way."""
-    names = {r["contender"] for r in rows}
-    cells = {(r["corpus"], r["repeat"]) for r in rows}
-    done = {
-        cell
-        for cell in cells
-        if {r["contender"] for r in rows if (r["corpus"], r["repeat"]) == cell} == names
-    }
-    return [r for r in rows if (r["corpus"], r["repeat"]) in done]
+SECTION = Section(
+    pool_key="pool",
+    unit="labels",
+    title=lambda corpus, cells: (
+        f"{corpus} ({max(s['repeats'] for s in cells.values())} repeats, full-pool micro F1 "
+        f"{next(iter(cells.values()))['full']:.3f}): labels to 99% of it, AUC of micro F1"
+    ),
+    means=("full",),
+)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = complete(rows)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for key in sorted({(r["corpus"], r["contender"]) for r in rows}):
-        mine = [r for r in rows if (r["corpus"], r["contender"]) == key]
-        aucs = [r["auc"] for r in mine]
-        out[key] = {
-            "to99": float(
-                np.mean([r["to99"] if r["to99"] is not None else r["pool"] for r in mine])
-            ),
-            "never": sum(r["to99"] is None for r in mine),
-            "auc": float(np.mean(aucs)),
-            "auc_sd": float(np.std(aucs)),
-            "full": float(np.mean([r["full"] for r in mine])),
-            "repeats": len(mine),
-            "seconds": float(np.mean([r["seconds"] for r in mine])),
-        }
-    return out
-
-
-def print_table(summary: dict[tuple[str, str], dict[str, Any]]) -> None:
-    ratios = []
-    for corpus in sorted({c for c, _ in summary}):
-        cells = {name: s for (c, name), s in summary.items() if c == corpus}
-        random_to99 = cells["random"]["to99"] if "random" in cells else float("nan")
-        others = [n for n in cells if n not in ("default", "random")]
-        best = min(others, key=lambda n: cells[n]["to99"]) if others else None
-        any_cell = next(iter(cells.values()))
-        print(
-            f"\n{corpus} ({any_cell['repeats']} repeats, full-pool micro F1 "
-            f"{any_cell['full']:.3f}): labels to 99% of it, AUC of micro F1"
-        )
-        print(f"{'contender':30s} {'to99':>8s} {'xrandom':>8s} {'AUC':>15s} {'s/run':>7s}")
-        for name, s in sorted(cells.items(), key=lambda kv: kv[1]["to99"]):
-            mark = ">" if s["never"] else " "
-            print(
-                f"{name:30s} {mark}{s['to99']:7.0f} {s['to99'] / random_to99:8.2f} "
-                f"{s['auc']:7.4f}±{s['auc_sd']:.4f} {s['seconds']:7.1f}"
-            )
-        if "default" in cells and "random" in cells:
-            ratios.append(cells["default"]["to99"] / random_to99)
-        if best and "default" in cells:
-            print(
-                f"default / best other ({best}): "
-                f"{cells['default']['to99'] / cells[best]['to99']:.2f}x labels"
-            )
-    if ratios:
-        print(f"\ndefault / random labels to 99%, mean over corpora: {np.mean(ratios):.2f}x")
+    return learning_grid.summarise(rows, SECTION)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return learning_grid.main(
+        argv,
+        doc=__doc__,
+        corpora=list(MULTILABEL_CORPORA),
+        contenders=CONTENDERS,
+        one_run=one_run,
+        section=SECTION,
+        check=resolve,
     )
-    p.add_argument("--corpora", default=",".join(MULTILABEL_CORPORA))
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--contenders", default=",".join(CONTENDERS))
-    p.add_argument("--seed-offset", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--json", type=Path, default=None, help="raw runs, rewritten as they end")
-    p.add_argument("--summarise", type=Path, default=None, help="only print the table of a --json")
-    a = p.parse_args(argv)
-    if a.summarise:
-        print_table(summarise(json.loads(a.summarise.read_text())))
-        return 0
-    names = a.contenders.split(",")
-    for name in names:
-        resolve(name)
-    # repeat-major, so that a run cut short still has every corpus and contender
-    jobs = [(c, r, n) for r in range(a.repeats) for c in a.corpora.split(",") for n in names]
-    started = time.perf_counter()
-    rows = []
-    for row in Parallel(n_jobs=a.jobs, return_as="generator")(
-        delayed(one_run)(c, r, n, a.seed_offset) for c, r, n in jobs
-    ):
-        rows.append(row)
-        if a.json:  # written as runs finish: a long run can be summarised part way
-            a.json.write_text(json.dumps(rows, indent=1))
-    print_table(summarise(rows))
-    print(f"\n{len(rows)} runs in {time.perf_counter() - started:.0f}s")
-    return 0
 
 
 if __name__ == "__main__":
