@@ -234,10 +234,10 @@ def test_the_lead_relabels_with_spans_and_the_items_list_shows_them(api, project
     }
 
 
-def test_replays_are_refused_on_span_projects(api, project, item):  # type: ignore[no-untyped-def]
+def test_a_replay_waits_for_an_evaluated_model(api, project, item):  # type: ignore[no-untyped-def]
     response = api["lead"].post(f"/api/projects/{project.pk}/replay/")
     assert response.status_code == 409
-    assert "single-label" in str(response.json())
+    assert "holdout" in str(response.json())
 
 
 def test_a_csv_of_texts_imports_into_the_pool_and_a_label_column_is_refused(api, project):  # type: ignore[no-untyped-def]
