@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -43,14 +42,15 @@ from benchmarks.multilabel_corpora import (  # noqa: E402
     MULTILABEL_LOADERS,
     MultilabelCorpus,
 )
-from strategies._space import Matrix, fit_projection  # noqa: E402
-from strategies.defaults import DEFAULT_MULTILABEL_STRATEGY, DEFAULT_SELECTOR  # noqa: E402
+from strategies._space import Matrix  # noqa: E402
 from strategies.features import pool_text_features  # noqa: E402
 from strategies.metrics import learning_curve_auc  # noqa: E402
 from strategies.models import train_multilabel_model  # noqa: E402
-from strategies.query import STRATEGIES, QueryContext  # noqa: E402
-from strategies.seeding import coverage_seed  # noqa: E402
-from strategies.selection import options_for, select_batch, uses_geometry  # noqa: E402
+from strategies.multilabel_simulate import (  # noqa: E402
+    micro_f1,
+    run_multilabel_loop,
+)
+from strategies.multilabel_simulate import resolve_multilabel as resolve  # noqa: E402
 
 CONTENDERS = [
     "default",
@@ -67,17 +67,6 @@ TARGET = 0.99
 BATCH = {"yeast": 40, "kaomoji": 40}
 MAX_ITEMS = {"yeast": None, "kaomoji": 1600}
 SEED_SIZE = 20
-
-
-def resolve(name: str) -> tuple[str, str]:
-    """``default`` -> the multi-label defaults; ``query[+selector]`` (top_k if none)."""
-    if name == "default":
-        return DEFAULT_MULTILABEL_STRATEGY, DEFAULT_SELECTOR
-    query, _, selector = name.partition("+")
-    if query != "random" and (query not in STRATEGIES or not STRATEGIES[query].multilabel):
-        raise ValueError(f"{query!r} is not a multi-label strategy")
-    options_for(selector or "top_k")  # refuses an unknown selector
-    return query, selector or "top_k"
 
 
 def make_split(
@@ -104,32 +93,6 @@ def make_split(
     return X_pool, corpus.Y[pool], X_test, corpus.Y[test]
 
 
-def micro_f1(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
-    return float(f1_score(Y_true, Y_pred, average="micro", zero_division=0.0))
-
-
-def choose(
-    name: str, model: Any, X_pool: Matrix, rows: np.ndarray, geometry: np.ndarray, seed: int, k: int
-) -> np.ndarray:
-    """``k`` of the unlabelled ``rows`` (indices into the pool), as ``name`` picks."""
-    query, selector = resolve(name)
-    k = min(k, len(rows))
-    if query == "random":
-        return np.random.default_rng(seed).choice(rows, size=k, replace=False)
-    X = X_pool[rows]
-    scores = STRATEGIES[query].fn(QueryContext(X, model=model, random_state=seed))
-    options = options_for(selector)
-    picked = select_batch(
-        scores,
-        X,
-        k,
-        options=options,
-        random_state=seed,
-        geometry=geometry[rows] if uses_geometry(options) else None,
-    )
-    return rows[picked.indices]
-
-
 def one_run(corpus: str, repeat: int, contender: str, seed_offset: int) -> dict[str, Any]:
     with threadpool_limits(1):
         seed = seed_offset + repeat
@@ -140,23 +103,21 @@ def one_run(corpus: str, repeat: int, contender: str, seed_offset: int) -> dict[
             Y_test, train_multilabel_model(X_pool, Y_pool, random_state=seed).predict(X_test)
         )
         target = TARGET * full
-        geometry = fit_projection(X_pool, random_state=seed).transform(X_pool)
         n = len(Y_pool)
-        labelled = coverage_seed(X_pool, SEED_SIZE, random_state=seed)
-        started, curve, reached = time.perf_counter(), [], None
-        while True:
-            model = train_multilabel_model(X_pool[labelled], Y_pool[labelled], random_state=seed)
-            f1 = micro_f1(Y_test, model.predict(X_test))
-            curve.append({"labels": len(labelled), "micro_f1": f1})
-            if reached is None and f1 >= target:
-                reached = len(labelled)
-            if reached is not None and len(labelled) >= n // 2 or len(labelled) >= n:
-                break
-            rows = np.setdiff1d(np.arange(n), labelled)
-            step = seed * 10_000 + len(labelled)
-            labelled = np.concatenate(
-                [labelled, choose(contender, model, X_pool, rows, geometry, step, BATCH[corpus])]
-            )
+        started = time.perf_counter()
+        run = run_multilabel_loop(
+            X_pool,
+            Y_pool,
+            X_test,
+            Y_test,
+            contender,
+            seed=seed,
+            seed_size=SEED_SIZE,
+            batch_size=BATCH[corpus],
+            budget=n // 2,
+            until=target,
+        )
+        curve, reached = run["curve"], run["reached"]
     half = [p for p in curve if p["labels"] <= n // 2]
     return {
         "corpus": corpus,

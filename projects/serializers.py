@@ -295,6 +295,7 @@ class ReplaySerializer(serializers.Serializer):
         "ReplayCurrent", {"strategy": serializers.CharField(), "selector": serializers.CharField()}
     )
     target = serializers.FloatField(allow_null=True)
+    metric = serializers.CharField(help_text="The holdout metric the target is on.")
     config = serializers.DictField(required=False)
     error = serializers.CharField(required=False, allow_blank=True)
     created_at = serializers.DateTimeField(required=False)

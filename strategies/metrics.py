@@ -199,9 +199,12 @@ def learning_curve_auc(curve: Sequence[dict[str, Any]], key: str = "accuracy") -
     return float(np.trapezoid(y, x) / (x[-1] - x[0]))
 
 
-def labels_to_reach(curve: Sequence[dict[str, Any]], target: float) -> int | None:
-    """Fewest labels at which the curve's accuracy reaches ``target`` (None if never)."""
+def labels_to_reach(
+    curve: Sequence[dict[str, Any]], target: float, key: str = "accuracy"
+) -> int | None:
+    """Fewest labels at which the curve's ``key`` (accuracy, micro F1, entity F1)
+    reaches ``target`` (None if never)."""
     for p in curve:
-        if p["accuracy"] >= target:
+        if p[key] >= target:
             return int(p["labels"])
     return None

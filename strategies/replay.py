@@ -1,6 +1,7 @@
 """A project's own labels replayed through the simulator: splits whose pool and test set
 are given (the labelled items and the holdout), and the per-strategy summary of how many
-labels each needed to reach a target (the product's replay job, `projects.replay`)."""
+labels each needed to reach a target (the product's replay job, `projects.replay`), for
+every task kind: the summary reads the curve's headline metric."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 from strategies._space import Matrix
 from strategies.datasets import Split
 from strategies.metrics import labels_to_reach
-from strategies.simulate import resolve
 
 
 def fixed_splits(
@@ -36,9 +36,10 @@ def fixed_splits(
 
 
 def replay_summary(
-    document: dict[str, Any], *, target: float, level: float = 0.8
+    document: dict[str, Any], *, target: float, level: float = 0.8, key: str = "accuracy"
 ) -> list[dict[str, Any]]:
-    """Per strategy: labels to reach ``target`` (median over repeats) with the repeats'
+    """Per strategy (``query+selector``): labels for the curve's ``key`` (the task's
+    headline metric) to reach ``target`` (median over repeats) with the repeats'
     ``level`` percentile interval, and the mean area under the learning curve.
 
     A repeat that never reached the target counts as infinitely many labels: the
@@ -50,14 +51,14 @@ def replay_summary(
     tail = 100 * (1 - level) / 2
     rows = []
     for name, runs in by_name.items():
-        reached = [labels_to_reach(r["curve"], target) for r in runs]
+        reached = [labels_to_reach(r["curve"], target, key) for r in runs]
         counts = np.array([np.inf if n is None else n for n in reached], dtype=np.float64)
         median, low, high = np.percentile(counts, [50, tail, 100 - tail], method="inverted_cdf")
-        query, selector = resolve(name)
+        query, _, selector = name.partition("+")
         rows.append(
             {
                 "strategy": query,
-                "selector": selector,
+                "selector": selector or "top_k",
                 "labels_to_target": _finite(median),
                 "low": _finite(low),
                 "high": _finite(high),

@@ -7,6 +7,11 @@ skip, so the query rate follows the budget even when the model's confidence drif
 ``theta`` is multiplied by ``eta ~ N(1, delta)`` for each decision so that confident
 items are sometimes queried too. Their *Split* strategy adds a share of purely random
 queries (``random_share``) for an unbiased view of drift.
+
+The rule reads one confidence in ``[0, 1]`` per item. A single-label model's is its top
+posterior; the other task kinds map their own uncertainty onto the same scale
+(``multilabel_confidence``, ``sequence_confidence``), so the budget and threshold rules
+are the same for every kind.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from strategies.query import multilabel_margin_scores
+from strategies.spans.query import mnlp_scores
 
 
 @dataclass
@@ -39,6 +47,26 @@ class StreamState:
     @property
     def query_rate(self) -> float:
         return self.queried / self.seen if self.seen else 0.0
+
+
+def multilabel_confidence(proba: np.ndarray) -> np.ndarray:
+    """The confidence of the least sure label decision of a one-vs-rest model,
+    ``min_j max(p_j, 1 - p_j) = 1 - m/2`` where ``m`` is the multi-label margin score
+    (``query.multilabel_margin_scores``): in ``[0.5, 1]``, as a binary model's top
+    posterior is. ``proba``: ``(n, L)`` per-label positive probabilities."""
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError("proba must be (items, labels)")
+    if not p.shape[1]:
+        return np.ones(len(p))
+    return 1.0 - multilabel_margin_scores(p) / 2.0
+
+
+def sequence_confidence(path_proba: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A CRF's per-token confidence in its Viterbi path, ``P(y*|x)^(1/n) = exp(-MNLP)``
+    (Shen et al. 2018): the length-normalised path probability, in ``(0, 1]``, so that
+    a long sentence is not queried merely for being long; 1 for an empty one."""
+    return np.exp(-mnlp_scores(path_proba, lengths))
 
 
 def _check(budget: float, step: float, random_share: float) -> None:

@@ -36,8 +36,13 @@ def selector_fits(name: str, task: str) -> bool:
     classes (``class_balance``) or build BADGE's gradient embeddings."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
-    preset = SELECTORS.get(name)
-    if preset is None:
+    if name not in SELECTORS:
         return False
-    needs_proba = preset.options.class_balance > 0 or preset.options.diversity == "badge"
-    return not (task == "spans" and needs_proba)
+    return not (task == "spans" and selector_needs_proba(name))
+
+
+def selector_needs_proba(name: str) -> bool:
+    """Whether batch selector ``name`` reads class probabilities: it weighs rare
+    predicted classes (``class_balance``) or builds BADGE's gradient embeddings."""
+    options = SELECTORS[name].options
+    return options.class_balance > 0 or options.diversity == "badge"

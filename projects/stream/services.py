@@ -1,8 +1,9 @@
 """Stream mode (PRODUCT.md §6): items arrive, the latest model answers at once.
 
 ``stream_items_add`` takes one post's entries (one item, or a batch of up to
-``MAX_BATCH``): it computes their features and the model's probabilities for all
-of them at once, outside any transaction; then, with the project row locked, it
+``MAX_BATCH``): it computes their features and the model's answers for all of them
+at once (``answers.py``: a confidence per item, whatever the project's task),
+outside any transaction; then, with the project row locked, it
 decides item by item in arrival order with ``Decision.decide`` (Žliobaitė et al.
 2014, randomised variable uncertainty; the threshold and the budget counters move
 once per item, so a batch is decided exactly as its items posted alone one after
@@ -32,9 +33,9 @@ from projects.batches.selection import Picks
 from projects.ingest import bulk
 from projects.models import Batch, Item, ModelVersion, Project, SelectionLog
 from projects.state import ITEMS_ARRIVED, project_transition
-from projects.stream.arrivals import EntryInvalid, arrivals_parse, images_store
+from projects.stream.answers import ModelAnswers, model_answers, model_features
+from projects.stream.arrivals import arrivals_parse, images_store
 from projects.stream.buffer import stream_features_add
-from projects.training.services import load_model
 from strategies.stream import StreamState, stream_decide
 from winnow.db import commit_without_flush
 
@@ -52,7 +53,7 @@ class StreamClosed(Exception):
 class StreamDecision:
     item: int
     query: bool
-    score: float | None  # the model's uncertainty 1 - max P(y|x); None before any model
+    score: float | None  # the model's uncertainty, 1 - confidence (answers.py); None: no model
     prediction: str | None
     model_version: int | None
 
@@ -75,8 +76,9 @@ class Decision:
     state: str
 
     def decide(self, current: StreamState, top: float | None) -> tuple[bool, StreamState]:
-        """Whether to query the next arrival, whose top class probability is ``top``
-        (None before any model), and the stream state after it."""
+        """Whether to query the next arrival, whose model confidence is ``top`` (the top
+        class probability, or the task's own, ``answers.py``; None before any model),
+        and the stream state after it."""
         fraction = DEFAULT_BUDGET if self.budget is None else float(self.budget)
         if self.state == Project.State.STOPPED:  # the model still answers; nobody labels
             return False, StreamState(current.threshold, current.seen + 1, current.queried)
@@ -102,23 +104,19 @@ def stream_items_add(
         raise ValidationError({"items": f"send a list of 1 to {MAX_BATCH} items per post"})
     if project.state == Project.State.ARCHIVED:
         raise StreamClosed("The project is archived; it takes no stream items.")
-    if project.task != Project.Task.SINGLE:
-        # The stream policy ranks one label's probabilities; sets have no policy yet.
-        raise StreamClosed("Stream mode is for single-label projects for now.")
     version = latest_version(project.pk)
-    model = None if version is None else load_model(project.pk, version)
-    n_features = None if model is None else getattr(model, "n_features_in_", None)
+    n_features = model_features(project, version)
     arrivals = arrivals_parse(project, entries, image=image, n_features=n_features)
-    proba = None if model is None else _proba(model, arrivals.X)
+    answers = None if version is None else model_answers(project, version, arrivals)
     written = images_store(project, arrivals)
     try:
-        items = _decide_and_store(project, arrivals.fields, version, proba)
+        items = _decide_and_store(project, arrivals.fields, version, answers)
     except BaseException:
         item_images.images_delete(written)
         raise
     ids = np.fromiter((item.id for item in items), dtype=np.int64, count=len(items))
     stream_features_add(project.pk, ids, arrivals.X)
-    return [_answer(project, item, proba, i, version) for i, item in enumerate(items)]
+    return [_answer(project, item, answers, i, version) for i, item in enumerate(items)]
 
 
 def latest_version(project_id: int) -> int | None:
@@ -128,14 +126,6 @@ def latest_version(project_id: int) -> int | None:
         .values_list("version", flat=True)
         .first()
     )
-
-
-def _proba(model: Any, X: Any) -> np.ndarray:
-    expected = getattr(model, "n_features_in_", None) or X.shape[1]
-    if X.shape[1] != expected:  # the arrivals were checked against it: a changed project
-        error = ValidationError({"features": f"expected {expected} features, found {X.shape[1]}"})
-        raise EntryInvalid(0, error)
-    return np.asarray(model.predict_proba(X), dtype=np.float64)
 
 
 @dataclass
@@ -151,23 +141,28 @@ class _Stored:
 
 
 def _answer(
-    project: Project, item: _Stored, proba: np.ndarray | None, i: int, version: int | None
+    project: Project, item: _Stored, answers: ModelAnswers | None, i: int, version: int | None
 ) -> StreamDecision:
     prediction = item.row["prediction"]
     return StreamDecision(
         item=item.id,
         query=item.query,
-        score=None if proba is None else float(1.0 - proba[i].max()),
-        prediction=None if prediction is None else str(project.labels[prediction]),
+        score=None if answers is None else answers.score(i),
+        prediction=None
+        if prediction is None or prediction < 0
+        else str(project.labels[prediction]),
         model_version=version,
     )
 
 
 def _decide_and_store(
-    project: Project, fields: list[dict[str, Any]], version: int | None, proba: np.ndarray | None
+    project: Project,
+    fields: list[dict[str, Any]],
+    version: int | None,
+    answers: ModelAnswers | None,
 ) -> list[_Stored]:
     """The project row locked for the read, the decisions and the write."""
-    items = [_item(project, f, version, proba, i) for i, f in enumerate(fields)]
+    items = [_item(project, f, version, answers, i) for i, f in enumerate(fields)]
     with transaction.atomic():
         _relax_commit()
         raw_state, budget, state = (
@@ -180,7 +175,7 @@ def _decide_and_store(
             raise StreamClosed("The project is archived; it takes no stream items.")
         decision = Decision(project.random_state, budget, state)
         queries, current = _walk(
-            decision, StreamState.from_dict(raw_state or {}), proba, len(items)
+            decision, StreamState.from_dict(raw_state or {}), answers, len(items)
         )
         queried = [_queue(item) for item, query in zip(items, queries, strict=True) if query]
         for item, item_id in zip(items, bulk.item_rows_insert([i.row for i in items]), strict=True):
@@ -194,10 +189,10 @@ def _decide_and_store(
 
 
 def _walk(
-    decision: Decision, current: StreamState, proba: np.ndarray | None, n: int
+    decision: Decision, current: StreamState, answers: ModelAnswers | None, n: int
 ) -> tuple[list[bool], StreamState]:
     """Each arrival decided in turn: the threshold and counters move item by item."""
-    tops: list[float | None] = [None] * n if proba is None else proba.max(axis=1).tolist()
+    tops: list[float | None] = [None] * n if answers is None else answers.confidence.tolist()
     queries = []
     for top in tops:
         query, current = decision.decide(current, top)
@@ -206,15 +201,19 @@ def _walk(
 
 
 def _item(
-    project: Project, fields: dict[str, Any], version: int | None, proba: np.ndarray | None, i: int
+    project: Project,
+    fields: dict[str, Any],
+    version: int | None,
+    answers: ModelAnswers | None,
+    i: int,
 ) -> _Stored:
     """The arrival's item as a skip leaves it (``_queue`` makes it a query)."""
     row = {
         "project_id": project.pk,
         "from_stream": True,
         "state": Item.State.PREDICTED,
-        "score": None if proba is None else float(1.0 - proba[i].max()),
-        "prediction": None if proba is None else int(proba[i].argmax()),
+        "score": None if answers is None else answers.score(i),
+        "prediction": None if answers is None else answers.label(i),
         "scored_version": version,
         **fields,
     }

@@ -53,7 +53,7 @@ def span_steps(
     """Train, save (through `save(model)`, which returns the file's name), evaluate and
     score the pool: what `run._train_and_score` needs of a span project."""
     t = time.perf_counter()
-    words, tags = _tagged(snap.ids[snap.train])
+    words, tags = tagged_items(snap.ids[snap.train])
     # An item without a token (an empty text) teaches the CRF nothing.
     kept = [i for i, row in enumerate(words) if row]
     words, tags = [words[i] for i in kept], [tags[i] for i in kept]
@@ -69,7 +69,7 @@ def span_steps(
     held = snap.ids[snap.labeled & snap.holdout]
     evaluation = None
     if len(held):
-        true_words, true_tags = _tagged(held)
+        true_words, true_tags = tagged_items(held)
         evaluation = evaluate_spans(
             true_tags, model.predict(true_words), random_state=project.random_state
         )
@@ -166,7 +166,7 @@ def _words_in_chunks(ids: np.ndarray) -> Iterator[list[list[str]]]:
         yield [[t.text for t in tokenize(texts[int(i)] or "")] for i in chunk]
 
 
-def _tagged(ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:
+def tagged_items(ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:
     """The items' words and the BIO tags of their final spans, in the order of `ids`."""
     rows = {
         pk: (text or "", spans or [])

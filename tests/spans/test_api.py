@@ -202,12 +202,14 @@ def test_gold_items_are_refused_on_span_projects(api, project, item):  # type: i
     assert "single-label" in response.json()["errors"][0]["error"]
 
 
-def test_the_stream_refuses_span_projects(api, project, item):  # type: ignore[no-untyped-def]
+def test_the_stream_takes_texts_before_any_model(api, project, item):  # type: ignore[no-untyped-def]
     response = api["lead"].post(
         f"/api/projects/{project.pk}/stream/", {"text": "Carol went to Rome"}, format="json"
     )
-    assert response.status_code == 409
-    assert "single-label" in str(response.json())
+    assert response.status_code == 200, response.content
+    assert response.json()["score"] is None and response.json()["prediction"] is None
+    empty = api["lead"].post(f"/api/projects/{project.pk}/stream/", {"text": " "}, format="json")
+    assert empty.status_code == 400
 
 
 def test_the_lead_relabels_with_spans_and_the_items_list_shows_them(api, project, item):  # type: ignore[no-untyped-def]
@@ -232,10 +234,10 @@ def test_the_lead_relabels_with_spans_and_the_items_list_shows_them(api, project
     }
 
 
-def test_replays_are_refused_on_span_projects(api, project, item):  # type: ignore[no-untyped-def]
+def test_a_replay_waits_for_an_evaluated_model(api, project, item):  # type: ignore[no-untyped-def]
     response = api["lead"].post(f"/api/projects/{project.pk}/replay/")
     assert response.status_code == 409
-    assert "single-label" in str(response.json())
+    assert "holdout" in str(response.json())
 
 
 def test_a_csv_of_texts_imports_into_the_pool_and_a_label_column_is_refused(api, project):  # type: ignore[no-untyped-def]

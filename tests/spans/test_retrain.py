@@ -142,14 +142,6 @@ def test_every_kind_of_sequence_strategy_ranks_the_pool(api, strategy) -> None: 
     assert len(np.unique(ranking.scores)) > 7 or strategy != "random"
 
 
-def test_the_replay_is_refused_on_span_projects(api) -> None:  # type: ignore[no-untyped-def]
-    project = make_project(api, stopping=[])
-    retrain(project)
-    response = api["lead"].post(f"/api/projects/{project.pk}/replay/", {}, format="json")
-    assert response.status_code == 409
-    assert "span" in str(response.json()).lower()
-
-
 def test_entity_label_codes_count_tokens_per_label() -> None:
     # columns: O, B-PER, I-PER, B-LOC, I-LOC; -1 is padding
     paths = np.array([[0, 1, 2, 3, -1], [0, 0, 0, -1, -1], [3, 4, 4, 1, 0]])

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 
-from strategies.stream import StreamState, simulate_stream, stream_decide
+from strategies.stream import (
+    StreamState,
+    multilabel_confidence,
+    sequence_confidence,
+    simulate_stream,
+    stream_decide,
+)
 
 
 def test_threshold_moves_by_step_as_in_the_paper() -> None:
@@ -65,3 +72,29 @@ def test_random_share_queries_regardless_of_the_threshold() -> None:
         random_queries += asked and state.threshold == before
     assert state.queried == random_queries
     assert 0.085 <= random_queries / 5000 <= 0.115
+
+
+def test_multilabel_confidence_is_the_least_sure_label_decision() -> None:
+    proba = np.array([[0.9, 0.2, 0.5], [0.99, 0.01, 0.7], [0.6, 0.6, 0.6]])
+    # min_j max(p_j, 1 - p_j): 0.5 (the third label), 0.7, 0.6
+    assert multilabel_confidence(proba) == pytest.approx([0.5, 0.7, 0.6])
+    assert multilabel_confidence(np.array([[0.0, 1.0]])) == pytest.approx([1.0])
+    assert multilabel_confidence(np.zeros((2, 0))).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="items, labels"):
+        multilabel_confidence(np.array([0.2, 0.4]))
+
+
+def test_sequence_confidence_is_the_length_normalised_path_probability() -> None:
+    path_proba = np.array([0.25, 0.25, 0.5, 1.0])
+    lengths = np.array([2, 1, 1, 0])
+    # sqrt(0.25), 0.25, 0.5, and 1 for an empty sentence
+    assert sequence_confidence(path_proba, lengths) == pytest.approx([0.5, 0.25, 0.5, 1.0])
+
+
+def test_a_long_sure_sentence_is_not_queried_for_its_length() -> None:
+    # Twenty tokens each 0.95 sure: the path is 0.36 likely, the per-token confidence 0.95.
+    long_sure, short_unsure = sequence_confidence(np.array([0.95**20, 0.6]), np.array([20, 1]))
+    rng = np.random.default_rng(0)
+    state = StreamState(threshold=0.9)
+    decide = partial(stream_decide, budget=1.0, rng=rng, random_share=0.0, delta=0.0)
+    assert (decide(state, long_sure)[0], decide(state, short_unsure)[0]) == (False, True)
