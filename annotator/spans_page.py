@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from annotator.assignment.gold import is_gold
 from annotator.assignment.history import HistoryEntry
 from projects.label_keys import LabelKey
 from projects.models import Item, Project
@@ -74,11 +75,12 @@ def _colour(labels: list[str], label: str) -> int:
 def suggested_spans(project: Project, item: Item) -> list[dict[str, Any]]:
     """The latest model's predicted spans for `item`, if the project shows suggestions.
 
-    None for holdout items: the model must not anchor the labels it is evaluated on.
+    None for holdout and gold items: the model must not anchor the labels it is evaluated
+    on, nor the answers that measure an annotator.
     The prediction is computed here (a CRF over one sentence is quick); a version
     whose file is not a span model (none trained yet) suggests nothing.
     """
-    if not project.show_suggestion or item.is_holdout or not item.text:
+    if not project.show_suggestion or item.is_holdout or is_gold(item) or not item.text:
         return []
     version = latest_model(project)
     if version is None:

@@ -176,6 +176,16 @@ def test_holdout_items_get_no_suggestion(users: Any) -> None:
     assert _item_id(html) == item_id and _script(html, "spans-suggested") == []
 
 
+def test_gold_items_get_no_suggestion(users: Any) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"}, show_suggestion=True)
+    span_model_save(project)
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    Item.objects.filter(pk=item_id).update(gold_spans=[PER])  # the lease stays: same item
+    html = _panel(client, project.pk)
+    assert _item_id(html) == item_id and _script(html, "spans-suggested") == []
+
+
 def test_no_model_yet_no_suggestion(users: Any) -> None:
     project = span_project(users["lead"], {"ann1": "annotator"}, show_suggestion=True)
     html = _panel(_browser(users["ann1"]), project.pk)
