@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from annotator.assignment.gold import is_gold
 from annotator.assignment.history import HistoryEntry
 from projects.label_keys import LabelKey
 from projects.models import Item, Project
@@ -74,11 +75,12 @@ def _colour(labels: list[str], label: str) -> int:
 def suggested_spans(project: Project, item: Item) -> list[dict[str, Any]]:
     """The latest model's predicted spans for `item`, if the project shows suggestions.
 
-    None for holdout items: the model must not anchor the labels it is evaluated on.
+    None for holdout and gold items: the model must not anchor the labels it is evaluated
+    on, nor the answers that measure an annotator.
     The prediction is computed here (a CRF over one sentence is quick); a version
     whose file is not a span model (none trained yet) suggests nothing.
     """
-    if not project.show_suggestion or item.is_holdout or not item.text:
+    if not project.show_suggestion or item.is_holdout or is_gold(item) or not item.text:
         return []
     version = latest_model(project)
     if version is None:
@@ -99,17 +101,61 @@ def span_labels(labels: list[LabelKey]) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """The spans an annotator drew on an item whose submit was refused."""
+
+    item: str
+    spans: list[dict[str, Any]]
+
+
+def drawn_spans(item: str | None, raw: str | None) -> Drawn | None:
+    """A refused submit's spans, those that can be drawn again (an object with integer
+    offsets and a string label): the editor shows them with the error, so a refusal
+    loses none of the annotator's work. None when the field is not a JSON list."""
+    try:
+        posted = parsers.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(posted, list):
+        return None
+    return Drawn(str(item), [span for span in map(_drawable, posted) if span])
+
+
+def _drawable(span: object) -> dict[str, Any]:
+    if not isinstance(span, dict):
+        return {}
+    start, end, label = span.get("start"), span.get("end"), span.get("label")
+    if type(start) is not int or type(end) is not int or not isinstance(label, str):
+        return {}
+    return {"start": start, "end": end, "label": label} if 0 <= start < end else {}
+
+
 def annotate_context(
-    project: Project, labels: list[LabelKey], item: Item | None, previous: Any
+    project: Project,
+    labels: list[LabelKey],
+    item: Item | None,
+    previous: Any,
+    drawn: Drawn | None = None,
 ) -> dict[str, Any]:
-    """The span editor's data on the annotate page (empty on other projects)."""
+    """The span editor's data on the annotate page (empty on other projects). The editor
+    starts from the annotation being changed, or from the spans of a refused submit of
+    this item (then without suggestions: the annotator has been through them)."""
     if not is_spans(project) or item is None:
         return {}
+    initial: list[dict[str, Any]]
+    suggested: list[dict[str, Any]]
+    if previous is not None:
+        initial, suggested = previous.spans or [], []
+    elif drawn is not None and drawn.item == str(item.pk):
+        initial, suggested = drawn.spans, []
+    else:
+        initial, suggested = [], suggested_spans(project, item)
     return {
         "span_labels": span_labels(labels),
         "tokens": token_cells(item.text or ""),
-        "initial_spans": (previous.spans or []) if previous is not None else [],
-        "suggested_spans": suggested_spans(project, item) if previous is None else [],
+        "initial_spans": initial,
+        "suggested_spans": suggested,
     }
 
 

@@ -33,6 +33,7 @@ def _panel(
     reason: str = "",
     error: str = "",
     previous: Annotation | None = None,
+    drawn: spans_page.Drawn | None = None,
 ) -> HttpResponse:
     context: dict[str, Any] = {
         **_page_context(project, shell=False),
@@ -46,7 +47,9 @@ def _panel(
         "confidence": previous.confidence if previous else project.default_confidence,
         "suggestion": page.suggestion(project, item) if item and not previous else None,
         "meta": page.meta_shown(project, item) if item else [],
-        **spans_page.annotate_context(project, page.project_label_keys(project), item, previous),
+        **spans_page.annotate_context(
+            project, page.project_label_keys(project), item, previous, drawn
+        ),
     }
     template = "annotator/annotate.html#panel" if request.htmx else "annotator/annotate.html"
     return render(request, template, context)
@@ -69,10 +72,16 @@ def _page_context(project: Project, *, shell: bool) -> dict[str, Any]:
     }
 
 
-def _next(request: AuthedHttpRequest, project: Project, *, error: str = "") -> HttpResponse:
+def _next(
+    request: AuthedHttpRequest,
+    project: Project,
+    *,
+    error: str = "",
+    drawn: spans_page.Drawn | None = None,
+) -> HttpResponse:
     result = services.assignment_next(project=project, user=request.user)
     item = result.assignment.item if result.assignment else None
-    return _panel(request, project, item=item, reason=result.reason, error=error)
+    return _panel(request, project, item=item, reason=result.reason, error=error, drawn=drawn)
 
 
 @login_required
@@ -101,7 +110,9 @@ def annotate_label(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             confidence=_int(request.POST.get("confidence"), project.default_confidence),
         )
     except (ValidationError, Conflict) as exc:
-        return _next(request, project, error=_message(exc))
+        # The editor is drawn again with what was posted: a refusal loses no span.
+        drawn = spans_page.drawn_spans(request.POST.get("item"), request.POST.get("spans"))
+        return _next(request, project, error=_message(exc), drawn=drawn)
     return _next(request, project)
 
 

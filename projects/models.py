@@ -20,6 +20,8 @@ def _default(name: str) -> Any:
 
 # An item has a final label: a single label, or a multi-label set (which may be empty).
 HAS_FINAL_LABEL = Q(label__isnull=False) | Q(labels__isnull=False) | Q(spans__isnull=False)
+# A gold item: the lead gave its true label, set or spans (whichever the task takes).
+IS_GOLD = Q(gold_label__isnull=False) | Q(gold_labels__isnull=False) | Q(gold_spans__isnull=False)
 
 
 class Project(models.Model):
@@ -236,6 +238,9 @@ class Item(models.Model):
     # A multi-label project's gold set (the lead's true set, in the project's order);
     # NULL where the item is not gold, and always on single-label projects.
     gold_labels = models.JSONField(null=True, blank=True)
+    # A span project's gold spans (the lead's true spans, stored as `spans` is; [] is an
+    # answer too); NULL where the item is not gold, and always on other projects.
+    gold_spans = models.JSONField(null=True, blank=True)
     consensus_method = models.CharField(max_length=20, blank=True)
     consensus_support = models.FloatField(
         null=True, blank=True, help_text="Winning vote share, or Dawid-Skene posterior."

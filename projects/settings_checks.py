@@ -20,6 +20,7 @@ from projects.settings_schema import (
     Task,
     Type,
 )
+from strategies.spans.formats import span_label_problem
 from strategies.stopping import validate_rule
 
 
@@ -86,7 +87,7 @@ def value_check(
     if value is None and setting.nullable:
         return None
     if setting.type == Type.LABELS:
-        return _labels(value, labels_before)
+        return _labels(value, labels_before, spans=task == Task.SPANS)
     if setting.type == Type.RULES:
         try:
             return [validate_rule(rule) for rule in (value or [])]
@@ -175,7 +176,9 @@ def _number(setting: Setting, value: Any) -> int | float:
     return value
 
 
-def _labels(labels: Any, before: list[str] | None) -> list[str]:
+def _labels(labels: Any, before: list[str] | None, *, spans: bool = False) -> list[str]:
+    """The labels cleaned. On span projects a new name must also suit the span formats
+    (`span_label_problem`); names a project already has stay, as they cannot be renamed."""
     if (
         not isinstance(labels, list)
         or not labels
@@ -188,4 +191,10 @@ def _labels(labels: Any, before: list[str] | None) -> list[str]:
         raise ValueError(f"at most {MAX_LABELS} labels")
     if before is not None and not set(before) <= set(labels):
         raise ValueError("labels can be added but not removed or renamed")
-    return [x.strip() for x in labels]
+    clean = [x.strip() for x in labels]
+    if spans:
+        added = [x for x in clean if x not in (before or [])]
+        problems = [problem for problem in map(span_label_problem, added) if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+    return clean

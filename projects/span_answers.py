@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from projects.models import Project
+from strategies.spans.formats import span_label_problem
 from strategies.spans.tokens import Span, SpanError, snap_spans, tokenize
 
 # More spans than this in one answer is not an annotation (a text has fewer tokens).
@@ -20,7 +21,8 @@ MAX_SPANS = 10_000
 
 def spans_check(text: str, raw: object, labels: Iterable[str]) -> list[dict[str, Any]]:
     """`raw` as stored spans for `text`; SpanError says what is wrong (no Django here, so
-    the import's parser uses it too)."""
+    the import's parser uses it too). An unknown name the span formats cannot carry
+    is named as such: it could not be added to the project either."""
     if not isinstance(raw, list | tuple):
         raise SpanError('spans must be a list of {"start", "end", "label"}')
     if len(raw) > MAX_SPANS:
@@ -28,6 +30,9 @@ def spans_check(text: str, raw: object, labels: Iterable[str]) -> list[dict[str,
     known = list(labels)
     spans = [Span.from_dict(s) if isinstance(s, dict) else _not_object() for s in raw]
     unknown = sorted({s.label for s in spans} - set(known))
+    clashing = [problem for problem in map(span_label_problem, unknown) if problem]
+    if clashing:
+        raise SpanError("; ".join(clashing))
     if unknown:
         raise SpanError(f"unknown labels {unknown}; the project's labels are {known}")
     return [s.as_dict() for s in snap_spans(text, spans)]

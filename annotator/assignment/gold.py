@@ -12,23 +12,24 @@ against the gold label in the annotator stats; it does not finalise the item.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from annotator.assignment import rules
 from annotator.models import Assignment
-from projects.models import Annotation, Item, Project
+from projects.models import IS_GOLD, Annotation, Item, Project
 from winnow.errors import Conflict
 
 GOLD_CANDIDATES = 500
 
 
 def is_gold(item: Item) -> bool:
-    """Whether the item has a true label (or set) from the lead."""
-    return item.gold_label is not None or item.gold_labels is not None
+    """Whether the item has a true label (or set, or spans) from the lead."""
+    return any(truth is not None for truth in (item.gold_label, item.gold_labels, item.gold_spans))
 
 
 def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignment | None:
@@ -41,7 +42,7 @@ def gold_claim(*, project: Project, user: User, expires_at: datetime) -> Assignm
         return None
     candidates = list(
         Item.objects.filter(
-            Q(gold_label__isnull=False) | Q(gold_labels__isnull=False),
+            IS_GOLD,
             project=project,
             state__in=[Item.State.GOLD, Item.State.LABELED],
         )
@@ -65,9 +66,10 @@ def gold_answer_submit(
     label: str,
     confidence: int,
     labels: list[str] | None = None,
+    spans: list[dict[str, Any]] | None = None,
 ) -> Annotation:
-    """Record an answer (a label, or a set on multi-label projects) to a gold item handed
-    out by :func:`gold_claim`."""
+    """Record an answer (a label, a set on multi-label projects, spans on span projects)
+    to a gold item handed out by :func:`gold_claim`."""
     assignment = Assignment.objects.filter(
         item=item,
         annotator_id=user.pk,
@@ -83,6 +85,7 @@ def gold_answer_submit(
         annotator_id=user.pk,
         label=label,
         labels=labels,
+        spans=spans,
         confidence=confidence,
         seconds=rules.seconds_spent(leased_at=assignment.created_at, now=timezone.now()),
     )

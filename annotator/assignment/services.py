@@ -307,6 +307,7 @@ def _annotation_submit(
             item=item,
             label=label,
             labels=answer.labels,
+            spans=answer.spans,
             confidence=confidence,
         ), True
     assignment = _take_assignment(item, user)

@@ -48,10 +48,23 @@ class AccuracySerializer(serializers.Serializer):
     annotator = serializers.CharField()
     n = serializers.IntegerField()
     accuracy = serializers.FloatField(
-        help_text="Multi-label projects: the share of label decisions that match the gold set."
+        help_text="Multi-label projects: the share of label decisions that match the gold set. "
+        "Span projects: the share of gold items answered with exactly the gold spans."
     )
     masi = serializers.FloatField(
         required=False, help_text="Multi-label projects: mean 1 - MASI distance to the gold set."
+    )
+    exact_f1 = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="Span projects: F1 against the gold spans, exactly equal spans (null: no "
+        "span on either side).",
+    )
+    partial_f1 = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="Span projects: F1 against the gold spans, overlapping spans counting half, "
+        "labels ignored (nervaluate).",
     )
 
 
@@ -104,7 +117,8 @@ class AgreementView(APIView):
         "`krippendorff_alpha` is over whole sets with the MASI distance, `fleiss_kappa` "
         "and each pair's kappa the mean over the labels, `per_label` each label's figures. "
         "Span projects: `krippendorff_alpha` over tokens, each pair's span F1 (exact, "
-        "partial, overlap); the kappas are null.",
+        "partial, overlap); the kappas are null; each annotator's `gold` row has span F1 "
+        "(`exact_f1`, `partial_f1`) against the gold spans.",
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = project_for_member(request.user, project_id, REVIEWERS)
@@ -120,6 +134,12 @@ class AnnotatorStatsSerializer(serializers.Serializer):
     consensus_agreement = serializers.FloatField(allow_null=True)
     gold_items = serializers.IntegerField()
     gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_exact_f1 = serializers.FloatField(
+        allow_null=True, required=False, help_text="Span projects: exact span F1 against gold."
+    )
+    gold_partial_f1 = serializers.FloatField(
+        allow_null=True, required=False, help_text="Span projects: partial span F1 against gold."
+    )
 
 
 class AnnotatorStatsView(APIView):
@@ -135,6 +155,12 @@ class AnnotatorStatsView(APIView):
         return Response(selectors.annotator_stats(project, user=only))
 
 
+class ReviewSpan(serializers.Serializer):
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
 class GoldEntry(serializers.Serializer):
     item = serializers.IntegerField()
     label = serializers.CharField(allow_null=True, max_length=200, required=False)  # type: ignore[assignment]
@@ -143,6 +169,14 @@ class GoldEntry(serializers.Serializer):
         allow_null=True,
         required=False,
         help_text="Multi-label projects: the true set (null unmarks).",
+    )
+    spans = serializers.ListField(
+        child=serializers.DictField(),
+        allow_null=True,
+        required=False,
+        max_length=10_000,
+        help_text='Span projects: the true spans, [{"start", "end", "label"}] ([]: no entity; '
+        "null unmarks).",
     )
 
 
@@ -165,6 +199,7 @@ class GoldItem(serializers.Serializer):
     labels = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Multi-label projects."
     )
+    spans = ReviewSpan(many=True, allow_null=True, help_text="Span projects: the true spans.")
     state = serializers.CharField()
 
 
@@ -174,10 +209,10 @@ class GoldView(APIView):
         project, _ = project_for_member(request.user, project_id, LEAD_ONLY)
         return Response(
             [
-                {"item": item_id, "label": label, "labels": labels, "state": state}
-                for item_id, label, labels, state in selectors.gold_items(project).values_list(
-                    "id", "gold_label", "gold_labels", "state"
-                )
+                {"item": item_id, "label": label, "labels": labels, "spans": spans, "state": state}
+                for item_id, label, labels, spans, state in selectors.gold_items(
+                    project
+                ).values_list("id", "gold_label", "gold_labels", "gold_spans", "state")
             ]
         )
 
@@ -185,7 +220,8 @@ class GoldView(APIView):
         request={"application/json": GoldInput},  # a list of objects: forms cannot say it
         responses={200: GoldResult, **error_responses(400, 401, 403, 404)},
         description="Mark items gold with their true label (`label: null` unmarks); "
-        "on multi-label projects with their true set (`labels`, `null` unmarks). "
+        "on multi-label projects with their true set (`labels`, `null` unmarks), on span "
+        "projects with their true spans (`spans`, checked like a submit; `null` unmarks). "
         "Gold items leave the pool, are not trained on, and are handed to annotators "
         "unannounced at the project's `gold_fraction`. Usable entries are kept and the "
         "rest listed in `errors` by item; when none was usable the answer is 400 with "
@@ -198,12 +234,6 @@ class GoldView(APIView):
         result = gold.gold_set(project=project, entries=data.validated_data["items"])
         code = status.HTTP_400_BAD_REQUEST if not result.updated else status.HTTP_200_OK
         return Response({"updated": result.updated, "errors": result.errors}, status=code)
-
-
-class ReviewSpan(serializers.Serializer):
-    start = serializers.IntegerField()
-    end = serializers.IntegerField()
-    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class ReviewAnnotation(serializers.Serializer):

@@ -20,6 +20,7 @@ from annotator.quality.review import items_review_send
 from projects.item_services import items_exclude, items_include
 from projects.label_sets import is_multilabel
 from projects.models import Item, Project
+from projects.span_answers import is_spans
 from projects.state import project_writable
 
 BULK_MAX = 1000
@@ -77,22 +78,31 @@ def _apply(
 
 
 def _gold(project: Project, items: list[Item], label: str | None) -> list[dict[str, object]]:
-    """Gold with the given label, or each item's own final label (or set)."""
-    if is_multilabel(project):
-        if label is not None:
-            raise ValidationError({"label": "a multi-label item's gold is its own final set"})
-        entries = [{"item": i.pk, "labels": i.labels} for i in items if i.labels is not None]
-        result = gold_set(project=project, entries=entries)
-        missing = [
-            {"item": i.pk, "error": "no final set: label it first"}
-            for i in items
-            if i.labels is None
-        ]
-        return [*missing, *result.errors]
+    """Gold with the given label, or each item's own final label (or set, or spans)."""
+    if is_multilabel(project) or is_spans(project):
+        return _gold_own_answers(project, items, given=label)
     if label is not None and label not in project.labels:
         raise ValidationError({"label": f"unknown label {label!r}; labels are {project.labels}"})
     unlabelled = [i for i in items if (label or i.label) is None]
     entries = [{"item": i.pk, "label": label or i.label} for i in items if (label or i.label)]
     result = gold_set(project=project, entries=entries)
     missing = [{"item": i.pk, "error": "no label: choose the gold label"} for i in unlabelled]
+    return [*missing, *result.errors]
+
+
+def _gold_own_answers(
+    project: Project, items: list[Item], *, given: str | None
+) -> list[dict[str, object]]:
+    """A set's or spans' gold is the item's own final answer: one label cannot be it."""
+    key, what = ("spans", "spans") if is_spans(project) else ("labels", "set")
+    if given is not None:
+        raise ValidationError({"label": f"this project's gold is each item's own final {what}"})
+    answers = {i.pk: getattr(i, key) for i in items}
+    entries = [{"item": pk, key: a} for pk, a in answers.items() if a is not None]
+    result = gold_set(project=project, entries=entries)
+    missing = [
+        {"item": pk, "error": f"no final {what}: label it first"}
+        for pk, a in answers.items()
+        if a is None
+    ]
     return [*missing, *result.errors]

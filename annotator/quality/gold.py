@@ -1,5 +1,5 @@
-"""Gold items: the lead marks items with their true label, or set on multi-label
-projects (PRODUCT.md §7).
+"""Gold items: the lead marks items with their true label, set (multi-label projects)
+or spans (span projects) (PRODUCT.md §7).
 
 A gold item that was still in the pool leaves it (state `gold`): it is a quality
 check, not training data. Labelled items can be gold too: the lead's label then
@@ -17,6 +17,7 @@ from django.db import transaction
 
 from projects.label_sets import is_multilabel, label_set_check
 from projects.models import Item, Project
+from projects.span_answers import is_spans, spans_clean
 
 # Items in these states can be marked gold (items in a batch or the review queue cannot).
 MARKABLE = (Item.State.POOL, Item.State.LABELED, Item.State.GOLD)
@@ -30,9 +31,9 @@ class GoldResult:
 
 @transaction.atomic
 def gold_set(*, project: Project, entries: list[dict[str, Any]]) -> GoldResult:
-    """Mark items gold with their true label, or on multi-label projects their true set
-    (``labels``; ``null`` unmarks either); bad entries are reported per item and the good
-    ones kept."""
+    """Mark items gold with their true label, or their true set (``labels``) on
+    multi-label projects, or true spans (``spans``) on span projects; ``null`` unmarks.
+    Bad entries are reported per item and the good ones kept."""
     result = GoldResult()
     wanted = {e.get("item"): e for e in entries}
     ids = [i for i in wanted if isinstance(i, int) and not isinstance(i, bool)]
@@ -48,13 +49,21 @@ def gold_set(*, project: Project, entries: list[dict[str, Any]]) -> GoldResult:
     return result
 
 
+# What each task's gold answer is: (the entry's key, the gold field, the final field).
+ANSWER_FIELDS = {
+    Project.Task.SINGLE: ("label", "gold_label", "label"),
+    Project.Task.MULTILABEL: ("labels", "gold_labels", "labels"),
+    Project.Task.SPANS: ("spans", "gold_spans", "spans"),
+}
+
+
 def _gold_answer(project: Project, item: Item | None, entry: dict[str, Any]) -> object:
-    """The entry's gold answer as stored (a label, a set in the project's order, or None)."""
-    if project.task == Project.Task.SPANS:  # a span answer's gold check has no rule yet
-        raise ValueError("gold items are for single-label and multi-label projects for now")
-    own, other = ("labels", "label") if is_multilabel(project) else ("label", "labels")
-    if entry.get(other) is not None:
-        raise ValueError(f'this project takes "{own}", not "{other}"')
+    """The entry's gold answer as stored (a label, a set in the project's order, spans
+    snapped to tokens, or None)."""
+    own = ANSWER_FIELDS[Project.Task(project.task)][0]
+    for other in sorted({key for key, _, _ in ANSWER_FIELDS.values()} - {own}):
+        if entry.get(other) is not None:
+            raise ValueError(f'this project takes "{own}", not "{other}"')
     answer = entry.get(own)
     if item is None:
         raise ValueError("no such item in this project")
@@ -64,19 +73,21 @@ def _gold_answer(project: Project, item: Item | None, entry: dict[str, Any]) -> 
         )
     if answer is None:
         return None
-    if is_multilabel(project):
-        try:
+    try:
+        if is_spans(project):
+            return spans_clean(project, item.text or "", answer)
+        if is_multilabel(project):
             return label_set_check(project, answer)
-        except ValidationError as exc:
-            raise ValueError(" ".join(exc.message_dict["labels"])) from None
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.message_dict[own])) from None
     if answer not in project.labels:
         raise ValueError(f"unknown label {answer!r}; the project's labels are {project.labels}")
     return answer
 
 
 def _gold_write(project: Project, item: Item, truth: object) -> None:
-    """A labelled item takes the lead's true label (or set) as its final, training one."""
-    field, final = ("gold_labels", "labels") if is_multilabel(project) else ("gold_label", "label")
+    """A labelled item takes the lead's true answer as its final, training one."""
+    _, field, final = ANSWER_FIELDS[Project.Task(project.task)]
     updates: dict[str, object] = {field: truth, "state": item.state}
     if truth is not None and item.state == Item.State.POOL:
         updates["state"] = Item.State.GOLD

@@ -7,13 +7,14 @@ does the maths; no per-annotation queries.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from annotator.quality.agreement import (
@@ -25,8 +26,12 @@ from annotator.quality.agreement import (
     set_accuracy_against,
     set_agreement_summary,
 )
-from annotator.quality.span_selectors import span_agreement, span_consensus_accuracy
-from projects.models import Annotation, Item, Membership, Project
+from annotator.quality.span_selectors import (
+    span_agreement,
+    span_consensus_accuracy,
+    span_gold_scores,
+)
+from projects.models import IS_GOLD, Annotation, Item, Membership, Project
 
 # Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
 MIN_SHARED = 2
@@ -281,21 +286,39 @@ def annotator_stats(
     answer to that user's own row (what an annotator may see).
     """
     arr = annotation_arrays(project)
-    if project.task == Project.Task.SPANS:
-        consensus = span_consensus_accuracy(project, arr.annotator_ids)
-    else:
-        consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
-    if arr.sets is not None:  # sets: label accuracy against the gold sets
-        gold = {a: (n, acc) for a, (n, acc, _) in set_gold_rows(project, arr).items()}
-    else:
-        gold = _accuracy_rows(arr, gold_reference(project, arr))
     codes = {int(pk): code for code, pk in enumerate(arr.annotator_ids.tolist())}
+    consensus, gold, extra = _references(project, arr, codes)
     people = _people(project, arr)
     if user is not None:
         people = [p for p in people if p[0] == user.pk]
     return [
-        _stats_row(arr, codes.get(pk), name, role, consensus, gold) for pk, name, role in people
+        {**_stats_row(arr, codes.get(pk), name, role, consensus, gold), **extra[pk]}
+        for pk, name, role in people
     ]
+
+
+Scores = dict[int, tuple[int, float]]
+
+
+def _references(
+    project: Project, arr: AnnotationArrays, codes: dict[int, int]
+) -> tuple[Scores, Scores, defaultdict[int, dict[str, Any]]]:
+    """Per annotator code, agreement with consensus and with gold; per annotator id, the
+    figures the task adds (span projects: span F1 against the gold spans)."""
+    if project.task == Project.Task.SPANS:
+        scores = span_gold_scores(project)
+        gold = {codes[pk]: (s["n"], s["accuracy"]) for pk, s in scores.items() if pk in codes}
+        extra: defaultdict[int, dict[str, Any]] = defaultdict(
+            lambda: {"gold_exact_f1": None, "gold_partial_f1": None}
+        )
+        for pk, s in scores.items():
+            extra[pk] = {"gold_exact_f1": s["exact_f1"], "gold_partial_f1": s["partial_f1"]}
+        return span_consensus_accuracy(project, arr.annotator_ids), gold, extra
+    consensus = _accuracy_rows(arr, _consensus_reference(project, arr))
+    if arr.sets is not None:  # sets: label accuracy against the gold sets
+        gold = {a: (n, acc) for a, (n, acc, _) in set_gold_rows(project, arr).items()}
+        return consensus, gold, defaultdict(dict)
+    return consensus, _accuracy_rows(arr, gold_reference(project, arr)), defaultdict(dict)
 
 
 def _people(project: Project, arr: AnnotationArrays) -> list[tuple[int, str, str | None]]:
@@ -399,11 +422,7 @@ def review_count(project: Project) -> int:
 
 
 def gold_items(project: Project) -> QuerySet[Item]:
-    return (
-        Item.objects.filter(project=project)
-        .filter(Q(gold_label__isnull=False) | Q(gold_labels__isnull=False))
-        .order_by("id")
-    )
+    return Item.objects.filter(project=project).filter(IS_GOLD).order_by("id")
 
 
 def agreement_over_time(project: Project) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Pairwise span F1 (exact; partial and overlap via nervaluate) per annotator pair, and
 Krippendorff's alpha over tokens: each token of an item with two or more annotations is
-a unit whose value is the entity label it falls in (`O` outside). The maths is
+a unit whose value is the entity label it falls in (`O` outside); each annotator against
+the gold spans by the same span F1. The maths is
 `strategies.spans.agreement` and the nominal alpha `annotator.quality.agreement`.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from annotator.quality.agreement import krippendorff_alpha
 from projects.models import Annotation, Item, Project
-from strategies.spans.agreement import pairwise_span_agreement, token_units
+from strategies.spans.agreement import pairwise_span_agreement, span_f1, token_units
 from strategies.spans.tokens import Span
 
 
@@ -23,9 +24,7 @@ def span_annotations(project: Project) -> dict[int, dict[str, list[Span]]]:
     by_item: dict[int, dict[str, list[Span]]] = {}
     rows = Annotation.objects.filter(project=project, spans__isnull=False).order_by("pk")
     for item_id, username, spans in rows.values_list("item_id", "annotator__username", "spans"):
-        by_item.setdefault(item_id, {})[username] = [
-            Span(s["start"], s["end"], s["label"]) for s in spans or ()
-        ]
+        by_item.setdefault(item_id, {})[username] = _spans(spans)
     return by_item
 
 
@@ -49,7 +48,7 @@ def span_agreement(project: Project, *, min_shared: int) -> dict[str, Any]:
         "annotators": len({who for by in by_item.values() for who in by}),
         "min_shared": min_shared,
         "confusion": {"labels": [], "matrix": [], "pairs": 0},
-        "gold": [],
+        "gold": sorted(span_gold_scores(project).values(), key=lambda s: str(s["annotator"])),
         "unit": "token",
     }
 
@@ -95,3 +94,43 @@ def span_consensus_accuracy(
             entry[0] += 1
             entry[1] += int(spans == final[item_id])
     return {c: (n, hits / n) for c, (n, hits) in tally.items()}
+
+
+def span_gold_scores(project: Project) -> dict[int, dict[str, Any]]:
+    """Per annotator id: their answers on gold items against the lead's gold spans.
+
+    `annotator` their username, `n` gold items answered, `accuracy` the share answered
+    with exactly the gold spans (the single-label stat's accuracy), and span F1 over
+    all those items (`span_f1`: `exact_f1`, and `partial_f1` where overlapping spans
+    count half, labels ignored; null when neither side has a span).
+    """
+    gold = dict(
+        Item.objects.filter(project=project, gold_spans__isnull=False).values_list(
+            "id", "gold_spans"
+        )
+    )
+    rows = Annotation.objects.filter(project=project, item_id__in=list(gold), spans__isnull=False)
+    answered: dict[int, tuple[str, list[list[Span]], list[list[Span]]]] = {}
+    for item_id, who, name, spans in rows.order_by("pk").values_list(
+        "item_id", "annotator_id", "annotator__username", "spans"
+    ):
+        _, truth, given = answered.setdefault(who, (name, [], []))
+        truth.append(_spans(gold[item_id]))
+        given.append(_spans(spans))
+    return {who: _gold_score(name, truth, given) for who, (name, truth, given) in answered.items()}
+
+
+def _spans(stored: list[dict[str, Any]] | None) -> list[Span]:
+    return [Span(s["start"], s["end"], s["label"]) for s in stored or ()]
+
+
+def _gold_score(name: str, truth: list[list[Span]], given: list[list[Span]]) -> dict[str, Any]:
+    f1 = span_f1(truth, given)
+    exact = sum(t == g for t, g in zip(truth, given, strict=True)) / len(truth)
+    return {
+        "annotator": name,
+        "n": len(truth),
+        "accuracy": exact,
+        "exact_f1": f1["exact"],
+        "partial_f1": f1["partial"],
+    }

@@ -11,6 +11,7 @@ query       SEQUENCE_STRATEGIES, SequenceContext, score_sequences: least confide
 metrics     evaluate_spans: entity precision/recall/F1 (seqeval), bootstrap intervals
 agreement   span_f1 / pairwise_span_agreement (exact; partial and overlap via
             nervaluate), token_units (token-level Krippendorff data), span_consensus
-formats     read_conll / write_conll, read_jsonl / write_jsonl: files <-> SpanDocument
+formats     read_conll / write_conll, read_jsonl / write_jsonl: files <-> SpanDocument;
+            span_label_problem: label names the formats cannot carry (O, B-, I-, spaces)
 simulate    python -m strategies.spans.simulate; simulate_spans, run_span_loop
 """

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from strategies.spans.tokens import (
+    OUTSIDE,
     Span,
     SpanError,
     Token,
@@ -22,6 +23,27 @@ from strategies.spans.tokens import (
     tags_to_spans,
     tokenize,
 )
+
+# What a span label's name may not start with (any case): a CoNLL reader takes it for the
+# tag's prefix, so "B-PER" written as a label comes back as "PER".
+TAG_PREFIXES = ("B-", "I-")
+
+
+def span_label_problem(name: object) -> str:
+    """Why ``name`` cannot be a span label, or ``""`` when it can.
+
+    ``O`` is the outside tag; whitespace would split a ``token tag`` line of a CoNLL
+    file; ``B-``/``I-`` would read as a tag's prefix; an empty name labels nothing.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return "a label name cannot be empty"
+    if name == OUTSIDE:
+        return f"{name!r} is the outside tag of span formats, not a label name"
+    if any(ch.isspace() for ch in name):
+        return f"{name!r} contains whitespace, which would break a CoNLL line"
+    if name[:2].upper() in TAG_PREFIXES:
+        return f"{name!r} starts with {name[:2]!r}, which span formats read as a tag prefix"
+    return ""
 
 
 @dataclass(frozen=True)

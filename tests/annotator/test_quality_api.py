@@ -344,7 +344,7 @@ def test_gold_marking_reports_bad_entries(api, new_project):  # type: ignore[no-
     ok = api["lead"].post(url, {"items": [{"item": free.pk, "label": "pets"}]}, format="json")
     assert ok.status_code == 200
     assert api["lead"].get(url).json() == [
-        {"item": free.pk, "label": "pets", "labels": None, "state": "gold"}
+        {"item": free.pk, "label": "pets", "labels": None, "spans": None, "state": "gold"}
     ]
     api["lead"].post(url, {"items": [{"item": free.pk, "label": None}]}, format="json")
     free.refresh_from_db()

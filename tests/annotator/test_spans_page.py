@@ -98,6 +98,57 @@ def test_bad_spans_are_refused_and_the_item_stays(users: Any, spans: str, says: 
     assert not Annotation.objects.filter(item_id=item_id).exists()
 
 
+@pytest.mark.parametrize(
+    ("drawn", "says"),
+    [
+        ([PER, {"start": 4, "end": 20, "label": "LOC"}], "overlap"),
+        ([PER, {"start": 21, "end": 29, "label": "DATE"}], "unknown label"),
+        ([PER, {**LOC, "end": 900}], "not inside the text"),
+    ],
+)
+def test_a_refused_submit_redraws_the_editor_with_the_spans_drawn(
+    users: Any, drawn: list[dict[str, Any]], says: str
+) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"}, show_suggestion=True)
+    span_model_save(project)
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    body = {"item": item_id, "spans": json.dumps(drawn), "confidence": "4"}
+    response = client.post(f"/projects/{project.pk}/annotate/label/", body, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert 'id="annotate-error"' in html and says in html
+    assert _item_id(html) == item_id
+    assert _script(html, "spans-initial") == drawn  # as posted, for the annotator to fix
+    assert _script(html, "spans-suggested") == []  # already seen: not offered again
+    assert not Annotation.objects.filter(item_id=item_id).exists()
+    fixed = {"item": item_id, "spans": json.dumps([PER]), "confidence": "4"}
+    client.post(f"/projects/{project.pk}/annotate/label/", fixed, HTTP_HX_REQUEST="true")
+    assert Annotation.objects.get(item_id=item_id).spans == [PER]
+
+
+def test_only_drawable_spans_come_back_and_only_on_the_same_item(users: Any) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"})
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    junk = [
+        PER,
+        "LOC",
+        {"start": "0", "end": 3, "label": "PER"},
+        {"start": 5, "end": 5, "label": "X"},
+    ]
+    body = {"item": item_id, "spans": json.dumps(junk)}
+    html = client.post(f"/projects/{project.pk}/annotate/label/", body).content.decode()
+    assert 'id="annotate-error"' in html and _script(html, "spans-initial") == [PER]
+    # Another item of the project, not leased to ann1: refused, and its spans not drawn
+    # on the item ann1 holds.
+    other = Item.objects.filter(project=project).exclude(pk=item_id).first()
+    assert other is not None
+    body = {"item": other.pk, "spans": json.dumps([PER])}
+    html = client.post(f"/projects/{project.pk}/annotate/label/", body).content.decode()
+    assert 'id="annotate-error"' in html
+    assert _item_id(html) == item_id and _script(html, "spans-initial") == []
+
+
 def test_suggestions_are_off_by_default_even_with_a_model(users: Any) -> None:
     project = span_project(users["lead"], {"ann1": "annotator"})
     span_model_save(project)
@@ -121,6 +172,16 @@ def test_holdout_items_get_no_suggestion(users: Any) -> None:
     client = _browser(users["ann1"])
     item_id = _item_id(_panel(client, project.pk))
     Item.objects.filter(pk=item_id).update(is_holdout=True)  # the lease stays: same item
+    html = _panel(client, project.pk)
+    assert _item_id(html) == item_id and _script(html, "spans-suggested") == []
+
+
+def test_gold_items_get_no_suggestion(users: Any) -> None:
+    project = span_project(users["lead"], {"ann1": "annotator"}, show_suggestion=True)
+    span_model_save(project)
+    client = _browser(users["ann1"])
+    item_id = _item_id(_panel(client, project.pk))
+    Item.objects.filter(pk=item_id).update(gold_spans=[PER])  # the lease stays: same item
     html = _panel(client, project.pk)
     assert _item_id(html) == item_id and _script(html, "spans-suggested") == []
 

@@ -169,3 +169,25 @@ def test_reviewer_sees_each_annotators_spans_and_gives_the_final_ones(
     assert decision.spans == [PER, LOC] and decision.reviewer.username == "rita"
     item.refresh_from_db()
     assert (item.state, item.spans, item.label_source) == ("labeled", [PER, LOC], "review")
+
+
+def test_a_refused_submit_keeps_the_spans_drawn(
+    live_server: Any, page: Any, project: Project
+) -> None:
+    first = open_annotate(page, live_server.url, project)
+    page.keyboard.press("Shift+ArrowRight")  # Ada Lovelace
+    page.keyboard.press("1")  # PER
+    # A span the server refuses (a label the project lacks), as a stale page could send.
+    page.evaluate(
+        "() => { const f = document.getElementById('spans-field');"
+        " f.value = JSON.stringify([...JSON.parse(f.value),"
+        " {start: 21, end: 29, label: 'DATE'}]); }"
+    )
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#annotate-error")
+    assert "unknown label" in page.locator("#annotate-error").inner_text()
+    assert page.locator("#item").get_attribute("data-item") == first
+    assert page.locator("#spans-editor .ent-tag").all_inner_texts() == ["PER", "DATE"]
+    page.click("#span-list li:nth-child(2) button:text('Remove')")
+    submit_and_wait(page, first)
+    assert Annotation.objects.get(item_id=first).spans == [PER]

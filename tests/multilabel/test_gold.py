@@ -78,7 +78,13 @@ def test_gold_sets_are_checked_stored_in_order_and_listed(api, project):  # type
     assert (first.state, first.gold_labels, first.labels) == ("gold", ["sports", "tech"], None)
     listed = api["lead"].get(f"/api/projects/{project.pk}/gold/").json()
     assert listed == [
-        {"item": first.pk, "label": None, "labels": ["sports", "tech"], "state": "gold"}
+        {
+            "item": first.pk,
+            "label": None,
+            "labels": ["sports", "tech"],
+            "spans": None,
+            "state": "gold",
+        }
     ]
     assert _gold(api, project, [{"item": first.pk, "labels": None}]).json()["updated"] == 1
     first.refresh_from_db()

@@ -192,16 +192,6 @@ def test_undo_and_history_carry_the_spans_and_spans_can_be_changed(api, project,
     assert Item.objects.get(pk=pid).spans == [span(10, 13, "PER")]
 
 
-def test_gold_items_are_refused_on_span_projects(api, project, item):  # type: ignore[no-untyped-def]
-    response = api["lead"].post(
-        f"/api/projects/{project.pk}/gold/",
-        {"items": [{"item": item["item"]["id"], "label": "PER"}]},
-        format="json",
-    )
-    assert response.status_code == 400
-    assert "single-label" in response.json()["errors"][0]["error"]
-
-
 def test_the_stream_takes_texts_before_any_model(api, project, item):  # type: ignore[no-untyped-def]
     response = api["lead"].post(
         f"/api/projects/{project.pk}/stream/", {"text": "Carol went to Rome"}, format="json"
