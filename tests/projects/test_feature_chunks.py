@@ -23,8 +23,10 @@ WORDS = ["cat", "mat", "stock", "market", "rain", "goal", "vote", "chip"]
 
 
 @pytest.fixture(autouse=True)
-def own_dirs(settings, tmp_path):  # type: ignore[no-untyped-def]
+def own_dirs(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     settings.FEATURES_ROOT = tmp_path / "features"
+    # The vocabulary's fit stores its sample's rows: a sample of 5 leaves most to compute.
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 5)
     settings.WINNOW_CACHE_DIR = tmp_path / "cache"
     settings.WINNOW_FEATURE_CHUNK_ITEMS = 12
     features._LOADED.clear()
@@ -49,8 +51,8 @@ def test_the_split_rows_equal_one_pass(monkeypatch) -> None:  # type: ignore[no-
         feature_chunks, "_compute", lambda p, c, r: computed.append(c.index) or real(p, c, r)
     )
     X = snapshot.features_ready(project, ids).rows(ids)
-    assert sorted(computed) == [0, 1, 2, 3, 4]  # 50 rows in chunks of 12
-    assert len(features._shard_names(project.pk)) == 5  # one shard per chunk
+    assert sorted(computed) == [0, 1, 2, 3]  # 45 rows (50 less the fit's 5) in chunks of 12
+    assert len(features._shard_names(project.pk)) == 5  # the fit's, then one per chunk
     one_pass = snapshot.compute_features(project, ids)
     assert (one_pass != X).nnz == 0
     assert not FeatureChunk.objects.exists()  # done: the split's rows are removed
@@ -123,3 +125,18 @@ def test_chunk_sizes(settings) -> None:  # type: ignore[no-untyped-def]
     assert feature_chunks.chunk_size(20_000) == 20_000  # not split
     assert feature_chunks.chunk_size(100_000) == 25_000  # four chunks
     assert feature_chunks.chunk_size(1_000_000) == 100_000
+
+
+def test_a_split_reads_the_representation_once_for_all_its_chunks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    project, ids = _pool(50)
+    snapshot.representation(project)
+    made: list[int] = []
+
+    def rows(p: Project):  # type: ignore[no-untyped-def]
+        made.append(p.pk)
+        return snapshot.rows_function(p)
+
+    assert feature_chunks.features_split(project, ids, rows)  # 5 chunks of 12
+    assert made == [project.pk]
+    table = features.features_load(project.pk)
+    assert table is not None and len(table.missing(ids)) == 0
