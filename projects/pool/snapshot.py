@@ -230,8 +230,12 @@ def representation(project: Project) -> dict[str, Any]:
 
 
 def _vocabulary_fit(project: Project) -> dict[str, Any]:
-    """Fit the pool's vocabulary and store it with its sample's rows, which the fit
-    computes anyway (`TextVectorizer.fit_transform`): they are not computed again."""
+    """Fit the pool's vocabulary; fitted on every text, store their rows too, which the
+    fit computes anyway (`TextVectorizer.fit_transform`): they are not computed again.
+
+    A sample's rows are not kept: a pool that large is split into id ranges
+    (`feature_chunks`), which compute every row of their range anyway.
+    """
     ids, texts = vocabulary_sample(project)
     vectorizer = lib.TextVectorizer()
     rows = vectorizer.fit_transform(texts)
@@ -241,7 +245,8 @@ def _vocabulary_fit(project: Project) -> dict[str, Any]:
         stored = features.representation_load(project.pk)  # another fit won: its rows
         assert stored is not None
         return stored
-    features.features_add(project.pk, ids, rows)
+    if len(ids) == Item.objects.filter(project=project).count():
+        features.features_add(project.pk, ids, rows)
     return rep
 
 

@@ -25,7 +25,7 @@ WORDS = ["cat", "mat", "stock", "market", "rain", "goal", "vote", "chip"]
 @pytest.fixture(autouse=True)
 def own_dirs(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     settings.FEATURES_ROOT = tmp_path / "features"
-    # The vocabulary's fit stores its sample's rows: a sample of 5 leaves most to compute.
+    # A vocabulary fitted on every text stores their rows: a sample leaves them to compute.
     monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 5)
     settings.WINNOW_CACHE_DIR = tmp_path / "cache"
     settings.WINNOW_FEATURE_CHUNK_ITEMS = 12
@@ -51,8 +51,8 @@ def test_the_split_rows_equal_one_pass(monkeypatch) -> None:  # type: ignore[no-
         feature_chunks, "_compute", lambda p, c, r: computed.append(c.index) or real(p, c, r)
     )
     X = snapshot.features_ready(project, ids).rows(ids)
-    assert sorted(computed) == [0, 1, 2, 3]  # 45 rows (50 less the fit's 5) in chunks of 12
-    assert len(features._shard_names(project.pk)) == 5  # the fit's, then one per chunk
+    assert sorted(computed) == [0, 1, 2, 3, 4]  # 50 rows in chunks of 12
+    assert len(features._shard_names(project.pk)) == 5  # one shard per chunk
     one_pass = snapshot.compute_features(project, ids)
     assert (one_pass != X).nnz == 0
     assert not FeatureChunk.objects.exists()  # done: the split's rows are removed

@@ -69,7 +69,7 @@ def test_the_representation_is_read_once_for_all_chunks(monkeypatch) -> None:  #
     """Reading it once per 20k-row chunk was most of a 1M pool's feature time."""
     project = _pool(50)
     monkeypatch.setattr(snapshot, "FEATURE_CHUNK", 10)
-    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 10)  # 40 rows left to compute
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 10)  # sampled: every row to compute
     snapshot.representation(project)  # fitted and stored
     reads: list[int] = []
     real = features.representation_load
@@ -79,20 +79,26 @@ def test_the_representation_is_read_once_for_all_chunks(monkeypatch) -> None:  #
     assert reads == [project.pk]
 
 
-def test_the_fit_stores_its_samples_rows_equal_to_computing_them(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The fit counts the sample's terms anyway: its rows are stored with the vocabulary,
-    not computed again (half of a 100k import's feature time)."""
+def test_the_fit_stores_every_texts_rows_equal_to_computing_them() -> None:
+    """The fit counts every text's terms anyway: their rows are stored with the
+    vocabulary, not computed again (half of a 100k import's feature time)."""
     project = _pool(90)
-    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 20)
     rep = snapshot.representation(project)
     ids = snapshot.candidate_ids_all(project)
     table = features.features_load(project.pk)
     assert table is not None
-    assert table.ids.tolist() == ids[::5].tolist()  # the sample's rows, and only those
-    computed = rep["vectorizer"].transform(_texts(project)[::5])
+    assert table.ids.tolist() == ids.tolist()
+    computed = rep["vectorizer"].transform(_texts(project))
     assert (computed != table.X).nnz == 0
-    every_row = rep["vectorizer"].transform(_texts(project))
-    assert (every_row != snapshot.features_ready(project, ids).rows(ids)).nnz == 0
+    assert (computed != snapshot.features_ready(project, ids).rows(ids)).nnz == 0
+
+
+def test_a_sampled_fit_stores_no_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pool over the sample is split into id ranges, which compute every row anyway."""
+    project = _pool(90)
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 20)
+    snapshot.representation(project)
+    assert features.features_load(project.pk) is None
 
 
 def test_a_fit_that_lost_to_another_stores_no_rows() -> None:
