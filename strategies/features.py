@@ -70,6 +70,15 @@ class TextVectorizer:
     kind = "vocabulary"
 
     def fit(self, texts: Sequence[str]) -> TextVectorizer:
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Fit on ``texts`` and return their rows, equal to ``fit(texts).transform(texts)``.
+
+        The fit counts every text's terms anyway; its rows come from those counts, so the
+        texts a pool's vocabulary is fitted on need no second pass to be featurised.
+        """
         docs = _clean(texts)
         if not docs:
             raise ValueError("cannot fit a vocabulary on no texts")
@@ -83,14 +92,14 @@ class TextVectorizer:
                 dtype=np.float32,
             )
             try:
-                self.tfidf_.fit(docs)
-                return self
+                return _sorted_rows(self.tfidf_.fit_transform(docs))
             except ValueError:  # no term left (every text empty or unique): keep all
                 continue
-        # Not even one word in the pool (digits, punctuation): characters instead.
+        # Not even one word in the pool (digits, punctuation): characters instead. The fit
+        # sees an empty text as " ", the rows do not (as `transform` gives them).
         self.tfidf_ = TfidfVectorizer(analyzer="char", sublinear_tf=True, dtype=np.float32)
         self.tfidf_.fit([d or " " for d in docs])
-        return self
+        return self.transform(docs)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for ``texts`` over the fitted vocabulary (unknown terms are ignored)."""
@@ -101,6 +110,13 @@ class TextVectorizer:
         return len(self.tfidf_.vocabulary_)
 
 
+def _sorted_rows(X: sp.spmatrix) -> sp.csr_matrix:
+    """Rows as `transform` gives them: the fit's columns come reordered by term."""
+    rows = sp.csr_matrix(X, dtype=np.float32)
+    rows.sort_indices()
+    return rows
+
+
 def _clean(texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("expected a sequence of strings, not one string")
@@ -109,8 +125,8 @@ def _clean(texts: Sequence[str]) -> list[str]:
 
 def pool_text_features(texts: Sequence[str]) -> tuple[TextVectorizer, sp.csr_matrix]:
     """Fit the vocabulary on ``texts`` (the pool) and return it with their rows."""
-    vectorizer = TextVectorizer().fit(texts)
-    return vectorizer, vectorizer.transform(texts)
+    vectorizer = TextVectorizer()
+    return vectorizer, vectorizer.fit_transform(texts)
 
 
 def vector_features(rows: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:

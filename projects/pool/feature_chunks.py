@@ -42,7 +42,7 @@ WAIT_SECONDS = 0.1
 # Rows computed at once within a chunk (the claim is renewed after each).
 ROWS_AT_ONCE = 20_000
 # How a project's rows are computed: given the project, a function of item ids (sorted)
-# to their rows (`snapshot.rows_function`: the representation is read once per chunk).
+# to their rows (`snapshot.rows_function`: the representation is read once per split).
 RowsFunction = Callable[[Project], Callable[[np.ndarray], features.Matrix]]
 # Chunk rows left behind by a split whose every worker died are removed after this.
 FORGOTTEN_AFTER = timedelta(hours=6)
@@ -56,6 +56,7 @@ def features_split(project: Project, missing: np.ndarray, rows: RowsFunction) ->
         return False
     job = _job_join_or_create(project, missing, size)
     chunks = FeatureChunk.objects.filter(job=job)
+    rows = _once(rows)  # the representation read once for all the chunks this caller takes
     try:
         while True:
             chunk = _claim(chunks, last_first=True)
@@ -68,6 +69,17 @@ def features_split(project: Project, missing: np.ndarray, rows: RowsFunction) ->
     finally:
         if not chunks.exclude(status=Status.DONE).exists():
             chunks.delete()
+
+
+def _once(rows: RowsFunction) -> RowsFunction:
+    made: list[Callable[[np.ndarray], features.Matrix]] = []
+
+    def first(project: Project) -> Callable[[np.ndarray], features.Matrix]:
+        if not made:
+            made.append(rows(project))
+        return made[0]
+
+    return first
 
 
 # Advisory lock space for "computing a project's features" (key: the project id); the

@@ -273,6 +273,18 @@ def representation_save_once(project_id: int, representation: dict[str, Any]) ->
     return stored
 
 
+def representation_create_once(project_id: int, representation: dict[str, Any]) -> bool:
+    """Store ``representation`` unless one exists; True if this call stored it."""
+    return _create_once(project_id, REPRESENTATION_FILE, representation)
+
+
+def _create_once(project_id: int, file: str, value: Any) -> bool:
+    # A plain pickle (joblib.load reads it): joblib's pure-Python pickler is several times
+    # slower on a vocabulary's dict of terms.
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return artifacts.artifact_create_once(f"{_project_dir(project_id)}/{file}", data)
+
+
 def _save_once(project_id: int, file: str, value: Any) -> Any:
     """Store ``value`` as ``file`` unless it exists; return whichever is stored.
 
@@ -280,11 +292,8 @@ def _save_once(project_id: int, file: str, value: Any) -> Any:
     does not exist (`artifacts.artifact_create_once`), so the first wins and the other
     adopts it (no shard is ever computed with a representation that lost).
     """
-    name = f"{_project_dir(project_id)}/{file}"
-    # A plain pickle (joblib.load reads it): joblib's pure-Python pickler is several times
-    # slower on a vocabulary's dict of terms.
-    artifacts.artifact_create_once(name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-    return artifacts.artifact_unpickle(name)
+    _create_once(project_id, file, value)
+    return artifacts.artifact_unpickle(f"{_project_dir(project_id)}/{file}")
 
 
 # The pool's low-rank projection (``strategies._space.Projection``) for the diversity

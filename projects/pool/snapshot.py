@@ -24,7 +24,7 @@ from strategies.images import images_features
 
 FEATURE_CHUNK = 20_000
 # Texts a pool's vocabulary is fitted on, at most: every text of a smaller pool, else an
-# evenly spaced sample by id (see `vocabulary_texts`).
+# evenly spaced sample by id (see `vocabulary_sample`).
 VOCABULARY_SAMPLE = 200_000
 
 
@@ -123,7 +123,12 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
     missing = ids if table is None else table.missing(ids)
     if len(missing) == 0 and table is not None:
         return table
-    rep = None if project.kind == Project.Kind.VECTOR else representation(project)
+    if project.kind != Project.Kind.VECTOR:
+        rep = representation(project)
+        table = features.features_load(project.pk)  # a vocabulary's fit stores its sample's rows
+        missing = ids if table is None else table.missing(ids)
+    else:
+        rep = None
     if feature_chunks.features_split(project, np.unique(missing), rows_function):
         table = features.features_load(project.pk)
         missing = ids if table is None else table.missing(ids)
@@ -154,8 +159,7 @@ def compute_features(
     `rep` is the project's representation when the caller has it: read once for many
     chunks, not once per chunk (a vocabulary is tens of megabytes).
     """
-    rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", "text", "vector", "image")
-    by_id = {row[0]: row[1:] for row in rows}
+    by_id = item_values(ids, "text", "vector", "image")
     texts, vectors, images = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
     if project.kind == Project.Kind.VECTOR:
         return lib.vector_features(vectors)
@@ -193,7 +197,7 @@ def representation(project: Project) -> dict[str, Any]:
     vocabulary TF-IDF fitted on every text imported so far (`strategies.features`), which
     later items are transformed with. Images: the embedder, or Pillow features. A pool
     over `VOCABULARY_SAMPLE` texts fits its vocabulary on an evenly spaced sample of them
-    (`vocabulary_texts`).
+    (`vocabulary_sample`), whose rows the fit stores as it goes.
     """
     stored = features.representation_load(project.pk)
     if stored is not None:
@@ -221,14 +225,33 @@ def representation(project: Project) -> dict[str, Any]:
             stored = features.representation_load(project.pk)
             if stored is not None:
                 return stored
-            texts = vocabulary_texts(project)
-            rep = {"kind": "vocabulary", "vectorizer": lib.TextVectorizer().fit(texts)}
-            return features.representation_save_once(project.pk, rep)
+            return _vocabulary_fit(project)
     return features.representation_save_once(project.pk, rep)
 
 
-def vocabulary_texts(project: Project, limit: int | None = None) -> list[str]:
-    """The texts a pool-mode vocabulary is fitted on: all of a pool of at most `limit`
+def _vocabulary_fit(project: Project) -> dict[str, Any]:
+    """Fit the pool's vocabulary; fitted on every text, store their rows too, which the
+    fit computes anyway (`TextVectorizer.fit_transform`): they are not computed again.
+
+    A sample's rows are not kept: a pool that large is split into id ranges
+    (`feature_chunks`), which compute every row of their range anyway.
+    """
+    ids, texts = vocabulary_sample(project)
+    vectorizer = lib.TextVectorizer()
+    rows = vectorizer.fit_transform(texts)
+    del texts
+    rep = {"kind": "vocabulary", "vectorizer": vectorizer}
+    if not features.representation_create_once(project.pk, rep):
+        stored = features.representation_load(project.pk)  # another fit won: its rows
+        assert stored is not None
+        return stored
+    if len(ids) == Item.objects.filter(project=project).count():
+        features.features_add(project.pk, ids, rows)
+    return rep
+
+
+def vocabulary_sample(project: Project, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The ids and texts a pool-mode vocabulary is fitted on: all of a pool of at most `limit`
     (default `VOCABULARY_SAMPLE`) items, else every ⌈n / limit⌉-th item by id.
 
     Why a sample: a million texts held as Python strings to fit one vocabulary cost
@@ -246,10 +269,28 @@ def vocabulary_texts(project: Project, limit: int | None = None) -> list[str]:
         ids = ids[:: -(-len(ids) // limit)]
     texts: list[str] = []
     for start in range(0, len(ids), FEATURE_CHUNK):
-        chunk = ids[start : start + FEATURE_CHUNK].tolist()
-        rows = Item.objects.filter(pk__in=chunk).order_by("id").values_list("text", flat=True)
-        texts.extend(rows)
-    return texts
+        chunk = ids[start : start + FEATURE_CHUNK]
+        by_id = item_values(chunk, "text")
+        texts.extend(by_id[i][0] for i in chunk.tolist())
+    return ids, texts
+
+
+def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:
+    """The `fields` of items `ids`, by id.
+
+    An import's ids are dense: they are read as one id range (other projects' rows in
+    it skipped), not as a list of every id, which the ORM prepares one by one (a tenth
+    of a large import's featurisation). Sparse ids go by that list.
+    """
+    if not len(ids):
+        return {}
+    low, high = int(ids.min()), int(ids.max())
+    if high - low < 2 * len(ids):
+        wanted = set(ids.tolist())
+        rows = Item.objects.filter(pk__gte=low, pk__lte=high).values_list("id", *fields)
+        return {row[0]: row[1:] for row in rows if row[0] in wanted}
+    rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", *fields)
+    return {row[0]: row[1:] for row in rows}
 
 
 def _open_images(paths: list[str]) -> list[Any]:

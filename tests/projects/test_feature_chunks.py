@@ -23,8 +23,10 @@ WORDS = ["cat", "mat", "stock", "market", "rain", "goal", "vote", "chip"]
 
 
 @pytest.fixture(autouse=True)
-def own_dirs(settings, tmp_path):  # type: ignore[no-untyped-def]
+def own_dirs(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     settings.FEATURES_ROOT = tmp_path / "features"
+    # A vocabulary fitted on every text stores their rows: a sample leaves them to compute.
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 5)
     settings.WINNOW_CACHE_DIR = tmp_path / "cache"
     settings.WINNOW_FEATURE_CHUNK_ITEMS = 12
     features._LOADED.clear()
@@ -123,3 +125,18 @@ def test_chunk_sizes(settings) -> None:  # type: ignore[no-untyped-def]
     assert feature_chunks.chunk_size(20_000) == 20_000  # not split
     assert feature_chunks.chunk_size(100_000) == 25_000  # four chunks
     assert feature_chunks.chunk_size(1_000_000) == 100_000
+
+
+def test_a_split_reads_the_representation_once_for_all_its_chunks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    project, ids = _pool(50)
+    snapshot.representation(project)
+    made: list[int] = []
+
+    def rows(p: Project):  # type: ignore[no-untyped-def]
+        made.append(p.pk)
+        return snapshot.rows_function(p)
+
+    assert feature_chunks.features_split(project, ids, rows)  # 5 chunks of 12
+    assert made == [project.pk]
+    table = features.features_load(project.pk)
+    assert table is not None and len(table.missing(ids)) == 0

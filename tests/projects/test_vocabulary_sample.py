@@ -40,12 +40,14 @@ def _texts(project: Project) -> list[str]:
 
 def test_a_pool_within_the_limit_fits_on_every_text() -> None:
     project = _pool(30)
-    assert snapshot.vocabulary_texts(project, limit=30) == _texts(project)
+    ids, texts = snapshot.vocabulary_sample(project, limit=30)
+    assert texts == _texts(project)
+    assert ids.tolist() == list(Item.objects.order_by("id").values_list("id", flat=True))
 
 
 def test_a_larger_pool_fits_on_every_kth_text_by_id() -> None:
     project = _pool(100)
-    sample = snapshot.vocabulary_texts(project, limit=30)
+    _, sample = snapshot.vocabulary_sample(project, limit=30)
     assert sample == _texts(project)[::4]  # ceil(100 / 30) = 4: 25 texts, first to last
     assert len(sample) <= 30
 
@@ -67,6 +69,7 @@ def test_the_representation_is_read_once_for_all_chunks(monkeypatch) -> None:  #
     """Reading it once per 20k-row chunk was most of a 1M pool's feature time."""
     project = _pool(50)
     monkeypatch.setattr(snapshot, "FEATURE_CHUNK", 10)
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 10)  # sampled: every row to compute
     snapshot.representation(project)  # fitted and stored
     reads: list[int] = []
     real = features.representation_load
@@ -74,3 +77,51 @@ def test_the_representation_is_read_once_for_all_chunks(monkeypatch) -> None:  #
     ids = snapshot.candidate_ids_all(project)
     assert snapshot.features_ready(project, ids).rows(ids).shape[0] == 50
     assert reads == [project.pk]
+
+
+def test_the_fit_stores_every_texts_rows_equal_to_computing_them() -> None:
+    """The fit counts every text's terms anyway: their rows are stored with the
+    vocabulary, not computed again (half of a 100k import's feature time)."""
+    project = _pool(90)
+    rep = snapshot.representation(project)
+    ids = snapshot.candidate_ids_all(project)
+    table = features.features_load(project.pk)
+    assert table is not None
+    assert table.ids.tolist() == ids.tolist()
+    computed = rep["vectorizer"].transform(_texts(project))
+    assert (computed != table.X).nnz == 0
+    assert (computed != snapshot.features_ready(project, ids).rows(ids)).nnz == 0
+
+
+def test_a_sampled_fit_stores_no_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pool over the sample is split into id ranges, which compute every row anyway."""
+    project = _pool(90)
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 20)
+    snapshot.representation(project)
+    assert features.features_load(project.pk) is None
+
+
+def test_a_fit_that_lost_to_another_stores_no_rows() -> None:
+    project = _pool(60)
+    other = {"kind": "vocabulary", "vectorizer": TextVectorizer().fit(["cat mat", "cat vote"])}
+    assert features.representation_create_once(project.pk, other)
+    snapshot._vocabulary_fit(project)
+    assert features.features_load(project.pk) is None
+    stored = features.representation_load(project.pk)
+    assert stored is not None
+    assert stored["vectorizer"].tfidf_.vocabulary_ == other["vectorizer"].tfidf_.vocabulary_
+
+
+def test_item_values_read_dense_and_sparse_ids_alike() -> None:
+    project = _pool(40)
+    other = _pool(40)  # ids in the same range skipped: only the asked ones come back
+    ids = snapshot.candidate_ids_all(project)
+    texts = dict(Item.objects.values_list("id", "text"))
+    for asked in (
+        ids,
+        ids[5:30],
+        ids[::7],
+        np.concatenate([ids[:3], snapshot.candidate_ids_all(other)[-2:]]),
+    ):
+        assert snapshot.item_values(asked, "text") == {i: (texts[i],) for i in asked.tolist()}
+    assert snapshot.item_values(np.zeros(0, dtype=np.int64), "text") == {}

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from strategies.features import N_TEXT_FEATURES, stack_rows, text_features, vector_features
+from strategies.features import (
+    N_TEXT_FEATURES,
+    TextVectorizer,
+    stack_rows,
+    text_features,
+    vector_features,
+)
 
 
 def test_text_features_are_l2_normalised_float32_csr() -> None:
@@ -41,3 +47,31 @@ def test_vector_features_reject_ragged_and_nan_rows() -> None:
         vector_features([[1.0, float("nan")]])
     with pytest.raises(ValueError):
         vector_features([[1.0], [1.0, 2.0]])
+
+
+def _same_rows(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        # a pool (min_df 2, sorted and pruned columns), with repeats and an empty text
+        [f"Topic {i % 7} word{i % 13} and word{i % 5} Straße the the {i}" for i in range(120)]
+        + ["", "Ünïcode STRASSE straße"],
+        ["alpha beta", "gamma", ""],  # few texts: min_df 1
+        ["!!", "?", ""],  # no word at all: characters
+    ],
+)
+def test_a_vocabulary_fit_gives_the_rows_transform_gives(texts: list[str]) -> None:
+    fitted = TextVectorizer()
+    rows = fitted.fit_transform(texts)
+    assert _same_rows(rows, fitted.transform(texts))
+    assert _same_rows(rows, TextVectorizer().fit(texts).transform(texts))
+    assert rows.has_sorted_indices
