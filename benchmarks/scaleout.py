@@ -39,7 +39,8 @@ def worker_start(
     env: dict[str, str], log: Path, name: str, logs: ExitStack
 ) -> subprocess.Popen[bytes]:
     """Another Celery worker process (solo pool, as the stack's) with its own cache dir."""
-    own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache"}
+    # LOG_LEVEL: the stack's is WARNING, which hides the chunk lines `_print` reports.
+    own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache", "LOG_LEVEL": "INFO"}
     out = logs.enter_context(log.open("wb"))
     command = [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo"]
     command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name]
