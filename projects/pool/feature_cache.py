@@ -13,14 +13,14 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
 from projects import artifacts
 
-Matrix = sp.csr_matrix | np.ndarray
+Matrix: TypeAlias = sp.csr_matrix | np.ndarray
 _ARRAYS = ("ids", "data", "indices", "indptr", "shape", "dense")
 
 

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from projects import artifacts
 from projects.pool import feature_cache
 
-Matrix: TypeAlias = sp.csr_matrix | np.ndarray
+Matrix: TypeAlias = feature_cache.Matrix
 
 COMPACT_AFTER_SHARDS = 16
 
