@@ -54,6 +54,7 @@ class Rescore:
     attempt: int
     model: Any
     count: int  # chunks recorded; 0: one pass, here
+    scored_here: int = 0  # of them, by this worker (the rest by others)
 
     def proba(self, X: Matrix, n_classes: int) -> np.ndarray:
         """The probabilities of rows `X` (the scored ids' rows, in their order)."""
@@ -61,7 +62,10 @@ class Rescore:
             return np.zeros((0, n_classes))
         if not self.count:
             return np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        return _gather(self.version, self.attempt, self.model, X, self.count)
+        own: dict[int, np.ndarray] = {}
+        proba = _gather(self.version, self.attempt, self.model, X, self.count, own)
+        self.scored_here = len(own)
+        return proba
 
 
 @contextmanager
@@ -96,9 +100,17 @@ def rescore_started(
         _cleanup(version, attempt)
 
 
-def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: int) -> np.ndarray:
-    """Claim and score chunks here until none is left; wait for those others hold."""
-    own: dict[int, np.ndarray] = {}
+def _gather(
+    version: ModelVersion,
+    attempt: int,
+    model: Any,
+    X: Matrix,
+    count: int,
+    own: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Claim and score chunks here (into `own`, by index) until none is left; wait for
+    those others hold."""
+    own = {} if own is None else own
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
     while True:
         chunk = _claim(mine, last_first=True)

@@ -75,6 +75,9 @@ def classify_steps(
     with rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
         X_pool = snap.X[in_pool]  # a copy of most of the table: other workers score meanwhile
         proba = rescore.proba(X_pool, n_classes)
+    if rescore.count:  # how the work was shared, beside its time
+        timings["score_chunks"] = rescore.count
+        timings["score_chunks_elsewhere"] = rescore.count - rescore.scored_here
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(

@@ -60,6 +60,9 @@ def test_the_chunked_ranking_is_the_single_pass_ranking(api, settings) -> None: 
     order = np.lexsort((single.ids, -single.scores))
     assert np.array_equal(np.lexsort((chunked.ids, -chunked.scores)), order)
     assert not RescoreChunk.objects.exists(), "the chunk rows go once merged"
+    timings = ModelVersion.objects.get(pk=owed.pk).timings
+    assert timings["score_chunks"] == -(-len(single.ids) // 700)
+    assert 0 <= timings["score_chunks_elsewhere"] < timings["score_chunks"]
     prefix = f"models/project_{project.pk}"
     assert not [n for n in artifacts.store().listdir(prefix)[0] if n.startswith("rescore_")]
 
