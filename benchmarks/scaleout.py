@@ -39,11 +39,22 @@ def worker_start(
     env: dict[str, str], log: Path, name: str, logs: ExitStack
 ) -> subprocess.Popen[bytes]:
     """Another Celery worker process (solo pool, as the stack's) with its own cache dir."""
-    own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache"}
+    # LOG_LEVEL: the stack's is WARNING, which hides the chunk lines `_print` reports.
+    own = {**env, "WINNOW_CACHE_DIR": str(log.with_suffix("")) + "-cache", "LOG_LEVEL": "INFO"}
     out = logs.enter_context(log.open("wb"))
     command = [sys.executable, "-m", "celery", "-A", "winnow", "worker", "--pool", "solo"]
     command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name]
-    return subprocess.Popen(command, cwd=ROOT, env=own, stdout=out, stderr=subprocess.STDOUT)
+    # Its own session, as a process on another host or in another container would be: with
+    # the kernel's autogroup scheduling, processes of one session share one CPU share, so
+    # on a machine other work keeps busy a second worker in the first's session adds no CPU.
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=own,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _retrains(
@@ -115,7 +126,11 @@ def _print(one: list[dict[str, float]], many: list[dict[str, float]], workers: i
 
     print(f"\n== rescore: 1 worker against {workers} (best of {len(one)}; load average) ==")
     for label, runs in (("1 worker", one), (f"{workers} workers", many)):
-        each = ", ".join(f"{r['score']:.2f} s (load {r['load']:.1f})" for r in runs)
+        each = ", ".join(
+            f"{r['score']:.2f} s (load {r['load']:.1f}; chunks elsewhere "
+            f"{r.get('score_chunks_elsewhere', 0):.0f}/{r.get('score_chunks', 0):.0f})"
+            for r in runs
+        )
         score, total = best(runs, "score"), best(runs, "total")
         print(f"  {label:10s} score {score:6.2f} s  total {total:6.2f} s  [{each}]")
     ratio = best(many, "score") / max(best(one, "score"), 1e-9)

@@ -5,16 +5,16 @@ each with the item ids it covers, so rescoring the pool is one vstack and one ma
 product, never a per-item query. A shard is written whole under a new name, so
 concurrent workers never see half a shard; duplicate rows (two workers featurising the
 same new items) are dropped on load. Each worker keeps the merged table in its own
-cache, memory-mapped, keyed by the shard names: a new shard is a new version.
+cache, memory-mapped, keyed by the shard names: a new shard is a new version. A shard's
+name carries its first and last id, so a rescore chunk reads only the shards it needs
+(`features_rows`), each cached alone (`feature_cache`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
-import shutil
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -23,8 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from projects import artifacts
+from projects.pool import feature_cache
 
-Matrix: TypeAlias = sp.csr_matrix | np.ndarray
+Matrix: TypeAlias = feature_cache.Matrix
 
 COMPACT_AFTER_SHARDS = 16
 
@@ -95,8 +96,22 @@ def features_add(project_id: int, ids: np.ndarray, X: Matrix) -> None:
     if len(ids) == 0:
         return
     order = np.argsort(ids)
-    name = f"{_project_dir(project_id)}/shard-{uuid.uuid4().hex}.npz"
-    artifacts.artifact_save(name, _encode(np.asarray(ids)[order], X[order]))
+    ids = np.asarray(ids)[order]
+    artifacts.artifact_save(_shard_name(project_id, ids), _encode(ids, X[order]))
+
+
+def _shard_name(project_id: int, ids: np.ndarray) -> str:
+    """A new shard's name: its first and last item id (so a rescore chunk reads only the
+    shards its ids fall in, `features_rows`), then a part never used again."""
+    span = f"{int(ids[0])}-{int(ids[-1])}"
+    return f"{_project_dir(project_id)}/shard-{span}-{uuid.uuid4().hex}.npz"
+
+
+def _shard_span(name: str) -> tuple[int, int] | None:
+    """The first and last item id of shard `name`; None if its name does not say (one
+    stored before names carried them: it has to be read)."""
+    parts = name.rsplit("/", 1)[-1].removesuffix(".npz").split("-")
+    return (int(parts[1]), int(parts[2])) if len(parts) == 4 else None
 
 
 def _shard_names(project_id: int) -> tuple[str, ...]:
@@ -115,14 +130,10 @@ def features_load(project_id: int) -> FeatureTable | None:
         names = _shard_names(project_id)
         if not names:
             return None
-        cached = _LOADED.get(project_id)
-        if cached is not None and cached[0] == names:
-            return cached[1]
-        key = _version_key(names)
-        table = _cached(project_id, key)
+        table = _at_hand(project_id, names)
         if table is not None:
-            _remember(project_id, names, table)
             return table
+        key = _version_key(names)
         try:
             parts = [_read(n) for n in names]
         except FileNotFoundError:  # a concurrent compaction replaced the shards
@@ -135,6 +146,70 @@ def features_load(project_id: int) -> FeatureTable | None:
         _remember(project_id, names, table)
         return table
     raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
+
+
+def _at_hand(project_id: int, names: tuple[str, ...]) -> FeatureTable | None:
+    """The merged table of shard set `names` from this process's memory or this worker's
+    cache, or None: the same names are the same rows (shards are immutable)."""
+    cached = _LOADED.get(project_id)
+    if cached is not None and cached[0] == names:
+        return cached[1]
+    table = _cached(project_id, _version_key(names))
+    if table is not None:
+        _remember(project_id, names, table)
+    return table
+
+
+def features_rows(project_id: int, item_ids: np.ndarray) -> Matrix:
+    """Rows for `item_ids` (sorted, all stored), in that order: a rescore chunk's.
+
+    From the merged table if this worker has the current one at hand (it retrained);
+    else from only the shards the ids fall in, each read from the store once and then
+    memory-mapped from this worker's cache: a worker that only scores chunks never
+    reads, merges or caches the whole table (seconds at a million items, which the
+    retrain waiting for its chunk waited too).
+    """
+    for _attempt in range(3):
+        names = _shard_names(project_id)
+        table = _at_hand(project_id, names) if names else None
+        if table is not None:
+            return table.rows(item_ids)
+        feature_cache.shards_keep(project_id, names)
+        low, high = int(item_ids[0]), int(item_ids[-1])
+        try:
+            parts = [
+                _within(_shard(project_id, n), low, high) for n in names if _meets(n, low, high)
+            ]
+        except FileNotFoundError:  # a concurrent compaction replaced the shards
+            continue
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            raise LookupError(f"project {project_id} has no stored rows for items {low}-{high}")
+        return _merge(parts).rows(item_ids)
+    raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
+
+
+def _meets(name: str, low: int, high: int) -> bool:
+    span = _shard_span(name)
+    return span is None or (span[0] <= high and low <= span[1])
+
+
+def _shard(project_id: int, name: str) -> tuple[np.ndarray, Matrix]:
+    """Shard `name` from this worker's cache; read from the store and cached the first time."""
+    directory = feature_cache.shard_dir(project_id, name)
+    mapped = feature_cache.arrays_map(directory)
+    if mapped is None:
+        ids, X = _read(name)
+        feature_cache.arrays_write(directory, ids, X)
+        mapped = feature_cache.arrays_map(directory) or (ids, X)
+    return mapped
+
+
+def _within(part: tuple[np.ndarray, Matrix], low: int, high: int) -> tuple[np.ndarray, Matrix]:
+    """The rows of a shard (sorted by id) whose ids are in [low, high]."""
+    ids, X = part
+    start, stop = np.searchsorted(ids, [low, high + 1])
+    return ids[start:stop], X[start:stop]
 
 
 def _merge(parts: list[tuple[np.ndarray, Matrix]]) -> FeatureTable:
@@ -154,56 +229,19 @@ def _version_key(names: tuple[str, ...]) -> str:
 
 # -- this worker's cache: the merged table as raw arrays, memory-mapped ------------------
 
-_ARRAYS = ("ids", "data", "indices", "indptr", "shape", "dense")
-
 
 def _cached(project_id: int, key: str) -> FeatureTable | None:
     """The merged table of shard set `key` from this worker's cache, memory-mapped."""
-    directory = artifacts.cache_dir("features", f"project_{project_id}", key)
-    if not (directory / "ready").exists():
-        return None
-    try:
-        arrays = {
-            name: np.load(directory / f"{name}.npy", mmap_mode="r")
-            for name in _ARRAYS
-            if (directory / f"{name}.npy").exists()
-        }
-    except (FileNotFoundError, ValueError):  # removed meanwhile by another process
-        return None
-    if "dense" in arrays:
-        return FeatureTable(ids=arrays["ids"], X=arrays["dense"])
-    shape = tuple(int(v) for v in arrays["shape"])
-    X = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
-    return FeatureTable(ids=arrays["ids"], X=X)
+    mapped = feature_cache.arrays_map(feature_cache.table_dir(project_id, key))
+    return None if mapped is None else FeatureTable(ids=mapped[0], X=mapped[1])
 
 
 def _cache_write(project_id: int, key: str, table: FeatureTable) -> None:
-    """Keep the table for the next load in this worker; older versions are removed.
-
-    Written under a temp name and renamed whole, so a reader sees it complete or not.
-    """
-    root = artifacts.cache_dir("features", f"project_{project_id}")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{key}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()
-    X = table.X
-    arrays: dict[str, Any] = {"ids": np.asarray(table.ids)}
-    if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        arrays |= {"data": X.data, "indices": X.indices, "indptr": X.indptr}
-        arrays["shape"] = np.array(X.shape)
-    else:
-        arrays["dense"] = np.asarray(X)
-    for name, values in arrays.items():
-        np.save(tmp / f"{name}.npy", values)
-    (tmp / "ready").touch()
-    try:
-        os.replace(tmp, root / key)
-    except OSError:  # another process of this worker cached the same version first
-        shutil.rmtree(tmp, ignore_errors=True)
-    for old in root.iterdir():
-        if old.name != key and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
+    """Keep the table for the next load in this worker; older versions are removed, and
+    the single shards cached for rescore chunks (`features_rows`): the table has them."""
+    feature_cache.arrays_write(feature_cache.table_dir(project_id, key), table.ids, table.X)
+    feature_cache.keep_only(feature_cache.table_dir(project_id), {key})
+    feature_cache.shards_keep(project_id, ())
 
 
 # The last table loaded per project, keyed by its shard names (immutable and uniquely
@@ -232,7 +270,7 @@ def _arrays(table: FeatureTable) -> list[np.ndarray]:
 
 def _compact(project_id: int, names: tuple[str, ...], table: FeatureTable) -> tuple[str, ...]:
     """Merge many small shards (stream mode) into one; readers retry on a vanished one."""
-    merged = f"{_project_dir(project_id)}/shard-{uuid.uuid4().hex}.npz"
+    merged = _shard_name(project_id, table.ids)
     artifacts.artifact_save(merged, _encode(table.ids, table.X))
     for name in names:
         artifacts.artifact_delete(name)
@@ -243,7 +281,7 @@ def features_delete(project_id: int) -> None:
     for name in _shard_names(project_id):
         artifacts.artifact_delete(name)
     _LOADED.pop(project_id, None)
-    artifacts.cache_drop("features", f"project_{project_id}")
+    feature_cache.drop(project_id)
 
 
 # -- how a project's items become rows -------------------------------------------------

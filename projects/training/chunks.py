@@ -21,6 +21,9 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import joblib
@@ -43,15 +46,40 @@ Status = RescoreChunk.Status
 WAIT_SECONDS = 0.05
 
 
-def pool_proba(
-    *, version: ModelVersion, attempt: int, model: Any, ids: np.ndarray, X: Matrix, n_classes: int
-) -> np.ndarray:
-    """`model.predict_proba(X)`, in chunks over many workers when the pool is large."""
+@dataclass
+class Rescore:
+    """A rescore whose chunks other workers may be scoring already (`rescore_started`)."""
+
+    version: ModelVersion
+    attempt: int
+    model: Any
+    count: int  # chunks recorded; 0: one pass, here
+    scored_here: int = 0  # of them, by this worker (the rest by others)
+
+    def proba(self, X: Matrix, n_classes: int) -> np.ndarray:
+        """The probabilities of rows `X` (the scored ids' rows, in their order)."""
+        if X.shape[0] == 0:
+            return np.zeros((0, n_classes))
+        if not self.count:
+            return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        own: dict[int, np.ndarray] = {}
+        proba = _gather(self.version, self.attempt, self.model, X, self.count, own)
+        self.scored_here = len(own)
+        return proba
+
+
+@contextmanager
+def rescore_started(
+    *, version: ModelVersion, attempt: int, model: Any, ids: np.ndarray
+) -> Iterator[Rescore]:
+    """Record the chunks of a large pool and send them out before the retrain has the
+    rows: other workers score from their own cache while it takes its copy of the pool's
+    rows (`classify_steps`), then it scores what is left. Chunk rows and artifacts go at
+    the end, whatever happened."""
     size = settings.WINNOW_RESCORE_CHUNK_ITEMS
-    if len(ids) == 0:
-        return np.zeros((0, n_classes))
     if len(ids) <= size:
-        return np.asarray(model.predict_proba(X), dtype=np.float64)
+        yield Rescore(version, attempt, model, 0)
+        return
     for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
         _cleanup(version, earlier)
     artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
@@ -59,22 +87,30 @@ def pool_proba(
     joblib.dump(model, fh)  # the estimator alone: the model file carries the representation
     artifacts.artifact_save(_model_name(version, attempt), fh.getvalue())
     bounds = range(0, len(ids), size)
-    RescoreChunk.objects.bulk_create(
-        RescoreChunk(version=version, attempt=attempt, index=i, start=s, stop=s + size)
-        for i, s in enumerate(bounds)
-    )
-    mine = RescoreChunk.objects.filter(version=version, attempt=attempt).order_by("index")
-    for chunk_id in mine.values_list("pk", flat=True)[1:]:  # the first is this worker's
-        task_send(tasks.rescore_chunk, chunk_id)
     try:
-        return _gather(version, attempt, model, X, len(bounds))
+        RescoreChunk.objects.bulk_create(
+            RescoreChunk(version=version, attempt=attempt, index=i, start=s, stop=s + size)
+            for i, s in enumerate(bounds)
+        )
+        mine = RescoreChunk.objects.filter(version=version, attempt=attempt).order_by("index")
+        for chunk_id in mine.values_list("pk", flat=True)[1:]:  # the first is this worker's
+            task_send(tasks.rescore_chunk, chunk_id)
+        yield Rescore(version, attempt, model, len(bounds))
     finally:
         _cleanup(version, attempt)
 
 
-def _gather(version: ModelVersion, attempt: int, model: Any, X: Matrix, count: int) -> np.ndarray:
-    """Claim and score chunks here until none is left; wait for those others hold."""
-    own: dict[int, np.ndarray] = {}
+def _gather(
+    version: ModelVersion,
+    attempt: int,
+    model: Any,
+    X: Matrix,
+    count: int,
+    own: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Claim and score chunks here (into `own`, by index) until none is left; wait for
+    those others hold."""
+    own = {} if own is None else own
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
     while True:
         chunk = _claim(mine, last_first=True)
@@ -158,10 +194,7 @@ def chunk_score(*, chunk_id: int) -> bool:
     ids = _ids(version, chunk.attempt)[chunk.start : chunk.stop]
     model = _model(version, chunk.attempt)
     loaded = time.perf_counter()
-    table = feature_store.features_load(version.project_id)
-    if table is None:
-        raise RuntimeError(f"project {version.project_id} has no stored features")
-    rows = table.rows(ids)
+    rows = feature_store.features_rows(version.project_id, ids)  # only this chunk's
     read = time.perf_counter()
     proba = np.asarray(model.predict_proba(rows))
     log.info(

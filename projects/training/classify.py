@@ -3,7 +3,7 @@
 
 The project's estimator (single-label) or one-vs-rest (`multilabel.py`) over the pool's
 feature rows; the pool's probabilities computed in chunks over every free worker when
-it is large (`chunks.pool_proba`), then scored with the project's strategy in one pass.
+it is large (`chunks.rescore_started`), then scored with the project's strategy in one pass.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from projects.models import ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
 from projects.training import estimators
 from projects.training import multilabel as multilabel_steps
-from projects.training.chunks import pool_proba
+from projects.training.chunks import rescore_started
 from projects.training.steps import Scored
 from strategies import metrics, query
 from strategies.models import train_model
@@ -71,15 +71,13 @@ def classify_steps(
     # Queued items too: those the refresh sends back to the pool must compete on this
     # version's scores, not on the previous model's (or none).
     in_pool = snap.unlabeled
-    X_pool = snap.X[in_pool]
-    proba = pool_proba(
-        version=version,
-        attempt=attempt,
-        model=model,
-        ids=snap.ids[in_pool],
-        X=X_pool,
-        n_classes=n_classes,
-    )
+    ids = snap.ids[in_pool]
+    with rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
+        X_pool = snap.X[in_pool]  # a copy of most of the table: other workers score meanwhile
+        proba = rescore.proba(X_pool, n_classes)
+    if rescore.count:  # how the work was shared, beside its time
+        timings["score_chunks"] = rescore.count
+        timings["score_chunks_elsewhere"] = rescore.count - rescore.scored_here
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(

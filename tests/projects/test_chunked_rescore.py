@@ -60,6 +60,9 @@ def test_the_chunked_ranking_is_the_single_pass_ranking(api, settings) -> None: 
     order = np.lexsort((single.ids, -single.scores))
     assert np.array_equal(np.lexsort((chunked.ids, -chunked.scores)), order)
     assert not RescoreChunk.objects.exists(), "the chunk rows go once merged"
+    timings = ModelVersion.objects.get(pk=owed.pk).timings
+    assert timings["score_chunks"] == -(-len(single.ids) // 700)
+    assert 0 <= timings["score_chunks_elsewhere"] < timings["score_chunks"]
     prefix = f"models/project_{project.pk}"
     assert not [n for n in artifacts.store().listdir(prefix)[0] if n.startswith("rescore_")]
 
@@ -94,6 +97,14 @@ def _chunks(version: ModelVersion, ids: np.ndarray, size: int, model: object) ->
         for i, s in enumerate(bounds)
     )
     return len(bounds)
+
+
+def _pool_proba(
+    version: ModelVersion, attempt: int, model: object, ids: np.ndarray, X: object
+) -> np.ndarray:
+    """What the retrain does: start the rescore, then score what is left and merge."""
+    with chunks.rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
+        return rescore.proba(X, 2)  # type: ignore[arg-type]
 
 
 def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) -> None:  # type: ignore[no-untyped-def]
@@ -131,7 +142,7 @@ def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type:
 def test_a_small_pool_is_scored_in_one_pass(running, settings) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
     settings.WINNOW_RESCORE_CHUNK_ITEMS = len(ids)
-    proba = chunks.pool_proba(version=version, attempt=1, model=model, ids=ids, X=X, n_classes=2)
+    proba = _pool_proba(version, 1, model, ids, X)
     assert np.array_equal(proba, model.predict_proba(X))
     assert not RescoreChunk.objects.exists()
 
@@ -144,7 +155,7 @@ def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, se
     )
     ModelVersion.objects.filter(pk=version.pk).update(attempts=2)  # attempt 1 died
     settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
-    proba = chunks.pool_proba(version=version, attempt=2, model=model, ids=ids, X=X, n_classes=2)
+    proba = _pool_proba(version, 2, model, ids, X)
     assert np.array_equal(proba, model.predict_proba(X))
     assert not RescoreChunk.objects.exists()
     assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
