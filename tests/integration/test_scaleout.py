@@ -9,8 +9,10 @@ retrain and the next batch from its ranking, three times.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from tests.integration.test_loop import (
 )
 from tests.projects.test_images_worker import digits_zip
 from tests.support.object_store import ObjectStore
-from tests.support.services import Worker, child_env
+from tests.support.services import ROOT, Worker, child_env
 from winnow.celery import app
 
 pytestmark = [
@@ -163,6 +165,9 @@ def test_two_workers_with_separate_data_dirs_run_the_loop(
 
 KILL_CHUNK = 10
 HEARTBEAT = 1  # seconds: a dead worker's chunk is claimed again after three
+# While this file exists, a chunk a test worker claimed waits inside it before reading its
+# rows (tests/support/chunk_pause/sitecustomize.py): the kill lands in the chunk for sure.
+CHUNK_PAUSE = Path(tempfile.gettempdir()) / f"winnow-chunk-pause-{os.getpid()}"
 
 
 def _retrainer(workers: list[Worker]) -> tuple[Worker, Worker]:
@@ -208,6 +213,25 @@ def _frozen_inside_a_chunk(worker: Worker) -> RescoreChunk | None:
     return None
 
 
+def _kill_inside_a_chunk(retrainer: Worker, victim: Worker) -> None:
+    """SIGKILL `victim` while it holds a chunk of the retrain `retrainer` runs."""
+    _poll("a chunk sent to the other worker", lambda: "rescore_chunk[" in victim.output())
+    # Only the victim takes chunks from here (the retrainer keeps the one it may hold).
+    retrainer.process.send_signal(signal.SIGSTOP)
+    try:
+        held = _poll(
+            "the other worker inside a chunk",
+            lambda: _frozen_inside_a_chunk(victim),
+            log=victim,
+        )
+        victim.process.kill()
+        victim.process.wait(timeout=10)
+    finally:
+        retrainer.process.send_signal(signal.SIGCONT)
+    held.refresh_from_db()
+    assert held.status == "running" and held.claims == 1, "killed while holding it"
+
+
 @pytest.mark.parametrize("artifact_store", ["database"], indirect=True)
 @pytest.mark.parametrize(
     "worker_env",
@@ -215,6 +239,8 @@ def _frozen_inside_a_chunk(worker: Worker) -> RescoreChunk | None:
         {
             "WINNOW_RESCORE_CHUNK_ITEMS": str(KILL_CHUNK),
             "WINNOW_RETRAIN_HEARTBEAT_SECONDS": str(HEARTBEAT),
+            "WINNOW_TEST_CHUNK_PAUSE": str(CHUNK_PAUSE),
+            "PYTHONPATH": f"{ROOT / 'tests' / 'support' / 'chunk_pause'}{os.pathsep}{ROOT}",
         }
     ],
 )
@@ -232,29 +258,19 @@ def test_a_worker_killed_mid_chunk_leaves_its_chunk_to_the_retrain(
     assert lead.post(f"/api/projects/{pid}/import/", {"file": pool_csv(pool)}).status_code == 201
     wait_for(lead, pid, two_workers[0], "the coverage batch", lambda s: bool(s["batch"]))
 
-    label_batch(annotator, pid, 1, dict(pool))
-    retrainer, victim = _retrainer(two_workers)
-    chunks = RescoreChunk.objects.filter(version__project_id=pid)
-    _poll("a chunk sent to the other worker", lambda: "rescore_chunk[" in victim.output())
-    # Only the victim takes chunks from here (the retrainer keeps the one it may hold).
-    retrainer.process.send_signal(signal.SIGSTOP)
+    CHUNK_PAUSE.touch()  # the chunk the other worker takes, it holds until it dies
     try:
-        held = _poll(
-            "the other worker inside a chunk",
-            lambda: _frozen_inside_a_chunk(victim),
-            log=victim,
-        )
-        victim.process.kill()
-        victim.process.wait(timeout=10)
+        label_batch(annotator, pid, 1, dict(pool))
+        retrainer, victim = _retrainer(two_workers)
+        _kill_inside_a_chunk(retrainer, victim)
     finally:
-        retrainer.process.send_signal(signal.SIGCONT)
-    held.refresh_from_db()
-    assert held.status == "running" and held.claims == 1, "killed while holding it"
+        CHUNK_PAUSE.unlink(missing_ok=True)
 
     wait_for(lead, pid, retrainer, "model version 1", retrained(1))
     version = ModelVersion.objects.get(project_id=pid, version=1)
     assert version.status == "done" and version.attempts == 1
     assert_batch_is_top_of_scores(pid, 2, version=1)
+    chunks = RescoreChunk.objects.filter(version__project_id=pid)
     assert not chunks.exists(), "every chunk merged and cleared"
     assert victim.process.returncode == -signal.SIGKILL
 
