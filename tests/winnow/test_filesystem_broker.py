@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from kombu import Connection
 
 from winnow import filesystem_broker
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _connection(folder: Path) -> Connection:
@@ -45,13 +49,20 @@ def test_a_message_under_way_is_not_visible_to_a_reader(
     assert os.listdir(tmp_path) == []  # read and removed, no partial file left behind
 
 
-def test_the_settings_use_it_for_the_embedded_broker() -> None:
-    from django.conf import settings
-
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        pytest.skip("the suite runs on another broker here")
-    from winnow.celery import app
-
-    with app.connection_for_write() as conn:
-        assert conn.transport_cls == "winnow.filesystem_broker:Transport"
-        assert isinstance(conn.transport, filesystem_broker.Transport)
+def test_the_settings_use_it_for_the_embedded_broker(tmp_path: Path) -> None:
+    """In a process of its own: this one's settings may name another broker."""
+    code = (
+        "from winnow.celery import app\n"
+        "with app.connection_for_write() as conn:\n"
+        "    print(type(conn.transport).__module__)"
+    )
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "filesystem://",
+        "WINNOW_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "winnow.settings",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "winnow.filesystem_broker"
