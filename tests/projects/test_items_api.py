@@ -280,6 +280,9 @@ def test_orderings_across_states_read_an_index_without_sorting(project, ordering
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
+        # What is asked is whether an index gives this order, not which plan the table's
+        # statistics favour (a small sort can win on them): a Sort stays only if needed.
+        cursor.execute("SET LOCAL enable_sort = off")
         plan = first.order_by(*order.order_by())[:51].explain()
     assert index in plan and "Sort" not in plan, plan
 
