@@ -55,9 +55,9 @@ TARGETS = {
     "select": 1.0,
 }
 TIMEOUT = 600.0
-# The worker runs at the web's CPU priority, as docker-compose.yml and `rundemo` start it:
-# a niced worker that holds a lock requests wait for (a batch refresh) stalls them all.
-WORKER_NICE = 0
+# The niceness every worker raises itself to at start (WINNOW_WORKER_NICE; settings'
+# default): retrains yield the CPU to requests. `--worker-nice 0` runs them at the web's.
+WORKER_NICE = 10
 
 _TOKENS = """
 import json
@@ -214,6 +214,7 @@ def stack(
         # Above the default cap: a 10M-row pool's CSV is over a gigabyte (its own server).
         WINNOW_MAX_UPLOAD_BYTES=str(8 * 1024**3),
         GUNICORN_THREADS=str(web_threads),  # gunicorn.conf.py: gthread workers
+        WINNOW_WORKER_NICE=str(worker_nice),  # every worker of the run, the extra ones too
     )
     processes: list[subprocess.Popen[bytes]] = []
     logs = ExitStack()
@@ -249,8 +250,6 @@ def stack(
         processes.append(
             subprocess.Popen(
                 [
-                    # --worker-nice: to try a lower CPU priority than the web processes.
-                    *(["nice", "-n", str(worker_nice)] if worker_nice else []),
                     sys.executable,
                     "-m",
                     "celery",
@@ -666,7 +665,7 @@ def main() -> None:
         "--worker-nice",
         type=int,
         default=WORKER_NICE,
-        help="niceness of the Celery worker (0: the web's priority)",
+        help="niceness the Celery workers raise themselves to (0: the web's priority)",
     )
     parser.add_argument(
         "--workers",

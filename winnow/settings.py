@@ -361,6 +361,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # How long a requested retrain may stay un-started before the sweeper re-sends it; the
 # dashboard calls such a retrain delayed.
 WINNOW_RETRAIN_RESEND_SECONDS = envint("WINNOW_RETRAIN_RESEND_SECONDS", 120)
+# Each worker raises its CPU niceness to this at start (`winnow.celery`): on a host it
+# shares with the web, annotators' requests come before retrains. 0 keeps the worker's.
+WINNOW_WORKER_NICE = envint("WINNOW_WORKER_NICE", 10)
 # How often each worker's sweeper looks for owed work (no beat needed).
 WINNOW_OWED_SWEEP_SECONDS = envint("WINNOW_OWED_SWEEP_SECONDS", 30)
 # A running retrain's worker writes a heartbeat this often; three missed beats mean the
