@@ -35,8 +35,10 @@ from projects.serializers import (
     StatusSerializer,
 )
 from projects.settings_schema import (
-    Task,
     from_api,
+)
+from projects.settings_types import (
+    Task,
 )
 from projects.throttles import MemberAddThrottle
 from projects.training import model_files

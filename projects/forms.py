@@ -8,17 +8,19 @@ from django import forms
 
 from projects.models import Membership, Project
 from projects.settings_schema import (
+    SETTING,
+    SETTINGS,
+    rule_param_label,
+)
+from projects.settings_types import (
     EXTRA_RULE_PARAMS,
     GROUP_TEXT,
     MAX_NAME,
-    SETTING,
-    SETTINGS,
     Group,
     Page,
     Setting,
     Task,
     Type,
-    rule_param_label,
 )
 from strategies.stopping import RULES
 

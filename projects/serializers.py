@@ -17,13 +17,15 @@ from rest_framework import serializers
 from projects.models import Membership, Project
 from projects.settings_checks import value_check
 from projects.settings_schema import (
+    SETTINGS,
+    nested_api_groups,
+)
+from projects.settings_types import (
     MAX_MARKDOWN,
     MAX_NAME,
-    SETTINGS,
     Setting,
     Task,
     Type,
-    nested_api_groups,
 )
 
 

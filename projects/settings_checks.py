@@ -11,11 +11,13 @@ from typing import Any
 
 from projects.label_keys import MAX_DESCRIPTION, key_problem
 from projects.settings_schema import (
+    SETTING,
+)
+from projects.settings_types import (
     MAX_LABELS,
     MAX_MARKDOWN,
     MAX_NAME,
     MAX_NAMES,
-    SETTING,
     Setting,
     Task,
     Type,

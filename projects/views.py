@@ -29,7 +29,9 @@ from projects.ingest import labelstudio, uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
 from projects.models import ImportJob, Item, Membership, Project
-from projects.settings_schema import Task
+from projects.settings_types import (
+    Task,
+)
 from projects.stream.selectors import stream_stats
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again

@@ -9,9 +9,11 @@ import pytest
 from projects.forms import ProjectCreateForm, ProjectSettingsForm
 from projects.settings_checks import SettingsInvalid, settings_validate
 from projects.settings_schema import (
-    GROUP_TEXT,
     SETTING,
     SETTINGS,
+)
+from projects.settings_types import (
+    GROUP_TEXT,
     Group,
     Page,
     Task,

@@ -14,13 +14,15 @@ from projects.serializers import (
 )
 from projects.settings_checks import SettingsInvalid, settings_validate
 from projects.settings_schema import (
-    CONSENSUS_NAMES,
     SETTINGS,
+    defaults,
+)
+from projects.settings_types import (
+    CONSENSUS_NAMES,
     Page,
     Setting,
     Task,
     Type,
-    defaults,
 )
 from strategies.stopping import RULES
 
