@@ -34,12 +34,8 @@ from projects.serializers import (
     ReplaySerializer,
     StatusSerializer,
 )
-from projects.settings_schema import (
-    from_api,
-)
-from projects.settings_types import (
-    Task,
-)
+from projects.settings_schema import from_api
+from projects.settings_types import Task
 from projects.throttles import MemberAddThrottle
 from projects.training import model_files
 from projects.training.services import model_name

@@ -7,11 +7,7 @@ from typing import Any
 from django import forms
 
 from projects.models import Membership, Project
-from projects.settings_schema import (
-    SETTING,
-    SETTINGS,
-    rule_param_label,
-)
+from projects.settings_schema import SETTING, SETTINGS, rule_param_label
 from projects.settings_types import (
     EXTRA_RULE_PARAMS,
     GROUP_TEXT,

@@ -16,17 +16,8 @@ from rest_framework import serializers
 
 from projects.models import Membership, Project
 from projects.settings_checks import value_check
-from projects.settings_schema import (
-    SETTINGS,
-    nested_api_groups,
-)
-from projects.settings_types import (
-    MAX_MARKDOWN,
-    MAX_NAME,
-    Setting,
-    Task,
-    Type,
-)
+from projects.settings_schema import SETTINGS, nested_api_groups
+from projects.settings_types import MAX_MARKDOWN, MAX_NAME, Setting, Task, Type
 
 
 def _schema_check(setting: Setting) -> Callable[[Any], None]:

@@ -24,14 +24,8 @@ from projects.models import Membership, Project
 from projects.pool import features
 from projects.pool.embedders import embedder_names
 from projects.settings_checks import SettingsInvalid, settings_validate
-from projects.settings_schema import (
-    BUILTIN_EMBEDDER,
-    defaults,
-)
-from projects.settings_types import (
-    TASKS_AVAILABLE,
-    Task,
-)
+from projects.settings_schema import BUILTIN_EMBEDDER, defaults
+from projects.settings_types import TASKS_AVAILABLE, Task
 from projects.state import ARCHIVE, RESUME, STOP, UNARCHIVE, project_move, project_writable
 from projects.training.estimators import estimator_validate
 from winnow.errors import Conflict

@@ -10,9 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from projects.label_keys import MAX_DESCRIPTION, key_problem
-from projects.settings_schema import (
-    SETTING,
-)
+from projects.settings_schema import SETTING
 from projects.settings_types import (
     MAX_LABELS,
     MAX_MARKDOWN,

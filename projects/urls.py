@@ -1,11 +1,11 @@
 from django.urls import path
 
-from projects import guidelines_views, views
+from projects import dashboard_views, guidelines_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("projects/new/", views.project_create, name="project-create"),
-    path("projects/<int:project_id>/", views.dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/", dashboard_views.dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path(
         "projects/<int:project_id>/guidelines/",
@@ -20,7 +20,11 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
     path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
-    path("projects/<int:project_id>/selections/", views.selection_log, name="project-selections"),
+    path(
+        "projects/<int:project_id>/selections/",
+        dashboard_views.selection_log,
+        name="project-selections",
+    ),
     path(
         "projects/<int:project_id>/members/new/",
         views.project_member_create,

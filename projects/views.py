@@ -1,4 +1,5 @@
-"""HTML pages for projects: list, create, dashboard, settings, import, export, members."""
+"""HTML pages for projects: list, create, settings, import, export, members, lifecycle
+(the dashboard is in `projects.dashboard_views`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from projects import chart_selectors, charts, replay, selectors, services
+from projects import replay, selectors, services
 from projects.access import LEAD_ONLY, project_for_member, projects_for_user
-from projects.forecast import forecast_band
+from projects.dashboard_views import live_context
 from projects.forms import (
     ImportForm,
     MemberCreateForm,
@@ -29,10 +30,7 @@ from projects.ingest import labelstudio, uploads
 from projects.ingest.images import import_job_status
 from projects.ingest.parsers import ImportRejected
 from projects.models import ImportJob, Item, Membership, Project
-from projects.settings_types import (
-    Task,
-)
-from projects.stream.selectors import stream_stats
+from projects.settings_types import Task
 from projects.throttles import member_add_allowed
 from projects.training.services import retrain_again
 from winnow.errors import Conflict
@@ -78,100 +76,6 @@ def project_create(request: AuthedHttpRequest) -> HttpResponse:
             messages.success(request, "Project created: import a pool to start.")
             return redirect("project-import", project.pk)
     return render(request, "projects/create.html", {"form": form})
-
-
-@login_required
-@require_safe
-def dashboard(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    project, role = project_for_member(request.user, project_id)
-    if request.htmx:  # the live part, polled every 2 s
-        return render(request, "projects/dashboard.html#live", _live_context(project, role))
-    context = {
-        **_live_context(project, role),
-        "selections": selectors.selection_log_page(project, 1),
-        "stream": _stream(project),
-        "charts": _charts(project),
-        "replay": replay.replay_status(project) if role == Membership.Role.LEAD else None,
-        "model_choice": chart_selectors.model_choice(project),
-    }
-    return render(request, "projects/dashboard.html", context)
-
-
-@login_required
-@require_safe
-def selection_log(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
-    """A page of the dashboard's selection log (htmx swaps it in; a plain link works too)."""
-    project, _ = project_for_member(request.user, project_id)
-    context = {
-        "project": project,
-        "selections": selectors.selection_log_page(project, request.GET.get("page")),
-    }
-    return render(request, "projects/_selections.html", context)
-
-
-def _live_context(project: Project, role: str) -> dict[str, Any]:
-    curve = selectors.learning_curve(project)
-    status = selectors.project_status(project)
-    batches = selectors.open_batches(project)
-    return {
-        "project": project,
-        "role": role,
-        "status": status,
-        "batches": batches,
-        "next_retrain": selectors.next_retrain(status, batches),
-        "chart": charts.learning_curve_svg(curve, forecast_band(project), task=project.task),
-        "is_lead": role == Membership.Role.LEAD,
-    }
-
-
-def _charts(project: Project) -> dict[str, Any]:
-    """Labels per annotator over time, and the labels given against the predicted mix."""
-    work = chart_selectors.labels_per_annotator(project)
-    mix = chart_selectors.label_distribution(project)
-    return {
-        "annotators": charts.line_chart(
-            work["series"],
-            x_label="Period",
-            y_label="Labels (cumulative)",
-            caption="Labels per annotator over time",
-            x_names=work["periods"],
-        ),
-        "distribution": charts.paired_bars(
-            mix["labels"],
-            mix["given"],
-            mix["predicted"],
-            names=(
-                f"labels given (n={mix['given_n']})",
-                f"model's predictions for the pool (n={mix['predicted_n']})",
-            ),
-            caption="Label distribution: labels given and the model's predictions",
-        ),
-    }
-
-
-def _stream(project: Project) -> dict[str, Any] | None:
-    """Arrivals, query rate against budget and predicted-label mix over time (§6)."""
-
-    if project.stream_budget is None and not project.items.filter(from_stream=True).exists():
-        return None
-    stats = stream_stats(project)
-    stats["rows"] = [
-        {"bucket": b, "bars": _mix_bars(b["shares"], stats["labels"])} for b in stats["timeline"]
-    ]
-    return stats
-
-
-_COLOURS = ["#3b5bdb", "#e67700", "#2b8a3e", "#c92a2a", "#7048e8", "#0c8599", "#5c940d"]
-
-
-def _mix_bars(shares: dict[str, float], labels: list[str]) -> list[dict[str, Any]]:
-    """One stacked bar's segments, each starting where the previous ended (SVG x)."""
-    bars, x = [], 0.0
-    for i, label in enumerate(labels):
-        share = round(100 * shares.get(label, 0.0), 1)
-        bars.append({"label": label, "share": share, "x": x, "colour": _COLOURS[i % len(_COLOURS)]})
-        x = round(x + share, 1)
-    return bars
 
 
 @login_required
@@ -347,7 +251,7 @@ def project_retrain(request: AuthedHttpRequest, project_id: int) -> HttpResponse
     project, role = project_for_member(request.user, project_id, LEAD_ONLY)
     retrain_again(project=project)
     if request.htmx:
-        return render(request, "projects/dashboard.html#live", _live_context(project, role))
+        return render(request, "projects/dashboard.html#live", live_context(project, role))
     return redirect("project-dashboard", project.pk)
 
 

@@ -20,11 +20,7 @@ from scipy import sparse
 from scipy.special import logsumexp
 
 from annotator.quality.agreement import Annotations, FloatArray, IntArray, annotations_with_rows
-from projects.settings_types import (
-    CONSENSUS_DESCRIPTIONS,
-    CONSENSUS_NAMES,
-    Consensus,
-)
+from projects.settings_types import CONSENSUS_DESCRIPTIONS, CONSENSUS_NAMES, Consensus
 
 NO_CONSENSUS = -1
 # Confidence is entered on a 1..5 scale; a vote weighs confidence / 5 (1 -> 0.2, 5 -> 1.0).

@@ -25,9 +25,7 @@ from annotator.quality.consensus import (
 from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from annotator.quality.span_consensus import span_vote
 from projects.models import Annotation, Item, Project
-from projects.settings_types import (
-    Consensus,
-)
+from projects.settings_types import Consensus
 from projects.span_answers import is_spans
 
 FINAL_SOURCES = (

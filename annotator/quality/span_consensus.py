@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from projects.settings_types import (
-    Consensus,
-)
+from projects.settings_types import Consensus
 from strategies.spans.agreement import token_vote
 from strategies.spans.tokens import Span, spans_to_tags, tags_to_spans, tokenize
 

@@ -8,17 +8,8 @@ import pytest
 
 from projects.forms import ProjectCreateForm, ProjectSettingsForm
 from projects.settings_checks import SettingsInvalid, settings_validate
-from projects.settings_schema import (
-    SETTING,
-    SETTINGS,
-)
-from projects.settings_types import (
-    GROUP_TEXT,
-    Group,
-    Page,
-    Task,
-    Type,
-)
+from projects.settings_schema import SETTING, SETTINGS
+from projects.settings_types import GROUP_TEXT, Group, Page, Task, Type
 from strategies.query import STRATEGIES
 
 MULTILABEL = sorted(name for name, info in STRATEGIES.items() if info.multilabel)

@@ -13,17 +13,8 @@ from projects.serializers import (
     ProjectUpdateSerializer,
 )
 from projects.settings_checks import SettingsInvalid, settings_validate
-from projects.settings_schema import (
-    SETTINGS,
-    defaults,
-)
-from projects.settings_types import (
-    CONSENSUS_NAMES,
-    Page,
-    Setting,
-    Task,
-    Type,
-)
+from projects.settings_schema import SETTINGS, defaults
+from projects.settings_types import CONSENSUS_NAMES, Page, Setting, Task, Type
 from strategies.stopping import RULES
 
 
