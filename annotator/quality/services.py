@@ -16,13 +16,13 @@ import numpy as np
 from django.db import transaction
 from django.db.models import QuerySet
 
+from annotator.quality.arrays import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from annotator.quality.consensus import (
     CONSENSUS_METHODS,
     NO_CONSENSUS,
     ConsensusResult,
     per_label_consensus,
 )
-from annotator.quality.selectors import AnnotationArrays, annotation_arrays, annotation_arrays_of
 from annotator.quality.span_consensus import span_vote
 from projects.models import Annotation, Item, Project
 from projects.settings_types import Consensus
