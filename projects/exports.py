@@ -25,6 +25,7 @@ from projects.ingest import labelstudio
 from projects.models import HAS_FINAL_LABEL, Annotation, Item, Project
 from projects.selectors import prediction_name
 from projects.training import rankings
+from projects.training.predicted import ANSWER_COLUMN
 from strategies.spans.formats import SpanDocument, write_conll
 from strategies.spans.tokens import Span
 
@@ -74,7 +75,7 @@ def _export_records(project: Project, which: ExportFilter) -> Iterator[list[dict
             return
         last = records[-1]["id"]
         by_item = _annotations_by_item([row["id"] for row in records], task=project.task)
-        _latest_predictions(ranking, records)
+        _latest_predictions(ranking, records, list(project.labels))
         for row in records:
             row["annotations"] = by_item.get(row["id"], [])
         yield records
@@ -94,6 +95,8 @@ EXPORT_COLUMNS = (
     "is_holdout",
     "state",
     "prediction",
+    "predicted_labels",
+    "predicted_spans",
     "gold_label",
     "consensus_method",
     "consensus_support",
@@ -133,18 +136,27 @@ def _public(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if k != "seconds"} for a in annotations]
 
 
-def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, Any]]) -> None:
-    """The newest model's prediction for the items it ranked (the whole unlabeled pool).
+def _latest_predictions(
+    ranking: rankings.Ranking | None, rows: list[dict[str, Any]], labels: list[str]
+) -> None:
+    """The newest model's prediction (and predicted set or spans) for the items it ranked
+    (the whole unlabeled pool).
 
     A retrain stores predictions on the item rows only for the top of its ranking; other
     items keep what was stored (a stream item's prediction, or an earlier version's).
     """
     if ranking is None or not rows:
         return
-    codes = ranking.predictions_of(np.array([row["id"] for row in rows], dtype=np.int64))
-    for row, code in zip(rows, codes.tolist(), strict=True):
+    ids = np.array([row["id"] for row in rows], dtype=np.int64)
+    for row, code in zip(rows, ranking.predictions_of(ids).tolist(), strict=True):
         if code >= 0:
             row["prediction"] = code
+    found, answers = ranking.answers_of(ids)
+    if answers is None:
+        return
+    scored = [row for row, hit in zip(rows, found.tolist(), strict=True) if hit]
+    for row, answer in zip(scored, answers.lists(labels), strict=True):
+        row[answers.column] = answer
 
 
 def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
@@ -164,6 +176,9 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
         record["labels"] = row["labels"]
     if project.task == Project.Task.SPANS:
         record["spans"] = row["spans"]
+    column = ANSWER_COLUMN.get(Project.Task(project.task))
+    if column is not None:  # the latest model's set or spans, null where it gave none
+        record[column] = row[column]
     record.update(
         {
             "label": row["label"],

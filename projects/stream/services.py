@@ -40,6 +40,7 @@ from projects.state import ITEMS_ARRIVED, project_transition
 from projects.stream.answers import ModelAnswers, model_answers, model_features
 from projects.stream.arrivals import arrivals_parse, images_store
 from projects.stream.buffer import stream_features_add
+from projects.training.predicted import ANSWER_COLUMN
 from strategies.stream import StreamState, stream_decide
 from winnow.db import commit_without_flush
 
@@ -221,6 +222,8 @@ def _item(
     i: int,
 ) -> _Stored:
     """The arrival's item as a skip leaves it (``_queue`` makes it a query)."""
+    column = ANSWER_COLUMN.get(Project.Task(project.task))
+    answer = {} if column is None or answers is None else {column: answers.answer(i)}
     row = {
         "project_id": project.pk,
         "from_stream": True,
@@ -228,6 +231,7 @@ def _item(
         "score": None if answers is None else answers.score(i),
         "prediction": None if answers is None else answers.label(i),
         "scored_version": version,
+        **answer,
         **fields,
     }
     return _Stored(row)
