@@ -98,6 +98,8 @@ EXPORT_COLUMNS = (
     "predicted_labels",
     "predicted_spans",
     "gold_label",
+    "gold_labels",
+    "gold_spans",
     "consensus_method",
     "consensus_support",
     "review__reviewer__username",
@@ -179,6 +181,7 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
     column = ANSWER_COLUMN.get(Project.Task(project.task))
     if column is not None:  # the latest model's set or spans, null where it gave none
         record[column] = row[column]
+        record[GOLD_COLUMN[Project.Task(project.task)]] = _gold(project, row)
     record.update(
         {
             "label": row["label"],
@@ -193,6 +196,19 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
         }
     )
     return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+# Where each task's gold answer is (`annotator.quality.gold.ANSWER_FIELDS`).
+GOLD_COLUMN = {
+    Project.Task.SINGLE: "gold_label",
+    Project.Task.MULTILABEL: "gold_labels",
+    Project.Task.SPANS: "gold_spans",
+}
+
+
+def _gold(project: Project, row: dict[str, Any]) -> Any:
+    """The item's gold answer (a label, a set or spans), None when it is not gold."""
+    return row[GOLD_COLUMN[Project.Task(project.task)]]
 
 
 def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -230,16 +246,18 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
     as in the JSONL export, so a reader parses it rather than splitting strings.
     Multi-label projects add one 0/1 column per label after `label` (empty cells where
     the item has no final set yet); span projects a `spans` column (JSON, empty without
-    final spans)."""
+    final spans). Last come the gold answers: a `gold:<label>` 0/1 column per label
+    (span projects: `gold:spans`, JSON), empty where the item is not gold."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     multilabel = project.task == Project.Task.MULTILABEL
     per_label = list(project.labels) if multilabel else []
     spans = ["spans"] if project.task == Project.Task.SPANS else []
+    gold_columns = ["gold:spans"] if spans else [f"gold:{label}" for label in project.labels]
     writer.writerow(
         ["id", first, "label", *per_label, *spans, "label_source", "annotations", "holdout",
-         "meta"]
+         "meta", *gold_columns]
     )  # fmt: skip
     for records in _export_records(project, which):
         for row in records:
@@ -253,6 +271,7 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
                 json.dumps(_public(row["annotations"]), ensure_ascii=False),
                 int(row["is_holdout"]),
                 json.dumps(row["meta"], ensure_ascii=False),
+                *_gold_cells(project, row),
             ]
             writer.writerow([csv_cell(cell) for cell in cells])
         yield buffer.getvalue()  # the header rides with the first chunk
@@ -260,6 +279,15 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
         buffer.truncate()
     if buffer.tell():  # no rows: the header alone
         yield buffer.getvalue()
+
+
+def _gold_cells(project: Project, row: dict[str, Any]) -> list[object]:
+    """The gold answer's cells: JSON spans, or one 0/1 cell per label (empty: not gold)."""
+    gold = _gold(project, row)
+    if project.task == Project.Task.SPANS:
+        return [_json_cell(gold)]
+    chosen = [gold] if isinstance(gold, str) else gold
+    return _indicator_cells(list(project.labels), chosen)
 
 
 def _indicator_cells(labels: list[str], chosen: list[str] | None) -> list[object]:
@@ -295,6 +323,7 @@ def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -
             final=_answer(project, row),
             meta=row["meta"],
             spans=project.task == Project.Task.SPANS,
+            gold=_gold(project, row),
         )
         yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
     yield "]\n"
