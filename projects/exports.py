@@ -23,7 +23,7 @@ from django.urls import reverse
 
 from projects.ingest import labelstudio
 from projects.models import HAS_FINAL_LABEL, Annotation, Item, Project
-from projects.selectors import prediction_name
+from projects.selectors import GOLD_FIELD, gold_answer, prediction_name
 from projects.training import rankings
 from projects.training.predicted import ANSWER_COLUMN
 from strategies.spans.formats import SpanDocument, write_conll
@@ -181,7 +181,7 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
     column = ANSWER_COLUMN.get(Project.Task(project.task))
     if column is not None:  # the latest model's set or spans, null where it gave none
         record[column] = row[column]
-        record[GOLD_COLUMN[Project.Task(project.task)]] = _gold(project, row)
+        record[GOLD_FIELD[Project.Task(project.task)]] = gold_answer(project, row)
     record.update(
         {
             "label": row["label"],
@@ -196,19 +196,6 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
         }
     )
     return json.dumps(record, ensure_ascii=False) + "\n"
-
-
-# Where each task's gold answer is (`annotator.quality.gold.ANSWER_FIELDS`).
-GOLD_COLUMN = {
-    Project.Task.SINGLE: "gold_label",
-    Project.Task.MULTILABEL: "gold_labels",
-    Project.Task.SPANS: "gold_spans",
-}
-
-
-def _gold(project: Project, row: dict[str, Any]) -> Any:
-    """The item's gold answer (a label, a set or spans), None when it is not gold."""
-    return row[GOLD_COLUMN[Project.Task(project.task)]]
 
 
 def _consensus(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -283,7 +270,7 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
 
 def _gold_cells(project: Project, row: dict[str, Any]) -> list[object]:
     """The gold answer's cells: JSON spans, or one 0/1 cell per label (empty: not gold)."""
-    gold = _gold(project, row)
+    gold = gold_answer(project, row)
     if project.task == Project.Task.SPANS:
         return [_json_cell(gold)]
     chosen = [gold] if isinstance(gold, str) else gold
@@ -323,7 +310,7 @@ def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -
             final=_answer(project, row),
             meta=row["meta"],
             spans=project.task == Project.Task.SPANS,
-            gold=_gold(project, row),
+            gold=gold_answer(project, row),
         )
         yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
     yield "]\n"
