@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from projects.models import Item, Project
 from projects.stream.buffer import stream_features_flush
@@ -115,3 +116,13 @@ def test_answers_are_written_with_the_scores_on_every_database(ids: np.ndarray) 
     stored = Item.objects.filter(pk__in=ids.tolist()).order_by("id")
     assert [i.predicted_labels for i in stored] == [["a"] * (n % 3) for n in range(len(ids))]
     assert {i.scored_version for i in stored} == {2}
+
+
+@pytest.mark.postgres
+def test_the_retry_that_skips_locked_rows_writes_answers_too(ids: np.ndarray) -> None:  # noqa: F811
+    chunk = ids.tolist()[:2]
+    params = [v for i in chunk for v in (i, 0.5, 1, '["a", "b"]')] + [5]
+    with connection.cursor() as cursor:
+        cursor.execute(scores._scores_statement(2, True, column="predicted_labels"), params)
+    stored = Item.objects.filter(pk__in=chunk).order_by("id")
+    assert [(i.predicted_labels, i.scored_version) for i in stored] == [(["a", "b"], 5)] * 2
