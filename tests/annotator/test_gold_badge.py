@@ -4,6 +4,7 @@ never told (PRODUCT.md §7: gold items are mixed in unannounced)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from projects.models import Item, Project
+from projects.selectors import gold_summary
 from tests.annotator.conftest import LABELS, text_project
+from tests.spans.helpers import TEXT, span, span_project, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +109,25 @@ def test_an_annotator_labelling_a_gold_item_is_not_told(api, users) -> None:  # 
     got = api["ann1"].get(f"/api/projects/{project.pk}/next/")
     assert got.status_code == 200 and got.json()["item"]["id"] in gold_ids
     assert "gold" not in got.content.decode().lower()
+
+
+def test_the_badge_gives_a_gold_set_or_gold_spans_in_words(api, users) -> None:  # type: ignore[no-untyped-def]
+    project = span_project(api)
+    assert upload(api, project, "pool.jsonl", json.dumps({"text": TEXT}) + "\n").status_code == 201
+    item = Item.objects.get(project=project)
+    gold = [span(0, 5, "PER"), span(17, 22, "LOC")]
+    marked = api["lead"].post(
+        f"/api/projects/{project.pk}/gold/", {"items": [{"item": item.pk, "spans": gold}]},
+        format="json",
+    )  # fmt: skip
+    assert marked.json()["updated"] == 1, marked.content
+    detail = browser(users["reviewer"]).get(f"/projects/{project.pk}/items/{item.pk}/")
+    assert "gold: Alice (PER); Paris (LOC)" in detail.content.decode()
+    row = api["reviewer"].get(f"/api/projects/{project.pk}/items/").json()["results"][0]
+    assert (row["gold"], row["gold_answer"]) == (True, gold)
+
+
+def test_gold_summary_words() -> None:
+    assert gold_summary(None) == "" and gold_summary("pets") == "pets"
+    assert gold_summary(["pets", "sport"]) == "pets, sport" and gold_summary([]) == "no label"
+    assert gold_summary([{"start": 4, "end": 7, "label": "A"}], "the cat") == "cat (A)"
