@@ -23,8 +23,9 @@ from django.urls import reverse
 
 from projects.ingest import labelstudio
 from projects.models import HAS_FINAL_LABEL, Annotation, Item, Project
-from projects.selectors import prediction_name
+from projects.selectors import GOLD_FIELD, gold_answer, prediction_name
 from projects.training import rankings
+from projects.training.predicted import ANSWER_COLUMN
 from strategies.spans.formats import SpanDocument, write_conll
 from strategies.spans.tokens import Span
 
@@ -74,7 +75,7 @@ def _export_records(project: Project, which: ExportFilter) -> Iterator[list[dict
             return
         last = records[-1]["id"]
         by_item = _annotations_by_item([row["id"] for row in records], task=project.task)
-        _latest_predictions(ranking, records)
+        _latest_predictions(ranking, records, list(project.labels))
         for row in records:
             row["annotations"] = by_item.get(row["id"], [])
         yield records
@@ -94,7 +95,11 @@ EXPORT_COLUMNS = (
     "is_holdout",
     "state",
     "prediction",
+    "predicted_labels",
+    "predicted_spans",
     "gold_label",
+    "gold_labels",
+    "gold_spans",
     "consensus_method",
     "consensus_support",
     "review__reviewer__username",
@@ -133,18 +138,27 @@ def _public(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if k != "seconds"} for a in annotations]
 
 
-def _latest_predictions(ranking: rankings.Ranking | None, rows: list[dict[str, Any]]) -> None:
-    """The newest model's prediction for the items it ranked (the whole unlabeled pool).
+def _latest_predictions(
+    ranking: rankings.Ranking | None, rows: list[dict[str, Any]], labels: list[str]
+) -> None:
+    """The newest model's prediction (and predicted set or spans) for the items it ranked
+    (the whole unlabeled pool).
 
     A retrain stores predictions on the item rows only for the top of its ranking; other
     items keep what was stored (a stream item's prediction, or an earlier version's).
     """
     if ranking is None or not rows:
         return
-    codes = ranking.predictions_of(np.array([row["id"] for row in rows], dtype=np.int64))
-    for row, code in zip(rows, codes.tolist(), strict=True):
+    ids = np.array([row["id"] for row in rows], dtype=np.int64)
+    for row, code in zip(rows, ranking.predictions_of(ids).tolist(), strict=True):
         if code >= 0:
             row["prediction"] = code
+    found, answers = ranking.answers_of(ids)
+    if answers is None:
+        return
+    scored = [row for row, hit in zip(rows, found.tolist(), strict=True) if hit]
+    for row, answer in zip(scored, answers.lists(labels), strict=True):
+        row[answers.column] = answer
 
 
 def export_jsonl(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:
@@ -164,6 +178,10 @@ def _jsonl_line(project: Project, row: dict[str, Any]) -> str:
         record["labels"] = row["labels"]
     if project.task == Project.Task.SPANS:
         record["spans"] = row["spans"]
+    column = ANSWER_COLUMN.get(Project.Task(project.task))
+    if column is not None:  # the latest model's set or spans, null where it gave none
+        record[column] = row[column]
+        record[GOLD_FIELD[Project.Task(project.task)]] = gold_answer(project, row)
     record.update(
         {
             "label": row["label"],
@@ -215,16 +233,18 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
     as in the JSONL export, so a reader parses it rather than splitting strings.
     Multi-label projects add one 0/1 column per label after `label` (empty cells where
     the item has no final set yet); span projects a `spans` column (JSON, empty without
-    final spans)."""
+    final spans). Last come the gold answers: a `gold:<label>` 0/1 column per label
+    (span projects: `gold:spans`, JSON), empty where the item is not gold."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     first = "image" if project.kind == Project.Kind.IMAGE else "text"
     multilabel = project.task == Project.Task.MULTILABEL
     per_label = list(project.labels) if multilabel else []
     spans = ["spans"] if project.task == Project.Task.SPANS else []
+    gold_columns = ["gold:spans"] if spans else [f"gold:{label}" for label in project.labels]
     writer.writerow(
         ["id", first, "label", *per_label, *spans, "label_source", "annotations", "holdout",
-         "meta"]
+         "meta", *gold_columns]
     )  # fmt: skip
     for records in _export_records(project, which):
         for row in records:
@@ -238,6 +258,7 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
                 json.dumps(_public(row["annotations"]), ensure_ascii=False),
                 int(row["is_holdout"]),
                 json.dumps(row["meta"], ensure_ascii=False),
+                *_gold_cells(project, row),
             ]
             writer.writerow([csv_cell(cell) for cell in cells])
         yield buffer.getvalue()  # the header rides with the first chunk
@@ -245,6 +266,15 @@ def export_csv(project: Project, which: ExportFilter = ExportFilter()) -> Iterat
         buffer.truncate()
     if buffer.tell():  # no rows: the header alone
         yield buffer.getvalue()
+
+
+def _gold_cells(project: Project, row: dict[str, Any]) -> list[object]:
+    """The gold answer's cells: JSON spans, or one 0/1 cell per label (empty: not gold)."""
+    gold = gold_answer(project, row)
+    if project.task == Project.Task.SPANS:
+        return [_json_cell(gold)]
+    chosen = [gold] if isinstance(gold, str) else gold
+    return _indicator_cells(list(project.labels), chosen)
 
 
 def _indicator_cells(labels: list[str], chosen: list[str] | None) -> list[object]:
@@ -280,6 +310,7 @@ def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -
             final=_answer(project, row),
             meta=row["meta"],
             spans=project.task == Project.Task.SPANS,
+            gold=gold_answer(project, row),
         )
         yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
     yield "]\n"

@@ -28,8 +28,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from projects.access import MAX_ID
-from projects.models import Annotation, Item, Membership, Project, SelectionLog
-from projects.selectors import prediction_name
+from projects.models import IS_GOLD, Annotation, Item, Membership, Project, SelectionLog
+from projects.selectors import gold_answer, gold_summary, prediction_name
 from projects.training import rankings
 
 # PostgreSQL's full-text configuration for `search`: "simple" (words, no stemming, no
@@ -117,6 +117,7 @@ class ItemFilters:
     score_max: float | None = None
     holdout: bool | None = None
     disagreement: bool = False
+    gold: bool | None = None  # gold items only (True), or none of them (False)
 
 
 def position_encode(ordering: str, item: Item) -> str:
@@ -184,6 +185,8 @@ def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
         items = items.filter(is_holdout=filters.holdout)
     if filters.disagreement:
         items = items.filter(_disagreed())
+    if filters.gold is not None:
+        items = items.filter(IS_GOLD) if filters.gold else items.exclude(IS_GOLD)
     return items
 
 
@@ -208,6 +211,7 @@ def _annotations() -> Prefetch:
 COLUMNS = (
     *("id", "text", "image", "state", "label", "labels", "spans", "label_source", "is_holdout"),
     *("prediction", "score", "scored_version", "created_at"),
+    *("gold_label", "gold_labels", "gold_spans"),
 )
 
 
@@ -262,6 +266,8 @@ def item_row(project: Project, item: Item) -> dict[str, Any]:
         "prediction": prediction_name(project, item.prediction),
         "score": item.score,
         "holdout": item.is_holdout,
+        "gold": gold_answer(project, item) is not None,
+        "gold_answer": gold_answer(project, item),
         "created_at": item.created_at,
         "annotations": annotations,
     }
@@ -284,6 +290,11 @@ class ItemDetail:
     annotations: list[dict[str, Any]]
     predictions: list[Prediction]
     selections: list[SelectionLog]
+    gold: Any = None  # the gold answer (a label, a set or spans); None: not gold
+
+    @property
+    def gold_summary(self) -> str:
+        return gold_summary(self.gold, self.item.text)
 
 
 def item_detail(project: Project, item_id: int) -> ItemDetail:
@@ -293,6 +304,7 @@ def item_detail(project: Project, item_id: int) -> ItemDetail:
         item=item,
         annotations=_annotations_with_roles(project, item),
         predictions=_predictions(project, item),
+        gold=gold_answer(project, item),
         selections=list(
             SelectionLog.objects.filter(item=item).select_related("batch").order_by("created_at")
         ),

@@ -52,6 +52,12 @@ class ItemQuerySerializer(serializers.Serializer):
     disagreement = serializers.BooleanField(
         required=False, default=False, help_text="Only items whose annotators disagree."
     )
+    gold = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: gold items only; false: no gold items.",
+    )
     ordering = serializers.ChoiceField(
         choices=list(ORDERINGS), required=False, allow_blank=True, default="id"
     )
@@ -108,6 +114,10 @@ class ItemRowSerializer(serializers.Serializer):
     prediction = serializers.CharField(allow_null=True)
     score = serializers.FloatField(allow_null=True)
     holdout = serializers.BooleanField()
+    gold = serializers.BooleanField(help_text="A gold item (the lead gave its true answer).")
+    gold_answer = serializers.JSONField(
+        allow_null=True, help_text="The gold label, set or spans; null when not gold."
+    )
     created_at = serializers.DateTimeField()
     annotations = AnnotationRowSerializer(many=True)
 

@@ -266,6 +266,10 @@ class Item(models.Model):
     )
     score = models.FloatField(null=True, blank=True)
     prediction = models.SmallIntegerField(null=True, blank=True)
+    # The whole answer of the model that wrote `prediction` (`training.predicted`): its
+    # set on multi-label projects, its spans on span projects; NULL elsewhere.
+    predicted_labels = models.JSONField(null=True, blank=True)
+    predicted_spans = models.JSONField(null=True, blank=True)
     scored_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

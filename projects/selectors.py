@@ -265,3 +265,31 @@ def prediction_name(project: Project, code: int | None) -> str | None:
     if code is None or not 0 <= code < len(project.labels):
         return None
     return str(project.labels[code])
+
+
+# Where each task's gold answer is stored (`annotator.quality.gold.ANSWER_FIELDS` writes it).
+GOLD_FIELD = {
+    Project.Task.SINGLE: "gold_label",
+    Project.Task.MULTILABEL: "gold_labels",
+    Project.Task.SPANS: "gold_spans",
+}
+
+
+def gold_answer(project: Project, item: Any) -> Any:
+    """An item's gold answer (a label, a set or spans; None: not gold), from an `Item` or
+    a row of values holding the task's gold field. Reviewers' and leads' reads only: an
+    annotator is never told that the item in hand is gold (`annotator.assignment.gold`)."""
+    field = GOLD_FIELD[Project.Task(project.task)]
+    return item[field] if isinstance(item, dict) else getattr(item, field)
+
+
+def gold_summary(answer: Any, text: str = "") -> str:
+    """A gold answer in a few words for the badge: the label, the set, or each span's
+    text and label."""
+    if isinstance(answer, str):
+        return answer
+    if not answer:
+        return "no label" if answer is not None else ""
+    if isinstance(answer[0], dict):
+        return "; ".join(f"{text[s['start'] : s['end']]} ({s['label']})" for s in answer)
+    return ", ".join(answer)

@@ -408,8 +408,14 @@ class MultilabelModel(BaseEstimator):  # type: ignore[misc]
         return np.column_stack([m.predict_proba(X)[:, 1] for m in self.estimators_])
 
     def predict(self, X: Matrix) -> np.ndarray:
-        """0/1 indicator matrix, ``P(label_j = 1) >= 0.5``."""
-        return (self.predict_proba(X) >= 0.5).astype(np.int64)
+        """0/1 indicator matrix, ``P(label_j = 1) >= 0.5`` (``multilabel_sets``)."""
+        return multilabel_sets(self.predict_proba(X)).astype(np.int64)
+
+
+def multilabel_sets(proba: np.ndarray) -> np.ndarray:
+    """The predicted sets as a boolean matrix: each label whose probability is at least
+    one half (the Bayes decision of each binary model under 0/1 loss)."""
+    return np.asarray(proba) >= 0.5
 
 
 def train_multilabel_model(

@@ -267,6 +267,10 @@ class ReviewItem(serializers.Serializer):
         "projects: annotations with a span of the label).",
     )
     annotations = ReviewAnnotation(many=True)
+    gold = serializers.JSONField(
+        allow_null=True, help_text="A gold item's gold label, set or spans; null when not gold."
+    )
+    gold_summary = serializers.CharField(help_text="The gold answer in words ('' when not gold).")
 
 
 class ReviewInput(serializers.Serializer):

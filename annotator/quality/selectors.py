@@ -31,6 +31,7 @@ from annotator.quality.span_selectors import (
     span_gold_scores,
 )
 from projects.models import IS_GOLD, Annotation, Item, Membership, Project
+from projects.selectors import gold_answer, gold_summary
 
 # Fewest shared items for a pair's kappa, and multiply-labelled items for the project figures.
 MIN_SHARED = 2
@@ -258,7 +259,16 @@ def review_queue(project: Project, *, limit: int = REVIEW_LIMIT) -> list[dict[st
     items = list(
         Item.objects.filter(project=project, state=Item.State.REVIEW)
         .order_by("id")
-        .values("id", "text", "image", "meta", "consensus_support")[:limit]
+        .values(
+            "id",
+            "text",
+            "image",
+            "meta",
+            "consensus_support",
+            "gold_label",
+            "gold_labels",
+            "gold_spans",
+        )[:limit]  # fmt: skip
     )
     by_item: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in items}
     annotations = (
@@ -298,6 +308,9 @@ def _review_entry(
         for name in _voted_names(a):
             votes[name] = votes.get(name, 0) + 1
     entry.update(support=row["consensus_support"], votes=votes, annotations=annotations)
+    # A reviewer may see that the item is gold, and its answer (annotators never do).
+    gold = gold_answer(project, row)
+    entry.update(gold=gold, gold_summary=gold_summary(gold, row["text"] or ""))
     return entry
 
 

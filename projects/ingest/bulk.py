@@ -50,12 +50,21 @@ def _row_values(project_id: int, row: ParsedRow, image: str) -> dict[str, object
         "image": image,
         "meta": row.meta,
         "vector": row.vector,
-        "state": Item.State.LABELED if row.seeded else Item.State.POOL,
+        "state": _state(row),
         "label": row.label,
         "labels": row.labels,
         "spans": row.spans,
         "label_source": Item.LabelSource.SEED if row.seeded else "",
+        "gold_label": row.gold_label,
+        "gold_labels": row.gold_labels,
+        "gold_spans": row.gold_spans,
     }
+
+
+def _state(row: ParsedRow) -> str:
+    if row.gold:  # out of the pool, as a pool item the lead marks gold (quality.gold)
+        return Item.State.GOLD
+    return Item.State.LABELED if row.seeded else Item.State.POOL
 
 
 def _cell(value: object, *, postgres: bool) -> object:

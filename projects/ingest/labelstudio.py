@@ -10,6 +10,11 @@ turns an exported item into a task. A span project's answer is one result of typ
 `labels` per span: `{"type": "labels", "from_name", "to_name", "value": {"start", "end",
 "text", "labels": [name]}}` (character offsets, end exclusive, as ours); an annotation
 with no such result says "no entity".
+
+A gold item (the lead's true answer, `annotator.quality.gold`) is written with that
+answer as its ground-truth annotation and again, as our API shapes it (a label, a set,
+or spans), in `meta.winnow.gold`; reading a task with `meta.winnow.gold` makes the
+row a gold item again (`"gold"` in the importer row).
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ def task_row(task: Any, *, spans: bool = False) -> dict[str, Any]:
         raise ValueError('each task must be an object with "data"')
     data = task["data"]
     row: dict[str, Any] = {"meta": _meta(task)}
+    gold = _winnow(task).get("gold")
+    if gold is not None:
+        row["gold"] = gold
     if "text" in data:
         row["text"] = data["text"]
     if "features" in data:
@@ -72,10 +80,19 @@ def task_row(task: Any, *, spans: bool = False) -> dict[str, Any]:
     return row
 
 
+def _winnow(task: dict[str, Any]) -> dict[str, Any]:
+    """What our export wrote in the task's `meta.winnow` (annotators, gold)."""
+    meta = task.get("meta")
+    found = meta.get("winnow") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def _meta(task: dict[str, Any]) -> dict[str, Any]:
     meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
     extra = {k: v for k, v in task["data"].items() if k not in ("text", "features")}
     out = {**extra, **(meta or {})}
+    if _winnow(task).get("gold") is not None:  # the item's gold field holds it
+        out["winnow"] = {k: v for k, v in _winnow(task).items() if k != "gold"}
     if task.get("id") is not None:
         out["labelstudio_id"] = task["id"]
     return out
@@ -217,10 +234,14 @@ def task(
     final: list[Any] | None,
     meta: dict[str, Any],
     spans: bool = False,
+    gold: Any = None,
 ) -> dict[str, Any]:
     """An exported item as a task: each annotator's answer, and the final label(s) as a
     ground-truth annotation (which the import reads back as the seed label). `spans`:
-    answers are lists of spans (`labels` results)."""
+    answers are lists of spans (`labels` results). `gold`: a gold item's true answer as
+    the API shapes it; its ground-truth annotation then holds it, and `meta.winnow.gold`."""
+    if gold is not None:
+        final = [gold] if isinstance(gold, str) else gold
     entries = [
         {
             "id": index,
@@ -242,10 +263,13 @@ def task(
             }
         )
     annotators = [a["annotator"] for a in annotations]
+    winnow: dict[str, Any] = {"annotators": annotators}
+    if gold is not None:
+        winnow["gold"] = gold
     return {
         "id": item_id,
         "data": data,
         "annotations": entries,
         "predictions": [],
-        "meta": {**meta, "winnow": {"annotators": annotators}},
+        "meta": {**meta, "winnow": winnow},
     }

@@ -37,11 +37,24 @@ class ParsedRow:
     vector: list[float] | None = None
     labels: list[str] | None = None  # a multi-label project's seed set
     spans: list[dict[str, Any]] | None = None  # a span project's seed spans
+    # A gold item's true answer (a Label Studio task's `meta.winnow.gold`), as the task
+    # takes it; such a row is a gold item, not a seed.
+    gold_label: str | None = None
+    gold_labels: list[str] | None = None
+    gold_spans: list[dict[str, Any]] | None = None
 
     @property
     def seeded(self) -> bool:
         """The row brings a final label (set, or spans): it becomes a seed label."""
         return bool(self.label) or self.labels is not None or self.spans is not None
+
+    @property
+    def gold(self) -> bool:
+        return (
+            self.gold_label is not None
+            or self.gold_labels is not None
+            or self.gold_spans is not None
+        )
 
 
 @dataclass
@@ -277,7 +290,22 @@ class _RowChecker:
                     raise ImportRejected(f"Line {line}: {exc}.") from None
         if self.spans:
             row.spans = self._spans(row.text, record.get("spans"))
+        if record.get("gold") is not None:
+            self._gold(row, record["gold"])
         return row
+
+    def _gold(self, row: ParsedRow, value: Any) -> None:
+        """A gold item's true answer, checked as a seed answer is; it replaces the seed
+        (a gold item is a quality check, not training data)."""
+        if self.spans:
+            row.gold_spans = self._spans(row.text, value)
+        elif self.multilabel:
+            row.gold_labels = self._set(value)
+        else:
+            row.gold_label = self._label(value)
+            if row.gold_label is None:
+                raise RowError("a gold answer must name a label")
+        row.label, row.labels, row.spans = None, None, None
 
     def _no_label(self, record: dict[str, Any]) -> None:
         for key in ("label", "labels", "choices"):
@@ -378,7 +406,7 @@ class _RowChecker:
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise RowError("meta must be an object")
-        own = {"text", "label", "labels", "choices", "spans", "meta", "features"}
+        own = {"text", "label", "labels", "choices", "spans", "meta", "features", "gold"}
         extra = {k: v for k, v in record.items() if k not in own}
         meta = {**extra, **meta}
         if meta and len(json.dumps(meta)) > MAX_META_CHARS:

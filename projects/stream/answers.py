@@ -8,11 +8,16 @@ stores it:
 - single-label: the top posterior, and its label;
 - multi-label: the one-vs-rest model's least sure label decision
   (``strategies.stream.multilabel_confidence``), and the most probable label
-  (``training.multilabel.top_label``);
+  (``training.multilabel.top_label``); besides, the predicted set
+  (``strategies.models.multilabel_sets``);
 - spans: the CRF's length-normalised Viterbi path probability
   (``strategies.stream.sequence_confidence``, ``exp(-MNLP)``) over the text's tokens,
   decoded in one vectorised pass (``strategies.spans.inference``), and the label with
-  most predicted entity tokens, -1 where none (``training.spans.entity_label_codes``).
+  most predicted entity tokens, -1 where none (``training.spans.entity_label_codes``);
+  besides, the spans on the Viterbi path (``strategies.spans.paths``).
+
+The set or the spans are the task's whole answer (``answer``): the decision reports it
+and a stored item keeps it (``Item.predicted_labels``, ``Item.predicted_spans``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from projects.stream.arrivals import Arrivals, EntryInvalid
 from projects.training import multilabel
 from projects.training.services import load_model
 from projects.training.spans import entity_label_codes
+from strategies.models import multilabel_sets
 from strategies.spans.inference import CompiledCRF, compile_crf, predict_padded
+from strategies.spans.paths import path_spans
 from strategies.spans.tokens import tokenize
 from strategies.stream import multilabel_confidence, sequence_confidence
 
@@ -42,6 +49,11 @@ class ModelAnswers:
 
     confidence: np.ndarray  # (n,) in [0, 1]: what the threshold rule reads
     prediction: np.ndarray  # (n,) label codes; -1 where the model predicts none
+    # The task's whole answer per arrival: a label set or spans; None on single-label.
+    answers: list[Any] | None = None
+
+    def answer(self, i: int) -> Any:
+        return None if self.answers is None else self.answers[i]
 
     def score(self, i: int) -> float:
         """The arrival's uncertainty, ``1 - confidence``."""
@@ -57,10 +69,12 @@ def model_answers(project: Project, version: int, arrivals: Arrivals) -> ModelAn
     if project.task == Project.Task.SPANS:
         texts = [str(fields.get("text") or "") for fields in arrivals.fields]
         compiled = compiled_crf(project.pk, version, model)
-        return _span_answers(model, compiled, texts, len(project.labels))
+        return _span_answers(model, compiled, texts, project.labels)
     proba = _proba(model, arrivals.X)
     if project.task == Project.Task.MULTILABEL:
-        return ModelAnswers(multilabel_confidence(proba), multilabel.top_label(proba))
+        sets = multilabel_sets(proba)
+        names = [[project.labels[j] for j in np.flatnonzero(row)] for row in sets]
+        return ModelAnswers(multilabel_confidence(proba), multilabel.top_label(proba), names)
     return ModelAnswers(proba.max(axis=1), proba.argmax(axis=1))
 
 
@@ -84,13 +98,14 @@ def compiled_crf(project_id: int, version: int, model: Any) -> CompiledCRF:
 
 
 def _span_answers(
-    model: Any, compiled: CompiledCRF, texts: list[str], n_labels: int
+    model: Any, compiled: CompiledCRF, texts: list[str], labels: list[str]
 ) -> ModelAnswers:
-    words = [[token.text for token in tokenize(text)] for text in texts]
-    prediction = predict_padded(model, words, compiled)
+    tokens = [tokenize(text) for text in texts]
+    prediction = predict_padded(model, [[t.text for t in row] for row in tokens], compiled)
     return ModelAnswers(
         sequence_confidence(prediction.path_proba, prediction.lengths),
-        entity_label_codes(prediction.columns, n_labels),
+        entity_label_codes(prediction.columns, len(labels)),
+        path_spans(prediction.columns, tokens).per_row(len(texts), labels),
     )
 
 

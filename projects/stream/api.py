@@ -37,12 +37,30 @@ class StreamBatchInput(serializers.Serializer):  # type: ignore[type-arg]
     items = serializers.ListField(child=StreamInput(), min_length=1, max_length=stream.MAX_BATCH)
 
 
+class PredictedSpan(serializers.Serializer):  # type: ignore[type-arg]
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
 class StreamDecision(serializers.Serializer):  # type: ignore[type-arg]
     item = serializers.IntegerField()
     query = serializers.BooleanField()
     score = serializers.FloatField(allow_null=True)
     prediction = serializers.CharField(allow_null=True)
     model_version = serializers.IntegerField(allow_null=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        required=False,
+        help_text="Multi-label projects: the model's predicted set (null before any model).",
+    )
+    spans = serializers.ListField(
+        child=PredictedSpan(),
+        allow_null=True,
+        required=False,
+        help_text="Span projects: the model's predicted spans (null before any model).",
+    )
 
 
 class StreamDecisions(serializers.Serializer):  # type: ignore[type-arg]

@@ -13,12 +13,16 @@ lock keeps the counters exact under concurrent posts on every database.
 A queried item joins the open batch while it has room (else it waits at the head
 of the pool ranking for the next batch); any other item keeps the model's
 prediction (state ``predicted``). Retraining still happens per batch, in the worker.
+
+Every decision names the predicted label (``prediction``); on multi-label projects it
+also carries the predicted set (``labels``), on span projects the predicted spans
+(``spans``): ``None`` before any model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +40,7 @@ from projects.state import ITEMS_ARRIVED, project_transition
 from projects.stream.answers import ModelAnswers, model_answers, model_features
 from projects.stream.arrivals import arrivals_parse, images_store
 from projects.stream.buffer import stream_features_add
+from projects.training.predicted import ANSWER_COLUMN
 from strategies.stream import StreamState, stream_decide
 from winnow.db import commit_without_flush
 
@@ -56,6 +61,8 @@ class StreamDecision:
     score: float | None  # the model's uncertainty, 1 - confidence (answers.py); None: no model
     prediction: str | None
     model_version: int | None
+    # The task's whole answer (`TASK_ANSWER`): {"labels": [...]} or {"spans": [...]}.
+    answer: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +71,12 @@ class StreamDecision:
             "score": self.score,
             "prediction": self.prediction,
             "model_version": self.model_version,
+            **self.answer,
         }
+
+
+# The decision's field holding the predicted set or spans, per task (none on single-label).
+TASK_ANSWER = {Project.Task.MULTILABEL: "labels", Project.Task.SPANS: "spans"}
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,7 @@ def _answer(
     project: Project, item: _Stored, answers: ModelAnswers | None, i: int, version: int | None
 ) -> StreamDecision:
     prediction = item.row["prediction"]
+    name = TASK_ANSWER.get(Project.Task(project.task))
     return StreamDecision(
         item=item.id,
         query=item.query,
@@ -152,6 +165,7 @@ def _answer(
         if prediction is None or prediction < 0
         else str(project.labels[prediction]),
         model_version=version,
+        answer={} if name is None else {name: None if answers is None else answers.answer(i)},
     )
 
 
@@ -208,6 +222,8 @@ def _item(
     i: int,
 ) -> _Stored:
     """The arrival's item as a skip leaves it (``_queue`` makes it a query)."""
+    column = ANSWER_COLUMN.get(Project.Task(project.task))
+    answer = {} if column is None or answers is None else {column: answers.answer(i)}
     row = {
         "project_id": project.pk,
         "from_stream": True,
@@ -215,6 +231,7 @@ def _item(
         "score": None if answers is None else answers.score(i),
         "prediction": None if answers is None else answers.label(i),
         "scored_version": version,
+        **answer,
         **fields,
     }
     return _Stored(row)

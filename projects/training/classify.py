@@ -19,9 +19,10 @@ from projects.pool.snapshot import PoolSnapshot
 from projects.training import estimators
 from projects.training import multilabel as multilabel_steps
 from projects.training.chunks import rescore_started
+from projects.training.predicted import PredictedAnswers
 from projects.training.steps import Scored
 from strategies import metrics, query
-from strategies.models import train_model
+from strategies.models import multilabel_sets, train_model
 
 
 def classify_steps(
@@ -112,4 +113,5 @@ def classify_steps(
         stop_set_predictions=stop_set_predictions,
         estimator="one_vs_rest_logistic_regression" if multilabel else spec.name,
         hyperparameters=estimators.chosen_values(model),
+        answers=PredictedAnswers(len(proba), sets=multilabel_sets(proba)) if multilabel else None,
     )

@@ -3,8 +3,9 @@
 A retrain scores every unlabeled item (PRODUCT.md §2.4), but writes only the top
 of the ranking to the item rows, where batches are picked from: rewriting every
 row per retrain would cost a write per item and bloat the rows annotators claim.
-The whole ranking (ids, scores, predictions) is kept here, one file per version, for
-the export's predictions and for inspection.
+The whole ranking (ids, scores, predictions, and the multi-label sets or spans behind
+them, `predicted.py`) is kept here, one file per version, for the export's predictions
+and for inspection.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from projects import artifacts
 from projects.models import ModelVersion, Project
+from projects.training.predicted import PredictedAnswers, answers_load
 
 # Versions kept on disk besides the newest done one: a retrain writes its file before
 # its version is done, and an export may be reading the previous one meanwhile.
@@ -27,13 +29,28 @@ class Ranking:
     ids: np.ndarray  # sorted ascending
     scores: np.ndarray
     predictions: np.ndarray  # label code per item
+    answers: PredictedAnswers | None = None  # multi-label sets or spans, per item
+
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each of `ids` sits in this ranking, and whether it is there at all."""
+        if not len(self.ids):
+            return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+        at = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
+        return at, self.ids[at] == ids
 
     def predictions_of(self, ids: np.ndarray) -> np.ndarray:
         """The prediction of each of `ids`, -1 where this ranking did not score it."""
+        at, found = self._positions(ids)
         if not len(self.ids):
             return np.full(len(ids), -1, dtype=np.int64)
-        at = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
-        return np.where(self.ids[at] == ids, self.predictions[at].astype(np.int64), -1)
+        return np.where(found, self.predictions[at].astype(np.int64), -1)
+
+    def answers_of(self, ids: np.ndarray) -> tuple[np.ndarray, PredictedAnswers | None]:
+        """Which of `ids` this ranking scored, and their answers (rows of the found ones)."""
+        at, found = self._positions(ids)
+        if self.answers is None:
+            return np.zeros(len(ids), dtype=bool), None
+        return found, self.answers.take(at[found])
 
 
 def _ranking_dir(project_id: int) -> str:
@@ -45,19 +62,29 @@ def ranking_name(project_id: int, version: int) -> str:
 
 
 def ranking_save(
-    project_id: int, version: int, ids: np.ndarray, scores: np.ndarray, predictions: np.ndarray
+    project_id: int,
+    version: int,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    predictions: np.ndarray,
+    answers: PredictedAnswers | None = None,
 ) -> None:
     """Write a version's whole ranking atomically (a reader never sees half a file)."""
     in_order = len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())  # a snapshot's: sorted
     order = slice(None) if in_order else np.argsort(ids, kind="stable")
+    arrays = {
+        "ids": ids[order].astype(np.int64),
+        "scores": scores[order].astype(np.float64),
+        "predictions": predictions[order].astype(np.int16),
+        **({} if answers is None else _in_order(answers, order).arrays()),
+    }
     fh = io.BytesIO()
-    np.savez(
-        fh,
-        ids=ids[order].astype(np.int64),
-        scores=scores[order].astype(np.float64),
-        predictions=predictions[order].astype(np.int16),
-    )
+    np.savez(fh, **arrays)  # type: ignore[arg-type]
     artifacts.artifact_save(ranking_name(project_id, version), fh.getvalue())
+
+
+def _in_order(answers: PredictedAnswers, order: slice | np.ndarray) -> PredictedAnswers:
+    return answers if isinstance(order, slice) else answers.take(order)
 
 
 def ranking_top(ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
@@ -91,7 +118,9 @@ def sorted_common(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 def ranking_load(project_id: int, version: int) -> Ranking | None:
     try:
         with artifacts.artifact_open(ranking_name(project_id, version)) as fh, np.load(fh) as data:
-            return Ranking(data["ids"], data["scores"], data["predictions"])
+            ids = data["ids"]
+            answers = answers_load(data, len(ids))
+            return Ranking(ids, data["scores"], data["predictions"], answers)
     except FileNotFoundError:  # versions trained before rankings were kept
         return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +28,7 @@ from projects.training import model_files, rankings
 from projects.training import scores as score_rows
 from projects.training.classify import classify_steps
 from projects.training.heartbeat import Heartbeat
+from projects.training.predicted import PredictedAnswers
 from projects.training.services import (
     Superseded,
     heartbeat_stale,
@@ -185,12 +187,15 @@ def _train_and_score(
     in_pool = snap.unlabeled
     scored_ids = snap.ids[in_pool]
     scores, predictions = scored.scores, scored.predictions
-    rankings.ranking_save(project.pk, version.version, scored_ids, scores, predictions)
+    rankings.ranking_save(
+        project.pk, version.version, scored_ids, scores, predictions, scored.answers
+    )
     rankings.rankings_prune(project)
     timings["save_ranking"] = time.perf_counter() - t
     t = time.perf_counter()
     queued = snap.state[in_pool] == Item.State.QUEUED
-    _ranking_top_write(version, scored_ids, scores, predictions, queued, rows)
+    top = _Written(scored_ids, scores, predictions, scored.answers, list(project.labels))
+    _ranking_top_write(version, top, queued, rows)
     timings["write_scores"] = time.perf_counter() - t
     t = time.perf_counter()
     stats.items_tidy_after_rescore()
@@ -212,13 +217,30 @@ def _train_and_score(
     }
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What the ranking writes to item rows: scores, predictions and whole answers."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    predictions: np.ndarray
+    answers: PredictedAnswers | None
+    labels: list[str]
+
+    def write(self, version: int, part: np.ndarray, chunk_size: int) -> None:
+        """Write the rows selected by the mask `part` (answers as JSON: those rows only)."""
+        at = np.flatnonzero(part)
+        column, cells = "", []
+        if self.answers is not None:
+            column, cells = self.answers.column, self.answers.take(at).json_cells(self.labels)
+        score_rows.scores_write(
+            self.ids[at], self.scores[at], self.predictions[at], version,
+            chunk_size=chunk_size, answer_column=column, answers=cells,
+        )  # fmt: skip
+
+
 def _ranking_top_write(
-    version: ModelVersion,
-    ids: np.ndarray,
-    scores: np.ndarray,
-    predictions: np.ndarray,
-    queued: np.ndarray,
-    rows: int,
+    version: ModelVersion, written: _Written, queued: np.ndarray, rows: int
 ) -> None:
     """Store the top of the ranking (and the open batches' items) on the item rows.
 
@@ -226,16 +248,15 @@ def _ranking_top_write(
     the ranking index holds only the newest top: its first rows are the next batch.
     Items that arrived after the snapshot (a stream item queued meanwhile) keep theirs.
     """
+    ids = written.ids
     top = np.zeros(len(ids), dtype=bool)
-    top[rankings.ranking_top(ids, scores, rows)] = True
+    top[rankings.ranking_top(ids, written.scores, rows)] = True
     # Requests skip the rows these writes hold: a claim the open batches' queued items, a
     # batch opening the top of the ranking. Written in one chunk, all the queued rows
     # were locked at once, and every claim meanwhile found nothing free and fell back on
     # the slow path or came away empty; in small chunks only a few are held at a time.
     for part, size in ((top & ~queued, TOP_CHUNK), (queued, QUEUED_CHUNK)):
-        score_rows.scores_write(
-            ids[part], scores[part], predictions[part], version.version, chunk_size=size
-        )
+        written.write(version.version, part, size)
     older = Item.objects.filter(
         project_id=version.project_id,
         state__in=[Item.State.POOL, Item.State.QUEUED],

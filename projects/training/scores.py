@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -16,10 +16,12 @@ SCORE_CHUNK = 5000
 # `{free}` is where PostgreSQL's retry narrows the rows to those no request holds (SQLite
 # has no row locks: its writer lock serialises the chunk, and it never retries).
 _UPDATE_SCORES = (
-    "WITH s(id, score, pred) AS (VALUES {rows}){free} "
-    "UPDATE projects_item SET score = s.score, prediction = s.pred, scored_version = %s "
-    "FROM s WHERE projects_item.id = s.id{only_free}"
+    "WITH s(id, score, pred{answer}) AS (VALUES {rows}){free} "
+    "UPDATE projects_item SET score = s.score, prediction = s.pred,{set_answer} "
+    "scored_version = %s FROM s WHERE projects_item.id = s.id{only_free}"
 )
+# The model's whole answer (`predicted.py`), JSON text in the VALUES list.
+ANSWER_COLUMNS = ("predicted_labels", "predicted_spans")
 _CLEAR_SCORES = "UPDATE projects_item SET score = NULL WHERE id IN ({ids}){only_free}"
 _FREE = (
     ", free AS (SELECT i.id FROM projects_item i JOIN s ON s.id = i.id FOR UPDATE OF i SKIP LOCKED)"
@@ -30,9 +32,14 @@ _ONLY_FREE_CLEAR = (
 )
 
 
-def _scores_statement(n: int, skip_locked: bool) -> str:
+def _scores_statement(n: int, skip_locked: bool, column: str = "") -> str:
+    assert not column or column in ANSWER_COLUMNS
+    # PostgreSQL types the VALUES column as text; SQLite stores JSON as text anyway.
+    json_value = "CAST(s.answer AS jsonb)" if connection.vendor == "postgresql" else "s.answer"
     return _UPDATE_SCORES.format(
-        rows=", ".join(["(%s, %s, %s)"] * n),
+        rows=", ".join([f"(%s, %s, %s{', %s' if column else ''})"] * n),
+        answer=", answer" if column else "",
+        set_answer=f" {column} = {json_value}," if column else "",
         free=_FREE if skip_locked else "",
         only_free=_ONLY_FREE_SCORES if skip_locked else "",
     )
@@ -52,8 +59,11 @@ def scores_write(
     version: int,
     *,
     chunk_size: int = SCORE_CHUNK,
+    answer_column: str = "",
+    answers: Sequence[str] = (),
 ) -> None:
-    """Store one model version's score and prediction for many items, in short chunks.
+    """Store one model version's score and prediction for many items, in short chunks;
+    with `answer_column`, also its whole answer (`answers`: JSON text per item).
 
     One UPDATE of the whole pool held 100k row locks for seconds and deadlocked with
     requests that queue or label items (each waiting for a row the other held). So each
@@ -69,11 +79,15 @@ def scores_write(
     ids_list = ids[order].astype(np.int64).tolist()
     score_list = scores[order].astype(np.float64).tolist()
     pred_list = predictions[order].astype(np.int64).tolist()
+    columns: list[list[Any]] = [ids_list, score_list, pred_list]
+    if answer_column:
+        columns.append([answers[i] for i in order.tolist()])
     for start in range(0, len(ids_list), chunk_size):
         chunk = slice(start, start + chunk_size)
-        rows = zip(ids_list[chunk], score_list[chunk], pred_list[chunk], strict=True)
+        rows = zip(*(values[chunk] for values in columns), strict=True)
         params = [value for row in rows for value in row] + [version]
-        statement = partial(_scores_statement, len(params) // 3)
+        n = (len(params) - 1) // len(columns)
+        statement = partial(_scores_statement, n, column=answer_column)
         _chunk_update(ids_list[chunk], statement, params, params)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
+from projects.training.predicted import PredictedAnswers
 from projects.training.steps import Scored
 from strategies.spans.crf import (
     SequencePrediction,
@@ -29,12 +30,13 @@ from strategies.spans.crf import (
 )
 from strategies.spans.inference import CompiledCRF, compile_crf, predict_padded
 from strategies.spans.metrics import evaluate_spans
+from strategies.spans.paths import PathSpans, path_spans
 from strategies.spans.query import (
     SEQUENCE_STRATEGIES,
     SequenceContext,
     score_sequences,
 )
-from strategies.spans.tokens import Span, spans_to_tags, tokenize
+from strategies.spans.tokens import Span, Token, spans_to_tags, tokenize
 
 # Sentences read, featurised and scored at once: the padded marginals are
 # (chunk, longest sentence, tags) floats.
@@ -81,7 +83,7 @@ def span_steps(
         committee = train_span_committee(
             words, tags, project.labels, size=COMMITTEE_SIZE, random_state=project.random_state
         )
-    scores, predictions, least = pool_score(
+    scores, predictions, least, answers = pool_score(
         project, model, snap.ids[snap.unlabeled], committee, seed=version.version
     )
     timings["score"] = time.perf_counter() - t
@@ -95,6 +97,7 @@ def span_steps(
         stop_set_predictions=lambda ids: stop_set_predictions(model, ids),
         estimator=ESTIMATOR,
         hyperparameters={"c1": model.crf.c1, "c2": model.crf.c2},
+        answers=answers,
     )
 
 
@@ -105,13 +108,15 @@ def pool_score(
     committee: list[SpanModel] | None = None,
     *,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Each sentence's strategy score and predicted label code, and the pool's largest
-    ``1 - P(y*|x)`` (the stopping rules' uncertainty), over `POOL_CHUNK`-item chunks."""
+) -> tuple[np.ndarray, np.ndarray, float | None, PredictedAnswers]:
+    """Each sentence's strategy score and predicted label code, the pool's largest
+    ``1 - P(y*|x)`` (the stopping rules' uncertainty) and each sentence's predicted
+    spans, over `POOL_CHUNK`-item chunks."""
     compiled = compile_crf(model)
     members = [compile_crf(m) for m in committee or []]
-    scores, predictions, least = [], [], []
-    for index, words in enumerate(_words_in_chunks(ids)):
+    scores, predictions, least, found = [], [], [], []
+    for index, tokens in enumerate(_tokens_in_chunks(ids)):
+        words = [[t.text for t in row] for row in tokens]
         prediction = predict_padded(model, words, compiled)
         votes: list[SequencePrediction] = [
             predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)
@@ -126,12 +131,26 @@ def pool_score(
         scores.append(score_sequences(project.strategy, ctx))
         predictions.append(entity_label_codes(prediction.columns, len(project.labels)))
         least.append(1.0 - prediction.path_proba)
+        found.append(path_spans(prediction.columns, tokens))
     if not scores:
-        return np.zeros(0), np.zeros(0, dtype=np.int64), None
+        empty = PathSpans(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+        return np.zeros(0), np.zeros(0, dtype=np.int64), None, PredictedAnswers(0, spans=empty)
     return (
         np.concatenate(scores),
         np.concatenate(predictions),
         float(np.concatenate(least).max(initial=0.0)),
+        PredictedAnswers(len(ids), spans=_concatenated(found)),
+    )
+
+
+def _concatenated(chunks: list[PathSpans]) -> PathSpans:
+    """The chunks' spans as one pool's: each chunk's rows offset by the chunk's start."""
+    offsets = np.arange(len(chunks)) * POOL_CHUNK
+    return PathSpans(
+        np.concatenate([c.rows + at for c, at in zip(chunks, offsets.tolist(), strict=True)]),
+        np.concatenate([c.starts for c in chunks]),
+        np.concatenate([c.ends for c in chunks]),
+        np.concatenate([c.labels for c in chunks]),
     )
 
 
@@ -152,18 +171,19 @@ def stop_set_predictions(model: SpanModel, ids: np.ndarray) -> list[int]:
     predictions then compares successive models token by token (kappa over the tags)."""
     out: list[int] = []
     compiled: CompiledCRF = compile_crf(model)
-    for words in _words_in_chunks(ids):
+    for tokens in _tokens_in_chunks(ids):
+        words = [[t.text for t in row] for row in tokens]
         paths = predict_padded(model, words, compiled).columns
         out.extend(paths[paths >= 0].tolist())
     return out
 
 
-def _words_in_chunks(ids: np.ndarray) -> Iterator[list[list[str]]]:
-    """The items' token words, `POOL_CHUNK` items (in the order of `ids`) at a time."""
+def _tokens_in_chunks(ids: np.ndarray) -> Iterator[list[list[Token]]]:
+    """The items' tokens, `POOL_CHUNK` items (in the order of `ids`) at a time."""
     for start in range(0, len(ids), POOL_CHUNK):
         chunk = ids[start : start + POOL_CHUNK]
         texts = dict(Item.objects.filter(pk__in=chunk.tolist()).values_list("id", "text"))
-        yield [[t.text for t in tokenize(texts[int(i)] or "")] for i in chunk]
+        yield [tokenize(texts[int(i)] or "") for i in chunk]
 
 
 def tagged_items(ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:

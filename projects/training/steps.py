@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from projects.training.predicted import PredictedAnswers
+
 
 @dataclass
 class Scored:
@@ -32,3 +34,5 @@ class Scored:
     stop_set_predictions: Callable[[np.ndarray], list[int]]
     estimator: str
     hyperparameters: dict[str, Any]
+    # Multi-label and span models' whole answer per unlabeled row (`predicted.py`).
+    answers: PredictedAnswers | None = None

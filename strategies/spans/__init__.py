@@ -6,6 +6,7 @@ features    sentence_token_features (shape, affixes, case, digits, neighbours, g
             sentence_features (one hashed row per sentence, for the batch selectors)
 crf         train_span_model (sklearn-crfsuite), SpanModel.predict_sequences (Viterbi
             paths, P(y*|x), padded token marginals), train_span_committee (bagging)
+paths       path_spans: padded Viterbi paths to character spans, many sentences at once
 query       SEQUENCE_STRATEGIES, SequenceContext, score_sequences: least confidence,
             MNLP, token entropy (sum, mean), committee vote entropy
 metrics     evaluate_spans: entity precision/recall/F1 (seqeval), bootstrap intervals

@@ -9,25 +9,12 @@ import pytest
 
 from projects.models import Annotation, Item, Project
 from projects.stream.buffer import stream_features_flush
-from projects.stream.services import Decision
 from projects.training import services as training_services
-from strategies.stream import StreamState, multilabel_confidence
+from strategies.stream import multilabel_confidence
 from tests.multilabel.test_retrain import LABELS, make_project, retrain
+from tests.support.stream import replayed
 
 pytestmark = pytest.mark.django_db
-
-
-def replayed(project: Project, confidence: np.ndarray) -> list[bool]:
-    """The stream policy's decisions from a fresh stream over ``confidence``."""
-    decision, state, queries = (
-        Decision(project.random_state, project.stream_budget, project.state),
-        StreamState(),
-        [],
-    )
-    for top in confidence.tolist():
-        query, state = decision.decide(state, top)
-        queries.append(query)
-    return queries
 
 
 @pytest.fixture(autouse=True)

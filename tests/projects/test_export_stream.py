@@ -50,5 +50,7 @@ def test_each_chunk_is_one_bounded_page_read_when_reached(api, project, monkeypa
 
 def test_an_empty_export_is_the_csv_header_alone(api, project) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     raw = b"".join(_export(api["lead"], project, "?format=csv&state=gold"))
-    assert raw.decode().splitlines() == ["id,text,label,label_source,annotations,holdout,meta"]
+    gold = ",".join(f"gold:{label}" for label in project.labels)
+    header = f"id,text,label,label_source,annotations,holdout,meta,{gold}"
+    assert raw.decode().splitlines() == [header]
     assert _export(api["lead"], project, "?state=gold") == []

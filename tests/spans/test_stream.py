@@ -10,30 +10,16 @@ import pytest
 from projects.models import Annotation, Item, Project
 from projects.stream import answers
 from projects.stream.buffer import stream_features_flush
-from projects.stream.services import Decision
 from projects.training import services as training_services
 from projects.training.spans import entity_label_codes
 from strategies.spans.query import mnlp_scores, path_indices
 from strategies.spans.tokens import tokenize
-from strategies.stream import StreamState
 from tests.spans.helpers import LABELS, span
 from tests.spans.test_retrain import make_project, retrain
 from tests.strategies.spans_corpus import synthetic_corpus
+from tests.support.stream import replayed
 
 pytestmark = pytest.mark.django_db
-
-
-def replayed(project: Project, confidence: np.ndarray) -> list[bool]:
-    """The stream policy's decisions from a fresh stream over ``confidence``."""
-    decision, state, queries = (
-        Decision(project.random_state, project.stream_budget, project.state),
-        StreamState(),
-        [],
-    )
-    for top in confidence.tolist():
-        query, state = decision.decide(state, top)
-        queries.append(query)
-    return queries
 
 
 @pytest.fixture(autouse=True)
