@@ -38,7 +38,7 @@ class Project(models.Model):
         ARCHIVED = "archived"
 
     class Task(models.TextChoices):
-        """What one annotation is (`settings_schema.Task`); fixed when the project is made."""
+        """What one annotation is (`settings_types.Task`); fixed when the project is made."""
 
         SINGLE = "single"
         MULTILABEL = "multilabel"
@@ -377,35 +377,6 @@ class SelectionLog(models.Model):
         return f"batch {self.batch_id} rank {self.rank}: item {self.item_id} ({self.reason})"
 
 
-class ImportJob(models.Model):
-    """A file import; big image ZIPs run in the worker and report progress here."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    filename = models.CharField(max_length=255)
-    upload = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    created = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    seeded = models.PositiveIntegerField(default=0, help_text="Rows with a label: seed labels.")
-    errors = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"import {self.pk} of {self.filename} ({self.status})"
-
-
 class Annotation(models.Model):
     """One annotator's label for one item: the loop's data, read by training and export."""
 
@@ -442,46 +413,7 @@ class Annotation(models.Model):
         return f"{self.annotator_id}: item {self.item_id} = {self.label}"
 
 
-class ReplayJob(models.Model):
-    """A replay of the project's labelled items through every strategy (`projects.replay`).
-
-    One job runs per project at a time: a partial unique index allows one pending or
-    running row, so two requests cannot both start one.
-    """
-
-    class State(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="replays")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
-    target = models.FloatField(help_text="The holdout accuracy each strategy had to reach.")
-    config = models.JSONField(default=dict, blank=True)
-    results = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["project", "-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project"],
-                condition=Q(state__in=["pending", "running"]),
-                name="one_replay_running",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"replay {self.pk} of {self.project} ({self.state})"
-
-
 from projects.artifact_stores import Artifact  # noqa: E402,F401  (the database store's rows)
 from projects.feature_chunk import FeatureChunk  # noqa: E402,F401
+from projects.job_models import ImportJob, ReplayJob  # noqa: E402,F401
 from projects.rescore_chunk import RescoreChunk  # noqa: E402,F401
