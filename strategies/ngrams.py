@@ -153,6 +153,8 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray | None, sublinear_tf: bool
         counts.data += 1.0
     if idf is not None:
         counts.data *= idf[counts.indices]
+    if not counts.shape[0]:  # sklearn's normalize refuses no rows
+        return counts
     return sp.csr_matrix(normalize(counts, norm="l2", copy=False), dtype=np.float32)
 
 
