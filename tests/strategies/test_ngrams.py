@@ -30,12 +30,18 @@ TEXTS = [
 ]
 
 
-def random_texts(seed: int, n: int = 300) -> list[str]:
+def random_texts(seed: int, n: int = 300, letters: str = "abcde ΣσÉé_1 .,-\n") -> list[str]:
     """Short texts over a small alphabet (repeats, ties, unicode, punctuation)."""
     rng = np.random.default_rng(seed)
-    alphabet = np.array(list("abcde ΣσÉé_1 .,-\n"))
+    alphabet = np.array(list(letters))
     lengths = rng.integers(0, 40, size=n)
     return ["".join(rng.choice(alphabet, size=k)) for k in lengths]
+
+
+# ASCII texts take a faster regex (on bytes); a text holding NUL, the one by one path
+ASCII = [t for t in TEXTS if t.isascii() and "\x00" not in t] + random_texts(
+    6, letters="abcAB_1 .,\n"
+)
 
 
 def assert_same(ours: sp.csr_matrix, theirs: Any) -> None:
@@ -59,7 +65,9 @@ SETTINGS = [
 
 
 @pytest.mark.parametrize("settings", SETTINGS)
-@pytest.mark.parametrize("texts", [TEXTS, TEXTS * 3 + random_texts(0), random_texts(1)])
+@pytest.mark.parametrize(
+    "texts", [TEXTS, TEXTS * 3 + random_texts(0), random_texts(1), ASCII, ASCII + ["a\x00b"]]
+)
 def test_ngram_tfidf_gives_sklearns_vocabulary_idf_and_rows(
     settings: dict[str, Any], texts: list[str]
 ) -> None:
@@ -103,7 +111,7 @@ def test_keys_too_large_to_pack_are_ranked_first() -> None:
     assert counts.toarray().tolist() == [[0, 1, 1], [2, 0, 1]]
 
 
-@pytest.mark.parametrize("texts", [TEXTS, random_texts(3)])
+@pytest.mark.parametrize("texts", [TEXTS, random_texts(3), ASCII])
 def test_text_features_keep_hashing_vectorizers_columns(texts: list[str]) -> None:
     counts = HashingVectorizer(
         n_features=N_TEXT_FEATURES,
