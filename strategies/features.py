@@ -1,7 +1,7 @@
 """Feature extraction: every item's row is computed once at import and stored.
 
-Two text representations, both word 1-2 grams with sublinear term frequency
-``1 + log(tf)`` and l2-normalised rows:
+Two text representations, both word 1-2 grams (extracted by ``strategies.ngrams``) with
+sublinear term frequency ``1 + log(tf)`` and l2-normalised rows:
 
 * ``TextVectorizer`` (pool mode, the default): a vocabulary TF-IDF fitted once on the
   pool being imported (terms in at least two documents). It knows the pool, so rare

@@ -185,7 +185,7 @@ def hashed_counts(
     keys, rows = ngram_keys(found.ids, found.doc, len(found.names), ngram_range)
     terms, counts = term_counts(keys, rows, len(docs))
     names = key_terms(terms, found.names, " ")
-    h = np.fromiter((murmurhash3_32(t, seed=0) for t in names), dtype=np.int64, count=len(names))
+    h = np.fromiter(map(murmurhash3_32, names), dtype=np.int64, count=len(names))  # seed 0
     # as sklearn's _hashing_fast, which defines abs(-2**31) so
     column = np.where(
         h == -(2**31), (2**31 - 1 - (n_features - 1)) % n_features, np.abs(h) % n_features
