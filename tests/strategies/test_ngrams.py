@@ -17,7 +17,7 @@ from strategies.ngrams import NgramTfidf, term_counts
 TEXTS = [
     "The cat sat on the mat. The cat!",
     "",
-    "Ünïcode STRASSE straße Straße — ΣΑΣ ὈΔΥΣΣΕΎΣ σοφός",
+    "Ünïcode STRASSE straße Straße — ΣΑΣ ὈΔΥΣΣΕΎΣ σοφός ΛΟΓΟΣ",  # final sigma, then a letter
     "İstanbul ǅemal ß ﬁne café café\u0301 naïve",
     "a, b; c!! dd-ee_ff 12 34 x1 __init__",
     "   tabs\tand\nnew\r\nlines   and  spaces  ",
