@@ -31,7 +31,11 @@ Analyzer = Literal["word", "char"]
 # sklearn's token pattern (?u)\b\w\w+\b finds the same words: a run of 2+ word
 # characters is matched whole, so both of its ends are word boundaries.
 WORDS = re.compile(r"\w{2,}|\x00")
-ASCII_WORDS = re.compile(rb"\w{2,}|\x00")  # the same on ASCII text, about a third faster
+# On ASCII text \w is [A-Za-z0-9_]: every other byte becomes a space and bytes.split()
+# finds the runs, twice as fast as the regex (the one-letter runs are dropped after).
+ASCII_WORD_BYTES = bytes(
+    c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_\x00") else 32 for c in range(256)
+)
 WHITESPACE = re.compile(r"\s\s+")
 SEPARATOR = "\x00"  # between documents: not a word character, not case-ignorable
 JOINER: dict[str, str] = {"word": " ", "char": ""}
@@ -55,8 +59,9 @@ def units(docs: Sequence[str], analyzer: Analyzer) -> Units:
         return _units_each(docs, analyzer)
     joined = joined.lower()
     if analyzer == "word" and joined.isascii():
-        names, ids = _factorize(ASCII_WORDS.findall(joined.encode("ascii")))
-        names = [n.decode("ascii") for n in names]
+        runs = joined.encode("ascii").translate(ASCII_WORD_BYTES).replace(b"\x00", b" \x00 ")
+        names, ids = _factorize(runs.split())
+        names, ids = _words_only([n.decode("ascii") for n in names], ids)
     else:
         tokens = WORDS.findall(joined) if analyzer == "word" else WHITESPACE.sub(" ", joined)
         names, ids = _factorize(tokens)
@@ -77,6 +82,14 @@ def _units_each(docs: Sequence[str], analyzer: Analyzer) -> Units:
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     names, ids = _factorize(list(chain.from_iterable(pieces)))
     return Units(names, ids, np.repeat(np.arange(len(docs), dtype=np.int64), lengths))
+
+
+def _words_only(names: list[str], ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Drop the one-character runs (not words), keeping ``SEPARATOR``; ranks are kept in
+    order, renumbered."""
+    keep = np.fromiter((len(n) > 1 or n == SEPARATOR for n in names), bool, len(names))
+    rank = np.cumsum(keep) - 1
+    return [n for n, k in zip(names, keep.tolist(), strict=True) if k], rank[ids[keep[ids]]]
 
 
 def _factorize(tokens: Sequence[Any]) -> tuple[list[Any], np.ndarray]:

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from strategies.features import N_TEXT_FEATURES, TextVectorizer, text_features
-from strategies.ngrams import NgramTfidf, term_counts
+from strategies.ngrams import NgramTfidf, term_counts, units
 
 TEXTS = [
     "The cat sat on the mat. The cat!",
@@ -78,6 +78,18 @@ def test_ngram_tfidf_gives_sklearns_vocabulary_idf_and_rows(
     np.testing.assert_array_equal(ours.idf_, sklearn.idf_)
     unseen = [*random_texts(2, 50), "cat mat unseen words", "", "Σ σ"]
     assert_same(ours.transform(unseen), sklearn.transform(unseen))
+
+
+@pytest.mark.parametrize("extra", [[], ["a\x00b"]])  # ASCII by bytes; one text at a time
+def test_units_are_sklearns_tokens_for_every_ascii_character(extra: list[str]) -> None:
+    rng = np.random.default_rng(0)
+    alphabet = np.array([chr(c) for c in range(1, 128)] + ["a", "b"] * 30)
+    texts = ["".join(rng.choice(alphabet, size=k)) for k in rng.integers(0, 60, 500)] + extra
+    found = units(texts, "word")
+    tokens = np.array(found.names, dtype=object)[found.ids]
+    analyzer = CountVectorizer().build_analyzer()
+    for i, text in enumerate(texts):
+        assert tokens[found.doc == i].tolist() == analyzer(text)
 
 
 def test_ngram_tfidf_of_one_text_and_of_none() -> None:
