@@ -141,12 +141,47 @@ def term_counts(
     One sort of ``key << b | document`` (b bits hold a document number): runs of equal
     values are one document's occurrences of one key, already in CSC order.
     """
-    shift = max(n_docs - 1, 1).bit_length()
+    shift = _doc_bits(n_docs)
     distinct = None
     if len(keys) and int(keys.max()) >= 2 ** (62 - shift):  # billions of units: rank first
         distinct, keys = np.unique(keys, return_inverse=True)
     pairs = keys << shift
     pairs |= docs
+    return _runs(pairs, shift, n_docs, distinct)
+
+
+def ngram_counts(
+    ids: np.ndarray, doc: np.ndarray, n_units: int, ngram_range: tuple[int, int], n_docs: int
+) -> tuple[np.ndarray, sp.csc_matrix]:
+    """``term_counts(*ngram_keys(...))``, each n-gram written straight as its sort value
+    ``key << b | document`` into one array (no key and document arrays to join)."""
+    shift, base = _doc_bits(n_docs), n_units + 1
+    if base * base >= 2 ** (62 - shift) or (len(ids) and ids.min() < 0):
+        return term_counts(*ngram_keys(ids, doc, n_units, ngram_range), n_docs)
+    unigrams = len(ids) if ngram_range[0] == 1 else 0
+    left = np.flatnonzero(doc[1:] == doc[:-1]) if ngram_range[1] == 2 else np.zeros(0, np.int64)
+    packed = np.empty(unigrams + len(left), dtype=np.int64)
+    if unigrams:
+        np.multiply(ids, base << shift, out=packed[:unigrams])
+        packed[:unigrams] |= doc
+    pairs = packed[unigrams:]
+    np.take(ids, left, out=pairs)
+    pairs *= base
+    pairs += ids[left + 1]
+    pairs += 1
+    pairs <<= shift
+    pairs |= doc[left]
+    return _runs(packed, shift, n_docs, None)
+
+
+def _doc_bits(n_docs: int) -> int:
+    return max(n_docs - 1, 1).bit_length()
+
+
+def _runs(
+    pairs: np.ndarray, shift: int, n_docs: int, distinct: np.ndarray | None
+) -> tuple[np.ndarray, sp.csc_matrix]:
+    """Sort packed ``key << shift | document`` values in place and count their runs."""
     pairs.sort()
     change = np.ones(len(pairs), dtype=bool)
     np.not_equal(pairs[1:], pairs[:-1], out=change[1:])
@@ -195,8 +230,7 @@ def hashed_counts(
     (``alternate_sign=False``, ``norm=None``): column ``|murmurhash3_32(term)| % n``.
     Each distinct term of ``docs`` is hashed once."""
     found = units(docs, "word")
-    keys, rows = ngram_keys(found.ids, found.doc, len(found.names), ngram_range)
-    terms, counts = term_counts(keys, rows, len(docs))
+    terms, counts = ngram_counts(found.ids, found.doc, len(found.names), ngram_range, len(docs))
     names = key_terms(terms, found.names, " ")
     h = np.fromiter(map(murmurhash3_32, names), dtype=np.int64, count=len(names))  # seed 0
     # as sklearn's _hashing_fast, which defines abs(-2**31) so
@@ -247,10 +281,11 @@ class NgramTfidf:
     def fit_transform(self, docs: Sequence[str]) -> sp.csr_matrix:
         """Fit the vocabulary and idf on ``docs`` and return their rows (indices sorted)."""
         found = units(docs, self.analyzer)
-        keys, rows = ngram_keys(found.ids, found.doc, len(found.names), self.ngram_range)
-        if not len(keys):
+        terms, all_counts = ngram_counts(
+            found.ids, found.doc, len(found.names), self.ngram_range, len(docs)
+        )
+        if not len(terms):
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-        terms, all_counts = term_counts(keys, rows, len(docs))
         kept = self._kept(all_counts)
         df = np.diff(all_counts.indptr)[kept]
         if len(kept) < len(terms):
@@ -291,9 +326,23 @@ class NgramTfidf:
         found = units(docs, self.analyzer)
         index = dict(zip(self.units_, range(len(self.units_)), strict=True))
         fitted = np.fromiter((index.get(u, -1) for u in found.names), np.int64, len(found.names))
-        keys, rows = ngram_keys(fitted[found.ids], found.doc, len(self.units_), self.ngram_range)
-        counts = counts_over(self.keys_, *term_counts(keys, rows, len(docs)))
-        return tfidf_rows(counts, self.idf_, self.sublinear_tf)
+        terms, counts = ngram_counts(
+            found.ids, found.doc, len(found.names), self.ngram_range, len(docs)
+        )
+        return tfidf_rows(
+            counts_over(self.keys_, self._fitted_keys(terms, fitted), counts),
+            self.idf_,
+            self.sublinear_tf,
+        )
+
+    def _fitted_keys(self, terms: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+        """Keys over the documents' own units as keys over the fitted units (-1: a unit
+        not fitted). Both rank units alphabetically, so sorted keys stay sorted."""
+        first, second = np.divmod(terms, len(fitted) + 1)
+        a, b = fitted[first], fitted[np.maximum(second - 1, 0)]
+        keys = a * (len(self.units_) + 1) + np.where(second > 0, b + 1, 0)
+        keys[(a < 0) | ((second > 0) & (b < 0))] = -1
+        return keys
 
     @property
     def vocabulary_(self) -> dict[str, int]:

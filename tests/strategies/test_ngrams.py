@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, 
 from sklearn.preprocessing import normalize
 
 from strategies.features import N_TEXT_FEATURES, TextVectorizer, text_features
-from strategies.ngrams import NgramTfidf, term_counts, units
+from strategies.ngrams import NgramTfidf, ngram_counts, ngram_keys, term_counts, units
 
 TEXTS = [
     "The cat sat on the mat. The cat!",
@@ -121,6 +122,20 @@ def test_keys_too_large_to_pack_are_ranked_first() -> None:
     terms, counts = term_counts(keys, docs, 2)
     assert terms.tolist() == [5, 7, 2**61]
     assert counts.toarray().tolist() == [[0, 1, 1], [2, 0, 1]]
+
+
+@pytest.mark.parametrize("packable", [True, False])
+def test_ngram_counts_count_each_documents_ngram_keys(packable: bool) -> None:
+    found = units(TEXTS + random_texts(7), "word")
+    n_units = len(found.names) if packable else 2**31  # too many to pack: keys ranked first
+    n_docs = len(TEXTS) + 300
+    terms, counts = ngram_counts(found.ids, found.doc, n_units, (1, 2), n_docs)
+    keys, docs = ngram_keys(found.ids, found.doc, n_units, (1, 2))
+    coo = counts.tocoo()
+    pairs = zip(terms[coo.col].tolist(), coo.row.tolist(), strict=True)
+    got = dict(zip(pairs, coo.data.tolist(), strict=True))
+    assert got == Counter(zip(keys.tolist(), docs.tolist(), strict=True))
+    assert counts.shape == (n_docs, len(terms)) and np.all(np.diff(terms) > 0)
 
 
 @pytest.mark.parametrize("texts", [TEXTS, random_texts(3), ASCII])
