@@ -186,9 +186,13 @@ def _runs(
     change = np.ones(len(pairs), dtype=bool)
     np.not_equal(pairs[1:], pairs[:-1], out=change[1:])
     starts = np.flatnonzero(change)
-    counts = np.diff(starts, append=len(pairs)).astype(np.float32)
+    # run lengths and documents written straight in their dtypes (no int64 temporaries)
+    counts = np.empty(len(starts), dtype=np.float32)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
+    counts[-1:] = len(pairs) - starts[-1:]
     pairs = pairs[starts]
-    doc = (pairs & ((1 << shift) - 1)).astype(np.int32 if n_docs < 2**31 else np.int64)
+    doc = np.empty(len(pairs), dtype=np.int32 if n_docs < 2**31 else np.int64)
+    np.bitwise_and(pairs, (1 << shift) - 1, out=doc, casting="unsafe")
     pairs >>= shift  # the key of each (document, key)
     new_key = np.ones(len(pairs), dtype=bool)
     np.not_equal(pairs[1:], pairs[:-1], out=new_key[1:])
