@@ -2,6 +2,8 @@
 
 features   TextVectorizer / pool_text_features (a pool's vocabulary TF-IDF), text_features
            (hashed, stateless: streams), vector_features, stack_rows
+ngrams     NgramTfidf and hashed counts: word/char n-grams counted with numpy, equal to
+           scikit-learn's TfidfVectorizer / HashingVectorizer (what features uses)
 models     train_model (C by CV), ModelSpec / EstimatorModel (any classifier), cv_search,
            train_committee, train_mixed_committee, train_multilabel_model
 embedders  sentence_transformer (a local model directory; optional extra)

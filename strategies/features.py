@@ -1,7 +1,7 @@
 """Feature extraction: every item's row is computed once at import and stored.
 
-Two text representations, both word 1-2 grams with sublinear term frequency
-``1 + log(tf)`` and l2-normalised rows:
+Two text representations, both word 1-2 grams (extracted by ``strategies.ngrams``) with
+sublinear term frequency ``1 + log(tf)`` and l2-normalised rows:
 
 * ``TextVectorizer`` (pool mode, the default): a vocabulary TF-IDF fitted once on the
   pool being imported (terms in at least two documents). It knows the pool, so rare
@@ -16,27 +16,17 @@ Two text representations, both word 1-2 grams with sublinear term frequency
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
-from sklearn.preprocessing import normalize
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from strategies.ngrams import NgramTfidf, hashed_counts, tfidf_rows
 
 N_TEXT_FEATURES: int = 2**17
 
 FeatureMatrix: TypeAlias = np.ndarray | sp.csr_matrix | sp.csr_array
-
-
-def _vectorizer() -> HashingVectorizer:
-    return HashingVectorizer(
-        n_features=N_TEXT_FEATURES,
-        ngram_range=(1, 2),
-        alternate_sign=False,
-        norm=None,
-        lowercase=True,
-        dtype=np.float32,
-    )
 
 
 def text_features(texts: Sequence[str]) -> sp.csr_matrix:
@@ -44,15 +34,13 @@ def text_features(texts: Sequence[str]) -> sp.csr_matrix:
 
     ``x_j = (1 + log tf_j) / ||1 + log tf||_2`` over the hashed n-gram counts ``tf``
     (sublinear TF, Manning et al. 2008 §6.4.1). Stateless: the same text always gives
-    the same row.
+    the same row; the columns are scikit-learn ``HashingVectorizer``'s (rows stored by it
+    stay comparable).
     """
     if isinstance(texts, str):
         raise TypeError("text_features expects a sequence of strings, not one string")
-    counts = _vectorizer().transform(["" if t is None else str(t) for t in texts])
-    counts = sp.csr_matrix(counts, dtype=np.float32)
-    np.log(counts.data, out=counts.data)
-    counts.data += 1.0
-    return sp.csr_matrix(normalize(counts, norm="l2", copy=False), dtype=np.float32)
+    counts = hashed_counts(_clean(texts), N_TEXT_FEATURES, (1, 2))
+    return tfidf_rows(counts, None, sublinear_tf=True)
 
 
 # Pools smaller than this keep every term (min_df=1): two documents are a large share.
@@ -64,10 +52,18 @@ class TextVectorizer:
     """Vocabulary TF-IDF (word 1-2 grams, sublinear tf, smooth idf) fitted on a pool.
 
     ``x = l2norm((1 + log tf) * idf)`` with ``idf = 1 + log((1 + n) / (1 + df))``
-    (Manning et al. 2008 §6.2-6.4). Picklable: the platform stores one per project.
+    (Manning et al. 2008 §6.2-6.4), computed by ``strategies.ngrams.NgramTfidf`` (equal to
+    scikit-learn's ``TfidfVectorizer``). Picklable: the platform stores one per project.
     """
 
     kind = "vocabulary"
+    tfidf_: NgramTfidf
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A vectorizer pickled when ``tfidf_`` was sklearn's loads as the same vocabulary."""
+        if isinstance(state.get("tfidf_"), TfidfVectorizer):
+            state = {**state, "tfidf_": NgramTfidf.from_sklearn(state["tfidf_"])}
+        self.__dict__.update(state)
 
     def fit(self, texts: Sequence[str]) -> TextVectorizer:
         self.fit_transform(texts)
@@ -84,37 +80,26 @@ class TextVectorizer:
             raise ValueError("cannot fit a vocabulary on no texts")
         min_df = 2 if len(docs) >= MIN_DF_POOL else 1
         for floor in (min_df, 1):
-            self.tfidf_ = TfidfVectorizer(
-                ngram_range=(1, 2),
-                min_df=floor,
-                max_features=MAX_VOCABULARY,
-                sublinear_tf=True,
-                dtype=np.float32,
+            self.tfidf_ = NgramTfidf(
+                ngram_range=(1, 2), min_df=floor, max_features=MAX_VOCABULARY, sublinear_tf=True
             )
             try:
-                return _sorted_rows(self.tfidf_.fit_transform(docs))
+                return self.tfidf_.fit_transform(docs)
             except ValueError:  # no term left (every text empty or unique): keep all
                 continue
         # Not even one word in the pool (digits, punctuation): characters instead. The fit
         # sees an empty text as " ", the rows do not (as `transform` gives them).
-        self.tfidf_ = TfidfVectorizer(analyzer="char", sublinear_tf=True, dtype=np.float32)
+        self.tfidf_ = NgramTfidf(analyzer="char", sublinear_tf=True)
         self.tfidf_.fit([d or " " for d in docs])
         return self.transform(docs)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for ``texts`` over the fitted vocabulary (unknown terms are ignored)."""
-        return sp.csr_matrix(self.tfidf_.transform(_clean(texts)), dtype=np.float32)
+        return self.tfidf_.transform(_clean(texts))
 
     @property
     def n_features(self) -> int:
-        return len(self.tfidf_.vocabulary_)
-
-
-def _sorted_rows(X: sp.spmatrix) -> sp.csr_matrix:
-    """Rows as `transform` gives them: the fit's columns come reordered by term."""
-    rows = sp.csr_matrix(X, dtype=np.float32)
-    rows.sort_indices()
-    return rows
+        return len(self.tfidf_.keys_)
 
 
 def _clean(texts: Sequence[str]) -> list[str]:
