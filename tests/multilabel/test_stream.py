@@ -8,24 +8,13 @@ import numpy as np
 import pytest
 
 from projects.models import Annotation, Item, Project
-from projects.stream.buffer import stream_features_flush
 from projects.training import services as training_services
 from strategies.stream import multilabel_confidence
 from tests.multilabel.test_retrain import LABELS, make_project, retrain
+from tests.support.stream import own_files as own_files  # noqa: F401 - autouse
 from tests.support.stream import replayed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    settings.FEATURES_ROOT = tmp_path / "features"
-    settings.MODELS_ROOT = tmp_path / "models"
-    for task in ("retrain", "pool_prepare"):  # run in-process here, not by a stray worker
-        monkeypatch.setattr(f"projects.tasks.{task}.delay", lambda *args, **kwargs: None)
-    yield
-    stream_features_flush()
-    training_services.load_model.cache_clear()
 
 
 def streaming_project(api, budget: float) -> Project:  # type: ignore[no-untyped-def]

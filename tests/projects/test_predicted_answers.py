@@ -13,7 +13,6 @@ import pytest
 from django.db import connection
 
 from projects.models import Item, Project
-from projects.stream.buffer import stream_features_flush
 from projects.training import rankings, scores
 from projects.training import services as training_services
 from strategies.spans.tokens import tags_to_spans, tokenize
@@ -21,20 +20,10 @@ from tests.multilabel import test_retrain as multilabel_setup
 from tests.multilabel.test_retrain import LABELS as SET_LABELS
 from tests.projects.test_score_rows import ids as ids  # noqa: F401 - the fixture
 from tests.spans import test_retrain as span_setup
+from tests.support.stream import own_files as own_files  # noqa: F401 - autouse
 from tests.support.stream import stream_decisions
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    settings.FEATURES_ROOT = tmp_path / "features"
-    settings.MODELS_ROOT = tmp_path / "models"
-    for task in ("retrain", "pool_prepare"):  # run in-process here, not by a stray worker
-        monkeypatch.setattr(f"projects.tasks.{task}.delay", lambda *args, **kwargs: None)
-    yield
-    stream_features_flush()
-    training_services.load_model.cache_clear()
 
 
 def exported(api: Any, project: Project) -> dict[int, dict[str, Any]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from projects.stream.buffer import stream_features_flush
 from projects.training import services as training_services
 from strategies.spans.tokens import tags_to_spans, tokenize
 from tests.multilabel import test_retrain as multilabel_setup
@@ -16,23 +15,12 @@ from tests.projects import test_stream as single_setup
 from tests.spans import test_retrain as span_setup
 from tests.spans.helpers import span_project
 from tests.strategies.spans_corpus import synthetic_corpus
+from tests.support.stream import own_files as own_files  # noqa: F401 - autouse
 from tests.support.stream import stream_decisions, stream_post
 
 pytestmark = pytest.mark.django_db
 
 DECISION_FIELDS = {"item", "query", "score", "prediction", "model_version"}
-
-
-@pytest.fixture(autouse=True)
-def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    settings.FEATURES_ROOT = tmp_path / "features"
-    settings.MODELS_ROOT = tmp_path / "models"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    for task in ("retrain", "pool_prepare"):  # run in-process here, not by a stray worker
-        monkeypatch.setattr(f"projects.tasks.{task}.delay", lambda *args, **kwargs: None)
-    yield
-    stream_features_flush()
-    training_services.load_model.cache_clear()
 
 
 def test_a_single_label_decision_keeps_its_five_fields(api) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import pytest
 
 from projects.models import Annotation, Item, Project
 from projects.stream import answers
-from projects.stream.buffer import stream_features_flush
 from projects.training import services as training_services
 from projects.training.spans import entity_label_codes
 from strategies.spans.query import mnlp_scores, path_indices
@@ -17,20 +16,10 @@ from strategies.spans.tokens import tokenize
 from tests.spans.helpers import LABELS, span
 from tests.spans.test_retrain import make_project, retrain
 from tests.strategies.spans_corpus import synthetic_corpus
+from tests.support.stream import own_files as own_files  # noqa: F401 - autouse
 from tests.support.stream import replayed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def own_files(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    settings.FEATURES_ROOT = tmp_path / "features"
-    settings.MODELS_ROOT = tmp_path / "models"
-    for task in ("retrain", "pool_prepare"):  # run in-process here, not by a stray worker
-        monkeypatch.setattr(f"projects.tasks.{task}.delay", lambda *args, **kwargs: None)
-    yield
-    stream_features_flush()
-    training_services.load_model.cache_clear()
 
 
 def streaming_project(api, budget: float) -> Project:  # type: ignore[no-untyped-def]
