@@ -124,8 +124,10 @@ def learning(n_images: int, *, repeats: int, budget: int, batch_size: int) -> di
     """
     from sklearn.model_selection import train_test_split
 
+    from strategies.datasets import Split
     from strategies.metrics import learning_curve_auc
-    from strategies.simulate import Split, resolve, run_loop, strategy_chooser
+    from strategies.simulate import resolve
+    from strategies.simulate_loop import run_loop, strategy_chooser
 
     result = featurise_zip(
         digits_zip(n_images),

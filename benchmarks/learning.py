@@ -8,7 +8,7 @@
     python benchmarks/learning.py --task multilabel   # multi-label strategies on yeast
                                                   # and kaomoji (learning_multilabel.py)
 
-Every contender runs inside the platform's loop (``strategies.simulate.run_loop``): the
+Every contender runs inside the platform's loop (``strategies.simulate_loop.run_loop``): the
 same split, the same coverage seed set, the same model (``train_model``, our logistic
 regression) retrained after every batch and evaluated on the same test split. Only the
 choice of the next batch differs. Figures per data set and batch size:
@@ -53,22 +53,20 @@ from benchmarks import learning_multilabel, learning_spans  # noqa: E402
 from benchmarks.corpora import CORPORA, LOADERS  # noqa: E402
 from strategies._space import embed  # noqa: E402
 from strategies.data import DEMO_TEXT_CSV  # noqa: E402
-from strategies.datasets import make_split, split_rows  # noqa: E402
+from strategies.datasets import (  # noqa: E402
+    Dataset,
+    Split,
+    load_file,
+    load_sklearn,
+    make_split,
+    split_rows,
+)
 from strategies.defaults import DEFAULT_SELECTOR, DEFAULT_STRATEGY  # noqa: E402
 from strategies.metrics import labels_to_reach  # noqa: E402
 from strategies.models import LinearModel  # noqa: E402
 from strategies.selection import SelectorOptions  # noqa: E402
-from strategies.simulate import (  # noqa: E402
-    Chooser,
-    Dataset,
-    LoopState,
-    Split,
-    full_accuracy,
-    load_file,
-    load_sklearn,
-    simulate,
-    strategy_chooser,
-)
+from strategies.simulate import full_accuracy, simulate  # noqa: E402
+from strategies.simulate_loop import Chooser, LoopState, strategy_chooser  # noqa: E402
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "demo", "chatterbot", "jokes")
 # AUC budget per data set (the runs themselves continue until 99% is reached).

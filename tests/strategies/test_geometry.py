@@ -13,7 +13,7 @@ from strategies.datasets import load_file, make_split
 from strategies.features import pool_text_features
 from strategies.models import train_model
 from strategies.selection import SELECTORS, select_batch, uses_geometry
-from strategies.simulate import LoopState, strategy_chooser
+from strategies.simulate_loop import LoopState, strategy_chooser
 
 
 @pytest.fixture(scope="module")
