@@ -60,6 +60,12 @@ CONTENDERS = [
     "multilabel_entropy",
     "multilabel_margin+kcenter",
     "multilabel_entropy+kcenter",
+    "multilabel_mmc",
+    "multilabel_adaptive",
+    "multilabel_cvirs",
+    "multilabel_mmc+kcenter",
+    "multilabel_adaptive+kcenter",
+    "multilabel_cvirs+kcenter",
 ]
 TARGET = 0.99
 # Per corpus, what two shared cores finish in time: the batch, and a cap on the items

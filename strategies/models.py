@@ -400,6 +400,12 @@ class MultilabelModel(BaseEstimator):  # type: ignore[misc]
             train_model(X, Y[:, j].astype(np.int64), 2, C=self.C, random_state=self.random_state)
             for j in range(self.n_labels)
         ]
+        # What the labelled sets look like, for the strategies that compare a predicted
+        # set with them (``multilabel_query``): mean cardinality, distinct sets, counts.
+        self.label_rate_ = float(Y.sum(axis=1).mean()) if len(Y) else 0.0
+        self.label_sets_, self.label_set_counts_ = np.unique(
+            Y.astype(np.int64).reshape(len(Y), self.n_labels), axis=0, return_counts=True
+        )
         return self
 
     def predict_proba(self, X: Matrix) -> np.ndarray:

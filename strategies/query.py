@@ -13,7 +13,14 @@ import numpy as np
 from scipy.special import xlogy
 
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, row_norms
-from strategies.models import Model, check_labels, train_committee, train_mixed_committee
+from strategies.models import (
+    Model,
+    MultilabelModel,
+    check_labels,
+    train_committee,
+    train_mixed_committee,
+)
+from strategies.multilabel_query import adaptive_scores, cvirs_scores, mmc_scores
 
 # What committee strategies build when not given one: "bagging" (bootstrap copies of
 # our model, Abe & Mamitsuka 1998) or "mixed" (different model families).
@@ -211,6 +218,26 @@ BASE_UNCERTAINTY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def _labelled_sets(ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct labelled sets and their counts: the model's (``MultilabelModel``), else
+    from ``y_labeled`` when it is a 0/1 indicator matrix."""
+    if isinstance(ctx.model, MultilabelModel):
+        return ctx.model.label_sets_, ctx.model.label_set_counts_
+    Y = None if ctx.y_labeled is None else np.asarray(ctx.y_labeled)
+    if Y is None or Y.ndim != 2:
+        raise ValueError("this strategy needs a MultilabelModel or y_labeled as 0/1 sets")
+    sets, counts = np.unique(Y.astype(np.int64), axis=0, return_counts=True)
+    return sets, counts
+
+
+def _label_rate(ctx: QueryContext) -> float:
+    """Mean number of labels per labelled item."""
+    if isinstance(ctx.model, MultilabelModel):
+        return ctx.model.label_rate_
+    sets, counts = _labelled_sets(ctx)
+    return float(sets.sum(axis=1) @ counts / max(int(counts.sum()), 1))
+
+
 def _info(
     name: str, description: str, fn: Callable[[QueryContext], np.ndarray], **flags: bool
 ) -> tuple[str, StrategyInfo]:
@@ -273,6 +300,24 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             "multilabel_entropy",
             "Sum of per-label binary entropies (multi-label projects).",
             lambda c: multilabel_entropy_scores(c.pool_proba()),
+            multilabel=True,
+        ),
+        _info(
+            "multilabel_mmc",
+            "Expected loss reduction with the most confident predicted set (MMC).",
+            lambda c: mmc_scores(c.pool_proba()),
+            multilabel=True,
+        ),
+        _info(
+            "multilabel_adaptive",
+            "Max-margin uncertainty times label-count inconsistency (Li & Guo 2013).",
+            lambda c: adaptive_scores(c.pool_proba(), _label_rate(c)),
+            multilabel=True,
+        ),
+        _info(
+            "multilabel_cvirs",
+            "Per-label margin ranks times distance of the predicted set to the labelled sets.",
+            lambda c: cvirs_scores(c.pool_proba(), *_labelled_sets(c)),
             multilabel=True,
         ),
     ]

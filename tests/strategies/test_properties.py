@@ -75,8 +75,10 @@ def test_every_strategy_and_selector_returns_a_valid_batch(
     seed=st.integers(0, 100),
 )
 def test_multilabel_strategies_return_a_valid_batch(pool, strategy, k, seed) -> None:
-    proba = np.random.default_rng(seed).random((len(pool), 4))
-    scores = score(strategy, QueryContext(X_pool=pool, proba=proba))
+    rng = np.random.default_rng(seed)
+    proba = rng.random((len(pool), 4))
+    sets = rng.integers(0, 2, size=(6, 4))  # some strategies compare with labelled sets
+    scores = score(strategy, QueryContext(X_pool=pool, proba=proba, y_labeled=sets))
     _valid(
         select_batch(scores, pool, k, options="cluster", random_state=seed).indices, len(pool), k
     )
