@@ -6,6 +6,7 @@ import pytest
 
 from annotator.quality import services as consensus_service
 from projects.models import Annotation, Item, Project
+from strategies.defaults import DEFAULT_MULTILABEL_STRATEGY
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_task_defaults_to_single_and_is_reported(api):  # type: ignore[no-untype
 
 def test_multilabel_project_gets_a_multilabel_default_strategy(api):  # type: ignore[no-untyped-def]
     body = _create(api, task="multilabel").json()
-    assert (body["task"], body["strategy"]) == ("multilabel", "multilabel_least_confidence")
+    assert (body["task"], body["strategy"]) == ("multilabel", DEFAULT_MULTILABEL_STRATEGY)
 
 
 def test_spans_are_refused_on_images(api):  # type: ignore[no-untyped-def]
@@ -236,7 +237,7 @@ def test_the_create_page_makes_a_multilabel_project_with_its_default_strategy(cl
     response = client.post("/projects/new/", body)
     assert response.status_code == 302
     project = Project.objects.get(name="Via UI")
-    assert (project.task, project.strategy) == ("multilabel", "multilabel_least_confidence")
+    assert (project.task, project.strategy) == ("multilabel", DEFAULT_MULTILABEL_STRATEGY)
     settings_page = client.get(f"/projects/{project.pk}/settings/").content.decode()
     assert "multilabel_entropy" in settings_page and 'value="margin"' not in settings_page
 

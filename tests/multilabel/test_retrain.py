@@ -37,6 +37,7 @@ def make_project(api, stopping: list[dict[str, object]]) -> Project:  # type: ig
     body = {
         "name": "Points", "kind": "vector", "task": "multilabel", "labels": LABELS,
         "allow_empty_set": True, "stopping": stopping, "batch_size": 10,
+        "strategy": "multilabel_least_confidence",
     }  # fmt: skip
     response = api["lead"].post("/api/projects/", body, format="json")
     assert response.status_code == 201, response.content
