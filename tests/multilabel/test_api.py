@@ -63,6 +63,15 @@ def test_strategies_of_the_other_task_are_refused_both_ways(api, project):  # ty
     assert ok.status_code == 200, ok.content
 
 
+@pytest.mark.parametrize("name", ["multilabel_mmc", "multilabel_adaptive", "multilabel_cvirs"])
+def test_literature_strategies_are_for_multilabel_projects_only(api, name):  # type: ignore[no-untyped-def]
+    single = _create(api, strategy=name)
+    assert single.status_code == 400 and "strategy" in single.json()
+    multi = _create(api, task="multilabel", strategy=name)
+    assert multi.status_code == 201, multi.content
+    assert multi.json()["strategy"] == name
+
+
 def test_the_task_cannot_change_after_creation(api, project):  # type: ignore[no-untyped-def]
     response = api["lead"].patch(f"/api/projects/{project.pk}/", {"task": "single"}, format="json")
     assert response.status_code == 400

@@ -33,11 +33,12 @@ def truth(x: np.ndarray) -> list[str]:
     return [name for name, on in zip(LABELS, chosen, strict=True) if on]
 
 
-def make_project(api, stopping: list[dict[str, object]]) -> Project:  # type: ignore[no-untyped-def]
+def make_project(  # type: ignore[no-untyped-def]
+    api, stopping: list[dict[str, object]], strategy: str = "multilabel_least_confidence"
+) -> Project:
     body = {
         "name": "Points", "kind": "vector", "task": "multilabel", "labels": LABELS,
-        "allow_empty_set": True, "stopping": stopping, "batch_size": 10,
-        "strategy": "multilabel_least_confidence",
+        "allow_empty_set": True, "stopping": stopping, "batch_size": 10, "strategy": strategy,
     }  # fmt: skip
     response = api["lead"].post("/api/projects/", body, format="json")
     assert response.status_code == 201, response.content
@@ -81,6 +82,16 @@ def test_retrain_learns_sets_and_reports_multilabel_metrics(api) -> None:  # typ
     x = np.array(X[best])
     margins = np.abs([x[0], x[1], x[0] + x[1] - 1])
     assert margins.min() < 0.3
+
+
+@pytest.mark.parametrize("strategy", ["multilabel_mmc", "multilabel_adaptive", "multilabel_cvirs"])
+def test_retrain_ranks_the_pool_with_the_literature_strategies(api, strategy) -> None:  # type: ignore[no-untyped-def]
+    project = make_project(api, stopping=[], strategy=strategy)
+    version = retrain(project)
+    assert version.status == "done", version.error
+    ranking = rankings.ranking_load(project.pk, version.version)
+    assert ranking is not None and len(ranking.ids) == 200
+    assert np.isfinite(ranking.scores).all() and ranking.scores.max() > ranking.scores.min()
 
 
 def test_stopping_rules_read_micro_f1(api) -> None:  # type: ignore[no-untyped-def]
