@@ -12,15 +12,12 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import rankdata
 
+from strategies.models import multilabel_sets
+
 # Li & Guo (2013) choose beta per round from {0, 0.1, ..., 1}; a fixed middle value
 # weighs margin uncertainty and cardinality inconsistency alike.
 ADAPTIVE_BETA = 0.5
 _TINY = 1e-12
-
-
-def predicted_sets(proba: np.ndarray) -> np.ndarray:
-    """0/1 predicted sets, ``P(label_j = 1) >= 0.5`` (what the model predicts)."""
-    return (proba >= 0.5).astype(np.int64)
 
 
 def mmc_scores(proba: np.ndarray) -> np.ndarray:
@@ -49,7 +46,7 @@ def max_margin_uncertainty(proba: np.ndarray) -> np.ndarray:
     of ``f`` (1 above, -1 below), so an item with no predicted label is still ranked.
     """
     f = 2.0 * proba - 1.0
-    positive = proba >= 0.5
+    positive = multilabel_sets(proba)
     low_pos = np.where(positive, f, 1.0).min(axis=1, initial=1.0)
     high_neg = np.where(positive, -1.0, f).max(axis=1, initial=-1.0)
     return 1.0 / np.maximum(low_pos - high_neg, 1e-6)
@@ -57,7 +54,7 @@ def max_margin_uncertainty(proba: np.ndarray) -> np.ndarray:
 
 def cardinality_inconsistency(proba: np.ndarray, label_rate: float) -> np.ndarray:
     """``| |Y+(x)| - mean labelled cardinality |`` (Li & Guo 2013, eq. 6)."""
-    return np.abs(predicted_sets(proba).sum(axis=1) - label_rate)
+    return np.abs(multilabel_sets(proba).sum(axis=1) - label_rate)
 
 
 def adaptive_scores(
@@ -127,7 +124,7 @@ def vector_inconsistency(
     n = proba.shape[0]
     if len(label_sets) == 0:
         return np.ones(n)
-    found, inverse = np.unique(predicted_sets(proba), axis=0, return_inverse=True)
+    found, inverse = np.unique(multilabel_sets(proba).astype(np.int64), axis=0, return_inverse=True)
     weights = np.asarray(counts, dtype=np.float64) / float(np.sum(counts))
     per_set = set_distances(found, np.asarray(label_sets)) @ weights
     return np.asarray(per_set[np.ravel(inverse)])
