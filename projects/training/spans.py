@@ -4,22 +4,29 @@ The model is a linear-chain CRF (`strategies.spans.crf.train_span_model`) over t
 tokens (`strategies.spans.tokens.tokenize`) and their final spans as BIO tags; the
 holdout is judged on entities (`strategies.spans.metrics.evaluate_spans`); the pool is
 scored with the project's sequence strategy (`strategies.spans.query.score_sequences`)
-over the CRF's paths and marginals, `POOL_CHUNK` sentences at a time, each chunk in one
-vectorised pass (`strategies.spans.inference.predict_padded`). The ranking and the item
-rows are written the way classification writes them, so batches pick from it with the
-existing selectors over the pool's text feature rows.
+over the CRF's paths and marginals, `POOL_CHUNK` sentences at a time, each in one
+vectorised pass (`strategies.spans.inference.predict_padded`). A large pool is split
+into chunks of whole passes that every free worker scores (`chunks.rescore_started`
+with a `SpanChunkScorer`); the passes are those of a one-worker rescore, so the scores
+are the same bits (a pass's rounding depends on the sentences padded with it). The
+ranking and the item rows are written the way classification writes them, so batches
+pick from it with the existing selectors over the pool's text feature rows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
+from projects.training.chunks import rescore_started
 from projects.training.steps import Scored
 from strategies.spans.crf import (
     SequencePrediction,
@@ -41,6 +48,8 @@ from strategies.spans.tokens import Span, spans_to_tags, tokenize
 POOL_CHUNK = 2000
 COMMITTEE_SIZE = 3
 ESTIMATOR = "crf"
+# A scored sentence's columns in a chunk's result.
+SCORE, PREDICTION, LEAST = range(3)
 
 
 def span_steps(
@@ -49,9 +58,11 @@ def span_steps(
     snap: PoolSnapshot,
     save: Callable[[Any], str],
     timings: dict[str, float],
+    attempt: int,
 ) -> Scored:
     """Train, save (through `save(model)`, which returns the file's name), evaluate and
-    score the pool: what `run._train_and_score` needs of a span project."""
+    score the pool: what `run._train_and_score` needs of a span project. `attempt`: the
+    claim the retrain holds (the rescore's chunks are keyed by it)."""
     t = time.perf_counter()
     words, tags = tagged_items(snap.ids[snap.train])
     # An item without a token (an empty text) teaches the CRF nothing.
@@ -81,9 +92,15 @@ def span_steps(
         committee = train_span_committee(
             words, tags, project.labels, size=COMMITTEE_SIZE, random_state=project.random_state
         )
-    scores, predictions, least = pool_score(
-        project, model, snap.ids[snap.unlabeled], committee, seed=version.version
-    )
+    scorer = SpanChunkScorer(model, committee, project.strategy, len(project.labels))
+    ids = snap.ids[snap.unlabeled]
+    size = chunk_sentences()
+    with rescore_started(
+        version=version, attempt=attempt, ids=ids, scorer=scorer, size=size
+    ) as rescore:
+        merged = rescore.results(len(ids), 3, lambda a, b: scorer.score_ids(project.pk, ids[a:b]))
+    rescore.timings_note(timings)
+    scores, predictions, least = pool_merged(project, merged, seed=version.version)
     timings["score"] = time.perf_counter() - t
     return Scored(
         model=model,
@@ -98,41 +115,67 @@ def span_steps(
     )
 
 
-def pool_score(
-    project: Project,
-    model: SpanModel,
-    ids: np.ndarray,
-    committee: list[SpanModel] | None = None,
-    *,
-    seed: int = 0,
+def chunk_sentences() -> int:
+    """Sentences per rescore chunk: WINNOW_SPAN_SCORE_SENTENCES rounded up to whole
+    passes of `POOL_CHUNK`, so a chunk's passes are a one-worker rescore's."""
+    passes = max(1, -(-settings.WINNOW_SPAN_SCORE_SENTENCES // POOL_CHUNK))
+    return passes * POOL_CHUNK
+
+
+@dataclass
+class SpanChunkScorer:
+    """What a chunk of a span pool needs (`chunks.ChunkScorer`): the CRF, the committee
+    if the strategy asks for one, the strategy's name and the label count."""
+
+    model: SpanModel
+    committee: list[SpanModel] | None
+    strategy: str
+    n_labels: int
+
+    @cached_property
+    def compiled(self) -> list[CompiledCRF]:
+        """The model's weights as arrays, then each member's: once per process."""
+        return [compile_crf(m) for m in [self.model, *(self.committee or [])]]
+
+    def score_ids(self, project_id: int, ids: np.ndarray) -> np.ndarray:
+        """Per sentence of `ids`: the strategy's score (0 for random, drawn over the
+        merged pool), the predicted label code and ``1 - P(y*|x)``; `POOL_CHUNK` at a
+        time from the first (the passes of a one-worker rescore when `ids` starts at a
+        multiple of it)."""
+        out = np.zeros((len(ids), 3))
+        at = 0
+        for words in _words_in_chunks(ids):
+            out[at : at + len(words)] = self._score_words(words)
+            at += len(words)
+        return out
+
+    def _score_words(self, words: list[list[str]]) -> np.ndarray:
+        prediction = predict_padded(self.model, words, self.compiled[0])
+        members = zip(self.committee or [], self.compiled[1:], strict=True)
+        votes: list[SequencePrediction] = [predict_padded(m, words, c) for m, c in members]
+        out = np.zeros((len(words), 3))
+        if SEQUENCE_STRATEGIES[self.strategy].needs_model:
+            ctx = SequenceContext(len(words), prediction=prediction, committee=votes or None)
+            out[:, SCORE] = score_sequences(self.strategy, ctx)
+        out[:, PREDICTION] = entity_label_codes(prediction.columns, self.n_labels)
+        out[:, LEAST] = 1.0 - prediction.path_proba
+        return out
+
+
+def pool_merged(
+    project: Project, merged: np.ndarray, *, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Each sentence's strategy score and predicted label code, and the pool's largest
-    ``1 - P(y*|x)`` (the stopping rules' uncertainty), over `POOL_CHUNK`-item chunks."""
-    compiled = compile_crf(model)
-    members = [compile_crf(m) for m in committee or []]
-    scores, predictions, least = [], [], []
-    for index, words in enumerate(_words_in_chunks(ids)):
-        prediction = predict_padded(model, words, compiled)
-        votes: list[SequencePrediction] = [
-            predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)
-        ]
-        ctx = SequenceContext(
-            n_pool=len(words),
-            prediction=prediction,
-            committee=votes or None,
-            # one stream of random scores per chunk, all fixed by the project's seed
-            random_state=project.random_state + 7919 * seed + 104729 * index,
-        )
-        scores.append(score_sequences(project.strategy, ctx))
-        predictions.append(entity_label_codes(prediction.columns, len(project.labels)))
-        least.append(1.0 - prediction.path_proba)
-    if not scores:
+    ``1 - P(y*|x)`` (the stopping rules' uncertainty), from the chunks' merged rows.
+    Random scores are drawn here, once over the whole pool, whatever the chunks."""
+    if not len(merged):
         return np.zeros(0), np.zeros(0, dtype=np.int64), None
-    return (
-        np.concatenate(scores),
-        np.concatenate(predictions),
-        float(np.concatenate(least).max(initial=0.0)),
-    )
+    scores = merged[:, SCORE]
+    if not SEQUENCE_STRATEGIES[project.strategy].needs_model:
+        ctx = SequenceContext(len(merged), random_state=project.random_state + 7919 * seed)
+        scores = score_sequences(project.strategy, ctx)
+    predictions = merged[:, PREDICTION].astype(np.int64)
+    return scores, predictions, float(merged[:, LEAST].max(initial=0.0))
 
 
 def entity_label_codes(paths: np.ndarray, n_labels: int) -> np.ndarray:
