@@ -4,11 +4,12 @@ The model is a linear-chain CRF (`strategies.spans.crf.train_span_model`) over t
 tokens (`strategies.spans.tokens.tokenize`) and their final spans as BIO tags; the
 holdout is judged on entities (`strategies.spans.metrics.evaluate_spans`); the pool is
 scored with the project's sequence strategy (`strategies.spans.query.score_sequences`)
-over the CRF's paths and marginals, `POOL_CHUNK` sentences at a time, each in one
-vectorised pass (`strategies.spans.inference.predict_padded`). A large pool is split
-into chunks of whole passes that every free worker scores (`chunks.rescore_started`
-with a `SpanChunkScorer`); the passes are those of a one-worker rescore, so the scores
-are the same bits (a pass's rounding depends on the sentences padded with it). The
+over the CRF's paths and marginals, at most `POOL_CHUNK` sentences at a time, each in
+one vectorised pass (`strategies.spans.inference.predict_padded`). A large pool is
+split into chunks of whole passes that every free worker scores
+(`chunks.rescore_started` with a `SpanChunkScorer`); the passes are the same whoever
+scores them, so the scores are the same bits (a pass's rounding depends on the
+sentences padded with it). The
 ranking and the item rows are written the way classification writes them, so batches
 pick from it with the existing selectors over the pool's text feature rows.
 """
@@ -92,9 +93,9 @@ def span_steps(
         committee = train_span_committee(
             words, tags, project.labels, size=COMMITTEE_SIZE, random_state=project.random_state
         )
-    scorer = SpanChunkScorer(model, committee, project.strategy, len(project.labels))
+    size, step = chunk_sentences()
+    scorer = SpanChunkScorer(model, committee, project.strategy, len(project.labels), step)
     ids = snap.ids[snap.unlabeled]
-    size = chunk_sentences()
     with rescore_started(
         version=version, attempt=attempt, ids=ids, scorer=scorer, size=size
     ) as rescore:
@@ -115,22 +116,27 @@ def span_steps(
     )
 
 
-def chunk_sentences() -> int:
-    """Sentences per rescore chunk: WINNOW_SPAN_SCORE_SENTENCES rounded up to whole
-    passes of `POOL_CHUNK`, so a chunk's passes are a one-worker rescore's."""
-    passes = max(1, -(-settings.WINNOW_SPAN_SCORE_SENTENCES // POOL_CHUNK))
-    return passes * POOL_CHUNK
+def chunk_sentences() -> tuple[int, int]:
+    """(sentences per rescore chunk, per scoring pass): WINNOW_SPAN_SCORE_SENTENCES, in
+    passes of at most `POOL_CHUNK`, rounded up to whole passes. A chunk's passes are then
+    those of any other split into such chunks; the default's are those of one pass."""
+    wanted = max(1, settings.WINNOW_SPAN_SCORE_SENTENCES)
+    step = min(POOL_CHUNK, wanted)
+    return -(-wanted // step) * step, step
 
 
 @dataclass
 class SpanChunkScorer:
     """What a chunk of a span pool needs (`chunks.ChunkScorer`): the CRF, the committee
-    if the strategy asks for one, the strategy's name and the label count."""
+    if the strategy asks for one, the strategy's name, the label count, and the
+    sentences per pass (the retrain's, so every worker pads the same sentences together:
+    a pass's rounding depends on its longest sentence)."""
 
     model: SpanModel
     committee: list[SpanModel] | None
     strategy: str
     n_labels: int
+    step: int = POOL_CHUNK
 
     @cached_property
     def compiled(self) -> list[CompiledCRF]:
@@ -139,12 +145,11 @@ class SpanChunkScorer:
 
     def score_ids(self, project_id: int, ids: np.ndarray) -> np.ndarray:
         """Per sentence of `ids`: the strategy's score (0 for random, drawn over the
-        merged pool), the predicted label code and ``1 - P(y*|x)``; `POOL_CHUNK` at a
-        time from the first (the passes of a one-worker rescore when `ids` starts at a
-        multiple of it)."""
+        merged pool), the predicted label code and ``1 - P(y*|x)``; `step` at a time
+        from the first."""
         out = np.zeros((len(ids), 3))
         at = 0
-        for words in _words_in_chunks(ids):
+        for words in _words_in_chunks(ids, self.step):
             out[at : at + len(words)] = self._score_words(words)
             at += len(words)
         return out
@@ -201,10 +206,12 @@ def stop_set_predictions(model: SpanModel, ids: np.ndarray) -> list[int]:
     return out
 
 
-def _words_in_chunks(ids: np.ndarray) -> Iterator[list[list[str]]]:
-    """The items' token words, `POOL_CHUNK` items (in the order of `ids`) at a time."""
-    for start in range(0, len(ids), POOL_CHUNK):
-        chunk = ids[start : start + POOL_CHUNK]
+def _words_in_chunks(ids: np.ndarray, size: int | None = None) -> Iterator[list[list[str]]]:
+    """The items' token words, `size` (else `POOL_CHUNK`) items (in the order of `ids`)
+    at a time."""
+    size = size or POOL_CHUNK
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
         texts = dict(Item.objects.filter(pk__in=chunk.tolist()).values_list("id", "text"))
         yield [[t.text for t in tokenize(texts[int(i)] or "")] for i in chunk]
 
