@@ -10,10 +10,14 @@ share, and the merged result is the same bits.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,15 +25,22 @@ from django.conf import settings as django_settings
 
 from projects import artifacts
 from projects.models import ModelVersion, Project, RescoreChunk
-from projects.pool import snapshot
+from projects.pool import features, snapshot
 from projects.training import chunks, rankings
+from projects.training import multilabel as multilabel_steps
 from projects.training import services as training_services
 from projects.training import spans as span_training
 from tests.conftest import _running_workers as session_workers
+from tests.integration.test_scaleout import HEARTBEAT, _kill_inside_a_chunk, _retrainer
+from tests.integration.test_scaleout import artifact_store as artifact_store  # fixtures
+from tests.integration.test_scaleout import two_workers as two_workers
 from tests.multilabel.test_retrain import make_project as multilabel_project
 from tests.projects.test_rescore import retrain_owed
+from tests.spans.helpers import span_project as span_project_bare
+from tests.spans.helpers import upload
 from tests.spans.test_retrain import make_project as span_project
-from tests.support.services import ROOT, child_env
+from tests.strategies.spans_corpus import synthetic_corpus
+from tests.support.services import ROOT, Worker, child_env
 from winnow.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +227,101 @@ def test_multilabel_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path, alo
     assert np.array_equal(merged, model.predict_proba(X))
     assert merged.shape == (len(ids), 3)
     assert Path(django_settings.FEATURES_ROOT).is_relative_to(tmp_path)
+
+
+# -- a worker killed inside a chunk: real processes (tests/integration/test_scaleout.py) --
+
+# Workers that wait inside each chunk they claimed (before loading its scorer) while the
+# flag file exists, so the kill lands in the chunk however fast it scores.
+PAUSE_HOOK = """
+import os, time
+from celery.signals import worker_ready
+
+FLAG = os.environ.get("WINNOW_TEST_CHUNK_PAUSE")
+
+
+@worker_ready.connect
+def _pause_inside_chunks(**_):
+    if not FLAG:
+        return
+    from projects.training import chunks
+
+    load = chunks._scorer
+
+    def paused(*args, **kwargs):
+        while os.path.exists(FLAG):
+            time.sleep(0.02)
+        return load(*args, **kwargs)
+
+    chunks._scorer = paused
+"""
+
+
+@pytest.fixture
+def worker_env(tmp_path: Path) -> dict[str, str]:
+    """Both workers': small chunks of either kind, a fast heartbeat, the pause hook."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PAUSE_HOOK)
+    return {
+        "WINNOW_RESCORE_CHUNK_ITEMS": "10",
+        "WINNOW_SPAN_SCORE_SENTENCES": "20",
+        "WINNOW_RETRAIN_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "WINNOW_TEST_CHUNK_PAUSE": str(tmp_path / "pause"),
+        "PYTHONPATH": f"{hook}{os.pathsep}{ROOT}",
+    }
+
+
+def _span_import(api: Any) -> Project:
+    project = span_project_bare(api, batch_size=10, strategy="mnlp", stopping=[])
+    docs = synthetic_corpus(300, seed=7)
+    lines = [json.dumps(d.as_dict() if i < 60 else {"text": d.text}) for i, d in enumerate(docs)]
+    assert upload(api, project, "pool.jsonl", "\n".join(lines)).status_code == 201
+    return project
+
+
+def _one_pass(project: Project, ranking: rankings.Ranking) -> tuple[np.ndarray, np.ndarray]:
+    """(what the ranking holds, what one pass here gives): span scores (MNLP), or the
+    multi-label predictions (the probabilities' top label)."""
+    model = training_services.load_model(project.pk, 1)
+    if project.task == Project.Task.SPANS:
+        scorer = span_training.SpanChunkScorer(model, None, project.strategy, 3, step=20)
+        return ranking.scores, scorer.score_ids(project.pk, ranking.ids)[:, span_training.SCORE]
+    proba = model.predict_proba(features.features_rows(project.pk, ranking.ids))
+    return ranking.predictions, multilabel_steps.top_label(proba)
+
+
+@pytest.mark.worker
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("artifact_store", ["database"], indirect=True)
+@pytest.mark.parametrize("kind", ["multilabel", "spans"])
+def test_a_worker_killed_mid_chunk_leaves_its_chunk_to_the_retrain(
+    two_workers: list[Worker], api: dict[str, Any], tmp_path: Path, kind: str
+) -> None:
+    """SIGKILL while it holds a chunk of a multi-label or span rescore: the retrain
+    claims the chunk again once the claim is stale, and the ranking is whole."""
+    flag = tmp_path / "pause"
+    flag.touch()
+    try:  # the seeds owe version 1, sent to the workers once the import commits
+        project = (
+            multilabel_project(api, stopping=[]) if kind == "multilabel" else _span_import(api)
+        )
+        retrainer, victim = _retrainer(two_workers)
+        _kill_inside_a_chunk(retrainer, victim)
+    finally:
+        flag.unlink(missing_ok=True)
+
+    deadline = time.monotonic() + 120
+    version = ModelVersion.objects.get(project=project, version=1)
+    while version.status != Status.DONE and time.monotonic() < deadline:
+        time.sleep(0.2)
+        version.refresh_from_db()
+    assert version.status == Status.DONE, (version.error, retrainer.output()[-3000:])
+    assert version.attempts == 1 and version.timings["score_chunks"] > 2
+    assert not RescoreChunk.objects.filter(version=version).exists(), "merged and cleared"
+    assert victim.process.returncode == -signal.SIGKILL
+    ranking = rankings.ranking_load(project.pk, 1)
+    assert ranking is not None and len(ranking.ids) > 100
+    assert np.array_equal(*_one_pass(project, ranking))
