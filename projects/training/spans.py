@@ -118,8 +118,9 @@ def span_steps(
 
 def chunk_sentences() -> tuple[int, int]:
     """(sentences per rescore chunk, per scoring pass): WINNOW_SPAN_SCORE_SENTENCES, in
-    passes of at most `POOL_CHUNK`, rounded up to whole passes. A chunk's passes are then
-    those of any other split into such chunks; the default's are those of one pass."""
+    passes of at most `POOL_CHUNK`, rounded up to whole passes. From `POOL_CHUNK` up,
+    every split's passes are those of a rescore in one chunk, so they score the same
+    bits; below it, a smaller setting scores in smaller passes."""
     wanted = max(1, settings.WINNOW_SPAN_SCORE_SENTENCES)
     step = min(POOL_CHUNK, wanted)
     return -(-wanted // step) * step, step
