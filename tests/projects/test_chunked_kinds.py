@@ -31,6 +31,7 @@ from projects.training import multilabel as multilabel_steps
 from projects.training import services as training_services
 from projects.training import spans as span_training
 from projects.training.predicted import PredictedAnswers
+from strategies.models import multilabel_sets
 from tests.conftest import _running_workers as session_workers
 from tests.integration.test_scaleout import HEARTBEAT, _kill_inside_a_chunk, _retrainer
 from tests.integration.test_scaleout import artifact_store as artifact_store  # fixtures
@@ -303,16 +304,20 @@ def _span_import(api: Any) -> Project:
     return project
 
 
-def _one_pass(project: Project, ranking: rankings.Ranking) -> tuple[np.ndarray, np.ndarray]:
+def _one_pass(
+    project: Project, ranking: rankings.Ranking
+) -> tuple[np.ndarray, np.ndarray, PredictedAnswers | None]:
     """(what the ranking holds, what one pass here gives): span scores (MNLP), or the
-    multi-label predictions (the probabilities' top label)."""
+    multi-label predictions (the probabilities' top label); and one pass's predicted
+    spans or sets."""
     model = training_services.load_model(project.pk, 1)
     if project.task == Project.Task.SPANS:
         scorer = span_training.SpanChunkScorer(model, None, project.strategy, 3, step=20)
-        rows = scorer.score_ids(project.pk, ranking.ids).rows
-        return ranking.scores, rows[:, span_training.SCORE]
+        part = scorer.score_ids(project.pk, ranking.ids)
+        return ranking.scores, part.rows[:, span_training.SCORE], part.answers
     proba = model.predict_proba(features.features_rows(project.pk, ranking.ids))
-    return ranking.predictions, multilabel_steps.top_label(proba)
+    sets = PredictedAnswers(len(proba), sets=multilabel_sets(proba))
+    return ranking.predictions, multilabel_steps.top_label(proba), sets
 
 
 @pytest.mark.worker
@@ -348,4 +353,7 @@ def test_a_worker_killed_mid_chunk_leaves_its_chunk_to_the_retrain(
     assert victim.process.returncode == -signal.SIGKILL
     ranking = rankings.ranking_load(project.pk, 1)
     assert ranking is not None and len(ranking.ids) > 100
-    assert np.array_equal(*_one_pass(project, ranking))
+    held, one_pass, answers = _one_pass(project, ranking)
+    assert np.array_equal(held, one_pass)
+    assert ranking.answers is not None and answers is not None
+    _assert_same_answers(ranking.answers, answers)
