@@ -1,5 +1,5 @@
 """Scoring a span pool with a trained CRF: what a span project's retrain spends on the
-pool (``projects.training.spans.pool_score`` without the database reads).
+pool (``projects.training.spans.SpanChunkScorer.score_ids`` without the database reads).
 
     python benchmarks/span_scoring.py [--pool 100000] [--train 300] [--chunk 2000] [--sample 3000]
 

@@ -166,6 +166,11 @@ WINNOW_CACHE_DIR = Path(envstr("WINNOW_CACHE_DIR", str(DATA_DIR / "cache")))
 # A rescore over more unlabeled items than this is split into chunks of this many,
 # scored by any free worker (projects/training/chunks.py); below it, one pass.
 WINNOW_RESCORE_CHUNK_ITEMS = envint("WINNOW_RESCORE_CHUNK_ITEMS", 100_000)
+# A span project's rescore over more sentences than this is split into chunks of this
+# many (above 2000, rounded up to whole scoring passes of 2000), scored by any free
+# worker (projects/training/spans.py): a CRF scores far fewer sentences a second than a
+# linear model scores rows.
+WINNOW_SPAN_SCORE_SENTENCES = envint("WINNOW_SPAN_SCORE_SENTENCES", 2000)
 # Many items without features are computed by every free worker, in chunks of at most
 # this many (projects/pool/feature_chunks.py).
 WINNOW_FEATURE_CHUNK_ITEMS = envint("WINNOW_FEATURE_CHUNK_ITEMS", 100_000)

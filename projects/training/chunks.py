@@ -1,15 +1,22 @@
-"""The chunked rescore: the pool's probabilities computed by every free worker at once.
+"""The chunked rescore: the pool scored by every free worker at once.
 
-A retrain over more unlabeled items than WINNOW_RESCORE_CHUNK_ITEMS splits them (sorted
+A retrain over more unlabeled items than its chunk size (WINNOW_RESCORE_CHUNK_ITEMS for
+probability models, WINNOW_SPAN_SCORE_SENTENCES for span projects) splits them (sorted
 by id) into row ranges, records one `RescoreChunk` per range and sends one
-`tasks.rescore_chunk` message each (acks_late). The retrain itself claims chunks too, so
-with one worker it does them all; with more, each free worker takes some. A chunk
-whose worker died is claimed again once its claim is stale (by the retrain, which waits
-for every chunk, or by a redelivered message), so a dead worker delays, never loses.
+`tasks.rescore_chunk` message each but the first (acks_late). The retrain claims chunk 0
+itself, then others, so with one worker it does them all; with more, each free worker
+takes some. A chunk whose worker died is claimed again once its claim is stale (by the
+retrain, which waits for every chunk, or by a redelivered message), so a dead worker
+delays, never loses.
 
-Chunks score rows only (`predict_proba`, the cost of a rescore); the strategy then scores
-the merged probabilities in one pass, so the ranking is the single pass's, whatever the
-strategy (random and density-weighted look at the whole pool).
+What a chunk computes is its kind's `ChunkScorer`, stored (pickled) as the attempt's
+model file for any worker to load: `ProbaScorer` (single- and multi-label) gives the
+rows' probabilities, and the strategy then scores the merged probabilities in one pass,
+so the ranking is the single pass's, whatever the strategy (random and density-weighted
+look at the whole pool); `spans.SpanChunkScorer` scores its sentences, which depend on
+no other sentence, and gives their predicted spans too (`Part.answers`, merged with
+each chunk's rows offset by its start, as one pass merges its passes). A chunk's result
+is the same bits whichever worker scores it.
 
 Everything is keyed by (version, attempt): a chunk whose retrain attempt no longer holds
 its version (taken for dead and claimed again) is dropped unscored, and its results,
@@ -21,10 +28,10 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import joblib
 import numpy as np
@@ -38,6 +45,7 @@ from projects.models import ModelVersion
 from projects.pool import features as feature_store
 from projects.pool.features import Matrix
 from projects.rescore_chunk import RescoreChunk
+from projects.training.predicted import PredictedAnswers, answers_joined, answers_load
 from projects.training.services import Superseded, heartbeat_stale
 from winnow.broker import task_send
 
@@ -46,45 +54,105 @@ Status = RescoreChunk.Status
 WAIT_SECONDS = 0.05
 
 
+@dataclass(frozen=True)
+class Part:
+    """Rows of a rescore's result: one row of numbers per item, and the model's whole
+    answer per item where the kind keeps one in its own arrays (span chunks' spans,
+    rows counted from the part's first item)."""
+
+    rows: np.ndarray
+    answers: PredictedAnswers | None = None
+
+
+# How this process scores rows [start, stop) of the rescore's ids: the retrain's chunks
+# read what it holds already (its copy of the pool's rows), not the store.
+Here = Callable[[int, int], Part]
+
+
+@runtime_checkable
+class ChunkScorer(Protocol):
+    """What a chunk needs to score its slice of the pool in any worker (pickled)."""
+
+    def score_ids(self, project_id: int, ids: np.ndarray) -> Part:
+        """One row of results (and answer, if any) per item of `ids`, in their order."""
+        ...
+
+
+@dataclass
+class ProbaScorer:
+    """A probability model's chunk (single- and multi-label): `predict_proba` of the
+    chunk's feature rows, read from only the shards they fall in."""
+
+    model: Any
+
+    def score_ids(self, project_id: int, ids: np.ndarray) -> Part:
+        return Part(self.score_rows(feature_store.features_rows(project_id, ids)))
+
+    def score_rows(self, X: Matrix) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+
+
 @dataclass
 class Rescore:
     """A rescore whose chunks other workers may be scoring already (`rescore_started`)."""
 
     version: ModelVersion
     attempt: int
-    model: Any
+    scorer: ChunkScorer
     count: int  # chunks recorded; 0: one pass, here
     scored_here: int = 0  # of them, by this worker (the rest by others)
 
+    def results(self, n_rows: int, width: int, here: Here) -> Part:
+        """The merged results of all `n_rows` rows (`width` columns), this process
+        scoring its share through `here`."""
+        if n_rows == 0:
+            return Part(np.zeros((0, width)))
+        if not self.count:
+            return here(0, n_rows)
+        own: dict[int, Part] = {}
+        merged = _collect(self.version, self.attempt, here, self.count, own)
+        self.scored_here = len(own)
+        return merged
+
     def proba(self, X: Matrix, n_classes: int) -> np.ndarray:
         """The probabilities of rows `X` (the scored ids' rows, in their order)."""
-        if X.shape[0] == 0:
-            return np.zeros((0, n_classes))
-        if not self.count:
-            return np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        own: dict[int, np.ndarray] = {}
-        proba = _gather(self.version, self.attempt, self.model, X, self.count, own)
-        self.scored_here = len(own)
-        return proba
+        scorer = self.scorer
+        assert isinstance(scorer, ProbaScorer)
+        return self.results(X.shape[0], n_classes, _rows_here(scorer, X)).rows
+
+    def timings_note(self, timings: dict[str, float]) -> None:
+        """How the work was shared, beside its time."""
+        if self.count:
+            timings["score_chunks"] = self.count
+            timings["score_chunks_elsewhere"] = self.count - self.scored_here
 
 
 @contextmanager
 def rescore_started(
-    *, version: ModelVersion, attempt: int, model: Any, ids: np.ndarray
+    *,
+    version: ModelVersion,
+    attempt: int,
+    ids: np.ndarray,
+    model: Any = None,
+    scorer: ChunkScorer | None = None,
+    size: int | None = None,
 ) -> Iterator[Rescore]:
     """Record the chunks of a large pool and send them out before the retrain has the
     rows: other workers score from their own cache while it takes its copy of the pool's
-    rows (`classify_steps`), then it scores what is left. Chunk rows and artifacts go at
-    the end, whatever happened."""
-    size = settings.WINNOW_RESCORE_CHUNK_ITEMS
+    rows (`classify_steps`), then it scores what is left. `scorer` (else `model`'s
+    probabilities) is what each chunk runs; `size` rows per chunk (else
+    WINNOW_RESCORE_CHUNK_ITEMS). Chunk rows and artifacts go at the end, whatever
+    happened."""
+    scorer = ProbaScorer(model) if scorer is None else scorer
+    size = settings.WINNOW_RESCORE_CHUNK_ITEMS if size is None else size
     if len(ids) <= size:
-        yield Rescore(version, attempt, model, 0)
+        yield Rescore(version, attempt, scorer, 0)
         return
     for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
         _cleanup(version, earlier)
     artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
     fh = io.BytesIO()
-    joblib.dump(model, fh)  # the estimator alone: the model file carries the representation
+    joblib.dump(scorer, fh)  # the model alone: the model file carries the representation
     artifacts.artifact_save(_model_name(version, attempt), fh.getvalue())
     bounds = range(0, len(ids), size)
     try:
@@ -95,9 +163,13 @@ def rescore_started(
         mine = RescoreChunk.objects.filter(version=version, attempt=attempt).order_by("index")
         for chunk_id in mine.values_list("pk", flat=True)[1:]:  # the first is this worker's
             task_send(tasks.rescore_chunk, chunk_id)
-        yield Rescore(version, attempt, model, len(bounds))
+        yield Rescore(version, attempt, scorer, len(bounds))
     finally:
         _cleanup(version, attempt)
+
+
+def _rows_here(scorer: ProbaScorer, X: Matrix) -> Here:
+    return lambda start, stop: Part(scorer.score_rows(row_block(X, start, stop)))
 
 
 def _gather(
@@ -106,17 +178,31 @@ def _gather(
     model: Any,
     X: Matrix,
     count: int,
-    own: dict[int, np.ndarray] | None = None,
+    own: dict[int, Part] | None = None,
 ) -> np.ndarray:
-    """Claim and score chunks here (into `own`, by index) until none is left; wait for
-    those others hold."""
+    """`model`'s probabilities of rows `X`, chunk by chunk (`_collect`)."""
+    return _collect(version, attempt, _rows_here(ProbaScorer(model), X), count, own).rows
+
+
+def _collect(
+    version: ModelVersion,
+    attempt: int,
+    here: Here,
+    count: int,
+    own: dict[int, Part] | None = None,
+) -> Part:
+    """Claim and score chunks here (into `own`, by index) until none is left, chunk 0
+    first (no message was sent for it); wait for those others hold. The chunks' rows
+    are stacked; their answers joined, each offset by its chunk's start."""
     own = {} if own is None else own
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
+    first = True
     while True:
-        chunk = _claim(mine, last_first=True)
+        chunk = _claim(mine.filter(index=0)) if first else None
+        chunk = chunk or _claim(mine, last_first=True)
+        first = False
         if chunk is not None:
-            rows = row_block(X, chunk.start, chunk.stop)
-            own[chunk.index] = np.asarray(model.predict_proba(rows))
+            own[chunk.index] = here(chunk.start, chunk.stop)
             _done(chunk, own[chunk.index], store=False)
             continue
         if mine.filter(status=Status.DONE).count() == count:
@@ -124,10 +210,17 @@ def _gather(
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
         time.sleep(WAIT_SECONDS)
-    parts = []
+    parts, starts = [], []
     for chunk in mine.order_by("index"):
         parts.append(own[chunk.index] if chunk.index in own else _result_load(chunk))
-    return np.concatenate(parts)
+        starts.append(chunk.start)
+    rows = np.concatenate([p.rows for p in parts])
+    answers = [p.answers for p in parts if p.answers is not None]
+    if not answers:
+        return Part(rows)
+    if len(answers) != len(parts):
+        raise ValueError("chunks of one rescore answer alike")
+    return Part(rows, answers_joined(answers, starts, len(rows)))
 
 
 def row_block(X: Matrix, start: int, stop: int) -> Matrix:
@@ -169,10 +262,10 @@ def _holds(version_id: int, attempt: int) -> bool:
     ).exists()
 
 
-def _done(chunk: RescoreChunk, proba: np.ndarray, *, store: bool) -> None:
+def _done(chunk: RescoreChunk, result: Part, *, store: bool) -> None:
     """Record the chunk done; its result goes to the store if another process reads it."""
     if store:
-        artifacts.artifact_save(_result_name(chunk), _encode(proba))
+        artifacts.artifact_save(_result_name(chunk), _part_encode(result))
     RescoreChunk.objects.filter(pk=chunk.pk, claims=chunk.claims).update(status=Status.DONE)
 
 
@@ -192,22 +285,19 @@ def chunk_score(*, chunk_id: int) -> bool:
         return False
     started = time.perf_counter()
     ids = _ids(version, chunk.attempt)[chunk.start : chunk.stop]
-    model = _model(version, chunk.attempt)
+    scorer = _scorer(version, chunk.attempt)
     loaded = time.perf_counter()
-    rows = feature_store.features_rows(version.project_id, ids)  # only this chunk's
-    read = time.perf_counter()
-    proba = np.asarray(model.predict_proba(rows))
+    result = scorer.score_ids(version.project_id, ids)  # reads only this chunk's rows
     log.info(
-        "rescore chunk %s of version %s: model %.2f s, rows %.2f s, scored %.2f s",
+        "rescore chunk %s of version %s: model %.2f s, rows read and scored %.2f s",
         chunk.index,
         version.pk,
         loaded - started,
-        read - loaded,
-        time.perf_counter() - read,
+        time.perf_counter() - loaded,
     )
     if not _holds(version.pk, chunk.attempt):
         return False
-    _done(chunk, proba, store=True)
+    _done(chunk, result, store=True)
     return True
 
 
@@ -226,8 +316,8 @@ def _model_name(version: ModelVersion, attempt: int) -> str:
     return f"{_prefix(version, attempt)}/model.joblib"
 
 
-def _result_name(chunk: RescoreChunk) -> str:
-    return f"{_prefix(chunk.version, chunk.attempt)}/chunk_{chunk.index}.npy"
+def _result_name(chunk: RescoreChunk, suffix: str = "npz") -> str:
+    return f"{_prefix(chunk.version, chunk.attempt)}/chunk_{chunk.index}.{suffix}"
 
 
 def _encode(values: np.ndarray) -> bytes:
@@ -241,8 +331,21 @@ def _decode(name: str) -> np.ndarray:
         return np.asarray(np.load(fh))
 
 
-def _result_load(chunk: RescoreChunk) -> np.ndarray:
-    return _decode(_result_name(chunk))
+def _part_encode(part: Part) -> bytes:
+    """A chunk's rows, and its answers as the ranking file keeps them (`predicted.py`)."""
+    fh = io.BytesIO()
+    answers = {} if part.answers is None else part.answers.arrays()
+    np.savez(fh, rows=part.rows, **answers)  # type: ignore[arg-type]
+    return fh.getvalue()
+
+
+def _result_load(chunk: RescoreChunk) -> Part:
+    try:
+        with artifacts.artifact_open(_result_name(chunk)) as fh, np.load(fh) as data:
+            rows = np.asarray(data["rows"])
+            return Part(rows, answers_load(data, len(rows)))
+    except FileNotFoundError:  # a probability chunk by a worker from before answers
+        return Part(_decode(_result_name(chunk, "npy")))
 
 
 # One attempt's ids and model per process: a worker scoring several of its chunks reads
@@ -254,12 +357,14 @@ def _ids(version: ModelVersion, attempt: int) -> np.ndarray:
     return _remembered("ids", version, attempt, lambda: _decode(_ids_name(version, attempt)))
 
 
-def _model(version: ModelVersion, attempt: int) -> Any:
-    def load() -> Any:
+def _scorer(version: ModelVersion, attempt: int) -> ChunkScorer:
+    def load() -> ChunkScorer:
         with artifacts.artifact_open(_model_name(version, attempt)) as fh:
-            return joblib.load(fh)
+            stored = joblib.load(fh)
+        # A bare estimator: written by a worker from before scorers (a rolling upgrade).
+        return stored if isinstance(stored, ChunkScorer) else ProbaScorer(stored)
 
-    return _remembered("model", version, attempt, load)
+    return _remembered("model", version, attempt, load)  # type: ignore[no-any-return]
 
 
 def _remembered(kind: str, version: ModelVersion, attempt: int, load: Any) -> Any:

@@ -3,7 +3,8 @@
 
 The project's estimator (single-label) or one-vs-rest (`multilabel.py`) over the pool's
 feature rows; the pool's probabilities computed in chunks over every free worker when
-it is large (`chunks.rescore_started`), then scored with the project's strategy in one pass.
+it is large (`chunks.rescore_started`, a `chunks.ProbaScorer` per chunk), then scored
+with the project's strategy in one pass.
 """
 
 from __future__ import annotations
@@ -76,9 +77,7 @@ def classify_steps(
     with rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
         X_pool = snap.X[in_pool]  # a copy of most of the table: other workers score meanwhile
         proba = rescore.proba(X_pool, n_classes)
-    if rescore.count:  # how the work was shared, beside its time
-        timings["score_chunks"] = rescore.count
-        timings["score_chunks_elsewhere"] = rescore.count - rescore.scored_here
+    rescore.timings_note(timings)
     scores = np.zeros(0)
     if in_pool.any():
         ctx = query.QueryContext(

@@ -91,3 +91,25 @@ def answers_load(data: Any, n: int) -> PredictedAnswers | None:
         )
         return PredictedAnswers(n, spans=spans)
     return None
+
+
+def answers_joined(parts: list[PredictedAnswers], starts: list[int], n: int) -> PredictedAnswers:
+    """Consecutive row ranges' answers (a rescore's passes or chunks; ``parts[i]``'s
+    range starts at row ``starts[i]``) as the ``n`` rows' answers: sets stacked, spans'
+    rows offset by their range's start. No range: no span."""
+    if parts and parts[0].sets is not None:
+        return PredictedAnswers(n, sets=np.concatenate([p.sets for p in parts]))  # type: ignore[misc]
+    spans = [p.spans for p in parts]
+    if not all(s is not None for s in spans):
+        raise ValueError("every range answers the same kind")
+    found = [s for s in spans if s is not None]
+    empty = [np.zeros(0, dtype=np.int64)]
+    return PredictedAnswers(
+        n,
+        spans=PathSpans(
+            np.concatenate(empty + [s.rows + at for s, at in zip(found, starts, strict=True)]),
+            np.concatenate(empty + [s.starts for s in found]),
+            np.concatenate(empty + [s.ends for s in found]),
+            np.concatenate(empty + [s.labels for s in found]),
+        ),
+    )

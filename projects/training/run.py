@@ -179,7 +179,7 @@ def _train_and_score(
 
     # The task's own steps: train, save, evaluate, score the pool (`steps.Scored`).
     if project.task == Project.Task.SPANS:
-        scored = span_steps(project, version, snap, save, timings)
+        scored = span_steps(project, version, snap, save, timings, attempt)
     else:
         scored = classify_steps(project, version, snap, save, timings, attempt)
 

@@ -4,23 +4,33 @@ The model is a linear-chain CRF (`strategies.spans.crf.train_span_model`) over t
 tokens (`strategies.spans.tokens.tokenize`) and their final spans as BIO tags; the
 holdout is judged on entities (`strategies.spans.metrics.evaluate_spans`); the pool is
 scored with the project's sequence strategy (`strategies.spans.query.score_sequences`)
-over the CRF's paths and marginals, `POOL_CHUNK` sentences at a time, each chunk in one
-vectorised pass (`strategies.spans.inference.predict_padded`). The ranking and the item
-rows are written the way classification writes them, so batches pick from it with the
-existing selectors over the pool's text feature rows.
+over the CRF's paths and marginals, at most `POOL_CHUNK` sentences at a time, each in
+one vectorised pass (`strategies.spans.inference.predict_padded`). A large pool is
+split into chunks of whole passes that every free worker scores
+(`chunks.rescore_started` with a `SpanChunkScorer`); the passes are the same whoever
+scores them, so the scores are the same bits (a pass's rounding depends on the
+sentences padded with it), and each chunk's predicted spans (`path_spans`) join the
+others' offset by its start, as its passes' do. The ranking and the item rows are
+written the way classification writes them, with each sentence's predicted spans
+(`predicted.py`), so batches pick from it with the existing selectors over the pool's
+text feature rows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
-from projects.training.predicted import PredictedAnswers
+from projects.training.chunks import Part, rescore_started
+from projects.training.predicted import PredictedAnswers, answers_joined
 from projects.training.steps import Scored
 from strategies.spans.crf import (
     SequencePrediction,
@@ -43,6 +53,8 @@ from strategies.spans.tokens import Span, Token, spans_to_tags, tokenize
 POOL_CHUNK = 2000
 COMMITTEE_SIZE = 3
 ESTIMATOR = "crf"
+# A scored sentence's columns in a chunk's result.
+SCORE, PREDICTION, LEAST = range(3)
 
 
 def span_steps(
@@ -51,9 +63,11 @@ def span_steps(
     snap: PoolSnapshot,
     save: Callable[[Any], str],
     timings: dict[str, float],
+    attempt: int,
 ) -> Scored:
     """Train, save (through `save(model)`, which returns the file's name), evaluate and
-    score the pool: what `run._train_and_score` needs of a span project."""
+    score the pool: what `run._train_and_score` needs of a span project. `attempt`: the
+    claim the retrain holds (the rescore's chunks are keyed by it)."""
     t = time.perf_counter()
     words, tags = tagged_items(snap.ids[snap.train])
     # An item without a token (an empty text) teaches the CRF nothing.
@@ -83,9 +97,16 @@ def span_steps(
         committee = train_span_committee(
             words, tags, project.labels, size=COMMITTEE_SIZE, random_state=project.random_state
         )
-    scores, predictions, least, answers = pool_score(
-        project, model, snap.ids[snap.unlabeled], committee, seed=version.version
-    )
+    size, step = chunk_sentences()
+    scorer = SpanChunkScorer(model, committee, project.strategy, len(project.labels), step)
+    ids = snap.ids[snap.unlabeled]
+    with rescore_started(
+        version=version, attempt=attempt, ids=ids, scorer=scorer, size=size
+    ) as rescore:
+        merged = rescore.results(len(ids), 3, lambda a, b: scorer.score_ids(project.pk, ids[a:b]))
+    rescore.timings_note(timings)
+    scores, predictions, least = pool_merged(project, merged.rows, seed=version.version)
+    answers = merged.answers or answers_joined([], [], 0)
     timings["score"] = time.perf_counter() - t
     return Scored(
         model=model,
@@ -101,57 +122,77 @@ def span_steps(
     )
 
 
-def pool_score(
-    project: Project,
-    model: SpanModel,
-    ids: np.ndarray,
-    committee: list[SpanModel] | None = None,
-    *,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, float | None, PredictedAnswers]:
-    """Each sentence's strategy score and predicted label code, the pool's largest
-    ``1 - P(y*|x)`` (the stopping rules' uncertainty) and each sentence's predicted
-    spans, over `POOL_CHUNK`-item chunks."""
-    compiled = compile_crf(model)
-    members = [compile_crf(m) for m in committee or []]
-    scores, predictions, least, found = [], [], [], []
-    for index, tokens in enumerate(_tokens_in_chunks(ids)):
+def chunk_sentences() -> tuple[int, int]:
+    """(sentences per rescore chunk, per scoring pass): WINNOW_SPAN_SCORE_SENTENCES, in
+    passes of at most `POOL_CHUNK`, rounded up to whole passes. From `POOL_CHUNK` up,
+    every split's passes are those of a rescore in one chunk, so they score the same
+    bits; below it, a smaller setting scores in smaller passes."""
+    wanted = max(1, settings.WINNOW_SPAN_SCORE_SENTENCES)
+    step = min(POOL_CHUNK, wanted)
+    return -(-wanted // step) * step, step
+
+
+@dataclass
+class SpanChunkScorer:
+    """What a chunk of a span pool needs (`chunks.ChunkScorer`): the CRF, the committee
+    if the strategy asks for one, the strategy's name, the label count, and the
+    sentences per pass (the retrain's, so every worker pads the same sentences together:
+    a pass's rounding depends on its longest sentence)."""
+
+    model: SpanModel
+    committee: list[SpanModel] | None
+    strategy: str
+    n_labels: int
+    step: int = POOL_CHUNK
+
+    @cached_property
+    def compiled(self) -> list[CompiledCRF]:
+        """The model's weights as arrays, then each member's: once per process."""
+        return [compile_crf(m) for m in [self.model, *(self.committee or [])]]
+
+    def score_ids(self, project_id: int, ids: np.ndarray) -> Part:
+        """Per sentence of `ids`: the strategy's score (0 for random, drawn over the
+        merged pool), the predicted label code and ``1 - P(y*|x)``, and the spans on its
+        path; `step` at a time from the first."""
+        out = np.zeros((len(ids), 3))
+        found: list[PredictedAnswers] = []
+        starts: list[int] = []
+        for tokens in _tokens_in_chunks(ids, self.step):
+            at = len(starts) * self.step
+            rows, spans = self._score_tokens(tokens)
+            out[at : at + len(tokens)] = rows
+            found.append(PredictedAnswers(len(tokens), spans=spans))
+            starts.append(at)
+        return Part(out, answers_joined(found, starts, len(ids)))
+
+    def _score_tokens(self, tokens: list[list[Token]]) -> tuple[np.ndarray, PathSpans]:
         words = [[t.text for t in row] for row in tokens]
-        prediction = predict_padded(model, words, compiled)
-        votes: list[SequencePrediction] = [
-            predict_padded(m, words, c) for m, c in zip(committee or [], members, strict=True)
-        ]
-        ctx = SequenceContext(
-            n_pool=len(words),
-            prediction=prediction,
-            committee=votes or None,
-            # one stream of random scores per chunk, all fixed by the project's seed
-            random_state=project.random_state + 7919 * seed + 104729 * index,
-        )
-        scores.append(score_sequences(project.strategy, ctx))
-        predictions.append(entity_label_codes(prediction.columns, len(project.labels)))
-        least.append(1.0 - prediction.path_proba)
-        found.append(path_spans(prediction.columns, tokens))
-    if not scores:
-        empty = PathSpans(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
-        return np.zeros(0), np.zeros(0, dtype=np.int64), None, PredictedAnswers(0, spans=empty)
-    return (
-        np.concatenate(scores),
-        np.concatenate(predictions),
-        float(np.concatenate(least).max(initial=0.0)),
-        PredictedAnswers(len(ids), spans=_concatenated(found)),
-    )
+        prediction = predict_padded(self.model, words, self.compiled[0])
+        members = zip(self.committee or [], self.compiled[1:], strict=True)
+        votes: list[SequencePrediction] = [predict_padded(m, words, c) for m, c in members]
+        out = np.zeros((len(words), 3))
+        if SEQUENCE_STRATEGIES[self.strategy].needs_model:
+            ctx = SequenceContext(len(words), prediction=prediction, committee=votes or None)
+            out[:, SCORE] = score_sequences(self.strategy, ctx)
+        out[:, PREDICTION] = entity_label_codes(prediction.columns, self.n_labels)
+        out[:, LEAST] = 1.0 - prediction.path_proba
+        return out, path_spans(prediction.columns, tokens)
 
 
-def _concatenated(chunks: list[PathSpans]) -> PathSpans:
-    """The chunks' spans as one pool's: each chunk's rows offset by the chunk's start."""
-    offsets = np.arange(len(chunks)) * POOL_CHUNK
-    return PathSpans(
-        np.concatenate([c.rows + at for c, at in zip(chunks, offsets.tolist(), strict=True)]),
-        np.concatenate([c.starts for c in chunks]),
-        np.concatenate([c.ends for c in chunks]),
-        np.concatenate([c.labels for c in chunks]),
-    )
+def pool_merged(
+    project: Project, merged: np.ndarray, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Each sentence's strategy score and predicted label code, and the pool's largest
+    ``1 - P(y*|x)`` (the stopping rules' uncertainty), from the chunks' merged rows.
+    Random scores are drawn here, once over the whole pool, whatever the chunks."""
+    if not len(merged):
+        return np.zeros(0), np.zeros(0, dtype=np.int64), None
+    scores = merged[:, SCORE]
+    if not SEQUENCE_STRATEGIES[project.strategy].needs_model:
+        ctx = SequenceContext(len(merged), random_state=project.random_state + 7919 * seed)
+        scores = score_sequences(project.strategy, ctx)
+    predictions = merged[:, PREDICTION].astype(np.int64)
+    return scores, predictions, float(merged[:, LEAST].max(initial=0.0))
 
 
 def entity_label_codes(paths: np.ndarray, n_labels: int) -> np.ndarray:
@@ -178,10 +219,12 @@ def stop_set_predictions(model: SpanModel, ids: np.ndarray) -> list[int]:
     return out
 
 
-def _tokens_in_chunks(ids: np.ndarray) -> Iterator[list[list[Token]]]:
-    """The items' tokens, `POOL_CHUNK` items (in the order of `ids`) at a time."""
-    for start in range(0, len(ids), POOL_CHUNK):
-        chunk = ids[start : start + POOL_CHUNK]
+def _tokens_in_chunks(ids: np.ndarray, size: int | None = None) -> Iterator[list[list[Token]]]:
+    """The items' tokens, `size` (else `POOL_CHUNK`) items (in the order of `ids`) at a
+    time."""
+    size = size or POOL_CHUNK
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
         texts = dict(Item.objects.filter(pk__in=chunk.tolist()).values_list("id", "text"))
         yield [tokenize(texts[int(i)] or "") for i in chunk]
 
