@@ -20,7 +20,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from strategies._space import Matrix, check_pool, n_rows
@@ -344,41 +343,6 @@ def train_model(
     ).fit(X, y)
 
 
-def bootstrap_indices(y: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
-    """Stratified bootstrap sample: resample within each class so every class survives."""
-    parts = [
-        rng.choice(idx, size=len(idx), replace=True)
-        for idx in (np.flatnonzero(y == c) for c in np.unique(y))
-    ]
-    return np.sort(np.concatenate(parts))
-
-
-def train_committee(
-    X: Matrix,
-    y: np.ndarray,
-    n_classes: int,
-    *,
-    size: int = 5,
-    C: float | str | None = "default",
-    random_state: int | None = None,
-) -> list[LinearModel]:
-    """Query-by-bagging committee (Abe & Mamitsuka 1998): ``size`` models on bootstrap samples.
-
-    Each bag is stratified so no member loses a class seen in the labels.
-    """
-    if size < 1:
-        raise ValueError("committee size must be at least 1")
-    X = check_pool(X, "X")
-    y = check_labels(y, n_classes, n_rows(X))
-    rng = check_random_state(random_state)
-    committee = []
-    for _ in range(size):
-        rows = bootstrap_indices(y, rng)
-        seed = int(rng.randint(2**31 - 1))
-        committee.append(train_model(X[rows], y[rows], n_classes, C=C, random_state=seed))  # type: ignore[index]
-    return committee
-
-
 class MultilabelModel(BaseEstimator):  # type: ignore[misc]
     """One-vs-rest binary ``LinearModel`` per label; ``predict_proba`` gives ``P(label_j = 1)``."""
 
@@ -432,30 +396,3 @@ def train_multilabel_model(
     if Y.ndim != 2:
         raise ValueError("Y must be a 2-d 0/1 indicator matrix")
     return MultilabelModel(n_labels=Y.shape[1], C=C, random_state=random_state).fit(X, Y)
-
-
-def train_mixed_committee(
-    X: Matrix, y: np.ndarray, n_classes: int, *, random_state: int | None = None
-) -> list[Any]:
-    """A committee of different model families on all the labels (not bootstrap copies).
-
-    Logistic regression, naive Bayes (complement NB on sparse non-negative text, Gaussian
-    on dense), k nearest neighbours (cosine) and a random forest: they disagree where
-    their inductive biases do, which bagged copies of one model rarely show (Melville &
-    Mooney 2004 on committee diversity).
-    """
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.naive_bayes import ComplementNB, GaussianNB
-    from sklearn.neighbors import KNeighborsClassifier
-
-    X = check_pool(X, "X")
-    y = check_labels(y, n_classes, n_rows(X))
-    sparse_nonneg = sp.issparse(X) and bool(np.all(np.asarray(X.data) >= 0))  # type: ignore[union-attr]
-    others = [
-        ComplementNB(alpha=0.3) if sparse_nonneg else GaussianNB(),
-        KNeighborsClassifier(n_neighbors=min(5, len(y)), metric="cosine", weights="distance"),
-        RandomForestClassifier(n_estimators=50, random_state=random_state, n_jobs=1),
-    ]
-    members: list[Any] = [train_model(X, y, n_classes, random_state=random_state)]
-    members += [EstimatorModel(m, n_classes, random_state=random_state).fit(X, y) for m in others]
-    return members

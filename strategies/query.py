@@ -13,13 +13,8 @@ import numpy as np
 from scipy.special import xlogy
 
 from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, row_norms
-from strategies.models import (
-    Model,
-    MultilabelModel,
-    check_labels,
-    train_committee,
-    train_mixed_committee,
-)
+from strategies.committee import train_committee, train_mixed_committee
+from strategies.models import Model, MultilabelModel, check_labels
 from strategies.multilabel_query import adaptive_scores, cvirs_scores, mmc_scores
 
 # What committee strategies build when not given one: "bagging" (bootstrap copies of

@@ -5,8 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
+from strategies.committee import train_committee
 from strategies.features import text_features
-from strategies.models import train_committee, train_model, train_multilabel_model
+from strategies.models import train_model, train_multilabel_model
 
 
 def test_proba_has_a_column_for_every_class_even_absent_ones(iris) -> None:

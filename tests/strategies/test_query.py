@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.models import train_committee, train_model
+from strategies.committee import train_committee
+from strategies.models import train_model
 from strategies.query import (
     STRATEGIES,
     QueryContext,
