@@ -24,7 +24,10 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     denom = 1.0 + z * z / n
     centre = p + z * z / (2 * n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, (centre - half) / denom)), float(min(1.0, (centre + half) / denom))
+    # The interval holds p; at p = 0 or 1 rounding would leave it a hair outside (a low
+    # of 2e-17 above an estimate of 0), so the bounds are clipped to p.
+    low, high = (centre - half) / denom, (centre + half) / denom
+    return float(min(max(0.0, low), p)), float(max(min(1.0, high), p))
 
 
 def macro_f1_from_confusion(conf: np.ndarray, labels: np.ndarray) -> np.ndarray:

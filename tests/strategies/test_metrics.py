@@ -44,3 +44,14 @@ def test_perfect_and_empty_evaluations() -> None:
     assert evaluate(np.array([], dtype=int), np.array([], dtype=int), 2)["accuracy"] is None
     with pytest.raises(ValueError):
         evaluate(np.array([0, 5]), np.array([0, 1]), 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 12, 13, 48, 100, 999])
+def test_wilson_interval_holds_the_estimate_exactly_at_the_edges(n: int) -> None:
+    """No rounding puts the estimate outside its interval (0 of 12 once gave a low of
+    2e-17 above an estimate of 0.0)."""
+    for successes in range(n + 1):
+        low, high = wilson_interval(successes, n)
+        assert 0.0 <= low <= successes / n <= high <= 1.0
+    assert wilson_interval(0, n)[0] == 0.0
+    assert wilson_interval(n, n)[1] == 1.0
