@@ -311,6 +311,7 @@ def export_labelstudio(project: Project, which: ExportFilter = ExportFilter()) -
             meta=row["meta"],
             spans=project.task == Project.Task.SPANS,
             gold=gold_answer(project, row),
+            predicted=_predicted(project, row),
         )
         yield ("," if number else "") + json.dumps(task, ensure_ascii=False)
     yield "]\n"
@@ -324,6 +325,16 @@ def _answer(project: Project, row: dict[str, Any]) -> list[Any] | None:
     if project.task == Project.Task.SPANS:
         return row.get("spans")
     return [row["label"]] if row["label"] else None
+
+
+def _predicted(project: Project, row: dict[str, Any]) -> list[Any] | None:
+    """The latest model's answer for the item as a list (as `_answer`), None without one."""
+    column = ANSWER_COLUMN.get(Project.Task(project.task))
+    if column is not None:
+        answer: list[Any] | None = row[column]
+        return answer
+    name = prediction_name(project, row["prediction"])
+    return None if name is None else [name]
 
 
 def export_conll(project: Project, which: ExportFilter = ExportFilter()) -> Iterator[str]:

@@ -34,6 +34,11 @@ class NotAnExport(ValueError):
     """The file is not a Label Studio JSON export (a JSON array of task objects)."""
 
 
+# What predictions name as their model: the latest model of the project exported (an
+# item the latest ranking did not score keeps the prediction stored when it was).
+MODEL_VERSION = "winnow"
+
+
 def looks_like_export(text: str) -> bool:
     """A `.json` upload that is one JSON array is a Label Studio export; JSONL is not."""
     return text.lstrip().startswith("[")
@@ -235,11 +240,14 @@ def task(
     meta: dict[str, Any],
     spans: bool = False,
     gold: Any = None,
+    predicted: list[Any] | None = None,
 ) -> dict[str, Any]:
     """An exported item as a task: each annotator's answer, and the final label(s) as a
     ground-truth annotation (which the import reads back as the seed label). `spans`:
     answers are lists of spans (`labels` results). `gold`: a gold item's true answer as
-    the API shapes it; its ground-truth annotation then holds it, and `meta.winnow.gold`."""
+    the API shapes it; its ground-truth annotation then holds it, and `meta.winnow.gold`.
+    `predicted`: the latest model's answer, as Label Studio's one prediction (shown as a
+    pre-annotation there; the import reads annotations only)."""
     if gold is not None:
         final = [gold] if isinstance(gold, str) else gold
     entries = [
@@ -270,6 +278,13 @@ def task(
         "id": item_id,
         "data": data,
         "annotations": entries,
-        "predictions": [],
+        "predictions": [] if predicted is None else [_prediction(kind, data, predicted, spans)],
         "meta": {**meta, "winnow": winnow},
     }
+
+
+def _prediction(kind: str, data: dict[str, Any], answer: list[Any], spans: bool) -> dict[str, Any]:
+    result = _result(kind, data, answer, spans) if answer else []  # nothing predicted
+    for entry in result:
+        entry["origin"] = "prediction"
+    return {"model_version": MODEL_VERSION, "result": result}

@@ -89,6 +89,26 @@ def test_labelstudio_export_uses_multiple_choices_and_imports_back(api, seeded: 
     assert [i.labels for i in copied] == [["sports"], ["politics", "tech"], [], None]
 
 
+def test_labelstudio_predictions_are_the_models_answers_never_labels(api, seeded: Project) -> None:  # type: ignore[no-untyped-def]
+    Item.objects.filter(project=seeded, text="not labelled yet").update(predicted_labels=["tech"])
+    Item.objects.filter(project=seeded, text="match report").update(predicted_labels=[])
+    tasks = json.loads(_export(api, seeded, "labelstudio"))
+    result = tasks[3]["predictions"][0]["result"]
+    assert tasks[3]["predictions"][0]["model_version"] == "winnow"
+    assert [(r["value"]["choices"], r["origin"]) for r in result] == [(["tech"], "prediction")]
+    assert tasks[0]["predictions"] == [{"model_version": "winnow", "result": []}]
+    assert tasks[1]["predictions"] == []  # no prediction stored
+    again = _project(api, allow_empty_set=True)
+    assert _upload(api, again, "export.json", json.dumps(tasks)).json()["seeded"] == 3
+    assert Item.objects.get(project=again, text="not labelled yet").labels is None
+
+    single = _project(api, task="single")
+    assert _upload(api, single, "p.jsonl", '{"text": "a goal"}\n').status_code == 201
+    Item.objects.filter(project=single).update(prediction=2)
+    (task,) = json.loads(_export(api, single, "labelstudio"))
+    assert task["predictions"][0]["result"][0]["value"]["choices"] == ["tech"]
+
+
 def test_a_single_label_project_round_trips_through_labelstudio(api) -> None:  # type: ignore[no-untyped-def]
     project = _project(api, task="single")
     rows = '{"text": "a goal", "label": "sports"}\n{"text": "no label"}\n'

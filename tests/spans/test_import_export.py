@@ -262,3 +262,22 @@ def test_a_csv_spans_column_holds_json_as_the_csv_export_writes_it(api, project)
     assert (body["created"], body["seeded"]) == (3, 2)
     assert [i.spans for i in _items(project)] == [[ALICE], [], None]
     assert body["errors"][0]["line"] == 5 and "JSON" in body["errors"][0]["error"]
+
+
+def test_the_label_studio_export_carries_the_models_spans_as_its_prediction(api, project):  # type: ignore[no-untyped-def]
+    """The predicted spans are Label Studio's pre-annotation; importing the file back
+    reads annotations only, so a prediction never becomes a label."""
+    _labelled_project(api, project)
+    unlabelled = Item.objects.get(project=project, text="Still unlabelled")
+    Item.objects.filter(pk=unlabelled.pk).update(predicted_spans=[span(0, 5, "ORG")])
+    tasks = {t["data"]["text"]: t for t in json.loads(_export(api, project, "labelstudio"))}
+    predicted = tasks["Still unlabelled"]["predictions"]
+    assert predicted == [{"model_version": "winnow", "result": [{
+        "id": "s1", "type": "labels", "from_name": "label", "to_name": "text",
+        "origin": "prediction",
+        "value": {"start": 0, "end": 5, "text": "Still", "labels": ["ORG"]},
+    }]}]  # fmt: skip
+    assert tasks["Nobody here"]["predictions"] == []
+    again = span_project(api, labels=[*LABELS, "MISC"])
+    assert upload(api, again, "back.json", json.dumps(list(tasks.values()))).status_code == 201
+    assert Item.objects.get(project=again, text="Still unlabelled").spans is None
