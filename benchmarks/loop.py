@@ -383,6 +383,7 @@ def bench_pool(
     mb = len(body) / 1e6
     del texts, labels
     with ExitStack() as extra:
+        first_anon = extra.enter_context(AnonPeak(running.worker_pid))
         # More workers for the import's features (split over every free worker), stopped
         # before the steady-state figures so those stay one worker's.
         _import_workers(running, import_workers, extra)
@@ -398,8 +399,9 @@ def bench_pool(
         assert response.json()["created"] == n, response.text
         wait_model(lead, running.url, pid, 1)
         first_model = time.perf_counter() - started
-    label_one_batch(running.session(annotators[0]), running.url, pid, truth)
-    wait_model(lead, running.url, pid, 2)
+    with AnonPeak(running.worker_pid) as steady_anon:
+        label_one_batch(running.session(annotators[0]), running.url, pid, truth)
+        wait_model(lead, running.url, pid, 2)
     versions = running.python(_TIMINGS % pid)
     rss = peak_rss_mb(running.worker_pid)
     select = running.python(_SELECT % pid)
@@ -414,6 +416,7 @@ def bench_pool(
         "versions": versions,
         "truth": truth,
         "worker_rss_mb": rss,
+        "worker_anon_mb": (first_anon.peak_mb, steady_anon.peak_mb),
     }
 
 
@@ -552,6 +555,35 @@ def peak_rss_mb(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
+class AnonPeak:
+    """A process's peak anonymous resident memory (RssAnon, sampled every 0.1 s) while
+    the block runs: what it allocated itself, unlike VmHWM, which counts the pages of
+    memory-mapped files too (the feature shards: the kernel's to evict)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_mb = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            found = re.search(r"^RssAnon:\s+(\d+) kB", status, re.MULTILINE)
+            if found:
+                self.peak_mb = max(self.peak_mb, int(found.group(1)) / 1024)
+
+
 def check(value: float, target: float, *, below: bool = True) -> str:
     ok = value < target if below else value >= target
     return f"{'OK  ' if ok else 'MISS'} (target {'<' if below else '>='} {target:g})"
@@ -611,6 +643,11 @@ def print_pool(figures: dict[str, Any]) -> None:
             )
             print(f"    retrain total             {t.get('total', 0):8.2f} s")
     print(f"    worker peak RSS (VmHWM)   {figures['worker_rss_mb']:8.0f} MB  target <= 2048 MB")
+    first, steady = figures["worker_anon_mb"]
+    print(
+        f"    worker peak anonymous RSS {first:8.0f} MB import + first model, "
+        f"{steady:.0f} MB steady retrain (VmHWM counts memory-mapped shards' pages too)"
+    )
     select, (cold, warm) = figures["select"], figures["select"]["seconds"]
     print(
         f"(e) diverse selection ({select['selector']}) {cold:6.2f} s cold, {warm:.2f} s warm"

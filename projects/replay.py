@@ -164,9 +164,9 @@ def replay_data(project: Project) -> dict[str, Any]:
     pool, test = replay_rows(project, snap)
     return {
         "pool_ids": snap.ids[pool],
-        "X_pool": snap.X[pool],
+        "X_pool": snap.rows(pool),
         "y_pool": snap.label[pool],
-        "X_test": snap.X[test],
+        "X_test": snap.rows(test),
         "y_test": snap.label[test],
         "n_classes": len(project.labels),
     }

@@ -57,7 +57,7 @@ def multilabel_data(project: Project) -> SetData:
     snap = pool_snapshot(project)
     assert snap.sets is not None
     pool, test = replay_rows(project, snap)
-    return SetData(snap.X[pool], snap.sets[pool], snap.X[test], snap.sets[test])
+    return SetData(snap.rows(pool), snap.sets[pool], snap.rows(test), snap.sets[test])
 
 
 def multilabel_runs(data: SetData, config: dict[str, Any], target: float) -> dict[str, Any]:

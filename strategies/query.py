@@ -28,9 +28,13 @@ class QueryContext:
 
     For multi-label strategies ``proba`` holds per-label positive probabilities
     ``P(label_j = 1)`` and ``y_labeled`` is a 0/1 indicator matrix.
+
+    ``X_pool`` may be None when ``proba`` is given and the strategy does not read the
+    features (``StrategyInfo.reads_features``): a caller with a huge pool then never
+    holds its rows in one matrix.
     """
 
-    X_pool: Matrix
+    X_pool: Matrix | None
     model: Model | None = None
     proba: np.ndarray | None = None
     X_labeled: Matrix | None = None
@@ -47,8 +51,16 @@ class QueryContext:
         if self.proba is None:
             if self.model is None:
                 raise ValueError("this strategy needs a model or precomputed proba")
-            self.proba = np.asarray(self.model.predict_proba(self.X_pool), dtype=np.float64)
+            self.proba = np.asarray(self.model.predict_proba(self.pool_rows()), dtype=np.float64)
         return self.proba
+
+    def pool_rows(self) -> Matrix:
+        if self.X_pool is None:
+            raise ValueError("this strategy reads the pool's features: give X_pool")
+        return self.X_pool
+
+    def pool_size(self) -> int:
+        return n_rows(self.X_pool) if self.X_pool is not None else len(self.pool_proba())
 
     def members(self) -> list[Model]:
         if self.committee is None:
@@ -83,6 +95,7 @@ class StrategyInfo:
     needs_committee: bool = False
     multilabel: bool = False
     needs_model: bool = True
+    reads_features: bool = False  # besides the probabilities: X_pool is required
     fn: Callable[[QueryContext], np.ndarray] = field(repr=False, default=lambda ctx: np.zeros(0))
 
     @property
@@ -166,12 +179,12 @@ def multilabel_entropy_scores(proba: np.ndarray) -> np.ndarray:
 
 
 def _random(ctx: QueryContext) -> np.ndarray:
-    return np.random.default_rng(ctx.random_state).random(n_rows(ctx.X_pool))
+    return np.random.default_rng(ctx.random_state).random(ctx.pool_size())
 
 
 def _committee_proba(ctx: QueryContext) -> np.ndarray:
     return np.stack(
-        [np.asarray(m.predict_proba(ctx.X_pool), dtype=np.float64) for m in ctx.members()]
+        [np.asarray(m.predict_proba(ctx.pool_rows()), dtype=np.float64) for m in ctx.members()]
     )
 
 
@@ -185,7 +198,7 @@ def _density_weighted(ctx: QueryContext) -> np.ndarray:
         raise ValueError(f"density_base must be one of {sorted(BASE_UNCERTAINTY)}")
     base = BASE_UNCERTAINTY[ctx.density_base](ctx.pool_proba())
     if ctx.density is None:
-        ctx.density = pool_density(ctx.X_pool, random_state=ctx.random_state)
+        ctx.density = pool_density(ctx.pool_rows(), random_state=ctx.random_state)
     return density_weighted_scores(base, ctx.density, ctx.beta)
 
 
@@ -262,22 +275,26 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             "Disagreement of a bagged committee's votes (vote entropy).",
             _vote_entropy,
             needs_committee=True,
+            reads_features=True,
         ),
         _info(
             "kl_consensus",
             "Mean KL divergence of committee members from their consensus.",
             lambda c: kl_consensus_scores(_committee_proba(c)),
             needs_committee=True,
+            reads_features=True,
         ),
         _info(
             "expected_gradient_length",
             "Expected norm of the training gradient (closed form).",
-            lambda c: expected_gradient_length_scores(c.pool_proba(), c.X_pool),
+            lambda c: expected_gradient_length_scores(c.pool_proba(), c.pool_rows()),
+            reads_features=True,
         ),
         _info(
             "density_weighted",
             "Uncertainty times similarity to the pool, raised to beta.",
             _density_weighted,
+            reads_features=True,
         ),
         _info(
             "multilabel_least_confidence",
@@ -328,8 +345,13 @@ LINEAR_ONLY: tuple[str, ...] = (
 
 
 def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
-    ctx.X_pool = check_pool(ctx.X_pool)
-    n = n_rows(ctx.X_pool)
+    if ctx.X_pool is None:
+        if info.reads_features or ctx.proba is None:
+            raise ValueError(f"strategy {info.name!r} needs X_pool (or proba, if it reads none)")
+        n = len(ctx.proba)
+    else:
+        ctx.X_pool = check_pool(ctx.X_pool)
+        n = n_rows(ctx.X_pool)
     if ctx.proba is not None:
         proba = np.asarray(ctx.proba, dtype=np.float64)
         if proba.ndim != 2 or proba.shape[0] != n:

@@ -38,6 +38,8 @@ class Picks:
 
 
 SPARES = 10
+# Pool rows a coverage batch reads at most (k-means then fits on a sample of them).
+COVERAGE_ROWS = 200_000
 
 
 def needs_coverage(project: Project, latest: ModelVersion | None) -> bool:
@@ -149,6 +151,10 @@ def coverage_picks(project: Project, k: int, *, quick: bool) -> Picks:
             spares=chosen[k:].tolist(),
         )
 
+    # k-means fits on a sample of the rows anyway (`strategies.seeding`): a huge pool's
+    # rows are not all read for it, a random COVERAGE_ROWS of them are.
+    if len(ids) > COVERAGE_ROWS:
+        ids = np.sort(rng.choice(ids, COVERAGE_ROWS, replace=False))
     table = pool.features_ready(project, ids)
     rows = coverage_seed(table.rows(ids), k, random_state=project.random_state)
     return Picks(item_ids=ids[rows].tolist(), kind=Batch.Kind.COVERAGE, strategy="coverage")

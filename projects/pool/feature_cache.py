@@ -1,11 +1,10 @@
-"""A worker's own copies of feature rows, memory-mapped (`artifacts.cache_dir`).
+"""A worker's own copies of feature shards, memory-mapped (`artifacts.cache_dir`).
 
-Two kinds, both keyed by what they were read from, so a key never names other rows:
-the merged table of a shard set (`features.features_load`: a retrain reads every row),
-keyed by the set's names, and single shards (`features.features_rows`: a rescore chunk
-reads only the shards its ids fall in), keyed by the shard's name. Shard names are
-immutable and never reused, so a new shard is a new key and a removed one (compacted)
-is dropped with `shards_keep`.
+Each shard a worker reads (`features._shard`) is written here once as raw arrays and
+memory-mapped from then on, keyed by the shard's name: shard names are immutable and
+never reused, so a new shard is a new key and a removed one (compacted) is dropped with
+`shards_keep`. Pages are the kernel's to keep or evict: a worker's memory holds the rows
+it gathers, not the pool's.
 """
 
 from __future__ import annotations
@@ -74,12 +73,6 @@ def keep_only(root: Path, keys: set[str]) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def table_dir(project_id: int, key: str = "") -> Path:
-    """The merged table of shard set `key` (or the root of them all)."""
-    root = artifacts.cache_dir("features", f"project_{project_id}")
-    return root / key if key else root
-
-
 def shard_dir(project_id: int, name: str = "") -> Path:
     """Shard `name` (its artifact name; or the root of them all)."""
     root = artifacts.cache_dir("feature_shards", f"project_{project_id}")
@@ -96,5 +89,6 @@ def shards_keep(project_id: int, names: tuple[str, ...]) -> None:
 
 
 def drop(project_id: int) -> None:
-    shutil.rmtree(table_dir(project_id), ignore_errors=True)
+    # Earlier versions cached a merged table per project here; gone with the shards.
+    shutil.rmtree(artifacts.cache_dir("features", f"project_{project_id}"), ignore_errors=True)
     shutil.rmtree(shard_dir(project_id), ignore_errors=True)

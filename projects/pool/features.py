@@ -1,22 +1,27 @@
 """Per-project feature store: features are computed once per item and kept as shards.
 
 Rows live in append-only shards (`.npz`) in the artifact store (`projects.artifacts`),
-each with the item ids it covers, so rescoring the pool is one vstack and one matrix
-product, never a per-item query. A shard is written whole under a new name, so
-concurrent workers never see half a shard; duplicate rows (two workers featurising the
-same new items) are dropped on load. Each worker keeps the merged table in its own
-cache, memory-mapped, keyed by the shard names: a new shard is a new version. A shard's
-name carries its first and last id, so a rescore chunk reads only the shards it needs
-(`features_rows`), each cached alone (`feature_cache`).
+each with the item ids it covers. A shard is written whole under a new name, so
+concurrent workers never see half a shard; a row stored twice (two workers featurising
+the same new items) is read from the first shard that has it. Each worker keeps every
+shard it read in its own cache, memory-mapped (`feature_cache`), keyed by the shard's
+name, which is never reused.
+
+The shards are never merged into one matrix: a `FeatureTable` gathers the rows asked
+for from the shards they are in, so reading the labelled rows, a rescore chunk's or a
+shortlist's costs those rows, not the pool's (a ten-million-item pool's rows are
+gigabytes; copies of them were what a worker's memory grew with). A shard's name
+carries its first and last id, so a rescore chunk reads only the shards it needs
+(`features_rows`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -26,21 +31,72 @@ from projects import artifacts
 from projects.pool import feature_cache
 
 Matrix: TypeAlias = feature_cache.Matrix
+Shard: TypeAlias = tuple[np.ndarray, Matrix]  # sorted item ids, one row each
 
+# Stream mode adds a shard per few arrivals: past this many small shards (under
+# COMPACT_ROWS rows each), they are merged into one. Large shards (an import's) stay.
 COMPACT_AFTER_SHARDS = 16
+COMPACT_ROWS = 20_000
 
 
 @dataclass(frozen=True)
 class FeatureTable:
-    ids: np.ndarray  # sorted item ids
-    X: Matrix  # one row per id
+    """Stored rows shard by shard (sorted by first id), gathered on request."""
+
+    shards: tuple[Shard, ...]
+
+    @cached_property
+    def _index(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The sorted unique ids; where each one's row is among the shards laid end to
+        end (None: in that order, the usual case of shards that do not overlap); and
+        where each shard starts."""
+        sizes = [len(ids) for ids, _ in self.shards]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        if not self.shards:
+            return np.zeros(0, dtype=np.int64), None, starts
+        flat = np.concatenate([ids for ids, _ in self.shards]).astype(np.int64, copy=False)
+        if len(flat) < 2 or bool((flat[1:] > flat[:-1]).all()):
+            return flat, None, starts
+        ids, first = np.unique(flat, return_index=True)  # a row stored twice: once
+        return ids, first, starts
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._index[0]
+
+    @cached_property
+    def X(self) -> Matrix:
+        """Every row, in id order: a copy of the whole table, for small pools and tests;
+        the loop asks `rows` for the rows it needs."""
+        return self.rows(self.ids)
 
     def rows(self, item_ids: np.ndarray) -> Matrix:
-        """Rows for `item_ids` (all must be present), in that order."""
-        if len(item_ids) == len(self.ids) and np.array_equal(item_ids, self.ids):
-            return self.X  # every row, in order: the table itself (memory-mapped), no copy
-        positions = np.searchsorted(self.ids, item_ids)
-        return self.X[positions]
+        """Rows for `item_ids` (all must be present), in that order: a copy of those rows,
+        each shard's taken in one slice or fancy index."""
+        ids, where, starts = self._index
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        at = np.searchsorted(ids, item_ids)
+        if where is not None:
+            at = where[at]
+        order = None
+        if len(at) > 1 and not bool((at[1:] >= at[:-1]).all()):
+            order = np.argsort(at, kind="stable")
+            at = at[order]
+        bounds = np.searchsorted(at, starts)
+        blocks = [self.shards[0][1][:0]] if self.shards else [np.zeros((0, 1))]
+        for s, (_, X) in enumerate(self.shards):
+            local = at[bounds[s] : bounds[s + 1]] - starts[s]
+            if not len(local):
+                continue
+            first, last = int(local[0]), int(local[-1])
+            contiguous = last - first + 1 == len(local)
+            blocks.append(X[first : last + 1] if contiguous else X[local])
+        stacked = _stack(blocks)
+        if order is None:
+            return stacked
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return stacked[back]
 
     def missing(self, item_ids: np.ndarray) -> np.ndarray:
         """The ids of `item_ids` without a row, sorted and unique.
@@ -48,10 +104,17 @@ class FeatureTable:
         A binary search in the sorted `ids`: a set difference sorted the whole pool's ids
         again on every retrain (a tenth of its snapshot's time at 100k items).
         """
-        if not len(self.ids):
+        ids = self.ids
+        if not len(ids):
             return np.unique(item_ids)
-        at = np.searchsorted(self.ids, item_ids).clip(max=len(self.ids) - 1)
-        return np.unique(item_ids[self.ids[at] != item_ids])
+        at = np.searchsorted(ids, item_ids).clip(max=len(ids) - 1)
+        return np.unique(item_ids[ids[at] != item_ids])
+
+
+def table_of(shards: list[Shard]) -> FeatureTable:
+    """The table of `shards`, in order of their first ids (empty ones left out)."""
+    kept = sorted((p for p in shards if len(p[0])), key=lambda p: int(p[0][0]))
+    return FeatureTable(tuple(kept))
 
 
 def _project_dir(project_id: int) -> str:
@@ -76,7 +139,7 @@ def _encode(ids: np.ndarray, X: Matrix) -> bytes:
     return fh.getvalue()
 
 
-def _read(name: str) -> tuple[np.ndarray, Matrix]:
+def _read(name: str) -> Shard:
     with artifacts.artifact_open(name) as fh, np.load(fh) as npz:
         ids = npz["ids"]
         if bool(npz["sparse"]):
@@ -120,72 +183,53 @@ def _shard_names(project_id: int) -> tuple[str, ...]:
 
 
 def features_load(project_id: int) -> FeatureTable | None:
-    """All stored rows of a project, sorted by item id, or None if none yet.
+    """Every stored row of a project (as shards, gathered on request), or None if none.
 
     Shards are immutable and uniquely named, so their names are the table's version:
-    the same names are answered from this process's memory, else from this worker's
-    memory-mapped cache (`_cached`); only changed names make it read the store again.
+    the same names are answered from this process's memory; each shard is read from the
+    store once per worker, then memory-mapped from its cache (`_shard`).
     """
     for _attempt in range(3):
         names = _shard_names(project_id)
         if not names:
             return None
-        table = _at_hand(project_id, names)
-        if table is not None:
-            return table
-        key = _version_key(names)
+        cached = _LOADED.get(project_id)
+        if cached is not None and cached[0] == names:
+            return cached[1]
+        feature_cache.shards_keep(project_id, names)
         try:
-            parts = [_read(n) for n in names]
+            loaded = [(n, _shard(project_id, n)) for n in names]
+            if _compact(project_id, loaded):
+                continue
         except FileNotFoundError:  # a concurrent compaction replaced the shards
             continue
-        table = _merge(parts)
-        if len(names) > COMPACT_AFTER_SHARDS:
-            names = _compact(project_id, names, table)
-            key = _version_key(names)
-        _cache_write(project_id, key, table)
+        table = table_of([shard for _, shard in loaded])
         _remember(project_id, names, table)
         return table
     raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
 
 
-def _at_hand(project_id: int, names: tuple[str, ...]) -> FeatureTable | None:
-    """The merged table of shard set `names` from this process's memory or this worker's
-    cache, or None: the same names are the same rows (shards are immutable)."""
-    cached = _LOADED.get(project_id)
-    if cached is not None and cached[0] == names:
-        return cached[1]
-    table = _cached(project_id, _version_key(names))
-    if table is not None:
-        _remember(project_id, names, table)
-    return table
-
-
 def features_rows(project_id: int, item_ids: np.ndarray) -> Matrix:
     """Rows for `item_ids` (sorted, all stored), in that order: a rescore chunk's.
 
-    From the merged table if this worker has the current one at hand (it retrained);
-    else from only the shards the ids fall in, each read from the store once and then
-    memory-mapped from this worker's cache: a worker that only scores chunks never
-    reads, merges or caches the whole table (seconds at a million items, which the
-    retrain waiting for its chunk waited too).
+    From the table this process has at hand if it is current (it retrained); else from
+    only the shards the ids fall in: a worker that only scores chunks never reads or
+    caches the shards of other chunks.
     """
     for _attempt in range(3):
         names = _shard_names(project_id)
-        table = _at_hand(project_id, names) if names else None
-        if table is not None:
-            return table.rows(item_ids)
+        cached = _LOADED.get(project_id)
+        if names and cached is not None and cached[0] == names:
+            return cached[1].rows(item_ids)
         feature_cache.shards_keep(project_id, names)
         low, high = int(item_ids[0]), int(item_ids[-1])
         try:
-            parts = [
-                _within(_shard(project_id, n), low, high) for n in names if _meets(n, low, high)
-            ]
+            table = table_of([_shard(project_id, n) for n in names if _meets(n, low, high)])
         except FileNotFoundError:  # a concurrent compaction replaced the shards
             continue
-        parts = [p for p in parts if len(p[0])]
-        if not parts:
+        if len(table.missing(item_ids)):
             raise LookupError(f"project {project_id} has no stored rows for items {low}-{high}")
-        return _merge(parts).rows(item_ids)
+        return table.rows(item_ids)
     raise RuntimeError(f"Feature shards of project {project_id} kept changing while loading.")
 
 
@@ -194,7 +238,7 @@ def _meets(name: str, low: int, high: int) -> bool:
     return span is None or (span[0] <= high and low <= span[1])
 
 
-def _shard(project_id: int, name: str) -> tuple[np.ndarray, Matrix]:
+def _shard(project_id: int, name: str) -> Shard:
     """Shard `name` from this worker's cache; read from the store and cached the first time."""
     directory = feature_cache.shard_dir(project_id, name)
     mapped = feature_cache.arrays_map(directory)
@@ -205,76 +249,31 @@ def _shard(project_id: int, name: str) -> tuple[np.ndarray, Matrix]:
     return mapped
 
 
-def _within(part: tuple[np.ndarray, Matrix], low: int, high: int) -> tuple[np.ndarray, Matrix]:
-    """The rows of a shard (sorted by id) whose ids are in [low, high]."""
-    ids, X = part
-    start, stop = np.searchsorted(ids, [low, high + 1])
-    return ids[start:stop], X[start:stop]
-
-
-def _merge(parts: list[tuple[np.ndarray, Matrix]]) -> FeatureTable:
-    """One table sorted by id; a row stored twice (two workers featurising it) kept once."""
-    parts = sorted(parts, key=lambda p: int(p[0][0]) if len(p[0]) else 0)
-    ids = np.concatenate([p[0] for p in parts])
-    X = _stack([p[1] for p in parts])
-    if len(ids) > 1 and bool((ids[1:] > ids[:-1]).all()):
-        return FeatureTable(ids=ids, X=X)  # the usual case: no sort, no copy of the rows
-    ids, first = np.unique(ids, return_index=True)
-    return FeatureTable(ids=ids, X=X[first])
-
-
-def _version_key(names: tuple[str, ...]) -> str:
-    return hashlib.sha1("\n".join(names).encode()).hexdigest()[:16]
-
-
-# -- this worker's cache: the merged table as raw arrays, memory-mapped ------------------
-
-
-def _cached(project_id: int, key: str) -> FeatureTable | None:
-    """The merged table of shard set `key` from this worker's cache, memory-mapped."""
-    mapped = feature_cache.arrays_map(feature_cache.table_dir(project_id, key))
-    return None if mapped is None else FeatureTable(ids=mapped[0], X=mapped[1])
-
-
-def _cache_write(project_id: int, key: str, table: FeatureTable) -> None:
-    """Keep the table for the next load in this worker; older versions are removed, and
-    the single shards cached for rescore chunks (`features_rows`): the table has them."""
-    feature_cache.arrays_write(feature_cache.table_dir(project_id, key), table.ids, table.X)
-    feature_cache.keep_only(feature_cache.table_dir(project_id), {key})
-    feature_cache.shards_keep(project_id, ())
-
-
 # The last table loaded per project, keyed by its shard names (immutable and uniquely
-# named, so the same names mean the same rows): the worker reads the whole table to
-# retrain and again, moments later, to pick the next batch under the project's lock.
+# named, so the same names mean the same rows): the worker reads the table to retrain
+# and again, moments later, to pick the next batch under the project's lock.
 _LOADED: dict[int, tuple[tuple[str, ...], FeatureTable]] = {}
 _LOADED_PROJECTS = 2
 
 
 def _remember(project_id: int, names: tuple[str, ...], table: FeatureTable) -> None:
-    # Shared by every snapshot of the project (`rows` hands out the table itself when
-    # asked for every row): read-only, so no caller can change the rows in place.
-    for values in _arrays(table):
-        values.flags.writeable = False
     _LOADED.pop(project_id, None)
     while len(_LOADED) >= _LOADED_PROJECTS:
         _LOADED.pop(next(iter(_LOADED)))
     _LOADED[project_id] = (names, table)
 
 
-def _arrays(table: FeatureTable) -> list[np.ndarray]:
-    X = table.X
-    parts = [X.data, X.indices, X.indptr] if isinstance(X, sp.csr_matrix) else [X]
-    return [a for a in [table.ids, *parts] if isinstance(a, np.ndarray)]
-
-
-def _compact(project_id: int, names: tuple[str, ...], table: FeatureTable) -> tuple[str, ...]:
-    """Merge many small shards (stream mode) into one; readers retry on a vanished one."""
-    merged = _shard_name(project_id, table.ids)
-    artifacts.artifact_save(merged, _encode(table.ids, table.X))
-    for name in names:
+def _compact(project_id: int, loaded: list[tuple[str, Shard]]) -> bool:
+    """Merge many small shards (stream mode) into one, if there are more than
+    COMPACT_AFTER_SHARDS of them; True if it did. Readers retry on a vanished one."""
+    small = [(name, shard) for name, shard in loaded if len(shard[0]) < COMPACT_ROWS]
+    if len(small) <= COMPACT_AFTER_SHARDS:
+        return False
+    merged = table_of([shard for _, shard in small])
+    artifacts.artifact_save(_shard_name(project_id, merged.ids), _encode(merged.ids, merged.X))
+    for name, _ in small:
         artifacts.artifact_delete(name)
-    return (merged,)
+    return True
 
 
 def features_delete(project_id: int) -> None:

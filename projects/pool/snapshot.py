@@ -1,7 +1,8 @@
-"""A project's pool as arrays: item ids, states, label codes and the feature matrix.
+"""A project's pool as arrays: item ids, states, label codes, and its feature rows.
 
 Everything the worker and the batch selector need is loaded with one query per
-column set and one read of the feature store, then handled with numpy.
+column set, then handled with numpy. The feature rows stay in their shards
+(`features.FeatureTable`): a step reads the rows it needs (`PoolSnapshot.rows`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -37,8 +39,22 @@ class PoolSnapshot:
     # (the retrain's span steps read them with the texts, `training.spans`).
     label: np.ndarray
     holdout: np.ndarray
-    X: features.Matrix
+    table: features.FeatureTable | None  # None: no items
     sets: np.ndarray | None = None  # (items, labels) 0/1: multi-label projects only
+
+    def rows(self, which: np.ndarray | slice) -> features.Matrix:
+        """The feature rows of the items `which` selects (a mask over `ids`, or
+        positions), in `ids` order: a copy of those rows only."""
+        chosen = self.ids[which]
+        if self.table is None:
+            return np.zeros((len(chosen), 1))
+        return self.table.rows(chosen)
+
+    @cached_property
+    def X(self) -> features.Matrix:
+        """Every item's row: a copy of the whole pool's, for a replay (which fits on the
+        labelled pool and scores it whole) and small pools; the retrain reads `rows`."""
+        return self.rows(slice(None))
 
     @property
     def labeled(self) -> np.ndarray:
@@ -104,13 +120,9 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
     if not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
-        return PoolSnapshot(
-            empty, empty.astype(str), empty, empty.astype(bool), np.zeros((0, 1)), sets
-        )
+        return PoolSnapshot(empty, empty.astype(str), empty, empty.astype(bool), None, sets)
     table = features_ready(project, ids)
-    return PoolSnapshot(
-        ids=ids, state=states, label=codes, holdout=holdout, X=table.rows(ids), sets=sets
-    )
+    return PoolSnapshot(ids=ids, state=states, label=codes, holdout=holdout, table=table, sets=sets)
 
 
 def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:

@@ -114,11 +114,19 @@ class Rescore:
         self.scored_here = len(own)
         return merged
 
-    def proba(self, X: Matrix, n_classes: int) -> np.ndarray:
-        """The probabilities of rows `X` (the scored ids' rows, in their order)."""
+    def proba(self, ids: np.ndarray, n_classes: int, X: Matrix | None = None) -> np.ndarray:
+        """The probabilities of items `ids` (the scored ids): this process's share from
+        `X`, their rows if it holds them, else read chunk by chunk from the store as other
+        workers do (a huge pool's rows are never in one matrix here)."""
         scorer = self.scorer
         assert isinstance(scorer, ProbaScorer)
-        return self.results(X.shape[0], n_classes, _rows_here(scorer, X)).rows
+        project_id = self.version.project_id
+        here = (
+            _rows_here(scorer, X)
+            if X is not None
+            else lambda start, stop: scorer.score_ids(project_id, ids[start:stop])
+        )
+        return self.results(len(ids), n_classes, here).rows
 
     def timings_note(self, timings: dict[str, float]) -> None:
         """How the work was shared, beside its time."""

@@ -40,11 +40,12 @@ def classify_steps(
     t = time.perf_counter()
     spec = estimators.project_spec(project)
     multilabel = project.task == Project.Task.MULTILABEL
+    X_train = snap.rows(train)
     if multilabel:
-        model: Any = multilabel_steps.model_train(project, snap, train)
+        model: Any = multilabel_steps.model_train(project, snap, train, X_train)
     else:
         model = train_model(
-            snap.X[train],
+            X_train,
             snap.label[train],
             n_classes,
             random_state=project.random_state,
@@ -63,7 +64,7 @@ def classify_steps(
     elif held.any():
         evaluation = metrics.evaluate(
             snap.label[held],
-            model.predict(snap.X[held]),
+            model.predict(snap.rows(held)),
             n_classes,
             random_state=project.random_state,
         )
@@ -75,8 +76,12 @@ def classify_steps(
     in_pool = snap.unlabeled
     ids = snap.ids[in_pool]
     with rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
-        X_pool = snap.X[in_pool]  # a copy of most of the table: other workers score meanwhile
-        proba = rescore.proba(X_pool, n_classes)
+        # The pool's rows in one matrix only for a strategy that reads them (density,
+        # gradients, committees): a copy of most of the table. The others read the
+        # probabilities, scored chunk by chunk (other workers score meanwhile).
+        reads = query.STRATEGIES[project.strategy].reads_features
+        X_pool = snap.rows(in_pool) if reads else None
+        proba = rescore.proba(ids, n_classes, X_pool)
     rescore.timings_note(timings)
     scores = np.zeros(0)
     if in_pool.any():
@@ -84,7 +89,7 @@ def classify_steps(
             X_pool=X_pool,
             model=model,
             proba=proba,
-            X_labeled=snap.X[train],
+            X_labeled=X_train,
             y_labeled=snap.label[train],
             n_classes=n_classes,
             random_state=project.random_state + version.version,
@@ -97,8 +102,8 @@ def classify_steps(
         if not len(ids):
             return []
         if multilabel:
-            return multilabel_steps.stop_set_predictions(model, snap.X[rows])
-        return [int(p) for p in model.predict(snap.X[rows]).astype(int).tolist()]
+            return multilabel_steps.stop_set_predictions(model, snap.rows(rows))
+        return [int(p) for p in model.predict(snap.rows(rows)).astype(int).tolist()]
 
     return Scored(
         model=model,

@@ -18,17 +18,17 @@ from strategies import metrics
 from strategies.models import MultilabelModel, train_multilabel_model
 
 
-def model_train(project: Project, snap: PoolSnapshot, rows: np.ndarray) -> MultilabelModel:
-    """One binary model per label, on the items `rows` selects (their final sets)."""
+def model_train(project: Project, snap: PoolSnapshot, rows: np.ndarray, X: Any) -> MultilabelModel:
+    """One binary model per label, on the items `rows` selects (rows `X`, their final sets)."""
     assert snap.sets is not None
-    return train_multilabel_model(snap.X[rows], snap.sets[rows], random_state=project.random_state)
+    return train_multilabel_model(X, snap.sets[rows], random_state=project.random_state)
 
 
 def holdout_evaluate(
     project: Project, model: MultilabelModel, snap: PoolSnapshot, held: np.ndarray
 ) -> dict[str, Any]:
     assert snap.sets is not None
-    predicted = model.predict(snap.X[held])
+    predicted = model.predict(snap.rows(held))
     return metrics.evaluate_multilabel(
         snap.sets[held], predicted, random_state=project.random_state
     )

@@ -1,7 +1,7 @@
-"""The artifact store and each worker's cache of the feature table.
+"""The artifact store and each worker's cache of the feature shards.
 
-A worker reads the shards once: after that the merged table comes from its own cache,
-memory-mapped, until a shard is added or removed (a new version of the table).
+A worker reads each shard once: after that it comes from its own cache, memory-mapped;
+a new shard is read alone.
 """
 
 from __future__ import annotations
@@ -53,39 +53,44 @@ def _rows(ids: list[int]) -> sp.csr_matrix:
     return sp.csr_matrix(np.array([[i, 1.0, 0.0] for i in ids]))
 
 
-def _cached_versions(project_id: int) -> list[str]:
-    root = artifacts.cache_dir("features", f"project_{project_id}")
+def _cached_shards(project_id: int) -> list[str]:
+    root = artifacts.cache_dir("feature_shards", f"project_{project_id}")
     return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
 
 
-def test_the_table_is_cached_memory_mapped_until_features_change(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_shards_are_cached_memory_mapped_until_they_change(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     features.features_add(7, np.array([3, 1]), _rows([3, 1]))
     features.features_add(7, np.array([2]), _rows([2]))
     first = features.features_load(7)
     assert first is not None and first.ids.tolist() == [1, 2, 3]
     assert first.X[:, 0].toarray().ravel().tolist() == [1, 2, 3]
-    assert len(_cached_versions(7)) == 1
+    assert len(_cached_shards(7)) == 2
 
     # A new process of this worker (nothing in memory) does not read the store again.
     features._LOADED.clear()
     monkeypatch.setattr(features, "_read", lambda name: pytest.fail(f"reread {name}"))
     again = features.features_load(7)
-    assert again is not None and isinstance(again.ids, np.memmap)
-    assert not again.X.data.flags.owndata and not again.X.data.flags.writeable  # the mapping
-    assert again.ids.tolist() == [1, 2, 3]
+    assert again is not None and again.ids.tolist() == [1, 2, 3]
+    for ids, X in again.shards:  # the mappings, never merged
+        assert isinstance(ids, np.memmap)
+        assert not X.data.flags.owndata and not X.data.flags.writeable
     assert (again.X != first.X).nnz == 0
     monkeypatch.undo()
 
-    # New items: a new version, read from the store; the old cached version is gone.
+    # New items: a new shard, read from the store; the others stay mapped.
     features.features_add(7, np.array([9]), _rows([9]))
     features._LOADED.clear()
+    read: list[str] = []
+    real = features._read
+    monkeypatch.setattr(features, "_read", lambda name: read.append(name) or real(name))
     changed = features.features_load(7)
     assert changed is not None and changed.ids.tolist() == [1, 2, 3, 9]
     assert changed.X[:, 0].toarray().ravel().tolist() == [1, 2, 3, 9]
-    assert len(_cached_versions(7)) == 1 and _cached_versions(7) != []
+    assert len(read) == 1 and len(_cached_shards(7)) == 3
 
     features.representation_delete(7)
     assert features.features_load(7) is None
+    assert not artifacts.cache_dir("feature_shards", "project_7").exists()
 
 
 def test_the_representation_is_stored_once(store) -> None:  # type: ignore[no-untyped-def]

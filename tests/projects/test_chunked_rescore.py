@@ -16,9 +16,9 @@ from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 
 from projects import artifacts
-from projects.models import ModelVersion, RescoreChunk
-from projects.pool import snapshot
-from projects.training import chunks, rankings
+from projects.models import Item, ModelVersion, Project, RescoreChunk
+from projects.pool import features, snapshot
+from projects.training import chunks, rankings, run
 from projects.training import services as training_services
 from tests.projects.test_rescore import label_open_batch, make_pool, retrain_owed
 
@@ -102,9 +102,10 @@ def _chunks(version: ModelVersion, ids: np.ndarray, size: int, model: object) ->
 def _pool_proba(
     version: ModelVersion, attempt: int, model: object, ids: np.ndarray, X: object
 ) -> np.ndarray:
-    """What the retrain does: start the rescore, then score what is left and merge."""
+    """What the retrain does: start the rescore, then score what is left and merge (its
+    share from `X`, or, if None, from the stored rows as other workers do)."""
     with chunks.rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
-        return rescore.proba(X, 2)  # type: ignore[arg-type]
+        return rescore.proba(ids, 2, X)  # type: ignore[arg-type]
 
 
 def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) -> None:  # type: ignore[no-untyped-def]
@@ -147,7 +148,10 @@ def test_a_small_pool_is_scored_in_one_pass(running, settings) -> None:  # type:
     assert not RescoreChunk.objects.exists()
 
 
-def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, settings) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("rows_held", [True, False])
+def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(
+    running, settings, rows_held
+) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
     _chunks(version, ids, 1000, model)
     RescoreChunk.objects.filter(version=version, index=1).update(
@@ -155,7 +159,37 @@ def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(running, se
     )
     ModelVersion.objects.filter(pk=version.pk).update(attempts=2)  # attempt 1 died
     settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
-    proba = _pool_proba(version, 2, model, ids, X)
+    proba = _pool_proba(version, 2, model, ids, X if rows_held else None)
     assert np.array_equal(proba, model.predict_proba(X))
     assert not RescoreChunk.objects.exists()
     assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
+
+
+@pytest.mark.parametrize("strategy", ["margin", "density_weighted"])
+def test_the_retrain_reads_the_pools_rows_only_for_a_strategy_that_reads_them(
+    api, settings, monkeypatch, strategy
+) -> None:  # type: ignore[no-untyped-def]
+    """Memory bounded by the chunk: a strategy of probabilities alone never has the pool's
+    rows gathered into one matrix; density weighting reads them (it measures the pool)."""
+    project, truth = make_pool(api)
+    retrain_owed(project)
+    label_open_batch(api, project, truth)
+    Project.objects.filter(pk=project.pk).update(strategy=strategy)
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 700
+    asked: list[int] = []
+    real = features.FeatureTable.rows
+
+    def rows(table: features.FeatureTable, ids: np.ndarray) -> object:
+        asked.append(len(ids))
+        return real(table, ids)
+
+    monkeypatch.setattr(features.FeatureTable, "rows", rows)
+    retrain_owed(project)
+    pool = Item.objects.filter(project=project, state=Item.State.POOL).count()
+    labelled = Item.objects.filter(project=project, label__isnull=False).count()
+    bound = max(700, labelled, run.STOP_SET_SIZE)
+    assert pool > 2 * bound
+    if strategy == "margin":
+        assert asked and max(asked) <= bound
+    else:
+        assert max(asked) >= pool

@@ -1,6 +1,7 @@
-"""A rescore chunk's rows (`features.features_rows`): a worker that only scores chunks
-reads just the shards the chunk's ids fall in, caches each one memory-mapped, and drops
-a cached shard once the features change (compaction); rows equal the merged table's.
+"""Feature rows gathered from their shards (`features.FeatureTable`), and a rescore
+chunk's (`features.features_rows`): a worker that only scores chunks reads just the
+shards the chunk's ids fall in, caches each one memory-mapped, and drops a cached shard
+once the features change (compaction).
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ def test_a_chunk_reads_only_its_shards_once_then_from_the_cache(monkeypatch) -> 
     assert rows.toarray().tolist() == whole.rows(chunk).toarray().tolist()
     assert len(read) == 2, "the shard of 20-21 is not read"
     assert len(_cached_shards(4)) == 2
-    assert not (feature_cache.table_dir(4)).exists(), "no whole table merged or cached"
 
     # The next chunk: the cached shards are memory-mapped, not read again.
     again = features.features_rows(4, np.array([1, 12, 21]))
@@ -84,12 +84,13 @@ def test_cached_shards_go_when_the_features_change(monkeypatch, settings, tmp_pa
     after = _cached_shards(6)
     assert len(after) == 2 and not set(after) & set(before), "the removed shards are dropped"
 
-    # This worker retrains too: its merged table holds every row, the single shards go.
+    # This worker retrains too: it maps the same cached shards, reading none again.
+    read.clear()
     assert features.features_load(6) is not None
-    assert _cached_shards(6) == []
+    assert read == [] and _cached_shards(6) == after
 
 
-def test_the_merged_table_at_hand_is_used_and_old_shard_names_are_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_table_at_hand_is_used_and_old_shard_names_are_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _add(8, [1, 2])
     name = features._shard_names(8)[0]
     # A shard stored before names carried their ids: its span is unknown, so it is read.
@@ -107,3 +108,38 @@ def test_the_merged_table_at_hand_is_used_and_old_shard_names_are_read(monkeypat
     read = _reading(monkeypatch)
     assert features.features_rows(8, np.array([1])).toarray()[:, 0].tolist() == [1]
     assert read == []
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_rows_are_gathered_from_their_shards_in_any_order(dense: bool) -> None:
+    """Every asked-for row, in the order asked (repeats too), from shards that overlap
+    (a row stored twice is read from the first shard holding it) or not."""
+    rng = np.random.default_rng(3)
+    shards = []
+    for low in (0, 50, 40, 200):  # 40-69 overlaps 50-79: ids 50-69 are stored twice
+        ids = np.arange(low, low + 30)
+        X = rng.random((30, 4))
+        X[X < 0.5] = 0.0
+        shards.append((ids, X if dense else sp.csr_matrix(X)))
+    # Shards listed out of order: the table sorts them by first id (40 before 50), and
+    # a row stored twice is the one of the shard sorted first.
+    table = features.table_of(shards)
+    assert [int(ids[0]) for ids, _ in table.shards] == [0, 40, 50, 200]
+    stored: dict[int, np.ndarray] = {}
+    for ids, X in table.shards:
+        dense_rows = X if dense else X.toarray()
+        for i, row in zip(ids.tolist(), dense_rows, strict=True):
+            stored.setdefault(i, row)
+    assert table.ids.tolist() == sorted(stored)
+    for asked in (
+        table.ids,
+        rng.choice(table.ids, 40),  # any order, with repeats
+        np.array([205, 1, 60, 60, 41]),
+        np.array([], dtype=np.int64),
+    ):
+        got = table.rows(asked)
+        got = got if dense else got.toarray()
+        want = np.array([stored[int(i)] for i in asked]).reshape(len(asked), 4)
+        assert got.shape == (len(asked), 4)
+        assert np.array_equal(got, want)
+    assert table.missing(np.array([3, 30, 31, 229, 230])).tolist() == [30, 31, 230]

@@ -99,6 +99,32 @@ def test_every_strategy_scores_every_pool_row(iris) -> None:
         assert s.shape == (150,) and np.isfinite(s).all(), name
 
 
+def test_a_strategy_of_probabilities_alone_needs_no_pool_rows(iris) -> None:
+    """`X_pool=None` with `proba` scores exactly as the rows do; a strategy that reads the
+    features (`reads_features`) refuses to run without them."""
+    X, y = iris
+    rows = np.r_[0:3, 50:53, 100:103]
+    model = train_model(X[rows], y[rows], 3, random_state=0)
+    proba = model.predict_proba(X)
+    labelled = {"X_labeled": X[rows], "y_labeled": y[rows], "n_classes": 3, "random_state": 0}
+    reading = set()
+    for name, info in STRATEGIES.items():
+        if info.multilabel:
+            continue
+        ctx = QueryContext(X_pool=None, model=model, proba=proba, **labelled)
+        if info.reads_features:
+            reading.add(name)
+            with pytest.raises(ValueError, match="needs X_pool"):
+                score(name, ctx)
+            continue
+        with_rows = score(name, QueryContext(X_pool=X, model=model, proba=proba, **labelled))
+        assert np.array_equal(score(name, ctx), with_rows), name
+    expected = {"vote_entropy", "kl_consensus", "expected_gradient_length", "density_weighted"}
+    assert reading == expected
+    with pytest.raises(ValueError, match="needs X_pool"):
+        score("random", QueryContext(X_pool=None))
+
+
 def test_uncertainty_is_highest_between_classes(blobs) -> None:
     X, y = blobs
     model = train_model(X, y, 3, random_state=0)
