@@ -109,8 +109,8 @@ class Rescore:
             return Part(np.zeros((0, width)))
         if not self.count:
             return here(0, n_rows)
-        own: dict[int, Part] = {}
-        merged = _collect(self.version, self.attempt, here, self.count, own)
+        own: set[int] = set()
+        merged = _collect(self.version, self.attempt, here, self.count, n_rows, own)
         self.scored_here = len(own)
         return merged
 
@@ -186,10 +186,10 @@ def _gather(
     model: Any,
     X: Matrix,
     count: int,
-    own: dict[int, Part] | None = None,
 ) -> np.ndarray:
     """`model`'s probabilities of rows `X`, chunk by chunk (`_collect`)."""
-    return _collect(version, attempt, _rows_here(ProbaScorer(model), X), count, own).rows
+    here = _rows_here(ProbaScorer(model), X)
+    return _collect(version, attempt, here, count, X.shape[0]).rows
 
 
 def _collect(
@@ -197,38 +197,66 @@ def _collect(
     attempt: int,
     here: Here,
     count: int,
-    own: dict[int, Part] | None = None,
+    n_rows: int,
+    own: set[int] | None = None,
 ) -> Part:
-    """Claim and score chunks here (into `own`, by index) until none is left, chunk 0
-    first (no message was sent for it); wait for those others hold. The chunks' rows
-    are stacked; their answers joined, each offset by its chunk's start."""
-    own = {} if own is None else own
+    """Claim and score chunks here (their indexes into `own`) until none is left, chunk 0
+    first (no message was sent for it); wait for those others hold. Each chunk's rows
+    go straight into one array of the `n_rows` results, as they are scored or read: no
+    list of parts and copy of them all (hundreds of megabytes at ten million items). The
+    chunks' answers are joined, each offset by its chunk's start."""
+    own = set() if own is None else own
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
+    merged = _Merged(n_rows)
     first = True
     while True:
         chunk = _claim(mine.filter(index=0)) if first else None
         chunk = chunk or _claim(mine, last_first=True)
         first = False
         if chunk is not None:
-            own[chunk.index] = here(chunk.start, chunk.stop)
-            _done(chunk, own[chunk.index], store=False)
+            part = here(chunk.start, chunk.stop)
+            merged.put(chunk, part)
+            own.add(chunk.index)
+            _done(chunk, part, store=False)
             continue
         if mine.filter(status=Status.DONE).count() == count:
             break
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
         time.sleep(WAIT_SECONDS)
-    parts, starts = [], []
     for chunk in mine.order_by("index"):
-        parts.append(own[chunk.index] if chunk.index in own else _result_load(chunk))
-        starts.append(chunk.start)
-    rows = np.concatenate([p.rows for p in parts])
-    answers = [p.answers for p in parts if p.answers is not None]
-    if not answers:
-        return Part(rows)
-    if len(answers) != len(parts):
-        raise ValueError("chunks of one rescore answer alike")
-    return Part(rows, answers_joined(answers, starts, len(rows)))
+        if chunk.index not in own:
+            merged.put(chunk, _result_load(chunk))
+    return merged.part()
+
+
+class _Merged:
+    """The results of a chunked rescore, filled chunk by chunk in any order."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.rows: np.ndarray | None = None
+        self.answers: dict[int, tuple[int, PredictedAnswers | None]] = {}
+        self.filled = 0
+
+    def put(self, chunk: RescoreChunk, part: Part) -> None:
+        if self.rows is None:
+            self.rows = np.empty((self.n_rows, *part.rows.shape[1:]), dtype=part.rows.dtype)
+        self.rows[chunk.start : chunk.start + len(part.rows)] = part.rows
+        self.answers[chunk.index] = (chunk.start, part.answers)
+        self.filled += len(part.rows)
+
+    def part(self) -> Part:
+        if self.rows is None or self.filled != self.n_rows:
+            raise ValueError(f"the chunks gave {self.filled} rows of {self.n_rows}")
+        ordered = [self.answers[index] for index in sorted(self.answers)]
+        answers = [a for _, a in ordered if a is not None]
+        if not answers:
+            return Part(self.rows)
+        if len(answers) != len(ordered):
+            raise ValueError("chunks of one rescore answer alike")
+        starts = [start for start, _ in ordered]
+        return Part(self.rows, answers_joined(answers, starts, self.n_rows))
 
 
 def row_block(X: Matrix, start: int, stop: int) -> Matrix:
