@@ -57,6 +57,32 @@ def default_C(X: Matrix) -> float:
 # Below this many labels a cross-validated choice is noise: the default is kept.
 MIN_SEARCH_LABELS = 20
 SEARCH_FOLDS = 3
+# A search costs folds × grid points fits; the choice moves little while the labels grow
+# a little, so a fit given the last search's choice (``previous``) keeps it until the
+# labels have grown (or shrunk) by this factor since that search, then searches again.
+RESEARCH_GROWTH = 1.25
+
+
+def reusable_choice(
+    previous: Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]], n_labels: int
+) -> dict[str, Any] | None:
+    """The grid point an earlier fit's search chose (its ``chosen_``), if it still stands.
+
+    It stands while ``n_labels`` is within ``RESEARCH_GROWTH`` of the labels that search
+    saw and the point is still in ``grid`` (the grid can change with the features).
+    """
+    if not previous or not previous.get("searched") or not previous.get("searched_at"):
+        return None
+    at = float(previous["searched_at"])
+    if not at / RESEARCH_GROWTH < n_labels < at * RESEARCH_GROWTH:
+        return None
+    try:
+        point = {name: previous[name] for name in grid}
+    except KeyError:
+        return None
+    if any(point[name] not in list(grid[name]) for name in grid):
+        return None
+    return point
 
 
 def C_grid(X: Matrix) -> tuple[float, ...]:
@@ -128,6 +154,7 @@ class _AllClasses(ClassifierMixin, BaseEstimator, abc.ABC):  # type: ignore[misc
 
     n_classes: int
     estimator_: Any
+    random_state: int | None
 
     def _start_fit(self, X: Matrix, y: np.ndarray) -> tuple[Matrix, np.ndarray]:
         X = check_pool(X, "X")
@@ -142,6 +169,26 @@ class _AllClasses(ClassifierMixin, BaseEstimator, abc.ABC):  # type: ignore[misc
         self.estimator_ = None
         self.chosen_: dict[str, Any] = {}
         return X, y
+
+    def _search(
+        self,
+        make: Callable[[dict[str, Any]], Any],
+        grid: Mapping[str, Sequence[Any]],
+        X: Matrix,
+        y: np.ndarray,
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """``grid``'s point by CV, or the ``previous`` fit's while it stands; kept in
+        ``chosen_`` with ``searched`` (whether a search chose it) and ``searched_at``."""
+        point = reusable_choice(previous, grid, len(y))
+        if point is not None:
+            self.chosen_ = {**point, "searched": True, "searched_at": previous["searched_at"]}  # type: ignore[index]
+            return point
+        point = cv_search(make, grid, X, y, random_state=self.random_state)
+        self.chosen_ = {**(point or {}), "searched": point is not None}
+        if point is not None:
+            self.chosen_["searched_at"] = len(y)
+        return point
 
     def _proba(self, X: Matrix, rows: Callable[[Matrix], Matrix]) -> np.ndarray:
         """Probabilities of every class for ``X``; ``rows`` maps X to the estimator's input."""
@@ -179,12 +226,14 @@ class LinearModel(_AllClasses):
         max_iter: int = 500,
         random_state: int | None = None,
         class_weight: str | None = None,
+        previous: Mapping[str, Any] | None = None,
     ) -> None:
         self.n_classes = n_classes
         self.C = C
         self.max_iter = max_iter
         self.random_state = random_state
         self.class_weight = class_weight
+        self.previous = previous
 
     def fit(self, X: Matrix, y: np.ndarray) -> LinearModel:
         X, y = self._start_fit(X, y)
@@ -209,7 +258,8 @@ class LinearModel(_AllClasses):
         return self
 
     def _pick_C(self, X: Matrix, y: np.ndarray) -> float:
-        """``C``, or with ``C="cv"`` the best of ``C_grid`` by CV on these labels."""
+        """``C``, or with ``C="cv"`` the best of ``C_grid`` by CV on these labels (or the
+        ``previous`` fit's choice while it stands: ``reusable_choice``)."""
         if self.C is None:
             return default_C(X)
         if self.C != "cv":
@@ -224,9 +274,9 @@ class LinearModel(_AllClasses):
                 class_weight=self.class_weight,
             )
 
-        chosen = cv_search(make, {"C": C_grid(X)}, X, y, random_state=self.random_state)
+        chosen = self._search(make, {"C": C_grid(X)}, X, y, self.previous)
         C = default_C(X) if chosen is None else float(chosen["C"])
-        self.chosen_ = {"C": C, "searched": chosen is not None}
+        self.chosen_["C"] = C
         return C
 
     def predict_proba(self, X: Matrix) -> np.ndarray:
@@ -247,7 +297,8 @@ class EstimatorModel(_AllClasses):
     The platform's user-chosen model (``ModelSpec.estimator``). Like ``LinearModel``,
     classes missing from the labels get probability 0, and a single labelled class
     gives the smoothed prior. With ``grid``, each fit first picks the grid point by CV
-    (``cv_search``; the choice is kept in ``chosen_``).
+    (``cv_search``; the choice is kept in ``chosen_``), or keeps ``previous``'s choice
+    while it stands (``reusable_choice``).
     """
 
     def __init__(
@@ -256,11 +307,13 @@ class EstimatorModel(_AllClasses):
         n_classes: int = 2,
         grid: Mapping[str, Sequence[Any]] | None = None,
         random_state: int | None = None,
+        previous: Mapping[str, Any] | None = None,
     ) -> None:
         self.estimator = estimator
         self.n_classes = n_classes
         self.grid = grid
         self.random_state = random_state
+        self.previous = previous
 
     def fit(self, X: Matrix, y: np.ndarray) -> EstimatorModel:
         X, y = self._start_fit(X, y)
@@ -269,15 +322,10 @@ class EstimatorModel(_AllClasses):
         if len(self.present_) > 1:
             params: dict[str, Any] = {}
             if self.grid:
-                found = cv_search(
-                    lambda p: clone(self.estimator).set_params(**p),
-                    self.grid,
-                    X,
-                    y,
-                    random_state=self.random_state,
+                found = self._search(
+                    lambda p: clone(self.estimator).set_params(**p), self.grid, X, y, self.previous
                 )
                 params = found or {}
-                self.chosen_ = {**params, "searched": found is not None}
             self.estimator_ = clone(self.estimator).set_params(**params)
             with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -294,9 +342,9 @@ class ModelSpec:
     """Which model a project (or a simulation) trains: ours by default, or the user's.
 
     ``estimator``: an unfitted scikit-learn classifier with ``predict_proba`` (None =
-    ``LinearModel``); ``grid``: hyperparameters searched by CV at each fit
-    (``cv_search``, skipped below ``MIN_SEARCH_LABELS`` labels); ``name``: what the
-    dashboard shows. ``linear``: whether the closed-form strategies (EGL) apply.
+    ``LinearModel``); ``grid``: hyperparameters searched by CV (``cv_search``, skipped
+    below ``MIN_SEARCH_LABELS`` labels, redone as the labels grow by ``RESEARCH_GROWTH``);
+    ``name``: what the dashboard shows. ``linear``: whether the closed-form strategies (EGL) apply.
     """
 
     estimator: Any = None
@@ -308,12 +356,24 @@ class ModelSpec:
     def linear(self) -> bool:
         return self.estimator is None
 
-    def build(self, n_classes: int, random_state: int | None = None) -> Model:
+    def build(
+        self,
+        n_classes: int,
+        random_state: int | None = None,
+        previous: Mapping[str, Any] | None = None,
+    ) -> Model:
+        """The unfitted model; ``previous``: an earlier fit's ``chosen_`` (``reusable_choice``)."""
         if self.estimator is None:
             options = {"C": DEFAULT_C, "class_weight": DEFAULT_CLASS_WEIGHT, **(self.params or {})}
-            return LinearModel(n_classes=n_classes, random_state=random_state, **options)
+            return LinearModel(
+                n_classes=n_classes, random_state=random_state, previous=previous, **options
+            )
         return EstimatorModel(
-            self.estimator, n_classes=n_classes, grid=self.grid, random_state=random_state
+            self.estimator,
+            n_classes=n_classes,
+            grid=self.grid,
+            random_state=random_state,
+            previous=previous,
         )
 
 
@@ -331,15 +391,21 @@ def train_model(
     C: float | str | None = "default",
     random_state: int | None = None,
     spec: ModelSpec | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Fit the project's model on the labelled items: ``spec``'s, else a ``LinearModel``."""
+    """Fit the project's model on the labelled items: ``spec``'s, else a ``LinearModel``.
+
+    ``previous``: the last fit's ``chosen_``, whose searched hyperparameters are kept
+    while the labels have grown by less than ``RESEARCH_GROWTH`` since that search.
+    """
     if spec is not None:
-        return spec.build(n_classes, random_state).fit(X, y)  # type: ignore[attr-defined]
+        return spec.build(n_classes, random_state, previous).fit(X, y)  # type: ignore[attr-defined]
     return LinearModel(
         n_classes=n_classes,
         C=DEFAULT_C if C == "default" else C,
         random_state=random_state,
         class_weight=DEFAULT_CLASS_WEIGHT,
+        previous=previous,
     ).fit(X, y)
 
 

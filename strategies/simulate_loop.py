@@ -126,6 +126,7 @@ def run_loop(
     history: list[BatchRecord] = []
     curve: list[dict[str, Any]] = []
     stops: dict[str, dict[str, Any]] = {}
+    chosen: dict[str, Any] | None = None  # the last fit's search, kept as the platform does
     for step in range(n_pool + 1):
         model = train_model(
             split.X_pool[labeled],  # type: ignore[index]
@@ -133,7 +134,9 @@ def run_loop(
             split.n_classes,
             random_state=split.seed,
             spec=spec,
+            previous=chosen,
         )
+        chosen = getattr(model, "chosen_", None)
         model = semi.pseudo_label_refit(model, split, labeled)  # off unless measured
         unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
         proba = model.predict_proba(split.X_pool[unlabeled])  # type: ignore[index]

@@ -50,6 +50,7 @@ def classify_steps(
             n_classes,
             random_state=project.random_state,
             spec=spec,
+            previous=estimators.previous_choice(project, version, spec),
         )
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from projects.models import ModelVersion
 from strategies.models import MIN_SEARCH_LABELS, LinearModel, ModelSpec
 from strategies.query import LINEAR_ONLY
 
@@ -91,6 +92,23 @@ def project_spec(project: Any) -> ModelSpec:
     return spec_for(
         project.estimator, project.estimator_params, project.hyperparameter_search == "grid"
     )
+
+
+def previous_choice(project: Any, version: Any, spec: ModelSpec) -> dict[str, Any] | None:
+    """What the project's last finished fit of this estimator chose, for the next fit to
+    keep while it stands (``strategies.models.reusable_choice``): searching every fit
+    cost most of a steady retrain's fit."""
+    last = (
+        ModelVersion.objects.filter(
+            project=project, status=ModelVersion.Status.DONE, version__lt=version.version
+        )
+        .order_by("-version")
+        .values_list("estimator", "hyperparameters")
+        .first()
+    )
+    if last is None or last[0] != spec.name:
+        return None
+    return dict(last[1] or {})
 
 
 def chosen_values(model: Any) -> dict[str, Any]:

@@ -242,6 +242,19 @@ def test_the_worker_trains_the_projects_estimator_and_records_what_it_chose(  # 
     page = client.get(reverse("project-dashboard", args=[pid])).content.decode()
     assert 'id="model-hyperparameters"' in page
     assert f"alpha={chosen['alpha']}" in page and "naive_bayes" in page
+    assert f"(searched at {chosen['searched_at']} labels)" in page
+
+    # The next fit keeps the last search's choice while the labels have grown by less
+    # than a quarter: another grid point recorded as searched stands (no new search).
+    other = next(a for a in (0.1, 0.3, 1.0) if a != chosen["alpha"])
+    ModelVersion.objects.filter(pk=version.pk).update(hyperparameters={**chosen, "alpha": other})
+    later = ModelVersion.objects.create(project=project, version=version.version + 1)
+    kept = _train_and_score(project, later, rows=10)["hyperparameters"]
+    assert kept["alpha"] == other and kept["searched_at"] == chosen["searched_at"]
+    # Another estimator's choice is never carried over.
+    ModelVersion.objects.filter(pk=version.pk).update(estimator="logistic_regression")
+    fresh = _train_and_score(project, later, rows=10)["hyperparameters"]
+    assert fresh["alpha"] == chosen["alpha"]
 
 
 def mean_colour(**options):  # type: ignore[no-untyped-def]

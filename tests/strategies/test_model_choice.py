@@ -15,10 +15,12 @@ from strategies.embedders import check_rows, sentence_transformer
 from strategies.features import TextVectorizer, pool_text_features
 from strategies.models import (
     MIN_SEARCH_LABELS,
+    RESEARCH_GROWTH,
     EstimatorModel,
     LinearModel,
     ModelSpec,
     cv_search,
+    reusable_choice,
     train_model,
 )
 from strategies.simulate import model_spec, simulate
@@ -77,8 +79,43 @@ def test_C_is_chosen_by_cv_once_there_are_enough_labels(iris) -> None:
     assert few.chosen_ == {"C": 1.0, "searched": False}
     many = train_model(X, y, 3, C="cv", random_state=0)
     assert many.chosen_["searched"] is True and many.chosen_["C"] in (0.1, 1.0, 10.0)
+    assert many.chosen_["searched_at"] == 150
     # The default of train_model is the CV choice.
     assert train_model(X, y, 3, random_state=0).chosen_ == many.chosen_
+
+
+def test_a_search_stands_until_the_labels_grow_by_a_quarter() -> None:
+    grid = {"C": (1.0, 10.0, 100.0)}
+    searched = {"C": 100.0, "searched": True, "searched_at": 400}
+    assert reusable_choice(searched, grid, 400) == {"C": 100.0}
+    assert reusable_choice(searched, grid, int(400 * RESEARCH_GROWTH) - 1) == {"C": 100.0}
+    assert reusable_choice(searched, grid, int(400 * RESEARCH_GROWTH)) is None  # grown
+    assert reusable_choice(searched, grid, int(400 / RESEARCH_GROWTH)) is None  # shrunk
+    assert reusable_choice({**searched, "C": 0.5}, grid, 400) is None  # not in the grid now
+    assert reusable_choice({"C": 10.0, "searched": False}, grid, 400) is None  # a default
+    assert reusable_choice({"C": 10.0, "searched": True}, grid, 400) is None  # no count
+    assert reusable_choice(None, grid, 400) is None
+
+
+def test_a_fit_keeps_the_previous_search_and_searches_again_once_labels_grew(
+    iris, monkeypatch
+) -> None:
+    X, y = iris
+    first = train_model(X[:100], y[:100], 3, C="cv", random_state=0).chosen_
+    assert first["searched"] is True and first["searched_at"] == 100
+    # A C the search would not pick, recorded as searched: kept, without searching.
+    other = next(c for c in (0.1, 1.0, 10.0) if c != first["C"])
+    monkeypatch.setattr("strategies.models.cv_search", _no_search)
+    kept = train_model(X[:110], y[:110], 3, C="cv", random_state=0, previous={**first, "C": other})
+    assert kept.chosen_ == {"C": other, "searched": True, "searched_at": 100}
+    assert other == kept.estimator_.C
+    monkeypatch.undo()
+    again = train_model(X, y, 3, C="cv", random_state=0, previous={**first, "C": other})
+    assert again.chosen_["searched_at"] == 150  # 1.5x the labels: a new search
+
+
+def _no_search(*args, **kwargs):  # type: ignore[no-untyped-def]
+    raise AssertionError("searched although the previous choice stands")
 
 
 def test_cv_search_picks_the_grid_point_with_the_lowest_held_out_loss(iris) -> None:
