@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from django.db import DataError, transaction
 
 from projects.ingest import bulk
 from projects.ingest.parsers import ParsedRow
@@ -33,3 +36,43 @@ def test_chunked_insert_equals_one_go(monkeypatch) -> None:  # type: ignore[no-u
     assert whole[4][1:4] == ("a", Item.State.LABELED, Item.LabelSource.SEED)
     assert whole[9][4:] == ({"i": 9}, "img/9.png")  # each row keeps its own image
     assert _inserted(monkeypatch, 3) == whole
+
+
+@pytest.mark.postgres
+def test_a_chunk_is_parsed_while_the_last_one_is_copied(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The COPY of one chunk overlaps the parsing of the next (on two cores, the server's
+    indexes and our rows), and the rows still arrive whole and in order."""
+    monkeypatch.setattr(bulk, "INSERT_CHUNK", 3)
+    project = Project.objects.create(name="pipelined", kind="text", labels=["a"])
+    events: list[str] = []
+    copy = bulk._Pipelined._copy
+
+    def slow_copy(self, buffer):  # type: ignore[no-untyped-def]
+        events.append("copy starts")
+        time.sleep(0.2)
+        copy(self, buffer)
+        events.append("copy ends")
+
+    def rows():  # type: ignore[no-untyped-def]
+        for i in range(9):
+            events.append(f"row {i}")
+            yield ParsedRow(line=i, text=f"text {i}")
+
+    monkeypatch.setattr(bulk._Pipelined, "_copy", slow_copy)
+    assert bulk.items_insert(project.pk, rows()) == 9
+    first = events.index("copy starts")
+    assert "row 3" in events[first : events.index("copy ends")]  # the next chunk meanwhile
+    assert events[-1] == "copy ends"  # the last COPY is waited for
+    texts = Item.objects.filter(project=project).order_by("id").values_list("text", flat=True)
+    assert list(texts) == [f"text {i}" for i in range(9)]
+
+
+@pytest.mark.postgres
+def test_a_copy_that_fails_in_the_helper_thread_fails_the_import(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(bulk, "INSERT_CHUNK", 3)
+    project = Project.objects.create(name="copy fails", kind="text", labels=["a"])
+    rows = [ParsedRow(line=i, text=f"text {i}") for i in range(9)]
+    rows[1].label = "x" * 300  # longer than the column: the server refuses the chunk
+    with pytest.raises(DataError, match="too long"), transaction.atomic():
+        bulk.items_insert(project.pk, rows)
+    assert not Item.objects.filter(project=project).exists()
