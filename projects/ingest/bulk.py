@@ -112,8 +112,7 @@ def items_insert(project_id: int, rows: Iterable[ParsedRow], images: Sequence[st
                 placeholders = ", ".join(["%s"] * len(columns))
                 with connection.cursor() as cursor:
                     cursor.executemany(
-                        f"INSERT INTO projects_item ({', '.join(columns)}) "
-                        f"VALUES ({placeholders})",
+                        f"INSERT INTO projects_item ({', '.join(columns)}) VALUES ({placeholders})",
                         values,
                     )
             start += len(chunk)
