@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import xlogy
 
-from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows, row_norms
+from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows
+from strategies._space import row_norms as l2_norms
 from strategies.committee import train_committee, train_mixed_committee
 from strategies.models import Model, MultilabelModel, check_labels
 from strategies.multilabel_query import adaptive_scores, cvirs_scores, mmc_scores
@@ -31,7 +32,9 @@ class QueryContext:
 
     ``X_pool`` may be None when ``proba`` is given and the strategy does not read the
     features (``StrategyInfo.reads_features``): a caller with a huge pool then never
-    holds its rows in one matrix.
+    holds its rows in one matrix. ``row_norms``: the pool rows' L2 norms, all a
+    ``reads_norms`` strategy needs of the features (a chunked rescore computes them
+    with the probabilities); else computed from ``X_pool``.
     """
 
     X_pool: Matrix | None
@@ -46,6 +49,7 @@ class QueryContext:
     beta: float = 1.0
     density_base: str = "entropy"
     density: np.ndarray | None = None
+    row_norms: np.ndarray | None = None
 
     def pool_proba(self) -> np.ndarray:
         if self.proba is None:
@@ -58,6 +62,11 @@ class QueryContext:
         if self.X_pool is None:
             raise ValueError("this strategy reads the pool's features: give X_pool")
         return self.X_pool
+
+    def pool_row_norms(self) -> np.ndarray:
+        if self.row_norms is None:
+            self.row_norms = l2_norms(self.pool_rows())
+        return self.row_norms
 
     def pool_size(self) -> int:
         return n_rows(self.X_pool) if self.X_pool is not None else len(self.pool_proba())
@@ -96,6 +105,7 @@ class StrategyInfo:
     multilabel: bool = False
     needs_model: bool = True
     reads_features: bool = False  # besides the probabilities: X_pool is required
+    reads_norms: bool = False  # the rows' L2 norms: X_pool or QueryContext.row_norms
     fn: Callable[[QueryContext], np.ndarray] = field(repr=False, default=lambda ctx: np.zeros(0))
 
     @property
@@ -155,9 +165,15 @@ def expected_gradient_length_scores(proba: np.ndarray, X: Matrix) -> np.ndarray:
     ``E_y ||grad|| = sum_y p_y ||p - e_y|| sqrt(||x||^2 + 1)`` with
     ``||p - e_y||^2 = ||p||^2 - 2 p_y + 1``.
     """
+    return expected_gradient_length_norms(proba, l2_norms(X))
+
+
+def expected_gradient_length_norms(proba: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``expected_gradient_length_scores`` given the rows' L2 norms ``||x||``: all it
+    reads of the features, so a chunked rescore need not hold the pool's rows."""
     sq = (proba**2).sum(axis=1, keepdims=True) - 2.0 * proba + 1.0
     expected = (proba * np.sqrt(np.clip(sq, 0.0, None))).sum(axis=1)
-    return expected * np.sqrt(row_norms(X) ** 2 + 1.0)
+    return expected * np.sqrt(np.asarray(norms, dtype=np.float64) ** 2 + 1.0)
 
 
 def multilabel_least_confidence_scores(proba: np.ndarray) -> np.ndarray:
@@ -287,8 +303,8 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
         _info(
             "expected_gradient_length",
             "Expected norm of the training gradient (closed form).",
-            lambda c: expected_gradient_length_scores(c.pool_proba(), c.pool_rows()),
-            reads_features=True,
+            lambda c: expected_gradient_length_norms(c.pool_proba(), c.pool_row_norms()),
+            reads_norms=True,
         ),
         _info(
             "density_weighted",
@@ -348,6 +364,8 @@ def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
     if ctx.X_pool is None:
         if info.reads_features or ctx.proba is None:
             raise ValueError(f"strategy {info.name!r} needs X_pool (or proba, if it reads none)")
+        if info.reads_norms and ctx.row_norms is None:
+            raise ValueError(f"strategy {info.name!r} needs X_pool or row_norms")
         n = len(ctx.proba)
     else:
         ctx.X_pool = check_pool(ctx.X_pool)
@@ -361,6 +379,8 @@ def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
         ctx.proba = proba
     if ctx.density is not None and np.shape(ctx.density) != (n,):
         raise ValueError(f"density must have one value per pool row ({n})")
+    if ctx.row_norms is not None and np.shape(ctx.row_norms) != (n,):
+        raise ValueError(f"row_norms must have one value per pool row ({n})")
     if ctx.beta < 0 or not np.isfinite(ctx.beta):
         raise ValueError("beta must be a non-negative number")
     if info.needs_committee and ctx.committee is None and ctx.X_labeled is not None:

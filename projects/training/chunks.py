@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import joblib
@@ -47,6 +47,7 @@ from projects.pool.features import Matrix
 from projects.rescore_chunk import RescoreChunk
 from projects.training.predicted import PredictedAnswers, answers_joined, answers_load
 from projects.training.services import Superseded, heartbeat_stale
+from strategies._space import row_norms
 from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,30 @@ class ChunkScorer(Protocol):
 @dataclass
 class ProbaScorer:
     """A probability model's chunk (single- and multi-label): `predict_proba` of the
-    chunk's feature rows, read from only the shards they fall in."""
+    chunk's feature rows, read from only the shards they fall in. With `norms`, one
+    more column: each row's L2 norm, all a `reads_norms` strategy (expected gradient
+    length) reads of the features (`split` parts the two)."""
 
     model: Any
+    norms: bool = False
 
     def score_ids(self, project_id: int, ids: np.ndarray) -> Part:
         return Part(self.score_rows(feature_store.features_rows(project_id, ids)))
 
     def score_rows(self, X: Matrix) -> np.ndarray:
-        return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        if not getattr(self, "norms", False):  # pickled by a worker from before norms
+            return proba
+        return np.column_stack([proba, row_norms(X)])
+
+    def width(self, n_classes: int) -> int:
+        return n_classes + int(self.norms)
+
+    def split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The probabilities, and the norms if this scorer gives them."""
+        if not self.norms:
+            return rows, None
+        return rows[:, :-1], rows[:, -1]
 
 
 @dataclass
@@ -101,6 +117,8 @@ class Rescore:
     scorer: ChunkScorer
     count: int  # chunks recorded; 0: one pass, here
     scored_here: int = 0  # of them, by this worker (the rest by others)
+    # Where this worker's time went: scoring its chunks, waiting for others', reading them.
+    spent: dict[str, float] = field(default_factory=dict)
 
     def results(self, n_rows: int, width: int, here: Here) -> Part:
         """The merged results of all `n_rows` rows (`width` columns), this process
@@ -110,14 +128,17 @@ class Rescore:
         if not self.count:
             return here(0, n_rows)
         own: set[int] = set()
-        merged = _collect(self.version, self.attempt, here, self.count, n_rows, own)
+        merged = _collect(self.version, self.attempt, here, self.count, n_rows, own, self.spent)
         self.scored_here = len(own)
         return merged
 
-    def proba(self, ids: np.ndarray, n_classes: int, X: Matrix | None = None) -> np.ndarray:
-        """The probabilities of items `ids` (the scored ids): this process's share from
-        `X`, their rows if it holds them, else read chunk by chunk from the store as other
-        workers do (a huge pool's rows are never in one matrix here)."""
+    def proba(
+        self, ids: np.ndarray, n_classes: int, X: Matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The probabilities of items `ids` (the scored ids), and their rows' norms if the
+        scorer gives them: this process's share from `X`, their rows if it holds them,
+        else read chunk by chunk from the store as other workers do (a huge pool's rows
+        are never in one matrix here)."""
         scorer = self.scorer
         assert isinstance(scorer, ProbaScorer)
         project_id = self.version.project_id
@@ -126,13 +147,14 @@ class Rescore:
             if X is not None
             else lambda start, stop: scorer.score_ids(project_id, ids[start:stop])
         )
-        return self.results(len(ids), n_classes, here).rows
+        return scorer.split(self.results(len(ids), scorer.width(n_classes), here).rows)
 
     def timings_note(self, timings: dict[str, float]) -> None:
         """How the work was shared, beside its time."""
         if self.count:
             timings["score_chunks"] = self.count
             timings["score_chunks_elsewhere"] = self.count - self.scored_here
+            timings.update({f"score_{k}": round(v, 4) for k, v in self.spent.items()})
 
 
 @contextmanager
@@ -199,6 +221,7 @@ def _collect(
     count: int,
     n_rows: int,
     own: set[int] | None = None,
+    spent: dict[str, float] | None = None,
 ) -> Part:
     """Claim and score chunks here (their indexes into `own`) until none is left, chunk 0
     first (no message was sent for it); wait for those others hold. Each chunk's rows
@@ -206,10 +229,13 @@ def _collect(
     list of parts and copy of them all (hundreds of megabytes at ten million items). The
     chunks' answers are joined, each offset by its chunk's start."""
     own = set() if own is None else own
+    spent = {} if spent is None else spent
+    clock = dict.fromkeys(("here", "waited", "read"), 0.0)
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
     merged = _Merged(n_rows)
     first = True
     while True:
+        t = time.perf_counter()
         chunk = _claim(mine.filter(index=0)) if first else None
         chunk = chunk or _claim(mine, last_first=True)
         first = False
@@ -218,15 +244,20 @@ def _collect(
             merged.put(chunk, part)
             own.add(chunk.index)
             _done(chunk, part, store=False)
+            clock["here"] += time.perf_counter() - t
             continue
         if mine.filter(status=Status.DONE).count() == count:
             break
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
         time.sleep(WAIT_SECONDS)
+        clock["waited"] += time.perf_counter() - t
+    t = time.perf_counter()
     for chunk in mine.order_by("index"):
         if chunk.index not in own:
             merged.put(chunk, _result_load(chunk))
+    clock["read"] = time.perf_counter() - t
+    spent.update(clock)
     return merged.part()
 
 

@@ -19,7 +19,7 @@ from projects.models import ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
 from projects.training import estimators
 from projects.training import multilabel as multilabel_steps
-from projects.training.chunks import rescore_started
+from projects.training.chunks import ProbaScorer, rescore_started
 from projects.training.predicted import PredictedAnswers
 from projects.training.steps import Scored
 from strategies import metrics, query
@@ -76,13 +76,15 @@ def classify_steps(
     # version's scores, not on the previous model's (or none).
     in_pool = snap.unlabeled
     ids = snap.ids[in_pool]
-    with rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
+    strategy = query.STRATEGIES[project.strategy]
+    scorer = ProbaScorer(model, norms=strategy.reads_norms)
+    with rescore_started(version=version, attempt=attempt, scorer=scorer, ids=ids) as rescore:
         # The pool's rows in one matrix only for a strategy that reads them (density,
-        # gradients, committees): a copy of most of the table. The others read the
-        # probabilities, scored chunk by chunk (other workers score meanwhile).
-        reads = query.STRATEGIES[project.strategy].reads_features
-        X_pool = snap.rows(in_pool) if reads else None
-        proba = rescore.proba(ids, n_classes, X_pool)
+        # committees): a copy of most of the table. The others read the probabilities
+        # (and the rows' norms: gradients), scored chunk by chunk (other workers score
+        # meanwhile).
+        X_pool = snap.rows(in_pool) if strategy.reads_features else None
+        proba, norms = rescore.proba(ids, n_classes, X_pool)
     rescore.timings_note(timings)
     scores = np.zeros(0)
     if in_pool.any():
@@ -94,6 +96,7 @@ def classify_steps(
             y_labeled=snap.label[train],
             n_classes=n_classes,
             random_state=project.random_state + version.version,
+            row_norms=norms,
         )
         scores = query.score(project.strategy, ctx)
     timings["score"] = time.perf_counter() - t

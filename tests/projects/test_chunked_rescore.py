@@ -105,7 +105,9 @@ def _pool_proba(
     """What the retrain does: start the rescore, then score what is left and merge (its
     share from `X`, or, if None, from the stored rows as other workers do)."""
     with chunks.rescore_started(version=version, attempt=attempt, model=model, ids=ids) as rescore:
-        return rescore.proba(ids, 2, X)  # type: ignore[arg-type]
+        proba, norms = rescore.proba(ids, 2, X)  # type: ignore[arg-type]
+        assert norms is None  # asked for none
+        return proba
 
 
 def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) -> None:  # type: ignore[no-untyped-def]
@@ -165,12 +167,27 @@ def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(
     assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
 
 
-@pytest.mark.parametrize("strategy", ["margin", "density_weighted"])
+def test_a_chunked_rescore_gives_the_rows_norms_with_the_probabilities(running, settings) -> None:  # type: ignore[no-untyped-def]
+    """Expected gradient length reads only the rows' norms: every chunk computes them with
+    its probabilities, from the store or from held rows alike."""
+    version, model, ids, X = running
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
+    scorer = chunks.ProbaScorer(model, norms=True)
+    for held in (X, None):
+        with chunks.rescore_started(version=version, attempt=1, scorer=scorer, ids=ids) as rescore:
+            assert chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=1).pk)
+            proba, norms = rescore.proba(ids, 2, held)
+        assert np.array_equal(proba, model.predict_proba(X))
+        np.testing.assert_allclose(norms, np.linalg.norm(np.asarray(X), axis=1))
+
+
+@pytest.mark.parametrize("strategy", ["margin", "expected_gradient_length", "density_weighted"])
 def test_the_retrain_reads_the_pools_rows_only_for_a_strategy_that_reads_them(
     api, settings, monkeypatch, strategy
 ) -> None:  # type: ignore[no-untyped-def]
-    """Memory bounded by the chunk: a strategy of probabilities alone never has the pool's
-    rows gathered into one matrix; density weighting reads them (it measures the pool)."""
+    """Memory bounded by the chunk: a strategy of probabilities (or of them and the rows'
+    norms) never has the pool's rows gathered into one matrix; density weighting reads
+    them (it measures the pool)."""
     project, truth = make_pool(api)
     retrain_owed(project)
     label_open_batch(api, project, truth)
@@ -189,7 +206,7 @@ def test_the_retrain_reads_the_pools_rows_only_for_a_strategy_that_reads_them(
     labelled = Item.objects.filter(project=project, label__isnull=False).count()
     bound = max(700, labelled, run.STOP_SET_SIZE)
     assert pool > 2 * bound
-    if strategy == "margin":
+    if strategy != "density_weighted":
         assert asked and max(asked) <= bound
     else:
         assert max(asked) >= pool

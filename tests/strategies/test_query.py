@@ -101,13 +101,14 @@ def test_every_strategy_scores_every_pool_row(iris) -> None:
 
 def test_a_strategy_of_probabilities_alone_needs_no_pool_rows(iris) -> None:
     """`X_pool=None` with `proba` scores exactly as the rows do; a strategy that reads the
-    features (`reads_features`) refuses to run without them."""
+    features (`reads_features`) refuses to run without them, and one that reads only
+    their norms (`reads_norms`) runs on `row_norms` exactly as on the rows."""
     X, y = iris
     rows = np.r_[0:3, 50:53, 100:103]
     model = train_model(X[rows], y[rows], 3, random_state=0)
     proba = model.predict_proba(X)
     labelled = {"X_labeled": X[rows], "y_labeled": y[rows], "n_classes": 3, "random_state": 0}
-    reading = set()
+    reading, norming = set(), set()
     for name, info in STRATEGIES.items():
         if info.multilabel:
             continue
@@ -118,9 +119,22 @@ def test_a_strategy_of_probabilities_alone_needs_no_pool_rows(iris) -> None:
                 score(name, ctx)
             continue
         with_rows = score(name, QueryContext(X_pool=X, model=model, proba=proba, **labelled))
+        if info.reads_norms:
+            norming.add(name)
+            with pytest.raises(ValueError, match="needs X_pool or row_norms"):
+                score(name, ctx)
+            norms = np.linalg.norm(X, axis=1)
+            ctx = QueryContext(X_pool=None, model=model, proba=proba, row_norms=norms, **labelled)
+            np.testing.assert_allclose(score(name, ctx), with_rows, rtol=1e-12, err_msg=name)
+            continue
         assert np.array_equal(score(name, ctx), with_rows), name
-    expected = {"vote_entropy", "kl_consensus", "expected_gradient_length", "density_weighted"}
-    assert reading == expected
+    assert reading == {"vote_entropy", "kl_consensus", "density_weighted"}
+    assert norming == {"expected_gradient_length"}
+    with pytest.raises(ValueError, match="one value per pool row"):
+        score(
+            "expected_gradient_length",
+            QueryContext(X_pool=None, proba=proba, row_norms=np.ones(3)),
+        )
     with pytest.raises(ValueError, match="needs X_pool"):
         score("random", QueryContext(X_pool=None))
 
