@@ -138,6 +138,52 @@ def cluster_density(
     return density / top if top > 0 else np.ones(n)
 
 
+@dataclass(frozen=True)
+class Density:
+    """What ``density_fit`` learned of a pool: ``cluster_density``'s summary of it, the
+    projection, its mean, the k-means centroids (unit length) and their shares ``w_j``.
+
+    ``raw(rows)`` is each row's unscaled density, so a pool can be scored in chunks
+    (each where its rows are) and scaled by the maximum after (``scaled_density``).
+    """
+
+    projection: Projection
+    mean: np.ndarray
+    centres: np.ndarray
+    weights: np.ndarray
+
+    def raw(self, X: Matrix) -> np.ndarray:
+        Z = self.projection.transform(X) - self.mean
+        return np.asarray(np.clip(normalize(Z) @ self.centres.T, 0.0, None) @ self.weights)
+
+
+def density_sample(n: int, random_state: int | None) -> np.ndarray:
+    """The pool positions (sorted, at most ``FIT_SAMPLE``) that ``density_fit`` reads."""
+    rng = check_random_state(random_state)
+    return np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
+
+
+def density_fit(X_sample: Matrix, *, random_state: int | None) -> Density:
+    """``cluster_density``'s summary fitted on the rows ``density_sample`` chose: their
+    projection, their mean and ``DENSITY_CLUSTERS`` k-means centroids."""
+    projection = fit_projection(X_sample, random_state=random_state)
+    Z = projection.transform(X_sample)
+    mean = Z.mean(axis=0) if len(Z) else np.zeros(Z.shape[1])
+    Zc = Z - mean
+    distinct = np.unique(Zc, axis=0).shape[0]
+    c = max(1, min(DENSITY_CLUSTERS, distinct))
+    km = KMeans(n_clusters=c, n_init=1, max_iter=50, random_state=random_state).fit(Zc)
+    weights = np.bincount(km.labels_, minlength=c) / len(Zc)
+    return Density(projection, mean, normalize(km.cluster_centers_), weights)
+
+
+def scaled_density(raw: np.ndarray) -> np.ndarray:
+    """Raw densities (``Density.raw``, of every pool row) rescaled so the max is 1."""
+    raw = np.asarray(raw, dtype=np.float64)
+    top = raw.max() if len(raw) else 0.0
+    return raw / top if top > 0 else np.ones(len(raw))
+
+
 def uniform_tiebreak(n: int, random_state: int | np.random.RandomState | None) -> np.ndarray:
     """A seeded random permutation key used to break ties among equal scores."""
     return check_random_state(random_state).permutation(n)

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import xlogy
 
-from strategies._space import Matrix, check_pool, cluster_density, embed, n_rows
+from strategies._space import (
+    Matrix,
+    check_pool,
+    density_fit,
+    density_sample,
+    n_rows,
+    scaled_density,
+)
 from strategies._space import row_norms as l2_norms
 from strategies.committee import train_committee, train_mixed_committee
 from strategies.models import Model, MultilabelModel, check_labels
@@ -106,6 +113,10 @@ class StrategyInfo:
     needs_model: bool = True
     reads_features: bool = False  # besides the probabilities: X_pool is required
     reads_norms: bool = False  # the rows' L2 norms: X_pool or QueryContext.row_norms
+    reads_density: bool = False  # the pool's density: X_pool or QueryContext.density
+    # A row's score depends on that row alone (given the model and the committee), so a
+    # pool may be scored in chunks, each on its own (a committee where the rows are).
+    row_local: bool = False
     fn: Callable[[QueryContext], np.ndarray] = field(repr=False, default=lambda ctx: np.zeros(0))
 
     @property
@@ -222,10 +233,15 @@ def pool_density(X_pool: Matrix, *, random_state: int | None = None) -> np.ndarr
     """Similarity of every pool row to the pool, in [0, 1] (see ``_space.cluster_density``).
 
     Depends only on the features, so a caller may compute it once per pool and pass it
-    as ``QueryContext.density`` (rows aligned with ``X_pool``).
+    as ``QueryContext.density`` (rows aligned with ``X_pool``). Fitted on a sample of
+    the rows (``density_sample``, ``density_fit``), then every row measured: a caller
+    with a huge pool does the same a chunk of rows at a time (``Density.raw``) and
+    scales the whole (``scaled_density``), with the same result.
     """
     X = check_pool(X_pool)
-    return cluster_density(embed(X, random_state=random_state), random_state=random_state)
+    sample = density_sample(n_rows(X), random_state)
+    fitted = density_fit(X[sample], random_state=random_state)  # type: ignore[index]
+    return scaled_density(fitted.raw(X))
 
 
 def density_weighted_scores(
@@ -275,16 +291,19 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             "least_confidence",
             "1 - probability of the predicted class.",
             lambda c: least_confidence_scores(c.pool_proba()),
+            row_local=True,
         ),
         _info(
             "margin",
             "1 - gap between the two most probable classes.",
             lambda c: margin_scores(c.pool_proba()),
+            row_local=True,
         ),
         _info(
             "entropy",
             "Entropy of the predicted class distribution.",
             lambda c: entropy_scores(c.pool_proba()),
+            row_local=True,
         ),
         _info(
             "vote_entropy",
@@ -292,6 +311,7 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             _vote_entropy,
             needs_committee=True,
             reads_features=True,
+            row_local=True,
         ),
         _info(
             "kl_consensus",
@@ -299,48 +319,55 @@ STRATEGIES: dict[str, StrategyInfo] = dict(
             lambda c: kl_consensus_scores(_committee_proba(c)),
             needs_committee=True,
             reads_features=True,
+            row_local=True,
         ),
         _info(
             "expected_gradient_length",
             "Expected norm of the training gradient (closed form).",
             lambda c: expected_gradient_length_norms(c.pool_proba(), c.pool_row_norms()),
             reads_norms=True,
+            row_local=True,
         ),
         _info(
             "density_weighted",
             "Uncertainty times similarity to the pool, raised to beta.",
             _density_weighted,
-            reads_features=True,
+            reads_density=True,
         ),
         _info(
             "multilabel_least_confidence",
             "Mean per-label uncertainty (multi-label projects).",
             lambda c: multilabel_least_confidence_scores(c.pool_proba()),
             multilabel=True,
+            row_local=True,
         ),
         _info(
             "multilabel_margin",
             "Smallest per-label margin (multi-label projects).",
             lambda c: multilabel_margin_scores(c.pool_proba()),
             multilabel=True,
+            row_local=True,
         ),
         _info(
             "multilabel_entropy",
             "Sum of per-label binary entropies (multi-label projects).",
             lambda c: multilabel_entropy_scores(c.pool_proba()),
             multilabel=True,
+            row_local=True,
         ),
         _info(
             "multilabel_mmc",
             "Expected loss reduction with the most confident predicted set (MMC).",
             lambda c: mmc_scores(c.pool_proba()),
             multilabel=True,
+            row_local=True,
         ),
         _info(
             "multilabel_adaptive",
             "Max-margin uncertainty times label-count inconsistency (Li & Guo 2013).",
             lambda c: adaptive_scores(c.pool_proba(), _label_rate(c)),
             multilabel=True,
+            row_local=True,
         ),
         _info(
             "multilabel_cvirs",
@@ -366,6 +393,8 @@ def _validate(ctx: QueryContext, info: StrategyInfo) -> None:
             raise ValueError(f"strategy {info.name!r} needs X_pool (or proba, if it reads none)")
         if info.reads_norms and ctx.row_norms is None:
             raise ValueError(f"strategy {info.name!r} needs X_pool or row_norms")
+        if info.reads_density and ctx.density is None:
+            raise ValueError(f"strategy {info.name!r} needs X_pool or density")
         n = len(ctx.proba)
     else:
         ctx.X_pool = check_pool(ctx.X_pool)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import joblib
 import numpy as np
@@ -47,7 +47,8 @@ from projects.pool.features import Matrix
 from projects.rescore_chunk import RescoreChunk
 from projects.training.predicted import PredictedAnswers, answers_joined, answers_load
 from projects.training.services import Superseded, heartbeat_stale
-from strategies._space import row_norms
+from strategies import query
+from strategies._space import Density, row_norms, scaled_density
 from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
@@ -79,33 +80,66 @@ class ChunkScorer(Protocol):
         ...
 
 
+class Scores(NamedTuple):
+    """A probability rescore's merged results (`ProbaScorer.split`)."""
+
+    proba: np.ndarray
+    norms: np.ndarray | None = None  # the rows' L2 norms, if the scorer gave them
+    scores: np.ndarray | None = None  # the strategy's scores, if the chunks scored it
+    density: np.ndarray | None = None  # the pool's density, scaled, if it gave the raw
+
+
 @dataclass
 class ProbaScorer:
     """A probability model's chunk (single- and multi-label): `predict_proba` of the
-    chunk's feature rows, read from only the shards they fall in. With `norms`, one
-    more column: each row's L2 norm, all a `reads_norms` strategy (expected gradient
-    length) reads of the features (`split` parts the two)."""
+    chunk's feature rows, read from only the shards they fall in.
+
+    More columns after the probabilities, for the strategies that read the features,
+    so the pool's rows are never gathered in one process: with `norms`, each row's L2
+    norm (all that expected gradient length reads of them); with `density` (fitted by
+    the retrain on a sample), each row's raw density, scaled once merged; with
+    `strategy` (a `row_local` one: the committees), its score of each row, from the
+    rows and the retrain's `committee`. `split` parts the columns again.
+    """
 
     model: Any
     norms: bool = False
+    strategy: str | None = None
+    committee: list[Any] | None = None
+    density: Density | None = None
 
     def score_ids(self, project_id: int, ids: np.ndarray) -> Part:
         return Part(self.score_rows(feature_store.features_rows(project_id, ids)))
 
     def score_rows(self, X: Matrix) -> np.ndarray:
         proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        if not getattr(self, "norms", False):  # pickled by a worker from before norms
-            return proba
-        return np.column_stack([proba, row_norms(X)])
+        columns = [proba]
+        if getattr(self, "norms", False):  # a scorer pickled before norms has none
+            columns.append(row_norms(X)[:, None])
+        density = getattr(self, "density", None)
+        if density is not None:
+            columns.append(density.raw(X)[:, None])
+        strategy = getattr(self, "strategy", None)
+        if strategy is not None:
+            context = query.QueryContext(
+                X_pool=X, model=self.model, proba=proba, committee=self.committee
+            )
+            columns.append(query.score(strategy, context)[:, None])
+        return proba if len(columns) == 1 else np.hstack(columns)
+
+    def _extra(self) -> list[str]:
+        flags = (self.norms, self.density is not None, self.strategy is not None)
+        return [name for name, on in zip(("norms", "density", "scores"), flags, strict=True) if on]
 
     def width(self, n_classes: int) -> int:
-        return n_classes + int(self.norms)
+        return n_classes + len(self._extra())
 
-    def split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The probabilities, and the norms if this scorer gives them."""
-        if not self.norms:
-            return rows, None
-        return rows[:, :-1], rows[:, -1]
+    def split(self, rows: np.ndarray, n_classes: int) -> Scores:
+        """The probabilities, and the norms, density and scores this scorer gives."""
+        extra = {name: rows[:, n_classes + i] for i, name in enumerate(self._extra())}
+        if "density" in extra:
+            extra["density"] = scaled_density(extra["density"])
+        return Scores(rows[:, :n_classes], **extra)
 
 
 @dataclass
@@ -132,13 +166,11 @@ class Rescore:
         self.scored_here = len(own)
         return merged
 
-    def proba(
-        self, ids: np.ndarray, n_classes: int, X: Matrix | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The probabilities of items `ids` (the scored ids), and their rows' norms if the
-        scorer gives them: this process's share from `X`, their rows if it holds them,
-        else read chunk by chunk from the store as other workers do (a huge pool's rows
-        are never in one matrix here)."""
+    def proba(self, ids: np.ndarray, n_classes: int, X: Matrix | None = None) -> Scores:
+        """The probabilities of items `ids` (the scored ids), and what else the scorer
+        gives (`ProbaScorer`): this process's share from `X`, their rows if it holds
+        them, else read chunk by chunk from the store as other workers do (a huge pool's
+        rows are never in one matrix here)."""
         scorer = self.scorer
         assert isinstance(scorer, ProbaScorer)
         project_id = self.version.project_id
@@ -147,7 +179,7 @@ class Rescore:
             if X is not None
             else lambda start, stop: scorer.score_ids(project_id, ids[start:stop])
         )
-        return scorer.split(self.results(len(ids), scorer.width(n_classes), here).rows)
+        return scorer.split(self.results(len(ids), scorer.width(n_classes), here).rows, n_classes)
 
     def timings_note(self, timings: dict[str, float]) -> None:
         """How the work was shared, beside its time."""

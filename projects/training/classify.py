@@ -23,6 +23,7 @@ from projects.training.chunks import ProbaScorer, rescore_started
 from projects.training.predicted import PredictedAnswers
 from projects.training.steps import Scored
 from strategies import metrics, query
+from strategies._space import density_fit, density_sample
 from strategies.models import multilabel_sets, train_model
 
 
@@ -77,27 +78,41 @@ def classify_steps(
     in_pool = snap.unlabeled
     ids = snap.ids[in_pool]
     strategy = query.STRATEGIES[project.strategy]
-    scorer = ProbaScorer(model, norms=strategy.reads_norms)
+    ctx = query.QueryContext(
+        X_pool=None,
+        model=model,
+        X_labeled=X_train,
+        y_labeled=snap.label[train],
+        n_classes=n_classes,
+        random_state=project.random_state + version.version,
+    )
+    # What a strategy reads of the features comes with the probabilities, chunk by
+    # chunk, so no process gathers the pool's rows: a committee scores each chunk where
+    # its rows are (its strategies are row-local); expected gradient length reads the
+    # rows' norms; density weighting the pool's density, fitted here on a sample of rows.
+    in_chunks = strategy.reads_features and strategy.row_local and bool(in_pool.any())
+    density = None
+    if strategy.reads_density and in_pool.any():
+        sample = np.flatnonzero(in_pool)[density_sample(len(ids), ctx.random_state)]
+        density = density_fit(snap.rows(sample), random_state=ctx.random_state)
+    scorer = ProbaScorer(
+        model,
+        norms=strategy.reads_norms,
+        strategy=project.strategy if in_chunks else None,
+        committee=ctx.members() if in_chunks else None,
+        density=density,
+    )
     with rescore_started(version=version, attempt=attempt, scorer=scorer, ids=ids) as rescore:
-        # The pool's rows in one matrix only for a strategy that reads them (density,
-        # committees): a copy of most of the table. The others read the probabilities
-        # (and the rows' norms: gradients), scored chunk by chunk (other workers score
-        # meanwhile).
-        X_pool = snap.rows(in_pool) if strategy.reads_features else None
-        proba, norms = rescore.proba(ids, n_classes, X_pool)
+        # A strategy that reads the rows otherwise (none today) has them in one matrix.
+        gathered = strategy.reads_features and not in_chunks
+        ctx.X_pool = snap.rows(in_pool) if gathered else None
+        proba, ctx.row_norms, chunk_scores, ctx.density = rescore.proba(ids, n_classes, ctx.X_pool)
     rescore.timings_note(timings)
+    ctx.proba = proba
     scores = np.zeros(0)
-    if in_pool.any():
-        ctx = query.QueryContext(
-            X_pool=X_pool,
-            model=model,
-            proba=proba,
-            X_labeled=X_train,
-            y_labeled=snap.label[train],
-            n_classes=n_classes,
-            random_state=project.random_state + version.version,
-            row_norms=norms,
-        )
+    if chunk_scores is not None:
+        scores = chunk_scores
+    elif in_pool.any():
         scores = query.score(project.strategy, ctx)
     timings["score"] = time.perf_counter() - t
 

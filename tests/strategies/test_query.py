@@ -15,6 +15,7 @@ from strategies.query import (
     margin_scores,
     multilabel_least_confidence_scores,
     multilabel_margin_scores,
+    pool_density,
     score,
     vote_entropy_scores,
 )
@@ -102,7 +103,8 @@ def test_every_strategy_scores_every_pool_row(iris) -> None:
 def test_a_strategy_of_probabilities_alone_needs_no_pool_rows(iris) -> None:
     """`X_pool=None` with `proba` scores exactly as the rows do; a strategy that reads the
     features (`reads_features`) refuses to run without them, and one that reads only
-    their norms (`reads_norms`) runs on `row_norms` exactly as on the rows."""
+    their norms (`reads_norms`) or the pool's density (`reads_density`) runs on
+    `row_norms` or `density` exactly as on the rows."""
     X, y = iris
     rows = np.r_[0:3, 50:53, 100:103]
     model = train_model(X[rows], y[rows], 3, random_state=0)
@@ -119,17 +121,21 @@ def test_a_strategy_of_probabilities_alone_needs_no_pool_rows(iris) -> None:
                 score(name, ctx)
             continue
         with_rows = score(name, QueryContext(X_pool=X, model=model, proba=proba, **labelled))
-        if info.reads_norms:
+        if info.reads_norms or info.reads_density:
             norming.add(name)
-            with pytest.raises(ValueError, match="needs X_pool or row_norms"):
+            with pytest.raises(ValueError, match="needs X_pool or (row_norms|density)"):
                 score(name, ctx)
-            norms = np.linalg.norm(X, axis=1)
-            ctx = QueryContext(X_pool=None, model=model, proba=proba, row_norms=norms, **labelled)
+            given = (
+                {"row_norms": np.linalg.norm(X, axis=1)}
+                if info.reads_norms
+                else {"density": pool_density(X, random_state=0)}
+            )
+            ctx = QueryContext(X_pool=None, model=model, proba=proba, **given, **labelled)
             np.testing.assert_allclose(score(name, ctx), with_rows, rtol=1e-12, err_msg=name)
             continue
         assert np.array_equal(score(name, ctx), with_rows), name
-    assert reading == {"vote_entropy", "kl_consensus", "density_weighted"}
-    assert norming == {"expected_gradient_length"}
+    assert reading == {"vote_entropy", "kl_consensus"}
+    assert norming == {"expected_gradient_length", "density_weighted"}
     with pytest.raises(ValueError, match="one value per pool row"):
         score(
             "expected_gradient_length",
@@ -181,6 +187,31 @@ def test_density_weighted_prefers_dense_regions_at_equal_uncertainty() -> None:
     np.testing.assert_allclose(flat, np.log(2))
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_pools_density_measured_a_chunk_at_a_time_is_the_whole_pools(
+    monkeypatch, sparse
+) -> None:
+    """Fitted on a sample (smaller than the pool here), then every row measured: a
+    chunked rescore measures each chunk where its rows are and scales the joined raw
+    densities, with the result of `pool_density` on the whole."""
+    import scipy.sparse as sp
+
+    from strategies import _space
+
+    monkeypatch.setattr(_space, "FIT_SAMPLE", 60)
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(150, 8)) + 3.0, rng.normal(size=(50, 8)) - 3.0])
+    pool = sp.csr_matrix(X) if sparse else X
+    whole = pool_density(pool, random_state=4)
+    sample = _space.density_sample(200, 4)
+    assert len(sample) == 60 and np.all(np.diff(sample) > 0)
+    fitted = _space.density_fit(pool[sample], random_state=4)
+    raw = np.concatenate([fitted.raw(pool[a:b]) for a, b in ((0, 70), (70, 71), (71, 200))])
+    np.testing.assert_allclose(_space.scaled_density(raw), whole, rtol=1e-12)
+    assert whole.max() == 1.0 and whole.min() >= 0.0
+    assert np.median(whole[:150]) > np.median(whole[150:])  # the larger cluster is denser
+
+
 def test_unknown_strategy_and_bad_proba_are_rejected() -> None:
     X = np.zeros((3, 2))
     with pytest.raises(ValueError, match="unknown strategy"):
@@ -198,3 +229,30 @@ def test_single_class_model_gives_equal_scores() -> None:
     model = train_model(X[:2], np.array([0, 0]), 2)
     s = score("margin", QueryContext(X_pool=X, model=model))
     assert np.ptp(s) == 0.0
+
+
+def test_a_row_local_strategy_scores_a_pool_in_parts_as_in_one(iris) -> None:
+    """`row_local` is what lets a chunked rescore score each chunk where its rows are:
+    the parts' scores, joined, are the whole pool's. The flag must be earned: random
+    and density weighting look at the whole pool, and so do the multi-label margin ranks."""
+    from strategies.models import train_multilabel_model
+
+    X, y = iris
+    rows = np.r_[0:5, 50:55, 100:105]
+    model = train_model(X[rows], y[rows], 3, random_state=0)
+    committee = train_committee(X[rows], y[rows], 3, size=3, random_state=0)
+    Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(np.int64)
+    multi = train_multilabel_model(X[rows], Y[rows], random_state=0)
+    parts = (slice(0, 40), slice(40, 97), slice(97, 150))
+    local = {name for name, info in STRATEGIES.items() if info.row_local}
+    for name in local:
+        chosen = multi if STRATEGIES[name].multilabel else model
+
+        def scored(rows: slice, name: str = name, chosen: object = chosen) -> np.ndarray:
+            ctx = QueryContext(X_pool=X[rows], model=chosen, committee=committee, random_state=1)
+            return score(name, ctx)
+
+        whole = scored(slice(None))
+        np.testing.assert_allclose(np.concatenate([scored(p) for p in parts]), whole, err_msg=name)
+    assert "margin" in local and "vote_entropy" in local and "kl_consensus" in local
+    assert not local & {"random", "density_weighted", "multilabel_cvirs"}
