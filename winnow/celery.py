@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
 
@@ -13,22 +13,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def niceness_at_least(target: int) -> int:
-    """Raise this process's niceness to `target` and return it; never lower it (that takes
-    privilege, and whoever started the worker lower had a reason)."""
-    if not hasattr(os, "nice"):  # not on this platform: nothing to do
-        return 0
-    current = os.nice(0)
-    return os.nice(target - current) if target > current else current
-
-
-@worker_init.connect
+@task_prerun.connect
 def _background_priority(**_: Any) -> None:
     """Retrains are background work annotators never wait on (PRODUCT.md §2.4): where a
-    worker shares CPUs with the web, requests come first. Set before the pool starts, so
-    every pool process inherits it, however the worker was launched (compose, rundemo,
-    systemd). Measured on 2 cores, 16 paced annotators on a 100k pool with retrains
-    back to back: next/ p99 122 -> 28 ms, and more retrains finished, not fewer."""
+    worker shares CPUs with the web, requests come first. The thread that runs tasks
+    raises its niceness at its first task, however the worker was launched (compose,
+    rundemo, systemd), once the process has kept a thread at its starting priority for
+    the work that holds locks requests wait on (`winnow.priority.urgently`). Measured on
+    2 cores, 16 paced annotators on a 100k pool with retrains back to back: next/ p99
+    122 -> 28 ms, and more retrains finished, not fewer."""
     from django.conf import settings
 
-    niceness_at_least(settings.WINNOW_WORKER_NICE)
+    from winnow.priority import background
+
+    background(settings.WINNOW_WORKER_NICE)

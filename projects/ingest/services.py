@@ -17,6 +17,7 @@ from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import ITEMS_ARRIVED, project_move
 from projects.training.services import retrain_request
+from winnow.priority import urgently
 
 
 @transaction.atomic
@@ -50,7 +51,8 @@ def pool_prepared(*, project_id: int) -> None:
     ids = pool.candidate_ids_all(project)
     pool.features_ready(project, ids)
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
-        batch_refresh_unless_training(project=project)
+        # Under the batches lock, which annotators wait on: at the worker's first priority.
+        urgently(lambda: batch_refresh_unless_training(project=project))
 
 
 # Errors kept with an import's record for its history; the answer lists more.

@@ -38,6 +38,7 @@ from projects.training.services import (
 from projects.training.spans import span_steps
 from strategies import metrics
 from strategies.stopping import BatchRecord, evaluate_rules
+from winnow.priority import urgently
 
 log = logging.getLogger(__name__)
 Status = ModelVersion.Status
@@ -284,14 +285,28 @@ def _finish(
     What takes a while is done first, outside any transaction: the stopping rules
     over the history, and the refresh's picks (the full selector, on a large pool).
     Under the batch and project locks, which annotators closing a batch or opening
-    the next one also take, only rows are written.
+    the next one also take, only rows are written, and at the worker's starting
+    priority (`winnow.priority.urgently`).
     """
-    project_id = version.project_id
     for field, value in results.items():
         setattr(version, field, value)
     version.annotation_seconds = _annotation_seconds(version.project)
     stopping = stopping_evaluate(project=version.project, latest=version)
     prepared = batches.prepare(version.project, version)
+    # At the worker's starting priority: annotators' requests wait on these locks.
+    urgently(lambda: _record(version, claimed, results, batches, stopping, prepared))
+
+
+def _record(
+    version: ModelVersion,
+    claimed: int,
+    results: dict[str, Any],
+    batches: BatchHooks,
+    stopping: list[dict[str, Any]],
+    prepared: Any,
+) -> None:
+    """`_finish`'s transaction: the version done, the project moved, the batch refreshed."""
+    project_id = version.project_id
     with transaction.atomic():
         # The open batch's row before the project's, the order in which an annotation
         # that completes the batch takes them (the reverse order deadlocked with it), and

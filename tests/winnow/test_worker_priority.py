@@ -1,10 +1,14 @@
-"""Workers yield the CPU to web requests: each raises its own niceness at start."""
+"""Workers yield the CPU to web requests, but not while they hold locks requests wait on:
+each task thread raises its own niceness, and lock holders run on a thread kept at the
+worker's starting priority (`winnow.priority`)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -12,25 +16,78 @@ from django.conf import settings
 from tests.support.services import ROOT
 
 
-def test_niceness_is_raised_to_the_target_and_never_lowered() -> None:
+def test_a_thread_is_niced_while_its_urgent_work_runs_at_the_starting_priority() -> None:
     """In a child: niceness cannot be lowered again without privilege."""
     code = (
-        "import os; from winnow.celery import niceness_at_least as at_least\n"
-        "start = os.nice(0)\n"
-        "print(start, at_least(start + 3), at_least(start + 1), at_least(start), os.nice(0))"
+        "import os, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'winnow.settings')\n"
+        "django.setup()\n"
+        "from winnow import priority as p\n"
+        "start = p.thread_niceness()\n"
+        "before = p.urgently(p.thread_niceness)\n"  # nothing niced yet: runs right here
+        "raised = p.background(start + 3)\n"
+        "urgent = p.urgently(p.thread_niceness)\n"
+        "lower, same = p.background(start + 1), p.background(start + 3)\n"
+        "print(start, before, raised, urgent, lower, same, p.thread_niceness())\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    start, raised, lower, same, final = map(int, out)
+    start, before, raised, urgent, lower, same, final = map(int, out)
+    assert before == start
     assert (raised, lower, same, final) == (start + 3,) * 4
+    assert urgent == start  # the urgent thread kept the priority the process started with
+
+
+def test_urgent_work_raises_its_errors_in_the_caller() -> None:
+    code = (
+        "import os, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'winnow.settings')\n"
+        "django.setup()\n"
+        "from winnow import priority as p\n"
+        "p.background(p.thread_niceness() + 1)\n"
+        "def fail(): raise LookupError('from the urgent thread')\n"
+        "try:\n"
+        "    p.urgently(fail)\n"
+        "except LookupError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "from the urgent thread"
+
+
+def _thread_niceness(pid: int) -> dict[int, int]:
+    """Every thread of a process and its niceness (field 19 of /proc/.../stat)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        found[int(task.name)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return found
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_started_worker_runs_at_the_configured_niceness(celery_worker_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_started_worker_runs_its_tasks_niced_and_keeps_an_urgent_thread(  # type: ignore[no-untyped-def]
+    celery_worker_process,
+) -> None:
     """However the worker was launched (here a plain `celery -A winnow worker` at the test
-    runner's priority), it runs at WINNOW_WORKER_NICE: retrains come after requests."""
+    runner's priority), its tasks run at WINNOW_WORKER_NICE, and one thread stays at the
+    priority it started with, for the work that holds locks requests wait on."""
+    from projects import tasks
+
     assert settings.WINNOW_WORKER_NICE == 10  # the shipped default
-    niceness = os.getpriority(os.PRIO_PROCESS, celery_worker_process.process.pid)
-    assert niceness == max(settings.WINNOW_WORKER_NICE, os.nice(0))
+    start = os.nice(0)
+    target = max(settings.WINNOW_WORKER_NICE, start)
+    pid = celery_worker_process.process.pid
+    tasks.resend_owed_work.delay()  # any task: its thread (the solo pool's main) is niced
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        niceness = _thread_niceness(pid)
+        if niceness[pid] == target and start in niceness.values():
+            break
+        time.sleep(0.1)
+    assert niceness[pid] == target, niceness
+    if target > start:
+        assert start in niceness.values(), niceness  # the urgent thread
