@@ -167,18 +167,27 @@ def test_the_new_attempt_finishes_and_clears_the_old_attempts_chunks(
     assert not artifacts.artifact_exists(chunks._ids_name(version, 1))
 
 
-def test_a_chunked_rescore_gives_the_rows_norms_with_the_probabilities(running, settings) -> None:  # type: ignore[no-untyped-def]
-    """Expected gradient length reads only the rows' norms: every chunk computes them with
-    its probabilities, from the store or from held rows alike."""
+def _both_ways(running, scorer: chunks.ProbaScorer) -> list[chunks.Scores]:  # type: ignore[no-untyped-def]
+    """A chunked rescore with `scorer`, another worker scoring chunk 1: once with the
+    pool's rows held, once read from the store; the probabilities are the model's."""
     version, model, ids, X = running
-    settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
-    scorer = chunks.ProbaScorer(model, norms=True)
+    results = []
     for held in (X, None):
         with chunks.rescore_started(version=version, attempt=1, scorer=scorer, ids=ids) as rescore:
             assert chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=1).pk)
-            proba, norms, _, _ = rescore.proba(ids, 2, held)
-        assert np.array_equal(proba, model.predict_proba(X))
-        np.testing.assert_allclose(norms, np.linalg.norm(np.asarray(X), axis=1))
+            results.append(rescore.proba(ids, 2, held))
+        assert np.array_equal(results[-1].proba, model.predict_proba(X))
+    return results
+
+
+def test_a_chunked_rescore_gives_the_rows_norms_with_the_probabilities(running, settings) -> None:  # type: ignore[no-untyped-def]
+    """Expected gradient length reads only the rows' norms: every chunk computes them with
+    its probabilities, from the store or from held rows alike."""
+    _, model, _, X = running
+    settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
+    for result in _both_ways(running, chunks.ProbaScorer(model, norms=True)):
+        np.testing.assert_allclose(result.norms, np.linalg.norm(np.asarray(X), axis=1))
+        assert result.scores is None and result.density is None
 
 
 @pytest.mark.parametrize("strategy", ["vote_entropy", "kl_consensus"])
@@ -188,18 +197,14 @@ def test_a_committee_scores_each_chunk_as_the_whole_pool_would(running, settings
     from strategies.committee import train_committee
     from strategies.query import QueryContext, score
 
-    version, model, ids, X = running
+    _, model, _, X = running
     y = (np.asarray(X)[:, 0] > 0).astype(int)
     committee = train_committee(X[::7], y[::7], 2, size=3, random_state=0)
     whole = score(strategy, QueryContext(X_pool=X, model=model, committee=committee))
     settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
     scorer = chunks.ProbaScorer(model, strategy=strategy, committee=committee)
-    for held in (X, None):
-        with chunks.rescore_started(version=version, attempt=1, scorer=scorer, ids=ids) as rescore:
-            assert chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=1).pk)
-            proba, norms, scores, _ = rescore.proba(ids, 2, held)
-        assert np.array_equal(proba, model.predict_proba(X)) and norms is None
-        assert np.array_equal(scores, whole)
+    for result in _both_ways(running, scorer):
+        assert np.array_equal(result.scores, whole) and result.norms is None
     assert len(set(np.round(whole, 6))) > 1  # the committee disagrees somewhere
 
 
@@ -207,17 +212,12 @@ def test_the_chunks_measure_the_pools_density_as_one_pass_would(running, setting
     from strategies import _space
     from strategies.query import pool_density
 
-    version, model, ids, X = running
+    _, model, ids, X = running
     fitted = _space.density_fit(X[_space.density_sample(len(ids), 3)], random_state=3)
     settings.WINNOW_RESCORE_CHUNK_ITEMS = 1000
-    scorer = chunks.ProbaScorer(model, density=fitted)
-    for held in (X, None):
-        with chunks.rescore_started(version=version, attempt=1, scorer=scorer, ids=ids) as rescore:
-            assert chunks.chunk_score(chunk_id=RescoreChunk.objects.get(index=1).pk)
-            proba, norms, scores, density = rescore.proba(ids, 2, held)
-        assert np.array_equal(proba, model.predict_proba(X))
-        assert norms is None and scores is None
-        np.testing.assert_allclose(density, pool_density(X, random_state=3), rtol=1e-12)
+    for result in _both_ways(running, chunks.ProbaScorer(model, density=fitted)):
+        np.testing.assert_allclose(result.density, pool_density(X, random_state=3), rtol=1e-12)
+        assert result.norms is None and result.scores is None
 
 
 @pytest.mark.parametrize(

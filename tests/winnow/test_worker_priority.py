@@ -16,13 +16,23 @@ from django.conf import settings
 from tests.support.services import ROOT
 
 
-def test_a_thread_is_niced_while_its_urgent_work_runs_at_the_starting_priority() -> None:
-    """In a child: niceness cannot be lowered again without privilege."""
-    code = (
+def _in_a_child(code: str) -> str:
+    """What `code` prints, run in a fresh Django process: niceness cannot be lowered
+    again without privilege, so none of it is tried in the test runner itself."""
+    setup = (
         "import os, django\n"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'winnow.settings')\n"
         "django.setup()\n"
         "from winnow import priority as p\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", setup + code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_a_thread_is_niced_while_its_urgent_work_runs_at_the_starting_priority() -> None:
+    out = _in_a_child(
         "start = p.thread_niceness()\n"
         "before = p.urgently(p.thread_niceness)\n"  # nothing niced yet: runs right here
         "raised = p.background(start + 3)\n"
@@ -30,21 +40,14 @@ def test_a_thread_is_niced_while_its_urgent_work_runs_at_the_starting_priority()
         "lower, same = p.background(start + 1), p.background(start + 3)\n"
         "print(start, before, raised, urgent, lower, same, p.thread_niceness())\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    start, before, raised, urgent, lower, same, final = map(int, out)
+    start, before, raised, urgent, lower, same, final = map(int, out.split())
     assert before == start
-    assert (raised, lower, same, final) == (start + 3,) * 4
+    assert (raised, lower, same, final) == (start + 3,) * 4  # raised, never lowered
     assert urgent == start  # the urgent thread kept the priority the process started with
 
 
 def test_urgent_work_raises_its_errors_in_the_caller() -> None:
-    code = (
-        "import os, django\n"
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'winnow.settings')\n"
-        "django.setup()\n"
-        "from winnow import priority as p\n"
+    out = _in_a_child(
         "p.background(p.thread_niceness() + 1)\n"
         "def fail(): raise LookupError('from the urgent thread')\n"
         "try:\n"
@@ -52,9 +55,6 @@ def test_urgent_work_raises_its_errors_in_the_caller() -> None:
         "except LookupError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
     assert out.strip() == "from the urgent thread"
 
 
