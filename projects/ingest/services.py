@@ -51,7 +51,7 @@ def pool_prepared(*, project_id: int) -> None:
     ids = pool.candidate_ids_all(project)
     pool.features_ready(project, ids)
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
-        # Under the batches lock, which annotators wait on: at the worker's first priority.
+        # Under the batches lock, which annotators wait on: at the worker's starting priority.
         urgently(lambda: batch_refresh_unless_training(project=project))
 
 
