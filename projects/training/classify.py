@@ -3,8 +3,8 @@
 
 The project's estimator (single-label) or one-vs-rest (`multilabel.py`) over the pool's
 feature rows; the pool's probabilities computed in chunks over every free worker when
-it is large (`chunks.rescore_started`, a `chunks.ProbaScorer` per chunk), then scored
-with the project's strategy in one pass.
+it is large (`chunks.rescore_started`, a `scorers.ProbaScorer` per chunk, which also
+gives what the strategy reads of the rows), then scored with the project's strategy.
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ from django.conf import settings
 
 from projects.models import Item, ModelVersion, Project
 from projects.pool.snapshot import PoolSnapshot
-from projects.training.chunks import Part, rescore_started
+from projects.training.chunks import rescore_started
 from projects.training.predicted import PredictedAnswers, answers_joined
+from projects.training.scorers import Part
 from projects.training.steps import Scored
 from strategies.spans.crf import (
     SequencePrediction,
@@ -134,7 +135,7 @@ def chunk_sentences() -> tuple[int, int]:
 
 @dataclass
 class SpanChunkScorer:
-    """What a chunk of a span pool needs (`chunks.ChunkScorer`): the CRF, the committee
+    """What a chunk of a span pool needs (`scorers.ChunkScorer`): the CRF, the committee
     if the strategy asks for one, the strategy's name, the label count, and the
     sentences per pass (the retrain's, so every worker pads the same sentences together:
     a pass's rounding depends on its longest sentence)."""
