@@ -60,11 +60,17 @@ def worker_start(
 def _retrains(
     running: Running, pid: int, times: int, timings: str, label: Callable[[], None], wait: Wait
 ) -> list[dict[str, float]]:
-    """Label `times` batches, one retrain each; each finished version's timings."""
+    """Label `times` batches, one retrain each; each finished version's timings.
+
+    The version a batch starts is the last one recorded plus one, found before labelling:
+    a `manage.py shell` (a second or more of CPU) started while the retrain runs would
+    take a core from the workers being measured, the first one's most of all, as it
+    shares this process's session (one CPU share, in which the shell is not niced).
+    """
     found = []
     for _ in range(times):
+        latest = max(v["version"] for v in running.python(timings % pid)) + 1
         label()
-        latest = max(v["version"] for v in running.python(timings % pid))
         wait(latest)
         version = next(v for v in running.python(timings % pid) if v["version"] == latest)
         found.append({**version["timings"], "load": os.getloadavg()[0]})
