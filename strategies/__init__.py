@@ -4,8 +4,10 @@ features   TextVectorizer / pool_text_features (a pool's vocabulary TF-IDF), tex
            (hashed, stateless: streams), vector_features, stack_rows
 ngrams     NgramTfidf and hashed counts: word/char n-grams counted with numpy, equal to
            scikit-learn's TfidfVectorizer / HashingVectorizer (what features uses)
-models     train_model (C by CV), ModelSpec / EstimatorModel (any classifier), cv_search,
-           train_committee, train_mixed_committee, train_multilabel_model
+models     train_model (C by CV), ModelSpec / EstimatorModel (any classifier),
+           train_multilabel_model
+model_search  cv_search (a grid point by CV), reusable_choice (an earlier search's)
+committee  train_committee, train_mixed_committee
 embedders  sentence_transformer (a local model directory; optional extra)
 query      STRATEGIES, QueryContext, score, pool_density
 seeding    coverage_seed (cold-start batch)

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from projects.models import ModelVersion
-from strategies.models import MIN_SEARCH_LABELS, LinearModel, ModelSpec
+from strategies.model_search import MIN_SEARCH_LABELS
+from strategies.models import LinearModel, ModelSpec
 from strategies.query import LINEAR_ONLY
 
 OURS = "logistic_regression"
@@ -96,7 +97,7 @@ def project_spec(project: Any) -> ModelSpec:
 
 def previous_choice(project: Any, version: Any, spec: ModelSpec) -> dict[str, Any] | None:
     """What the project's last finished fit of this estimator chose, for the next fit to
-    keep while it stands (``strategies.models.reusable_choice``): searching every fit
+    keep while it stands (``strategies.model_search.reusable_choice``): searching every fit
     cost most of a steady retrain's fit."""
     last = (
         ModelVersion.objects.filter(

@@ -13,16 +13,8 @@ from sklearn.svm import LinearSVC
 from strategies.datasets import Dataset, make_split
 from strategies.embedders import check_rows, sentence_transformer
 from strategies.features import TextVectorizer, pool_text_features
-from strategies.models import (
-    MIN_SEARCH_LABELS,
-    RESEARCH_GROWTH,
-    EstimatorModel,
-    LinearModel,
-    ModelSpec,
-    cv_search,
-    reusable_choice,
-    train_model,
-)
+from strategies.model_search import MIN_SEARCH_LABELS, RESEARCH_GROWTH, cv_search, reusable_choice
+from strategies.models import EstimatorModel, LinearModel, ModelSpec, train_model
 from strategies.simulate import model_spec, simulate
 
 TEXTS = [
