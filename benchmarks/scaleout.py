@@ -135,7 +135,8 @@ def _print(one: list[dict[str, float]], many: list[dict[str, float]], workers: i
         each = ", ".join(
             f"{r['score']:.2f} s (load {r['load']:.1f}; chunks elsewhere "
             f"{r.get('score_chunks_elsewhere', 0):.0f}/{r.get('score_chunks', 0):.0f}; "
-            f"here {r.get('score_here', 0):.2f} s, waited {r.get('score_waited', 0):.2f} s, "
+            f"setup {r.get('score_setup', 0):.2f} s, here {r.get('score_here', 0):.2f} s, "
+            f"waited {r.get('score_waited', 0):.2f} s, "
             f"read {r.get('score_read', 0):.2f} s)"
             for r in runs
         )

@@ -63,7 +63,8 @@ class Rescore:
     scorer: ChunkScorer
     count: int  # chunks recorded; 0: one pass, here
     scored_here: int = 0  # of them, by this worker (the rest by others)
-    # Where this worker's time went: scoring its chunks, waiting for others', reading them.
+    # Where this worker's time went: sharing the work out, scoring its chunks, waiting
+    # for others', reading them.
     spent: dict[str, float] = field(default_factory=dict)
 
     def results(self, n_rows: int, width: int, here: Here) -> Part:
@@ -122,6 +123,7 @@ def rescore_started(
     if len(ids) <= size:
         yield Rescore(version, attempt, scorer, 0)
         return
+    started = time.perf_counter()
     for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
         _cleanup(version, earlier)
     artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
@@ -137,7 +139,10 @@ def rescore_started(
         mine = RescoreChunk.objects.filter(version=version, attempt=attempt).order_by("index")
         for chunk_id in mine.values_list("pk", flat=True)[1:]:  # the first is this worker's
             task_send(tasks.rescore_chunk, chunk_id)
-        yield Rescore(version, attempt, scorer, len(bounds))
+        # What sharing the work costs before any chunk is scored: the ids, the pickled
+        # scorer, the chunk rows and their messages.
+        setup = {"setup": time.perf_counter() - started}
+        yield Rescore(version, attempt, scorer, len(bounds), spent=setup)
     finally:
         _cleanup(version, attempt)
 

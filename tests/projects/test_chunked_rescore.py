@@ -63,6 +63,7 @@ def test_the_chunked_ranking_is_the_single_pass_ranking(api, settings) -> None: 
     timings = ModelVersion.objects.get(pk=owed.pk).timings
     assert timings["score_chunks"] == -(-len(single.ids) // 700)
     assert 0 <= timings["score_chunks_elsewhere"] < timings["score_chunks"]
+    assert 0 < timings["score_setup"] < timings["score"]  # sharing out, before any chunk
     prefix = f"models/project_{project.pk}"
     assert not [n for n in artifacts.store().listdir(prefix)[0] if n.startswith("rescore_")]
 
