@@ -171,6 +171,9 @@ HEARTBEAT = 1  # seconds: a dead worker's chunk is claimed again after three
 CHUNK_PAUSE = Path(tempfile.gettempdir()) / f"winnow-chunk-pause-{os.getpid()}"
 
 
+CLAIMED = re.compile(r"rescore chunk (\d+) of version (\d+): claimed")
+
+
 def _retrainer(workers: list[Worker]) -> tuple[Worker, Worker]:
     """(the worker running the project's one retrain, the other), from their logs."""
     deadline = time.monotonic() + 30
@@ -202,7 +205,7 @@ def _frozen_inside_a_chunk(worker: Worker) -> RescoreChunk | None:
     """
     worker.process.send_signal(signal.SIGSTOP)
     log = worker.output()
-    claimed = re.findall(r"rescore chunk (\d+) of version (\d+): claimed", log)
+    claimed = CLAIMED.findall(log)
     scored = set(re.findall(r"rescore chunk (\d+) of version (\d+): model", log))
     inside = [c for c in claimed if c not in scored]
     if inside:
@@ -216,7 +219,10 @@ def _frozen_inside_a_chunk(worker: Worker) -> RescoreChunk | None:
 
 def _kill_inside_a_chunk(retrainer: Worker, victim: Worker) -> None:
     """SIGKILL `victim` while it holds a chunk of the retrain `retrainer` runs."""
-    _poll("a chunk sent to the other worker", lambda: "rescore_chunk[" in victim.output())
+    # Claimed, not merely received: a chunk message a previous test left on the queue
+    # reaches a fresh worker too, and stopping the retrainer before it has sent this
+    # retrain's chunks would leave the victim nothing to hold.
+    _poll("a chunk claimed by the other worker", lambda: CLAIMED.search(victim.output()))
     # Only the victim takes chunks from here (the retrainer keeps the one it may hold).
     retrainer.process.send_signal(signal.SIGSTOP)
     try:
