@@ -174,16 +174,30 @@ CHUNK_PAUSE = Path(tempfile.gettempdir()) / f"winnow-chunk-pause-{os.getpid()}"
 CLAIMED = re.compile(r"rescore chunk (\d+) of version (\d+): claimed")
 
 
+RETRAIN = r"Task projects\.tasks\.retrain\[([0-9a-f-]+)\]"
+
+
+def _running_retrain(log: str) -> bool:
+    received = set(re.findall(rf"{RETRAIN} received", log))
+    ended = set(re.findall(rf"{RETRAIN} (?:succeeded|raised|failed|retry)", log))
+    return bool(received - ended)
+
+
 def _retrainer(workers: list[Worker]) -> tuple[Worker, Worker]:
-    """(the worker running the project's one retrain, the other), from their logs."""
+    """(the worker running the project's one retrain, the other), from their logs.
+
+    Running, not merely received: a retrain message a previous test left on the queue
+    also reaches a fresh worker, and ends at once (its version is gone). This test's
+    retrain waits inside its first chunk (the pause hook) until the test lets it go.
+    """
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        running = [w for w in workers if "projects.tasks.retrain[" in w.output()]
+        running = [w for w in workers if _running_retrain(w.output())]
         if len(running) == 1:
             (retrainer,) = running
             return retrainer, next(w for w in workers if w is not retrainer)
         time.sleep(0.01)
-    raise AssertionError("no single worker received the retrain")
+    raise AssertionError("no single worker is running the retrain")
 
 
 def _poll(what: str, found: Any, timeout: float = 60, log: Worker | None = None) -> Any:
