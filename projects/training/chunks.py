@@ -11,9 +11,10 @@ delays, never loses.
 
 What a chunk computes is its kind's `ChunkScorer`, stored (pickled) as the attempt's
 model file for any worker to load: `ProbaScorer` (single- and multi-label) gives the
-rows' probabilities, and the strategy then scores the merged probabilities in one pass,
-so the ranking is the single pass's, whatever the strategy (random and density-weighted
-look at the whole pool); `spans.SpanChunkScorer` scores its sentences, which depend on
+rows' probabilities and, for a row-local strategy, its scores (a row's score depends on
+that row alone); any other strategy scores the merged probabilities in one pass (random
+and density weighting look at the whole pool), so the ranking is the single pass's,
+whatever the strategy; `spans.SpanChunkScorer` scores its sentences, which depend on
 no other sentence, and gives their predicted spans too (`Part.answers`, merged with
 each chunk's rows offset by its start, as one pass merges its passes). A chunk's result
 is the same bits whichever worker scores it.

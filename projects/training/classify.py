@@ -86,20 +86,20 @@ def classify_steps(
         n_classes=n_classes,
         random_state=project.random_state + version.version,
     )
-    # What a strategy reads of the features comes with the probabilities, chunk by
-    # chunk, so no process gathers the pool's rows: a committee scores each chunk where
-    # its rows are (its strategies are row-local); expected gradient length reads the
-    # rows' norms; density weighting the pool's density, fitted here on a sample of rows.
-    in_chunks = strategy.reads_features and strategy.row_local and bool(in_pool.any())
+    # A row-local strategy scores each chunk where it is scored, beside the
+    # probabilities: the workers share that work too, and a committee (which reads the
+    # rows) never needs the pool's rows gathered. Of the others, density weighting reads
+    # the pool's density, fitted here on a sample of rows and measured in the chunks.
+    in_chunks = strategy.row_local and bool(in_pool.any())
     density = None
     if strategy.reads_density and in_pool.any():
         sample = np.flatnonzero(in_pool)[density_sample(len(ids), ctx.random_state)]
         density = density_fit(snap.rows(sample), random_state=ctx.random_state)
     scorer = ProbaScorer(
         model,
-        norms=strategy.reads_norms,
+        norms=strategy.reads_norms and not in_chunks,
         strategy=project.strategy if in_chunks else None,
-        committee=ctx.members() if in_chunks else None,
+        committee=ctx.members() if in_chunks and strategy.needs_committee else None,
         density=density,
     )
     with rescore_started(version=version, attempt=attempt, scorer=scorer, ids=ids) as rescore:

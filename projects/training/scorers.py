@@ -62,8 +62,8 @@ class ProbaScorer:
     so the pool's rows are never gathered in one process: with `norms`, each row's L2
     norm (all that expected gradient length reads of them); with `density` (fitted by
     the retrain on a sample), each row's raw density, scaled once merged; with
-    `strategy` (a `row_local` one: the committees), its score of each row, from the
-    rows and the retrain's `committee`. `split` parts the columns again.
+    `strategy` (a `row_local` one), its score of each row, from the probabilities, the
+    rows and the retrain's `committee` if it has one. `split` parts the columns again.
     """
 
     model: Any

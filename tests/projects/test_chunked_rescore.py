@@ -228,8 +228,10 @@ def test_the_retrain_never_gathers_the_pools_rows(api, settings, monkeypatch, st
     """Memory bounded by the chunk, whatever the strategy reads: the probabilities, the
     rows' norms, a committee's scores (all scored in the chunks) or the pool's density
     (fitted on a sample of FIT_SAMPLE rows, measured in the chunks). The pool's rows
-    are never gathered into one matrix; the rows of the density's sample are read once."""
-    from strategies import _space
+    are never gathered into one matrix; the rows of the density's sample are read once.
+    A row-local strategy is scored in the chunks too (the workers share that work);
+    density weighting, which is not, scores the merged pool."""
+    from strategies import _space, query
 
     project, truth = make_pool(api)
     retrain_owed(project)
@@ -245,6 +247,15 @@ def test_the_retrain_never_gathers_the_pools_rows(api, settings, monkeypatch, st
         return real(table, ids)
 
     monkeypatch.setattr(features.FeatureTable, "rows", rows)
+    scored: list[int] = []
+    score = query.score
+
+    def scoring(name: str, ctx: query.QueryContext) -> np.ndarray:
+        scores = score(name, ctx)
+        scored.append(len(scores))
+        return scores
+
+    monkeypatch.setattr(query, "score", scoring)
     retrain_owed(project)
     version = ModelVersion.objects.filter(project=project).order_by("-version").first()
     assert version is not None and version.status == Status.DONE, version.error
@@ -254,3 +265,4 @@ def test_the_retrain_never_gathers_the_pools_rows(api, settings, monkeypatch, st
     assert pool > 2 * bound
     assert asked and max(asked) <= bound
     assert (300 in asked) == (strategy == "density_weighted")
+    assert scored and (max(scored) <= 700) == query.STRATEGIES[strategy].row_local
