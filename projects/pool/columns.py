@@ -1,11 +1,13 @@
-"""A pool's item columns as numpy arrays, in one binary COPY on PostgreSQL.
+"""A pool's item columns as numpy arrays: one queryset, read in bulk.
 
-Every retrain reads each item's id, state, label and holdout flag. Through the ORM that
-was a million Python tuples, their strings mapped to codes one by one: seconds at a
-million items, most of a steady-state retrain's "load features". Here PostgreSQL
-computes the codes (a state's and a label's position in their lists, -1 for none) and
-sends fixed-width binary rows, which numpy reads as they are. Other databases (SQLite
-in tests and single-host use) keep the ORM path in `projects.pool.snapshot`.
+Every retrain reads each item's id, state, label and holdout flag. `codes_query` is the
+one statement of how they become numbers: the database computes each state's and
+label's position in their lists (-1 for none; on multi-label and span projects 0 where
+the item has a final set or final spans). Only how the rows travel depends on the
+database: PostgreSQL sends that queryset's own SQL through a binary COPY as fixed-width
+rows numpy reads as they are (a million Python tuples cost seconds, most of a
+steady-state retrain's load); other databases (SQLite in tests and single-host use)
+through the cursor.
 """
 
 from __future__ import annotations
@@ -15,18 +17,23 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    Q,
+    QuerySet,
+    SmallIntegerField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
 
-from projects.models import Item
+from projects.models import Item, Project
 
 STATES = tuple(str(s) for s in Item.State.values)
+COLUMNS = ("item", "state_code", "label_code", "holdout")
 
-_QUERY = (
-    "COPY (SELECT id::int8,"
-    " (COALESCE(array_position(%s::text[], state::text), 0) - 1)::int2,"
-    " (COALESCE(array_position(%s::text[], label::text), 0) - 1)::int2,"
-    " is_holdout"
-    " FROM projects_item WHERE project_id = %s ORDER BY id) TO STDOUT WITH (FORMAT binary)"
-)
 # Binary COPY: an 11-byte signature, flags and header-extension length (int32 each);
 # then per row a field count (int16) and per field its length (int32) and value, all
 # big-endian; then -1 (int16).
@@ -47,23 +54,66 @@ _ROW = np.dtype(
 _LENGTHS = {"fields": 4, "id_len": 8, "state_len": 2, "label_len": 2, "holdout_len": 1}
 
 
-def fast() -> bool:
-    """Whether this database reads columns by binary COPY (PostgreSQL)."""
-    return connection.vendor == "postgresql"
+def _position(field: str, names: list[str]) -> Cast:
+    """The index of `field`'s value in `names`, -1 if none or not among them."""
+    whens = [When(**{field: name}, then=Value(i)) for i, name in enumerate(names)]
+    return _small(Case(*whens, default=Value(-1)) if whens else Value(-1))
 
 
-def item_columns(
-    project_id: int, labels: list[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ids int64, states as str, label codes int64 (-1: none), holdout bool), by id.
+def _given(final: Q) -> Cast:
+    """0 where `final` holds (the item has its final answer), else -1."""
+    return _small(Case(When(final, then=Value(0)), default=Value(-1)))
 
-    A label not in `labels` counts as none, as `snapshot.label_codes` has it.
-    """
+
+def _small(expression: Any) -> Cast:
+    return Cast(expression, SmallIntegerField())
+
+
+def codes_query(project: Project) -> QuerySet[Item]:
+    """(id, state code, label code, holdout) of every item of `project`, by id."""
+    if project.task == Project.Task.MULTILABEL:
+        label = _given(Q(labels__isnull=False))
+    elif project.task == Project.Task.SPANS:
+        label = _given(Q(spans__isnull=False))
+    else:
+        label = _position("label", list(project.labels))
+    # Annotations only, in COLUMNS' order: the SQL selects them in that order too, which
+    # the binary COPY's fixed-width rows rely on.
+    return (
+        Item.objects.filter(project=project)
+        .annotate(
+            item=Cast("id", BigIntegerField()),
+            state_code=_position("state", list(STATES)),
+            label_code=label,
+            holdout=F("is_holdout"),
+        )
+        .order_by("id")
+        .values_list(*COLUMNS)
+    )
+
+
+def item_columns(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids int64, states as str, label codes int64, holdout bool), by id."""
+    query = codes_query(project)
+    if connection.vendor == "postgresql":
+        ids, codes, label, holdout = _copied(query)
+    else:
+        table = np.array(list(query), dtype=np.int64).reshape(-1, len(COLUMNS))
+        ids, codes, label, holdout = table.T
+    if len(codes) and int(codes.min()) < 0:
+        raise RuntimeError("an item state this code does not know")
+    states = np.array(STATES)[codes]
+    return ids.astype(np.int64), states, label.astype(np.int64), holdout.astype(bool)
+
+
+def _copied(query: QuerySet[Item]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The query's rows through a binary COPY of its own SQL."""
+    sql, params = query.query.sql_with_params()
     fh = io.BytesIO()
     with connection.cursor() as cursor:
         raw: Any = cursor.cursor
-        sql = raw.mogrify(_QUERY, [list(STATES), list(labels), project_id]).decode()
-        raw.copy_expert(sql, fh)
+        copy = raw.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", params).decode()
+        raw.copy_expert(copy, fh)
     data = fh.getbuffer()
     count = (len(data) - _HEADER - 2) // _ROW.itemsize
     if len(data) != _HEADER + count * _ROW.itemsize + 2:
@@ -72,12 +122,6 @@ def item_columns(
     for field, expected in _LENGTHS.items():
         if count and not bool((rows[field] == expected).all()):
             raise RuntimeError(f"unexpected COPY field {field} for the pool's columns")
-    codes = rows["state"].astype(np.int64)
-    if count and int(codes.min()) < 0:
-        raise RuntimeError("an item state this code does not know")
-    states = np.array(STATES)[codes]
-    ids = rows["id"].astype(np.int64)
-    label = rows["label"].astype(np.int64)
-    holdout = rows["holdout"].astype(bool)
+    columns = tuple(rows[name].astype(np.int64) for name in ("id", "state", "label", "holdout"))
     del rows, data
-    return ids, states, label, holdout
+    return columns  # type: ignore[return-value]

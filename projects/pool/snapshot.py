@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from projects import item_images
 from projects.models import Item, Project
@@ -75,52 +74,28 @@ class PoolSnapshot:
         return queued & ~self.holdout
 
 
-def label_codes(project: Project, labels: np.ndarray) -> np.ndarray:
-    """Map label names to their index in the project's label list (-1 for none)."""
+def label_sets(project: Project, ids: np.ndarray) -> np.ndarray:
+    """Multi-label final sets as 0/1 rows over the labels, one per item of `ids` (all
+    zeros where it has none: `columns.codes_query` says which have one)."""
     index = {name: i for i, name in enumerate(project.labels)}
-    return np.array([index.get(x, -1) if x is not None else -1 for x in labels], dtype=np.int64)
-
-
-def set_rows(project: Project, sets: Sequence[list[str] | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Multi-label final sets as (code: 0 with a set, -1 without; 0/1 rows over the labels)."""
-    index = {name: i for i, name in enumerate(project.labels)}
-    indicators = np.zeros((len(sets), len(project.labels)), dtype=np.int64)
-    for row, chosen in enumerate(sets):
-        indicators[row, [index[x] for x in chosen or () if x in index]] = 1
-    codes = np.array([0 if chosen is not None else -1 for chosen in sets], dtype=np.int64)
-    return codes, indicators
+    indicators = np.zeros((len(ids), len(project.labels)), dtype=np.int64)
+    final = Item.objects.filter(project=project, labels__isnull=False).values_list("id", "labels")
+    found = list(final)
+    rows = np.searchsorted(ids, np.array([item for item, _ in found], dtype=np.int64))
+    for row, (item, names) in zip(rows.tolist(), found, strict=True):
+        if row < len(ids) and ids[row] == item:  # not an item added since `ids` were read
+            indicators[row, [index[x] for x in names or () if x in index]] = 1
+    return indicators
 
 
 def pool_snapshot(project: Project) -> PoolSnapshot:
     multilabel = project.task == Project.Task.MULTILABEL
-    spans = project.task == Project.Task.SPANS
-    sets = None
-    if columns.fast() and not multilabel and not spans:
-        ids, states, codes, holdout = columns.item_columns(project.pk, list(project.labels))
-    else:
-        rows = list(
-            Item.objects.filter(project=project)
-            .annotate(
-                unspanned=ExpressionWrapper(Q(spans__isnull=True), output_field=BooleanField())
-            )
-            .order_by("id")
-            .values_list("id", "state", "label", "is_holdout", "labels", "unspanned")
-        )
-        if rows:
-            cols = [np.array(col) for col in list(zip(*rows, strict=True))[:4]]
-            ids, states, codes, holdout = cols
-            ids, states, holdout = ids.astype(np.int64), states.astype(str), holdout.astype(bool)
-            codes = label_codes(project, codes)
-            if multilabel:
-                codes, sets = set_rows(project, [row[4] for row in rows])
-            elif spans:
-                codes = np.array([-1 if row[5] else 0 for row in rows], dtype=np.int64)
-        else:
-            ids = np.zeros(0, dtype=np.int64)
+    ids, states, codes, holdout = columns.item_columns(project)
     if not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
         return PoolSnapshot(empty, empty.astype(str), empty, empty.astype(bool), None, sets)
+    sets = label_sets(project, ids) if multilabel else None
     table = features_ready(project, ids)
     return PoolSnapshot(ids=ids, state=states, label=codes, holdout=holdout, table=table, sets=sets)
 
