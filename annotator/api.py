@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator import page
+from annotator.answer_fields import label_field, labels_field, spans_field
 from annotator.assignment import history, services
 from annotator.models import Assignment
 from projects.access import ANYONE, project_for_member
@@ -79,13 +80,6 @@ class ItemSerializer(serializers.Serializer):
     text = serializers.CharField(required=False)
     image_url = serializers.CharField(required=False)
     tokens = TextTokenSerializer(many=True, required=False)
-
-
-def spans_field(help_text: str, **kwargs: Any) -> serializers.ListField:
-    """Spans as clients send them: a list of objects, checked by `projects.span_answers`."""
-    return serializers.ListField(
-        child=serializers.DictField(), max_length=10_000, help_text=help_text, **kwargs
-    )
 
 
 class NextSerializer(serializers.Serializer):
@@ -159,13 +153,10 @@ class AnnotationInput(serializers.Serializer):
     on span projects."""
 
     item = serializers.IntegerField()
-    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
-    labels = serializers.ListField(
-        child=serializers.CharField(max_length=200),
-        required=False,
-        max_length=200,
-        help_text="Multi-label projects: the labels that apply (empty only if the project "
-        "allows an empty set).",
+    label = label_field()  # type: ignore[assignment]
+    labels = labels_field(
+        "Multi-label projects: the labels that apply (empty only if the project allows "
+        "an empty set)."
     )
     spans = spans_field(
         'Span projects: [{"start", "end", "label"}], character offsets into the text '
@@ -310,13 +301,8 @@ class HistorySerializer(serializers.Serializer):
 
 
 class HistoryChangeInput(serializers.Serializer):
-    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
-    labels = serializers.ListField(
-        child=serializers.CharField(max_length=200),
-        required=False,
-        max_length=200,
-        help_text="Multi-label projects: the new set.",
-    )
+    label = label_field()  # type: ignore[assignment]
+    labels = labels_field("Multi-label projects: the new set.")
     spans = spans_field("Span projects: the new spans.", required=False)
     confidence = serializers.IntegerField(
         required=False, help_text="1-5; the project's default_confidence when left out."

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.answer_fields import label_field, labels_field, spans_field
 from annotator.quality.bulk import BULK_MAX, BulkAction, items_bulk
 from annotator.quality.review import item_relabel
 from projects.access import LEAD_ONLY, MAX_ID, project_for_member
@@ -29,11 +30,8 @@ class BulkInput(serializers.Serializer):
         max_length=BULK_MAX,
         help_text="Item ids of this project; one of another project refuses the request.",
     )
-    label = serializers.CharField(  # type: ignore[assignment]
-        required=False,
-        allow_null=True,
-        max_length=200,
-        help_text="For `gold`: the true label; without it each item's own label.",
+    label = label_field(  # type: ignore[assignment]
+        allow_null=True, help_text="For `gold`: the true label; without it each item's own label."
     )
 
 
@@ -73,18 +71,10 @@ class ItemsBulkView(APIView):
 
 
 class LabelInput(serializers.Serializer):
-    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
-    labels = serializers.ListField(
-        child=serializers.CharField(max_length=200),
-        required=False,
-        max_length=200,
-        help_text="Multi-label projects: the final set.",
-    )
-    spans = serializers.ListField(
-        child=serializers.DictField(),
-        required=False,
-        max_length=10_000,
-        help_text='Span projects: the final spans, [{"start", "end", "label"}].',
+    label = label_field()  # type: ignore[assignment]
+    labels = labels_field("Multi-label projects: the final set.")
+    spans = spans_field(
+        'Span projects: the final spans, [{"start", "end", "label"}].', required=False
     )
 
 

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.answer_fields import label_field, labels_field, spans_field
 from annotator.quality import gold, review, selectors
 from projects.access import ANYONE, LEAD_ONLY, REVIEWERS, Role, project_for_member
 from winnow.errors import error_responses
@@ -163,20 +164,12 @@ class ReviewSpan(serializers.Serializer):
 
 class GoldEntry(serializers.Serializer):
     item = serializers.IntegerField()
-    label = serializers.CharField(allow_null=True, max_length=200, required=False)  # type: ignore[assignment]
-    labels = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+    label = label_field(allow_null=True)  # type: ignore[assignment]
+    labels = labels_field("Multi-label projects: the true set (null unmarks).", allow_null=True)
+    spans = spans_field(
+        'Span projects: the true spans, [{"start", "end", "label"}] ([]: no entity; null unmarks).',
         allow_null=True,
         required=False,
-        help_text="Multi-label projects: the true set (null unmarks).",
-    )
-    spans = serializers.ListField(
-        child=serializers.DictField(),
-        allow_null=True,
-        required=False,
-        max_length=10_000,
-        help_text='Span projects: the true spans, [{"start", "end", "label"}] ([]: no entity; '
-        "null unmarks).",
     )
 
 
@@ -275,18 +268,11 @@ class ReviewItem(serializers.Serializer):
 
 class ReviewInput(serializers.Serializer):
     item = serializers.IntegerField()
-    label = serializers.CharField(max_length=200, required=False)  # type: ignore[assignment]
-    labels = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+    label = label_field()  # type: ignore[assignment]
+    labels = labels_field("Multi-label projects: the final set.")
+    spans = spans_field(
+        'Span projects: the final spans, [{"start", "end", "label"}] ([]: no entity).',
         required=False,
-        max_length=200,
-        help_text="Multi-label projects: the final set.",
-    )
-    spans = serializers.ListField(
-        child=serializers.DictField(),
-        required=False,
-        max_length=10_000,
-        help_text='Span projects: the final spans, [{"start", "end", "label"}] ([]: no entity).',
     )
     action = serializers.ChoiceField(choices=["decide", "send_back"], default="decide")
 
