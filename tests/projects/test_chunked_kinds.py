@@ -111,7 +111,7 @@ def _assert_same_answers(got: PredictedAnswers, want: PredictedAnswers) -> None:
         assert np.array_equal(getattr(got.spans, field), getattr(want.spans, field)), field
 
 
-@pytest.mark.parametrize("strategy", ["multilabel_entropy", "random"])
+@pytest.mark.parametrize("strategy", ["multilabel_entropy", "multilabel_adaptive", "random"])
 def test_a_multilabel_rescore_in_chunks_ranks_as_one_pass(api, settings, strategy) -> None:  # type: ignore[no-untyped-def]
     project = multilabel_project(api, stopping=[])
     Project.objects.filter(pk=project.pk).update(strategy=strategy)
