@@ -32,7 +32,7 @@ VOCABULARY_SAMPLE = 200_000
 @dataclass
 class PoolSnapshot:
     ids: np.ndarray
-    state: np.ndarray
+    state: np.ndarray  # int8 codes: `in_state` compares them with states
     # Label code, -1 where the item has no final label; on multi-label projects 0 where
     # it has a final set, which `sets` holds; on span projects 0 where it has final spans
     # (the retrain's span steps read them with the texts, `training.spans`).
@@ -65,13 +65,16 @@ class PoolSnapshot:
 
     @property
     def pool(self) -> np.ndarray:
-        return (self.state == Item.State.POOL) & ~self.holdout
+        return self.in_state(Item.State.POOL) & ~self.holdout
 
     @property
     def unlabeled(self) -> np.ndarray:
         """What a retrain scores: the pool and the open batch, whose untouched items go back."""
-        queued = (self.state == Item.State.POOL) | (self.state == Item.State.QUEUED)
-        return queued & ~self.holdout
+        return self.in_state(Item.State.POOL, Item.State.QUEUED) & ~self.holdout
+
+    def in_state(self, *states: str) -> np.ndarray:
+        """A mask over `ids`: the items in one of `states`."""
+        return np.isin(self.state, [columns.state_code(state) for state in states])
 
 
 def label_sets(project: Project, ids: np.ndarray) -> np.ndarray:
@@ -94,7 +97,7 @@ def pool_snapshot(project: Project) -> PoolSnapshot:
     if not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         sets = np.zeros((0, len(project.labels)), dtype=np.int64) if multilabel else None
-        return PoolSnapshot(empty, empty.astype(str), empty, empty.astype(bool), None, sets)
+        return PoolSnapshot(empty, empty.astype(np.int8), empty, empty.astype(bool), None, sets)
     sets = label_sets(project, ids) if multilabel else None
     table = features_ready(project, ids)
     return PoolSnapshot(ids=ids, state=states, label=codes, holdout=holdout, table=table, sets=sets)

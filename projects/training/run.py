@@ -194,7 +194,7 @@ def _train_and_score(
     rankings.rankings_prune(project)
     timings["save_ranking"] = time.perf_counter() - t
     t = time.perf_counter()
-    queued = snap.state[in_pool] == Item.State.QUEUED
+    queued = snap.in_state(Item.State.QUEUED)[in_pool]
     top = _Written(scored_ids, scores, predictions, scored.answers, list(project.labels))
     _ranking_top_write(version, top, queued, rows)
     timings["write_scores"] = time.perf_counter() - t

@@ -46,14 +46,16 @@ def test_single_label_codes_are_positions_in_the_lists() -> None:
         .values_list("id", "state", "label", "is_holdout")
     )
     assert ids.dtype == np.int64 and ids.tolist() == [r[0] for r in rows]
-    assert state.tolist() == [r[1] for r in rows]
+    assert state.dtype == np.int8 and state.tolist() == [STATES.index(r[1]) for r in rows]
     names = {name: i for i, name in enumerate(project.labels)}
     assert label.tolist() == [names.get(r[2], -1) for r in rows]
     assert {-1, 0, 1, 2} == set(label.tolist())
     assert holdout.dtype == bool and holdout.tolist() == [r[3] for r in rows]
-    copied = (ids, np.array([STATES.index(s) for s in state]), label, holdout)
-    for got, want in zip(copied, _cursor_columns(project), strict=True):
+    for got, want in zip((ids, state, label, holdout), _cursor_columns(project), strict=True):
         assert got.tolist() == want.tolist()  # both transports (the same on SQLite)
+
+    snap = snapshot.pool_snapshot(project)
+    assert snap.in_state("pool", "queued").tolist() == [r[1] in ("pool", "queued") for r in rows]
 
     empty = Project.objects.create(name="e", kind="text", labels=["a"])
     assert all(len(col) == 0 for col in columns.item_columns(empty))
