@@ -137,6 +137,27 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[suppor
         worker.stop()
 
 
+@pytest.fixture
+def session_worker_paused() -> Iterator[None]:
+    """The session's worker (if an earlier test started it) takes none of this test's
+    messages: the test's own workers do, or none, so no retrain runs behind its back.
+    Left over messages are dropped before it consumes again."""
+    from winnow.celery import app
+
+    names = [worker.name for worker in _running_workers]
+    told = {"destination": names, "reply": True, "timeout": 10, "limit": len(names)}
+    for worker in _running_workers:
+        worker.wait_idle()
+    if names:
+        app.control.cancel_consumer("celery", **told)
+    try:
+        yield
+    finally:
+        if names:
+            app.control.purge()
+            app.control.add_consumer("celery", **told)
+
+
 def _transactional(request: pytest.FixtureRequest) -> bool:
     marker = request.node.get_closest_marker("django_db")
     in_marker = marker is not None and bool(

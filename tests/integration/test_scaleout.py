@@ -25,7 +25,6 @@ from rest_framework.test import APIClient
 from projects.artifact_stores import Artifact
 from projects.models import Item, ModelVersion, RescoreChunk
 from projects.pool import features
-from tests.conftest import _running_workers as session_workers
 from tests.integration.test_loop import (
     BATCH_SIZE,
     LABELS,
@@ -41,7 +40,6 @@ from tests.integration.test_loop import (
 from tests.projects.test_images_worker import digits_zip
 from tests.support.object_store import ObjectStore
 from tests.support.services import ROOT, Worker, child_env
-from winnow.celery import app
 
 pytestmark = [
     pytest.mark.worker,
@@ -84,16 +82,11 @@ def worker_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path, artifact_store, worker_env):  # type: ignore[no-untyped-def]
+def two_workers(tmp_path: Path, artifact_store, worker_env, session_worker_paused):  # type: ignore[no-untyped-def]
+    """The session's worker would take this test's messages and write to its own data
+    dir: it stops consuming (`session_worker_paused`) while these two run."""
     _, store_env = artifact_store
     workers: list[Worker] = []
-    # The session's worker (started by an earlier test) would take this test's messages
-    # and write to its own data dir: it stops consuming until the test is over.
-    others = [w.name for w in session_workers]
-    for worker in session_workers:
-        worker.wait_idle()
-    if others:
-        app.control.cancel_consumer("celery", destination=others, reply=True, timeout=10)
     try:
         for tag in ("a", "b"):
             env = child_env(
@@ -108,8 +101,6 @@ def two_workers(tmp_path: Path, artifact_store, worker_env):  # type: ignore[no-
             if worker.process.poll() is None:  # one a test killed answers nothing
                 worker.wait_idle()
                 worker.stop()
-        if others:
-            app.control.add_consumer("celery", destination=others, reply=True, timeout=10)
 
 
 def test_two_workers_with_separate_data_dirs_run_the_loop(

@@ -296,9 +296,14 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
 
 
 @pytest.mark.django_db(transaction=True)  # batch progress runs on commit
+@pytest.mark.usefixtures("session_worker_paused")
 def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
     """Annotators never wait on the last items of a batch, nor on each other's slow items:
-    batches pipeline, one more open than items being worked on (at least three)."""
+    batches pipeline, one more open than items being worked on (at least three).
+
+    No worker runs the retrains this owes: a retrain's refresh of the last open batch
+    holds its rows for a moment, and a claim skips locked rows (the page polls). A 204
+    in CI, with the session's worker running, was most likely that instant."""
     from projects.batches.room import MAX_OPEN_BATCHES
     from projects.models import Batch
 
@@ -327,4 +332,5 @@ def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  #
         format="json",
     )
     assert Batch.objects.get(project=project, number=1).state == "closed"
-    assert api["ann1"].get(f"/api/projects/{project.pk}/next/").status_code == 200
+    again = api["ann1"].get(f"/api/projects/{project.pk}/next/")
+    assert again.status_code == 200, again.headers.get("X-Reason")

@@ -32,7 +32,6 @@ from projects.training import services as training_services
 from projects.training import spans as span_training
 from projects.training.predicted import PredictedAnswers
 from strategies.models import multilabel_sets
-from tests.conftest import _running_workers as session_workers
 from tests.integration.test_scaleout import HEARTBEAT, _kill_inside_a_chunk, _retrainer
 from tests.integration.test_scaleout import artifact_store as artifact_store  # fixtures
 from tests.integration.test_scaleout import two_workers as two_workers
@@ -43,7 +42,6 @@ from tests.spans.helpers import upload
 from tests.spans.test_retrain import make_project as span_project
 from tests.strategies.spans_corpus import synthetic_corpus
 from tests.support.services import ROOT, Worker, child_env
-from winnow.celery import app
 
 pytestmark = pytest.mark.django_db
 Status = ModelVersion.Status
@@ -163,19 +161,6 @@ print(json.dumps([chunk_score(chunk_id=int(i)) for i in sys.argv[1:]]))
 """
 
 
-@pytest.fixture
-def alone():  # type: ignore[no-untyped-def]
-    """The session's worker (if an earlier test started one) takes no chunk messages."""
-    others = [w.name for w in session_workers]
-    for worker in session_workers:
-        worker.wait_idle()
-    if others:
-        app.control.cancel_consumer("celery", destination=others, reply=True, timeout=10)
-    yield
-    if others:
-        app.control.add_consumer("celery", destination=others, reply=True, timeout=10)
-
-
 def _in_another_process(tmp_path: Path, chunk_ids: list[int]) -> list[bool]:
     env = child_env(WINNOW_DATA_DIR=str(tmp_path), WINNOW_CACHE_DIR=str(tmp_path / "child"))
     done = subprocess.run(
@@ -214,7 +199,8 @@ def _running(project: Project) -> ModelVersion:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_span_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path, alone) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("session_worker_paused")  # it scores the chunks elsewhere
+def test_span_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = span_project(api, stopping=[], strategy="mnlp")
     retrain_owed(project)
     model = training_services.load_model(project.pk, 1)
@@ -238,7 +224,8 @@ def test_span_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path, alone) ->
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_multilabel_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path, alone) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("session_worker_paused")  # it scores the chunks elsewhere
+def test_multilabel_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = multilabel_project(api, stopping=[])
     retrain_owed(project)
     model = training_services.load_model(project.pk, 1)
