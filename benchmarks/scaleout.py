@@ -1,13 +1,17 @@
 """The rescore with 1 and with N worker processes (issue 17), for `loop.py --workers N`.
 
-After `loop.py` has measured a pool, the same project retrains `--repeats` times with
-the one worker the stack started, then N-1 more workers are started (each with its own
-WINNOW_CACHE_DIR, as on another host; the artifact store is the stack's) and it retrains
-`--repeats` times again. Each retrain's own timings (`ModelVersion.timings`) give the
-rescore: `score` is the whole pool's probabilities and strategy scores, the part split
-in chunks of WINNOW_RESCORE_CHUNK_ITEMS over the workers. The first retrain of each
-kind warms the caches (a new worker reads the feature shards once) and is not counted.
-The machine's load average is printed with each figure: other processes share the CPUs.
+After `loop.py` has measured a pool, N-1 more workers are started beside the stack's
+(each with its own WINNOW_CACHE_DIR, as on another host; the artifact store is the
+stack's), and the same project retrains `--repeats` times with the stack's worker alone
+(the others take no messages: Celery's remote control) and as many times with all N, in
+turns. In turns, because retrains in a row slow down (in one run the first two with one
+worker scored in 0.83 s, the next four in 1.04-1.14 s): one kind measured after the
+other would meet a different machine. Each retrain's own timings
+(`ModelVersion.timings`) give the rescore: `score` is the whole pool's probabilities and
+strategy scores, the part split in chunks of WINNOW_RESCORE_CHUNK_ITEMS over the
+workers. The first WARM_UP retrains fill the caches (a new worker reads the feature
+shards once) and are not counted. The machine's load average is printed with each
+figure: other processes share the CPUs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 Wait = Callable[[int], None]
+# Retrains before the timed ones: every worker reads the feature shards into its cache.
+WARM_UP = 2
 
 
 class Running(Protocol):
@@ -93,14 +99,21 @@ def rescore_scaling(
     `label` labels one batch (a retrain is owed); `wait(v)` returns once version v is done.
     """
     data_dir = Path(running.env["WINNOW_DATA_DIR"])
-    one = _retrains(running, pid, repeats + 1, timings, label, wait)[1:]
+    names = [f"bench-extra-{i}@bench" for i in range(1, workers)]
+    one: list[dict[str, float]] = []
+    many: list[dict[str, float]] = []
     with ExitStack() as logs:
         extra = [
-            worker_start(running.env, data_dir / f"worker-{i}.log", f"bench-extra-{i}@%h", logs)
+            worker_start(running.env, data_dir / f"worker-{i}.log", names[i - 1], logs)
             for i in range(1, workers)
         ]
         try:
-            many = _retrains(running, pid, repeats + 1, timings, label, wait)[1:]
+            _retrains(running, pid, WARM_UP, timings, label, wait)  # not counted
+            for _ in range(repeats):  # in turns: both kinds meet the same drift
+                _consuming(running.env, names, on=False)
+                one += _retrains(running, pid, 1, timings, label, wait)
+                _consuming(running.env, names, on=True)
+                many += _retrains(running, pid, 1, timings, label, wait)
             peaks = [_peak_rss_mb(p.pid) for p in extra]
         finally:
             for process in extra:
@@ -115,6 +128,20 @@ def rescore_scaling(
         log = (data_dir / f"worker-{i}.log").read_text(errors="replace").splitlines()
         chunks = [line.split("] ", 1)[-1] for line in log if "rescore chunk" in line]
         print(f"  worker {i + 1} scored {len(chunks)} chunks; the last: {chunks[-3:]}")
+
+
+def _consuming(env: dict[str, str], names: list[str], *, on: bool) -> None:
+    """Let the workers `names` take messages from the queue again, or stop them (Celery's
+    remote control; between retrains, when they hold none)."""
+    from celery import Celery
+
+    if not names:  # no destination would tell every worker, the stack's too
+        return
+    control = Celery(broker=env["CELERY_BROKER_URL"]).control
+    command = control.add_consumer if on else control.cancel_consumer
+    replies = command("celery", destination=names, reply=True, timeout=10, limit=len(names))
+    if len(replies or []) != len(names):
+        raise RuntimeError(f"not every worker answered: {replies}")
 
 
 def _peak_rss_mb(pid: int) -> float:
