@@ -174,17 +174,19 @@ def _collect(
     spent: dict[str, float] | None = None,
 ) -> Part:
     """Claim and score chunks here (their indexes into `own`) until none is left, chunk 0
-    first (no message was sent for it); wait for those others hold. Each chunk's rows
-    go straight into one array of the `n_rows` results, as they are scored or read: no
-    list of parts and copy of them all (hundreds of megabytes at ten million items). The
-    chunks' answers are joined, each offset by its chunk's start."""
+    first (no message was sent for it); read the others' as they finish, while waiting
+    for those still held elsewhere. Each chunk's rows go straight into one array of the
+    `n_rows` results, as they are scored or read: no list of parts and copy of them all
+    (hundreds of megabytes at ten million items). The chunks' answers are joined, each
+    offset by its chunk's start."""
     own = set() if own is None else own
     spent = {} if spent is None else spent
     clock = dict.fromkeys(("here", "waited", "read"), 0.0)
     mine = RescoreChunk.objects.filter(version=version, attempt=attempt)
     merged = _Merged(n_rows)
+    read: set[int] = set()
     first = True
-    while True:
+    while len(own) + len(read) < count:
         t = time.perf_counter()
         chunk = _claim(mine.filter(index=0)) if first else None
         chunk = chunk or _claim(mine, last_first=True)
@@ -196,17 +198,18 @@ def _collect(
             _done(chunk, part, store=False)
             clock["here"] += time.perf_counter() - t
             continue
-        if mine.filter(status=Status.DONE).count() == count:
+        done = mine.filter(status=Status.DONE).exclude(index__in=own | read).order_by("index")
+        for chunk in done:
+            merged.put(chunk, _result_load(chunk))
+            read.add(chunk.index)
+        clock["read"] += time.perf_counter() - t
+        if len(own) + len(read) == count:
             break
+        t = time.perf_counter()
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
         time.sleep(WAIT_SECONDS)
         clock["waited"] += time.perf_counter() - t
-    t = time.perf_counter()
-    for chunk in mine.order_by("index"):
-        if chunk.index not in own:
-            merged.put(chunk, _result_load(chunk))
-    clock["read"] = time.perf_counter() - t
     spent.update(clock)
     return merged.part()
 
