@@ -130,6 +130,7 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[suppor
         pytest.fail("CI must run the worker on Redis")
     worker = support.Worker.start()
     _running_workers.append(worker)
+    _consuming["on"] = True
     try:
         yield worker
     finally:
@@ -137,25 +138,35 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[suppor
         worker.stop()
 
 
-@pytest.fixture
-def session_worker_paused() -> Iterator[None]:
-    """The session's worker (if an earlier test started it) takes none of this test's
-    messages: the test's own workers do, or none, so no retrain runs behind its back.
-    Left over messages are dropped before it consumes again."""
+# Whether the session's worker takes messages from the queue (`_session_worker_for_its_tests`).
+_consuming = {"on": True}
+
+
+@pytest.fixture(autouse=True)
+def _session_worker_for_its_tests(request: pytest.FixtureRequest) -> None:
+    """The session's worker takes the messages of the tests that ask for it
+    (`celery_worker_process`) and of no other: a test written without a worker must not
+    meet a retrain running behind its back (CI met two that did), and a test's own
+    workers must get its messages. The worker stops or starts consuming where the kind
+    of test changes; what the others left on the queue is dropped first."""
+    wants = "celery_worker_process" in request.fixturenames
+    if _running_workers and wants != _consuming["on"]:
+        _consume(on=wants)
+
+
+def _consume(*, on: bool) -> None:
     from winnow.celery import app
 
     names = [worker.name for worker in _running_workers]
     told = {"destination": names, "reply": True, "timeout": 10, "limit": len(names)}
-    for worker in _running_workers:
-        worker.wait_idle()
-    if names:
+    if on:
+        app.control.purge()
+        app.control.add_consumer("celery", **told)
+    else:
+        for worker in _running_workers:
+            worker.wait_idle()
         app.control.cancel_consumer("celery", **told)
-    try:
-        yield
-    finally:
-        if names:
-            app.control.purge()
-            app.control.add_consumer("celery", **told)
+    _consuming["on"] = on
 
 
 def _transactional(request: pytest.FixtureRequest) -> bool:

@@ -82,9 +82,10 @@ def worker_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path, artifact_store, worker_env, session_worker_paused):  # type: ignore[no-untyped-def]
-    """The session's worker would take this test's messages and write to its own data
-    dir: it stops consuming (`session_worker_paused`) while these two run."""
+def two_workers(tmp_path: Path, artifact_store, worker_env):  # type: ignore[no-untyped-def]
+    """Two workers with data dirs of their own. The session's worker, which would take
+    this test's messages and write to its own data dir, takes none while they run
+    (`tests.conftest._session_worker_for_its_tests`)."""
     _, store_env = artifact_store
     workers: list[Worker] = []
     try:

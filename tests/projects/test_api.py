@@ -296,7 +296,6 @@ def test_schema_lists_the_contract_endpoints(client):  # type: ignore[no-untyped
 
 
 @pytest.mark.django_db(transaction=True)  # batch progress runs on commit
-@pytest.mark.usefixtures("session_worker_paused")
 def test_next_batch_opens_when_every_item_is_handed_out(api, project, users):  # type: ignore[no-untyped-def]
     """Annotators never wait on the last items of a batch, nor on each other's slow items:
     batches pipeline, one more open than items being worked on (at least three).

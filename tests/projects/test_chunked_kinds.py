@@ -199,7 +199,6 @@ def _running(project: Project) -> ModelVersion:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("session_worker_paused")  # it scores the chunks elsewhere
 def test_span_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = span_project(api, stopping=[], strategy="mnlp")
     retrain_owed(project)
@@ -224,7 +223,6 @@ def test_span_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path) -> None: 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("session_worker_paused")  # it scores the chunks elsewhere
 def test_multilabel_chunks_scored_elsewhere_are_the_same_bits(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = multilabel_project(api, stopping=[])
     retrain_owed(project)
