@@ -47,6 +47,10 @@ class ParsedRow:
         )
 
 
+# A record's keys that are not its meta: every other key is.
+_OWN_KEYS = frozenset({"text", "label", "labels", "choices", "spans", "meta", "features", "gold"})
+
+
 class RowError(ValueError):
     pass
 
@@ -204,9 +208,8 @@ class RowChecker:
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise RowError("meta must be an object")
-        own = {"text", "label", "labels", "choices", "spans", "meta", "features", "gold"}
-        extra = {k: v for k, v in record.items() if k not in own}
-        meta = {**extra, **meta}
+        if not record.keys() <= _OWN_KEYS:  # most rows have no other keys
+            meta = {**{k: v for k, v in record.items() if k not in _OWN_KEYS}, **meta}
         if meta and len(json.dumps(meta)) > MAX_META_CHARS:
             raise RowError(f"meta larger than {MAX_META_CHARS} characters")
         return meta

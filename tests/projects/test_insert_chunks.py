@@ -76,3 +76,34 @@ def test_a_copy_that_fails_in_the_helper_thread_fails_the_import(monkeypatch) ->
     with pytest.raises(DataError, match="too long"), transaction.atomic():
         bulk.items_insert(project.pk, rows)
     assert not Item.objects.filter(project=project).exists()
+
+
+def test_every_cell_arrives_as_it_was_given(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Texts that look like COPY's syntax (quotes, separators, line breaks, its NULL
+    marker, an empty string) and every kind of own cell arrive unchanged; the columns a
+    row does not set take the model's defaults."""
+    monkeypatch.setattr(bulk, "INSERT_CHUNK", 2)
+    project = Project.objects.create(name="cells", kind="text", labels=["a", 'b,"c"', "\\N"])
+    texts = ['say "hi", then go', "two\nlines\r\nand a \\ backslash", "\\N", "\\.", "ünï ✓"]
+    rows = [ParsedRow(line=i, text=t, meta={"i": i, "q": 'x"y'}) for i, t in enumerate(texts)]
+    rows[1].label = 'b,"c"'
+    rows[2].label = "\\N"  # a label named as the NULL marker is a label, not NULL
+    rows[3].gold_label = "a"
+    rows[4].vector = [0.5, -1.0]
+    assert bulk.items_insert(project.pk, rows, ["", 'im,g/"1".png', "", "", ""]) == 5
+    got = list(
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values("text", "label", "gold_label", "state", "label_source", "meta", "image", "vector")
+    )
+    assert [g["text"] for g in got] == texts
+    assert [g["label"] for g in got] == [None, 'b,"c"', "\\N", None, None]
+    assert [g["state"] for g in got] == ["pool", "labeled", "labeled", "gold", "pool"]
+    assert [g["label_source"] for g in got] == ["", "seed", "seed", "", ""]
+    assert got[3]["gold_label"] == "a" and got[0]["gold_label"] is None
+    assert [g["meta"] for g in got] == [{"i": i, "q": 'x"y'} for i in range(5)]
+    assert got[1]["image"] == 'im,g/"1".png' and got[0]["image"] == ""
+    assert got[4]["vector"] == [0.5, -1.0] and got[0]["vector"] is None
+    item = Item.objects.filter(project=project).first()
+    assert item is not None and item.created_at is not None
+    assert (item.required, item.from_stream, item.is_holdout, item.score) == (0, False, False, None)
