@@ -404,6 +404,7 @@ def bench_pool(
         assert response.json()["created"] == n, response.text
         wait_model(lead, running.url, pid, 1)
         first_model = time.perf_counter() - started
+        words_written = words_wait(running, pid) - started  # before the steady retrain
     with AnonPeak(running.worker_pid) as steady_anon:
         label_one_batch(running.session(annotators[0]), running.url, pid, truth)
         wait_model(lead, running.url, pid, 2)
@@ -416,6 +417,7 @@ def bench_pool(
         "pid": pid,
         "import_s": import_seconds,
         "first_model_s": first_model,
+        "words_s": words_written,
         "import_workers": import_workers,
         "mb": mb,
         "versions": versions,
@@ -531,6 +533,24 @@ def annotators_at_once(
     return result
 
 
+def words_wait(running: Stack, pid: int) -> float:
+    """Wait until the worker has written the project's search words (after the import's
+    features: `projects.item_search`); when, as `time.perf_counter()`."""
+    conn = psycopg2.connect(running.env["DATABASE_URL"])
+    conn.autocommit = True
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        with conn.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT words_owed FROM projects_project WHERE id = %s", [pid])
+                if cursor.fetchone() == (0,):
+                    return time.perf_counter()
+                time.sleep(0.1)
+    finally:
+        conn.close()
+    raise RuntimeError("the search words were not written")
+
+
 def versions_done(running: Stack, pid: int) -> list[tuple[int, float, float]]:
     """Model versions the worker has finished: version, seconds claim to done, timings.total."""
     conn = psycopg2.connect(running.env["DATABASE_URL"])
@@ -634,6 +654,7 @@ def print_pool(figures: dict[str, Any]) -> None:
             else ""
         )
     )
+    print(f"    search words written      {figures['words_s']:8.2f} s after the import began")
     for v in figures["versions"]:
         t = v["timings"]
         parts = ("load_features", "score", "save_ranking", "write_scores", "tidy")

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db import connection
 from django.db.models import (
     Exists,
     F,
@@ -28,14 +26,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from projects.access import MAX_ID
+from projects.item_search import text_search
 from projects.models import IS_GOLD, Annotation, Item, Membership, Project, SelectionLog
 from projects.selectors import gold_answer, gold_summary, prediction_name
 from projects.training import rankings
-
-# PostgreSQL's full-text configuration for `search`: "simple" (words, no stemming, no
-# stop words), whatever the data's language. Migration 0012's item_text_search index
-# holds this very expression, so a search is an index lookup.
-SEARCH_CONFIG = "simple"
 
 
 @dataclass(frozen=True)
@@ -148,15 +142,6 @@ def position_decode(ordering: str, position: str) -> tuple[Any, int]:
     return None, item_id
 
 
-def _text_search(items: QuerySet[Item], search: str) -> QuerySet[Item]:
-    """Words on PostgreSQL (web-search syntax: "a phrase", or, -word), through the
-    item_text_search index; a case-insensitive substring on SQLite, which has neither."""
-    if connection.vendor != "postgresql":
-        return items.filter(text__icontains=search)
-    query = SearchQuery(search, config=SEARCH_CONFIG, search_type="websearch")
-    return items.alias(words=SearchVector("text", config=SEARCH_CONFIG)).filter(words=query)
-
-
 def _disagreed() -> Exists:
     """Two of the item's annotations give different labels."""
     other = Annotation.objects.filter(item_id=OuterRef("item_id")).exclude(label=OuterRef("label"))
@@ -167,7 +152,7 @@ def items_filtered(project: Project, filters: ItemFilters) -> QuerySet[Item]:
     """The one rule for which items a filter keeps: the API and the items page use it."""
     items = Item.objects.filter(project=project)
     if filters.search:
-        items = _text_search(items, filters.search)
+        items = text_search(project, items, filters.search)
     if filters.state:
         items = items.filter(state=filters.state)
     if filters.label:

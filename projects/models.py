@@ -95,6 +95,11 @@ class Project(models.Model):
     embedder = models.CharField(max_length=60, default=_default("embedder"))
     stream_state = models.JSONField(default=dict, blank=True)
     random_state = models.PositiveIntegerField(default=0)
+    # Inserts of items whose search words are not written yet (`item_search`), and the
+    # smallest id they may have: while owed, a search also reads the text of the items
+    # from there on that have no words.
+    words_owed = models.PositiveIntegerField(default=0)
+    words_from = models.BigIntegerField(null=True, blank=True)
     stop_set = models.JSONField(
         default=list, blank=True, help_text="Fixed item ids for stabilizing predictions."
     )
@@ -415,5 +420,6 @@ class Annotation(models.Model):
 
 from projects.artifact_stores import Artifact  # noqa: E402,F401  (the database store's rows)
 from projects.feature_chunk import FeatureChunk  # noqa: E402,F401
+from projects.item_words import ItemWords  # noqa: E402,F401
 from projects.job_models import ImportJob, ReplayJob  # noqa: E402,F401
 from projects.rescore_chunk import RescoreChunk  # noqa: E402,F401

@@ -45,6 +45,14 @@ def pool_prepare(project_id: int) -> None:
     pool_prepared(project_id=project_id)
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def item_words(project_id: int) -> int:
+    """Write the search words of a project's new items (`projects.item_search`)."""
+    from projects.item_search import words_write
+
+    return words_write(project_id)
+
+
 @shared_task(ignore_result=True)
 def resend_owed_work() -> int:
     """Re-send retrains the database says are owed but no worker has started (lost messages).

@@ -29,7 +29,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from projects import item_images, tasks
+from projects import item_images, item_search, tasks
 from projects.batches import refresh as refreshes
 from projects.ingest import bulk
 from projects.ingest.parsers import ImportRejected, ParsedRow
@@ -205,7 +205,9 @@ def image_items_import(
                 else ParsedRow(line=i, meta=row.meta, labels=[row.label])
                 for i, row in enumerate(rows, 1)
             ]
+            first_id = item_search.next_item_id()
             bulk.items_insert(project.pk, parsed, paths)
+            item_search.words_owe(project.pk, first_id)
             _mark_collecting(project)
             transaction.on_commit(lambda: _enqueue(job.pk))
     except BaseException:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from projects import item_search
 from projects.batches.refresh import batch_refresh_unless_training
 from projects.ingest import bulk
 from projects.ingest.parsers import ParsedRow
@@ -34,7 +35,10 @@ def items_import(
             seeded[0] += row.seeded
             yield row
 
+    first_id = item_search.next_item_id()
     created = bulk.items_insert(project.pk, counted(rows), images or [])
+    if created:
+        item_search.words_owe(project.pk, first_id, send=False)  # pool_prepared writes them
     if created and project.state in ITEMS_ARRIVED.sources:
         project_move(project, to=ITEMS_ARRIVED.to, from_=ITEMS_ARRIVED.sources)
     if seeded[0]:
@@ -43,7 +47,8 @@ def items_import(
 
 
 def pool_prepared(*, project_id: int) -> None:
-    """After an import: compute the new items' features, then open a proper batch."""
+    """After an import: compute the new items' features, open a proper batch, then write
+    the new items' search words (after what the first model waits for)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return
@@ -53,6 +58,7 @@ def pool_prepared(*, project_id: int) -> None:
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
         # Under the batches lock, which annotators wait on: at the worker's starting priority.
         urgently(lambda: batch_refresh_unless_training(project=project))
+    item_search.words_write(project_id)
 
 
 # Errors kept with an import's record for its history; the answer lists more.

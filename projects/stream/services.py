@@ -31,7 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from projects import item_images
+from projects import item_images, item_search
 from projects.batches import services as batch_services
 from projects.batches.selection import Picks
 from projects.ingest import bulk
@@ -192,8 +192,10 @@ def _decide_and_store(
             decision, StreamState.from_dict(raw_state or {}), answers, len(items)
         )
         queried = [_queue(item) for item, query in zip(items, queries, strict=True) if query]
-        for item, item_id in zip(items, bulk.item_rows_insert([i.row for i in items]), strict=True):
+        ids = bulk.item_rows_insert([i.row for i in items])
+        for item, item_id in zip(items, ids, strict=True):
             item.id = item_id
+        item_search.words_owe(project.pk, min(ids))
         Project.objects.filter(pk=project.pk).update(stream_state=current.to_dict())
         if state in ITEMS_ARRIVED.sources:
             project_transition(project_id=project.pk, to=ITEMS_ARRIVED.to, from_=state)

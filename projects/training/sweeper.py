@@ -1,4 +1,5 @@
-"""The re-send of owed retrains whose message was lost, run inside every worker.
+"""The re-send of owed retrains whose message was lost, run inside every worker (and of
+owed search words: `item_search.words_resend`).
 
 The database records owed work; the broker only carries it. A message is lost when
 Redis restarts empty, when Redis was down as the work was recorded, or when a worker
@@ -18,7 +19,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from projects import tasks
+from projects import item_search, tasks
 from projects.models import ModelVersion
 from projects.training.services import heartbeat_stale
 from winnow.broker import task_send
@@ -63,6 +64,7 @@ def sweep_forever(stop: threading.Event) -> None:
     while True:
         try:
             owed_resend()
+            item_search.words_resend()
         except DatabaseError as exc:  # the database restarting: next time
             log.warning("owed-work sweep failed: %s", exc)
             close_old_connections()

@@ -20,10 +20,19 @@ from typing import Any, cast
 import joblib
 import numpy as np
 import pytest
+from django.db import connection
 from django.http import StreamingHttpResponse
 from rest_framework.test import APIClient
 
-from projects.models import RANKING_ORDER, Batch, Item, ModelVersion, SelectionLog
+from projects.models import (
+    RANKING_ORDER,
+    Batch,
+    Item,
+    ItemWords,
+    ModelVersion,
+    Project,
+    SelectionLog,
+)
 from projects.training import rankings
 from tests.support.services import Worker
 
@@ -213,6 +222,11 @@ def test_three_batches_retrain_rescore_and_improve(
         assert_batch_is_top_of_scores(pid, number + 1, version=number)
 
     assert versions_seen == [1, 2, 3]
+    if connection.vendor == "postgresql":  # the import's search words, written after it
+        assert Project.objects.get(pk=pid).words_owed == 0
+        assert ItemWords.objects.filter(item__project_id=pid).count() == POOL
+        found = lead.get(f"/api/projects/{pid}/items/", {"search": pool[0][0].split()[0]})
+        assert found.status_code == 200 and found.json()["results"], found.content
     done = ModelVersion.objects.filter(project_id=pid).order_by("version")
     assert [(v.version, v.status) for v in done] == [(n, "done") for n in (1, 2, 3)]
     assert [v.train_size for v in done] == sorted({v.train_size for v in done})

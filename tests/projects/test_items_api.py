@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.pagination import Cursor
 
-from projects import services
+from projects import item_search, services
 from projects.items_api import ItemCursorPagination
-from projects.models import Annotation, Item, Project
+from projects.models import Annotation, Item, ItemWords, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,8 @@ def project(users) -> Project:  # type: ignore[no-untyped-def]
         )
         for i, score in enumerate(SCORES)
     )
+    item_search.words_owe(project.pk, items[0].pk)  # as an import does
+    item_search.words_write(project.pk)  # and a worker then
     tied = datetime(2026, 1, 1, tzinfo=UTC)
     Item.objects.filter(pk__in=[i.pk for i in items[::2]]).update(created_at=tied)
     for item in items[:4]:
@@ -249,7 +251,14 @@ def test_annotators_get_403_for_project_items(api, project) -> None:  # type: ig
 
 
 @pytest.mark.postgres
-def test_search_matches_words_on_postgres(api, project) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("words", ["written", "owed"])
+def test_search_matches_words_on_postgres(api, project, words) -> None:  # type: ignore[no-untyped-def]
+    """The same matches whether the items' words are written or still owed (then the
+    search reads their text)."""
+    if words == "owed":
+        ItemWords.objects.filter(item__project=project).delete()
+        item_search.words_owe(project.pk, Item.objects.filter(project=project).earliest("pk").pk)
+
     def found(search: str) -> int:
         return len(_walk(api["lead"], _url(project), search=search))
 

@@ -1,0 +1,120 @@
+"""The item browser's search words (`projects.item_search`): owed by every insert of
+items, written by a worker afterwards, and never missed by a search meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from projects import item_search
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
+from projects.item_selectors import ItemFilters, items_filtered
+from projects.models import Item, ItemWords, Project
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    return django_capture_on_commit_callbacks
+
+
+@pytest.fixture
+def project() -> Project:
+    return Project.objects.create(name="words", kind="text", labels=["a", "b"])
+
+
+def _import(project: Project, texts: list[str]) -> None:
+    rows = (ParsedRow(line=i, text=t) for i, t in enumerate(texts))
+    ingest.items_import(project=project, rows=rows)
+
+
+def _found(project: Project, search: str) -> list[str]:
+    project.refresh_from_db()
+    items = items_filtered(project, ItemFilters(search=search))
+    return sorted(items.values_list("text", flat=True))
+
+
+def test_an_import_owes_its_words_and_search_finds_its_items_meanwhile(project) -> None:  # type: ignore[no-untyped-def]
+    _import(project, ["red apple", "green apple", "red car"])
+    project.refresh_from_db()
+    assert project.words_owed == 1 and not ItemWords.objects.exists()
+    assert _found(project, "red") == ["red apple", "red car"]  # from the text, read now
+
+    assert item_search.words_write(project.pk) == 3
+    project.refresh_from_db()
+    assert project.words_owed == 0 and ItemWords.objects.count() == 3
+    assert _found(project, "red") == ["red apple", "red car"]  # from the written words
+    assert _found(project, "apple -green") == ["red apple"]
+    assert item_search.words_write(project.pk) == 0  # nothing left: nothing written twice
+
+
+def test_once_written_a_search_reads_words_not_texts(project) -> None:  # type: ignore[no-untyped-def]
+    _import(project, ["red apple", "green apple"])
+    item_search.words_write(project.pk)
+    project.refresh_from_db()
+    plan = items_filtered(project, ItemFilters(search="red")).explain()
+    assert "projects_itemwords" in plan and "to_tsvector" not in plan, plan
+    with connection.cursor() as cursor:  # the words' index serves a match of many items
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        plan = items_filtered(project, ItemFilters(search="red")).explain()
+    assert "item_words_search" in plan, plan
+
+
+def test_a_debt_incurred_while_writing_is_paid_before_it_is_cleared(project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Items that arrive while a pass writes (their insert committed after its reads)
+    are written by a next pass: the pass's compare-and-set does not clear their debt."""
+    _import(project, ["one"])
+    write = item_search._written_from
+    arrived: list[bool] = []
+
+    def and_meanwhile(project_id: int, first: int) -> int:
+        written = write(project_id, first)
+        if not arrived:
+            arrived.append(True)
+            _import(project, ["two"])
+        return written
+
+    monkeypatch.setattr(item_search, "_written_from", and_meanwhile)
+    assert item_search.words_write(project.pk) == 2  # the second pass skips "one"
+    project.refresh_from_db()
+    assert (project.words_owed, project.words_from) == (0, None)
+    assert ItemWords.objects.filter(item__project=project).count() == 2
+
+
+def test_only_the_first_debt_sends_the_worker(project, monkeypatch, on_commit) -> None:  # type: ignore[no-untyped-def]
+    sent: list[int] = []
+    monkeypatch.setattr(item_search, "task_send", lambda task, pk: sent.append(pk) or True)
+    with on_commit(execute=True):
+        item_search.words_owe(project.pk, 10)
+    with on_commit(execute=True):
+        item_search.words_owe(project.pk, 7)  # the worker sent first writes these too
+    assert sent == [project.pk]
+    project.refresh_from_db()
+    assert (project.words_owed, project.words_from) == (2, 7)
+    assert item_search.words_resend() == 1 and sent == [project.pk, project.pk]
+
+
+def test_words_go_with_their_items(project) -> None:  # type: ignore[no-untyped-def]
+    _import(project, ["a word"])
+    item_search.words_write(project.pk)
+    Item.objects.filter(project=project).delete()
+    assert not ItemWords.objects.exists()
+
+
+def test_stream_arrivals_owe_their_words(api, monkeypatch, on_commit) -> None:  # type: ignore[no-untyped-def]
+    from tests.projects.test_stream import make_project, post
+
+    sent: list[int] = []
+    monkeypatch.setattr(item_search, "task_send", lambda task, pk: sent.append(pk) or True)
+    project = make_project(api)
+    with on_commit(execute=True):
+        assert post(api, project, text="a cat on a mat").status_code == 200
+        assert post(api, project, text="a dog on a log").status_code == 200
+    assert sent == [project.pk]
+    assert _found(project, "cat") == ["a cat on a mat"]
+    item_search.words_write(project.pk)
+    assert ItemWords.objects.filter(item__project=project).count() == 2
+    assert _found(project, "dog") == ["a dog on a log"]
