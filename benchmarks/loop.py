@@ -621,10 +621,17 @@ def _import_workers(running: Stack, workers: int, extra: ExitStack) -> None:
     from scaleout import worker_start  # benchmarks/, beside this script
 
     data_dir = Path(running.env["WINNOW_DATA_DIR"])
-    for i in range(1, workers):
-        log = data_dir / f"import-worker-{i}.log"
+    logs = [data_dir / f"import-worker-{i}.log" for i in range(1, workers)]
+    for i, log in enumerate(logs, 1):
         process = worker_start(running.env, log, f"bench-import-{i}@%h", extra)
         extra.callback(_stop, process)
+    # Ready before the import starts, as a deployment's workers are: a worker's start-up
+    # (Django, Celery, numpy, scikit-learn) is seconds of CPU the import would share.
+    deadline = time.monotonic() + TIMEOUT
+    while not all(b" ready." in log.read_bytes() for log in logs):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the import workers did not start: see {logs}")
+        time.sleep(0.2)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
