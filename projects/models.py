@@ -289,7 +289,12 @@ class Item(models.Model):
                 F("id"),
                 name="item_pool_ranking",
             ),
-            models.Index(fields=["batch", "batch_rank"], name="item_batch_rank"),
+            # Only the items in a batch: an import's rows (none is) add no entry to it.
+            models.Index(
+                fields=["batch", "batch_rank"],
+                condition=Q(batch__isnull=False),
+                name="item_batch_rank",
+            ),
             models.Index(fields=["project"], condition=Q(is_holdout=True), name="item_holdout"),
             # A project's id range (the holdout draws' bounds, exports in id order): without
             # it the primary key was walked through every later project's rows.

@@ -107,3 +107,23 @@ def test_every_cell_arrives_as_it_was_given(monkeypatch) -> None:  # type: ignor
     item = Item.objects.filter(project=project).first()
     assert item is not None and item.created_at is not None
     assert (item.required, item.from_stream, item.is_holdout, item.score) == (0, False, False, None)
+
+
+@pytest.mark.postgres
+def test_an_import_adds_no_entry_to_the_batch_index_which_still_serves_batches() -> None:
+    from django.db import connection
+
+    from projects.models import Batch
+
+    project = Project.objects.create(name="batch index", kind="text", labels=["a"])
+    assert bulk.items_insert(project.pk, [ParsedRow(line=i, text=f"t {i}") for i in range(5)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'item_batch_rank'")
+        (definition,) = cursor.fetchone()
+        batch = Batch.objects.create(project=project, number=1)
+        Item.objects.filter(project=project).update(batch=batch, batch_rank=1)
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        plan = Item.objects.filter(batch=batch).order_by("batch_rank").explain()
+    assert "item_batch_rank" in plan, plan
+    assert definition.endswith("WHERE (batch_id IS NOT NULL)"), definition
