@@ -77,22 +77,41 @@ class Projection:
         return np.asarray(safe_sparse_dot(X, self.components.T), dtype=np.float64)
 
 
+def projection_sample(n: int, random_state: int | np.random.RandomState | None) -> np.ndarray:
+    """The rows of an ``n``-row pool ``fit_projection`` fits on: at most ``FIT_SAMPLE``,
+    drawn at random, sorted. A caller that stores its rows elsewhere reads only these."""
+    rng = check_random_state(random_state)
+    return np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
+
+
 def fit_projection(
-    X: Matrix, *, random_state: int | np.random.RandomState | None = None
+    X: Matrix,
+    *,
+    random_state: int | np.random.RandomState | None = None,
+    n: int | None = None,
 ) -> Projection:
     """The projection ``embed`` applies: TruncatedSVD for sparse or wide pools.
 
     Sparse or wide matrices go through TruncatedSVD (LSA, Deerwester et al. 1990) fitted
-    on a random sample of at most ``FIT_SAMPLE`` rows; narrow dense matrices are kept.
+    on a random sample of at most ``FIT_SAMPLE`` rows (``projection_sample``); narrow
+    dense matrices are kept. ``n``: the pool's size when ``X`` holds only the sample's
+    rows, read by the caller; the fit is then the one the whole pool would give.
     """
-    n, d = X.shape  # type: ignore[misc]
+    rows, d = X.shape  # type: ignore[misc]
     if not sp.issparse(X) and d <= EMBED_DIM:
         return Projection()
     rng = check_random_state(random_state)
+    n = rows if n is None else n
     k = min(EMBED_DIM, d - 1, n - 1)
     if k < 1:
         return Projection()
-    sample = X[np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))]  # type: ignore[index]
+    picked = projection_sample(n, rng)  # drawn either way: the SVD's draws follow it
+    if rows != n:
+        if rows != len(picked):
+            raise ValueError(f"X holds {rows} rows, not the sample's {len(picked)}")
+        sample = X
+    else:
+        sample = X[picked]  # type: ignore[index]
     columns = None
     if sp.issparse(sample):
         # Columns no sampled row uses get no weight in the SVD; dropping them is exact

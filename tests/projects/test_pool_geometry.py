@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from projects import tasks
+from projects import artifacts, tasks
 from projects.batches import selection as batch_selection
 from projects.models import RANKING_ORDER, Item, ModelVersion, Project
 from projects.pool import features, geometry
 from projects.training import services as training_services
-from strategies import selection
+from strategies import _space, selection
 from strategies._space import EMBED_DIM, fit_projection
 from strategies.data import DEMO_TEXT_CSV
 from tests.projects.test_rescore import own_files  # noqa: F401  (autouse: files in tmp_path)
@@ -128,3 +128,22 @@ def test_rows_a_newer_ranking_cleared_are_not_picked(api) -> None:  # type: igno
     assert len(picks.item_ids) == 10
     assert not set(picks.item_ids) & set(cleared)
     assert not set(picks.spares) & set(cleared)
+
+
+def test_the_fit_reads_only_the_rows_it_samples(api, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Above FIT_SAMPLE items the fit gathers its sample's rows, not every stored row
+    (at 1M items that took 6 s), and fits what the whole pool's rows would give."""
+    monkeypatch.setattr(_space, "FIT_SAMPLE", POOL // 4)
+    project = trained_project(api)
+    table = features.features_load(project.pk)
+    assert table is not None and len(table.ids) == POOL
+    whole = fit_projection(table.X, random_state=project.random_state)
+    artifacts.artifact_delete(f"features/project_{project.pk}/{features.GEOMETRY_FILE}")
+
+    def gathered(self: Any) -> Any:
+        raise AssertionError("every stored row was gathered")
+
+    monkeypatch.setattr(features.FeatureTable, "X", property(gathered))
+    fitted = geometry.pool_projection(project, fresh=True)
+    np.testing.assert_array_equal(fitted.components, whole.components)
+    np.testing.assert_array_equal(fitted.columns, whole.columns)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from strategies import selection
-from strategies._space import EMBED_DIM, Projection, embed, fit_projection
+from strategies import _space, selection
+from strategies._space import EMBED_DIM, Projection, embed, fit_projection, projection_sample
 from strategies.data import DEMO_TEXT_CSV
 from strategies.datasets import load_file, make_split
 from strategies.features import pool_text_features
@@ -32,6 +32,22 @@ def test_a_projection_fitted_once_maps_any_rows_as_embed_maps_the_pool(text_pool
     np.testing.assert_allclose(projection.transform(text_pool[rows]), Z[rows], rtol=1e-12)
     assert projection.components is not None
     assert projection.components.shape == (EMBED_DIM, text_pool.shape[1])
+
+
+def test_a_fit_on_the_sample_alone_is_the_fit_on_the_pool(
+    text_pool, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A caller that reads only the rows `projection_sample` picks gets the projection
+    the whole pool gives; a matrix of any other size is refused."""
+    monkeypatch.setattr(_space, "FIT_SAMPLE", 100)
+    picked = projection_sample(400, 3)
+    assert len(picked) == 100 and (np.diff(picked) > 0).all()
+    whole = fit_projection(text_pool, random_state=3)
+    alone = fit_projection(text_pool[picked], random_state=3, n=400)
+    np.testing.assert_array_equal(alone.components, whole.components)
+    np.testing.assert_array_equal(alone.columns, whole.columns)
+    with pytest.raises(ValueError, match="not the sample's 100"):
+        fit_projection(text_pool[:99], random_state=3, n=400)
 
 
 def test_narrow_dense_features_are_their_own_geometry(iris) -> None:  # type: ignore[no-untyped-def]
