@@ -11,9 +11,15 @@ has no full-text search: there a search is a case-insensitive substring.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from projects import tasks
 from projects.models import Item, ItemWords, Project
@@ -69,7 +75,8 @@ def words_owe(project_id: int, first_id: int, *, send: bool = True) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Project._meta.db_table} SET words_owed = words_owed + 1,"
-            " words_from = LEAST(COALESCE(words_from, %s), %s) WHERE id = %s RETURNING words_owed",
+            " words_from = LEAST(COALESCE(words_from, %s), %s),"
+            " words_since = COALESCE(words_since, now()) WHERE id = %s RETURNING words_owed",
             [first_id, first_id, project_id],
         )
         first = cursor.fetchone() == (1,)
@@ -77,24 +84,58 @@ def words_owe(project_id: int, first_id: int, *, send: bool = True) -> None:
         transaction.on_commit(lambda: task_send(tasks.item_words, project_id))
 
 
+# Advisory lock space for "writing a project's words" (key: the project id); the
+# features' lock is 72_102 (`pool.feature_chunks`).
+_WORDS_LOCK = 72_103
+
+
 def words_write(project_id: int) -> int:
     """Write the words of the project's items that are owed, until nothing is; how many
-    rows were written. Idempotent, and safe beside another run (a row written twice is
-    skipped).
+    rows were written. Idempotent.
 
+    One writer per project at a time (an advisory lock: a second one, sent by another
+    insert or the sweep, leaves it to the first instead of computing the same words).
     Each pass clears the debt it read with a compare-and-set: an insert that committed
-    meanwhile may hold items the pass did not see, so then it passes again.
+    meanwhile may hold items the pass did not see, so then it passes again; and a
+    debt whose message met the lock still held is found once it is let go.
     """
     if connection.vendor != "postgresql":
         return 0
     written = 0
     mine = Project.objects.filter(pk=project_id)
     while True:
+        with _writer(project_id) as alone:
+            if not alone:
+                return written
+            written += _paid(mine, project_id)
+        if not mine.filter(words_owed__gt=0).exists():
+            return written
+
+
+@contextmanager
+def _writer(project_id: int) -> Iterator[bool]:
+    """Whether this session took the project's writer lock (held for the block)."""
+    key = [_WORDS_LOCK, project_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        taken = bool(cursor.fetchone()[0])
+    try:
+        yield taken
+    finally:
+        if taken:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _paid(mine: QuerySet[Project], project_id: int) -> int:
+    written = 0
+    while True:
         owed, first = mine.values_list("words_owed", "words_from").first() or (0, None)
         if first is None:
             return written
         written += _written_from(project_id, first)
-        if mine.filter(words_owed=owed).update(words_owed=0, words_from=None):
+        cleared = mine.filter(words_owed=owed)
+        if cleared.update(words_owed=0, words_from=None, words_since=None):
             return written
 
 
@@ -122,9 +163,14 @@ def _written_from(project_id: int, first: int) -> int:
 
 
 def words_resend() -> int:
-    """Send the worker again for every project that still owes words (a lost message, a
-    worker killed while writing); how many were sent. The worker's sweep calls it."""
+    """Send the worker again for every project that has owed words for longer than a
+    retrain's re-send bound (a lost message, a worker killed while writing); how many
+    were sent. The worker's sweep calls it. Not sooner: an import's words wait for its
+    features, which take minutes at ten million items."""
     if connection.vendor != "postgresql":
         return 0
-    owing = Project.objects.filter(words_owed__gt=0).values_list("pk", flat=True)
+    due = timezone.now() - timedelta(seconds=settings.WINNOW_RETRAIN_RESEND_SECONDS)
+    owing = Project.objects.filter(words_owed__gt=0, words_since__lt=due).values_list(
+        "pk", flat=True
+    )
     return sum(task_send(tasks.item_words, pk) for pk in owing)

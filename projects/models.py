@@ -95,11 +95,12 @@ class Project(models.Model):
     embedder = models.CharField(max_length=60, default=_default("embedder"))
     stream_state = models.JSONField(default=dict, blank=True)
     random_state = models.PositiveIntegerField(default=0)
-    # Inserts of items whose search words are not written yet (`item_search`), and the
-    # smallest id they may have: while owed, a search also reads the text of the items
-    # from there on that have no words.
+    # Inserts of items whose search words are not written yet (`item_search`), the
+    # smallest id they may have, and since when: while owed, a search also reads the text
+    # of the items from there on that have no words.
     words_owed = models.PositiveIntegerField(default=0)
     words_from = models.BigIntegerField(null=True, blank=True)
+    words_since = models.DateTimeField(null=True, blank=True)  # the first debt's time
     stop_set = models.JSONField(
         default=list, blank=True, help_text="Fixed item ids for stabilizing predictions."
     )

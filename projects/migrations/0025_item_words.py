@@ -64,5 +64,10 @@ class Migration(migrations.Migration):
             name="words_owed",
             field=models.PositiveIntegerField(default=0),
         ),
+        migrations.AddField(
+            model_name="project",
+            name="words_since",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.RunPython(words_table, text_index, elidable=False),
     ]

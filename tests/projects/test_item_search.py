@@ -3,8 +3,12 @@ items, written by a worker afterwards, and never missed by a search meanwhile.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import psycopg2
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from projects import item_search
 from projects.ingest import services as ingest
@@ -94,7 +98,55 @@ def test_only_the_first_debt_sends_the_worker(project, monkeypatch, on_commit) -
     assert sent == [project.pk]
     project.refresh_from_db()
     assert (project.words_owed, project.words_from) == (2, 7)
+    assert item_search.words_resend() == 0  # owed only just now: its worker is on the way
+    Project.objects.filter(pk=project.pk).update(words_since=timezone.now() - timedelta(hours=1))
     assert item_search.words_resend() == 1 and sent == [project.pk, project.pk]
+
+
+def test_a_second_writer_leaves_the_words_to_the_first(project) -> None:  # type: ignore[no-untyped-def]
+    """Another session holds the project's writer lock: this run writes nothing (the
+    holder passes until nothing is owed, this debt included)."""
+    _import(project, ["one"])
+    holder = psycopg2.connect(**_dsn())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [item_search._WORDS_LOCK, project.pk])
+        assert item_search.words_write(project.pk) == 0
+    finally:
+        holder.close()
+    assert item_search.words_write(project.pk) == 1
+    project.refresh_from_db()
+    assert (project.words_owed, project.words_from, project.words_since) == (0, None, None)
+
+
+def test_a_debt_after_the_clear_but_before_the_release_is_paid(project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An insert whose message met the lock still held (after the debt was cleared) is
+    written by the holder once it lets the lock go."""
+    _import(project, ["one"])
+    paid = item_search._paid
+    later: list[bool] = []
+
+    def then_more(mine, project_id):  # type: ignore[no-untyped-def]
+        written = paid(mine, project_id)
+        if not later:
+            later.append(True)
+            _import(project, ["two"])
+        return written
+
+    monkeypatch.setattr(item_search, "_paid", then_more)
+    assert item_search.words_write(project.pk) == 2
+    assert ItemWords.objects.filter(item__project=project).count() == 2
+
+
+def _dsn() -> dict[str, object]:
+    settings = connection.settings_dict
+    return {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+        "password": settings["PASSWORD"],
+    }
 
 
 def test_words_go_with_their_items(project) -> None:  # type: ignore[no-untyped-def]
