@@ -162,6 +162,16 @@ def _written_from(project_id: int, first: int) -> int:
         after = ids[-1]
 
 
+def words_due(project_id: int) -> None:
+    """Send the writer if the project owes words: at a retrain's end, which an import's
+    words wait for (`ingest.services.pool_prepared`)."""
+    if (
+        connection.vendor == "postgresql"
+        and Project.objects.filter(pk=project_id, words_owed__gt=0).exists()
+    ):
+        task_send(tasks.item_words, project_id)
+
+
 def words_resend() -> int:
     """Send the worker again for every project that has owed words for longer than a
     retrain's re-send bound (a lost message, a worker killed while writing); how many

@@ -13,11 +13,11 @@ from projects import item_search
 from projects.batches.refresh import batch_refresh_unless_training
 from projects.ingest import bulk
 from projects.ingest.parsers import ParsedRow
-from projects.models import ImportJob, Project
+from projects.models import ImportJob, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
 from projects.state import ITEMS_ARRIVED, project_move
-from projects.training.services import retrain_request
+from projects.training.services import OWED, retrain_request
 from winnow.priority import urgently
 
 
@@ -48,7 +48,8 @@ def items_import(
 
 def pool_prepared(*, project_id: int) -> None:
     """After an import: compute the new items' features, open a proper batch, then write
-    the new items' search words (after what the first model waits for)."""
+    the new items' search words (after what the first model waits for: after the model
+    itself if it is being trained)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return
@@ -58,6 +59,10 @@ def pool_prepared(*, project_id: int) -> None:
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
         # Under the batches lock, which annotators wait on: at the worker's starting priority.
         urgently(lambda: batch_refresh_unless_training(project=project))
+    if ModelVersion.objects.filter(project=project, status__in=OWED).exists():
+        # On two cores, writing them beside the first model's train, score and picks
+        # slowed those by seconds: that retrain's end sends them (run.retrain_run).
+        return
     item_search.words_write(project_id)
 
 

@@ -20,6 +20,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from projects import item_search
 from projects.models import Annotation, Batch, Item, ModelVersion, Project
 from projects.pool import snapshot as pool
 from projects.pool import stats
@@ -91,6 +92,7 @@ def retrain_run(*, model_version_id: int, batches: BatchHooks) -> bool:
             raise
         _finish_retrying(version, attempt, results, batches)
     owed_send(version.project_id)
+    item_search.words_due(version.project_id)  # an import's words wait for its model
     return True
 
 

@@ -14,7 +14,7 @@ from projects import item_search
 from projects.ingest import services as ingest
 from projects.ingest.parsers import ParsedRow
 from projects.item_selectors import ItemFilters, items_filtered
-from projects.models import Item, ItemWords, Project
+from projects.models import Item, ItemWords, ModelVersion, Project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -170,3 +170,30 @@ def test_stream_arrivals_owe_their_words(api, monkeypatch, on_commit) -> None:  
     item_search.words_write(project.pk)
     assert ItemWords.objects.filter(item__project=project).count() == 2
     assert _found(project, "dog") == ["a dog on a log"]
+
+
+def test_an_imports_words_wait_for_its_first_model(users, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Written beside the first model, they slowed it on two cores: pool_prepare leaves
+    them to the end of the retrain the import's seed labels owe, which sends them."""
+    from projects import services, tasks
+
+    project = services.project_create(
+        user=users["lead"], name="first model", kind="text", labels=["a", "b"]
+    )
+    sent: list[int] = []
+    monkeypatch.setattr(item_search, "task_send", lambda task, pk: sent.append(pk) or True)
+    words = ["apple pie", "apple tart", "car engine", "car wheel"]
+    rows = [
+        ParsedRow(line=i, text=f"{w} {i}", label=("a" if w.startswith("apple") else "b"))
+        for i, w in enumerate(words * 3)
+    ]
+    rows += [ParsedRow(line=100 + i, text=f"{w} unlabelled {i}") for i, w in enumerate(words)]
+    ingest.items_import(project=project, rows=iter(rows))
+    ingest.pool_prepared(project_id=project.pk)
+    assert not ItemWords.objects.exists() and sent == []
+    owed = ModelVersion.objects.get(project=project, status=ModelVersion.Status.PENDING)
+    assert tasks.retrain(owed.pk)
+    assert sent == [project.pk]  # the retrain's end sent the writer
+    assert item_search.words_write(project.pk) == len(rows)
+    item_search.words_due(project.pk)
+    assert sent == [project.pk]  # nothing owed: nothing sent
