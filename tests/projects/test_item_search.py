@@ -71,17 +71,7 @@ def test_a_debt_incurred_while_writing_is_paid_before_it_is_cleared(project, mon
     """Items that arrive while a pass writes (their insert committed after its reads)
     are written by a next pass: the pass's compare-and-set does not clear their debt."""
     _import(project, ["one"])
-    write = item_search._written_from
-    arrived: list[bool] = []
-
-    def and_meanwhile(project_id: int, first: int) -> int:
-        written = write(project_id, first)
-        if not arrived:
-            arrived.append(True)
-            _import(project, ["two"])
-        return written
-
-    monkeypatch.setattr(item_search, "_written_from", and_meanwhile)
+    _then_once(monkeypatch, "_written_from", lambda: _import(project, ["two"]))
     assert item_search.words_write(project.pk) == 2  # the second pass skips "one"
     project.refresh_from_db()
     assert (project.words_owed, project.words_from) == (0, None)
@@ -107,11 +97,14 @@ def test_a_second_writer_leaves_the_words_to_the_first(project) -> None:  # type
     """Another session holds the project's writer lock: this run writes nothing (the
     holder passes until nothing is owed, this debt included)."""
     _import(project, ["one"])
+    key = [item_search._WORDS_LOCK, project.pk]
     holder = psycopg2.connect(**_dsn())
     try:
         with holder.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [item_search._WORDS_LOCK, project.pk])
-        assert item_search.words_write(project.pk) == 0
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+            assert item_search.words_write(project.pk) == 0
+            # Let go here: close() returns before the server's session has ended.
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
     finally:
         holder.close()
     assert item_search.words_write(project.pk) == 1
@@ -123,19 +116,24 @@ def test_a_debt_after_the_clear_but_before_the_release_is_paid(project, monkeypa
     """An insert whose message met the lock still held (after the debt was cleared) is
     written by the holder once it lets the lock go."""
     _import(project, ["one"])
-    paid = item_search._paid
-    later: list[bool] = []
-
-    def then_more(mine, project_id):  # type: ignore[no-untyped-def]
-        written = paid(mine, project_id)
-        if not later:
-            later.append(True)
-            _import(project, ["two"])
-        return written
-
-    monkeypatch.setattr(item_search, "_paid", then_more)
+    _then_once(monkeypatch, "_paid", lambda: _import(project, ["two"]))
     assert item_search.words_write(project.pk) == 2
     assert ItemWords.objects.filter(item__project=project).count() == 2
+
+
+def _then_once(monkeypatch, name: str, meanwhile) -> None:  # type: ignore[no-untyped-def]
+    """`item_search.<name>` runs `meanwhile` after its first call returns."""
+    real = getattr(item_search, name)
+    done: list[bool] = []
+
+    def wrapped(*args):  # type: ignore[no-untyped-def]
+        result = real(*args)
+        if not done:
+            done.append(True)
+            meanwhile()
+        return result
+
+    monkeypatch.setattr(item_search, name, wrapped)
 
 
 def _dsn() -> dict[str, object]:
