@@ -1,5 +1,9 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.http import HttpRequest
+
+from projects import item_search
 from projects.models import (
     Annotation,
     Batch,
@@ -40,6 +44,11 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["text"]
     raw_id_fields = ["project", "batch"]
     list_select_related = ["project"]
+
+    def save_model(self, request: HttpRequest, obj: Item, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "text" in form.changed_data:
+            item_search.words_renew(obj)  # the browser's search finds it by its text
 
 
 @admin.register(Batch)

@@ -162,6 +162,15 @@ def _written_from(project_id: int, first: int) -> int:
         after = ids[-1]
 
 
+def words_renew(item: Item) -> None:
+    """An item added or whose text changed outside an insert (the admin): its words are
+    written again, as owed."""
+    if connection.vendor != "postgresql":
+        return
+    ItemWords.objects.filter(item=item).delete()
+    words_owe(item.project_id, item.pk)
+
+
 def words_due(project_id: int) -> None:
     """Send the writer if the project owes words: at a retrain's end, which an import's
     words wait for (`ingest.services.pool_prepared`)."""

@@ -195,3 +195,19 @@ def test_an_imports_words_wait_for_its_first_model(users, monkeypatch) -> None: 
     assert item_search.words_write(project.pk) == len(rows)
     item_search.words_due(project.pk)
     assert sent == [project.pk]  # nothing owed: nothing sent
+
+
+def test_an_item_whose_text_the_admin_edits_is_found_by_its_new_text(project) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from django.contrib.admin.sites import site
+
+    _import(project, ["old words"])
+    item_search.words_write(project.pk)
+    item = Item.objects.get(project=project)
+    item.text = "new words"
+    edited = SimpleNamespace(changed_data=["text"])
+    site._registry[Item].save_model(request=None, obj=item, form=edited, change=True)
+    assert _found(project, "new") == ["new words"]  # owed: read from the text meanwhile
+    item_search.words_write(project.pk)
+    assert _found(project, "new") == ["new words"] and _found(project, "old") == []
