@@ -141,7 +141,8 @@ def _paid(mine: QuerySet[Project], project_id: int) -> int:
 
 def _written_from(project_id: int, first: int) -> int:
     """Write the words of the project's items from id `first` on, a committed chunk of
-    ids at a time (an item whose words are there already is skipped)."""
+    ids at a time. Items that have words already (an admin's edit far back, a run that
+    died half way) are left out before their text is read."""
     written, after = 0, first - 1
     items = Item.objects.filter(project_id=project_id)
     while True:
@@ -150,7 +151,8 @@ def _written_from(project_id: int, first: int) -> int:
         )
         if not ids:
             return written
-        rows = items.filter(pk__gte=ids[0], pk__lte=ids[-1]).values_list("pk", _words())
+        chunk = items.filter(pk__gte=ids[0], pk__lte=ids[-1], words__isnull=True)
+        rows = chunk.values_list("pk", _words())
         sql, params = rows.query.sql_with_params()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
