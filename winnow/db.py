@@ -11,9 +11,23 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
+from django.db.models import IntegerField, Model
+from django.db.models.lookups import In
 
 M = TypeVar("M", bound=Model)
+
+
+@IntegerField.register_lookup
+class AnyOf(In):
+    """`field__any_of=ids`: IN (...), except on PostgreSQL, where the ids go as one array
+    (`= ANY(%s)`). 20,000 ids took 0.29 s as an IN list of parameters, 0.05 s as one
+    array; a 1M-item pool's vocabulary sample is ten such reads."""
+
+    lookup_name = "any_of"
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
 
 
 def commit_without_flush() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from django.db import transaction
 
+import winnow.db  # noqa: F401  (the any_of lookup)
 from projects import item_images
 from projects.models import Item, Project
 from projects.pool import columns, embedders, feature_chunks, features
@@ -270,7 +271,8 @@ def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:
 
     An import's ids are dense: they are read as one id range (other projects' rows in
     it skipped), not as a list of every id, which the ORM prepares one by one (a tenth
-    of a large import's featurisation). Sparse ids go by that list.
+    of a large import's featurisation). Sparse ids (a vocabulary's sample) go by that
+    list, as one array on PostgreSQL (`winnow.db.AnyOf`).
     """
     if not len(ids):
         return {}
@@ -279,7 +281,7 @@ def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:
         wanted = set(ids.tolist())
         rows = Item.objects.filter(pk__gte=low, pk__lte=high).values_list("id", *fields)
         return {row[0]: row[1:] for row in rows if row[0] in wanted}
-    rows = Item.objects.filter(pk__in=ids.tolist()).values_list("id", *fields)
+    rows = Item.objects.filter(pk__any_of=ids.tolist()).values_list("id", *fields)
     return {row[0]: row[1:] for row in rows}
 
 

@@ -35,3 +35,21 @@ def test_every_field_as_the_orm_loads_it(users: dict[str, Any]) -> None:
     user = _read(type(users["lead"]), users["lead"].pk)
     assert user.username == "lead" and user.is_active is True
     assert user.date_joined == users["lead"].date_joined
+
+
+def test_any_of_finds_what_in_finds() -> None:
+    """`pk__any_of` (one array parameter on PostgreSQL, an IN list elsewhere) selects the
+    rows `pk__in` does, and nothing for no ids."""
+    from projects.models import Item, Project
+
+    project = Project.objects.create(name="any of", kind="text", labels=["a"])
+    ids = [Item.objects.create(project=project, text=f"t {i}").pk for i in range(6)]
+    wanted = [ids[0], ids[3], ids[5], 10**12]
+    found = Item.objects.filter(pk__any_of=wanted)
+    assert sorted(found.values_list("pk", flat=True)) == [ids[0], ids[3], ids[5]]
+    assert list(found.values_list("pk", flat=True).order_by("pk")) == list(
+        Item.objects.filter(pk__in=wanted).values_list("pk", flat=True).order_by("pk")
+    )
+    assert not Item.objects.filter(pk__any_of=[]).exists()
+    sql = str(found.query)
+    assert ("= ANY(" in sql) == (connection.vendor == "postgresql"), sql
