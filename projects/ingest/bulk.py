@@ -206,6 +206,12 @@ def item_rows_insert(rows: Sequence[dict[str, object]]) -> list[int]:
     return ids
 
 
+# Characters psycopg2 reads from a chunk's text at a time. Each read takes the GIL from
+# the thread parsing the next chunk; at psycopg2's default (8 KiB), a 1M-row import's
+# 30,000 hand-offs made it a quarter slower (14.2-15.8 s against 11.0-11.3 s in-process).
+COPY_BLOCK = 1 << 20
+
+
 class _Pipelined:
     """COPY chunks on the open connection from one helper thread, one chunk in flight.
 
@@ -239,7 +245,7 @@ class _Pipelined:
 
     def _copy(self, buffer: io.StringIO) -> None:
         with self.errors, self.raw.cursor() as cursor:
-            cursor.copy_expert(self.sql, buffer)
+            cursor.copy_expert(self.sql, buffer, size=COPY_BLOCK)
 
     def _wait(self) -> None:
         pending, self.pending = self.pending, None
