@@ -302,5 +302,4 @@ def image_features_from_files(paths: list[str]) -> np.ndarray:
 
 def candidate_ids_all(project: Project) -> np.ndarray:
     """Every item id of the project, in id order."""
-    ids = Item.objects.filter(project=project).order_by("id").values_list("id", flat=True)
-    return np.fromiter(ids.iterator(chunk_size=FEATURE_CHUNK), dtype=np.int64)
+    return columns.item_ids(project)

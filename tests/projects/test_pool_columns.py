@@ -88,6 +88,18 @@ def test_postgres_reads_the_codes_by_binary_copy(monkeypatch) -> None:  # type: 
     _items(project, label=["a", None])
     copied: list[object] = []
     real = columns._copied
-    monkeypatch.setattr(columns, "_copied", lambda q: copied.append(q) or real(q))
+    monkeypatch.setattr(columns, "_copied", lambda q, row: copied.append(q) or real(q, row))
     ids, *_ = columns.item_columns(project)
     assert len(copied) == 1 and len(ids) == 70
+    assert columns.item_ids(project).tolist() == ids.tolist() and len(copied) == 2
+
+
+def test_item_ids_are_the_projects_own_in_id_order() -> None:
+    project = Project.objects.create(name="p", kind="text", labels=["a"])
+    other = Project.objects.create(name="o", kind="text", labels=["a"])
+    for i in range(30):  # interleaved with another project's
+        Item.objects.create(project=project if i % 3 else other, text=f"t{i}")
+    ids = columns.item_ids(project)
+    want = list(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    assert ids.dtype == np.int64 and ids.tolist() == want and len(want) == 20
+    assert columns.item_ids(Project.objects.create(name="e", kind="text")).tolist() == []
