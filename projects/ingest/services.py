@@ -53,9 +53,12 @@ def pool_prepared(*, project_id: int) -> None:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return
-    stats.items_tidy()  # fresh statistics for the new rows, before anything ranks them
     ids = pool.candidate_ids_all(project)
     pool.features_ready(project, ids)
+    # Fresh statistics for the new rows before anything ranks them (the batch below, the
+    # first model's hand-out); after the features, which need none: on their way to the
+    # first model, the vacuum of a 1M-row import took 0.6 s.
+    stats.items_tidy()
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
         # Under the batches lock, which annotators wait on: at the worker's starting priority.
         urgently(lambda: batch_refresh_unless_training(project=project))
