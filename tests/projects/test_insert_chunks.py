@@ -109,6 +109,31 @@ def test_every_cell_arrives_as_it_was_given(monkeypatch) -> None:  # type: ignor
     assert (item.required, item.from_stream, item.is_holdout, item.score) == (0, False, False, None)
 
 
+@pytest.mark.django_db(False)
+def test_an_imports_usual_rows_are_the_lines_their_cells_give() -> None:
+    """Rows with only a text and a label are quoted into templates: the lines are those
+    `_row_cells` and `_copy_cell` give, whatever the text, label or other fields."""
+    layout = bulk._Layout(bulk.IMPORTED)
+    lines = bulk._ImportLines(layout, 7)
+    texts = ['say "hi", then', "two\nlines", "\\N", "", "ünï ✓ \x01text\x01", '"']
+    rows = [ParsedRow(line=i, text=t) for i, t in enumerate(texts)]
+    rows += [ParsedRow(line=9, text=t, label=label) for t in texts for label in ("", 'b,"c"')]
+    rows += [
+        ParsedRow(line=1, text="m", meta={"k": 1}),
+        ParsedRow(line=2, text="v", vector=[0.5]),
+        ParsedRow(line=3, text="g", gold_label="a"),
+        ParsedRow(line=4, text="s", labels=["a"]),
+        ParsedRow(line=5, text="p", spans=[]),
+        ParsedRow(line=6, text="e", label="a", meta={"k": 2}),
+    ]
+    cells = "".join(layout.copy_line(bulk._row_cells(7, row, "")) for row in rows)
+    assert lines.text(rows, ()) == cells
+    images = [f"i/{i}.png" for i in range(len(rows))]
+    pairs = zip(rows, images, strict=True)
+    by_cell = "".join(layout.copy_line(bulk._row_cells(7, row, image)) for row, image in pairs)
+    assert lines.text(rows, images) == by_cell
+
+
 @pytest.mark.postgres
 def test_an_import_adds_no_entry_to_the_batch_index_which_still_serves_batches() -> None:
     from django.db import connection
