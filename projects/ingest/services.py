@@ -55,8 +55,11 @@ def pool_prepared(*, project_id: int) -> None:
     if project is None:
         return
     ids = pool.candidate_ids_all(project)
+    if len(ids) and project.kind == Project.Kind.TEXT:
+        pool.representation(project, ids=ids)  # a vocabulary's sample drawn from `ids`
     pool.features_ready(project, ids)
-    if len(ids) and uses_geometry(SELECTORS[project.selector].options):
+    preset = SELECTORS.get(project.selector)
+    if len(ids) and preset is not None and uses_geometry(preset.options):
         # Where the selector measures diversity, fitted here while the first model trains
         # (`pool_projection` keeps it): in its picks, the fit was 1.4 s of a 1M-item
         # pool's way to that model.

@@ -179,7 +179,7 @@ def text_rows(
     return lib.text_features(texts)
 
 
-def representation(project: Project) -> dict[str, Any]:
+def representation(project: Project, *, ids: np.ndarray | None = None) -> dict[str, Any]:
     """How the project's items become rows, chosen when its first rows are computed.
 
     Text: the server's embedder if the project names one; the items' own vectors if they
@@ -188,7 +188,8 @@ def representation(project: Project) -> dict[str, Any]:
     vocabulary TF-IDF fitted on every text imported so far (`strategies.features`), which
     later items are transformed with. Images: the embedder, or Pillow features. A pool
     over `VOCABULARY_SAMPLE` texts fits its vocabulary on an evenly spaced sample of them
-    (`vocabulary_sample`), whose rows the fit stores as it goes.
+    (`vocabulary_sample`), whose rows the fit stores as it goes. `ids`: every item id of
+    the project, if the caller has just read them (a fit's sample is drawn from them).
     """
     stored = features.representation_load(project.pk)
     if stored is not None:
@@ -216,18 +217,18 @@ def representation(project: Project) -> dict[str, Any]:
             stored = features.representation_load(project.pk)
             if stored is not None:
                 return stored
-            return _vocabulary_fit(project)
+            return _vocabulary_fit(project, ids)
     return features.representation_save_once(project.pk, rep)
 
 
-def _vocabulary_fit(project: Project) -> dict[str, Any]:
+def _vocabulary_fit(project: Project, ids: np.ndarray | None = None) -> dict[str, Any]:
     """Fit the pool's vocabulary; fitted on every text, store their rows too, which the
     fit computes anyway (`TextVectorizer.fit_transform`): they are not computed again.
 
     A sample's rows are not kept: a pool that large is split into id ranges
     (`feature_chunks`), which compute every row of their range anyway.
     """
-    ids, texts = vocabulary_sample(project)
+    ids, texts = vocabulary_sample(project, ids=ids)
     vectorizer = lib.TextVectorizer()
     rows = vectorizer.fit_transform(texts)
     del texts
@@ -241,7 +242,9 @@ def _vocabulary_fit(project: Project) -> dict[str, Any]:
     return rep
 
 
-def vocabulary_sample(project: Project, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+def vocabulary_sample(
+    project: Project, limit: int | None = None, *, ids: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """The ids and texts a pool-mode vocabulary is fitted on: all of a pool of at most `limit`
     (default `VOCABULARY_SAMPLE`) items, else every ⌈n / limit⌉-th item by id.
 
@@ -255,7 +258,7 @@ def vocabulary_sample(project: Project, limit: int | None = None) -> tuple[np.nd
     array, texts in chunks by id, so no step holds the pool's text.
     """
     limit = VOCABULARY_SAMPLE if limit is None else limit
-    ids = candidate_ids_all(project)
+    ids = candidate_ids_all(project) if ids is None else ids  # `ids`: all of them, read
     if len(ids) > limit:
         ids = ids[:: -(-len(ids) // limit)]
     texts: list[str] = []

@@ -125,3 +125,21 @@ def test_item_values_read_dense_and_sparse_ids_alike() -> None:
     ):
         assert snapshot.item_values(asked, "text") == {i: (texts[i],) for i in asked.tolist()}
     assert snapshot.item_values(np.zeros(0, dtype=np.int64), "text") == {}
+
+
+def test_an_imports_fit_draws_its_sample_from_the_ids_it_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """pool_prepare reads the pool's ids once: the vocabulary's sample is drawn from
+    them, not from a second read (half a second at 1M items)."""
+    from projects.ingest import services as ingest
+
+    project = _pool(90)
+    monkeypatch.setattr(snapshot, "VOCABULARY_SAMPLE", 20)
+    reads: list[int] = []
+    real = snapshot.candidate_ids_all
+    monkeypatch.setattr(snapshot, "candidate_ids_all", lambda p: reads.append(p.pk) or real(p))
+    ingest.pool_prepared(project_id=project.pk)
+    assert reads == [project.pk]
+    rep = features.representation_load(project.pk)
+    assert rep is not None and rep["kind"] == "vocabulary"
+    expected = TextVectorizer().fit(_texts(project)[::5])  # ceil(90 / 20) = 5
+    assert rep["vectorizer"].tfidf_.vocabulary_ == expected.tfidf_.vocabulary_
