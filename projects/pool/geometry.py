@@ -11,11 +11,9 @@ with the vocabulary fitted at import. Narrow dense features keep their own geome
 from __future__ import annotations
 
 import numpy as np
-from django.db import transaction
 
 from projects.models import Project
 from projects.pool import features
-from projects.pool.feature_chunks import features_lock
 from projects.pool.snapshot import candidate_ids_all, features_ready
 from strategies._space import Projection, fit_projection, projection_sample
 
@@ -32,16 +30,8 @@ def pool_projection(project: Project, *, fresh: bool = False) -> Projection:
         ids = candidate_ids_all(project)
         sampled = ids[projection_sample(len(ids), project.random_state)]
         table = features_ready(project, sampled)
-        with transaction.atomic():
-            # One fit: a second caller waits for it and reads what it stored (an import's
-            # pool_prepare fits it beside the first model's train, whose picks need it;
-            # the two fits side by side took 7 s each, on two cores).
-            features_lock(project.pk)
-            stored = features.geometry_load(project.pk, fresh=True)
-            if stored is None:
-                rows = table.rows(sampled)
-                fitted = fit_projection(rows, random_state=project.random_state, n=len(ids))
-                stored = features.geometry_save_once(project.pk, fitted)
+        fitted = fit_projection(table.rows(sampled), random_state=project.random_state, n=len(ids))
+        stored = features.geometry_save_once(project.pk, fitted)
     projection: Projection = stored
     return projection
 

@@ -174,28 +174,3 @@ def test_the_import_fits_the_geometry_before_the_first_model_picks(
     project = trained_project(api, before_retrain=fitted_already)
     assert fitted == [project.pk]
     assert Item.objects.filter(project=project, state=Item.State.QUEUED).exists()  # picked
-
-
-def test_a_caller_that_waited_for_the_lock_reads_the_fit_it_waited_for(
-    api, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    """Stored by another worker while this one waited for the lock (none when it first
-    looked): read, not fitted again beside it."""
-    project = trained_project(api)
-    stored = features.geometry_load(project.pk)
-    assert stored is not None
-    looks: list[bool] = []
-    real = features.geometry_load
-
-    def load(project_id: int, *, fresh: bool = False) -> Any:
-        looks.append(fresh)
-        return None if len(looks) == 1 else real(project_id, fresh=fresh)
-
-    def refit(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("fitted beside the fit it waited for")
-
-    monkeypatch.setattr(features, "geometry_load", load)
-    monkeypatch.setattr(geometry, "fit_projection", refit)
-    got = geometry.pool_projection(project)
-    np.testing.assert_array_equal(got.components, stored.components)
-    assert looks == [False, True]  # the second look, under the lock, reads the store
