@@ -14,11 +14,10 @@ from projects.batches.refresh import batch_refresh_unless_training
 from projects.ingest import bulk
 from projects.ingest.parsers import ParsedRow
 from projects.models import ImportJob, ModelVersion, Project
-from projects.pool import geometry, stats
 from projects.pool import snapshot as pool
+from projects.pool import stats
 from projects.state import ITEMS_ARRIVED, project_move
 from projects.training.services import OWED, retrain_request
-from strategies.selection import SELECTORS, uses_geometry
 from winnow.priority import urgently
 
 
@@ -48,26 +47,17 @@ def items_import(
 
 
 def pool_prepared(*, project_id: int) -> None:
-    """After an import: compute the new items' features and the pool's geometry, open a
-    proper batch, then write the new items' search words (after what the first model
-    waits for: after the model itself if it is being trained)."""
+    """After an import: compute the new items' features, open a proper batch, then write
+    the new items' search words (after what the first model waits for: after the model
+    itself if it is being trained)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return
+    stats.items_tidy()  # fresh statistics for the new rows, before anything ranks them
     ids = pool.candidate_ids_all(project)
     if len(ids) and project.kind == Project.Kind.TEXT:
         pool.representation(project, ids=ids)  # a vocabulary's sample drawn from `ids`
     pool.features_ready(project, ids)
-    preset = SELECTORS.get(project.selector)
-    if len(ids) and preset is not None and uses_geometry(preset.options):
-        # Where the selector measures diversity, fitted here while the first model trains
-        # (`pool_projection` keeps it): in its picks, the fit was 1.4 s of a 1M-item
-        # pool's way to that model.
-        geometry.pool_projection(project)
-    # Fresh statistics for the new rows before anything ranks them (the batch below, the
-    # first model's hand-out); after the features, which need none: on their way to the
-    # first model, the vacuum of a 1M-row import took 0.6 s.
-    stats.items_tidy()
     if project.state in (Project.State.COLLECTING, Project.State.TRAINING):
         # Under the batches lock, which annotators wait on: at the worker's starting priority.
         urgently(lambda: batch_refresh_unless_training(project=project))

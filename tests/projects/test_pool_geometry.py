@@ -18,7 +18,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects import artifacts, tasks
 from projects.batches import selection as batch_selection
-from projects.ingest import services as ingest
 from projects.models import RANKING_ORDER, Item, ModelVersion, Project
 from projects.pool import features, geometry
 from projects.training import services as training_services
@@ -34,7 +33,7 @@ POOL = 200
 LABELLED = 40
 
 
-def trained_project(api, *, before_retrain: Any = None) -> Project:  # type: ignore[no-untyped-def]
+def trained_project(api) -> Project:  # type: ignore[no-untyped-def]
     with DEMO_TEXT_CSV.open(newline="", encoding="utf-8") as fh:
         rows = [(r["text"], r["label"]) for r in csv.DictReader(fh) if r["label"] in LABELS]
     buffer = io.StringIO()
@@ -57,8 +56,6 @@ def trained_project(api, *, before_retrain: Any = None) -> Project:  # type: ign
     upload = SimpleUploadedFile("pool.csv", buffer.getvalue().encode())
     assert api["lead"].post(f"/api/projects/{pid}/import/", {"file": upload}).status_code == 201
     owed = ModelVersion.objects.get(project_id=pid, status=ModelVersion.Status.PENDING)
-    if before_retrain is not None:
-        before_retrain(pid)
     assert tasks.retrain(owed.pk)
     return Project.objects.get(pk=pid)
 
@@ -150,27 +147,3 @@ def test_the_fit_reads_only_the_rows_it_samples(api, monkeypatch: pytest.MonkeyP
     fitted = geometry.pool_projection(project, fresh=True)
     np.testing.assert_array_equal(fitted.components, whole.components)
     np.testing.assert_array_equal(fitted.columns, whole.columns)
-
-
-def test_the_import_fits_the_geometry_before_the_first_model_picks(
-    api, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    """The import's pool_prepare fits it (beside the first model's train, on another
-    worker): that model's picks project with it and fit nothing."""
-    monkeypatch.setattr(selection, "GEOMETRY", "embedding")
-    fitted: list[int] = []
-
-    def fitted_already(pid: int) -> None:
-        assert features.geometry_load(pid, fresh=True) is None
-        ingest.pool_prepared(project_id=pid)  # the task the import's commit sends
-        assert features.geometry_load(pid, fresh=True) is not None  # before any retrain
-        fitted.append(pid)
-
-        def refit(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("the first model's picks fitted the projection")
-
-        monkeypatch.setattr(geometry, "fit_projection", refit)
-
-    project = trained_project(api, before_retrain=fitted_already)
-    assert fitted == [project.pk]
-    assert Item.objects.filter(project=project, state=Item.State.QUEUED).exists()  # picked
