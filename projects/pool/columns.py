@@ -117,8 +117,8 @@ def item_ids(project: Project) -> np.ndarray:
     an import's first model)."""
     query = Item.objects.filter(project=project).order_by("id")
     if connection.vendor != "postgresql":
-        ids = query.values_list("id", flat=True).iterator(chunk_size=20_000)
-        return np.fromiter(ids, dtype=np.int64)
+        each = query.values_list("id", flat=True).iterator(chunk_size=20_000)
+        return np.fromiter(each, dtype=np.int64)
     (ids,) = _copied(query.annotate(item=Cast("id", BigIntegerField())).values_list("item"), _ID)
     return ids
 
@@ -138,7 +138,7 @@ def _copied(query: QuerySet[Any], row: np.dtype[Any]) -> tuple[np.ndarray, ...]:
     if len(data) != _HEADER + count * row.itemsize + 2:
         raise RuntimeError("unexpected COPY output for the pool's columns")
     rows = np.frombuffer(data, dtype=row, count=count, offset=_HEADER)
-    names = [n for n in row.names if n != "fields" and not n.endswith("_len")]
+    names = [n for n in row.names or () if n != "fields" and not n.endswith("_len")]
     lengths = {"fields": len(names), **{f"{n}_len": row[n].itemsize for n in names}}
     for field, expected in lengths.items():
         if count and not bool((rows[field] == expected).all()):
