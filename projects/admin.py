@@ -1,9 +1,10 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from projects import item_search
+from projects import item_search, services
 from projects.models import (
     Annotation,
     Batch,
@@ -28,6 +29,15 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["kind", "state"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+    # As the app deletes one: the row locked first (items hold it in place of a foreign
+    # key), the files removed after.
+    def delete_model(self, request: HttpRequest, obj: Project) -> None:
+        services.project_remove(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        for project in queryset:
+            services.project_remove(project)
 
 
 @admin.register(Membership)

@@ -239,6 +239,18 @@ def project_delete(*, project: Project, confirm: str) -> None:
     """
     if confirm.strip() != project.name.strip():
         raise ValidationError({"confirm": "Type the project's name exactly to delete it."})
+    project_remove(project)
+
+
+@transaction.atomic
+def project_remove(project: Project) -> None:
+    """Delete a project's rows, then (once they have gone) its files; no questions asked.
+
+    The project row is locked first: an import still adding items (which holds the row,
+    `ingest.bulk.projects_hold`, in place of a foreign key) finishes before its items are
+    collected for deletion, and one that starts later finds no project.
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     dirs = _project_dirs(project.pk)
     pk = project.pk
     project.delete()

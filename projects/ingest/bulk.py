@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Field
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from projects.ingest.parsers import ParsedRow
 from projects.models import Item
+from winnow.errors import Conflict
 
 
 def _item_columns() -> list[Field[Any, Any]]:
@@ -198,6 +199,7 @@ def items_insert(project_id: int, rows: Iterable[ParsedRow], images: Sequence[st
     (`_Pipelined`): the server's part (indexes, full-text words) and ours overlap on
     two cores. Returns how many rows were inserted.
     """
+    projects_hold([project_id])
     postgres = connection.vendor == "postgresql"
     layout = _Layout(IMPORTED)
     lines = _ImportLines(layout, project_id) if postgres else None
@@ -223,6 +225,23 @@ def items_insert(project_id: int, rows: Iterable[ParsedRow], images: Sequence[st
     return start
 
 
+def projects_hold(project_ids: Sequence[int]) -> None:
+    """Hold the rows of the projects items are about to be added to until the transaction
+    ends, or raise Conflict if one has been deleted.
+
+    This is what a foreign key from items to projects would do, once per insert instead
+    of once per row (`Item.project` has no constraint in the database). On PostgreSQL a
+    key-share lock: a deletion, which locks the project first (`project_remove`), waits
+    for the insert's commit; row updates of the project do not. SQLite serialises writers.
+    """
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        for project_id in project_ids:
+            cursor.execute(f"SELECT 1 FROM projects_project WHERE id = %s{lock}", [project_id])
+            if cursor.fetchone() is None:
+                raise Conflict(f"Project {project_id} has been deleted: its items were not added.")
+
+
 # Rows per INSERT ... RETURNING: SQLite allows 32,766 parameters a statement.
 RETURNING_CHUNK = 500
 
@@ -236,6 +255,7 @@ def item_rows_insert(rows: Sequence[dict[str, object]]) -> list[int]:
     up with the rows (RETURNING itself promises no order). A column some rows set and
     others do not takes its default in the others.
     """
+    projects_hold(sorted({cast(int, row["project_id"]) for row in rows}))
     own = list(dict.fromkeys(name for row in rows for name in row))
     layout = _Layout(own)
     columns = ", ".join(layout.columns)

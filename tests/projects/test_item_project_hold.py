@@ -1,0 +1,143 @@
+"""No item outlives its project, with no foreign key from items to projects in the
+database: every insert holds the project row (`ingest.bulk.projects_hold`) and a
+deletion locks it first (`services.project_remove`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from projects import services
+from projects.ingest import bulk
+from projects.ingest import services as ingest
+from projects.ingest.parsers import ParsedRow
+from projects.models import Item, Project
+from winnow.errors import Conflict
+
+WAIT = 10.0
+
+
+def _project(name: str = "Held") -> Project:
+    lead = get_user_model().objects.create_user(f"{name.lower()}-lead", password="x")
+    return services.project_create(user=lead, name=name, kind="text", labels=["a", "b"])
+
+
+def _rows(n: int) -> list[ParsedRow]:
+    return [ParsedRow(line=i, text=f"text {i}") for i in range(n)]
+
+
+@pytest.mark.django_db
+def test_items_for_a_deleted_project_are_refused_and_none_is_added() -> None:
+    project = _project()
+    pk = project.pk
+    services.project_remove(project)
+    with pytest.raises(Conflict, match="deleted"):
+        bulk.items_insert(pk, _rows(3))
+    with pytest.raises(Conflict, match="deleted"):
+        bulk.item_rows_insert([{"project_id": pk, "text": "late"}])
+    assert not Item.objects.filter(project_id=pk).exists()
+
+
+@pytest.mark.django_db
+def test_removing_a_project_removes_its_items_and_leaves_the_others() -> None:
+    gone, kept = _project("Gone"), _project("Kept")
+    ingest.items_import(project=gone, rows=_rows(5))
+    ingest.items_import(project=kept, rows=_rows(2))
+    gone_pk = gone.pk
+    services.project_remove(gone)
+    assert not Item.objects.filter(project_id=gone_pk).exists()
+    assert Item.objects.filter(project=kept).count() == 2
+
+
+def _in_thread(body: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+    def run() -> None:
+        try:
+            body()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_deletion_waits_for_an_import_in_flight_then_removes_its_items() -> None:
+    """Without the deletion's lock it would collect the items before the import commits
+    and leave the import's rows behind, pointing at no project."""
+    project = _project()
+    pk = project.pk
+    inserted, commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def importing() -> None:
+        with transaction.atomic():
+            ingest.items_import(project=Project.objects.get(pk=pk), rows=_rows(4))
+            inserted.set()
+            assert commit.wait(WAIT)
+
+    importer = _in_thread(importing, errors)
+    assert inserted.wait(WAIT)
+    deleter = _in_thread(lambda: services.project_remove(Project.objects.get(pk=pk)), errors)
+    deleter.join(0.5)
+    assert deleter.is_alive(), "the deletion went ahead of an import still adding items"
+    commit.set()
+    importer.join(WAIT)
+    deleter.join(WAIT)
+    assert not errors, errors
+    assert not Project.objects.filter(pk=pk).exists()
+    assert not Item.objects.filter(project_id=pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_import_that_meets_a_deletion_waits_for_it_then_adds_nothing() -> None:
+    project = _project()
+    pk = project.pk
+    locked, commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def deleting() -> None:
+        with transaction.atomic():
+            services.project_remove(Project.objects.get(pk=pk))
+            locked.set()
+            assert commit.wait(WAIT)
+
+    deleter = _in_thread(deleting, errors)
+    assert locked.wait(WAIT)
+    importer = _in_thread(lambda: bulk.items_insert(pk, _rows(4)), errors)
+    importer.join(0.5)
+    assert importer.is_alive(), "the import did not wait for the deletion"
+    commit.set()
+    deleter.join(WAIT)
+    importer.join(WAIT)
+    assert [type(e) for e in errors] == [Conflict], errors
+    assert not Item.objects.filter(project_id=pk).exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_deletes_a_project_as_the_app_does(  # type: ignore[no-untyped-def]
+    rf, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    """Its rows, then its files (Django's own admin deletion would leave those)."""
+    from django.contrib.admin.sites import site
+
+    settings.FEATURES_ROOT = str(tmp_path)
+    project = _project()
+    pk = project.pk
+    ingest.items_import(project=project, rows=_rows(3))
+    own = tmp_path / f"project_{pk}"
+    own.mkdir()
+    (own / "rows.npz").write_bytes(b"x")
+    with django_capture_on_commit_callbacks(execute=True):
+        site._registry[Project].delete_queryset(rf.post("/"), Project.objects.filter(pk=pk))
+    assert not Project.objects.filter(pk=pk).exists()
+    assert not Item.objects.filter(project_id=pk).exists()
+    assert not own.exists()
