@@ -47,9 +47,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "strategies" / "data" / "demo_text.csv"
-# Issue 17's at a million items and more: the import with its features (judged on import
-# + features + first model, which also trains v1), and a steady retrain end to end; below
-# that, the earlier issues' at 100k (import) and at any size (rescore, select, load).
+# Issue 17's at a million items and more: the import with its features (until the first
+# retrain has every item's rows; the first model is printed too), and a steady retrain
+# end to end; below that, the earlier issues' at 100k (import) and at any size (rescore,
+# select, load).
 TARGETS = {
     "import_100k": 5.0,
     "import_with_features_1m": 20.0,
@@ -80,7 +81,8 @@ import json
 from projects.models import ModelVersion
 rows = ModelVersion.objects.filter(project_id=%d).order_by("version")
 print(json.dumps([{"version": v.version, "status": v.status, "trigger": v.trigger,
-                   "train_size": v.train_size, "pool_size": v.pool_size, "timings": v.timings}
+                   "train_size": v.train_size, "pool_size": v.pool_size, "timings": v.timings,
+                   "started": v.started_at.timestamp() if v.started_at else None}
                   for v in rows]))
 """
 
@@ -392,7 +394,7 @@ def bench_pool(
         # More workers for the import's features (split over every free worker), stopped
         # before the steady-state figures so those stay one worker's.
         _import_workers(running, import_workers, extra)
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         response = lead.post(
             f"{running.url}/api/projects/{pid}/import/",
             files={"file": ("pool.csv", body)},
@@ -409,6 +411,9 @@ def bench_pool(
         label_one_batch(running.session(annotators[0]), running.url, pid, truth)
         wait_model(lead, running.url, pid, 2)
     versions = running.python(_TIMINGS % pid)
+    first = next(v for v in versions if v["version"] == 1)
+    # The first retrain's first step waits for every item's rows (`load_features`).
+    features_ready = first["started"] + first["timings"]["load_features"] - began
     rss = peak_rss_mb(running.worker_pid)
     select = running.python(_SELECT % pid)
     return {
@@ -416,6 +421,7 @@ def bench_pool(
         "n": n,
         "pid": pid,
         "import_s": import_seconds,
+        "features_s": features_ready,
         "first_model_s": first_model,
         "words_s": words_written,
         "import_workers": import_workers,
@@ -649,18 +655,16 @@ def print_pool(figures: dict[str, Any]) -> None:
     at_100k = 100_000 <= n < 1_000_000
     target = f"  {check(figures['import_s'], TARGETS['import_100k'])}" if at_100k else ""
     print(f"(a) import via HTTP           {figures['import_s']:8.2f} s{target}")
-    first = next((v for v in figures["versions"] if v["version"] == 1), None)
-    features_s = first["timings"].get("load_features", 0) if first else float("nan")
-    print(
-        f"    import + features + first model {figures['first_model_s']:8.2f} s "
-        f"(v1's features {features_s:.2f} s; {figures['import_workers']} worker(s); "
-        f"load {os.getloadavg()[0]:.2f})"
-        + (
-            f"  {check(figures['first_model_s'], TARGETS['import_with_features_1m'])}"
-            if large
-            else ""
-        )
+    # Issue 17's target: the import through the API with every item's features (not the
+    # first model, printed after it: that adds its train, whole-pool scores and picks).
+    judged = (
+        f"  {check(figures['features_s'], TARGETS['import_with_features_1m'])}" if large else ""
     )
+    print(
+        f"    import + features          {figures['features_s']:8.2f} s "
+        f"({figures['import_workers']} worker(s); load {os.getloadavg()[0]:.2f}){judged}"
+    )
+    print(f"    import + features + first model {figures['first_model_s']:8.2f} s")
     print(f"    search words written      {figures['words_s']:8.2f} s after the import began")
     for v in figures["versions"]:
         t = v["timings"]
