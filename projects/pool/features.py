@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from projects import artifacts
 from projects.pool import feature_cache
+from strategies._space import unique_sorted
 
 Matrix: TypeAlias = feature_cache.Matrix
 Shard: TypeAlias = tuple[np.ndarray, Matrix]  # sorted item ids, one row each
@@ -106,9 +107,9 @@ class FeatureTable:
         """
         ids = self.ids
         if not len(ids):
-            return np.unique(item_ids)
+            return unique_sorted(item_ids)
         at = np.searchsorted(ids, item_ids).clip(max=len(ids) - 1)
-        return np.unique(item_ids[ids[at] != item_ids])
+        return unique_sorted(item_ids[ids[at] != item_ids])
 
 
 def table_of(shards: list[Shard]) -> FeatureTable:

@@ -22,6 +22,7 @@ from projects.models import Item, Project
 from projects.pool import columns, embedders, feature_chunks, features
 from projects.settings_schema import BUILTIN_EMBEDDER
 from strategies import features as lib
+from strategies._space import unique_sorted
 from strategies.images import images_features
 
 FEATURE_CHUNK = 20_000
@@ -120,7 +121,7 @@ def features_ready(project: Project, ids: np.ndarray) -> features.FeatureTable:
         missing = ids if table is None else table.missing(ids)
     else:
         rep = None
-    if feature_chunks.features_split(project, np.unique(missing), rows_function):
+    if feature_chunks.features_split(project, unique_sorted(missing), rows_function):
         table = features.features_load(project.pk)
         missing = ids if table is None else table.missing(ids)
     for start in range(0, len(missing), FEATURE_CHUNK):
@@ -150,16 +151,20 @@ def compute_features(
     `rep` is the project's representation when the caller has it: read once for many
     chunks, not once per chunk (a vocabulary is tens of megabytes).
     """
-    by_id = item_values(ids, "text", "vector", "image")
-    texts, vectors, images = (list(col) for col in zip(*(by_id[int(i)] for i in ids), strict=True))
     if project.kind == Project.Kind.VECTOR:
+        (vectors,) = item_columns(ids, "vector")
         return lib.vector_features(vectors)
     rep = representation(project) if rep is None else rep
     if project.kind == Project.Kind.IMAGE:
+        (images,) = item_columns(ids, "image")
         if rep["kind"] == "embedder":
             return embedders.embed_images(rep["name"], _open_images(images))
         return image_features_from_files(images)
-    return text_rows(rep, texts, vectors)
+    if rep["kind"] == "own":
+        texts, vectors = item_columns(ids, "text", "vector")
+        return text_rows(rep, texts, vectors)
+    (texts,) = item_columns(ids, "text")  # only what the rows are made of is read
+    return text_rows(rep, texts)
 
 
 def text_rows(
@@ -267,6 +272,13 @@ def vocabulary_sample(
         by_id = item_values(chunk, "text")
         texts.extend(by_id[i][0] for i in chunk.tolist())
     return ids, texts
+
+
+def item_columns(ids: np.ndarray, *fields: str) -> tuple[list[Any], ...]:
+    """The `fields` of items `ids` as one list per field, in the order of `ids`."""
+    by_id = item_values(ids, *fields)
+    rows = [by_id[i] for i in ids.tolist()]
+    return tuple(list(col) for col in zip(*rows, strict=True)) if rows else ([],) * len(fields)
 
 
 def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:

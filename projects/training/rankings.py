@@ -18,6 +18,7 @@ import numpy as np
 from projects import artifacts
 from projects.models import ModelVersion, Project
 from projects.training.predicted import PredictedAnswers, answers_load
+from strategies._space import unique_sorted
 
 # Versions kept on disk besides the newest done one: a retrain writes its file before
 # its version is done, and an export may be reading the previous one meanwhile.
@@ -108,7 +109,7 @@ def ranking_top(ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
 def sorted_common(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     """`np.intersect1d(sorted_ids, values)` for sorted unique `sorted_ids` (a pool's ids),
     by binary search: no sort of the whole pool."""
-    values = np.unique(np.asarray(values, dtype=np.int64))
+    values = unique_sorted(np.asarray(values, dtype=np.int64))
     if not len(sorted_ids) or not len(values):
         return values[:0]
     at = np.searchsorted(sorted_ids, values).clip(max=len(sorted_ids) - 1)
