@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 import winnow.db  # noqa: F401  (the any_of lookup)
 from projects import item_images
@@ -205,13 +206,13 @@ def representation(project: Project, *, ids: np.ndarray | None = None) -> dict[s
         rep = {"kind": "embedder", "name": project.embedder}
     elif project.kind != Project.Kind.TEXT:
         rep = {"kind": "builtin"}
-    elif items.filter(vector__isnull=False).exists():
+    elif (marks := _marks(items))[0]:
         rep = {"kind": "own"}
     elif (
         not items.exists()
         or features.features_load(project.pk) is not None
         or project.stream_budget is not None
-        or items.filter(from_stream=True).exists()
+        or marks[1]
     ):
         rep = {"kind": "hashing"}
     else:
@@ -224,6 +225,18 @@ def representation(project: Project, *, ids: np.ndarray | None = None) -> dict[s
                 return stored
             return _vocabulary_fit(project, ids)
     return features.representation_save_once(project.pk, rep)
+
+
+def _marks(items: QuerySet[Item]) -> tuple[bool, bool]:
+    """Whether any of `items` brought its own vector, and whether any came by stream.
+
+    An import's items usually did neither, which only a look at every one of them shows:
+    one pass for both (a tenth of a second per million items), then one for each only if
+    it found something.
+    """
+    if not items.filter(Q(vector__isnull=False) | Q(from_stream=True)).exists():
+        return False, False
+    return items.filter(vector__isnull=False).exists(), items.filter(from_stream=True).exists()
 
 
 def _vocabulary_fit(project: Project, ids: np.ndarray | None = None) -> dict[str, Any]:

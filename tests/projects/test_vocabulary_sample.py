@@ -143,3 +143,23 @@ def test_an_imports_fit_draws_its_sample_from_the_ids_it_read(monkeypatch) -> No
     assert rep is not None and rep["kind"] == "vocabulary"
     expected = TextVectorizer().fit(_texts(project)[::5])  # ceil(90 / 20) = 5
     assert rep["vectorizer"].tfidf_.vocabulary_ == expected.tfidf_.vocabulary_
+
+
+@pytest.mark.parametrize(
+    ("vectors", "streamed", "kind"),
+    [
+        ((), (), "vocabulary"),
+        ((0, 1, 2, 3), (), "own"),
+        ((), (3,), "hashing"),
+        ((2,), (0,), "own"),  # own vectors win, whichever item the first look finds
+    ],
+)
+def test_a_pool_s_items_choose_its_representation(vectors, streamed, kind) -> None:  # type: ignore[no-untyped-def]
+    project = _pool(4)
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    for i in vectors:
+        items[i].vector = [1.0, 0.0]
+    for i in streamed:
+        items[i].from_stream = True
+    Item.objects.bulk_update(items, ["vector", "from_stream"])
+    assert snapshot.representation(project)["kind"] == kind
