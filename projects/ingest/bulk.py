@@ -23,7 +23,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from projects.ingest.parsers import ParsedRow
-from projects.models import Item
+from projects.models import Item, Project
 from winnow.errors import Conflict
 
 
@@ -235,9 +235,10 @@ def projects_hold(project_ids: Sequence[int]) -> None:
     for the insert's commit; row updates of the project do not. SQLite serialises writers.
     """
     lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    table = Project._meta.db_table
     with connection.cursor() as cursor:
         for project_id in project_ids:
-            cursor.execute(f"SELECT 1 FROM projects_project WHERE id = %s{lock}", [project_id])
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s{lock}", [project_id])
             if cursor.fetchone() is None:
                 raise Conflict(f"Project {project_id} has been deleted: its items were not added.")
 

@@ -141,3 +141,34 @@ def test_the_admin_deletes_a_project_as_the_app_does(  # type: ignore[no-untyped
     assert not Project.objects.filter(pk=pk).exists()
     assert not Item.objects.filter(project_id=pk).exists()
     assert not own.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_import_that_moves_its_project_after_a_deletion_began_waiting_finishes() -> None:
+    """An import holds the project row from its first insert and updates it (its state)
+    after its last: a deletion queued between the two must not deadlock with it."""
+    project = _project()
+    pk = project.pk
+    held, update = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def importing() -> None:
+        with transaction.atomic():
+            bulk.items_insert(pk, _rows(3))
+            held.set()
+            assert update.wait(WAIT)
+            Project.objects.filter(pk=pk).update(state=Project.State.COLLECTING)
+
+    importer = _in_thread(importing, errors)
+    assert held.wait(WAIT)
+    deleter = _in_thread(lambda: services.project_remove(Project.objects.get(pk=pk)), errors)
+    deleter.join(0.5)
+    assert deleter.is_alive()
+    update.set()
+    importer.join(WAIT)
+    deleter.join(WAIT)
+    assert not importer.is_alive() and not deleter.is_alive()
+    assert not errors, errors
+    assert not Project.objects.filter(pk=pk).exists()
+    assert not Item.objects.filter(project_id=pk).exists()
