@@ -177,7 +177,8 @@ class ImportView(APIView):
             202: OpenApiResponse(
                 ImportResult, description="Images import in the worker: poll imports/{job}/."
             ),
-            **error_responses(400, 401, 403, 404, 413, 415),
+            # 409: the project was deleted while the upload was read.
+            **error_responses(400, 401, 403, 404, 409, 413, 415),
         },
     )
     def post(self, request: Request, project_id: int) -> Response:

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
@@ -115,6 +115,8 @@ def project_import(request: AuthedHttpRequest, project_id: int) -> HttpResponse:
             )
         except ImportRejected as exc:
             error = str(exc)
+        except Conflict as exc:  # the project was deleted while its rows were read
+            raise Http404(str(exc)) from exc
     context = {
         "project": project,
         "role": role,

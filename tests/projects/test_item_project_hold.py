@@ -172,3 +172,37 @@ def test_an_import_that_moves_its_project_after_a_deletion_began_waiting_finishe
     assert not errors, errors
     assert not Project.objects.filter(pk=pk).exists()
     assert not Item.objects.filter(project_id=pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_whose_project_goes_while_it_is_read_is_refused(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """409 over the API, 404 on the page: the project was deleted just before the rows
+    went in (here by the hold's caller, as a concurrent deletion would)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    hold = bulk.projects_hold
+
+    def deleted_first(project_ids):  # type: ignore[no-untyped-def]
+        for pk in project_ids:
+            services.project_remove(Project.objects.get(pk=pk))
+        hold(project_ids)
+
+    monkeypatch.setattr(bulk, "projects_hold", deleted_first)
+    for answered in ("api", "page"):
+        project = _project(f"Gone{answered}")
+        lead = project.created_by
+        upload = SimpleUploadedFile("rows.csv", b"text\nfirst\nsecond\n")
+        if answered == "api":
+            api = APIClient()
+            api.force_authenticate(lead)
+            response = api.post(f"/api/projects/{project.pk}/import/", {"file": upload})
+            assert response.status_code == 409, response.content
+            assert "deleted" in response.json()["detail"]
+        else:
+            page = Client()
+            page.force_login(lead)
+            response = page.post(f"/projects/{project.pk}/import/", {"file": upload})
+            assert response.status_code == 404
+        assert not Item.objects.filter(project_id=project.pk).exists()
