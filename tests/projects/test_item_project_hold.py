@@ -53,7 +53,7 @@ def test_removing_a_project_removes_its_items_and_leaves_the_others() -> None:
     assert Item.objects.filter(project=kept).count() == 2
 
 
-def _in_thread(body: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+def _in_thread(body: Callable[[], object], errors: list[BaseException]) -> threading.Thread:
     def run() -> None:
         try:
             body()
@@ -67,30 +67,52 @@ def _in_thread(body: Callable[[], None], errors: list[BaseException]) -> threadi
     return thread
 
 
+def _second_waits(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    *,
+    then: Callable[[], object] = lambda: None,
+) -> list[BaseException]:
+    """Run `first` in a transaction of its own thread and, while it is open, `second` in
+    another thread, which must wait; then `then` in the first transaction, which commits.
+    What either raised, once both have finished."""
+    done_first, go_on = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def holding() -> None:
+        with transaction.atomic():
+            first()
+            done_first.set()
+            assert go_on.wait(WAIT)
+            then()
+
+    one = _in_thread(holding, errors)
+    assert done_first.wait(WAIT)
+    two = _in_thread(second, errors)
+    two.join(0.5)
+    assert two.is_alive(), "the second went ahead of the first's open transaction"
+    go_on.set()
+    one.join(WAIT)
+    two.join(WAIT)
+    assert not one.is_alive() and not two.is_alive()
+    return errors
+
+
+def _remove(pk: int) -> Callable[[], None]:
+    return lambda: services.project_remove(Project.objects.get(pk=pk))
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_deletion_waits_for_an_import_in_flight_then_removes_its_items() -> None:
     """Without the deletion's lock it would collect the items before the import commits
     and leave the import's rows behind, pointing at no project."""
-    project = _project()
-    pk = project.pk
-    inserted, commit = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
+    pk = _project().pk
 
     def importing() -> None:
-        with transaction.atomic():
-            ingest.items_import(project=Project.objects.get(pk=pk), rows=_rows(4))
-            inserted.set()
-            assert commit.wait(WAIT)
+        ingest.items_import(project=Project.objects.get(pk=pk), rows=_rows(4))
 
-    importer = _in_thread(importing, errors)
-    assert inserted.wait(WAIT)
-    deleter = _in_thread(lambda: services.project_remove(Project.objects.get(pk=pk)), errors)
-    deleter.join(0.5)
-    assert deleter.is_alive(), "the deletion went ahead of an import still adding items"
-    commit.set()
-    importer.join(WAIT)
-    deleter.join(WAIT)
+    errors = _second_waits(importing, _remove(pk))
     assert not errors, errors
     assert not Project.objects.filter(pk=pk).exists()
     assert not Item.objects.filter(project_id=pk).exists()
@@ -99,25 +121,8 @@ def test_a_deletion_waits_for_an_import_in_flight_then_removes_its_items() -> No
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_import_that_meets_a_deletion_waits_for_it_then_adds_nothing() -> None:
-    project = _project()
-    pk = project.pk
-    locked, commit = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def deleting() -> None:
-        with transaction.atomic():
-            services.project_remove(Project.objects.get(pk=pk))
-            locked.set()
-            assert commit.wait(WAIT)
-
-    deleter = _in_thread(deleting, errors)
-    assert locked.wait(WAIT)
-    importer = _in_thread(lambda: bulk.items_insert(pk, _rows(4)), errors)
-    importer.join(0.5)
-    assert importer.is_alive(), "the import did not wait for the deletion"
-    commit.set()
-    deleter.join(WAIT)
-    importer.join(WAIT)
+    pk = _project().pk
+    errors = _second_waits(_remove(pk), lambda: bulk.items_insert(pk, _rows(4)))
     assert [type(e) for e in errors] == [Conflict], errors
     assert not Item.objects.filter(project_id=pk).exists()
 
@@ -148,27 +153,12 @@ def test_the_admin_deletes_a_project_as_the_app_does(  # type: ignore[no-untyped
 def test_an_import_that_moves_its_project_after_a_deletion_began_waiting_finishes() -> None:
     """An import holds the project row from its first insert and updates it (its state)
     after its last: a deletion queued between the two must not deadlock with it."""
-    project = _project()
-    pk = project.pk
-    held, update = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def importing() -> None:
-        with transaction.atomic():
-            bulk.items_insert(pk, _rows(3))
-            held.set()
-            assert update.wait(WAIT)
-            Project.objects.filter(pk=pk).update(state=Project.State.COLLECTING)
-
-    importer = _in_thread(importing, errors)
-    assert held.wait(WAIT)
-    deleter = _in_thread(lambda: services.project_remove(Project.objects.get(pk=pk)), errors)
-    deleter.join(0.5)
-    assert deleter.is_alive()
-    update.set()
-    importer.join(WAIT)
-    deleter.join(WAIT)
-    assert not importer.is_alive() and not deleter.is_alive()
+    pk = _project().pk
+    errors = _second_waits(
+        lambda: bulk.items_insert(pk, _rows(3)),
+        _remove(pk),
+        then=lambda: Project.objects.filter(pk=pk).update(state=Project.State.COLLECTING),
+    )
     assert not errors, errors
     assert not Project.objects.filter(pk=pk).exists()
     assert not Item.objects.filter(project_id=pk).exists()
