@@ -18,6 +18,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from projects import item_search
 from projects.models import Annotation, ModelVersion, Project
 from tests.support.faults import PrivateRedis, kill_hard
 from tests.support.services import Worker
@@ -82,6 +83,11 @@ def rig(transactional_db: None) -> Iterator[Rig]:
 def test_a_worker_killed_mid_retrain_runs_it_again_and_only_once(rig: Rig) -> None:
     team = make_team(rig.site, "killed", pool=60, batch_size=10)
     team.label(10)  # the batch closes: a retrain is owed and its message waits in Redis
+    # The import's search words are written here, as a worker would: otherwise the first
+    # worker's sweep may send that older debt ahead of the retrain, and its writer then
+    # waits on the project row held below instead of the retrain claiming its version.
+    item_search.words_write(team.project_id)
+    assert not Project.objects.get(pk=team.project_id).words_owed
     with transaction.atomic():
         # Holding the project row keeps the retrain from finishing: a slow retrain.
         Project.objects.select_for_update().get(pk=team.project_id)
