@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, Sum
 
-from projects.models import Annotation, Item, ModelVersion, Project
+from projects.models import Annotation, ModelVersion, Project
 from strategies.forecast import MIN_POINTS, Bootstrap, bootstrap_curve, labels_forecast
 from strategies.metrics import HEADLINE_METRIC
 
@@ -86,9 +86,14 @@ def forecast_band(
     return {"labels": grid.tolist(), "low": low.tolist(), "high": high.tolist()}
 
 
-def project_forecast(project: Project) -> dict[str, Any] | None:
+def project_forecast(project: Project, *, pool: int) -> dict[str, Any] | None:
     """More labels (80% band) and annotator-hours to reach the target; None with fewer
-    than `MIN_POINTS` evaluated versions."""
+    than `MIN_POINTS` evaluated versions.
+
+    `pool`: the unlabelled items left, as the caller counted them (`status/` has its
+    count, kept a while on a large pool): counted here on every poll, it was a tenth of
+    a second of a scan at a million items, several times a second while a dashboard
+    watched a retrain, on the CPUs the retrain was using."""
     fitted = _bootstrap(project)
     if fitted is None:
         return None
@@ -100,7 +105,6 @@ def project_forecast(project: Project) -> dict[str, Any] | None:
     def hours(count: int | None) -> float | None:
         return None if count is None or per_label is None else round(count * per_label / 3600, 2)
 
-    pool = Item.objects.filter(project=project, state=Item.State.POOL).count()
     return {
         "metric": headline_metric(project),
         "target": round(target, 4),

@@ -175,7 +175,7 @@ def project_status(project: Project) -> dict[str, Any]:
         "retrain": None if owed is None else _retrain_summary(owed),
         "retrain_failed": _failure_summary(retrain_failed(project)),
         "stopping": stopping_values(project, latest),
-        "forecast": project_forecast(project),
+        "forecast": project_forecast(project, pool=counts["pool"]),
     }
 
 

@@ -244,6 +244,10 @@ class StatusSerializer(serializers.Serializer):
             "hours_low": serializers.FloatField(allow_null=True),
             "hours_high": serializers.FloatField(allow_null=True),
             "level": serializers.FloatField(),
+            "pool": serializers.IntegerField(help_text="The unlabelled items left: `pool`."),
+            "beyond_pool": serializers.BooleanField(
+                help_text="More labels are forecast than `pool` has items."
+            ),
         },
         allow_null=True,
     )

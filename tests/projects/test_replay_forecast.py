@@ -10,11 +10,13 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from sklearn.datasets import load_iris
 
-from projects import services
+from projects import selectors, services
 from projects.models import Annotation, Item, ModelVersion, Project, ReplayJob
 from projects.replay import replay_grid, replay_run
 from strategies.forecast import power_law
@@ -188,7 +190,8 @@ def test_status_forecasts_labels_and_hours_to_the_target_rule(api, users):  # ty
         Annotation.objects.create(
             project=project, item=item, annotator=users[name], label="setosa", seconds=seconds
         )
-    forecast = api["ann1"].get(f"/api/projects/{project.pk}/status/").json()["forecast"]
+    status = api["ann1"].get(f"/api/projects/{project.pk}/status/").json()
+    forecast = status["forecast"]
     assert forecast is not None
     assert (forecast["metric"], forecast["target"]) == ("accuracy", 0.88)
     true_more = (0.8 / 0.04) ** 2 - 120  # the curve reaches 0.88 at 400 labels
@@ -196,13 +199,33 @@ def test_status_forecasts_labels_and_hours_to_the_target_rule(api, users):  # ty
     assert forecast["high"] is None or forecast["high"] >= forecast["labels"]
     assert forecast["labels"] == pytest.approx(true_more, rel=0.25)
     assert forecast["hours"] == pytest.approx(forecast["labels"] * 30 / 3600, abs=0.01)
-    pool = Item.objects.filter(project=project, state="pool").count()
-    assert forecast["pool"] == pool and forecast["beyond_pool"] is (forecast["labels"] > pool)
+    pool = Item.objects.filter(project=project, state__in=["pool", "queued"]).count()
+    assert forecast["pool"] == status["pool"] == pool
+    assert forecast["beyond_pool"] is (forecast["labels"] > pool)
     lead = Client()
     lead.force_login(users["lead"])
     page = lead.get(f"/projects/{project.pk}/").content.decode()
     said = "items left in the pool: labelling this pool is not expected to reach it"
     assert (said in page) is forecast["beyond_pool"]
+
+
+def test_a_forecast_reads_the_pool_count_the_status_kept(users, monkeypatch):  # type: ignore[no-untyped-def]
+    """A large pool's count is kept a while (`selectors.project_counts`): the forecast
+    in the same answer must not scan the pool again on every poll."""
+    project = _project(users, "Kept")
+    labels = [20, 40, 60, 80, 100, 120]
+    _versions(project, labels, [float(power_law(n, 0.92, 0.8, 0.5)) for n in labels])
+    Item.objects.bulk_create(Item(project=project, vector=[0.0]) for _ in range(3))
+    monkeypatch.setattr(selectors, "LARGE_POOL", 0)  # this pool's count is "large and slow"
+    monkeypatch.setattr(selectors, "SLOW_COUNT_SECONDS", 0.0)
+    monkeypatch.setattr(selectors, "_COUNTED", {})
+    assert selectors.project_status(project)["forecast"]["pool"] == 3
+    Item.objects.bulk_create(Item(project=project, vector=[0.0]) for _ in range(2))
+    with CaptureQueriesContext(connection) as queries:
+        status = selectors.project_status(project)
+    assert status["pool"] == status["forecast"]["pool"] == 3, "the kept count, both"
+    items = [q["sql"] for q in queries if Item._meta.db_table in q["sql"]]
+    assert items == [], items
 
 
 def test_without_a_target_rule_the_target_is_below_the_plateau(api, users):  # type: ignore[no-untyped-def]
