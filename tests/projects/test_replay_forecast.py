@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from sklearn.datasets import load_iris
 
-from projects import selectors, services
+from projects import forecast, selectors, services
 from projects.models import Annotation, Item, ModelVersion, Project, ReplayJob
 from projects.replay import replay_grid, replay_run
-from strategies.forecast import power_law
+from strategies.forecast import bootstrap_curve, power_law
 
 pytestmark = pytest.mark.django_db
 
@@ -226,6 +226,38 @@ def test_a_forecast_reads_the_pool_count_the_status_kept(users, monkeypatch):  #
     assert status["pool"] == status["forecast"]["pool"] == 3, "the kept count, both"
     items = [q["sql"] for q in queries if Item._meta.db_table in q["sql"]]
     assert items == [], items
+
+
+def test_a_bootstrap_is_computed_once_per_curve(users, monkeypatch):  # type: ignore[no-untyped-def]
+    """Polls between two versions reuse the bootstrap; a new version computes a new one,
+    and a kept one is what computing it again gives."""
+    project = _project(users, "Polled")
+    labels = [20, 40, 60, 80, 100, 120]
+    _versions(project, labels, [float(power_law(n, 0.92, 0.8, 0.5)) for n in labels])
+    computed: list[tuple[float, ...]] = []
+
+    def counted(labels, metric, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(tuple(labels))
+        return bootstrap_curve(labels, metric, **kwargs)
+
+    monkeypatch.setattr(forecast, "bootstrap_curve", counted)
+    forecast._bootstrap_of.cache_clear()
+    first = selectors.project_status(project)["forecast"]
+    assert selectors.project_status(project)["forecast"] == first
+    assert len(computed) == 1, "the second poll reused the first's bootstrap"
+
+    acc = float(power_law(140, 0.92, 0.8, 0.5))
+    ModelVersion.objects.create(
+        project=project,
+        version=7,
+        status=ModelVersion.Status.DONE,
+        labels_total=140,
+        metrics={"accuracy": acc, "n": 40},
+    )
+    later = selectors.project_status(project)["forecast"]
+    assert len(computed) == 2 and computed[-1][-1] == 140, "a new version, a new bootstrap"
+    forecast._bootstrap_of.cache_clear()
+    assert selectors.project_status(project)["forecast"] == later, "kept = computed again"
 
 
 def test_without_a_target_rule_the_target_is_below_the_plateau(api, users):  # type: ignore[no-untyped-def]
