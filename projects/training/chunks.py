@@ -36,14 +36,13 @@ from typing import Any
 
 import joblib
 import numpy as np
-import scipy.sparse as sp
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
 from projects import artifacts, tasks
 from projects.models import ModelVersion
-from projects.pool.features import Matrix
+from projects.pool.features import Matrix, row_block
 from projects.rescore_chunk import RescoreChunk
 from projects.training.predicted import PredictedAnswers, answers_joined, answers_load
 from projects.training.scorers import ChunkScorer, Here, Part, ProbaScorer, Scores
@@ -241,19 +240,6 @@ class _Merged:
             raise ValueError("chunks of one rescore answer alike")
         starts = [start for start, _ in ordered]
         return Part(self.rows, answers_joined(answers, starts, self.n_rows))
-
-
-def row_block(X: Matrix, start: int, stop: int) -> Matrix:
-    """Rows `start:stop` of `X` as a view: slicing a CSR matrix copies its rows, and the
-    model then copies them again to take its columns."""
-    if not isinstance(X, sp.csr_matrix):
-        return X[start:stop]
-    stop = min(stop, X.shape[0])
-    first, last = int(X.indptr[start]), int(X.indptr[stop])
-    indptr = X.indptr[start : stop + 1] - first
-    shape = (stop - start, X.shape[1])
-    block = (X.data[first:last], X.indices[first:last], indptr)
-    return sp.csr_matrix(block, shape=shape, copy=False)
 
 
 def _claim(chunks: Any, *, last_first: bool = False) -> RescoreChunk | None:

@@ -242,9 +242,9 @@ def test_the_retrain_never_gathers_the_pools_rows(api, settings, monkeypatch, st
     asked: list[int] = []
     real = features.FeatureTable.rows
 
-    def rows(table: features.FeatureTable, ids: np.ndarray) -> object:
+    def rows(table: features.FeatureTable, ids: np.ndarray, **kwargs: bool) -> object:
         asked.append(len(ids))
-        return real(table, ids)
+        return real(table, ids, **kwargs)
 
     monkeypatch.setattr(features.FeatureTable, "rows", rows)
     scored: list[int] = []

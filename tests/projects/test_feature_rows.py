@@ -110,8 +110,9 @@ def test_the_table_at_hand_is_used_and_old_shard_names_are_read(monkeypatch) -> 
     assert read == []
 
 
+@pytest.mark.parametrize("view", [False, True])
 @pytest.mark.parametrize("dense", [False, True])
-def test_rows_are_gathered_from_their_shards_in_any_order(dense: bool) -> None:
+def test_rows_are_gathered_from_their_shards_in_any_order(dense: bool, view: bool) -> None:
     """Every asked-for row, in the order asked (repeats too), from shards that overlap
     (a row stored twice is read from the first shard holding it) or not."""
     rng = np.random.default_rng(3)
@@ -137,9 +138,42 @@ def test_rows_are_gathered_from_their_shards_in_any_order(dense: bool) -> None:
         np.array([205, 1, 60, 60, 41]),
         np.array([], dtype=np.int64),
     ):
-        got = table.rows(asked)
+        got = table.rows(asked, view=view)
         got = got if dense else got.toarray()
         want = np.array([stored[int(i)] for i in asked]).reshape(len(asked), 4)
         assert got.shape == (len(asked), 4)
         assert np.array_equal(got, want)
     assert table.missing(np.array([3, 30, 31, 229, 230])).tolist() == [30, 31, 230]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_a_run_of_one_shard_is_read_in_place_only_when_asked(dense: bool) -> None:
+    """A rescore chunk's rows (`view`) are the shard's own where they lie in one run of
+    one shard: copying 100,000 rows took a tenth of the chunk's time. Otherwise, and
+    for every other caller, the rows are a copy the caller may keep or change."""
+    rng = np.random.default_rng(5)
+    shards = []
+    for low in (0, 100):
+        X = rng.random((100, 6))
+        X[X < 0.6] = 0.0
+        shards.append((np.arange(low, low + 100), X if dense else sp.csr_matrix(X)))
+    table = features.table_of(shards)
+
+    def arrays(m):  # type: ignore[no-untyped-def]
+        return [m] if dense else [m.data, m.indices]
+
+    def shares(rows) -> bool:  # type: ignore[no-untyped-def]
+        return any(
+            np.shares_memory(a, b) for _, X in shards for a in arrays(rows) for b in arrays(X)
+        )
+
+    run = np.arange(120, 170)
+    in_place = table.rows(run, view=True)
+    assert shares(in_place)
+    want = shards[1][1][20:70]
+    assert np.array_equal(
+        in_place if dense else in_place.toarray(), want if dense else want.toarray()
+    )
+    assert not shares(table.rows(run))
+    assert not shares(table.rows(np.arange(80, 130), view=True)), "two shards: one copy"
+    assert not shares(table.rows(np.array([121, 125]), view=True)), "not a run"

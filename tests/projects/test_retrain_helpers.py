@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projects.training.chunks import row_block
+from projects.pool.features import row_block
 from projects.training.rankings import ranking_top, sorted_common
 
 scores = st.lists(
@@ -43,3 +43,19 @@ def test_a_row_block_is_the_slice(n: int) -> None:
             block = row_block(X, start, stop)
             assert np.array_equal(block.toarray(), dense[start:stop]), (start, stop)
             assert np.array_equal(row_block(dense, start, stop), dense[start:stop])
+
+
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_a_row_block_shares_the_matrix_memory(index: type) -> None:
+    """A chunk's rows are read where they lie: scipy's constructor copies a small view of
+    a large array, which a block of a large pool always is."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((400, 50)) * (rng.random((400, 50)) < 0.2))
+    X.indptr, X.indices = X.indptr.astype(index), X.indices.astype(index)
+    block = row_block(X, 100, 150)
+    assert np.shares_memory(block.data, X.data)
+    assert np.shares_memory(block.indices, X.indices)
+    assert block.indptr.dtype == block.indices.dtype == index
+    assert np.array_equal(block.toarray(), X.toarray()[100:150])
+    v = rng.random(50)
+    assert np.array_equal(block @ v, X[100:150] @ v)  # the arithmetic reads it as a matrix
