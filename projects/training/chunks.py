@@ -51,7 +51,11 @@ from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
 Status = RescoreChunk.Status
-WAIT_SECONDS = 0.05
+# Polls for the others' chunks: often at first (the last chunk is read that much sooner),
+# less often the longer nothing finishes (a dead worker's chunk waits for its claim to
+# go stale).
+WAIT_SECONDS = 0.01
+WAIT_LONGEST = 0.25
 
 
 @dataclass
@@ -173,11 +177,13 @@ def _collect(
     spent: dict[str, float] | None = None,
 ) -> Part:
     """Claim and score chunks here (their indexes into `own`) until none is left, chunk 0
-    first (no message was sent for it); read the others' as they finish, while waiting
-    for those still held elsewhere. Each chunk's rows go straight into one array of the
-    `n_rows` results, as they are scored or read: no list of parts and copy of them all
-    (hundreds of megabytes at ten million items). The chunks' answers are joined, each
-    offset by its chunk's start."""
+    first (no message was sent for it); after each, read the others' that have finished,
+    then wait for those still held elsewhere. Reading as they finish, not once this
+    process has no chunk left to claim, leaves fewer to read at the end, when the others
+    have nothing left to do; and it claims fewer here, so they score more. Each chunk's
+    rows go straight into one array of the `n_rows` results, as they are scored or read:
+    no list of parts and copy of them all (hundreds of megabytes at ten million items).
+    The chunks' answers are joined, each offset by its chunk's start."""
     own = set() if own is None else own
     spent = {} if spent is None else spent
     clock = dict.fromkeys(("here", "waited", "read"), 0.0)
@@ -185,6 +191,7 @@ def _collect(
     merged = _Merged(n_rows)
     read: set[int] = set()
     first = True
+    pause = WAIT_SECONDS
     while len(own) + len(read) < count:
         t = time.perf_counter()
         chunk = _claim(mine.filter(index=0)) if first else None
@@ -196,18 +203,22 @@ def _collect(
             own.add(chunk.index)
             _done(chunk, part, store=False)
             clock["here"] += time.perf_counter() - t
-            continue
+            t = time.perf_counter()
+            if len(own) + len(read) == count:
+                break
         done = mine.filter(status=Status.DONE).exclude(index__in=own | read).order_by("index")
-        for chunk in done:
-            merged.put(chunk, _result_load(chunk))
-            read.add(chunk.index)
+        for finished in done:
+            merged.put(finished, _result_load(finished))
+            read.add(finished.index)
+            pause = WAIT_SECONDS
         clock["read"] += time.perf_counter() - t
-        if len(own) + len(read) == count:
-            break
+        if chunk is not None or len(own) + len(read) == count:
+            continue
         t = time.perf_counter()
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
-        time.sleep(WAIT_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, WAIT_LONGEST)
         clock["waited"] += time.perf_counter() - t
     spent.update(clock)
     return merged.part()

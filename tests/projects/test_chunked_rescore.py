@@ -126,6 +126,62 @@ def test_a_dead_workers_chunk_is_claimed_again_and_the_result_is_whole(running) 
     assert set(RescoreChunk.objects.values_list("status", flat=True)) == {"done"}
 
 
+def test_a_chunk_finished_elsewhere_is_read_before_the_next_is_claimed_here(
+    running, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The retrain reads another worker's result as soon as it has one, between its own
+    chunks: left for the end, those reads ran while the other workers had nothing to do."""
+    version, model, ids, X = running
+    count = _chunks(version, ids, 1000, model)
+    assert count >= 3
+    events: list[tuple[str, int]] = []
+    elsewhere = RescoreChunk.objects.get(version=version, index=1).pk
+    load = chunks._result_load
+
+    def here(start: int, stop: int) -> chunks.Part:
+        events.append(("here", start // 1000))
+        if len(events) == 1:  # while chunk 0 is scored here, another worker does chunk 1
+            assert chunks.chunk_score(chunk_id=elsewhere)
+        return chunks.Part(model.predict_proba(X[start:stop]))
+
+    def loaded(chunk: RescoreChunk) -> chunks.Part:
+        events.append(("read", chunk.index))
+        return load(chunk)
+
+    monkeypatch.setattr(chunks, "_result_load", loaded)
+    merged = chunks._collect(version, 1, here, count, len(ids))
+    assert events[:2] == [("here", 0), ("read", 1)]
+    assert sorted(i for kind, i in events if kind == "here") == [0, *range(2, count)]
+    assert np.array_equal(merged.rows, model.predict_proba(X))
+
+
+def test_the_wait_for_the_others_grows_until_one_finishes(running, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Polled often at first, the last chunk is read soon after it is done; a chunk that
+    takes long (its worker died: its claim must go stale) is polled ever less often."""
+    version, model, ids, X = running
+    count = _chunks(version, ids, 1000, model)
+    held = list(RescoreChunk.objects.filter(version=version, index__gte=1).order_by("index"))
+    RescoreChunk.objects.filter(pk__in=[c.pk for c in held]).update(
+        status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
+    )
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        finishing = {7: held[:1], 9: held[1:]}.get(len(pauses), [])
+        for chunk in finishing:  # their worker records them done
+            chunk.claims = 0
+            rows = model.predict_proba(X[chunk.start : chunk.stop])
+            chunks._done(chunk, chunks.Part(rows), store=True)
+
+    monkeypatch.setattr(chunks.time, "sleep", sleep)
+    here = chunks._rows_here(chunks.ProbaScorer(model), X)
+    merged = chunks._collect(version, 1, here, count, len(ids))
+    assert np.array_equal(merged.rows, model.predict_proba(X))
+    w, longest = chunks.WAIT_SECONDS, chunks.WAIT_LONGEST
+    assert pauses == [w, 2 * w, 4 * w, 8 * w, 16 * w, longest, longest, w, 2 * w]
+
+
 def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type: ignore[no-untyped-def]
     version, model, ids, X = running
     count = _chunks(version, ids, 1000, model)
