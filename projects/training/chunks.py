@@ -51,10 +51,11 @@ from winnow.broker import task_send
 
 log = logging.getLogger(__name__)
 Status = RescoreChunk.Status
-# Polls for the others' chunks: often at first (the last chunk is read that much sooner),
-# less often the longer nothing finishes (a dead worker's chunk waits for its claim to
-# go stale).
+# Polls for the others' chunks: every WAIT_SECONDS for WAIT_POLLS_OFTEN polls while none
+# finishes (the last chunk is read that much sooner; a chunk takes about 0.1 s), then
+# less and less often (a dead worker's chunk waits for its claim to go stale).
 WAIT_SECONDS = 0.01
+WAIT_POLLS_OFTEN = 50
 WAIT_LONGEST = 0.25
 
 
@@ -191,7 +192,7 @@ def _collect(
     merged = _Merged(n_rows)
     read: set[int] = set()
     first = True
-    pause = WAIT_SECONDS
+    idle_polls = 0
     while len(own) + len(read) < count:
         t = time.perf_counter()
         chunk = _claim(mine.filter(index=0)) if first else None
@@ -210,15 +211,16 @@ def _collect(
         for finished in done:
             merged.put(finished, _result_load(finished))
             read.add(finished.index)
-            pause = WAIT_SECONDS
+            idle_polls = 0
         clock["read"] += time.perf_counter() - t
         if chunk is not None or len(own) + len(read) == count:
             continue
         t = time.perf_counter()
         if not _holds(version.pk, attempt):
             raise Superseded(f"retrain {version.pk} attempt {attempt}")
-        time.sleep(pause)
-        pause = min(pause * 2, WAIT_LONGEST)
+        slower = max(0, idle_polls - WAIT_POLLS_OFTEN + 1)
+        time.sleep(min(WAIT_SECONDS * 2**slower, WAIT_LONGEST))
+        idle_polls += 1
         clock["waited"] += time.perf_counter() - t
     spent.update(clock)
     return merged.part()

@@ -165,10 +165,11 @@ def test_the_wait_for_the_others_grows_until_one_finishes(running, monkeypatch) 
         status=RescoreChunk.Status.RUNNING, claimed_at=timezone.now()
     )
     pauses: list[float] = []
+    often = chunks.WAIT_POLLS_OFTEN
 
     def sleep(seconds: float) -> None:
         pauses.append(seconds)
-        finishing = {7: held[:1], 9: held[1:]}.get(len(pauses), [])
+        finishing = {often + 7: held[:1], often + 9: held[1:]}.get(len(pauses), [])
         for chunk in finishing:  # their worker records them done
             chunk.claims = 0
             rows = model.predict_proba(X[chunk.start : chunk.stop])
@@ -179,7 +180,9 @@ def test_the_wait_for_the_others_grows_until_one_finishes(running, monkeypatch) 
     merged = chunks._collect(version, 1, here, count, len(ids))
     assert np.array_equal(merged.rows, model.predict_proba(X))
     w, longest = chunks.WAIT_SECONDS, chunks.WAIT_LONGEST
-    assert pauses == [w, 2 * w, 4 * w, 8 * w, 16 * w, longest, longest, w, 2 * w]
+    assert pauses[:often] == [w] * often
+    # Slower and slower while none finishes; often again once one has.
+    assert pauses[often:] == [2 * w, 4 * w, 8 * w, 16 * w, longest, longest, longest, w, w]
 
 
 def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type: ignore[no-untyped-def]
