@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
 
@@ -27,3 +27,15 @@ def _background_priority(**_: Any) -> None:
     from winnow.priority import background
 
     background(settings.WINNOW_WORKER_NICE)
+
+
+@worker_init.connect
+def _keep_freed_memory(**_: Any) -> None:
+    """A rescore's arrays reuse memory the worker has freed, not fresh pages from the
+    kernel for every chunk (`winnow.allocator`). Set before the pool starts: a prefork
+    pool's processes inherit it."""
+    from django.conf import settings
+
+    from winnow.allocator import malloc_keep
+
+    malloc_keep(settings.WINNOW_WORKER_MMAP_MB, settings.WINNOW_WORKER_TRIM_MB)

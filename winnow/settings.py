@@ -369,6 +369,10 @@ WINNOW_RETRAIN_RESEND_SECONDS = envint("WINNOW_RETRAIN_RESEND_SECONDS", 120)
 # Each worker raises its CPU niceness to this at start (`winnow.celery`): on a host it
 # shares with the web, annotators' requests come before retrains. 0 keeps the worker's.
 WINNOW_WORKER_NICE = envint("WINNOW_WORKER_NICE", 10)
+# A worker's allocator (glibc) serves arrays up to this size from memory it has freed
+# and keeps up to the trim of free memory (`winnow.allocator`); 0 leaves glibc's.
+WINNOW_WORKER_MMAP_MB = envint("WINNOW_WORKER_MMAP_MB", 64)
+WINNOW_WORKER_TRIM_MB = envint("WINNOW_WORKER_TRIM_MB", 256)
 # How often each worker's sweeper looks for owed work (no beat needed).
 WINNOW_OWED_SWEEP_SECONDS = envint("WINNOW_OWED_SWEEP_SECONDS", 30)
 # A running retrain's worker writes a heartbeat this often; three missed beats mean the
