@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun, worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "winnow.settings")
 
@@ -39,3 +39,17 @@ def _keep_freed_memory(**_: Any) -> None:
     from winnow.allocator import malloc_keep
 
     malloc_keep(settings.WINNOW_WORKER_MMAP_MB, settings.WINNOW_WORKER_TRIM_MB)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_as_a_request(sender: Any = None, **_: Any) -> None:
+    """A task's database connections live as a request's: kept for CONN_MAX_AGE, checked
+    before reuse, dropped if broken (`close_old_connections`), where Celery's fixup
+    would close them after every task (CELERY_DB_REUSE_MAX). Not for a task run eagerly,
+    inside its caller's request or transaction."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
