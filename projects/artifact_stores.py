@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -58,11 +60,17 @@ class DataDirStorage(FileSystemStorage):
     def create_once(self, name: str, content: File[Any]) -> bool:
         return self._write(name, content, replace=False)
 
+    @contextmanager
+    def writer(self, name: str) -> Iterator[IO[bytes]]:
+        """`name` written through its temp file, renamed into place when the block ends
+        (`artifacts.artifact_writer`); left as it was if the block raises."""
+        with self._temp(name) as (tmp, full):
+            with open(tmp, "wb") as out:
+                yield out
+            os.replace(tmp, full)
+
     def _write(self, name: str, content: File[Any], *, replace: bool) -> bool:
-        full = Path(self.path(name))
-        full.parent.mkdir(parents=True, exist_ok=True)
-        tmp = full.with_name(f".{full.name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with self._temp(name) as (tmp, full):
             with open(tmp, "wb") as out:
                 for chunk in content.chunks():
                     out.write(chunk)
@@ -74,6 +82,16 @@ class DataDirStorage(FileSystemStorage):
             except FileExistsError:
                 return False
             return True
+
+    @contextmanager
+    def _temp(self, name: str) -> Iterator[tuple[Path, Path]]:
+        """A temp file beside `name`'s (same filesystem: renamed or linked into place),
+        removed at the end whatever happened."""
+        full = Path(self.path(name))
+        full.parent.mkdir(parents=True, exist_ok=True)
+        tmp = full.with_name(f".{full.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            yield tmp, full
         finally:
             tmp.unlink(missing_ok=True)
 

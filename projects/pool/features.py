@@ -17,12 +17,11 @@ carries its first and last id, so a rescore chunk reads only the shards it needs
 
 from __future__ import annotations
 
-import io
 import pickle
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeAlias
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -126,8 +125,13 @@ def _project_dir(project_id: int) -> str:
     return f"features/project_{project_id}"
 
 
-def _encode(ids: np.ndarray, X: Matrix) -> bytes:
-    fh = io.BytesIO()
+def _save(name: str, ids: np.ndarray, X: Matrix) -> None:
+    """A shard written straight to the store's file (`artifacts.artifact_writer`)."""
+    with artifacts.artifact_writer(name) as fh:
+        _encode(fh, ids, X)
+
+
+def _encode(fh: IO[bytes], ids: np.ndarray, X: Matrix) -> None:
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         np.savez(
@@ -141,7 +145,6 @@ def _encode(ids: np.ndarray, X: Matrix) -> bytes:
         )
     else:
         np.savez(fh, ids=ids, dense=np.asarray(X, dtype=np.float32), sparse=np.array(False))
-    return fh.getvalue()
 
 
 def _read(name: str) -> Shard:
@@ -183,7 +186,7 @@ def features_add(project_id: int, ids: np.ndarray, X: Matrix) -> None:
         return
     order = np.argsort(ids)
     ids = np.asarray(ids)[order]
-    artifacts.artifact_save(_shard_name(project_id, ids), _encode(ids, X[order]))
+    _save(_shard_name(project_id, ids), ids, X[order])
 
 
 def _shard_name(project_id: int, ids: np.ndarray) -> str:
@@ -294,7 +297,7 @@ def _compact(project_id: int, loaded: list[tuple[str, Shard]]) -> bool:
     if len(small) <= COMPACT_AFTER_SHARDS:
         return False
     merged = table_of([shard for _, shard in small])
-    artifacts.artifact_save(_shard_name(project_id, merged.ids), _encode(merged.ids, merged.X))
+    _save(_shard_name(project_id, merged.ids), merged.ids, merged.X)
     for name, _ in small:
         artifacts.artifact_delete(name)
     return True

@@ -26,7 +26,6 @@ if any, are never read: the new attempt has chunks of its own.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Iterator
@@ -131,10 +130,10 @@ def rescore_started(
     started = time.perf_counter()
     for earlier in range(1, attempt):  # a dead attempt's chunks, if it got that far
         _cleanup(version, earlier)
-    artifacts.artifact_save(_ids_name(version, attempt), _encode(np.asarray(ids, np.int64)))
-    fh = io.BytesIO()
-    joblib.dump(scorer, fh)  # the model alone: the model file carries the representation
-    artifacts.artifact_save(_model_name(version, attempt), fh.getvalue())
+    with artifacts.artifact_writer(_ids_name(version, attempt)) as fh:
+        np.save(fh, np.asarray(ids, np.int64))
+    with artifacts.artifact_writer(_model_name(version, attempt)) as fh:
+        joblib.dump(scorer, fh)  # the model alone: the model file carries the representation
     bounds = range(0, len(ids), size)
     try:
         RescoreChunk.objects.bulk_create(
@@ -284,7 +283,7 @@ def _holds(version_id: int, attempt: int) -> bool:
 def _done(chunk: RescoreChunk, result: Part, *, store: bool) -> None:
     """Record the chunk done; its result goes to the store if another process reads it."""
     if store:
-        artifacts.artifact_save(_result_name(chunk), _part_encode(result))
+        _result_save(chunk, result)
     RescoreChunk.objects.filter(pk=chunk.pk, claims=chunk.claims).update(status=Status.DONE)
 
 
@@ -335,14 +334,8 @@ def _model_name(version: ModelVersion, attempt: int) -> str:
     return f"{_prefix(version, attempt)}/model.joblib"
 
 
-def _result_name(chunk: RescoreChunk, suffix: str = "npz") -> str:
+def _result_name(chunk: RescoreChunk, suffix: str = "npys") -> str:
     return f"{_prefix(chunk.version, chunk.attempt)}/chunk_{chunk.index}.{suffix}"
-
-
-def _encode(values: np.ndarray) -> bytes:
-    fh = io.BytesIO()
-    np.save(fh, values)
-    return fh.getvalue()
 
 
 def _decode(name: str) -> np.ndarray:
@@ -350,21 +343,29 @@ def _decode(name: str) -> np.ndarray:
         return np.asarray(np.load(fh))
 
 
-def _part_encode(part: Part) -> bytes:
-    """A chunk's rows, and its answers as the ranking file keeps them (`predicted.py`)."""
-    fh = io.BytesIO()
+def _result_save(chunk: RescoreChunk, part: Part) -> None:
+    """A chunk's rows, and its answers as the ranking file keeps them (`predicted.py`):
+    their names, then each array, as `.npy` one after another in one file. Not an `.npz`:
+    its zip checksums the data when written and again when read, and reads each array
+    through a copy (4 and 3 ms a chunk of 100,000 rows, against 1.6 and 0.5)."""
     answers = {} if part.answers is None else part.answers.arrays()
-    np.savez(fh, rows=part.rows, **answers)  # type: ignore[arg-type]
-    return fh.getvalue()
+    arrays = {"rows": part.rows, **answers}
+    with artifacts.artifact_writer(_result_name(chunk)) as fh:
+        np.save(fh, np.array(list(arrays)))
+        for values in arrays.values():
+            np.save(fh, values)
 
 
 def _result_load(chunk: RescoreChunk) -> Part:
     try:
-        with artifacts.artifact_open(_result_name(chunk)) as fh, np.load(fh) as data:
-            rows = np.asarray(data["rows"])
-            return Part(rows, answers_load(data, len(rows)))
-    except FileNotFoundError:  # a probability chunk by a worker from before answers
-        return Part(_decode(_result_name(chunk, "npy")))
+        with artifacts.artifact_open(_result_name(chunk)) as fh:
+            names = np.load(fh)
+            data = {str(name): np.load(fh) for name in names}
+    except FileNotFoundError:  # by a worker from before `_result_save`'s format
+        with artifacts.artifact_open(_result_name(chunk, "npz")) as fh, np.load(fh) as npz:
+            data = {name: npz[name] for name in npz.files}
+    rows = data["rows"]
+    return Part(rows, answers_load(data, len(rows)))
 
 
 # One attempt's ids and model per process: a worker scoring several of its chunks reads

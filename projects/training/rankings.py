@@ -10,7 +10,6 @@ and for inspection.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,9 +78,8 @@ def ranking_save(
         "predictions": predictions[order].astype(np.int16),
         **({} if answers is None else _in_order(answers, order).arrays()),
     }
-    fh = io.BytesIO()
-    np.savez(fh, **arrays)  # type: ignore[arg-type]
-    artifacts.artifact_save(ranking_name(project_id, version), fh.getvalue())
+    with artifacts.artifact_writer(ranking_name(project_id, version)) as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def _in_order(answers: PredictedAnswers, order: slice | np.ndarray) -> PredictedAnswers:

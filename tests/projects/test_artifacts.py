@@ -6,6 +6,8 @@ a new shard is read alone.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -172,3 +174,37 @@ def test_pickles_are_read_by_the_c_unpickler_joblib_files_too(store, monkeypatch
         np.testing.assert_array_equal(loaded["idf"], value["idf"])
     with pytest.raises(FileNotFoundError):
         artifacts.artifact_unpickle("x/none.pkl")
+
+
+def test_an_artifact_written_through_a_handle_is_whole_or_not_at_all(store) -> None:  # type: ignore[no-untyped-def]
+    """`artifact_writer`: readers see the old artifact or the new one, never a part, and a
+    write that fails leaves the old one (and no temp file behind)."""
+    name = "models/project_4/rescore_v1_a1/chunk_0.npys"
+    with artifacts.artifact_writer(name) as fh:
+        np.save(fh, np.arange(3))
+        np.save(fh, np.eye(2))
+    with artifacts.artifact_open(name) as fh:
+        np.testing.assert_array_equal(np.load(fh), np.arange(3))
+        np.testing.assert_array_equal(np.load(fh), np.eye(2))
+
+    with pytest.raises(RuntimeError), artifacts.artifact_writer(name) as fh:
+        fh.write(b"half of a new one")
+        raise RuntimeError("the encoder failed")
+    with artifacts.artifact_open(name) as fh:
+        np.testing.assert_array_equal(np.load(fh), np.arange(3))
+    assert artifacts.artifact_names("models/project_4/rescore_v1_a1") == [name]  # no temp
+
+
+def test_the_data_dir_store_hands_out_its_own_file(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An encoder writes straight to the data-dir store's temp file: no bytes of the
+    whole artifact are built first (`ContentFile` is never made)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {"BACKEND": "projects.artifact_stores.DataDirStorage"},
+    }
+    monkeypatch.setattr(artifacts, "ContentFile", None)  # would fail if called
+    with artifacts.artifact_writer("models/project_5/x.npy") as fh:
+        assert isinstance(fh, io.BufferedWriter)
+        np.save(fh, np.arange(4))
+    with artifacts.artifact_open("models/project_5/x.npy") as fh:
+        np.testing.assert_array_equal(np.load(fh), np.arange(4))

@@ -18,8 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from projects import artifacts
 from projects.models import Item, ModelVersion, Project, RescoreChunk
 from projects.pool import features, snapshot
-from projects.training import chunks, rankings, run
+from projects.training import chunks, predicted, rankings, run
 from projects.training import services as training_services
+from projects.training.scorers import Part
 from tests.projects.test_rescore import label_open_batch, make_pool, retrain_owed
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +89,8 @@ def running(api):  # type: ignore[no-untyped-def]
 
 def _chunks(version: ModelVersion, ids: np.ndarray, size: int, model: object) -> int:
     """What `pool_proba` records for attempt 1 before anyone scores: ids, model, chunks."""
-    artifacts.artifact_save(chunks._ids_name(version, 1), chunks._encode(ids))
+    with artifacts.artifact_writer(chunks._ids_name(version, 1)) as fh:
+        np.save(fh, ids)
     fh = io.BytesIO()
     joblib.dump(model, fh)
     artifacts.artifact_save(chunks._model_name(version, 1), fh.getvalue())
@@ -183,6 +185,29 @@ def test_the_wait_for_the_others_grows_until_one_finishes(running, monkeypatch) 
     assert pauses[:often] == [w] * often
     # Slower and slower while none finishes; often again once one has.
     assert pauses[often:] == [2 * w, 4 * w, 8 * w, 16 * w, longest, longest, longest, w, w]
+
+
+def test_a_chunk_result_is_read_as_written_and_one_from_an_older_worker_too(running) -> None:  # type: ignore[no-untyped-def]
+    """A result is its arrays one after another (`_result_save`); a worker from before
+    that wrote an `.npz`, which the retrain still reads during a rolling upgrade."""
+    version, model, ids, _ = running
+    _chunks(version, ids, 1000, model)
+    first, second = RescoreChunk.objects.filter(version=version).order_by("index")[:2]
+    sets = np.arange(30).reshape(10, 3) % 4 == 0
+    answers = predicted.PredictedAnswers(10, sets=sets)
+    rows = np.linspace(0, 1, 20).reshape(10, 2)
+    chunks._result_save(first, Part(rows, answers))
+    with artifacts.artifact_writer(chunks._result_name(second, "npz")) as fh:
+        np.savez(fh, rows=rows[:4])
+    for chunk, want, want_sets in ((first, rows, sets), (second, rows[:4], None)):
+        part = chunks._result_load(chunk)
+        assert part.rows.dtype == np.float64
+        np.testing.assert_array_equal(part.rows, want)
+        if want_sets is None:
+            assert part.answers is None
+        else:
+            assert part.answers is not None
+            np.testing.assert_array_equal(part.answers.sets, want_sets)
 
 
 def test_chunks_of_a_superseded_attempt_are_discarded(running) -> None:  # type: ignore[no-untyped-def]
