@@ -32,6 +32,63 @@ Wait = Callable[[int], None]
 # Retrains before the timed ones: every worker reads the feature shards into its cache.
 WARM_UP = 2
 
+# The machine's own floor, the peer of the ratio: the same chunks scored by the same
+# scorer (the latest model, the project's strategy), once in one process and once split
+# between N processes forked at once, with nothing else: no claims, no stored results,
+# no merge. What N processes gain on this machine when they share nothing but it.
+_FLOOR = """
+import json, os, statistics, time
+import multiprocessing as mp
+import numpy as np
+from django.db import connections
+from projects.models import ModelVersion, Project
+from projects.pool import features
+from projects.training.scorers import ProbaScorer
+from projects.training.services import load_model
+from strategies import query
+
+project = Project.objects.get(pk=%(pid)d)
+version = ModelVersion.objects.filter(project=project, status="done").latest("version")
+row_local = query.STRATEGIES[project.strategy].row_local
+scorer = ProbaScorer(
+    load_model(project.pk, version.version), strategy=project.strategy if row_local else None
+)
+ids = features.features_load(project.pk).ids
+size, processes, repeats = %(size)d, %(processes)d, %(repeats)d
+chunks = [ids[s : s + size] for s in range(0, len(ids), size)]
+connections.close_all()  # the children fork without the parent's connection
+
+def score(mine):
+    for chunk in mine:
+        scorer.score_ids(project.pk, chunk)
+
+def child(mine, go, done):
+    go.wait()
+    score(mine)
+    done.put(time.perf_counter())
+
+score(chunks)  # every row this process reads is mapped in before the timed passes
+ctx = mp.get_context("fork")
+one, many = [], []
+for _ in range(repeats):  # in turns, as the retrains
+    t = time.perf_counter()
+    score(chunks)
+    one.append(time.perf_counter() - t)
+    go, done = ctx.Event(), ctx.Queue()
+    shares = [chunks[i::processes] for i in range(processes)]
+    kids = [ctx.Process(target=child, args=(share, go, done)) for share in shares]
+    for kid in kids:
+        kid.start()
+    time.sleep(0.2)
+    t = time.perf_counter()
+    go.set()
+    ends = [done.get() for _ in kids]
+    many.append(max(ends) - t)
+    for kid in kids:
+        kid.join()
+print(json.dumps({"one": one, "many": many, "chunks": len(chunks)}))
+"""
+
 
 class Running(Protocol):
     url: str
@@ -121,6 +178,7 @@ def rescore_scaling(
             for process in extra:
                 process.wait(timeout=30)
     _print(one, many, workers)
+    _floor(running, pid, workers, repeats)
     first = f"{rss():.0f} MB; " if rss is not None else ""
     others = ", ".join(f"{p:.0f} MB" for p in peaks)
     print(f"  worker peak RSS (VmHWM): worker 1 {first}the others {others} (target <= 2048 MB)")
@@ -128,6 +186,24 @@ def rescore_scaling(
         log = (data_dir / f"worker-{i}.log").read_text(errors="replace").splitlines()
         chunks = [line.split("] ", 1)[-1] for line in log if "rescore chunk" in line]
         print(f"  worker {i + 1} scored {len(chunks)} chunks; the last: {chunks[-3:]}")
+
+
+def _floor(running: Running, pid: int, workers: int, repeats: int) -> None:
+    """Print the machine's own N:1 ratio for the same scoring with no coordination
+    (`_FLOOR`), beside the rescore's: the ratio the rescore could reach at best here."""
+    size = int(running.env.get("WINNOW_RESCORE_CHUNK_ITEMS", "100000"))
+    found = running.python(
+        _FLOOR % {"pid": pid, "size": size, "processes": workers, "repeats": repeats}
+    )
+    one, many = found["one"], found["many"]
+    ratio = min(many) / max(min(one), 1e-9)
+    middle = statistics.median(many) / max(statistics.median(one), 1e-9)
+    print(
+        f"  the machine's floor: the same {found['chunks']} chunks scored with no "
+        f"coordination, 1 process {min(one):.2f} s (median {statistics.median(one):.2f}), "
+        f"{workers} forked at once {min(many):.2f} s (median {statistics.median(many):.2f}): "
+        f"ratio {ratio:.2f} best, {middle:.2f} median"
+    )
 
 
 def _consuming(env: dict[str, str], names: list[str], *, on: bool) -> None:
