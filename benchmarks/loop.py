@@ -562,8 +562,9 @@ def version_wait(running: Stack, pid: int, version: int) -> None:
     """Wait until model version `version` is done, asking the database, not `status/`:
     that counts the pool (a scan of a million rows, cached a while per web process), and
     polled every 0.2 s while a rescore is timed on both cores it took their CPU from the
-    workers: in one run the retrain's chunks took 115-156 ms in two of the four 2-worker
-    retrains, against 55-60 ms in the others (polling the database: 60-66 ms in all)."""
+    workers: in one instrumented run the retrain's own chunks took 90-156 ms in two of its
+    seven 2-worker retrains, 47-99 ms in the others; polling the database, they averaged
+    55-66 ms in each of the next run's four."""
     conn = psycopg2.connect(running.env["DATABASE_URL"])
     conn.autocommit = True
     deadline = time.monotonic() + TIMEOUT
