@@ -543,19 +543,9 @@ def annotators_at_once(
 def words_wait(running: Stack, pid: int) -> float:
     """Wait until the worker has written the project's search words (after the import's
     features: `projects.item_search`); when, as `time.perf_counter()`."""
-    conn = psycopg2.connect(running.env["DATABASE_URL"])
-    conn.autocommit = True
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        with conn.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT words_owed FROM projects_project WHERE id = %s", [pid])
-                if cursor.fetchone() == (0,):
-                    return time.perf_counter()
-                time.sleep(0.1)
-    finally:
-        conn.close()
-    raise RuntimeError("the search words were not written")
+    sql = "SELECT 1 FROM projects_project WHERE id = %s AND words_owed = 0"
+    _poll(running, sql, [pid], every=0.1, what="the search words were not written")
+    return time.perf_counter()
 
 
 def version_wait(running: Stack, pid: int, version: int) -> None:
@@ -565,23 +555,29 @@ def version_wait(running: Stack, pid: int, version: int) -> None:
     workers: in one instrumented run the retrain's own chunks took 90-156 ms in two of its
     seven 2-worker retrains, 47-99 ms in the others; polling the database, they averaged
     55-66 ms in each of the next run's four."""
+    sql = (
+        "SELECT 1 FROM projects_modelversion"
+        " WHERE project_id = %s AND version >= %s AND status = 'done'"
+    )
+    _poll(running, sql, [pid, version], every=0.05, what=f"model version {version} did not arrive")
+
+
+def _poll(running: Stack, sql: str, params: list[Any], *, every: float, what: str) -> None:
+    """Run `sql` every `every` seconds until it finds a row (RuntimeError `what` after
+    TIMEOUT), on a connection of its own."""
     conn = psycopg2.connect(running.env["DATABASE_URL"])
     conn.autocommit = True
     deadline = time.monotonic() + TIMEOUT
     try:
         with conn.cursor() as cursor:
             while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT 1 FROM projects_modelversion"
-                    " WHERE project_id = %s AND version >= %s AND status = %s",
-                    [pid, version, "done"],
-                )
+                cursor.execute(sql, params)
                 if cursor.fetchone():
                     return
-                time.sleep(0.05)
+                time.sleep(every)
     finally:
         conn.close()
-    raise RuntimeError(f"model version {version} did not arrive")
+    raise RuntimeError(what)
 
 
 def versions_done(running: Stack, pid: int) -> list[tuple[int, float, float]]:
