@@ -37,9 +37,9 @@ WARM_UP = 2
 # between N processes forked at once, with nothing else: no claims, no stored results,
 # no merge. What N processes gain on this machine when they share nothing but it.
 _FLOOR = """
-import json, os, statistics, time
+import json, time
 import multiprocessing as mp
-import numpy as np
+from django.conf import settings
 from django.db import connections
 from projects.models import ModelVersion, Project
 from projects.pool import features
@@ -54,7 +54,7 @@ scorer = ProbaScorer(
     load_model(project.pk, version.version), strategy=project.strategy if row_local else None
 )
 ids = features.features_load(project.pk).ids
-size, processes, repeats = %(size)d, %(processes)d, %(repeats)d
+size, processes, repeats = settings.WINNOW_RESCORE_CHUNK_ITEMS, %(processes)d, %(repeats)d
 chunks = [ids[s : s + size] for s in range(0, len(ids), size)]
 connections.close_all()  # the children fork without the parent's connection
 
@@ -191,10 +191,7 @@ def rescore_scaling(
 def _floor(running: Running, pid: int, workers: int, repeats: int) -> None:
     """Print the machine's own N:1 ratio for the same scoring with no coordination
     (`_FLOOR`), beside the rescore's: the ratio the rescore could reach at best here."""
-    size = int(running.env.get("WINNOW_RESCORE_CHUNK_ITEMS", "100000"))
-    found = running.python(
-        _FLOOR % {"pid": pid, "size": size, "processes": workers, "repeats": repeats}
-    )
+    found = running.python(_FLOOR % {"pid": pid, "processes": workers, "repeats": repeats})
     one, many = found["one"], found["many"]
     ratio = min(many) / max(min(one), 1e-9)
     middle = statistics.median(many) / max(statistics.median(one), 1e-9)
