@@ -66,7 +66,8 @@ class TextVectorizer:
         self.__dict__.update(state)
 
     def fit(self, texts: Sequence[str]) -> TextVectorizer:
-        self.fit_transform(texts)
+        """Fit on ``texts`` without making their rows (a sample of a larger pool)."""
+        self._fit(texts, rows=False)
         return self
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -75,6 +76,11 @@ class TextVectorizer:
         The fit counts every text's terms anyway; its rows come from those counts, so the
         texts a pool's vocabulary is fitted on need no second pass to be featurised.
         """
+        rows = self._fit(texts, rows=True)
+        assert rows is not None
+        return rows
+
+    def _fit(self, texts: Sequence[str], *, rows: bool) -> sp.csr_matrix | None:
         docs = _clean(texts)
         if not docs:
             raise ValueError("cannot fit a vocabulary on no texts")
@@ -84,14 +90,17 @@ class TextVectorizer:
                 ngram_range=(1, 2), min_df=floor, max_features=MAX_VOCABULARY, sublinear_tf=True
             )
             try:
-                return self.tfidf_.fit_transform(docs)
+                if rows:
+                    return self.tfidf_.fit_transform(docs)
+                self.tfidf_.fit(docs)
+                return None
             except ValueError:  # no term left (every text empty or unique): keep all
                 continue
         # Not even one word in the pool (digits, punctuation): characters instead. The fit
         # sees an empty text as " ", the rows do not (as `transform` gives them).
         self.tfidf_ = NgramTfidf(analyzer="char", sublinear_tf=True)
         self.tfidf_.fit([d or " " for d in docs])
-        return self.transform(docs)
+        return self.transform(docs) if rows else None
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for ``texts`` over the fitted vocabulary (unknown terms are ignored)."""

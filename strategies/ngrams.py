@@ -279,11 +279,21 @@ class NgramTfidf:
         self.sublinear_tf = sublinear_tf
 
     def fit(self, docs: Sequence[str]) -> NgramTfidf:
-        self.fit_transform(docs)
+        """Fit the vocabulary and idf on ``docs``; their rows are not made (a sample's)."""
+        self._fit(docs)
         return self
 
     def fit_transform(self, docs: Sequence[str]) -> sp.csr_matrix:
         """Fit the vocabulary and idf on ``docs`` and return their rows (indices sorted)."""
+        all_counts, kept = self._fit(docs)
+        if len(kept) < all_counts.shape[1]:
+            all_counts = all_counts[:, kept]
+        counts = sp.csr_matrix(all_counts.tocsr(), dtype=np.float32)
+        del all_counts
+        return tfidf_rows(counts, self.idf_, self.sublinear_tf)
+
+    def _fit(self, docs: Sequence[str]) -> tuple[sp.csc_matrix, np.ndarray]:
+        """Fit; the counts of every term of ``docs`` (CSC) and the columns kept."""
         found = units(docs, self.analyzer)
         terms, all_counts = ngram_counts(
             found.ids, found.doc, len(found.names), self.ngram_range, len(docs)
@@ -291,14 +301,9 @@ class NgramTfidf:
         if not len(terms):
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         kept = self._kept(all_counts)
-        df = np.diff(all_counts.indptr)[kept]
-        if len(kept) < len(terms):
-            all_counts = all_counts[:, kept]
-        counts = sp.csr_matrix(all_counts.tocsr(), dtype=np.float32)
-        del all_counts
         self._store_vocabulary(terms[kept], found.names)
-        self.idf_ = smooth_idf(df, len(docs))
-        return tfidf_rows(counts, self.idf_, self.sublinear_tf)
+        self.idf_ = smooth_idf(np.diff(all_counts.indptr)[kept], len(docs))
+        return all_counts, kept
 
     def _kept(self, counts: sp.csc_matrix) -> np.ndarray:
         """Columns kept, as sklearn's ``CountVectorizer._limit_features`` picks them."""

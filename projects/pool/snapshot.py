@@ -243,19 +243,23 @@ def _vocabulary_fit(project: Project, ids: np.ndarray | None = None) -> dict[str
     """Fit the pool's vocabulary; fitted on every text, store their rows too, which the
     fit computes anyway (`TextVectorizer.fit_transform`): they are not computed again.
 
-    A sample's rows are not kept: a pool that large is split into id ranges
+    A sample's rows are not made: a pool that large is split into id ranges
     (`feature_chunks`), which compute every row of their range anyway.
     """
     ids, texts = vocabulary_sample(project, ids=ids)
     vectorizer = lib.TextVectorizer()
-    rows = vectorizer.fit_transform(texts)
+    rows = None
+    if len(ids) == Item.objects.filter(project=project).count():
+        rows = vectorizer.fit_transform(texts)
+    else:
+        vectorizer.fit(texts)
     del texts
     rep = {"kind": "vocabulary", "vectorizer": vectorizer}
     if not features.representation_create_once(project.pk, rep):
         stored = features.representation_load(project.pk)  # another fit won: its rows
         assert stored is not None
         return stored
-    if len(ids) == Item.objects.filter(project=project).count():
+    if rows is not None:
         features.features_add(project.pk, ids, rows)
     return rep
 
