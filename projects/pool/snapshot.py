@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 import winnow.db  # noqa: F401  (the any_of lookup)
 from projects import item_images
@@ -277,18 +277,14 @@ def vocabulary_sample(
     and the idf of such a term is estimated from the sample's document frequency (its
     relative error ~ 1 / sqrt(df)); rarer terms carry little weight in a linear model.
     The spacing by id spreads the sample over every import. Ids are read as one numpy
-    array, texts in chunks by id, so no step holds the pool's text.
+    array and only the sample's texts as strings, so no step holds the pool's text.
     """
     limit = VOCABULARY_SAMPLE if limit is None else limit
     ids = candidate_ids_all(project) if ids is None else ids  # `ids`: all of them, read
     if len(ids) > limit:
         ids = ids[:: -(-len(ids) // limit)]
-    texts: list[str] = []
-    for start in range(0, len(ids), FEATURE_CHUNK):
-        chunk = ids[start : start + FEATURE_CHUNK]
-        by_id = item_values(chunk, "text")
-        texts.extend(by_id[i][0] for i in chunk.tolist())
-    return ids, texts
+    by_id = item_values(ids, "text")  # as a few spaced runs: one scan, not an id list
+    return ids, [by_id[i][0] for i in ids.tolist()]
 
 
 def item_columns(ids: np.ndarray, *fields: str) -> tuple[list[Any], ...]:
@@ -303,8 +299,9 @@ def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:
 
     An import's ids are dense: they are read as one id range (other projects' rows in
     it skipped), not as a list of every id, which the ORM prepares one by one (a tenth
-    of a large import's featurisation). Sparse ids (a vocabulary's sample) go by that
-    list, as one array on PostgreSQL (`winnow.db.AnyOf`).
+    of a large import's featurisation). Evenly spaced ids (a vocabulary's sample, every
+    k-th of an import) are read as runs (`_spaced_runs`); what is left goes by its list,
+    as one array on PostgreSQL (`winnow.db.AnyOf`).
     """
     if not len(ids):
         return {}
@@ -313,8 +310,46 @@ def item_values(ids: np.ndarray, *fields: str) -> dict[int, tuple[Any, ...]]:
         wanted = set(ids.tolist())
         rows = Item.objects.filter(pk__gte=low, pk__lte=high).values_list("id", *fields)
         return {row[0]: row[1:] for row in rows if row[0] in wanted}
-    rows = Item.objects.filter(pk__any_of=ids.tolist()).values_list("id", *fields)
-    return {row[0]: row[1:] for row in rows}
+    ordered = unique_sorted(ids)
+    found: dict[int, tuple[Any, ...]] = {}
+    left = np.ones(len(ordered), dtype=bool)
+    for start, stop in _spaced_runs(ordered):
+        first, last = int(ordered[start]), int(ordered[stop - 1])
+        gap = int(ordered[start + 1] - ordered[start])
+        rows = (
+            Item.objects.filter(pk__gte=first, pk__lte=last)
+            .alias(phase=F("id") % gap)
+            .filter(phase=first % gap)
+            .values_list("id", *fields)
+        )
+        found.update((row[0], row[1:]) for row in rows)
+        left[start:stop] = False
+    if left.any():
+        rows = Item.objects.filter(pk__any_of=ordered[left].tolist()).values_list("id", *fields)
+        found.update((row[0], row[1:]) for row in rows)
+    return found
+
+
+# A run read as its range filtered by `id % gap` scans `gap` rows for each it returns: on
+# a 1M pool that beat one index probe per id at every gap measured, the gain shrinking
+# with it (a 200k sample, gap 5: 0.22 s against 0.80 s; 25k ids, gap 40: 0.10 s against
+# 0.15 s). Runs shorter than SPACED_RUN go by list.
+SPACED_GAP = 32
+SPACED_RUN = 256
+
+
+def _spaced_runs(ids: np.ndarray) -> list[tuple[int, int]]:
+    """Slices `ids[start:stop]` (sorted, unique) of at least SPACED_RUN ids a constant
+    gap of at most SPACED_GAP apart: every id in such a run's range at that spacing is one
+    of them, so the range filtered by the spacing reads exactly them."""
+    if len(ids) < SPACED_RUN:
+        return []
+    gaps = np.diff(ids)
+    change = np.flatnonzero(gaps[1:] != gaps[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(gaps)]]) + 1  # the run's last id is its gap's end
+    keep = (stops - starts >= SPACED_RUN) & (gaps[starts] <= SPACED_GAP)
+    return list(zip(starts[keep].tolist(), stops[keep].tolist(), strict=True))
 
 
 def _open_images(paths: list[str]) -> list[Any]:
