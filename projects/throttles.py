@@ -4,8 +4,8 @@ Adding a member by name necessarily tells the lead whether that name can be adde
 anyone signed in may create a project and so become a lead, which would make the
 members form a way to list the site's user names. Every refusal gets one neutral
 message (`services.membership_add`), and this bounds how many names a lead can try.
-Staff manage users anyway and are not limited. Counts live in Django's cache (per
-process with the default local-memory cache).
+Staff manage users anyway and are not limited. Counts live in Django's cache: shared
+by every web process with WINNOW_CACHE_URL, else each process's own.
 """
 
 from __future__ import annotations

@@ -157,6 +157,22 @@ STORAGES = {
     # (projects/artifact_stores.py; README "Several hosts").
     "artifacts": _artifact_store(),
 }
+# Django's cache holds the member-add throttle's counts and a large pool's counts
+# (projects/selectors.py). With WINNOW_CACHE_URL every web process shares one (Redis:
+# a database of its own, as clearing a cache empties its whole database); else each
+# process keeps its own in memory, and each of them counts and throttles alone.
+WINNOW_CACHE_URL = envstr("WINNOW_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": WINNOW_CACHE_URL,
+            "KEY_PREFIX": "winnow",
+        }
+        if WINNOW_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 # Media is never served publicly: images go through a view that checks membership.
 MEDIA_ROOT = DATA_DIR / "media"
 FEATURES_ROOT = DATA_DIR / "features"

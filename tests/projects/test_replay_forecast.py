@@ -218,7 +218,6 @@ def test_a_forecast_reads_the_pool_count_the_status_kept(users, monkeypatch):  #
     Item.objects.bulk_create(Item(project=project, vector=[0.0]) for _ in range(3))
     monkeypatch.setattr(selectors, "LARGE_POOL", 0)  # this pool's count is "large and slow"
     monkeypatch.setattr(selectors, "SLOW_COUNT_SECONDS", 0.0)
-    monkeypatch.setattr(selectors, "_COUNTED", {})
     assert selectors.project_status(project)["forecast"]["pool"] == 3
     Item.objects.bulk_create(Item(project=project, vector=[0.0]) for _ in range(2))
     with CaptureQueriesContext(connection) as queries:
