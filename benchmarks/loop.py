@@ -40,9 +40,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg2
+import redis as redis_client
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,10 +209,15 @@ def stack(
     data_dir = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
     _admin(pg, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
     _admin(pg, f"CREATE DATABASE {db_name}")
+    cache_url = _next_database(redis)
+    redis_client.Redis.from_url(cache_url).flushdb()  # an earlier run's project ids
     env = {k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"}
     env.update(
         DATABASE_URL=f"{pg}/{db_name}",
         CELERY_BROKER_URL=redis,
+        # The web processes share Django's cache, as docker-compose.yml sets it up: a
+        # Redis database next to the broker's (a large pool's kept counts, throttles).
+        WINNOW_CACHE_URL=cache_url,
         WINNOW_DATA_DIR=str(data_dir),
         DJANGO_SETTINGS_MODULE="winnow.settings",
         DEBUG="false",
@@ -297,6 +304,13 @@ def stack(
             if "Traceback" in text:
                 print(f"\n{log} has errors; its end:\n{text[-6000:]}")
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _next_database(redis: str) -> str:
+    """The Redis URL of the database after `redis`'s (its broker's)."""
+    parts = urlsplit(redis)
+    number = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(number + 1) % 16}"))
 
 
 def _log(logs: ExitStack, path: Path) -> IO[bytes]:
