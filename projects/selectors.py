@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Substr
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from projects.batches.closing import WAITING
 from projects.forecast import project_forecast
@@ -32,6 +35,8 @@ from projects.training.services import OWED, retrain_failed
 from strategies.metrics import HEADLINE_METRIC
 from strategies.query import STRATEGIES
 
+log = logging.getLogger(__name__)
+
 # A large pool's count (0.2 s at 1M items, 1.9 s at 10M on 2 cores) is kept in Django's
 # cache for COUNTS_REUSE times as long as it took, so however often dashboards poll
 # (every 2 s), the database counts for at most 1/COUNTS_REUSE of the time: in all when
@@ -49,7 +54,7 @@ def counts_key(project_id: int) -> str:
 def project_counts(project: Project) -> dict[str, int]:
     """The project's items by what they await; a large project's at most
     COUNTS_REUSE times its counting time old."""
-    kept = cache.get(counts_key(project.pk))
+    kept = _cached(cache.get, counts_key(project.pk))
     if kept is not None:
         return dict(kept)
     started = time.monotonic()
@@ -64,8 +69,18 @@ def project_counts(project: Project) -> dict[str, int]:
     took = time.monotonic() - started
     if took >= SLOW_COUNT_SECONDS and counts["items"] >= LARGE_POOL:
         # whole seconds: Redis keeps a key a whole number of them
-        cache.set(counts_key(project.pk), counts, timeout=math.ceil(took * COUNTS_REUSE))
+        _cached(cache.set, counts_key(project.pk), counts, math.ceil(took * COUNTS_REUSE))
     return counts
+
+
+def _cached(call: Callable[..., Any], *args: Any) -> Any:
+    """`call(*args)` on Django's cache; None if a shared cache (Redis) is unreachable:
+    dashboards then count as if nothing were kept rather than fail with it."""
+    try:
+        return call(*args)
+    except RedisError as error:
+        log.warning("Django's cache is unreachable, counting without it: %s", error)
+        return None
 
 
 def current_batch(project: Project) -> Batch | None:

@@ -94,6 +94,24 @@ def test_a_kept_count_is_whole_seconds_and_at_least_one(monkeypatch, kept) -> No
     assert kept.timeouts == [1]
 
 
+def test_a_shared_cache_that_is_down_leaves_the_counts_to_the_database(
+    settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Redis down (nothing listens on port 1): the dashboard still gets its counts."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    monkeypatch.setattr(selectors, "LARGE_POOL", 5)
+    _counting_takes(monkeypatch, 1.0)
+    project = _project(5)
+    assert selectors.project_counts(project)["items"] == 5
+    Item.objects.create(project=project, text="new")
+    assert selectors.project_counts(project)["items"] == 6  # nothing was kept
+
+
 def _another_redis_database(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/15"))
