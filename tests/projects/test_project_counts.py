@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Recorded(LocMemCache):
-    """A cache of its own that records how long each count is kept."""
+    """A cache of its own (a new name: local-memory caches of one name share their
+    store) that records how long each count is kept."""
 
     def __init__(self) -> None:
-        super().__init__("counts", {})
+        super().__init__(f"counts-{uuid.uuid4().hex}", {})
         self.timeouts: list[Any] = []
 
     def set(self, key: str, value: Any, timeout: Any = None, version: Any = None) -> None:
