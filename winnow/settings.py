@@ -160,7 +160,9 @@ STORAGES = {
 # Django's cache holds the member-add throttle's counts and a large pool's counts
 # (projects/selectors.py). With WINNOW_CACHE_URL every web process shares one (Redis:
 # a database of its own, as clearing a cache empties its whole database); else each
-# process keeps its own in memory, and each of them counts and throttles alone.
+# process keeps its own in memory, and each of them counts and throttles alone. A cache
+# that does not answer within a second is given up (a request must not hang on a host
+# that is down; dashboards then count without it).
 WINNOW_CACHE_URL = envstr("WINNOW_CACHE_URL", "")
 CACHES = {
     "default": (
@@ -168,6 +170,7 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": WINNOW_CACHE_URL,
             "KEY_PREFIX": "winnow",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
         if WINNOW_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

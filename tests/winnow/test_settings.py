@@ -89,3 +89,22 @@ def test_check_deploy_is_clean_with_https_and_names_what_plain_http_lacks(
         assert result.returncode == 0, result.stderr
     else:
         assert "security.W008" in result.stderr  # SECURE_SSL_REDIRECT is off, as meant
+
+
+def test_a_shared_cache_is_redis_with_timeouts_else_each_process_s_memory(
+    tmp_path: Path,
+) -> None:
+    """WINNOW_CACHE_URL: every web process's one cache; a Redis host that is down must
+    not hold a request for the system's connect timeout (minutes)."""
+    read = (
+        "import json; from django.conf import settings as s; print(json.dumps(s.CACHES['default']))"
+    )
+    env = {**_environment(), "DJANGO_SETTINGS_MODULE": "winnow.settings", "DEBUG": "true"}
+    env["WINNOW_DATA_DIR"] = str(tmp_path)
+    own = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=env, capture_output=True)
+    assert json.loads(own.stdout)["BACKEND"].endswith("LocMemCache"), own.stderr
+    env["WINNOW_CACHE_URL"] = "redis://cache.example:6379/1"
+    shared = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=env, capture_output=True)
+    cache = json.loads(shared.stdout)
+    assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"].endswith(":6379/1")
+    assert cache["OPTIONS"] == {"socket_connect_timeout": 1, "socket_timeout": 1}
