@@ -30,11 +30,11 @@ def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
 
 
-def _settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _settings(tmp_path: Path, read: str = READ, **env: str) -> subprocess.CompletedProcess[str]:
     clean = _environment()
     clean.update(DJANGO_SETTINGS_MODULE="winnow.settings", WINNOW_DATA_DIR=str(tmp_path), **env)
     return subprocess.run(
-        [sys.executable, "-c", READ], cwd=ROOT, env=clean, capture_output=True, text=True
+        [sys.executable, "-c", read], cwd=ROOT, env=clean, capture_output=True, text=True
     )
 
 
@@ -96,15 +96,11 @@ def test_a_shared_cache_is_redis_with_timeouts_else_each_process_s_memory(
 ) -> None:
     """WINNOW_CACHE_URL: every web process's one cache; a Redis host that is down must
     not hold a request for the system's connect timeout (minutes)."""
-    read = (
-        "import json; from django.conf import settings as s; print(json.dumps(s.CACHES['default']))"
-    )
-    env = {**_environment(), "DJANGO_SETTINGS_MODULE": "winnow.settings", "DEBUG": "true"}
-    env["WINNOW_DATA_DIR"] = str(tmp_path)
-    own = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=env, capture_output=True)
-    assert json.loads(own.stdout)["BACKEND"].endswith("LocMemCache"), own.stderr
-    env["WINNOW_CACHE_URL"] = "redis://cache.example:6379/1"
-    shared = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=env, capture_output=True)
-    cache = json.loads(shared.stdout)
-    assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"].endswith(":6379/1")
+    read = "import json; from django.conf import settings as s; print(json.dumps(s.CACHES))"
+    own = _settings(tmp_path, read, SECRET_KEY=KEY)
+    assert json.loads(own.stdout)["default"]["BACKEND"].endswith("LocMemCache"), own.stderr
+    url = "redis://cache.example:6379/1"
+    shared = _settings(tmp_path, read, SECRET_KEY=KEY, WINNOW_CACHE_URL=url)
+    cache = json.loads(shared.stdout)["default"]
+    assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"] == url
     assert cache["OPTIONS"] == {"socket_connect_timeout": 1, "socket_timeout": 1}
